@@ -1,0 +1,219 @@
+/**
+ * Domain errors of the engine. Each condition a caller may want to catch has its own class and a
+ * stable machine-readable `code`; the service-release plugin maps codes to HTTP statuses.
+ *
+ * @module
+ */
+
+/** Machine-readable codes carried by every {@linkcode BundlehostError}. */
+export type ErrorCode =
+  | "BAD_INPUT"
+  | "BAD_MANIFEST"
+  | "RELEASE_REFUSED"
+  | "NOT_FOUND"
+  | "BAD_STATE"
+  | "CONFLICT"
+  | "UNAVAILABLE"
+  | "TIMEOUT"
+  | "BUNDLE_ERROR"
+  | "BUNDLE_CRASHED"
+  | "THROTTLED"
+  | "CIRCUIT_OPEN"
+  | "HOP_LIMIT"
+  | "INTERNAL";
+
+/** Base class of every error the engine raises on purpose. */
+export class BundlehostError extends Error {
+  /** Stable code, e.g. `"TIMEOUT"`. */
+  readonly code: ErrorCode;
+
+  /**
+   * Creates the error.
+   *
+   * @param code Stable code.
+   * @param message Sentence-case message without a final period.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+
+  /** Error class name, kept through minification. */
+  override get name(): string {
+    return "BundlehostError";
+  }
+}
+
+/** A `bundle.json` field is missing or invalid; `field` names it (dotted path). */
+export class ManifestError extends BundlehostError {
+  /** Dotted path of the offending field, e.g. `"permissions.read[0]"`. */
+  readonly field: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param field Dotted path of the offending field.
+   * @param message Why it is refused.
+   */
+  constructor(field: string, message: string) {
+    super("BAD_MANIFEST", message);
+    this.field = field;
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "ManifestError";
+  }
+}
+
+/** A release was refused for a reason other than the manifest: module graph vetting, files, ceiling. */
+export class ReleaseRefusedError extends BundlehostError {
+  /**
+   * Creates the error.
+   *
+   * @param message Why the release is refused.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("RELEASE_REFUSED", message, options);
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "ReleaseRefusedError";
+  }
+}
+
+/** No bundle, version or service matches the request. */
+export class NotFoundError extends BundlehostError {
+  /**
+   * Creates the error.
+   *
+   * @param message What was not found.
+   */
+  constructor(message: string) {
+    super("NOT_FOUND", message);
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "NotFoundError";
+  }
+}
+
+/** The operation does not fit the bundle's lifecycle state (e.g. starting an uninstalled bundle). */
+export class BundleStateError extends BundlehostError {
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted and in which state.
+   */
+  constructor(message: string) {
+    super("BAD_STATE", message);
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "BundleStateError";
+  }
+}
+
+/** A bundle has no instance that can take the call right now (stopped, stopping, crash loop). */
+export class UnavailableError extends BundlehostError {
+  /**
+   * Creates the error.
+   *
+   * @param message Why no instance can serve.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("UNAVAILABLE", message, options);
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "UnavailableError";
+  }
+}
+
+/** A call passed its deadline. */
+export class CallTimeoutError extends BundlehostError {
+  /**
+   * Creates the error.
+   *
+   * @param message Which call timed out, after how long.
+   */
+  constructor(message: string) {
+    super("TIMEOUT", message);
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "CallTimeoutError";
+  }
+}
+
+/** What a bundle threw, as it crossed the sandbox boundary: name, message and optional code only. */
+export interface RemoteError {
+  /** Error name inside the bundle (e.g. `"TypeError"`). */
+  name: string;
+  /** Error message, truncated to a bounded length. */
+  message: string;
+  /** Optional application code the bundle set on the error. */
+  code?: string;
+}
+
+/** The bundle's own code threw or rejected; `remote` holds what it threw. */
+export class BundleCallError extends BundlehostError {
+  /** The error as the bundle raised it. */
+  readonly remote: RemoteError;
+
+  /**
+   * Creates the error.
+   *
+   * @param bundle `id@version` of the bundle that threw.
+   * @param remote The error it raised.
+   */
+  constructor(bundle: string, remote: RemoteError) {
+    super("BUNDLE_ERROR", `Bundle ${bundle} failed: ${remote.name}: ${remote.message}`);
+    this.remote = remote;
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "BundleCallError";
+  }
+}
+
+/** The instance serving a call died or stopped answering before it replied. */
+export class InstanceLostError extends BundlehostError {
+  /**
+   * Creates the error.
+   *
+   * @param message Which instance was lost and why.
+   */
+  constructor(message: string) {
+    super("BUNDLE_CRASHED", message);
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "InstanceLostError";
+  }
+}
+
+/**
+ * Wraps a non-Bundlehost failure with a code, so every error leaving the engine has one.
+ *
+ * @param error Anything thrown.
+ * @returns The error itself when it is a {@linkcode BundlehostError}, or a wrapped one.
+ */
+export function asBundlehostError(error: unknown): BundlehostError {
+  if (error instanceof BundlehostError) return error;
+  if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) {
+    return new BundlehostError("BAD_INPUT", error.message, { cause: error });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new BundlehostError("INTERNAL", message, { cause: error });
+}

@@ -1,0 +1,73 @@
+/**
+ * Conversions between Web `Request`/`Response` and the protocol's data form.
+ *
+ * @module
+ */
+import { BundlehostError } from "./errors.ts";
+import type { WireRequest, WireResponse } from "./protocol.ts";
+
+/** Hop-by-hop headers never forwarded across the sandbox boundary. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+]);
+
+/**
+ * Reads a request into data, refusing bodies larger than `maxBytes`.
+ *
+ * @param request The request.
+ * @param maxBytes Largest body accepted.
+ * @returns The request as data.
+ * @throws {BundlehostError} `BAD_INPUT` when the body is too large.
+ */
+export async function toWireRequest(request: Request, maxBytes: number): Promise<WireRequest> {
+  let body: Uint8Array<ArrayBuffer> | null = null;
+  if (request.body) {
+    const declared = Number(request.headers.get("content-length") ?? "0");
+    if (declared > maxBytes) throw tooLarge(maxBytes);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of request.body) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk);
+    }
+    body = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      body.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+  }
+  const headers = [...request.headers].filter(([k]) => !HOP_BY_HOP.has(k));
+  return { method: request.method, url: request.url, headers, body };
+}
+
+function tooLarge(maxBytes: number): BundlehostError {
+  return new BundlehostError("BAD_INPUT", `Request body is larger than ${maxBytes} bytes`);
+}
+
+/**
+ * Builds a response from data.
+ *
+ * @param wire The response as data.
+ * @returns A Web `Response`.
+ */
+export function fromWireResponse(wire: WireResponse): Response {
+  const headers = new Headers();
+  for (const [name, value] of wire.headers) {
+    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+    try {
+      headers.append(name, value);
+    } catch {
+      // A header the bundle made up that HTTP cannot carry is dropped, not fatal.
+    }
+  }
+  const nullBody = wire.status === 204 || wire.status === 205 || wire.status === 304;
+  return new Response(nullBody ? null : wire.body, { status: wire.status, headers });
+}

@@ -1,0 +1,549 @@
+/**
+ * One running sandbox of a bundle, seen from the engine: the RPC state machine (pending calls,
+ * deadlines, cancellation, heartbeat, fault detection) over a tier-specific transport. Both
+ * isolation tiers use this class; only the transport differs.
+ *
+ * Faults end the instance exactly once ({@linkcode Instance.kill}): every call in flight fails with
+ * an {@linkcode InstanceLostError} naming the reason, and `onExit` tells the pool to replace it.
+ *
+ * @module
+ */
+import {
+  BundleCallError,
+  CallTimeoutError,
+  InstanceLostError,
+  NotFoundError,
+  UnavailableError,
+} from "../errors.ts";
+import {
+  type GuestMessage,
+  type HookName,
+  type HostMessage,
+  type LogLevel,
+  parseGuestMessage,
+  toWireError,
+  type WireBundleInfo,
+  type WireError,
+  type WireMemory,
+  type WireRequest,
+  type WireResponse,
+} from "../protocol.ts";
+import type { IsolationTier } from "../types.ts";
+
+/** What a tier's transport does; the instance drives it. */
+export interface Transport {
+  /** Sends a message to the guest; throws when the value cannot be serialized. */
+  send(message: HostMessage, transfer?: Transferable[]): void;
+  /** Ends the sandbox now (terminate the worker, SIGKILL the process). */
+  kill(): void;
+  /** OS process id, for the process tier. */
+  readonly pid?: number;
+}
+
+/** Callbacks a tier's transport reports to. */
+export interface TransportSink {
+  /** A raw message arrived from the guest (untrusted). */
+  receive(raw: unknown): void;
+  /** The sandbox ended on its own; `reason` says how. */
+  closed(reason: string): void;
+}
+
+/** Creates the transport for one instance; one implementation per isolation tier. */
+export type TransportFactory = (sink: TransportSink) => Transport;
+
+/** Instance life: `starting` → `ready` → (`retiring`) → `dead`. */
+export type InstanceState = "starting" | "ready" | "retiring" | "dead";
+
+/** What a ready instance reported about the bundle. */
+export interface ReadyInfo {
+  /** Service name → method names. */
+  services: Record<string, string[]>;
+  /** Whether the bundle has a fetch handler. */
+  fetch: boolean;
+  /** Hooks the bundle defines. */
+  hooks: HookName[];
+}
+
+/** A bundle's call to another bundle, made from inside an instance. */
+export interface OutboundCall {
+  /** Service to call (optionally `Service@range`). */
+  service: string;
+  /** Method. */
+  method: string;
+  /** Input value. */
+  input: unknown;
+  /** Requested route (untrusted: validate before use). */
+  route?: unknown;
+  /** Requested timeout, ms. */
+  timeoutMs?: number;
+  /** The engine call this was made in, when the instance is serving one. */
+  parent?: CallRecord;
+}
+
+/** Engine-side record of a call the instance is serving. */
+export interface CallRecord {
+  /** Absolute deadline, epoch ms. */
+  deadline: number;
+  /** Trace context. */
+  traceparent?: string;
+  /** Number of broker hops so far. */
+  hops: number;
+}
+
+/** Options for {@linkcode Instance}. */
+export interface InstanceOptions {
+  /** Tier name, for status. */
+  tier: IsolationTier;
+  /** Identity sent to the guest. */
+  bundle: WireBundleInfo;
+  /** URL of the bundle's entry module. */
+  entry: string;
+  /** Heartbeat period, ms. @default {2000} */
+  heartbeatMs?: number;
+  /** No heartbeat reply for this long and the instance is declared unresponsive, ms. @default {5000} */
+  unresponsiveMs?: number;
+  /** After a call times out, the instance must answer a ping within this long, ms. @default {1000} */
+  probeMs?: number;
+  /** Log records per second kept from the guest (excess counted and dropped). @default {500} */
+  logRate?: number;
+  /** A log record from the guest. */
+  onLog?(level: LogLevel, message: string, call: CallRecord | undefined): void;
+  /** A call from the bundle to the broker. */
+  onOutboundCall?(call: OutboundCall): Promise<unknown>;
+  /** The instance died; `reason` says why. Called once. */
+  onExit?(reason: string, instance: Instance): void;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  timer: ReturnType<typeof setTimeout>;
+  record: CallRecord;
+  kind: "call" | "fetch" | "hook" | "ping";
+  label: string;
+}
+
+/** Too many malformed guest messages and the instance is killed. */
+const MAX_VIOLATIONS = 100;
+
+/**
+ * The engine's handle on one sandbox.
+ *
+ * @example Start an instance and call it
+ * ```ts ignore
+ * const instance = new Instance(workerTransport(spec), { tier: "worker", bundle, entry });
+ * await instance.start(Date.now() + 10_000);
+ * const out = await instance.call("Hello", "greet", { name: "x" }, { deadline: Date.now() + 1000, hops: 0 });
+ * ```
+ */
+export class Instance {
+  /** Instance id (changes on warm hand-out, see {@linkcode Instance.refresh}). */
+  id: string;
+  /** Isolation tier. */
+  readonly tier: IsolationTier;
+  /** Life state. */
+  state: InstanceState = "starting";
+  /** What the bundle exposes, once ready. */
+  ready?: ReadyInfo;
+  /** Latest memory report. */
+  memory?: WireMemory;
+  /** Why it died, once dead. */
+  exitReason?: string;
+  /** When it was created, epoch ms. */
+  readonly createdAt: number = Date.now();
+  /** Log records dropped by rate limiting. */
+  droppedLogs = 0;
+  /** Malformed messages received. */
+  violations = 0;
+  /** Whether it was killed while unresponsive (a worker thread may still be spinning). */
+  unresponsive = false;
+
+  readonly #transport: Transport;
+  readonly #options: InstanceOptions;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #heartbeat?: ReturnType<typeof setInterval>;
+  #lastPong = Date.now();
+  #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
+  #logBudget: number;
+  #logWindow = Date.now();
+
+  /**
+   * Creates the instance and its sandbox; {@linkcode Instance.start} loads the bundle.
+   *
+   * @param factory Creates the tier's transport.
+   * @param options Identity, timings and callbacks.
+   */
+  constructor(factory: TransportFactory, options: InstanceOptions) {
+    this.id = options.bundle.instanceId;
+    this.tier = options.tier;
+    this.#options = options;
+    this.#logBudget = options.logRate ?? 500;
+    this.#transport = factory({
+      receive: (raw) => this.#receive(raw),
+      closed: (reason) => this.kill(reason),
+    });
+  }
+
+  /** OS process id (process tier). */
+  get pid(): number | undefined {
+    return this.#transport.pid;
+  }
+
+  /** Calls and requests in flight (hooks and pings excluded). */
+  get inflight(): number {
+    let n = 0;
+    for (const p of this.#pending.values()) if (p.kind === "call" || p.kind === "fetch") n++;
+    return n;
+  }
+
+  /** Engine records of the calls in flight, by message id. */
+  callRecord(id: number): CallRecord | undefined {
+    return this.#pending.get(id)?.record;
+  }
+
+  /**
+   * Loads the bundle in the sandbox and waits for it to report ready.
+   *
+   * @param deadline Absolute deadline, epoch ms.
+   * @returns What the bundle exposes.
+   * @throws {BundleCallError} When the bundle's module fails to load or is not a bundle.
+   * @throws {InstanceLostError} When the sandbox dies or the deadline passes first.
+   */
+  start(deadline: number): Promise<ReadyInfo> {
+    return new Promise<ReadyInfo>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.kill(`did not become ready within ${deadline - this.createdAt} ms`),
+        Math.max(0, deadline - Date.now()),
+      );
+      this.#startWaiter = {
+        resolve: (info) => {
+          clearTimeout(timer);
+          resolve(info);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      try {
+        this.#transport.send({
+          type: "init",
+          entry: this.#options.entry,
+          bundle: this.#options.bundle,
+        });
+      } catch (error) {
+        this.kill(`could not send init: ${(error as Error).message}`);
+      }
+    });
+  }
+
+  /**
+   * Calls a service method.
+   *
+   * @param service Service name.
+   * @param method Method name.
+   * @param input Input value (structured-clone compatible).
+   * @param record Deadline, trace context, hops.
+   * @returns The method's result.
+   */
+  call(service: string, method: string, input: unknown, record: CallRecord): Promise<unknown> {
+    return this.#request("call", `${service}.${method}`, record, (id) => {
+      const message: HostMessage = {
+        type: "call",
+        id,
+        service,
+        method,
+        input,
+        deadline: record.deadline,
+      };
+      if (record.traceparent) message.traceparent = record.traceparent;
+      return message;
+    });
+  }
+
+  /**
+   * Sends an HTTP request to the bundle's fetch handler.
+   *
+   * @param request The request as data.
+   * @param record Deadline, trace context, hops.
+   * @returns The response as data.
+   */
+  fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
+    return this.#request("fetch", `fetch ${request.method}`, record, (id) => {
+      const message: HostMessage = { type: "fetch", id, request, deadline: record.deadline };
+      if (record.traceparent) message.traceparent = record.traceparent;
+      return message;
+    }, request.body ? [request.body.buffer as ArrayBuffer] : undefined) as Promise<WireResponse>;
+  }
+
+  /**
+   * Runs a lifecycle hook inside the instance (a no-op when the bundle does not define it).
+   *
+   * @param hook Hook name.
+   * @param deadline Absolute deadline, epoch ms.
+   * @param instanceId New instance id (for `onRefresh`).
+   */
+  async hook(hook: HookName, deadline: number, instanceId?: string): Promise<void> {
+    if (instanceId !== undefined) this.id = instanceId;
+    if (!this.ready?.hooks.includes(hook)) return;
+    await this.#request(
+      "hook",
+      hook,
+      { deadline, hops: 0 },
+      (id) =>
+        instanceId === undefined
+          ? { type: "hook", id, hook, deadline }
+          : { type: "hook", id, hook, deadline, instanceId },
+    );
+  }
+
+  /**
+   * Sends a refresh: new instance id, then the bundle's `onRefresh`.
+   *
+   * @param instanceId The new id.
+   * @param deadline Absolute deadline, epoch ms.
+   */
+  refresh(instanceId: string, deadline: number): Promise<void> {
+    return this.hook("onRefresh", deadline, instanceId);
+  }
+
+  /**
+   * Asks the instance for a heartbeat reply.
+   *
+   * @param timeoutMs How long to wait.
+   * @returns The memory it reported.
+   */
+  ping(timeoutMs: number): Promise<WireMemory> {
+    return this.#request("ping", "ping", { deadline: Date.now() + timeoutMs, hops: 0 }, (id) => ({
+      type: "ping",
+      id,
+    })) as Promise<WireMemory>;
+  }
+
+  /** Starts periodic heartbeats; an instance that misses them for `unresponsiveMs` is killed. */
+  startHeartbeat(): void {
+    const period = this.#options.heartbeatMs ?? 2000;
+    const limit = this.#options.unresponsiveMs ?? 5000;
+    this.#lastPong = Date.now();
+    this.#heartbeat = setInterval(() => {
+      if (this.state === "dead") return;
+      if (Date.now() - this.#lastPong > limit) {
+        this.unresponsive = true;
+        this.kill(`unresponsive: no heartbeat reply for ${limit} ms`);
+        return;
+      }
+      this.ping(limit).catch(() => {});
+    }, period);
+  }
+
+  /**
+   * Ends the instance: fails every call in flight with `reason`, kills the sandbox, reports once.
+   *
+   * @param reason Why, e.g. `"unhandled promise rejection: Error: x"`.
+   */
+  kill(reason: string): void {
+    if (this.state === "dead") return;
+    this.state = "dead";
+    this.exitReason = reason;
+    clearInterval(this.#heartbeat);
+    const label = `${this.#options.bundle.id}@${this.#options.bundle.version} instance ${this.id}`;
+    const error = new InstanceLostError(`Bundle ${label} died: ${reason}`);
+    this.#startWaiter?.reject(error);
+    this.#startWaiter = undefined;
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(error);
+    }
+    this.#pending.clear();
+    try {
+      this.#transport.kill();
+    } finally {
+      this.#options.onExit?.(reason, this);
+    }
+  }
+
+  #request(
+    kind: Pending["kind"],
+    label: string,
+    record: CallRecord,
+    build: (id: number) => HostMessage,
+    transfer?: Transferable[],
+  ): Promise<unknown> {
+    if (this.state === "dead") {
+      return Promise.reject(new UnavailableError(`Instance ${this.id} is not running`));
+    }
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timeoutMs = Math.max(0, record.deadline - Date.now());
+      const timer = setTimeout(() => this.#expire(id), timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer, record, kind, label });
+      try {
+        this.#transport.send(build(id), transfer);
+      } catch (error) {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        reject(new TypeError(`Cannot send to bundle: ${(error as Error).message}`));
+      }
+    });
+  }
+
+  #expire(id: number): void {
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    if (pending.kind === "ping") {
+      pending.reject(new CallTimeoutError("Heartbeat timed out"));
+      return;
+    }
+    pending.reject(
+      new CallTimeoutError(
+        `Call ${pending.label} to ${this.#options.bundle.id}@${this.#options.bundle.version} timed out`,
+      ),
+    );
+    try {
+      this.#transport.send({ type: "cancel", id });
+    } catch {
+      // The instance is going away anyway.
+    }
+    // A timed-out call may mean a busy loop: the instance must prove it is alive, or be evicted.
+    const probeMs = this.#options.probeMs ?? 1000;
+    this.ping(probeMs).catch(() => {
+      if (this.state === "dead") return;
+      this.unresponsive = true;
+      this.kill(
+        `unresponsive: no reply to a liveness probe within ${probeMs} ms after a call timed out`,
+      );
+    });
+  }
+
+  #receive(raw: unknown): void {
+    const message = parseGuestMessage(raw);
+    if (!message) {
+      if (++this.violations >= MAX_VIOLATIONS) {
+        this.kill(`sent ${MAX_VIOLATIONS} malformed messages`);
+      }
+      return;
+    }
+    this.#handle(message);
+  }
+
+  #handle(message: GuestMessage): void {
+    switch (message.type) {
+      case "ready":
+        if (this.state !== "starting" || !this.#startWaiter) return;
+        this.ready = { services: message.services, fetch: message.fetch, hooks: message.hooks };
+        this.state = "ready";
+        this.#startWaiter.resolve(this.ready);
+        this.#startWaiter = undefined;
+        return;
+      case "init-failed": {
+        if (!this.#startWaiter) return;
+        const waiter = this.#startWaiter;
+        this.#startWaiter = undefined;
+        const label = `${this.#options.bundle.id}@${this.#options.bundle.version}`;
+        waiter.reject(new BundleCallError(label, message.error));
+        this.kill(`failed to load: ${message.error.name}: ${message.error.message}`);
+        return;
+      }
+      case "reply":
+      case "response": {
+        const pending = this.#pending.get(message.id);
+        if (!pending || pending.kind === "ping") return;
+        this.#pending.delete(message.id);
+        clearTimeout(pending.timer);
+        if (message.type === "response") {
+          if (pending.kind === "fetch") pending.resolve(message.response);
+          else pending.reject(new TypeError("Bundle answered a call with an HTTP response"));
+        } else if (message.ok) {
+          pending.resolve(message.value);
+        } else {
+          pending.reject(this.#remoteError(message.error));
+        }
+        return;
+      }
+      case "pong": {
+        this.#lastPong = Date.now();
+        this.memory = message.memory;
+        const pending = this.#pending.get(message.id);
+        if (pending?.kind === "ping") {
+          this.#pending.delete(message.id);
+          clearTimeout(pending.timer);
+          pending.resolve(message.memory);
+        }
+        return;
+      }
+      case "log": {
+        const now = Date.now();
+        if (now - this.#logWindow >= 1000) {
+          this.#logWindow = now;
+          this.#logBudget = this.#options.logRate ?? 500;
+        }
+        if (this.#logBudget <= 0) {
+          this.droppedLogs++;
+          return;
+        }
+        this.#logBudget--;
+        const record = message.callId === undefined ? undefined : this.callRecord(message.callId);
+        this.#options.onLog?.(message.level, message.message, record);
+        return;
+      }
+      case "broker-call":
+        void this.#outbound(message);
+        return;
+      case "fatal":
+        this.kill(
+          message.error
+            ? `${message.reason}: ${message.error.name}: ${message.error.message}`
+            : message.reason,
+        );
+        return;
+    }
+  }
+
+  #remoteError(error: WireError): Error {
+    if (error.source === "runtime" && error.code === "NOT_FOUND") {
+      return new NotFoundError(error.message);
+    }
+    return new BundleCallError(`${this.#options.bundle.id}@${this.#options.bundle.version}`, {
+      name: error.name,
+      message: error.message,
+      ...(error.code === undefined ? {} : { code: error.code }),
+    });
+  }
+
+  async #outbound(message: Extract<GuestMessage, { type: "broker-call" }>): Promise<void> {
+    const reply = (msg: HostMessage) => {
+      if (this.state === "dead") return;
+      try {
+        this.#transport.send(msg);
+      } catch (error) {
+        this.#transport.send({
+          type: "broker-reply",
+          id: message.id,
+          ok: false,
+          error: toWireError(error, "runtime"),
+        });
+      }
+    };
+    try {
+      if (!this.#options.onOutboundCall) {
+        throw new UnavailableError("This engine does not route calls between bundles");
+      }
+      const call: OutboundCall = {
+        service: message.service,
+        method: message.method,
+        input: message.input,
+      };
+      if (message.route !== undefined) call.route = message.route;
+      if (message.timeoutMs !== undefined) call.timeoutMs = message.timeoutMs;
+      const parent = message.callId === undefined ? undefined : this.callRecord(message.callId);
+      if (parent) call.parent = parent;
+      const value = await this.#options.onOutboundCall(call);
+      reply({ type: "broker-reply", id: message.id, ok: true, value });
+    } catch (error) {
+      const wire = toWireError(error, "runtime");
+      reply({ type: "broker-reply", id: message.id, ok: false, error: wire });
+    }
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * A bundle revision: one released version of a bundle, with its lifecycle state and its instances.
+ *
+ * @module
+ */
+import { BundleStateError, UnavailableError } from "./errors.ts";
+import { Instance, type OutboundCall } from "./isolation/instance.ts";
+import type { CallRecord, ReadyInfo, TransportFactory } from "./isolation/instance.ts";
+import {
+  assertTransition,
+  type EngineEvents,
+  InstanceExitEvent,
+  LifecycleEvent,
+  LogEvent,
+} from "./lifecycle.ts";
+import type { Manifest } from "./manifest.ts";
+import type { ResolvedPermissions } from "./permissions.ts";
+import { InstancePool } from "./pool.ts";
+import type { WireRequest, WireResponse } from "./protocol.ts";
+import type { IsolationTier, LifecycleState } from "./types.ts";
+
+/** Timings shared by every revision of an engine. */
+export interface RuntimeSettings {
+  /** Default call timeout, ms. */
+  callTimeoutMs: number;
+  /** Time allowed to load a bundle and run `onStart`, ms. */
+  startTimeoutMs: number;
+  /** Time allowed for `onStop`/`onRefresh`, ms. */
+  hookTimeoutMs: number;
+  /** Default drain period when stopping, ms. */
+  drainMs: number;
+  /** Heartbeat period, ms. */
+  heartbeatMs: number;
+  /** Missed heartbeats for this long → unresponsive, ms. */
+  unresponsiveMs: number;
+  /** Liveness probe after a timed-out call, ms. */
+  probeMs: number;
+}
+
+/** Everything a revision needs, prepared by the engine at install. */
+export interface RevisionInit {
+  /** Validated manifest. */
+  manifest: Manifest;
+  /** Release folder (real path). */
+  dir: string;
+  /** Persistent data folder. */
+  dataDir: string;
+  /** Entry module URL. */
+  entryUrl: string;
+  /** Exact grants, including the module files. */
+  grants: ResolvedPermissions;
+  /** Isolation tier. */
+  tier: IsolationTier;
+  /** Content hash of the release, when known. */
+  hash?: string;
+  /** Builds a transport for one instance. */
+  transport(instanceName: string): TransportFactory;
+  /** Engine timings. */
+  settings: RuntimeSettings;
+  /** Engine events. */
+  events: EngineEvents;
+  /** Routes a call made by the bundle. */
+  outbound(call: OutboundCall, from: Revision): Promise<unknown>;
+}
+
+/** Status of one instance. */
+export interface InstanceStatus {
+  /** Instance id. */
+  id: string;
+  /** Tier. */
+  tier: IsolationTier;
+  /** Life state. */
+  state: string;
+  /** OS process id (process tier). */
+  pid?: number;
+  /** Calls in flight. */
+  inflight: number;
+  /** Latest memory report, bytes. */
+  memory?: { rss: number; heapUsed: number; heapTotal: number };
+  /** Creation time, ISO. */
+  startedAt: string;
+}
+
+/** Status of one revision. */
+export interface RevisionStatus {
+  /** Bundle id. */
+  id: string;
+  /** Version. */
+  version: string;
+  /** Lifecycle state. */
+  state: LifecycleState;
+  /** Tier. */
+  isolation: IsolationTier;
+  /** Last failure (start failure, crash loop), kept until the next successful start. */
+  error?: string;
+  /** Services with SPI version and methods. */
+  services: Record<string, { version: string; methods: string[] }>;
+  /** Attributes. */
+  attributes: Record<string, string>;
+  /** Whether a fetch handler is served at `/b/<id>/`. */
+  fetch: boolean;
+  /** Release content hash. */
+  hash?: string;
+  /** Instances. */
+  instances: InstanceStatus[];
+  /** Unexpected instance exits since the last start. */
+  restarts: number;
+  /** Why the last instance ended unexpectedly. */
+  lastExitReason?: string;
+  /** Instances evicted while unresponsive whose worker thread may still run (worker tier). */
+  leakedWorkers: number;
+}
+
+/** One version of a bundle in the engine. */
+export class Revision {
+  /** Bundle id. */
+  readonly id: string;
+  /** Version. */
+  readonly version: string;
+  /** `id@version`. */
+  readonly label: string;
+  /** Manifest. */
+  readonly manifest: Manifest;
+  /** Release folder. */
+  readonly dir: string;
+  /** Tier. */
+  readonly tier: IsolationTier;
+  /** Lifecycle state. */
+  state: LifecycleState = "INSTALLED";
+  /** Last failure. */
+  error?: string;
+  /** What the bundle exposes, from its first ready instance. */
+  ready?: ReadyInfo;
+
+  readonly #init: RevisionInit;
+  #pool?: InstancePool;
+  #leaked = 0;
+  #restarts = 0;
+  #lastExitReason?: string;
+  #transitionChain: Promise<void> = Promise.resolve();
+
+  /**
+   * Creates a revision in state INSTALLED.
+   *
+   * @param init Prepared install data.
+   */
+  constructor(init: RevisionInit) {
+    this.#init = init;
+    this.manifest = init.manifest;
+    this.id = init.manifest.id;
+    this.version = init.manifest.version;
+    this.label = `${this.id}@${this.version}`;
+    this.dir = init.dir;
+    this.tier = init.tier;
+  }
+
+  /** Release content hash. */
+  get hash(): string | undefined {
+    return this.#init.hash;
+  }
+
+  /** Calls in flight. */
+  get inflight(): number {
+    return this.#pool?.inflight ?? 0;
+  }
+
+  /** Moves to a new state and dispatches a {@linkcode LifecycleEvent}. */
+  transition(to: LifecycleState, error?: string): void {
+    assertTransition(this.label, this.state, to);
+    const from = this.state;
+    this.state = to;
+    if (error !== undefined) this.error = error;
+    this.#init.events.dispatchEvent(new LifecycleEvent(this.id, this.version, from, to, error));
+  }
+
+  /** Serializes lifecycle operations so a start and a stop never interleave. */
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#transitionChain.then(work, work);
+    this.#transitionChain = run.then(() => {}, () => {});
+    return run;
+  }
+
+  /**
+   * Starts the revision: RESOLVED → STARTING → ACTIVE, or back to RESOLVED with the error kept.
+   *
+   * @throws {BundleStateError} When not RESOLVED.
+   * @throws The load or `onStart` failure.
+   */
+  start(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.state === "ACTIVE") return;
+      if (this.state !== "RESOLVED") {
+        throw new BundleStateError(`Cannot start bundle ${this.label}: it is ${this.state}`);
+      }
+      this.transition("STARTING");
+      const pool = this.#createPool();
+      try {
+        await pool.open();
+      } catch (error) {
+        this.#absorb(pool);
+        this.transition("RESOLVED", (error as Error).message);
+        throw error;
+      }
+      this.#pool = pool;
+      this.ready = pool.instances.find((i) => i.ready)?.ready;
+      this.error = undefined;
+      this.transition("ACTIVE");
+    });
+  }
+
+  /**
+   * Stops the revision: ACTIVE → STOPPING (drain up to `drainMs`, then `onStop`) → RESOLVED.
+   */
+  stop(): Promise<void> {
+    return this.#serial(() => this.#stop());
+  }
+
+  async #stop(error?: string): Promise<void> {
+    if (this.state !== "ACTIVE") return;
+    this.transition("STOPPING");
+    const pool = this.#pool;
+    if (pool) {
+      await pool.drain(this.manifest.governance.drainMs ?? this.#init.settings.drainMs);
+      await pool.close(true);
+      this.#absorb(pool);
+    }
+    this.#pool = undefined;
+    this.transition("RESOLVED", error);
+  }
+
+  /** Marks the revision uninstalled; it must not be ACTIVE. */
+  uninstall(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#stop();
+      if (this.state !== "UNINSTALLED") this.transition("UNINSTALLED");
+    });
+  }
+
+  /**
+   * Calls a service method on the least-loaded instance.
+   *
+   * @param service Service.
+   * @param method Method.
+   * @param input Input.
+   * @param record Deadline, trace context, hops.
+   * @returns The result.
+   */
+  async call(
+    service: string,
+    method: string,
+    input: unknown,
+    record: CallRecord,
+  ): Promise<unknown> {
+    const instance = await this.#acquire(record.deadline);
+    return await instance.call(service, method, input, record);
+  }
+
+  /**
+   * Sends an HTTP request to the bundle's fetch handler.
+   *
+   * @param request Request as data.
+   * @param record Deadline, trace context, hops.
+   * @returns Response as data.
+   */
+  async fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
+    const instance = await this.#acquire(record.deadline);
+    return await instance.fetch(request, record);
+  }
+
+  #acquire(deadline: number): Promise<Instance> {
+    if (this.state !== "ACTIVE" || !this.#pool) {
+      return Promise.reject(
+        new UnavailableError(`Bundle ${this.label} is ${this.state}, not ACTIVE`),
+      );
+    }
+    return this.#pool.acquire(deadline);
+  }
+
+  /** Current status. */
+  status(): RevisionStatus {
+    const services: RevisionStatus["services"] = {};
+    for (const [name, version] of Object.entries(this.manifest.services)) {
+      services[name] = { version, methods: this.ready?.services[name] ?? [] };
+    }
+    const pool = this.#pool;
+    const status: RevisionStatus = {
+      id: this.id,
+      version: this.version,
+      state: this.state,
+      isolation: this.tier,
+      services,
+      attributes: this.manifest.attributes,
+      fetch: this.ready?.fetch ?? false,
+      instances: (pool?.instances ?? []).map((i) => {
+        const s: InstanceStatus = {
+          id: i.id,
+          tier: i.tier,
+          state: i.state,
+          inflight: i.inflight,
+          startedAt: new Date(i.createdAt).toISOString(),
+        };
+        if (i.pid !== undefined) s.pid = i.pid;
+        if (i.memory) s.memory = i.memory;
+        return s;
+      }),
+      restarts: this.#restarts + (pool?.restarts ?? 0),
+      leakedWorkers: this.#leaked + (pool?.leaked ?? 0),
+    };
+    if (this.error !== undefined) status.error = this.error;
+    if (this.#init.hash !== undefined) status.hash = this.#init.hash;
+    const lastExit = pool?.lastExitReason ?? this.#lastExitReason;
+    if (lastExit !== undefined) status.lastExitReason = lastExit;
+    return status;
+  }
+
+  /** Keeps a closed pool's counters in the revision's totals. */
+  #absorb(pool: InstancePool): void {
+    this.#leaked += pool.leaked;
+    this.#restarts += pool.restarts;
+    if (pool.lastExitReason !== undefined) this.#lastExitReason = pool.lastExitReason;
+  }
+
+  #createPool(): InstancePool {
+    const init = this.#init;
+    const { manifest, settings } = init;
+    const pool: InstancePool = new InstancePool({
+      label: this.label,
+      min: manifest.scaling.minWorkers,
+      max: manifest.scaling.maxWorkers,
+      startTimeoutMs: settings.startTimeoutMs,
+      hookTimeoutMs: settings.hookTimeoutMs,
+      spawn: () => {
+        const instanceId = crypto.randomUUID();
+        const instance: Instance = new Instance(init.transport(`${this.label}#${instanceId}`), {
+          tier: this.tier,
+          bundle: { id: this.id, version: this.version, instanceId, dataDir: init.dataDir },
+          entry: init.entryUrl,
+          heartbeatMs: settings.heartbeatMs,
+          unresponsiveMs: settings.unresponsiveMs,
+          probeMs: settings.probeMs,
+          onLog: (level, message, record) => {
+            const log: ConstructorParameters<typeof LogEvent>[0] = {
+              bundle: this.id,
+              version: this.version,
+              instanceId: instance.id,
+              level,
+              message,
+            };
+            if (record?.traceparent) log.traceparent = record.traceparent;
+            init.events.dispatchEvent(new LogEvent(log));
+          },
+          onOutboundCall: (call) => init.outbound(call, this),
+          onExit: (reason, self) => pool.exited(self, reason),
+        });
+        return instance;
+      },
+      onCrashLoop: (reason) => {
+        void this.#serial(() => this.#stop(reason));
+      },
+      onExit: (instance, reason, expected) => {
+        init.events.dispatchEvent(
+          new InstanceExitEvent(this.id, this.version, instance.id, reason, expected),
+        );
+      },
+    });
+    return pool;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The `ctx.broker` handle inside a sandbox: every call becomes a `broker-call` message that the
+ * engine routes through its broker. The engine, not this code, decides deadline, trace context and
+ * hop count (from the call the message was made in), so a bundle cannot forge them.
+ *
+ * @module
+ */
+import type { GuestMessage, HostMessage } from "../protocol.ts";
+import type { Broker, CallOptions, RouteSpec, ServiceClient } from "../types.ts";
+
+/** Error raised inside a bundle when a broker call fails; keeps the remote name and code. */
+export class BrokerCallError extends Error {
+  /** Stable code from the engine (e.g. `"TIMEOUT"`, `"NOT_FOUND"`). */
+  readonly code: string | undefined;
+
+  /**
+   * @param name Error name as reported.
+   * @param message Error message.
+   * @param code Stable code.
+   */
+  constructor(name: string, message: string, code?: string) {
+    super(message);
+    this.name = name;
+    this.code = code;
+  }
+}
+
+type BrokerReply = Extract<HostMessage, { type: "broker-reply" }>;
+
+/**
+ * Builds the broker client and the function that settles its pending calls.
+ *
+ * @param post Sends a message to the engine.
+ * @param currentCall Id of the engine call being served, if any.
+ * @returns The client and the reply handler.
+ */
+export function makeBroker(
+  post: (message: GuestMessage) => void,
+  currentCall: () => number | undefined,
+): { client: Broker; settle(reply: BrokerReply): void } {
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  let nextId = 1;
+
+  function call<O>(service: string, method: string, input?: unknown, options?: CallOptions) {
+    return new Promise<O>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const message: GuestMessage = { type: "broker-call", id, service, method, input };
+      const callId = currentCall();
+      if (callId !== undefined) message.callId = callId;
+      if (options?.route) message.route = options.route;
+      if (options?.timeoutMs !== undefined) message.timeoutMs = options.timeoutMs;
+      try {
+        post(message);
+      } catch (error) {
+        pending.delete(id);
+        reject(error);
+      }
+    });
+  }
+
+  // A Proxy is the one way to offer `client.anyMethod(input)` without knowing the service's
+  // methods up front; it forwards string keys only, and is never thenable.
+  function get<T extends object>(service: string, route?: RouteSpec): ServiceClient<T> {
+    const options: CallOptions | undefined = route ? { route } : undefined;
+    return new Proxy(Object.create(null), {
+      get(_target, key) {
+        if (typeof key !== "string" || key === "then") return undefined;
+        return (input: unknown) => call(service, key, input, options);
+      },
+    }) as ServiceClient<T>;
+  }
+
+  const client: Broker = {
+    get,
+    call,
+    dynamic<T extends object>(service: string) {
+      return {
+        getService(idOrParams: string | Record<string, string>): ServiceClient<T> {
+          return get<T>(
+            service,
+            typeof idOrParams === "string"
+              ? { type: "ID", pattern: idOrParams }
+              : { params: idOrParams },
+          );
+        },
+      };
+    },
+  };
+
+  return {
+    client,
+    settle(reply) {
+      const waiter = pending.get(reply.id);
+      if (!waiter) return;
+      pending.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.value);
+      else {
+        waiter.reject(new BrokerCallError(reply.error.name, reply.error.message, reply.error.code));
+      }
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * Types shared by bundle authors (inside a sandbox) and the engine.
+ *
+ * Everything here is plain data or function signatures: the module has no runtime code, so a bundle
+ * can import it without pulling engine internals into its sandbox.
+ *
+ * @module
+ */
+
+/** Identity of one running instance of a bundle, as seen from inside the bundle. */
+export interface BundleInfo {
+  /** Bundle id from `bundle.json`. */
+  readonly id: string;
+  /** Released semver version. */
+  readonly version: string;
+  /** Unique per instance; regenerated on every warm hand-out (see {@linkcode BundleHooks.onRefresh}). */
+  readonly instanceId: string;
+  /** Absolute path of the bundle's persistent data directory (`$DATA` in permission paths). */
+  readonly dataDir: string;
+}
+
+/** Leveled logger; records are tagged with bundle id, instance and trace id by the engine. */
+export interface BundleLogger {
+  /** Log at debug level. */
+  debug(...args: unknown[]): void;
+  /** Log at info level. */
+  info(...args: unknown[]): void;
+  /** Log at warn level. */
+  warn(...args: unknown[]): void;
+  /** Log at error level. */
+  error(...args: unknown[]): void;
+}
+
+/** How the broker picks an implementation: the route modes of DESIGN.md §4. */
+export type RouteType = "ID" | "REG" | "RULE";
+
+/** A route request, from HTTP headers or from `ctx.broker` inside a bundle. */
+export interface RouteSpec {
+  /** Route policy. `ID` matches a bundle id exactly, `REG` a regular expression, `RULE` attributes. */
+  type?: RouteType;
+  /** Bundle id (`ID`), regular expression source (`REG`) or JSON attribute object (`RULE`). */
+  pattern?: string | Record<string, string>;
+  /** Dynamic routing parameters, matched against bundle attributes at call time. */
+  params?: Record<string, string>;
+  /** Ask for the mock implementation: `"force"` always, `"fail"` only when every other route fails. */
+  mock?: "force" | "fail";
+}
+
+/** Options for one call made through the broker. */
+export interface CallOptions {
+  /** Route to use instead of the default. */
+  route?: RouteSpec;
+  /** Call timeout in milliseconds; never later than the caller's own deadline. */
+  timeoutMs?: number;
+}
+
+/** A typed client for a service: every method takes the input and returns a promise of the output. */
+export type ServiceClient<T> = {
+  [K in keyof T]: T[K] extends (input: infer I, ...rest: never[]) => infer O
+    ? (input: I) => Promise<Awaited<O>>
+    : never;
+};
+
+/** Calls other bundles' services; every call carries the caller's deadline and trace context. */
+export interface Broker {
+  /**
+   * A typed client for `service` (optionally `Service@semverRange`).
+   *
+   * @example Query a config service routed by regular expression
+   * ```ts ignore
+   * const cfg = ctx.broker.get<ConfigReadService>("ConfigReadService", { type: "REG", pattern: "^drf-hz.*$" });
+   * const value = await cfg.queryConfig({ key: "x" });
+   * ```
+   */
+  get<T extends object>(service: string, route?: RouteSpec): ServiceClient<T>;
+  /** Calls one method of a service and resolves to its result. */
+  call<O = unknown>(
+    service: string,
+    method: string,
+    input?: unknown,
+    options?: CallOptions,
+  ): Promise<O>;
+  /** Dynamic mode: the implementation is chosen per call from an id or attribute parameters. */
+  dynamic<T extends object>(
+    service: string,
+  ): { getService(idOrParams: string | Record<string, string>): ServiceClient<T> };
+}
+
+/** The context given to every service method, fetch handler and hook. */
+export interface BundleContext {
+  /** Which bundle instance is running. */
+  readonly bundle: BundleInfo;
+  /** Calls to other bundles. */
+  readonly broker: Broker;
+  /** Structured logging. */
+  readonly log: BundleLogger;
+  /** Aborted when the call's deadline passes or the caller cancels. */
+  readonly signal: AbortSignal;
+  /** Absolute deadline of this call, in epoch milliseconds. */
+  readonly deadline: number;
+  /** W3C `traceparent` of the current call, when it is traced. */
+  readonly traceparent?: string;
+}
+
+/**
+ * One service method: takes the input (JSON-compatible data) and the context, returns the output.
+ *
+ * @typeParam I Input type.
+ * @typeParam O Output type.
+ */
+export type ServiceMethod<I = unknown, O = unknown> = (
+  input: I,
+  ctx: BundleContext,
+) => O | Promise<O>;
+
+/** Lifecycle hooks of a bundle; each runs inside every instance of the bundle. */
+export interface BundleHooks {
+  /** Runs once when an instance starts, before it takes calls; a throw fails the start. */
+  onStart?(ctx: BundleContext): void | Promise<void>;
+  /** Runs when an instance stops, after in-flight calls drained. */
+  onStop?(ctx: BundleContext): void | Promise<void>;
+  /**
+   * Runs each time a warm, pre-initialised instance is handed out: regenerate what must differ per
+   * instance (ids, random seeds, connections). `ctx.bundle.instanceId` is already the new id.
+   */
+  onRefresh?(ctx: BundleContext): void | Promise<void>;
+  /** Runs when the instance is retired (soft limit reached): flush state, it takes no new calls. */
+  onRetire?(ctx: BundleContext): void | Promise<void>;
+}
+
+/** What a bundle's entry module default-exports. */
+export interface BundleDefinition {
+  /**
+   * Service name → implementation: an object (or class instance) whose methods are
+   * {@linkcode ServiceMethod}s.
+   */
+  services?: Record<string, object>;
+  /** Optional Web-standard HTTP handler, served at `/b/<bundle id>/*`. */
+  fetch?: (request: Request, ctx: BundleContext) => Response | Promise<Response>;
+  /** Lifecycle hooks. */
+  hooks?: BundleHooks;
+}
+
+/** OSGi lifecycle states of a bundle revision (DESIGN.md §4). */
+export type LifecycleState =
+  | "INSTALLED"
+  | "RESOLVED"
+  | "STARTING"
+  | "ACTIVE"
+  | "STOPPING"
+  | "UNINSTALLED";
+
+/** Isolation tier: a Web Worker in the engine, or a separate child process. */
+export type IsolationTier = "worker" | "process";
