@@ -9,7 +9,17 @@ import { resolve } from "node:path";
 import { BundlehostError, BundleStateError, NotFoundError } from "./errors.ts";
 import type { CallRecord, OutboundCall, TransportFactory } from "./isolation/instance.ts";
 import { workerTransport } from "./isolation/worker.ts";
-import { EngineEvents } from "./lifecycle.ts";
+import { EngineEvents, type LifecycleEvent, LogEvent } from "./lifecycle.ts";
+import {
+  type CallInfo,
+  type CallOutcome,
+  orderPlugins,
+  type Plugin,
+  PluginHost,
+} from "./plugin.ts";
+import { ENGINE_VERSION } from "./version.ts";
+import { Registry, type RestoreReport } from "./registry/registry.ts";
+import { KvStore, type Store } from "./registry/store.ts";
 import { METHOD_NAME_PATTERN, readManifest, SERVICE_NAME_PATTERN } from "./manifest.ts";
 import {
   DEFAULT_CEILING,
@@ -52,6 +62,10 @@ export interface EngineOptions {
   maxHops?: number;
   /** Largest HTTP request body forwarded to a bundle, bytes. @default {10485760} */
   maxBodyBytes?: number;
+  /** Plugins, in registration order (see {@linkcode Plugin} for ordering rules). @default {[]} */
+  plugins?: Plugin<Engine>[];
+  /** Registry storage. @default {KvStore at `<dataDir>/registry.sqlite3`} */
+  store?: Store;
 }
 
 /** Per-call options for {@linkcode Engine.call}. */
@@ -92,10 +106,12 @@ export interface EngineStatus {
   leakedWorkers: number;
 }
 
-type ResolvedOptions = Required<Omit<EngineOptions, "isolation" | "ceiling">> & {
-  isolation?: IsolationTier;
-  ceiling: PermissionCeiling;
-};
+type ResolvedOptions =
+  & Required<Omit<EngineOptions, "isolation" | "ceiling" | "plugins" | "store">>
+  & {
+    isolation?: IsolationTier;
+    ceiling: PermissionCeiling;
+  };
 
 function resolveOptions(options: EngineOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
@@ -118,13 +134,26 @@ function resolveOptions(options: EngineOptions): ResolvedOptions {
 
 /** The resident engine. Create it with {@linkcode createEngine}. */
 export class Engine {
+  /** Engine version. */
+  readonly version: string = ENGINE_VERSION;
   /** Lifecycle, instance and log events. */
   readonly events: EngineEvents = new EngineEvents();
+  /**
+   * Serves an HTTP request: `wrapRequest` plugin hooks around the first plugin `fetch` hook that
+   * answers; 404 when none does. Bound, so `Deno.serve(engine.fetch)` works.
+   */
+  readonly fetch: (request: Request) => Promise<Response>;
   readonly #options: ResolvedOptions;
   readonly #settings: RuntimeSettings;
+  readonly #plugins: PluginHost<Engine>;
+  readonly #invoke: (
+    call: CallInfo & { input: unknown; options: EngineCallOptions },
+  ) => Promise<CallOutcome>;
   readonly #bundles = new Map<string, BundleEntry>();
   readonly #startedAt = Date.now();
   #closed = false;
+  #registry?: Registry;
+  #store?: Store;
 
   /**
    * Creates an engine; prefer {@linkcode createEngine}, which also prepares the data folder.
@@ -143,6 +172,97 @@ export class Engine {
       unresponsiveMs: o.unresponsiveMs,
       probeMs: o.probeMs,
     };
+    this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
+    const serve = this.#plugins.wrap("wrapRequest", async (request: Request) => {
+      return (await this.#plugins.first(request)) ?? Response.json(
+        {
+          error: {
+            code: "NOT_FOUND",
+            message: `No route for ${request.method} ${new URL(request.url).pathname}`,
+          },
+        },
+        { status: 404 },
+      );
+    });
+    this.fetch = async (request) => {
+      try {
+        return await serve(request);
+      } catch (error) {
+        this.#log(
+          "error",
+          `Request ${request.method} ${request.url} failed: ${(error as Error).message}`,
+        );
+        return Response.json(
+          { error: { code: "INTERNAL", message: "Internal error; see the engine log" } },
+          { status: 500 },
+        );
+      }
+    };
+    this.#invoke = this.#plugins.wrap("wrapCall", (call) => this.#route(call));
+  }
+
+  /** Plugin names in run order. */
+  get plugins(): string[] {
+    return this.#plugins.names;
+  }
+
+  /**
+   * The durable release registry (releases, rollback, traffic, desired state).
+   *
+   * @throws {BundleStateError} Before {@linkcode Engine.setup} opened the store.
+   */
+  get registry(): Registry {
+    if (!this.#registry) throw new BundleStateError("The engine's registry is not open yet");
+    return this.#registry;
+  }
+
+  /**
+   * Opens the registry store and runs plugin `setup` hooks; called by {@linkcode createEngine}.
+   *
+   * @param store Registry storage; a Deno KV file in the data folder by default.
+   */
+  async setup(store?: Store): Promise<void> {
+    await Deno.mkdir(this.#options.dataDir, { recursive: true });
+    this.#store = store ?? await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
+    this.#registry = new Registry(this, this.#store);
+    await this.#plugins.sequential("setup", this);
+  }
+
+  /**
+   * Restores released bundles from the registry (see {@linkcode Registry.restore}); failures are
+   * reported, never thrown, so one broken bundle does not keep the engine down.
+   *
+   * @returns What was restored and what failed.
+   */
+  async restore(): Promise<RestoreReport> {
+    const report = await this.registry.restore();
+    for (const failure of report.failed) {
+      this.#log("error", `Could not restore bundle ${failure.id}: ${failure.error}`);
+    }
+    return report;
+  }
+
+  /** Runs plugin `ready` hooks; called by {@linkcode createEngine} once bundles are restored. */
+  async ready(): Promise<void> {
+    await this.#plugins.sequential("ready", this);
+  }
+
+  #log(level: "debug" | "info" | "warn" | "error", message: string): void {
+    this.events.dispatchEvent(new LogEvent({ level, message }));
+  }
+
+  async #afterTransition(event: LifecycleEvent): Promise<void> {
+    const info = event.error === undefined
+      ? { id: event.bundle, version: event.version }
+      : { id: event.bundle, version: event.version, error: event.error };
+    if (event.to === "RESOLVED" && event.from === "INSTALLED") {
+      await this.#plugins.parallel("bundleInstalled", info);
+    } else if (event.to === "ACTIVE") await this.#plugins.parallel("bundleStarted", info);
+    else if (event.to === "RESOLVED" && event.from === "STOPPING") {
+      await this.#plugins.parallel("bundleStopped", info);
+    } else if (event.to === "UNINSTALLED") {
+      await this.#plugins.parallel("bundleUninstalled", info);
+    }
   }
 
   /** Absolute path of the engine's data folder. */
@@ -199,6 +319,7 @@ export class Engine {
       settings: this.#settings,
       events: this.events,
       outbound: (call, from) => this.#outbound(call, from),
+      afterTransition: (event) => this.#afterTransition(event),
     });
     if (this.#bundles.get(manifest.id)?.revisions.has(manifest.version)) {
       throw new BundleStateError(`Cannot install bundle ${label}: it is already installed`);
@@ -210,7 +331,7 @@ export class Engine {
     }
     entry.revisions.set(manifest.version, revision);
     entry.current ??= manifest.version;
-    revision.transition("RESOLVED");
+    await revision.transition("RESOLVED");
     return revision.status();
   }
 
@@ -242,14 +363,17 @@ export class Engine {
   }
 
   /**
-   * Makes a version the one that serves traffic (clears weights). It must be ACTIVE.
+   * Makes a version the one that serves traffic and clears weights. The switch is atomic: calls
+   * routed after it returns go to `version`, calls in flight finish where they are.
    *
    * @param id Bundle id.
    * @param version Version to serve.
+   * @param options `requireActive` (default `true`): refuse unless the version is ACTIVE.
+   * @throws {BundleStateError} When `requireActive` and the version is not ACTIVE.
    */
-  activate(id: string, version: string): void {
+  activate(id: string, version: string, options: { requireActive?: boolean } = {}): void {
     const revision = this.#revision(id, version);
-    if (revision.state !== "ACTIVE") {
+    if ((options.requireActive ?? true) && revision.state !== "ACTIVE") {
       throw new BundleStateError(
         `Cannot route traffic to ${revision.label}: it is ${revision.state}`,
       );
@@ -257,6 +381,50 @@ export class Engine {
     const entry = this.#bundles.get(id)!;
     entry.current = version;
     entry.weights = undefined;
+  }
+
+  /**
+   * Splits traffic between versions by weight. Every version with a weight above zero must be
+   * ACTIVE; `undefined` returns to the current version only.
+   *
+   * @param id Bundle id.
+   * @param weights Version → non-negative weight.
+   * @throws {TypeError} For a malformed weight or weights that sum to zero.
+   * @throws {BundleStateError} When a weighted version is not ACTIVE.
+   */
+  setWeights(id: string, weights: Record<string, number> | undefined): void {
+    const entry = this.#bundles.get(id);
+    if (!entry) throw new NotFoundError(`No bundle "${id}"`);
+    if (weights === undefined) {
+      entry.weights = undefined;
+      return;
+    }
+    let total = 0;
+    for (const [version, weight] of Object.entries(weights)) {
+      if (!Number.isFinite(weight) || weight < 0) {
+        throw new TypeError(`Weight of version "${version}" must be a non-negative number`);
+      }
+      const revision = this.#revision(id, version);
+      if (weight > 0 && revision.state !== "ACTIVE") {
+        throw new BundleStateError(
+          `Cannot route traffic to ${revision.label}: it is ${revision.state}`,
+        );
+      }
+      total += weight;
+    }
+    if (total <= 0) throw new TypeError("Traffic weights must sum to more than zero");
+    entry.weights = new Map(Object.entries(weights));
+  }
+
+  /**
+   * The lifecycle state of one installed version.
+   *
+   * @param id Bundle id.
+   * @param version Version.
+   * @returns The state, or `undefined` when that version is not installed.
+   */
+  stateOf(id: string, version: string): string | undefined {
+    return this.#bundles.get(id)?.revisions.get(version)?.state;
   }
 
   /**
@@ -300,13 +468,54 @@ export class Engine {
     input: unknown,
     options: EngineCallOptions = {},
   ): Promise<unknown> {
+    return (await this.invoke(service, method, input, options)).result;
+  }
+
+  /**
+   * Like {@linkcode Engine.call}, but also says which bundle served and whether it was degraded.
+   *
+   * @param service Service name, optionally `Service@semverRange`.
+   * @param method Method name.
+   * @param input Input value.
+   * @param options Route, timeout, deadline, trace context.
+   * @returns Result, serving `id@version`, degradation reason.
+   */
+  invoke(
+    service: string,
+    method: string,
+    input: unknown,
+    options: EngineCallOptions = {},
+  ): Promise<CallOutcome> {
     this.#assertOpen();
-    const [name, range] = splitService(service);
-    if (!SERVICE_NAME_PATTERN.test(name)) throw new TypeError(`Invalid service name "${service}"`);
-    if (!METHOD_NAME_PATTERN.test(method)) throw new TypeError(`Invalid method name "${method}"`);
-    const revision = selectRevision(this.#bundles.values(), name, range, options.route);
+    if (!SERVICE_NAME_PATTERN.test(service.split("@")[0] ?? "")) {
+      return Promise.reject(new TypeError(`Invalid service name "${service}"`));
+    }
+    if (!METHOD_NAME_PATTERN.test(method)) {
+      return Promise.reject(new TypeError(`Invalid method name "${method}"`));
+    }
+    const call: CallInfo & { input: unknown; options: EngineCallOptions } = {
+      service,
+      method,
+      input,
+      options,
+      hops: options.hops ?? 0,
+    };
+    if (options.route) call.route = options.route;
+    if (options.traceparent) call.traceparent = options.traceparent;
+    return this.#invoke(call);
+  }
+
+  async #route(
+    call: CallInfo & { input: unknown; options: EngineCallOptions },
+  ): Promise<CallOutcome> {
+    const [name, range] = splitService(call.service);
+    const revision = selectRevision(this.#bundles.values(), name, range, call.route);
+    const options = call.traceparent === undefined
+      ? call.options
+      : { ...call.options, traceparent: call.traceparent };
     const record = this.#record(revision, options);
-    return await revision.call(name, method, input, record);
+    const result = await revision.call(name, call.method, call.input, record);
+    return { result, bundle: revision.label };
   }
 
   /**
@@ -359,12 +568,17 @@ export class Engine {
     };
   }
 
-  /** Stops every bundle (draining calls in flight) and refuses further work. */
+  /** Stops every bundle (draining calls in flight), runs plugin `close` hooks, refuses further work. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const revisions = [...this.#bundles.values()].flatMap((e) => [...e.revisions.values()]);
     await Promise.allSettled(revisions.map((r) => r.stop()));
+    try {
+      await this.#plugins.sequential("close", this);
+    } finally {
+      this.#store?.close();
+    }
   }
 
   /** `await using engine = await createEngine()` closes it at scope end. */
@@ -449,6 +663,13 @@ function bundleStatus(entry: BundleEntry): BundleStatus {
  */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const engine = new Engine(options);
-  await Deno.mkdir(engine.dataDir, { recursive: true });
+  try {
+    await engine.setup(options.store);
+    await engine.restore();
+    await engine.ready();
+  } catch (error) {
+    await engine.close().catch(() => {});
+    throw error;
+  }
   return engine;
 }

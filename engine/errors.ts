@@ -20,6 +20,8 @@ export type ErrorCode =
   | "THROTTLED"
   | "CIRCUIT_OPEN"
   | "HOP_LIMIT"
+  | "PLUGIN"
+  | "TOO_LARGE"
   | "INTERNAL";
 
 /** Base class of every error the engine raises on purpose. */

@@ -49,7 +49,7 @@ export async function toWireRequest(request: Request, maxBytes: number): Promise
 }
 
 function tooLarge(maxBytes: number): BundlehostError {
-  return new BundlehostError("BAD_INPUT", `Request body is larger than ${maxBytes} bytes`);
+  return new BundlehostError("TOO_LARGE", `Request body is larger than ${maxBytes} bytes`);
 }
 
 /**

@@ -61,6 +61,8 @@ export interface RevisionInit {
   events: EngineEvents;
   /** Routes a call made by the bundle. */
   outbound(call: OutboundCall, from: Revision): Promise<unknown>;
+  /** Runs after every transition (plugin hooks); its failure is rethrown to the operation's caller. */
+  afterTransition?(event: LifecycleEvent): Promise<void>;
 }
 
 /** Status of one instance. */
@@ -164,13 +166,23 @@ export class Revision {
     return this.#pool?.inflight ?? 0;
   }
 
-  /** Moves to a new state and dispatches a {@linkcode LifecycleEvent}. */
-  transition(to: LifecycleState, error?: string): void {
+  /**
+   * Moves to a new state, dispatches a {@linkcode LifecycleEvent}, and runs the engine's
+   * after-transition work (plugin hooks).
+   *
+   * @param to New state.
+   * @param error Failure that caused the change, if any.
+   * @throws {BundleStateError} For an illegal transition (the state is unchanged).
+   * @throws {PluginError} When a plugin hook fails (the state has changed).
+   */
+  async transition(to: LifecycleState, error?: string): Promise<void> {
     assertTransition(this.label, this.state, to);
     const from = this.state;
     this.state = to;
     if (error !== undefined) this.error = error;
-    this.#init.events.dispatchEvent(new LifecycleEvent(this.id, this.version, from, to, error));
+    const event = new LifecycleEvent(this.id, this.version, from, to, error);
+    this.#init.events.dispatchEvent(event);
+    await this.#init.afterTransition?.(event);
   }
 
   /** Serializes lifecycle operations so a start and a stop never interleave. */
@@ -192,19 +204,19 @@ export class Revision {
       if (this.state !== "RESOLVED") {
         throw new BundleStateError(`Cannot start bundle ${this.label}: it is ${this.state}`);
       }
-      this.transition("STARTING");
+      await this.transition("STARTING");
       const pool = this.#createPool();
       try {
         await pool.open();
       } catch (error) {
         this.#absorb(pool);
-        this.transition("RESOLVED", (error as Error).message);
+        await this.transition("RESOLVED", (error as Error).message);
         throw error;
       }
       this.#pool = pool;
       this.ready = pool.instances.find((i) => i.ready)?.ready;
       this.error = undefined;
-      this.transition("ACTIVE");
+      await this.transition("ACTIVE");
     });
   }
 
@@ -217,7 +229,7 @@ export class Revision {
 
   async #stop(error?: string): Promise<void> {
     if (this.state !== "ACTIVE") return;
-    this.transition("STOPPING");
+    await this.transition("STOPPING");
     const pool = this.#pool;
     if (pool) {
       await pool.drain(this.manifest.governance.drainMs ?? this.#init.settings.drainMs);
@@ -225,14 +237,14 @@ export class Revision {
       this.#absorb(pool);
     }
     this.#pool = undefined;
-    this.transition("RESOLVED", error);
+    await this.transition("RESOLVED", error);
   }
 
   /** Marks the revision uninstalled; it must not be ACTIVE. */
   uninstall(): Promise<void> {
     return this.#serial(async () => {
       await this.#stop();
-      if (this.state !== "UNINSTALLED") this.transition("UNINSTALLED");
+      if (this.state !== "UNINSTALLED") await this.transition("UNINSTALLED");
     });
   }
 
@@ -355,7 +367,16 @@ export class Revision {
         return instance;
       },
       onCrashLoop: (reason) => {
-        void this.#serial(() => this.#stop(reason));
+        this.#serial(() => this.#stop(reason)).catch((error) => {
+          init.events.dispatchEvent(
+            new LogEvent({
+              bundle: this.id,
+              version: this.version,
+              level: "error",
+              message: `Stopping after a crash loop failed: ${(error as Error).message}`,
+            }),
+          );
+        });
       },
       onExit: (instance, reason, expected) => {
         init.events.dispatchEvent(

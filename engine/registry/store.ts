@@ -1,0 +1,233 @@
+/**
+ * The registry's storage: released versions, which version is active, traffic weights, desired
+ * state, and governance rules. {@linkcode Store} is the interface; {@linkcode KvStore} (Deno KV on
+ * disk, the default) and {@linkcode MemoryStore} implement it and share one conformance suite.
+ *
+ * A store write that resolves is durable: Deno KV commits to SQLite before resolving, so an
+ * acknowledged release survives `kill -9` of the engine.
+ *
+ * @module
+ */
+import { BundlehostError } from "../errors.ts";
+
+/** One released version; immutable once written. */
+export interface ReleaseRecord {
+  /** Bundle id. */
+  id: string;
+  /** Version. */
+  version: string;
+  /** Content hash of the release's files (`sha256-<hex>`). */
+  hash: string;
+  /** When it was released, ISO time. */
+  releasedAt: string;
+}
+
+/** What the registry knows about one bundle id. */
+export interface BundleRecord {
+  /** Bundle id. */
+  id: string;
+  /** Version that serves traffic (when no weights). */
+  active: string;
+  /** Activation history, oldest first; the version before `active` is the default rollback target. */
+  history: string[];
+  /** Traffic weights per version, when split. */
+  weights?: Record<string, number>;
+  /** Whether the operator wants it running. */
+  desired: "started" | "stopped";
+  /** Last change, ISO time. */
+  updatedAt: string;
+}
+
+/** One atomic change to the store. */
+export interface StoreChange {
+  /** New release to record; the commit fails with `CONFLICT` if that id@version exists. */
+  release?: ReleaseRecord;
+  /** Bundle record to write. */
+  bundle?: BundleRecord;
+  /** Bundle id whose bundle record and releases to delete. */
+  deleteBundle?: string;
+}
+
+/** Persistent registry storage. */
+export interface Store {
+  /** A bundle record, if any. */
+  getBundle(id: string): Promise<BundleRecord | undefined>;
+  /** Every bundle record, ordered by id. */
+  listBundles(): Promise<BundleRecord[]>;
+  /** A release record, if any. */
+  getRelease(id: string, version: string): Promise<ReleaseRecord | undefined>;
+  /** Every release of a bundle, in release order. */
+  listReleases(id: string): Promise<ReleaseRecord[]>;
+  /**
+   * Applies a change atomically and durably.
+   *
+   * @throws {BundlehostError} `CONFLICT` when `release` already exists.
+   */
+  commit(change: StoreChange): Promise<void>;
+  /** Governance rules document, if any. */
+  getRules(): Promise<unknown>;
+  /** Replaces the governance rules document. */
+  putRules(rules: unknown): Promise<void>;
+  /** Releases resources. */
+  close(): void;
+}
+
+function conflict(release: ReleaseRecord): BundlehostError {
+  return new BundlehostError(
+    "CONFLICT",
+    `Release ${release.id}@${release.version} already exists`,
+  );
+}
+
+/** Deno KV on disk: the embedded default store. */
+export class KvStore implements Store {
+  readonly #kv: Deno.Kv;
+
+  /**
+   * Wraps an open KV database; use {@linkcode KvStore.open}.
+   *
+   * @param kv Open database.
+   */
+  constructor(kv: Deno.Kv) {
+    this.#kv = kv;
+  }
+
+  /**
+   * Opens (or creates) the store file.
+   *
+   * @param path SQLite file path.
+   * @returns The store.
+   */
+  static async open(path: string): Promise<KvStore> {
+    return new KvStore(await Deno.openKv(path));
+  }
+
+  /** @inheritdoc */
+  async getBundle(id: string): Promise<BundleRecord | undefined> {
+    return (await this.#kv.get<BundleRecord>(["bundle", id])).value ?? undefined;
+  }
+
+  /** @inheritdoc */
+  async listBundles(): Promise<BundleRecord[]> {
+    const out: BundleRecord[] = [];
+    for await (const entry of this.#kv.list<BundleRecord>({ prefix: ["bundle"] })) {
+      out.push(entry.value);
+    }
+    return out;
+  }
+
+  /** @inheritdoc */
+  async getRelease(id: string, version: string): Promise<ReleaseRecord | undefined> {
+    return (await this.#kv.get<ReleaseRecord>(["release", id, version])).value ?? undefined;
+  }
+
+  /** @inheritdoc */
+  async listReleases(id: string): Promise<ReleaseRecord[]> {
+    const out: ReleaseRecord[] = [];
+    for await (const entry of this.#kv.list<ReleaseRecord>({ prefix: ["release", id] })) {
+      out.push(entry.value);
+    }
+    return out.sort((a, b) => a.releasedAt.localeCompare(b.releasedAt));
+  }
+
+  /** @inheritdoc */
+  async commit(change: StoreChange): Promise<void> {
+    const op = this.#kv.atomic();
+    if (change.deleteBundle !== undefined) {
+      op.delete(["bundle", change.deleteBundle]);
+      for await (const entry of this.#kv.list({ prefix: ["release", change.deleteBundle] })) {
+        op.delete(entry.key);
+      }
+    }
+    if (change.release) {
+      const key = ["release", change.release.id, change.release.version];
+      op.check({ key, versionstamp: null }).set(key, change.release);
+    }
+    if (change.bundle) op.set(["bundle", change.bundle.id], change.bundle);
+    const result = await op.commit();
+    if (!result.ok) throw conflict(change.release!);
+  }
+
+  /** @inheritdoc */
+  async getRules(): Promise<unknown> {
+    return (await this.#kv.get(["rules"])).value ?? undefined;
+  }
+
+  /** @inheritdoc */
+  async putRules(rules: unknown): Promise<void> {
+    await this.#kv.set(["rules"], rules);
+  }
+
+  /** @inheritdoc */
+  close(): void {
+    this.#kv.close();
+  }
+}
+
+/** In-memory store, for tests and throwaway engines; loses everything on exit. */
+export class MemoryStore implements Store {
+  readonly #bundles = new Map<string, BundleRecord>();
+  readonly #releases = new Map<string, ReleaseRecord>();
+  #rules: unknown;
+
+  /** @inheritdoc */
+  getBundle(id: string): Promise<BundleRecord | undefined> {
+    return Promise.resolve(structuredClone(this.#bundles.get(id)));
+  }
+
+  /** @inheritdoc */
+  listBundles(): Promise<BundleRecord[]> {
+    const ids = [...this.#bundles.keys()].sort();
+    return Promise.resolve(ids.map((id) => structuredClone(this.#bundles.get(id)!)));
+  }
+
+  /** @inheritdoc */
+  getRelease(id: string, version: string): Promise<ReleaseRecord | undefined> {
+    return Promise.resolve(structuredClone(this.#releases.get(`${id}\u0000${version}`)));
+  }
+
+  /** @inheritdoc */
+  listReleases(id: string): Promise<ReleaseRecord[]> {
+    const out = [...this.#releases.values()].filter((r) => r.id === id).map((r) =>
+      structuredClone(r)
+    );
+    return Promise.resolve(out.sort((a, b) => a.releasedAt.localeCompare(b.releasedAt)));
+  }
+
+  /** @inheritdoc */
+  commit(change: StoreChange): Promise<void> {
+    if (
+      change.release && this.#releases.has(`${change.release.id}\u0000${change.release.version}`)
+    ) {
+      return Promise.reject(conflict(change.release));
+    }
+    if (change.deleteBundle !== undefined) {
+      this.#bundles.delete(change.deleteBundle);
+      for (const [key, release] of this.#releases) {
+        if (release.id === change.deleteBundle) this.#releases.delete(key);
+      }
+    }
+    if (change.release) {
+      this.#releases.set(
+        `${change.release.id}\u0000${change.release.version}`,
+        structuredClone(change.release),
+      );
+    }
+    if (change.bundle) this.#bundles.set(change.bundle.id, structuredClone(change.bundle));
+    return Promise.resolve();
+  }
+
+  /** @inheritdoc */
+  getRules(): Promise<unknown> {
+    return Promise.resolve(structuredClone(this.#rules));
+  }
+
+  /** @inheritdoc */
+  putRules(rules: unknown): Promise<void> {
+    this.#rules = structuredClone(rules);
+    return Promise.resolve();
+  }
+
+  /** @inheritdoc */
+  close(): void {}
+}

@@ -1,0 +1,139 @@
+/**
+ * `deno task run`: starts the resident engine with the service-release plugin on 127.0.0.1:8000.
+ * On a first start with an empty registry it releases every folder under `bundles/`.
+ *
+ * Flags (environment variable in brackets): `--host` [HOST] (default 127.0.0.1), `--port` [PORT]
+ * (default 8000), `--data-dir` [BUNDLEHOST_DATA_DIR] (default .bundlehost), `--ceiling <file.json>`
+ * [BUNDLEHOST_CEILING] (permission ceiling, see README), `--isolation worker|process` (force a tier),
+ * `--log-format human|json` [BUNDLEHOST_LOG_FORMAT], `--bundles <dir>` (default bundles).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createEngine, type EngineOptions, type LogEvent } from "./mod.ts";
+import type { PermissionCeiling } from "./engine/permissions.ts";
+import { serviceRelease } from "./plugins/service_release/mod.ts";
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    host: { type: "string" },
+    port: { type: "string" },
+    "data-dir": { type: "string" },
+    ceiling: { type: "string" },
+    isolation: { type: "string" },
+    "log-format": { type: "string" },
+    bundles: { type: "string" },
+  },
+  strict: true,
+});
+
+const host = values.host ?? env("HOST") ?? "127.0.0.1";
+const port = Number(values.port ?? env("PORT") ?? "8000");
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`Invalid port "${values.port ?? env("PORT")}"`);
+  Deno.exit(2);
+}
+const dataDir = values["data-dir"] ?? env("BUNDLEHOST_DATA_DIR") ?? ".bundlehost";
+const logFormat = values["log-format"] ?? env("BUNDLEHOST_LOG_FORMAT") ?? "human";
+const bundlesDir = values.bundles ?? "bundles";
+
+const options: EngineOptions = { dataDir, plugins: [serviceRelease()] };
+const ceilingFile = values.ceiling ?? env("BUNDLEHOST_CEILING");
+if (ceilingFile) {
+  options.ceiling = JSON.parse(await Deno.readTextFile(ceilingFile)) as Partial<PermissionCeiling>;
+}
+if (values.isolation !== undefined) {
+  if (values.isolation !== "worker" && values.isolation !== "process") {
+    console.error(`Invalid --isolation "${values.isolation}": use worker or process`);
+    Deno.exit(2);
+  }
+  options.isolation = values.isolation;
+}
+
+function printLog(event: LogEvent): void {
+  const where = event.bundle ? `${event.bundle}@${event.version}` : "engine";
+  if (logFormat === "json") {
+    const record: Record<string, unknown> = {
+      time: new Date().toISOString(),
+      level: event.level,
+      source: where,
+      message: event.message,
+    };
+    if (event.instanceId) record.instance = event.instanceId;
+    if (event.traceparent) record.traceId = event.traceparent.split("-")[1];
+    console.log(JSON.stringify(record));
+    return;
+  }
+  const line = `${new Date().toISOString()} ${
+    event.level.toUpperCase().padEnd(5)
+  } [${where}] ${event.message}`;
+  if (event.level === "error" || event.level === "warn") console.error(line);
+  else console.log(line);
+}
+
+const engine = await createEngine(options);
+engine.events.on("log", printLog);
+engine.events.on("statechange", (e) =>
+  printLog({
+    level: e.error ? "warn" : "info",
+    bundle: e.bundle,
+    version: e.version,
+    message: `${e.from} → ${e.to}${e.error ? `: ${e.error}` : ""}`,
+  } as LogEvent));
+
+if ((await engine.registry.list()).length === 0) {
+  const folders: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(bundlesDir)) {
+      if (entry.isDirectory) folders.push(`${bundlesDir}/${entry.name}`);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  for (const folder of folders.sort()) {
+    try {
+      const result = await engine.registry.release({ path: folder });
+      console.log(`Released ${result.id}@${result.version} from ${folder} (${result.state})`);
+    } catch (error) {
+      console.error(`Could not release ${folder}: ${(error as Error).message}`);
+    }
+  }
+}
+
+const server = Deno.serve({
+  hostname: host,
+  port,
+  onListen: ({ hostname, port }) => {
+    console.log(`Bundlehost ${engine.version} listening on http://${hostname}:${port}`);
+    console.log(
+      `Admin token: ${
+        env("BUNDLEHOST_ADMIN_TOKEN")
+          ? "from BUNDLEHOST_ADMIN_TOKEN"
+          : `${engine.dataDir}/admin_token`
+      }`,
+    );
+  },
+}, engine.fetch);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: draining and stopping`);
+  await server.shutdown();
+  await engine.close();
+  // A worker thread spinning in a busy loop would keep the process alive (DESIGN.md hole 2).
+  Deno.exit(0);
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => void shutdown(signal));
+}

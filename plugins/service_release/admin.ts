@@ -1,0 +1,222 @@
+/**
+ * The admin API (`/admin/*`): bearer-token protected JSON routes for releases, lifecycle,
+ * rollback and traffic. Bodies are size-limited and validated; every error is a JSON body with a
+ * code and a message.
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
+import semver from "semver";
+import type { Engine } from "../../engine/engine.ts";
+import { BUNDLE_ID_PATTERN } from "../../engine/manifest.ts";
+import { NotFoundError } from "../../engine/errors.ts";
+import { errorReply, errorResponse } from "./errors.ts";
+import { bearerMatches } from "./token.ts";
+
+/** Options of the admin API. */
+export interface AdminOptions {
+  /** Returns the admin token (loaded at setup). */
+  token(): string;
+  /** Largest JSON body, bytes. */
+  maxJsonBytes: number;
+  /** Largest release archive, bytes. */
+  maxArchiveBytes: number;
+  /** Logs errors that are not the caller's fault. */
+  onInternal(error: unknown): void;
+}
+
+const versionSchema = z.string().max(256).refine((v) => semver.valid(v) === v, {
+  message: "must be a semver version",
+});
+const releaseBody = z.strictObject({ path: z.string().min(1).max(4096) });
+const rollbackBody = z.strictObject({ version: versionSchema.optional() });
+const trafficBody = z.strictObject({
+  weights: z.record(versionSchema, z.number().min(0).max(1_000_000)),
+});
+
+function describe(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+}
+
+async function jsonBody<T>(c: Context, schema: z.ZodType<T>, optional = false): Promise<T> {
+  const text = await c.req.text();
+  let value: unknown = {};
+  if (text.trim() !== "") {
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new TypeError("Request body is not valid JSON");
+    }
+  } else if (!optional) {
+    throw new TypeError("Request body is required");
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new TypeError(`Invalid request body: ${describe(parsed.error)}`);
+  return parsed.data;
+}
+
+/**
+ * Adds the admin routes to a Hono app.
+ *
+ * @param app The app.
+ * @param engine The engine.
+ * @param options Token, limits, logging.
+ */
+export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void {
+  const reply = (error: unknown) => {
+    const { status, body } = errorReply(error, options.onInternal);
+    return Response.json(body, { status });
+  };
+  const tooLarge = (max: number) => () =>
+    errorResponse(413, "TOO_LARGE", `Request body is larger than ${max} bytes`);
+  const idParam = (c: Context): string => {
+    const id = c.req.param("id") ?? "";
+    if (!BUNDLE_ID_PATTERN.test(id)) throw new TypeError(`Invalid bundle id "${id}"`);
+    return id;
+  };
+  const bundleView = async (id: string) => {
+    const entry = await engine.registry.get(id);
+    let runtime;
+    try {
+      runtime = engine.bundle(id);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+    return {
+      id,
+      state: runtime?.state ?? "RESOLVED",
+      active: entry.record.active,
+      desired: entry.record.desired,
+      ...(entry.record.weights ? { weights: entry.record.weights } : {}),
+      history: entry.record.history,
+      releases: entry.releases,
+      revisions: runtime?.revisions ?? [],
+    };
+  };
+
+  app.use("/admin/*", async (c, next) => {
+    if (!(await bearerMatches(c.req.header("authorization") ?? null, options.token()))) {
+      return errorResponse(401, "UNAUTHORIZED", "Missing or wrong bearer token");
+    }
+    return await next();
+  });
+
+  const json = bodyLimit({
+    maxSize: options.maxJsonBytes,
+    onError: tooLarge(options.maxJsonBytes),
+  });
+
+  app.get("/admin/bundles", async (c) => {
+    try {
+      const entries = await engine.registry.list();
+      return c.json(await Promise.all(entries.map((e) => bundleView(e.record.id))));
+    } catch (error) {
+      return reply(error);
+    }
+  });
+
+  app.get("/admin/bundles/:id", async (c) => {
+    try {
+      return c.json(await bundleView(idParam(c)));
+    } catch (error) {
+      return reply(error);
+    }
+  });
+
+  app.get("/admin/status", (c) => c.json(engine.status()));
+
+  app.post(
+    "/admin/releases",
+    bodyLimit({ maxSize: options.maxArchiveBytes, onError: tooLarge(options.maxArchiveBytes) }),
+    async (c) => {
+      try {
+        const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+        let result;
+        if (type === "application/json") {
+          if (Number(c.req.header("content-length") ?? "0") > options.maxJsonBytes) {
+            return tooLarge(options.maxJsonBytes)();
+          }
+          const body = await jsonBody(c, releaseBody);
+          result = await engine.registry.release({ path: body.path });
+        } else if (
+          [
+            "application/x-tar",
+            "application/gzip",
+            "application/x-gzip",
+            "application/octet-stream",
+          ]
+            .includes(type)
+        ) {
+          const archive = new Uint8Array(await c.req.arrayBuffer());
+          if (archive.byteLength === 0) {
+            throw new TypeError("Request body is empty; send a tar or tar.gz");
+          }
+          result = await engine.registry.release({ archive });
+        } else {
+          return errorResponse(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            'Send application/json {"path": "…"} or a tar / tar.gz body (application/x-tar, application/gzip)',
+          );
+        }
+        return c.json(result, result.created ? 201 : 200);
+      } catch (error) {
+        return reply(error);
+      }
+    },
+  );
+
+  app.post("/admin/bundles/:id/start", async (c) => {
+    try {
+      const id = idParam(c);
+      await engine.registry.start(id);
+      return c.json(await bundleView(id));
+    } catch (error) {
+      return reply(error);
+    }
+  });
+
+  app.post("/admin/bundles/:id/stop", async (c) => {
+    try {
+      const id = idParam(c);
+      await engine.registry.stop(id);
+      return c.json(await bundleView(id));
+    } catch (error) {
+      return reply(error);
+    }
+  });
+
+  app.delete("/admin/bundles/:id", async (c) => {
+    try {
+      const id = idParam(c);
+      await engine.registry.delete(id);
+      return c.json({ deleted: id });
+    } catch (error) {
+      return reply(error);
+    }
+  });
+
+  app.post("/admin/bundles/:id/rollback", json, async (c) => {
+    try {
+      const id = idParam(c);
+      const body = await jsonBody(c, rollbackBody, true);
+      const active = await engine.registry.rollback(id, body.version);
+      return c.json({ id, active });
+    } catch (error) {
+      return reply(error);
+    }
+  });
+
+  app.put("/admin/bundles/:id/traffic", json, async (c) => {
+    try {
+      const id = idParam(c);
+      const body = await jsonBody(c, trafficBody);
+      await engine.registry.setTraffic(id, body.weights);
+      return c.json(await bundleView(id));
+    } catch (error) {
+      return reply(error);
+    }
+  });
+}

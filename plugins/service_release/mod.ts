@@ -1,0 +1,95 @@
+/**
+ * The service-release plugin: publishes bundles as HTTP and RPC services (`/rpc`, `/b/:id/*`,
+ * `/healthz`) and gives operators the admin API (`/admin/*`), following the paper's three release
+ * phases: the engine restores bundles from the registry, loads and starts them, and then this
+ * plugin starts answering.
+ *
+ * @example Serve an engine with the plugin
+ * ```ts ignore
+ * import { createEngine } from "@bundlehost/sdk";
+ * import { serviceRelease } from "./plugins/service_release/mod.ts";
+ * const engine = await createEngine({ plugins: [serviceRelease()] });
+ * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, engine.fetch);
+ * ```
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { Engine } from "../../engine/engine.ts";
+import { LogEvent } from "../../engine/lifecycle.ts";
+import { definePlugin, type Plugin } from "../../engine/plugin.ts";
+import { adminApi } from "./admin.ts";
+import { servicePlane } from "./service_plane.ts";
+import { loadAdminToken } from "./token.ts";
+
+/** Options for {@linkcode serviceRelease}. */
+export interface ServiceReleaseOptions {
+  /** Admin token; by default `BUNDLEHOST_ADMIN_TOKEN`, else generated into `<dataDir>/admin_token`. */
+  adminToken?: string;
+  /** Serve the admin API. @default {true} */
+  admin?: boolean;
+  /** Largest `/rpc` request body, bytes. @default {1048576} */
+  maxRpcBodyBytes?: number;
+  /** Largest admin JSON body, bytes. @default {65536} */
+  maxJsonBytes?: number;
+  /** Largest release archive upload, bytes. @default {52428800} */
+  maxArchiveBytes?: number;
+}
+
+const OWN_PREFIXES = ["/rpc/", "/b/", "/admin/", "/healthz"];
+
+function envToken(): string | undefined {
+  try {
+    return Deno.env.get("BUNDLEHOST_ADMIN_TOKEN");
+  } catch {
+    return undefined; // No env permission: fall back to the token file.
+  }
+}
+
+/**
+ * Creates the service-release plugin.
+ *
+ * @param options Token and limits.
+ * @returns The plugin.
+ */
+export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engine> {
+  let token: string | undefined;
+  let app: Hono | undefined;
+  return definePlugin<Engine>({
+    name: "service-release",
+    version: "0.1.0",
+    engine: "^0.1.0",
+    async setup(engine) {
+      const onInternal = (error: unknown) =>
+        engine.events.dispatchEvent(
+          new LogEvent({
+            level: "error",
+            message: `service-release: ${(error as Error)?.stack ?? error}`,
+          }),
+        );
+      app = new Hono();
+      servicePlane(app, engine, {
+        maxRpcBodyBytes: options.maxRpcBodyBytes ?? 1024 * 1024,
+        onInternal,
+      });
+      if (options.admin ?? true) {
+        token = options.adminToken ??
+          await loadAdminToken(`${engine.dataDir}/admin_token`, envToken());
+        adminApi(app, engine, {
+          token: () => token!,
+          maxJsonBytes: options.maxJsonBytes ?? 64 * 1024,
+          maxArchiveBytes: options.maxArchiveBytes ?? 50 * 1024 * 1024,
+          onInternal,
+        });
+      }
+    },
+    fetch(request) {
+      if (!app) return undefined;
+      const path = new URL(request.url).pathname;
+      if (!OWN_PREFIXES.some((p) => path === p || path.startsWith(p) || `${path}/` === p)) {
+        return undefined;
+      }
+      return app.fetch(request);
+    },
+  });
+}

@@ -1,0 +1,192 @@
+/**
+ * The service plane: `POST /rpc/:service/:method`, `ANY /b/:bundleId/*`, `GET /healthz`.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Engine } from "../../engine/engine.ts";
+import type { RouteSpec } from "../../engine/types.ts";
+import { errorReply, errorResponse } from "./errors.ts";
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const MAX_HEADER = 4096;
+
+function jsonHeader(headers: Headers, name: string): Record<string, string> | undefined {
+  const raw = headers.get(name);
+  if (raw === null) return undefined;
+  if (raw.length > MAX_HEADER) throw new TypeError(`Header ${name} is longer than ${MAX_HEADER}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new TypeError(`Header ${name} must be a JSON object`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(`Header ${name} must be a JSON object`);
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v === "object" && v !== null) {
+      throw new TypeError(`Header ${name}: value of "${k}" must be a string, number or boolean`);
+    }
+    out[k] = String(v);
+  }
+  return out;
+}
+
+/**
+ * Reads the route from the contract's headers (`x-route-id`, `x-route-type` + `x-route-pattern`,
+ * `x-route-params`, `x-mock`).
+ *
+ * @param headers Request headers.
+ * @returns The route, or `undefined` for the default route.
+ * @throws {TypeError} For malformed route headers.
+ */
+export function routeFromHeaders(headers: Headers): RouteSpec | undefined {
+  const route: RouteSpec = {};
+  const id = headers.get("x-route-id");
+  const type = headers.get("x-route-type");
+  const pattern = headers.get("x-route-pattern");
+  if (id !== null) {
+    route.type = "ID";
+    route.pattern = id;
+  } else if (type !== null || pattern !== null) {
+    if (type !== "ID" && type !== "REG" && type !== "RULE") {
+      throw new TypeError('Header x-route-type must be "ID", "REG" or "RULE"');
+    }
+    if (pattern === null || pattern.length > MAX_HEADER) {
+      throw new TypeError(
+        "Header x-route-pattern is required with x-route-type (at most 4096 characters)",
+      );
+    }
+    route.type = type;
+    route.pattern = type === "RULE" ? jsonHeader(headers, "x-route-pattern") : pattern;
+  }
+  const params = jsonHeader(headers, "x-route-params");
+  if (params) route.params = params;
+  const mock = headers.get("x-mock");
+  if (mock !== null) {
+    if (mock !== "force" && mock !== "fail") {
+      throw new TypeError('Header x-mock must be "force" or "fail"');
+    }
+    route.mock = mock;
+  }
+  return Object.keys(route).length === 0 ? undefined : route;
+}
+
+/** Options of the service plane. */
+export interface ServicePlaneOptions {
+  /** Largest `/rpc` body, bytes. */
+  maxRpcBodyBytes: number;
+  /** Logs errors that are not the caller's fault. */
+  onInternal(error: unknown): void;
+}
+
+/**
+ * Adds the service-plane routes to a Hono app.
+ *
+ * @param app The app.
+ * @param engine The engine.
+ * @param options Limits and logging.
+ */
+export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOptions): void {
+  const reply = (error: unknown) => {
+    const { status, body } = errorReply(error, options.onInternal);
+    return Response.json(body, { status });
+  };
+
+  app.post(
+    "/rpc/:service/:method",
+    bodyLimit({
+      maxSize: options.maxRpcBodyBytes,
+      onError: () =>
+        errorResponse(
+          413,
+          "TOO_LARGE",
+          `Request body is larger than ${options.maxRpcBodyBytes} bytes`,
+        ),
+    }),
+    async (c) => {
+      try {
+        const text = await c.req.text();
+        let input: unknown = null;
+        if (text.trim() !== "") {
+          try {
+            input = JSON.parse(text);
+          } catch {
+            return errorResponse(400, "BAD_INPUT", "Request body is not valid JSON");
+          }
+        }
+        const route = routeFromHeaders(c.req.raw.headers);
+        const timeout = c.req.header("x-timeout-ms");
+        const traceparent = c.req.header("traceparent");
+        const outcome = await engine.invoke(c.req.param("service"), c.req.param("method"), input, {
+          ...(route ? { route } : {}),
+          ...(timeout !== undefined && /^[1-9][0-9]{0,6}$/.test(timeout)
+            ? { timeoutMs: Number(timeout) }
+            : {}),
+          ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+        });
+        let body: string;
+        try {
+          body = JSON.stringify({ result: outcome.result ?? null });
+        } catch (error) {
+          return errorResponse(
+            502,
+            "BUNDLE_ERROR",
+            `Bundle ${outcome.bundle} returned a result that is not JSON: ${
+              (error as Error).message
+            }`,
+          );
+        }
+        const headers = new Headers({
+          "content-type": "application/json",
+          "x-bundle": outcome.bundle,
+        });
+        if (outcome.degraded) headers.set("x-degraded", outcome.degraded);
+        return new Response(body, { status: 200, headers });
+      } catch (error) {
+        return reply(error);
+      }
+    },
+  );
+
+  app.all("/b/:bundleId/*", async (c) => {
+    try {
+      const id = c.req.param("bundleId");
+      const url = new URL(c.req.url);
+      const prefix = `/b/${id}`;
+      const target = new URL(url.pathname.slice(prefix.length) || "/", url.origin);
+      target.search = url.search;
+      const headers = new Headers(c.req.raw.headers);
+      headers.set("x-forwarded-prefix", prefix);
+      const hasBody = c.req.method !== "GET" && c.req.method !== "HEAD";
+      const forwarded = new Request(target, {
+        method: c.req.method,
+        headers,
+        body: hasBody ? c.req.raw.body : null,
+      });
+      const traceparent = c.req.header("traceparent");
+      return await engine.fetchBundle(
+        id,
+        forwarded,
+        traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {},
+      );
+    } catch (error) {
+      return reply(error);
+    }
+  });
+  app.all("/b/:bundleId", (c) => c.redirect(`/b/${c.req.param("bundleId")}/`, 308));
+
+  app.get("/healthz", (c) => {
+    const status = engine.status();
+    const active = status.bundles.filter((b) => b.state === "ACTIVE").length;
+    return c.json({
+      status: "ok",
+      version: engine.version,
+      uptimeMs: status.uptimeMs,
+      bundles: { active, total: status.bundles.length },
+    });
+  });
+}
