@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { encodeFrame, FRAME_MAGIC, FrameDecoder } from "./framing.ts";
+
+function collect(maxFrameBytes?: number) {
+  const frames: unknown[] = [];
+  const invalid: string[] = [];
+  let stray = "";
+  const decoder = new FrameDecoder({
+    ...(maxFrameBytes === undefined ? {} : { maxFrameBytes }),
+    onFrame: (v) => frames.push(v),
+    onInvalid: (why) => invalid.push(why),
+    onStray: (b) => (stray += new TextDecoder().decode(b)),
+  });
+  return { decoder, frames, invalid, stray: () => stray };
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("encodeFrame and FrameDecoder carry values like structured clone", () => {
+  const { decoder, frames } = collect();
+  const backing = new Uint8Array(16);
+  backing[5] = 9;
+  const value = {
+    view: backing.subarray(4, 8),
+    map: new Map([["k", new Set([1n])]]),
+    date: new Date(1),
+    error: new RangeError("r"),
+    nested: [undefined, null, { deep: "x" }],
+  };
+  decoder.push(encodeFrame(value));
+  const [got] = frames as [typeof value];
+  assert.deepEqual(got, value);
+  // As with postMessage, a view keeps its whole backing buffer and its offset.
+  assert.equal(got.view.byteOffset, 4);
+  assert.equal(got.view.buffer.byteLength, 16);
+  assert.ok(got.error instanceof RangeError);
+});
+
+Deno.test("FrameDecoder reassembles frames delivered one byte at a time", () => {
+  const { decoder, frames } = collect();
+  const bytes = concat(encodeFrame({ a: 1 }), encodeFrame("two"), encodeFrame([3]));
+  for (const byte of bytes) decoder.push(Uint8Array.of(byte));
+  assert.deepEqual(frames, [{ a: 1 }, "two", [3]]);
+  assert.equal(decoder.buffered, 0);
+});
+
+Deno.test("FrameDecoder reports stray text between frames and stays in sync", () => {
+  const { decoder, frames, invalid, stray } = collect();
+  decoder.push(concat(text("hello\n"), encodeFrame(1), text("between\n"), encodeFrame(2)));
+  assert.deepEqual(frames, [1, 2]);
+  assert.deepEqual(invalid, []);
+  assert.equal(stray(), "hello\nbetween\n");
+});
+
+Deno.test("FrameDecoder skips an oversize frame header and resynchronises", () => {
+  const { decoder, frames, invalid } = collect(1024);
+  const header = concat(FRAME_MAGIC, Uint8Array.of(0xff, 0xff, 0xff, 0x7f));
+  decoder.push(concat(header, encodeFrame("after")));
+  assert.deepEqual(frames, ["after"]);
+  assert.equal(invalid.length, 1);
+  assert.match(invalid[0]!, /exceeds the 1024 byte cap/);
+});
+
+Deno.test("FrameDecoder reports a payload that does not deserialize and keeps going", () => {
+  const { decoder, frames, invalid } = collect();
+  const garbage = concat(FRAME_MAGIC, Uint8Array.of(3, 0, 0, 0), Uint8Array.of(0xff, 0x0f, 0x99));
+  decoder.push(concat(garbage, encodeFrame("ok")));
+  assert.deepEqual(frames, ["ok"]);
+  assert.equal(invalid.length, 1);
+  assert.match(invalid[0]!, /does not deserialize/);
+});
+
+Deno.test("FrameDecoder waits for a frame split right after a partial magic", () => {
+  const { decoder, frames, stray } = collect();
+  const frame = encodeFrame({ split: true });
+  decoder.push(concat(text("x"), frame.subarray(0, 2)));
+  assert.deepEqual(frames, []);
+  decoder.push(frame.subarray(2));
+  assert.deepEqual(frames, [{ split: true }]);
+  assert.equal(stray(), "x");
+});
+
+Deno.test("encodeFrame refuses what postMessage refuses, and payloads over the cap", () => {
+  assert.throws(
+    () => encodeFrame({ f() {} }),
+    (e: unknown) => e instanceof DOMException && e.name === "DataCloneError",
+  );
+  assert.throws(() => encodeFrame("x".repeat(100), 50), RangeError);
+});
