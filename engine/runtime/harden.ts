@@ -1,0 +1,82 @@
+/**
+ * Guest-scope hardening, run inside every sandbox right before the bundle's code loads.
+ *
+ * Deno's permissions do not govern a few APIs whose state is shared by every worker of a process,
+ * or lives on disk outside any folder a bundle was granted (measured on Deno 2.9.6):
+ * - `caches` writes to the Deno dir's web cache, shared by every bundle, with no write grant;
+ * - `BroadcastChannel` and `navigator.locks` reach every worker of the engine process;
+ * - `localStorage` and `Deno.openKv()` without a path persist in the Deno dir (process tier);
+ * - `Deno.chdir` changes the engine's working directory, and `Deno.addSignalListener` (also behind
+ *   `node:process` `on("SIGTERM")`) keeps the engine from ending on a signal while the bundle lives.
+ *
+ * This removes or refuses them in the bundle's realm, and wraps `Worker` so nested web workers are
+ * hardened the same way. It is defence in depth, not a boundary: a realm shared with hostile code
+ * cannot be made airtight (a `node:worker_threads` worker starts with fresh globals). Use the
+ * process tier for code you do not trust.
+ *
+ * @module
+ */
+
+/**
+ * Removes or refuses the process-shared APIs listed in the module doc. Idempotent. The function is
+ * self-contained (it references nothing outside its body), because its source is also run as the
+ * first module of every nested web worker the bundle creates.
+ */
+export function hardenGuestScope(): void {
+  const scope = globalThis as unknown as Record<string, unknown>;
+  if (scope.__bundlehostHardened === true) return;
+  Object.defineProperty(scope, "__bundlehostHardened", { value: true });
+  const refuse = (what: string, why: string) => () => {
+    throw new Deno.errors.NotCapable(`${what} is refused in a bundle: ${why}`);
+  };
+  const lock = (target: object, key: string, value: unknown) =>
+    Object.defineProperty(target, key, { value, writable: false, configurable: false });
+
+  for (const name of ["caches", "CacheStorage", "Cache", "BroadcastChannel", "LockManager"]) {
+    delete scope[name];
+  }
+  for (const name of ["localStorage", "sessionStorage", "Storage"]) delete scope[name];
+  const navigatorProto = scope.navigator ? Object.getPrototypeOf(scope.navigator) : undefined;
+  if (navigatorProto && "locks" in navigatorProto) delete navigatorProto.locks;
+
+  lock(
+    Deno,
+    "chdir",
+    refuse("Deno.chdir()", "the working directory belongs to the whole engine process"),
+  );
+  lock(
+    Deno,
+    "addSignalListener",
+    refuse("Deno.addSignalListener()", "signals belong to the whole engine process"),
+  );
+  const openKv = (Deno as unknown as Record<string, unknown>).openKv;
+  if (typeof openKv === "function") {
+    lock(Deno, "openKv", (path?: string, ...rest: unknown[]) => {
+      if (path === undefined || path === "") {
+        refuse(
+          "Deno.openKv() without a path",
+          'its database is outside the bundle\'s folders and shared; pass a path under ctx.bundle.dataDir or ":memory:"',
+        )();
+      }
+      return openKv.call(Deno, path, ...rest);
+    });
+  }
+
+  const NativeWorker = scope.Worker as (new (...args: unknown[]) => object) | undefined;
+  if (typeof NativeWorker === "function") {
+    const guard = `data:text/javascript,${encodeURIComponent(`(${hardenGuestScope})();`)}`;
+    const base = (scope.location as { href?: string } | undefined)?.href;
+    const Worker = function Worker(this: unknown, specifier: string | URL, options?: object) {
+      if (!new.target) throw new TypeError("Failed to construct 'Worker': use the 'new' operator");
+      const target = new URL(String(specifier), base).href;
+      const entry = `data:text/javascript,${
+        encodeURIComponent(`import ${JSON.stringify(guard)};\nimport ${JSON.stringify(target)};`)
+      }`;
+      const newTarget = new.target === Worker ? NativeWorker : new.target;
+      return Reflect.construct(NativeWorker, [entry, options], newTarget);
+    };
+    lock(Worker, "prototype", NativeWorker.prototype);
+    lock(NativeWorker.prototype, "constructor", Worker);
+    lock(scope, "Worker", Worker);
+  }
+}
