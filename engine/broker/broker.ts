@@ -1,0 +1,490 @@
+/**
+ * The broker (DESIGN.md §4): every call, from outside or between bundles, goes through it. It
+ * computes the route, applies throttling and circuit breaking, calls the chosen revision with its
+ * own deadline, and degrades to the `degradeTo` bundle (or a mock) on not-found, timeout, error or
+ * an open circuit.
+ *
+ * Degradation follows `degradeTo` links, never visiting a bundle twice (no cycles), at most
+ * {@linkcode MAX_DEGRADE_DEPTH} links deep; the reply names the first reason in `degraded`.
+ *
+ * @module
+ */
+import semver from "semver";
+import { BundleCallError, BundlehostError, NotFoundError } from "../errors.ts";
+import type { ManifestGovernance } from "../manifest.ts";
+import type { CallOutcome } from "../plugin.ts";
+import type { Revision } from "../revision.ts";
+import { type BreakerRule, type BreakerState, CircuitBreaker, type Permit } from "./breaker.ts";
+import {
+  type BundleEntry,
+  currentRevision,
+  matchesRoute,
+  provides,
+  type Query,
+  selectRevision,
+  servingRevision,
+} from "./router.ts";
+import {
+  type BundleRule,
+  type CompiledRoute,
+  type CompiledRules,
+  compileRoute,
+  compileRules,
+  type RulesDocument,
+} from "./rules.ts";
+import { ConcurrencyLimiter, QpsLimiter } from "./throttle.ts";
+import type { WindowSnapshot } from "./window.ts";
+
+/** Longest chain of `degradeTo` links followed for one call. */
+export const MAX_DEGRADE_DEPTH = 4;
+
+/** Why a fallback or mock served a call (the `x-degraded` header). */
+export type DegradeReason =
+  | "not-found"
+  | "timeout"
+  | "error"
+  | "circuit-open"
+  | "weighted"
+  | "mock";
+
+/** One call as the broker receives it. */
+export interface BrokerRequest {
+  /** Service, optionally `Service@semverRange`. */
+  service: string;
+  /** Method. */
+  method: string;
+  /** Input. */
+  input: unknown;
+  /** Route as given by the caller (untrusted; validated here). */
+  route?: unknown;
+  /** Absolute deadline, epoch ms. */
+  deadline?: number;
+  /** Budget for the whole call including fallbacks, ms. */
+  timeoutMs?: number;
+  /** Trace context. */
+  traceparent?: string;
+  /** Broker hops so far. */
+  hops: number;
+}
+
+/** What the broker needs from the engine. */
+export interface BrokerHost {
+  /** Every bundle. */
+  entries(): Iterable<BundleEntry>;
+  /** One bundle. */
+  entry(id: string): BundleEntry | undefined;
+  /** Budget of a call that names none, ms. */
+  defaultTimeoutMs: number;
+  /** A breaker changed state. */
+  onBreakerChange(bundle: string, from: BreakerState, to: BreakerState): void;
+}
+
+/** Governance status of one bundle. */
+export interface GovernanceStatus {
+  /** Breaker state and window counters, when the bundle has a breaker. */
+  breaker?: { state: BreakerState; window: WindowSnapshot };
+  /** Calls in flight under the concurrency limit, when there is one. */
+  concurrency?: { active: number; max: number };
+  /** QPS limit, when there is one. */
+  qps?: number;
+}
+
+interface Limits {
+  key: string;
+  qps?: QpsLimiter;
+  concurrency?: ConcurrencyLimiter;
+}
+
+interface CallState {
+  request: BrokerRequest;
+  service: string;
+  range?: string;
+  route?: CompiledRoute;
+  mock?: "force" | "fail";
+  deadline: number;
+  visited: Set<string>;
+}
+
+const FAILURE_CODES = new Set(["TIMEOUT", "BUNDLE_ERROR", "BUNDLE_CRASHED", "UNAVAILABLE"]);
+const NORMAL: Permit = { probe: false };
+
+function reasonFor(error: unknown): DegradeReason | undefined {
+  if (!(error instanceof BundlehostError)) return undefined;
+  switch (error.code) {
+    case "TIMEOUT":
+      return "timeout";
+    case "BUNDLE_ERROR":
+    case "BUNDLE_CRASHED":
+      return "error";
+    case "UNAVAILABLE":
+    case "NOT_FOUND":
+      return "not-found";
+    case "CIRCUIT_OPEN":
+      return "circuit-open";
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A bundle that rethrows the refusal of a call beyond the hop limit fails its own caller with it:
+ * the loop surfaces as `HOP_LIMIT` (508) at every level up to the first caller, instead of as that
+ * bundle's error. It is neither a breaker failure nor degraded (a fallback would hide the loop).
+ */
+function hopLimitOf(error: unknown): BundlehostError | undefined {
+  if (!(error instanceof BundleCallError) || error.remote.code !== "HOP_LIMIT") return undefined;
+  return new BundlehostError("HOP_LIMIT", error.remote.message, { cause: error });
+}
+
+function breakerRule(g: ManifestGovernance): BreakerRule {
+  const strategy = g.strategy ?? "errorRatio";
+  return {
+    strategy,
+    maxRtMs: g.maxRtMs ?? 1000,
+    threshold: g.threshold ?? (strategy === "errorCount" ? 5 : 0.5),
+    minRequestAmount: g.minRequestAmount ?? 5,
+    statIntervalMs: g.statIntervalMs ?? 1000,
+    retryTimeoutMs: g.retryTimeoutMs ?? 5000,
+    probeNum: g.probeNum ?? 1,
+  };
+}
+
+/** Routes, protects and degrades calls. */
+export class Broker {
+  readonly #host: BrokerHost;
+  #rules: CompiledRules = { document: { bundles: {}, services: {} }, routes: new Map() };
+  readonly #breakers = new Map<string, { key: string; breaker: CircuitBreaker }>();
+  readonly #bundleLimits = new Map<string, Limits>();
+  readonly #serviceLimits = new Map<string, Limits>();
+
+  /**
+   * Creates a broker with no rules.
+   *
+   * @param host The engine side.
+   */
+  constructor(host: BrokerHost) {
+    this.#host = host;
+  }
+
+  /** The current rules document. */
+  get rules(): RulesDocument {
+    return structuredClone(this.#rules.document);
+  }
+
+  /**
+   * Replaces the rules; the new document is validated and compiled whole first.
+   *
+   * @param raw The rules document.
+   * @returns The normalized document now in force.
+   * @throws {TypeError} Listing every problem; the old rules stay in force.
+   */
+  setRules(raw: unknown): RulesDocument {
+    const compiled = compileRules(raw);
+    this.#rules = compiled;
+    // Apply breaker overrides to breakers that exist; new ones pick them up when created.
+    for (const [id, entry] of this.#breakers) this.#applyOverride(id, entry.breaker);
+    // A bundle forced open or closed gets its breaker now, so status and events show the forced
+    // state at once rather than at the bundle's next call.
+    for (const [id, rule] of Object.entries(compiled.document.bundles)) {
+      if (
+        this.#breakers.has(id) || (rule.breaker !== "forceOpen" && rule.breaker !== "forceClosed")
+      ) {
+        continue;
+      }
+      const entry = this.#host.entry(id);
+      const revision = entry && currentRevision(entry);
+      if (revision) this.#breaker(revision, this.governance(revision));
+    }
+    return this.rules;
+  }
+
+  /**
+   * A bundle's effective governance: its manifest settings, overridden by its rule.
+   *
+   * @param revision The bundle revision.
+   * @returns The merged settings.
+   */
+  governance(revision: Revision): ManifestGovernance & Pick<BundleRule, "breaker"> {
+    const rule = this.#rules.document.bundles[revision.id] ?? {};
+    const { degradeTo: _ignored, ...settings } = rule;
+    return { ...revision.manifest.governance, ...settings };
+  }
+
+  /** A bundle's effective degradation target. */
+  #degradeTarget(revision: Revision): string | undefined {
+    const rule = this.#rules.document.bundles[revision.id];
+    if (rule && "degradeTo" in rule) return rule.degradeTo ?? undefined;
+    return revision.manifest.degradeTo;
+  }
+
+  /**
+   * Governance status of a bundle.
+   *
+   * @param id Bundle id.
+   * @returns Breaker and limiter figures.
+   */
+  status(id: string): GovernanceStatus {
+    const out: GovernanceStatus = {};
+    const breaker = this.#breakers.get(id)?.breaker;
+    if (breaker) out.breaker = { state: breaker.state, window: breaker.snapshot() };
+    const limits = this.#bundleLimits.get(id);
+    if (limits?.concurrency) {
+      out.concurrency = { active: limits.concurrency.active, max: limits.concurrency.max };
+    }
+    if (limits?.qps) out.qps = limits.qps.qps;
+    return out;
+  }
+
+  /**
+   * Routes and makes one call.
+   *
+   * @param request The call.
+   * @returns Result, serving bundle, degradation reason.
+   * @throws {TypeError} For a malformed route or version range.
+   * @throws {NotFoundError} When nothing can serve the call.
+   * @throws {BundlehostError} `THROTTLED`, `CIRCUIT_OPEN`, `TIMEOUT`, … when no fallback applies.
+   */
+  async call(request: BrokerRequest): Promise<CallOutcome> {
+    const at = request.service.indexOf("@");
+    const service = at < 0 ? request.service : request.service.slice(0, at);
+    const range = at < 0 ? undefined : request.service.slice(at + 1);
+    if (range !== undefined && semver.validRange(range) === null) {
+      throw new TypeError(`Invalid service version range "${range}"`);
+    }
+    const serviceRule = this.#rules.document.services[service];
+    const route = request.route !== undefined
+      ? compileRoute(request.route)
+      : this.#rules.routes.get(service);
+    const state: CallState = {
+      request,
+      service,
+      deadline: Math.min(
+        request.deadline ?? Infinity,
+        Date.now() + (request.timeoutMs ?? this.#host.defaultTimeoutMs),
+      ),
+      visited: new Set(),
+    };
+    if (range !== undefined) state.range = range;
+    if (route) state.route = route;
+    const mock = route?.mock ?? serviceRule?.mock;
+    if (mock) state.mock = mock;
+
+    const release = await this.#acquire(
+      this.#serviceLimits,
+      service,
+      `service ${service}`,
+      serviceRule ?? {},
+      state.deadline,
+    );
+    try {
+      if (state.mock === "force") return await this.#mockCall(state, "mock");
+      const query: Query = { service, mock: false };
+      if (range !== undefined) query.range = range;
+      if (route) query.route = route;
+      const primary = selectRevision(this.#host.entries(), query);
+      if (primary) return await this.#attempt(state, primary, undefined);
+      const notFound = new NotFoundError(
+        `No active bundle provides service ${service}${range ? `@${range}` : ""}${
+          route?.type ? ` on route ${route.type}` : route?.params ? " with those parameters" : ""
+        }`,
+      );
+      const inactive = this.#inactiveProvider(query);
+      if (inactive) return await this.#degrade(state, inactive, "not-found", notFound);
+      if (state.mock === "fail") return await this.#mockCall(state, "mock");
+      throw notFound;
+    } finally {
+      release();
+    }
+  }
+
+  async #attempt(
+    state: CallState,
+    revision: Revision,
+    degraded: DegradeReason | undefined,
+    split = degraded === undefined,
+  ): Promise<CallOutcome> {
+    const gov = this.governance(revision);
+    const target = this.#degradeTarget(revision);
+    if (
+      split && target !== undefined && gov.degradeWeight &&
+      Math.random() * 100 < gov.degradeWeight
+    ) {
+      return await this.#degrade(state, revision, "weighted", undefined);
+    }
+    const release = await this.#acquire(
+      this.#bundleLimits,
+      revision.id,
+      `bundle ${revision.id}`,
+      gov,
+      state.deadline,
+    );
+    const breaker = this.#breaker(revision, gov);
+    const permit = breaker ? breaker.tryPass() : NORMAL;
+    if (!permit) {
+      release();
+      return await this.#degrade(
+        state,
+        revision,
+        degraded ?? "circuit-open",
+        new BundlehostError("CIRCUIT_OPEN", `Circuit of bundle ${revision.id} is open`),
+      );
+    }
+    const deadline = gov.timeoutMs === undefined
+      ? state.deadline
+      : Math.min(state.deadline, Date.now() + gov.timeoutMs);
+    const started = performance.now();
+    try {
+      const record = { deadline, hops: state.request.hops } as {
+        deadline: number;
+        hops: number;
+        traceparent?: string;
+      };
+      if (state.request.traceparent) record.traceparent = state.request.traceparent;
+      const result = await revision.call(
+        state.service,
+        state.request.method,
+        state.request.input,
+        record,
+      );
+      breaker?.complete(permit, { error: false, rtMs: performance.now() - started });
+      return degraded === undefined
+        ? { result, bundle: revision.label }
+        : { result, bundle: revision.label, degraded };
+    } catch (caught) {
+      const error = hopLimitOf(caught) ?? caught;
+      const failure = error instanceof BundlehostError && FAILURE_CODES.has(error.code);
+      breaker?.complete(permit, { error: failure, rtMs: performance.now() - started });
+      const reason = reasonFor(error);
+      if (reason === undefined) throw error;
+      return await this.#degrade(state, revision, degraded ?? reason, error);
+    } finally {
+      release();
+    }
+  }
+
+  async #degrade(
+    state: CallState,
+    from: Revision,
+    reason: DegradeReason,
+    error: unknown,
+  ): Promise<CallOutcome> {
+    state.visited.add(from.id);
+    const targetId = this.#degradeTarget(from);
+    if (
+      targetId !== undefined && !state.visited.has(targetId) &&
+      state.visited.size <= MAX_DEGRADE_DEPTH
+    ) {
+      const entry = this.#host.entry(targetId);
+      const target = entry && servingRevision(entry);
+      const query: Query = { service: state.service, mock: false };
+      if (state.range !== undefined) query.range = state.range;
+      if (target && provides(target, query)) return await this.#attempt(state, target, reason);
+      if (target) state.visited.add(target.id);
+    }
+    if (state.mock === "fail") {
+      return await this.#mockCall(state, reason === "weighted" ? "mock" : reason);
+    }
+    if (error === undefined) {
+      // A weighted split with no usable target: serve from the bundle itself, without re-rolling.
+      state.visited.delete(from.id);
+      return await this.#attempt(state, from, undefined, false);
+    }
+    throw error;
+  }
+
+  async #mockCall(state: CallState, reason: DegradeReason): Promise<CallOutcome> {
+    const query: Query = { service: state.service, mock: true };
+    if (state.range !== undefined) query.range = state.range;
+    const mock = selectRevision(this.#host.entries(), query);
+    if (!mock) throw new NotFoundError(`No mock bundle provides service ${state.service}`);
+    const record = { deadline: state.deadline, hops: state.request.hops } as {
+      deadline: number;
+      hops: number;
+      traceparent?: string;
+    };
+    if (state.request.traceparent) record.traceparent = state.request.traceparent;
+    const result = await mock.call(
+      state.service,
+      state.request.method,
+      state.request.input,
+      record,
+    );
+    return { result, bundle: mock.label, degraded: reason === "mock" ? "mock" : reason };
+  }
+
+  /** An installed but not serving provider that has a degradation target (service "not found"). */
+  #inactiveProvider(query: Query): Revision | undefined {
+    let best: Revision | undefined;
+    for (const entry of this.#host.entries()) {
+      if (query.route?.id !== undefined && entry.id !== query.route.id) continue;
+      const revision = currentRevision(entry);
+      if (!revision || !provides(revision, query) || !matchesRoute(revision, query.route)) continue;
+      if (this.#degradeTarget(revision) === undefined) continue;
+      if (!best || revision.manifest.ranking > best.manifest.ranking) best = revision;
+    }
+    return best;
+  }
+
+  #breaker(
+    revision: Revision,
+    gov: ManifestGovernance & Pick<BundleRule, "breaker">,
+  ): CircuitBreaker | undefined {
+    const forced = gov.breaker === "forceOpen" || gov.breaker === "forceClosed";
+    if (!gov.strategy && !forced) {
+      this.#breakers.delete(revision.id);
+      return undefined;
+    }
+    const rule = breakerRule(gov);
+    const key = JSON.stringify(rule);
+    let entry = this.#breakers.get(revision.id);
+    if (!entry || entry.key !== key) {
+      const id = revision.id;
+      entry = {
+        key,
+        breaker: new CircuitBreaker(rule, (from, to) => this.#host.onBreakerChange(id, from, to)),
+      };
+      this.#breakers.set(id, entry);
+    }
+    this.#applyOverride(revision.id, entry.breaker);
+    return entry.breaker;
+  }
+
+  #applyOverride(id: string, breaker: CircuitBreaker): void {
+    const mode = this.#rules.document.bundles[id]?.breaker;
+    const wanted = mode === "forceOpen"
+      ? "FORCED_OPEN"
+      : mode === "forceClosed"
+      ? "FORCED_CLOSED"
+      : undefined;
+    const current = breaker.state === "FORCED_OPEN" || breaker.state === "FORCED_CLOSED"
+      ? breaker.state
+      : undefined;
+    if (wanted !== current) breaker.force(wanted);
+  }
+
+  async #acquire(
+    table: Map<string, Limits>,
+    key: string,
+    label: string,
+    settings: { qps?: number; maxConcurrency?: number; maxQueueingTimeMs?: number },
+    deadline: number,
+  ): Promise<() => void> {
+    if (settings.qps === undefined && settings.maxConcurrency === undefined) {
+      table.delete(key);
+      return () => {};
+    }
+    const configKey = `${settings.qps}|${settings.maxConcurrency}|${settings.maxQueueingTimeMs}`;
+    let limits = table.get(key);
+    if (!limits || limits.key !== configKey) {
+      const queue = settings.maxQueueingTimeMs ?? 0;
+      limits = { key: configKey };
+      if (settings.qps !== undefined) limits.qps = new QpsLimiter(label, settings.qps, queue);
+      if (settings.maxConcurrency !== undefined) {
+        limits.concurrency = new ConcurrencyLimiter(label, settings.maxConcurrency, queue);
+      }
+      table.set(key, limits);
+    }
+    if (limits.qps) await limits.qps.acquire(deadline);
+    return limits.concurrency ? await limits.concurrency.acquire(deadline) : () => {};
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Governance rules that replace manifest settings at run time (`PUT /admin/rules`), and route
+ * parsing. A rules document is validated and compiled whole (regular expressions included) before
+ * it replaces the current one: an invalid document changes nothing.
+ *
+ * ```json
+ * {
+ *   "bundles": { "profile-hema": { "strategy": "errorRatio", "threshold": 0.5, "qps": 100,
+ *                                  "degradeTo": "profile-rtmart", "breaker": "forceOpen" } },
+ *   "services": { "ProfileService": { "mock": "fail", "route": { "type": "REG", "pattern": "^profile-" },
+ *                                     "qps": 1000 } }
+ * }
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { GOVERNANCE_FIELDS, ratioThresholdOk } from "../manifest.ts";
+import { BUNDLE_ID_PATTERN, type ManifestGovernance, SERVICE_NAME_PATTERN } from "../manifest.ts";
+import type { RouteSpec } from "../types.ts";
+
+/** Longest `REG` pattern accepted, characters. */
+export const MAX_ROUTE_PATTERN = 512;
+
+/** Per-bundle rule: governance fields, plus a degradation target and a breaker override. */
+export interface BundleRule extends ManifestGovernance {
+  /** Degradation bundle; `null` removes the manifest's. */
+  degradeTo?: string | null;
+  /** Breaker override. */
+  breaker?: "auto" | "forceOpen" | "forceClosed";
+}
+
+/** Per-service rule. */
+export interface ServiceRule {
+  /** Route used when the caller gives none. */
+  route?: RouteSpec;
+  /** Mock mode: `force` always serves the mock, `fail` only when everything else fails. */
+  mock?: "force" | "fail";
+  /** Calls per second over all providers. */
+  qps?: number;
+  /** Calls in flight over all providers. */
+  maxConcurrency?: number;
+  /** Longest wait in a throttling queue, ms. */
+  maxQueueingTimeMs?: number;
+}
+
+/** The whole rules document. */
+export interface RulesDocument {
+  /** Bundle id → rule. */
+  bundles: Record<string, BundleRule>;
+  /** Service name → rule. */
+  services: Record<string, ServiceRule>;
+}
+
+/** A route ready to match: patterns compiled. */
+export interface CompiledRoute {
+  /** Policy. */
+  type?: "ID" | "REG" | "RULE";
+  /** Bundle id for `ID`. */
+  id?: string;
+  /** Expression for `REG`. */
+  regex?: RegExp;
+  /** Attribute → accepted values, for `RULE`. */
+  rule?: Record<string, string[]>;
+  /** Dynamic parameters: attribute → value. */
+  params?: Record<string, string>;
+  /** Mock mode asked for. */
+  mock?: "force" | "fail";
+}
+
+const attributeValue = z.union([z.string().max(256), z.array(z.string().max(256)).min(1).max(64)]);
+const routeSchema = z.strictObject({
+  type: z.enum(["ID", "REG", "RULE"]).optional(),
+  pattern: z.union([
+    z.string().max(MAX_ROUTE_PATTERN),
+    z.record(z.string().max(64), attributeValue),
+  ])
+    .optional(),
+  params: z.record(z.string().max(64), z.string().max(256)).optional(),
+  mock: z.enum(["force", "fail"]).optional(),
+});
+
+const id = z.string().regex(BUNDLE_ID_PATTERN, { message: "is not a valid bundle id" });
+const rulesSchema = z.strictObject({
+  bundles: z.record(
+    id,
+    z.strictObject({
+      ...GOVERNANCE_FIELDS,
+      degradeTo: id.nullable().optional(),
+      breaker: z.enum(["auto", "forceOpen", "forceClosed"]).optional(),
+    }).refine(ratioThresholdOk, {
+      message: "must be at most 1 for a ratio strategy",
+      path: ["threshold"],
+    }),
+  ).default({}),
+  services: z.record(
+    z.string().regex(SERVICE_NAME_PATTERN, { message: "is not a valid service name" }),
+    z.strictObject({
+      route: routeSchema.optional(),
+      mock: z.enum(["force", "fail"]).optional(),
+      qps: GOVERNANCE_FIELDS.qps,
+      maxConcurrency: GOVERNANCE_FIELDS.maxConcurrency,
+      maxQueueingTimeMs: GOVERNANCE_FIELDS.maxQueueingTimeMs,
+    }),
+  ).default({}),
+});
+
+/** Compiled `REG` patterns from call-time routes, bounded so hostile headers cannot grow it. */
+const regexCache = new Map<string, RegExp>();
+const REGEX_CACHE_SIZE = 256;
+
+function compileRegex(source: string): RegExp {
+  const cached = regexCache.get(source);
+  if (cached) return cached;
+  if (source.length > MAX_ROUTE_PATTERN) {
+    throw new TypeError(`Route pattern is longer than ${MAX_ROUTE_PATTERN} characters`);
+  }
+  let regex: RegExp;
+  try {
+    regex = new RegExp(source);
+  } catch (error) {
+    throw new TypeError(
+      `Route pattern is not a valid regular expression: ${(error as Error).message}`,
+    );
+  }
+  if (regexCache.size >= REGEX_CACHE_SIZE) regexCache.delete(regexCache.keys().next().value!);
+  regexCache.set(source, regex);
+  return regex;
+}
+
+/**
+ * Validates and compiles a route from any source (HTTP headers, a bundle's broker call, rules).
+ *
+ * @param raw The route as given.
+ * @returns The compiled route, or `undefined` for the default route.
+ * @throws {TypeError} Naming what is wrong.
+ */
+export function compileRoute(raw: unknown): CompiledRoute | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const parsed = routeSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new TypeError(
+      `Invalid route: ${
+        parsed.error.issues.map((i) => `${i.path.join(".") || "route"} ${i.message}`).join("; ")
+      }`,
+    );
+  }
+  const route = parsed.data;
+  const out: CompiledRoute = {};
+  if (route.type !== undefined) {
+    out.type = route.type;
+    if (route.type === "RULE") {
+      if (typeof route.pattern !== "object") {
+        throw new TypeError("RULE route pattern must be a JSON object of attributes");
+      }
+      out.rule = Object.fromEntries(
+        Object.entries(route.pattern).map(([k, v]) => [k, Array.isArray(v) ? v : [v]]),
+      );
+    } else {
+      if (typeof route.pattern !== "string" || route.pattern === "") {
+        throw new TypeError(`${route.type} route needs a pattern string`);
+      }
+      if (route.type === "ID") out.id = route.pattern;
+      else out.regex = compileRegex(route.pattern);
+    }
+  }
+  if (route.params) out.params = route.params;
+  if (route.mock) out.mock = route.mock;
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+/** A validated rules document with its service routes compiled. */
+export interface CompiledRules {
+  /** The document as given (normalized). */
+  document: RulesDocument;
+  /** Service name → compiled default route. */
+  routes: Map<string, CompiledRoute>;
+}
+
+/**
+ * Validates and compiles a rules document.
+ *
+ * @param raw The document.
+ * @returns The compiled rules.
+ * @throws {TypeError} Listing every problem; nothing is applied.
+ */
+export function compileRules(raw: unknown): CompiledRules {
+  const parsed = rulesSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const path = i.code === "unrecognized_keys" ? [...i.path, i.keys[0]] : i.path;
+      return `${path.join(".") || "rules"}: ${
+        i.code === "unrecognized_keys" ? "is not a known field" : i.message
+      }`;
+    });
+    throw new TypeError(`Invalid rules: ${problems.join("; ")}`);
+  }
+  const document = parsed.data as RulesDocument;
+  const routes = new Map<string, CompiledRoute>();
+  for (const [service, rule] of Object.entries(document.services)) {
+    if (!rule.route) continue;
+    try {
+      const compiled = compileRoute(rule.route);
+      if (compiled) routes.set(service, compiled);
+    } catch (error) {
+      throw new TypeError(`Invalid rules: services.${service}.route: ${(error as Error).message}`);
+    }
+  }
+  return { document, routes };
+}
