@@ -1,0 +1,185 @@
+/**
+ * The observability plugin: OpenTelemetry traces, metrics and logs for the engine and its
+ * bundles, exported by Deno's built-in OpenTelemetry (`OTEL_DENO=true`, OTLP over HTTP), plus
+ * `GET /metrics` in Prometheus text format.
+ *
+ * - **Traces**: one trace per request, from the HTTP edge through the broker into each sandbox and
+ *   across every call between bundles (see `tracing.ts`); spans a bundle makes with
+ *   `npm:@opentelemetry/api` join it.
+ * - **Metrics**: calls, durations, degradation, throttling, timeouts, instance starts and
+ *   restarts, pool sizes, breaker states (see `semconv.ts` for names and units).
+ * - **Logs**: bundle console output and engine events, printed human-readable or as JSON, each
+ *   exported with the trace id of the call that produced it (see `logs.ts`).
+ *
+ * @example Serve an engine with metrics and tracing
+ * ```ts ignore
+ * import { createEngine } from "@bundlehost/sdk";
+ * import { serviceRelease } from "./plugins/service_release/mod.ts";
+ * import { observability } from "./plugins/observability/mod.ts";
+ * const engine = await createEngine({ plugins: [observability(), serviceRelease()] });
+ * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, engine.fetch);
+ * ```
+ *
+ * @module
+ */
+import { metrics, trace } from "@opentelemetry/api";
+import type { Engine } from "../../engine/engine.ts";
+import type {
+  BreakerEvent,
+  InstanceExitEvent,
+  InstanceStartEvent,
+  LifecycleEvent,
+  LogEvent,
+} from "../../engine/lifecycle.ts";
+import { definePlugin, type Plugin } from "../../engine/plugin.ts";
+import { ENGINE_VERSION } from "../../engine/version.ts";
+import {
+  fromBreakerChange,
+  fromInstanceExit,
+  fromInstanceStart,
+  fromLogEvent,
+  fromStateChange,
+  type LogFormat,
+  type LogLevel,
+  LogSink,
+} from "./logs.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
+import { BundlehostMetrics } from "./recorder.ts";
+import { otelEnabled, toTraceparent, Tracing } from "./tracing.ts";
+
+export { METRICS } from "./semconv.ts";
+export type { LogFormat, LogLevel } from "./logs.ts";
+
+/** Options for {@linkcode observability}. */
+export interface ObservabilityOptions {
+  /** Path that serves Prometheus text; `false` serves none. @default {"/metrics"} */
+  metricsPath?: string | false;
+  /**
+   * Console log format for bundle output and engine events; `"off"` prints nothing (and so
+   * exports no log records). @default {"human"}
+   */
+  logFormat?: LogFormat | "off";
+  /** Lowest level printed. @default {"debug"} */
+  logLevel?: LogLevel;
+  /**
+   * Make spans and record metrics to OpenTelemetry. @default {true when Deno's OpenTelemetry is on
+   * (`OTEL_DENO=true`), else false}
+   */
+  otel?: boolean;
+  /** Instrumentation scope name of spans and metrics. @default {"bundlehost"} */
+  scope?: string;
+}
+
+const ROUTES: [prefix: string, template: string][] = [
+  ["/rpc/", "/rpc/:service/:method"],
+  ["/events/", "/events/:topic"],
+  ["/b/", "/b/:bundleId/*"],
+  ["/admin/", "/admin/*"],
+];
+
+function routeOf(path: string, exact: readonly string[]): string | undefined {
+  for (const [prefix, template] of ROUTES) if (path.startsWith(prefix)) return template;
+  return exact.includes(path) ? path : undefined;
+}
+
+/**
+ * Creates the observability plugin. It runs first (`enforce: "pre"`), so its request and call
+ * wrappers see everything the other plugins do.
+ *
+ * @param options Endpoint, log format, OpenTelemetry switch.
+ * @returns The plugin.
+ */
+export function observability(options: ObservabilityOptions = {}): Plugin<Engine> {
+  const metricsPath = options.metricsPath ?? "/metrics";
+  const exactRoutes = ["/healthz", ...(metricsPath === false ? [] : [metricsPath])];
+  const otel = options.otel ?? otelEnabled();
+  const scope = options.scope ?? "bundlehost";
+  const recorder = new BundlehostMetrics(
+    otel ? metrics.getMeter(scope, ENGINE_VERSION) : undefined,
+  );
+  const breakers = new Map<string, string>();
+  const tracing = otel
+    ? new Tracing(trace.getTracer(scope, ENGINE_VERSION), (bundle) => breakers.get(bundle))
+    : undefined;
+  const logFormat = options.logFormat ?? "human";
+  const sink = logFormat === "off"
+    ? undefined
+    : new LogSink({ format: logFormat, level: options.logLevel ?? "debug", traced: otel });
+
+  const onLog = (event: LogEvent) => sink?.write(fromLogEvent(event));
+  const onState = (event: LifecycleEvent) => sink?.write(fromStateChange(event));
+  const onStart = (event: InstanceStartEvent) => {
+    recorder.instanceStarted(event);
+    sink?.write(fromInstanceStart(event));
+  };
+  const onExit = (event: InstanceExitEvent) => {
+    recorder.instanceExited(event);
+    sink?.write(fromInstanceExit(event));
+  };
+  const onBreaker = (event: BreakerEvent) => {
+    breakers.set(event.bundle, event.to);
+    recorder.breakerChanged(event);
+    sink?.write(fromBreakerChange(event));
+  };
+
+  return definePlugin<Engine>({
+    name: "observability",
+    version: "0.1.0",
+    engine: "^0.1.0",
+    enforce: "pre",
+    setup(engine) {
+      recorder.attach(engine);
+      engine.events.on("log", onLog);
+      engine.events.on("statechange", onState);
+      engine.events.on("instancestart", onStart);
+      engine.events.on("instanceexit", onExit);
+      engine.events.on("breakerchange", onBreaker);
+    },
+    close(engine) {
+      engine.events.off("log", onLog);
+      engine.events.off("statechange", onState);
+      engine.events.off("instancestart", onStart);
+      engine.events.off("instanceexit", onExit);
+      engine.events.off("breakerchange", onBreaker);
+      recorder.detach();
+    },
+    fetch(request) {
+      if (metricsPath === false || request.method !== "GET") return undefined;
+      if (new URL(request.url).pathname !== metricsPath) return undefined;
+      return new Response(recorder.registry.render(), {
+        headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
+      });
+    },
+    async wrapRequest(request, next) {
+      const started = performance.now();
+      const route = routeOf(new URL(request.url).pathname, exactRoutes);
+      let status = 500;
+      try {
+        const response = tracing
+          ? await tracing.request(request, route, next)
+          : await next(request);
+        status = response.status;
+        return response;
+      } finally {
+        recorder.request(request.method, route, status, (performance.now() - started) / 1000);
+      }
+    },
+    async wrapCall(call, next) {
+      const started = performance.now();
+      recorder.callStarted(call);
+      const span = tracing?.startCall(call);
+      try {
+        const outcome = await next(
+          span ? { ...call, traceparent: toTraceparent(span.spanContext()) } : call,
+        );
+        recorder.callEnded(call, (performance.now() - started) / 1000, outcome);
+        if (span) tracing!.endCall(span, outcome);
+        return outcome;
+      } catch (error) {
+        recorder.callEnded(call, (performance.now() - started) / 1000, undefined, error);
+        if (span) tracing!.failCall(span, error);
+        throw error;
+      }
+    },
+  });
+}

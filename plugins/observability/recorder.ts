@@ -1,0 +1,248 @@
+/**
+ * Bundlehost's metrics: records calls, HTTP requests and engine events into a
+ * {@linkcode MetricRegistry}, and observes pool sizes, breaker states and bundle states from
+ * `engine.status()`.
+ *
+ * @module
+ */
+import type { Meter } from "@opentelemetry/api";
+import type { Engine, EngineStatus } from "../../engine/engine.ts";
+import { BundlehostError } from "../../engine/errors.ts";
+import type {
+  BreakerEvent,
+  InstanceExitEvent,
+  InstanceStartEvent,
+} from "../../engine/lifecycle.ts";
+import type { CallInfo, CallOutcome } from "../../engine/plugin.ts";
+import { type Counter, type Histogram, MetricRegistry } from "./metrics.ts";
+import { ATTR, BREAKER_STATES, METRICS } from "./semconv.ts";
+
+/** Splits `id@version` (a bundle id never contains `@`). */
+export function splitLabel(label: string): { id: string; version?: string } {
+  const at = label.indexOf("@");
+  return at < 0 ? { id: label } : { id: label.slice(0, at), version: label.slice(at + 1) };
+}
+
+/** The service name without a `@range` suffix. */
+export function serviceName(service: string): string {
+  const at = service.indexOf("@");
+  return at < 0 ? service : service.slice(0, at);
+}
+
+/**
+ * The `error.type` of a failure: the engine's stable code (`TIMEOUT`, `THROTTLED`, …) or the
+ * error's class name.
+ *
+ * @param error What was thrown.
+ * @returns A low-cardinality error type.
+ */
+export function errorType(error: unknown): string {
+  if (error instanceof BundlehostError) return error.code;
+  if (error instanceof Error) return error.name;
+  return "Error";
+}
+
+/** Records Bundlehost's metrics; see `METRICS` in `semconv.ts` for names and units. */
+export class BundlehostMetrics {
+  /** The registry (render it for `/metrics`). */
+  readonly registry: MetricRegistry;
+  readonly #calls: Counter;
+  readonly #callDuration: Histogram;
+  readonly #activeCalls: Counter;
+  readonly #degraded: Counter;
+  readonly #throttled: Counter;
+  readonly #timedOut: Counter;
+  readonly #httpDuration: Histogram;
+  readonly #starts: Counter;
+  readonly #startDuration: Histogram;
+  readonly #restarts: Counter;
+  readonly #transitions: Counter;
+  #engine?: Engine;
+
+  /**
+   * Registers every instrument.
+   *
+   * @param meter OpenTelemetry meter to mirror recordings to (OTLP export); none when omitted.
+   */
+  constructor(meter?: Meter) {
+    const r = this.registry = new MetricRegistry(meter ? { meter } : {});
+    this.#calls = r.counter(METRICS.calls);
+    this.#callDuration = r.histogram(METRICS.callDuration);
+    this.#activeCalls = r.counter(METRICS.activeCalls);
+    this.#degraded = r.counter(METRICS.degradedCalls);
+    this.#throttled = r.counter(METRICS.throttledCalls);
+    this.#timedOut = r.counter(METRICS.timedOutCalls);
+    this.#httpDuration = r.histogram(METRICS.httpDuration);
+    this.#starts = r.counter(METRICS.instanceStarts);
+    this.#startDuration = r.histogram(METRICS.instanceStartDuration);
+    this.#restarts = r.counter(METRICS.instanceRestarts);
+    this.#transitions = r.counter(METRICS.breakerTransitions);
+    r.gauge(METRICS.instanceCount, (observe) => this.#observeInstances(observe));
+    r.gauge(METRICS.breakerState, (observe) => this.#observeBreakers(observe));
+    r.gauge(METRICS.bundleCount, (observe) => this.#observeBundles(observe));
+  }
+
+  /**
+   * Starts observing an engine's status (pool sizes, breakers, bundle states).
+   *
+   * @param engine The engine.
+   */
+  attach(engine: Engine): void {
+    this.#engine = engine;
+  }
+
+  /** Stops observing (the engine closed). */
+  detach(): void {
+    this.#engine = undefined;
+    this.registry.close();
+  }
+
+  /**
+   * A call entered the broker.
+   *
+   * @param call The call.
+   */
+  callStarted(call: CallInfo): void {
+    this.#activeCalls.add(1, { [ATTR.rpcService]: serviceName(call.service) });
+  }
+
+  /**
+   * A call left the broker, with its outcome or failure.
+   *
+   * @param call The call.
+   * @param seconds Its duration.
+   * @param outcome What served it, when it succeeded.
+   * @param error What it failed with, otherwise.
+   */
+  callEnded(call: CallInfo, seconds: number, outcome?: CallOutcome, error?: unknown): void {
+    const service = serviceName(call.service);
+    this.#activeCalls.add(-1, { [ATTR.rpcService]: service });
+    const bundle = outcome ? splitLabel(outcome.bundle) : undefined;
+    const type = outcome ? undefined : errorType(error);
+    const attributes = {
+      [ATTR.rpcService]: service,
+      [ATTR.rpcMethod]: call.method,
+      [ATTR.bundleId]: bundle?.id,
+      [ATTR.bundleVersion]: bundle?.version,
+      [ATTR.outcome]: outcome ? (outcome.degraded ? "degraded" : "ok") : "error",
+      [ATTR.errorType]: type,
+    };
+    this.#calls.add(1, attributes);
+    this.#callDuration.record(seconds, attributes);
+    const reason = outcome?.degraded;
+    if (reason !== undefined) {
+      this.#degraded.add(1, {
+        [ATTR.rpcService]: service,
+        [ATTR.bundleId]: bundle?.id,
+        [ATTR.degradedReason]: reason,
+      });
+    }
+    if (reason === "throttled" || type === "THROTTLED") {
+      this.#throttled.add(1, { [ATTR.rpcService]: service });
+    }
+    if (reason === "timeout" || type === "TIMEOUT") {
+      this.#timedOut.add(1, { [ATTR.rpcService]: service });
+    }
+  }
+
+  /**
+   * An HTTP request was answered.
+   *
+   * @param method Request method.
+   * @param route Route template, when known.
+   * @param status Response status.
+   * @param seconds Duration.
+   */
+  request(method: string, route: string | undefined, status: number, seconds: number): void {
+    this.#httpDuration.record(seconds, {
+      [ATTR.httpMethod]: method,
+      [ATTR.httpRoute]: route,
+      [ATTR.httpStatus]: status,
+    });
+  }
+
+  /**
+   * An instance became ready.
+   *
+   * @param event The event.
+   */
+  instanceStarted(event: InstanceStartEvent): void {
+    const attributes = {
+      [ATTR.bundleId]: event.bundle,
+      [ATTR.bundleVersion]: event.version,
+      [ATTR.startKind]: event.kind,
+    };
+    this.#starts.add(1, attributes);
+    this.#startDuration.record(event.durationMs / 1000, attributes);
+  }
+
+  /**
+   * An instance ended; unexpected ends count as restarts.
+   *
+   * @param event The event.
+   */
+  instanceExited(event: InstanceExitEvent): void {
+    if (event.expected) return;
+    this.#restarts.add(1, { [ATTR.bundleId]: event.bundle, [ATTR.bundleVersion]: event.version });
+  }
+
+  /**
+   * A circuit breaker changed state.
+   *
+   * @param event The event.
+   */
+  breakerChanged(event: BreakerEvent): void {
+    this.#transitions.add(1, {
+      [ATTR.bundleId]: event.bundle,
+      [ATTR.breakerPrevious]: event.from,
+      [ATTR.breakerState]: event.to,
+    });
+  }
+
+  /** A fresh status per gauge: cheap at scrape rates, and never stale after a crash. */
+  #snapshot(): EngineStatus | undefined {
+    return this.#engine?.status();
+  }
+
+  #observeInstances(observe: (value: number, attributes: Record<string, string>) => void): void {
+    for (const bundle of this.#snapshot()?.bundles ?? []) {
+      for (const revision of bundle.revisions) {
+        const counts = new Map<string, number>([["ready", 0]]);
+        for (const instance of revision.instances) {
+          counts.set(instance.state, (counts.get(instance.state) ?? 0) + 1);
+        }
+        for (const [state, count] of counts) {
+          observe(count, {
+            [ATTR.bundleId]: revision.id,
+            [ATTR.bundleVersion]: revision.version,
+            [ATTR.isolation]: revision.isolation,
+            [ATTR.instanceState]: state,
+          });
+        }
+      }
+    }
+  }
+
+  #observeBreakers(observe: (value: number, attributes: Record<string, string>) => void): void {
+    for (const bundle of this.#snapshot()?.bundles ?? []) {
+      const state = bundle.governance?.breaker?.state;
+      if (state === undefined) continue;
+      for (const candidate of BREAKER_STATES) {
+        observe(candidate === state ? 1 : 0, {
+          [ATTR.bundleId]: bundle.id,
+          [ATTR.breakerState]: candidate,
+        });
+      }
+    }
+  }
+
+  #observeBundles(observe: (value: number, attributes: Record<string, string>) => void): void {
+    const status = this.#snapshot();
+    if (!status) return;
+    const counts = new Map<string, number>();
+    for (const bundle of status.bundles) {
+      counts.set(bundle.state, (counts.get(bundle.state) ?? 0) + 1);
+    }
+    for (const [state, count] of counts) observe(count, { [ATTR.bundleState]: state });
+  }
+}

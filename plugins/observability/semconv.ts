@@ -1,0 +1,177 @@
+/**
+ * Attribute keys and metric definitions. Standard keys come from the OpenTelemetry semantic
+ * conventions (`rpc.*`, `http.*`, `error.type`); Bundlehost's own live under `bundlehost.*`.
+ *
+ * @module
+ */
+import type { MetricDefinition } from "./metrics.ts";
+
+/** Attribute keys used on spans, metrics and log records. */
+export const ATTR = {
+  rpcSystem: "rpc.system",
+  rpcService: "rpc.service",
+  rpcMethod: "rpc.method",
+  httpMethod: "http.request.method",
+  httpRoute: "http.route",
+  httpStatus: "http.response.status_code",
+  urlPath: "url.path",
+  urlScheme: "url.scheme",
+  errorType: "error.type",
+  bundleId: "bundlehost.bundle.id",
+  bundleVersion: "bundlehost.bundle.version",
+  bundleState: "bundlehost.bundle.state",
+  serviceRange: "bundlehost.service.range",
+  outcome: "bundlehost.call.outcome",
+  hops: "bundlehost.call.hops",
+  routeMode: "bundlehost.route.mode",
+  routePattern: "bundlehost.route.pattern",
+  degradedReason: "bundlehost.degraded.reason",
+  breakerState: "bundlehost.breaker.state",
+  breakerPrevious: "bundlehost.breaker.previous_state",
+  instanceId: "bundlehost.instance.id",
+  instanceState: "bundlehost.instance.state",
+  isolation: "bundlehost.isolation",
+  startKind: "bundlehost.start.kind",
+} as const;
+
+/** `rpc.system` of calls routed by the broker. */
+export const RPC_SYSTEM = "bundlehost";
+
+/** Duration buckets in seconds: the semantic conventions' HTTP advice, plus sub-5 ms buckets. */
+export const DURATION_BUCKETS: readonly number[] = [
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.075,
+  0.1,
+  0.25,
+  0.5,
+  0.75,
+  1,
+  2.5,
+  5,
+  7.5,
+  10,
+];
+
+/** Instance start buckets in seconds (a cold start loads a module graph: 10 ms to seconds). */
+export const START_BUCKETS: readonly number[] = [
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+];
+
+/** Every metric the plugin records; the README's metric table lists the same. */
+export const METRICS = {
+  calls: {
+    name: "bundlehost.calls",
+    type: "counter",
+    unit: "{call}",
+    description: "Calls routed by the broker, from outside and between bundles",
+  },
+  callDuration: {
+    name: "bundlehost.call.duration",
+    type: "histogram",
+    unit: "s",
+    description: "Duration of calls routed by the broker",
+    buckets: DURATION_BUCKETS,
+  },
+  activeCalls: {
+    name: "bundlehost.active_calls",
+    type: "updowncounter",
+    unit: "{call}",
+    description: "Calls in flight",
+  },
+  degradedCalls: {
+    name: "bundlehost.degraded_calls",
+    type: "counter",
+    unit: "{call}",
+    description: "Calls served by a degradation bundle or mock, by reason",
+  },
+  throttledCalls: {
+    name: "bundlehost.throttled_calls",
+    type: "counter",
+    unit: "{call}",
+    description: "Calls refused by a QPS or concurrency limit (whether or not a fallback served)",
+  },
+  timedOutCalls: {
+    name: "bundlehost.timed_out_calls",
+    type: "counter",
+    unit: "{call}",
+    description: "Calls whose bundle missed the deadline (whether or not a fallback served)",
+  },
+  httpDuration: {
+    name: "http.server.request.duration",
+    type: "histogram",
+    unit: "s",
+    description: "Duration of HTTP requests served by the engine",
+    buckets: DURATION_BUCKETS,
+    // Deno's own instrumentation of Deno.serve exports this metric over OTLP already.
+    otlp: false,
+  },
+  instanceStarts: {
+    name: "bundlehost.instance.starts",
+    type: "counter",
+    unit: "{start}",
+    description: "Instances that became ready: cold (launched) or hot (warm instance handed out)",
+  },
+  instanceStartDuration: {
+    name: "bundlehost.instance.start.duration",
+    type: "histogram",
+    unit: "s",
+    description: "Time from launch (or hand-out) to ready",
+    buckets: START_BUCKETS,
+  },
+  instanceRestarts: {
+    name: "bundlehost.instance.restarts",
+    type: "counter",
+    unit: "{restart}",
+    description: "Instances that ended unexpectedly (crash, eviction, out of memory)",
+  },
+  instanceCount: {
+    name: "bundlehost.instance.count",
+    type: "gauge",
+    unit: "{instance}",
+    description: "Instances per bundle version (pool size), by instance state",
+  },
+  breakerState: {
+    name: "bundlehost.breaker.state",
+    type: "gauge",
+    unit: "{state}",
+    description: "Circuit breaker state: 1 for the current state, 0 for the others",
+  },
+  breakerTransitions: {
+    name: "bundlehost.breaker.transitions",
+    type: "counter",
+    unit: "{transition}",
+    description: "Circuit breaker state changes",
+  },
+  bundleCount: {
+    name: "bundlehost.bundle.count",
+    type: "gauge",
+    unit: "{bundle}",
+    description: "Bundles by the lifecycle state of their current version",
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+/** Breaker states reported by the broker, in the order the gauge lists them. */
+export const BREAKER_STATES: readonly string[] = [
+  "CLOSED",
+  "OPEN",
+  "HALF_OPEN",
+  "FORCED_OPEN",
+  "FORCED_CLOSED",
+];
