@@ -1,0 +1,272 @@
+/**
+ * The load harness's report: medians and paired ratios, the printed tables, the JSON record and
+ * BENCHMARKS.md.
+ *
+ * @module
+ */
+import type { LoadResult, Shape } from "./loadgen.ts";
+import type { ColdStarts, IdleMemories } from "./footprint.ts";
+import { median } from "./stats.ts";
+
+/** Which server a row loads. */
+export type ServerName =
+  | "bare"
+  | "worker-hop"
+  | "bundlehost-worker"
+  | "bundlehost-process"
+  | "workerd";
+
+/** One row of the throughput table: a server driven with one request shape. */
+export interface Row {
+  /** Stable id, e.g. `bundlehost-worker/rpc`. */
+  id: string;
+  /** Server. */
+  server: ServerName;
+  /** Request shape. */
+  shape: Shape;
+  /** Label in the table. */
+  label: string;
+  /** What the row measures. */
+  measures: string;
+  /** One result per measured round (`undefined` where the round failed). */
+  rounds: (LoadResult | undefined)[];
+}
+
+/** Median, p50/p99 and paired ratios of one row. */
+export interface RowSummary {
+  /** Row id. */
+  id: string;
+  /** Medians over the rounds. */
+  median: { rps: number; p50Ms: number; p99Ms: number };
+  /** Median over rounds of this row's figure ÷ bare's (same shape, same round). */
+  vsBare: { rps: number; p50: number; p99: number };
+  /** Same against workerd. */
+  vsWorkerd: { rps: number; p50: number; p99: number };
+  /** Non-2xx responses and socket errors over all rounds. */
+  failures: number;
+}
+
+function paired(row: Row, ref: Row | undefined, pick: (r: LoadResult) => number): number {
+  if (!ref) return NaN;
+  return median(row.rounds.map((r, i) => {
+    const other = ref.rounds[i];
+    return r && other ? pick(r) / pick(other) : NaN;
+  }));
+}
+
+/**
+ * Summarises every row; ratios pair each round with the reference's figure of the same round.
+ *
+ * @param rows The rows.
+ * @returns One summary per row, in order.
+ */
+export function summarise(rows: Row[]): RowSummary[] {
+  return rows.map((row) => {
+    const bare = rows.find((r) => r.server === "bare" && r.shape.name === row.shape.name);
+    const workerd = rows.find((r) => r.server === "workerd" && r.shape.name === row.shape.name);
+    const ok = row.rounds.filter((r): r is LoadResult => r !== undefined);
+    const ratios = (ref: Row | undefined) => ({
+      rps: paired(row, ref, (r) => r.rps),
+      p50: paired(row, ref, (r) => r.p50Ms),
+      p99: paired(row, ref, (r) => r.p99Ms),
+    });
+    return {
+      id: row.id,
+      median: {
+        rps: median(ok.map((r) => r.rps)),
+        p50Ms: median(ok.map((r) => r.p50Ms)),
+        p99Ms: median(ok.map((r) => r.p99Ms)),
+      },
+      vsBare: ratios(bare),
+      vsWorkerd: ratios(workerd),
+      failures: ok.reduce((n, r) => n + r.non2xx + r.errors, 0),
+    };
+  });
+}
+
+const num = (v: number, digits: number) => Number.isFinite(v) ? v.toFixed(digits) : "n/a";
+const ratio = (v: number) => Number.isFinite(v) ? `${v.toFixed(2)}×` : "n/a";
+const ms = (v: number) => num(v, v < 10 ? 2 : 1);
+const mib = (bytes: number) =>
+  Number.isFinite(bytes) ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : "n/a";
+
+/** Column titles of the throughput table. */
+export const THROUGHPUT_HEAD: string[] = [
+  "target · request",
+  "req/s",
+  "req/s range",
+  "p50 ms",
+  "p99 ms",
+  "req/s ÷ (a)",
+  "req/s ÷ (c)",
+  "p50 ÷ (a)",
+  "p50 ÷ (c)",
+  "p99 ÷ (a)",
+  "p99 ÷ (c)",
+];
+
+/**
+ * The throughput table's cells.
+ *
+ * @param rows Rows.
+ * @param summaries Their summaries.
+ * @returns One array of cells per row.
+ */
+export function throughputCells(rows: Row[], summaries: RowSummary[]): string[][] {
+  return rows.map((row, i) => {
+    const s = summaries[i]!;
+    const rps = row.rounds.filter((r): r is LoadResult => r !== undefined).map((r) => r.rps);
+    const k = (v: number) => `${(v / 1000).toFixed(1)}k`;
+    return [
+      s.failures > 0 ? `${row.label} (${s.failures} failed)` : row.label,
+      num(s.median.rps, 0),
+      rps.length > 0 ? `${k(Math.min(...rps))}–${k(Math.max(...rps))}` : "n/a",
+      ms(s.median.p50Ms),
+      ms(s.median.p99Ms),
+      ratio(s.vsBare.rps),
+      ratio(s.vsWorkerd.rps),
+      ratio(s.vsBare.p50),
+      ratio(s.vsWorkerd.p50),
+      ratio(s.vsBare.p99),
+      ratio(s.vsWorkerd.p99),
+    ];
+  });
+}
+
+const spread = (values: number[]) =>
+  values.length === 0 ? "n/a" : `${ms(Math.min(...values))}–${ms(Math.max(...values))}`;
+
+/** Column titles of the cold start table. */
+export const COLD_HEAD: string[] = ["what (n samples)", "median ms", "range ms"];
+
+/**
+ * The cold start table's cells.
+ *
+ * @param cold Figures.
+ * @returns Rows of cells.
+ */
+export function coldCells(cold: ColdStarts): string[][] {
+  const out: string[][] = [];
+  const add = (label: string, values: number[] | undefined) => {
+    if (values && values.length > 0) {
+      out.push([`${label} (${values.length})`, ms(median(values)), spread(values)]);
+    }
+  };
+  for (const tier of ["worker", "process"] as const) {
+    const c = cold.bundlehost[tier];
+    add(`Bundlehost ${tier} tier: release new version → first /rpc reply`, c?.firstReplyMs);
+    add(`Bundlehost ${tier} tier: sandbox spawn → ready (engine's own timer)`, c?.instanceStartMs);
+  }
+  add("workerd: process spawn → first reply", cold.workerd?.firstReplyMs);
+  add("bare Deno.serve: process spawn → first reply", cold.bare?.firstReplyMs);
+  return out;
+}
+
+/** Column titles of the idle memory table. */
+export const MEMORY_HEAD: string[] = ["unit", "RSS per unit", "PSS per unit", "baseline RSS"];
+
+/**
+ * The idle memory table's cells.
+ *
+ * @param idle Figures.
+ * @returns Rows of cells.
+ */
+export function memoryCells(idle: IdleMemories): string[][] {
+  const out: string[][] = [];
+  for (const tier of ["worker", "process"] as const) {
+    const m = idle.bundlehost[tier];
+    if (!m) continue;
+    out.push([
+      `Bundlehost ${tier} tier: extra idle bundle (engine tree, ${m.count} added)`,
+      mib(m.rssPerUnit),
+      mib(m.pssPerUnit),
+      `${mib(m.base.rss)} (engine + hello bundle)`,
+    ]);
+  }
+  if (idle.workerd) {
+    const m = idle.workerd;
+    out.push([
+      `workerd: extra idle worker in one process (${m.count} added)`,
+      mib(m.rssPerUnit),
+      mib(m.pssPerUnit),
+      `${mib(m.base.rss)} (process, one worker)`,
+    ]);
+    out.push(["workerd: one more process (one worker)", mib(m.base.rss), mib(m.base.pss), "—"]);
+  }
+  if (idle.bare) {
+    out.push(["bare Deno.serve: one process", mib(idle.bare.rss), mib(idle.bare.pss), "—"]);
+  }
+  return out;
+}
+
+/**
+ * A table as aligned plain text.
+ *
+ * @param head Column titles.
+ * @param rows Cells.
+ * @returns The text.
+ */
+export function textTable(head: string[], rows: string[][]): string {
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, c) => c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))
+      .join("  ");
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/**
+ * A table as Markdown (deno fmt aligns it afterwards).
+ *
+ * @param head Column titles.
+ * @param rows Cells.
+ * @returns The Markdown.
+ */
+export function markdownTable(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`;
+  const rule = `| ${head.map((_, c) => c === 0 ? "---" : "---:").join(" | ")} |`;
+  return [line(head), rule, ...rows.map(line)].join("\n");
+}
+
+/** One target of the issue, checked (reported, never asserted). */
+export interface TargetCheck {
+  /** What is aimed for. */
+  goal: string;
+  /** The measured ratio. */
+  value: number;
+  /** Whether it is met. */
+  met: boolean;
+}
+
+/**
+ * Checks the issue's targets for `/rpc` with the sandbox on (the worker tier; the process tier is
+ * reported too).
+ *
+ * @param summaries Row summaries.
+ * @returns The checks.
+ */
+export function checkTargets(summaries: RowSummary[]): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  for (const tier of ["worker", "process"]) {
+    const s = summaries.find((x) => x.id === `bundlehost-${tier}/rpc`);
+    if (!s) continue;
+    const at = `/rpc, ${tier} tier`;
+    const add = (goal: string, value: number, met: boolean) =>
+      out.push({ goal: `${at}: ${goal}`, value, met: Number.isFinite(value) && met });
+    add("req/s ≥ 0.6 × bare", s.vsBare.rps, s.vsBare.rps >= 0.6);
+    add("req/s ≥ 1.5 × workerd", s.vsWorkerd.rps, s.vsWorkerd.rps >= 1.5);
+    add("p99 ≤ 2 × bare", s.vsBare.p99, s.vsBare.p99 <= 2);
+  }
+  return out;
+}
+
+/**
+ * The target checks as lines.
+ *
+ * @param checks Checks.
+ * @returns One line each.
+ */
+export function targetLines(checks: TargetCheck[]): string[] {
+  return checks.map((c) =>
+    `${c.met ? "met    " : "not met"}  ${c.goal}: measured ${ratio(c.value)}`
+  );
+}
