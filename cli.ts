@@ -2,12 +2,16 @@
  * `deno task cli <command>`: the operator CLI, a client of the admin API.
  *
  * ```
- * release <folder|archive.tar|archive.tar.gz>   upload a bundle (folders are packed as tar.gz)
+ * release <folder|archive.tar|archive.tar.gz>   upload a bundle (folders are packed as tar.gz);
+ *                                               --no-activate stores it without moving traffic
  * list                                          bundles with state, active version, instances
  * status [id]                                   engine status, or one bundle in detail
  * start <id> | stop <id> | delete <id>
  * rollback <id> [--version <v>]                 default: the version active before the current
  * traffic <id> <version>=<weight>...            split traffic, e.g. 1.1.0=10 1.0.0=90
+ * canary <id> <version> [--steps 10,25,50,100] [--step-ms N] [--max-error-ratio R]
+ *        [--max-latency-ms N] [--min-calls N]  phased release with automatic rollback
+ * events stats | dead-letters | replay <id> | delete <id>   event bus: counts, dead letters
  * ```
  *
  * Options: `--url` [BUNDLEHOST_URL] (default http://127.0.0.1:8000), `--token`
@@ -27,7 +31,8 @@ export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 const USAGE = `Usage: deno task cli <command> [options]
 
 Commands:
-  release <folder|archive.tar[.gz]>   release a bundle (folders are packed and uploaded)
+  release <folder|archive.tar[.gz]>   release a bundle (folders are packed and uploaded);
+                                      --no-activate stores it without moving traffic
   list                                list bundles
   status [id]                         engine status, or one bundle
   start <id>                          start a bundle
@@ -35,6 +40,13 @@ Commands:
   delete <id>                         delete a bundle, its releases and data
   rollback <id> [--version <v>]       re-activate an earlier version
   traffic <id> <version>=<weight>...  split traffic between released versions
+  canary <id> <version>               phased release: step the weight up, roll back on errors
+      [--steps 10,25,50,100] [--step-ms 60000] [--max-error-ratio 0.05]
+      [--max-latency-ms 1000] [--min-calls 20]
+  events stats                        event bus counts and armed schedules
+  events dead-letters                 deliveries that used up their attempts
+  events replay <id>                  put a dead letter back in the queue
+  events delete <id>                  drop a dead letter for good
 
 Options:
   --url <url>      engine URL (env BUNDLEHOST_URL, default http://127.0.0.1:8000)
@@ -88,6 +100,7 @@ interface BundleView {
   active: string;
   desired: string;
   weights?: Record<string, number>;
+  canary?: { version: string; from: string; weight: number; status: string; reason?: string };
   releases: { version: string }[];
   revisions: { version: string; state: string; instances: unknown[]; error?: string }[];
 }
@@ -122,7 +135,62 @@ function formatBundle(b: BundleView): string {
       ...b.revisions.map((r) => [r.version, r.state, String(r.instances.length), r.error ?? ""]),
     ]),
   ];
+  if (b.canary) {
+    const c = b.canary;
+    lines.push(
+      "",
+      `Canary ${c.version} (from ${c.from}): ${c.status}, weight ${c.weight}%${
+        c.reason ? ` (${c.reason})` : ""
+      }`,
+    );
+  }
   return lines.join("\n");
+}
+
+interface DeadLetterRow {
+  id: string;
+  topic: string;
+  bundle: string;
+  handler: string;
+  attempts: number;
+  error: string;
+}
+
+/** `events <sub-command>`: a client of the event admin routes. */
+async function eventsCommand(
+  rest: string[],
+  call: (method: string, path: string) => Promise<unknown>,
+): Promise<{ data: unknown; human: string }> {
+  const [sub, id] = rest;
+  const letter = () => {
+    if (id === undefined) throw new CliError(`events ${sub} needs a dead letter id`, EXIT.usage);
+    return `/admin/events/dead-letters/${encodeURIComponent(id)}`;
+  };
+  switch (sub) {
+    case "stats": {
+      const data = await call("GET", "/admin/events/stats") as Record<string, unknown>;
+      const counts = ["events", "pending", "inFlight", "deadLetters", "delivered", "retried"];
+      return { data, human: counts.map((k) => `${k}: ${data[k]}`).join("\n") };
+    }
+    case "dead-letters": {
+      const data = await call("GET", "/admin/events/dead-letters") as DeadLetterRow[];
+      if (data.length === 0) return { data, human: "No dead letters." };
+      const rows = [["ID", "TOPIC", "BUNDLE", "HANDLER", "ATTEMPTS", "ERROR"]];
+      for (const d of data) {
+        rows.push([d.id, d.topic, d.bundle, d.handler, String(d.attempts), d.error.slice(0, 80)]);
+      }
+      return { data, human: table(rows) };
+    }
+    case "replay":
+      return { data: await call("POST", `${letter()}/replay`), human: `Replaying ${id}` };
+    case "delete":
+      return { data: await call("DELETE", letter()), human: `Deleted ${id}` };
+    default:
+      throw new CliError(
+        `events needs stats, dead-letters, replay <id> or delete <id>\n\n${USAGE}`,
+        EXIT.usage,
+      );
+  }
 }
 
 /**
@@ -141,9 +209,16 @@ export async function main(args: string[]): Promise<number> {
         token: { type: "string" },
         json: { type: "boolean", default: false },
         version: { type: "string" },
+        activate: { type: "boolean", default: true },
+        steps: { type: "string" },
+        "step-ms": { type: "string" },
+        "max-error-ratio": { type: "string" },
+        "max-latency-ms": { type: "string" },
+        "min-calls": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       allowPositionals: true,
+      allowNegative: true,
       strict: true,
     });
   } catch (error) {
@@ -219,7 +294,7 @@ export async function main(args: string[]): Promise<number> {
         const gz = info.isDirectory || (archive[0] === 0x1f && archive[1] === 0x8b);
         data = await call(
           "POST",
-          "/admin/releases",
+          values.activate ? "/admin/releases" : "/admin/releases?activate=false",
           archive,
           gz ? "application/gzip" : "application/x-tar",
         );
@@ -289,6 +364,41 @@ export async function main(args: string[]): Promise<number> {
         human = formatBundle(data as BundleView);
         break;
       }
+      case "canary": {
+        need(2, "a bundle id and a version");
+        const body: Record<string, unknown> = { version: rest[1] };
+        const number = (flag: string, value: string | undefined) => {
+          if (value === undefined) return;
+          const n = Number(value);
+          if (value.trim() === "" || !Number.isFinite(n)) {
+            throw new CliError(`--${flag} must be a number, got "${value}"`, EXIT.usage);
+          }
+          return n;
+        };
+        if (values.steps !== undefined) {
+          body.steps = values.steps.split(",").map((w) => number("steps", w.replace(/%$/, "")));
+        }
+        const fields = [
+          ["stepMs", "step-ms"],
+          ["maxErrorRatio", "max-error-ratio"],
+          ["maxLatencyMs", "max-latency-ms"],
+          ["minCalls", "min-calls"],
+        ] as const;
+        for (const [field, flag] of fields) {
+          const n = number(flag, values[flag]);
+          if (n !== undefined) body[field] = n;
+        }
+        data = await call(
+          "POST",
+          `/admin/bundles/${encodeURIComponent(rest[0]!)}/canary`,
+          JSON.stringify(body),
+        );
+        human = formatBundle(data as BundleView);
+        break;
+      }
+      case "events":
+        ({ data, human } = await eventsCommand(rest, call));
+        break;
       default:
         throw new CliError(`Unknown command "${command}"\n\n${USAGE}`, EXIT.usage);
     }

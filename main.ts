@@ -1,6 +1,8 @@
 /**
- * `deno task run`: starts the resident engine with the service-release plugin on 127.0.0.1:8000.
- * On a first start with an empty registry it releases every folder under `bundles/`.
+ * `deno task run`: starts the resident engine with the observability and service-release plugins
+ * on 127.0.0.1:8000. On a first start with an empty registry it releases every folder under
+ * `bundles/`. With `OTEL_DENO=true` (read by Deno itself) it exports traces, metrics and logs over
+ * OTLP; `GET /metrics` serves Prometheus text either way (README, "Observability").
  *
  * Flags (environment variable in brackets): `--host` [HOST] (default 127.0.0.1), `--port` [PORT]
  * (default 8000), `--data-dir` [BUNDLEHOST_DATA_DIR] (default .bundlehost), `--ceiling <file.json>`
@@ -10,9 +12,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { createEngine, type EngineOptions, type LogEvent } from "./mod.ts";
+import { createEngine, type EngineOptions } from "./mod.ts";
 import type { PermissionCeiling } from "./engine/permissions.ts";
 import { serviceRelease } from "./plugins/service_release/mod.ts";
+import { observability } from "./plugins/observability/mod.ts";
 
 function env(name: string): string | undefined {
   try {
@@ -44,9 +47,17 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 const dataDir = values["data-dir"] ?? env("BUNDLEHOST_DATA_DIR") ?? ".bundlehost";
 const logFormat = values["log-format"] ?? env("BUNDLEHOST_LOG_FORMAT") ?? "human";
+if (logFormat !== "human" && logFormat !== "json") {
+  console.error(`Invalid --log-format "${logFormat}": use human or json`);
+  Deno.exit(2);
+}
 const bundlesDir = values.bundles ?? "bundles";
 
-const options: EngineOptions = { dataDir, plugins: [serviceRelease()] };
+// Observability prints log records, serves /metrics, and traces when OTEL_DENO=true.
+const options: EngineOptions = {
+  dataDir,
+  plugins: [observability({ logFormat }), serviceRelease()],
+};
 const ceilingFile = values.ceiling ?? env("BUNDLEHOST_CEILING");
 if (ceilingFile) {
   options.ceiling = JSON.parse(await Deno.readTextFile(ceilingFile)) as Partial<PermissionCeiling>;
@@ -59,36 +70,7 @@ if (values.isolation !== undefined) {
   options.isolation = values.isolation;
 }
 
-function printLog(event: LogEvent): void {
-  const where = event.bundle ? `${event.bundle}@${event.version}` : "engine";
-  if (logFormat === "json") {
-    const record: Record<string, unknown> = {
-      time: new Date().toISOString(),
-      level: event.level,
-      source: where,
-      message: event.message,
-    };
-    if (event.instanceId) record.instance = event.instanceId;
-    if (event.traceparent) record.traceId = event.traceparent.split("-")[1];
-    console.log(JSON.stringify(record));
-    return;
-  }
-  const line = `${new Date().toISOString()} ${
-    event.level.toUpperCase().padEnd(5)
-  } [${where}] ${event.message}`;
-  if (event.level === "error" || event.level === "warn") console.error(line);
-  else console.log(line);
-}
-
 const engine = await createEngine(options);
-engine.events.on("log", printLog);
-engine.events.on("statechange", (e) =>
-  printLog({
-    level: e.error ? "warn" : "info",
-    bundle: e.bundle,
-    version: e.version,
-    message: `${e.from} → ${e.to}${e.error ? `: ${e.error}` : ""}`,
-  } as LogEvent));
 
 if ((await engine.registry.list()).length === 0) {
   const folders: string[] = [];
@@ -97,7 +79,9 @@ if ((await engine.registry.list()).length === 0) {
       if (entry.isDirectory) folders.push(`${bundlesDir}/${entry.name}`);
     }
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (error instanceof Deno.errors.NotCapable) {
+      console.error(`Cannot read ${bundlesDir}: the engine's --allow-read does not cover it`);
+    } else if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   for (const folder of folders.sort()) {
     try {

@@ -28,12 +28,15 @@ export type {
   Broker,
   BundleContext,
   BundleDefinition,
+  BundleEvents,
   BundleHooks,
   BundleInfo,
   BundleLogger,
   CallOptions,
+  EventEnvelope,
   IsolationTier,
   LifecycleState,
+  PublishResult,
   RouteSpec,
   RouteType,
   ServiceClient,
@@ -49,12 +52,27 @@ export {
 } from "./engine/engine.ts";
 export type { InstanceStatus, RevisionStatus } from "./engine/revision.ts";
 export {
+  BreakerEvent,
+  CanaryEvent,
+  type CanaryPhase,
   type EngineEventMap,
   EngineEvents,
   InstanceExitEvent,
+  InstanceStartEvent,
   LifecycleEvent,
   LogEvent,
+  ScaleEvent,
 } from "./engine/lifecycle.ts";
+export type { ScaleDecision, ScaleMode, ScaleReason } from "./engine/autoscaler.ts";
+export type { ScaleRecord, ScalingStatus } from "./engine/scaling.ts";
+export type { PoolCounts } from "./engine/pool.ts";
+export type { OutcomeMark, OutcomeStats, OutcomeWindow } from "./engine/outcomes.ts";
+export type {
+  CanaryOptions,
+  CanaryPlan,
+  CanaryState,
+  CanaryStatusName,
+} from "./engine/registry/canary.ts";
 export * from "./engine/errors.ts";
 export type {
   BreakerStrategy,
@@ -64,6 +82,78 @@ export type {
   ManifestScaling,
 } from "./engine/manifest.ts";
 export type { PermissionCeiling, PermissionKind } from "./engine/permissions.ts";
+export {
+  type BundleEventInfo,
+  type CallInfo,
+  type CallOutcome,
+  definePlugin,
+  type Plugin,
+  PluginError,
+  type PluginHooks,
+} from "./engine/plugin.ts";
+export {
+  Registry,
+  type RegistryEntry,
+  type RegistryOptions,
+  type ReleaseOptions,
+  type ReleaseResult,
+  type ReleaseSource,
+  type RestoreReport,
+} from "./engine/registry/registry.ts";
+export type { ReleaseLimits } from "./engine/registry/files.ts";
+export {
+  type BundleRecord,
+  KvStore,
+  MemoryStore,
+  type ReleaseRecord,
+  type Store,
+  type StoreChange,
+} from "./engine/registry/store.ts";
+export type { DegradeReason, GovernanceStatus } from "./engine/broker/broker.ts";
+export {
+  backoffDelay,
+  type BundlePublish,
+  type DeadLetterView,
+  EventBus,
+  type EventBusHost,
+  type EventBusOptions,
+  type EventBusStats,
+  MAX_FANOUT,
+  type PublishOptions,
+} from "./engine/events/bus.ts";
+export { type Clock, ManualClock, systemClock, type TimerHandle } from "./engine/events/clock.ts";
+export type { BusBundle, DeliveryHost } from "./engine/events/delivery.ts";
+export type { BackoffOptions } from "./engine/events/dispatcher.ts";
+export {
+  EventMapStepError,
+  type MapRun,
+  type MapRunOptions,
+  runEventMap,
+  type StepResult,
+} from "./engine/events/event_map.ts";
+export { MAX_EVENT_PAYLOAD_BYTES, SCHEDULE_TOPIC, TOPIC_PATTERN } from "./engine/events/topic.ts";
+export {
+  type DeadLetterRecord,
+  DeliveryEvent,
+  type DeliveryKind,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  type EventMapStep,
+  type EventRecord,
+  type EventStoreStats,
+  type ManifestEventMap,
+  type ManifestSchedule,
+  type ManifestSubscription,
+  type MapProgress,
+  type MissedRunPolicy,
+  type ScheduleMark,
+  type StepErrorPolicy,
+} from "./engine/events/types.ts";
+export { type EventStore, MemoryEventStore } from "./engine/registry/event_store.ts";
+export { KvEventStore } from "./engine/registry/kv_event_store.ts";
+export type { BreakerState } from "./engine/broker/breaker.ts";
+export type { BundleRule, RulesDocument, ServiceRule } from "./engine/broker/rules.ts";
+export type { WindowSnapshot } from "./engine/broker/window.ts";
 
 /**
  * Declares a bundle. It only adds types: a plain object of the same shape works too, so a bundle

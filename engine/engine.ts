@@ -8,8 +8,9 @@ import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { BundlehostError, BundleStateError, NotFoundError } from "./errors.ts";
 import type { CallRecord, OutboundCall, TransportFactory } from "./isolation/instance.ts";
+import { type ProcessTransport, processTransport } from "./isolation/process.ts";
 import { workerTransport } from "./isolation/worker.ts";
-import { EngineEvents, type LifecycleEvent, LogEvent } from "./lifecycle.ts";
+import { BreakerEvent, EngineEvents, type LifecycleEvent, LogEvent } from "./lifecycle.ts";
 import {
   type CallInfo,
   type CallOutcome,
@@ -28,11 +29,17 @@ import {
   resolvePermissions,
   withModuleFiles,
 } from "./permissions.ts";
+import type { OutcomeStats } from "./outcomes.ts";
 import { Revision, type RevisionStatus, type RuntimeSettings } from "./revision.ts";
 import { vetBundle } from "./vet.ts";
 import type { IsolationTier, RouteSpec } from "./types.ts";
-import { type BundleEntry, selectRevision, servingRevision } from "./routing.ts";
+import type { BrokerRequest } from "./broker/broker.ts";
+import { type BundleEntry, servingRevision } from "./broker/router.ts";
+import { Broker, type GovernanceStatus } from "./broker/broker.ts";
+import type { RulesDocument } from "./broker/rules.ts";
 import { fromWireResponse, toWireRequest } from "./http.ts";
+import { EventBus, type EventBusHost, type EventBusOptions } from "./events/bus.ts";
+import { busBundle } from "./events/delivery.ts";
 
 /** Options for {@linkcode createEngine}; every field is optional. */
 export interface EngineOptions {
@@ -60,12 +67,24 @@ export interface EngineOptions {
   probeMs?: number;
   /** Longest chain of bundle-to-bundle calls. @default {8} */
   maxHops?: number;
+  /** Autoscaler period: concurrency is sampled and a scaling decision made this often, ms. @default {1000} */
+  autoscaleTickMs?: number;
+  /**
+   * After traffic moves to another version (release, rollback, canary promotion), the version that
+   * served before stays ACTIVE and warm (one instance, no traffic) this long, so a rollback to it
+   * is only a traffic switch; then it is stopped. 0 stops it at once, ms. @default {300000}
+   */
+  rollbackWarmMs?: number;
   /** Largest HTTP request body forwarded to a bundle, bytes. @default {10485760} */
   maxBodyBytes?: number;
   /** Plugins, in registration order (see {@linkcode Plugin} for ordering rules). @default {[]} */
   plugins?: Plugin<Engine>[];
+  /** Engine name in service URIs (`bundle://<name>/<service>/<version>/<method>`). @default {"local"} */
+  name?: string;
   /** Registry storage. @default {KvStore at `<dataDir>/registry.sqlite3`} */
   store?: Store;
+  /** Message and scheduled events: attempts, timeouts, backoff, clock (README, "Events"). */
+  events?: EventBusOptions;
 }
 
 /** Per-call options for {@linkcode Engine.call}. */
@@ -94,6 +113,8 @@ export interface BundleStatus {
   state: string;
   /** Every installed version. */
   revisions: RevisionStatus[];
+  /** Breaker and throttling state, when the bundle has any. */
+  governance?: GovernanceStatus;
 }
 
 /** Status of the whole engine. */
@@ -107,7 +128,7 @@ export interface EngineStatus {
 }
 
 type ResolvedOptions =
-  & Required<Omit<EngineOptions, "isolation" | "ceiling" | "plugins" | "store">>
+  & Required<Omit<EngineOptions, "isolation" | "ceiling" | "plugins" | "store" | "events">>
   & {
     isolation?: IsolationTier;
     ceiling: PermissionCeiling;
@@ -116,6 +137,7 @@ type ResolvedOptions =
 function resolveOptions(options: EngineOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
     dataDir: resolve(options.dataDir ?? ".bundlehost"),
+    name: options.name ?? "local",
     ceiling: { ...DEFAULT_CEILING, ...options.ceiling },
     denoCommand: options.denoCommand ?? "deno",
     callTimeoutMs: options.callTimeoutMs ?? 30_000,
@@ -125,6 +147,8 @@ function resolveOptions(options: EngineOptions): ResolvedOptions {
     heartbeatMs: options.heartbeatMs ?? 2_000,
     unresponsiveMs: options.unresponsiveMs ?? 5_000,
     probeMs: options.probeMs ?? 1_000,
+    autoscaleTickMs: options.autoscaleTickMs ?? 1_000,
+    rollbackWarmMs: options.rollbackWarmMs ?? 300_000,
     maxHops: options.maxHops ?? 8,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
   };
@@ -150,10 +174,15 @@ export class Engine {
     call: CallInfo & { input: unknown; options: EngineCallOptions },
   ) => Promise<CallOutcome>;
   readonly #bundles = new Map<string, BundleEntry>();
+  readonly #broker: Broker;
   readonly #startedAt = Date.now();
+  /** Live child processes (process tier), so close() can make sure none outlives the engine. */
+  readonly #children = new Set<ProcessTransport>();
   #closed = false;
   #registry?: Registry;
   #store?: Store;
+  #bus?: EventBus;
+  readonly #eventOptions: EventBusOptions;
 
   /**
    * Creates an engine; prefer {@linkcode createEngine}, which also prepares the data folder.
@@ -162,6 +191,7 @@ export class Engine {
    */
   constructor(options: EngineOptions = {}) {
     this.#options = resolveOptions(options);
+    this.#eventOptions = options.events ?? {};
     const o = this.#options;
     this.#settings = {
       callTimeoutMs: o.callTimeoutMs,
@@ -171,6 +201,7 @@ export class Engine {
       heartbeatMs: o.heartbeatMs,
       unresponsiveMs: o.unresponsiveMs,
       probeMs: o.probeMs,
+      autoscaleTickMs: o.autoscaleTickMs,
     };
     this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
     const serve = this.#plugins.wrap("wrapRequest", async (request: Request) => {
@@ -199,6 +230,14 @@ export class Engine {
       }
     };
     this.#invoke = this.#plugins.wrap("wrapCall", (call) => this.#route(call));
+    this.#broker = new Broker({
+      entries: () => this.#bundles.values(),
+      entry: (id) => this.#bundles.get(id),
+      defaultTimeoutMs: this.#options.callTimeoutMs,
+      onBreakerChange: (bundle, from, to) => {
+        this.events.dispatchEvent(new BreakerEvent(bundle, from, to));
+      },
+    });
   }
 
   /** Plugin names in run order. */
@@ -222,9 +261,24 @@ export class Engine {
    * @param store Registry storage; a Deno KV file in the data folder by default.
    */
   async setup(store?: Store): Promise<void> {
-    await Deno.mkdir(this.#options.dataDir, { recursive: true });
+    // The data folder holds the admin token and every release: owner-only.
+    await Deno.mkdir(this.#options.dataDir, { recursive: true, mode: 0o700 });
     this.#store = store ?? await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
-    this.#registry = new Registry(this, this.#store);
+    this.#registry = new Registry(this, this.#store, {
+      rollbackWarmMs: this.#options.rollbackWarmMs,
+    });
+    this.#bus = new EventBus(this.#busHost(), this.#store.events, {
+      ...this.#eventOptions,
+      timeoutMs: this.#eventOptions.timeoutMs ?? this.#options.callTimeoutMs,
+    });
+    const rules = await this.#store.getRules();
+    if (rules !== undefined) {
+      try {
+        this.#broker.setRules(rules);
+      } catch (error) {
+        this.#log("error", `Stored governance rules were refused: ${(error as Error).message}`);
+      }
+    }
     await this.#plugins.sequential("setup", this);
   }
 
@@ -242,9 +296,43 @@ export class Engine {
     return report;
   }
 
-  /** Runs plugin `ready` hooks; called by {@linkcode createEngine} once bundles are restored. */
+  /**
+   * Starts event delivery and schedules, then runs plugin `ready` hooks; called by
+   * {@linkcode createEngine} once bundles are restored.
+   */
   async ready(): Promise<void> {
+    await this.#bus?.start();
     await this.#plugins.sequential("ready", this);
+  }
+
+  /**
+   * The durable event bus: publish, dead letters, replay, stats (README, "Events").
+   *
+   * @throws {BundleStateError} Before {@linkcode Engine.setup} opened the store.
+   *
+   * @example Publish an event
+   * ```ts ignore
+   * const { id, deliveries } = await engine.eventBus.publish("order.created", { orderId: "o-1" });
+   * ```
+   */
+  get eventBus(): EventBus {
+    if (!this.#bus) throw new BundleStateError("The engine's event bus is not open yet");
+    return this.#bus;
+  }
+
+  #busHost(): EventBusHost {
+    const bundle = (id: string) => {
+      const entry = this.#bundles.get(id);
+      return entry && busBundle(entry);
+    };
+    return {
+      bundles: () => [...this.#bundles.values()].flatMap((e) => busBundle(e) ?? []),
+      bundle,
+      invoke: (service, method, input, options) => this.invoke(service, method, input, options),
+      events: this.events,
+      log: (level, message) => this.#log(level, message),
+      maxHops: this.#options.maxHops,
+    };
   }
 
   #log(level: "debug" | "info" | "warn" | "error", message: string): void {
@@ -315,10 +403,11 @@ export class Engine {
       grants,
       tier,
       ...(options.hash === undefined ? {} : { hash: options.hash }),
-      transport: (name) => this.#transport(tier, name, grants),
+      transport: (name) => this.#transport(tier, name, grants, manifest.scaling.memoryMb),
       settings: this.#settings,
       events: this.events,
       outbound: (call, from) => this.#outbound(call, from),
+      publish: (event, from) => this.eventBus.publishFor(from.label, event),
       afterTransition: (event) => this.#afterTransition(event),
     });
     if (this.#bundles.get(manifest.id)?.revisions.has(manifest.version)) {
@@ -379,6 +468,8 @@ export class Engine {
       );
     }
     const entry = this.#bundles.get(id)!;
+    // A warm standby version resumes normal scaling as soon as it gets traffic again.
+    revision.setStandby(false);
     entry.current = version;
     entry.weights = undefined;
   }
@@ -413,6 +504,9 @@ export class Engine {
       total += weight;
     }
     if (total <= 0) throw new TypeError("Traffic weights must sum to more than zero");
+    for (const [version, weight] of Object.entries(weights)) {
+      if (weight > 0) this.#revision(id, version).setStandby(false);
+    }
     entry.weights = new Map(Object.entries(weights));
   }
 
@@ -425,6 +519,31 @@ export class Engine {
    */
   stateOf(id: string, version: string): string | undefined {
     return this.#bundles.get(id)?.revisions.get(version)?.state;
+  }
+
+  /**
+   * Holds an ACTIVE version at one warm instance without autoscaling while it gets no traffic (a
+   * warm rollback target), or resumes its normal scaling. No-op for a version that is not ACTIVE.
+   *
+   * @param id Bundle id.
+   * @param version Version.
+   * @param on Standby or not.
+   * @throws {NotFoundError} For an unknown bundle or version.
+   */
+  standby(id: string, version: string, on: boolean): void {
+    this.#revision(id, version).setStandby(on);
+  }
+
+  /**
+   * Call outcomes of one version (counts, errors, latencies), as phased releases analyse them.
+   *
+   * @param id Bundle id.
+   * @param version Version.
+   * @returns The version's outcome statistics.
+   * @throws {NotFoundError} For an unknown bundle or version.
+   */
+  outcomes(id: string, version: string): OutcomeStats {
+    return this.#revision(id, version).outcomes;
   }
 
   /**
@@ -505,17 +624,43 @@ export class Engine {
     return this.#invoke(call);
   }
 
-  async #route(
-    call: CallInfo & { input: unknown; options: EngineCallOptions },
-  ): Promise<CallOutcome> {
-    const [name, range] = splitService(call.service);
-    const revision = selectRevision(this.#bundles.values(), name, range, call.route);
-    const options = call.traceparent === undefined
-      ? call.options
-      : { ...call.options, traceparent: call.traceparent };
-    const record = this.#record(revision, options);
-    const result = await revision.call(name, call.method, call.input, record);
-    return { result, bundle: revision.label };
+  #route(call: CallInfo & { input: unknown; options: EngineCallOptions }): Promise<CallOutcome> {
+    const request: BrokerRequest = {
+      service: call.service,
+      method: call.method,
+      input: call.input,
+      hops: call.hops,
+    };
+    if (call.route !== undefined) request.route = call.route;
+    if (call.options.deadline !== undefined) request.deadline = call.options.deadline;
+    if (call.options.timeoutMs !== undefined) request.timeoutMs = call.options.timeoutMs;
+    if (call.traceparent !== undefined) request.traceparent = call.traceparent;
+    return this.#broker.call(request);
+  }
+
+  /** The governance rules in force (`PUT /admin/rules`). */
+  get rules(): RulesDocument {
+    return this.#broker.rules;
+  }
+
+  /**
+   * Replaces the governance rules at run time, durably. The document is validated whole: an invalid
+   * one changes nothing.
+   *
+   * @param rules The rules document.
+   * @returns The normalized document now in force.
+   * @throws {TypeError} Listing every problem.
+   */
+  async setRules(rules: unknown): Promise<RulesDocument> {
+    const previous = this.#broker.rules;
+    const applied = this.#broker.setRules(rules);
+    try {
+      await this.#store?.putRules(applied);
+    } catch (error) {
+      this.#broker.setRules(previous);
+      throw error;
+    }
+    return applied;
   }
 
   /**
@@ -540,7 +685,9 @@ export class Engine {
     }
     const record = this.#record(revision, options);
     const wire = await toWireRequest(request, this.#options.maxBodyBytes);
-    return fromWireResponse(await revision.fetch(wire, record));
+    const response = fromWireResponse(await revision.fetch(wire, record));
+    response.headers.set("x-bundle", revision.label);
+    return response;
   }
 
   /**
@@ -552,12 +699,14 @@ export class Engine {
   bundle(id: string): BundleStatus {
     const entry = this.#bundles.get(id);
     if (!entry) throw new NotFoundError(`No bundle "${id}"`);
-    return bundleStatus(entry);
+    return bundleStatus(entry, this.#options.name, this.#broker.status(id));
   }
 
   /** Status of every bundle. */
   status(): EngineStatus {
-    const bundles = [...this.#bundles.values()].map(bundleStatus);
+    const bundles = [...this.#bundles.values()].map((e) =>
+      bundleStatus(e, this.#options.name, this.#broker.status(e.id))
+    );
     return {
       uptimeMs: Date.now() - this.#startedAt,
       bundles,
@@ -572,9 +721,17 @@ export class Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // No new deliveries or schedule firings; those in flight finish while bundles drain.
+    this.#bus?.stop();
+    // Phased releases and warm rollback targets stop first, so none of them moves traffic now.
+    await this.#registry?.close();
     const revisions = [...this.#bundles.values()].flatMap((e) => [...e.revisions.values()]);
     await Promise.allSettled(revisions.map((r) => r.stop()));
+    // Stopping has SIGKILLed every child; wait until each is reaped (and kill any stray one).
+    for (const child of this.#children) child.kill();
+    await Promise.all([...this.#children].map((child) => child.ended));
     try {
+      await this.#bus?.close();
       await this.#plugins.sequential("close", this);
     } finally {
       this.#store?.close();
@@ -626,23 +783,47 @@ export class Engine {
     return this.call(call.service, call.method, call.input, options);
   }
 
-  #transport(tier: IsolationTier, name: string, grants: ResolvedPermissions): TransportFactory {
+  #transport(
+    tier: IsolationTier,
+    name: string,
+    grants: ResolvedPermissions,
+    memoryMb: number,
+  ): TransportFactory {
     if (tier === "worker") return workerTransport({ name, permissions: grants });
-    throw new BundleStateError(`Isolation tier "${tier}" is not available in this engine`);
+    const factory = processTransport({
+      name,
+      permissions: grants,
+      memoryMb,
+      denoCommand: this.#options.denoCommand,
+    });
+    return (sink) => {
+      const child = factory(sink);
+      this.#children.add(child);
+      void child.ended.then(() => this.#children.delete(child));
+      return child;
+    };
   }
 }
 
-function splitService(service: string): [string, string | undefined] {
-  const at = service.indexOf("@");
-  return at < 0 ? [service, undefined] : [service.slice(0, at), service.slice(at + 1)];
-}
-
-function bundleStatus(entry: BundleEntry): BundleStatus {
-  const revisions = [...entry.revisions.values()].map((r) => r.status());
+function bundleStatus(
+  entry: BundleEntry,
+  engine: string,
+  governance: GovernanceStatus,
+): BundleStatus {
+  const revisions = [...entry.revisions.values()].map((r) => {
+    const status = r.status();
+    for (const [name, service] of Object.entries(status.services)) {
+      service.uris = service.methods.map((m) =>
+        `bundle://${engine}/${name}/${service.version}/${m}`
+      );
+    }
+    return status;
+  });
   const current = entry.current === undefined ? undefined : entry.revisions.get(entry.current);
   const status: BundleStatus = { id: entry.id, state: current?.state ?? "UNINSTALLED", revisions };
   if (entry.current !== undefined) status.current = entry.current;
   if (entry.weights) status.weights = Object.fromEntries(entry.weights);
+  if (Object.keys(governance).length > 0) status.governance = governance;
   return status;
 }
 

@@ -8,8 +8,11 @@
  *
  * @module
  */
+import type { ScaleMode, ScaleReason } from "./autoscaler.ts";
 import { BundleStateError } from "./errors.ts";
+import type { OutcomeWindow } from "./outcomes.ts";
 import type { LifecycleState } from "./types.ts";
+import type { DeliveryEvent } from "./events/types.ts";
 
 const TRANSITIONS: Record<LifecycleState, readonly LifecycleState[]> = {
   INSTALLED: ["RESOLVED", "UNINSTALLED"],
@@ -121,6 +124,48 @@ export class InstanceExitEvent extends Event {
   }
 }
 
+/**
+ * An instance of a bundle became ready to serve. Event type: `"instancestart"`. A `"cold"` start
+ * launched a sandbox, loaded the bundle and ran `onStart`; a `"hot"` start handed out a warm,
+ * pre-initialised instance (`onRefresh`).
+ */
+export class InstanceStartEvent extends Event {
+  /** Bundle id. */
+  readonly bundle: string;
+  /** Version. */
+  readonly version: string;
+  /** Instance id. */
+  readonly instanceId: string;
+  /** `"cold"` (launched) or `"hot"` (warm instance handed out). */
+  readonly kind: "cold" | "hot";
+  /** Time from launch (or hand-out) to ready, ms. */
+  readonly durationMs: number;
+
+  /**
+   * Creates the event.
+   *
+   * @param bundle Bundle id.
+   * @param version Version.
+   * @param instanceId Instance id.
+   * @param kind Cold or hot start.
+   * @param durationMs Time to ready, ms.
+   */
+  constructor(
+    bundle: string,
+    version: string,
+    instanceId: string,
+    kind: "cold" | "hot",
+    durationMs: number,
+  ) {
+    super("instancestart");
+    this.bundle = bundle;
+    this.version = version;
+    this.instanceId = instanceId;
+    this.kind = kind;
+    this.durationMs = durationMs;
+  }
+}
+
 /** A log record from a bundle or the engine. Event type: `"log"`. */
 export class LogEvent extends Event {
   /** Bundle id, or `undefined` for engine records. */
@@ -159,14 +204,138 @@ export class LogEvent extends Event {
   }
 }
 
+/** A circuit breaker changed state. Event type: `"breakerchange"`. */
+export class BreakerEvent extends Event {
+  /** Bundle id. */
+  readonly bundle: string;
+  /** State before. */
+  readonly from: string;
+  /** State after. */
+  readonly to: string;
+
+  /**
+   * Creates the event.
+   *
+   * @param bundle Bundle id.
+   * @param from State before.
+   * @param to State after.
+   */
+  constructor(bundle: string, from: string, to: string) {
+    super("breakerchange");
+    this.bundle = bundle;
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/**
+ * The desired number of serving instances of a revision changed (an autoscaler decision, a cold
+ * start from zero, standby after a switch). Event type: `"scale"`.
+ */
+export class ScaleEvent extends Event {
+  /** Bundle id. */
+  readonly bundle: string;
+  /** Version. */
+  readonly version: string;
+  /** Serving instances wanted before. */
+  readonly from: number;
+  /** Serving instances wanted now. */
+  readonly to: number;
+  /** What drove the change. */
+  readonly reason: ScaleReason;
+  /** Autoscaler mode at the time. */
+  readonly mode: ScaleMode;
+  /** Calls in flight observed (average over the window that decided, or now), calls. */
+  readonly concurrency: number;
+
+  /**
+   * Creates the event.
+   *
+   * @param init Event fields.
+   */
+  constructor(init: {
+    bundle: string;
+    version: string;
+    from: number;
+    to: number;
+    reason: ScaleReason;
+    mode: ScaleMode;
+    concurrency: number;
+  }) {
+    super("scale");
+    this.bundle = init.bundle;
+    this.version = init.version;
+    this.from = init.from;
+    this.to = init.to;
+    this.reason = init.reason;
+    this.mode = init.mode;
+    this.concurrency = init.concurrency;
+  }
+}
+
+/** Phases of a phased release (canary). */
+export type CanaryPhase = "step" | "promoted" | "rolled-back" | "aborted";
+
+/** A phased release moved: a traffic step, promotion, automatic rollback. Event type: `"canary"`. */
+export class CanaryEvent extends Event {
+  /** Bundle id. */
+  readonly bundle: string;
+  /** The new version under analysis. */
+  readonly version: string;
+  /** The stable version it replaces. */
+  readonly from: string;
+  /** What happened. */
+  readonly phase: CanaryPhase;
+  /** The new version's traffic weight now, percent. */
+  readonly weight: number;
+  /** Why it was rolled back or aborted. */
+  readonly reason: string | undefined;
+  /** The new version's outcomes over the step that was analysed, if any. */
+  readonly analysis: OutcomeWindow | undefined;
+
+  /**
+   * Creates the event.
+   *
+   * @param init Event fields.
+   */
+  constructor(init: {
+    bundle: string;
+    version: string;
+    from: string;
+    phase: CanaryPhase;
+    weight: number;
+    reason?: string;
+    analysis?: OutcomeWindow;
+  }) {
+    super("canary");
+    this.bundle = init.bundle;
+    this.version = init.version;
+    this.from = init.from;
+    this.phase = init.phase;
+    this.weight = init.weight;
+    this.reason = init.reason;
+    this.analysis = init.analysis;
+  }
+}
+
 /** Event types the engine dispatches, with their classes. */
 export interface EngineEventMap {
   /** Lifecycle state changes. */
   statechange: LifecycleEvent;
   /** Instance exits. */
   instanceexit: InstanceExitEvent;
+  /** Instance starts (cold or hot). */
+  instancestart: InstanceStartEvent;
   /** Log records. */
   log: LogEvent;
+  /** Circuit breaker state changes. */
+  breakerchange: BreakerEvent;
+  /** Desired instance count changes (autoscaling). */
+  scale: ScaleEvent;
+  /** Phased release progress. */
+  canary: CanaryEvent;
+  /** Event delivery attempts: delivered, to be retried, dead-lettered. */
+  delivery: DeliveryEvent;
 }
 
 /** The engine's event target, typed by {@linkcode EngineEventMap}. */

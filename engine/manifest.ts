@@ -9,6 +9,13 @@ import { z } from "zod";
 import semver from "semver";
 import { ManifestError } from "./errors.ts";
 import type { IsolationTier } from "./types.ts";
+import {
+  EVENT_MAPS_FIELD,
+  eventHandlerIssues,
+  SCHEDULE_FIELD,
+  SUBSCRIBE_FIELD,
+} from "./events/manifest_schema.ts";
+import type { ManifestEventMap, ManifestSchedule, ManifestSubscription } from "./events/types.ts";
 
 /** Bundle ids: lower-case letters, digits and dashes, 1–63 characters, starting alphanumeric. */
 export const BUNDLE_ID_PATTERN: RegExp = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -86,6 +93,23 @@ export interface ManifestScaling {
   idleMs: number;
   /** V8 old-space cap for the process tier, MiB. @default {256} */
   memoryMb: number;
+  /** Averaging window of the autoscaler's stable mode, ms. @default {60000} */
+  stableWindowMs: number;
+  /**
+   * Averaging window of panic mode (bursts), ms; at most `stableWindowMs`. @default {6000}
+   */
+  panicWindowMs: number;
+  /**
+   * Scale down only after every recommendation for this long was lower (hysteresis), ms.
+   * @default {30000}
+   */
+  scaleDownDelayMs: number;
+  /** Calls buffered while no instance serves (scaled to zero, cold start); beyond → 503. @default {1000} */
+  maxBuffered: number;
+  /** Soft limit: an instance is retired (`onRetire`, finishes its calls) after this many calls. */
+  maxCallsPerInstance?: number;
+  /** Soft limit: an instance is retired after serving for this long, ms. */
+  maxLifetimeMs?: number;
 }
 
 /** A validated `bundle.json`. */
@@ -118,12 +142,45 @@ export interface Manifest {
   governance: ManifestGovernance;
   /** Scaling settings. */
   scaling: ManifestScaling;
+  /** Topic → the service method that receives its events (README, "Events"). */
+  subscribe: Record<string, ManifestSubscription>;
+  /** Cron expression → the service method it triggers. */
+  schedule: Record<string, ManifestSchedule>;
+  /** Topic → a chain of service calls run for each of its events. */
+  eventMaps: Record<string, ManifestEventMap>;
 }
 
 const ENTRY_PATTERN = /^(\.\/)?([A-Za-z0-9_\-.]+\/)*[A-Za-z0-9_\-.]+\.(ts|js|mts|mjs|tsx|jsx)$/;
 const ATTRIBUTE_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const permissionList = z.array(z.string().min(1).max(1024)).max(64);
+
+/** Governance fields shared by `bundle.json` and the runtime rules document (`PUT /admin/rules`). */
+export const GOVERNANCE_FIELDS = {
+  timeoutMs: int(1, 600_000).optional(),
+  drainMs: int(0, 600_000).optional(),
+  strategy: z.enum(["slowRequestRatio", "errorRatio", "errorCount"]).optional(),
+  maxRtMs: int(1, 600_000).optional(),
+  threshold: z.number().min(0).max(1_000_000).optional(),
+  minRequestAmount: int(1, 1_000_000).optional(),
+  statIntervalMs: int(100, 3_600_000).optional(),
+  retryTimeoutMs: int(1, 3_600_000).optional(),
+  probeNum: int(1, 10_000).optional(),
+  qps: z.number().positive().max(10_000_000).optional(),
+  maxConcurrency: int(1, 1_000_000).optional(),
+  maxQueueingTimeMs: int(0, 600_000).optional(),
+  degradeWeight: z.number().min(0).max(100).optional(),
+};
+
+/** A ratio strategy's threshold is a ratio: at most 1. */
+export function ratioThresholdOk(g: { strategy?: string; threshold?: number }): boolean {
+  return g.strategy === "errorCount" || g.threshold === undefined || g.threshold <= 1;
+}
+
+const governanceSchema = z.strictObject(GOVERNANCE_FIELDS).refine(ratioThresholdOk, {
+  message: "must be at most 1 for a ratio strategy",
+  path: ["threshold"],
+});
 
 const semverString = z.string().max(256).refine((v) => semver.valid(v) === v, {
   message: "is not a semver version (expected e.g. 1.2.0)",
@@ -165,21 +222,7 @@ const manifestSchema = z.strictObject({
     .optional(),
   mock: z.boolean().default(false),
   ranking: int(-1_000_000, 1_000_000).default(0),
-  governance: z.strictObject({
-    timeoutMs: int(1, 600_000).optional(),
-    drainMs: int(0, 600_000).optional(),
-    strategy: z.enum(["slowRequestRatio", "errorRatio", "errorCount"]).optional(),
-    maxRtMs: int(1, 600_000).optional(),
-    threshold: z.number().min(0).max(1_000_000).optional(),
-    minRequestAmount: int(1, 1_000_000).optional(),
-    statIntervalMs: int(100, 3_600_000).optional(),
-    retryTimeoutMs: int(1, 3_600_000).optional(),
-    probeNum: int(1, 10_000).optional(),
-    qps: z.number().positive().max(10_000_000).optional(),
-    maxConcurrency: int(1, 1_000_000).optional(),
-    maxQueueingTimeMs: int(0, 600_000).optional(),
-    degradeWeight: z.number().min(0).max(100).optional(),
-  }).default({}),
+  governance: governanceSchema.default({}),
   scaling: z.strictObject({
     minWorkers: int(0, 64).default(1),
     maxWorkers: int(1, 64).default(4),
@@ -187,8 +230,17 @@ const manifestSchema = z.strictObject({
     targetConcurrency: int(1, 100_000).default(32),
     idleMs: int(0, 86_400_000).default(60_000),
     memoryMb: int(16, 65_536).default(256),
+    stableWindowMs: int(100, 3_600_000).default(60_000),
+    panicWindowMs: int(10, 3_600_000).default(6_000),
+    scaleDownDelayMs: int(0, 3_600_000).default(30_000),
+    maxBuffered: int(0, 1_000_000).default(1_000),
+    maxCallsPerInstance: int(1, 1_000_000_000).optional(),
+    maxLifetimeMs: int(100, 604_800_000).optional(),
   }).refine((s) => s.minWorkers <= s.maxWorkers, {
     message: "minWorkers must not exceed maxWorkers",
+  }).refine((s) => s.panicWindowMs <= s.stableWindowMs, {
+    message: "must not exceed stableWindowMs",
+    path: ["panicWindowMs"],
   }).default({
     minWorkers: 1,
     maxWorkers: 4,
@@ -196,10 +248,19 @@ const manifestSchema = z.strictObject({
     targetConcurrency: 32,
     idleMs: 60_000,
     memoryMb: 256,
+    stableWindowMs: 60_000,
+    panicWindowMs: 6_000,
+    scaleDownDelayMs: 30_000,
+    maxBuffered: 1_000,
   }),
+  subscribe: SUBSCRIBE_FIELD,
+  schedule: SCHEDULE_FIELD,
+  eventMaps: EVENT_MAPS_FIELD,
 }).refine((m) => m.degradeTo !== m.id, {
   message: "must name another bundle, not the bundle itself",
   path: ["degradeTo"],
+}).superRefine((m, ctx) => {
+  for (const issue of eventHandlerIssues(m)) ctx.addIssue({ code: "custom", ...issue });
 });
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -221,6 +282,8 @@ function describeIssue(issue: z.core.$ZodIssue): { field: string; reason: string
   if (issue.code === "invalid_type") {
     reason = issue.input === undefined ? "is required" : `must be ${issue.expected}`;
   }
+  // A refused record key (a topic, a cron expression, a service name): say why, not "Invalid key".
+  if (issue.code === "invalid_key") reason = issue.issues[0]?.message ?? reason;
   return { field, reason };
 }
 

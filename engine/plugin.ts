@@ -65,7 +65,10 @@ export interface PluginHooks<E> {
   setup?(engine: E): void | Promise<void>;
   /** *Sequential.* Runs once the engine has restored its bundles and is ready for traffic. */
   ready?(engine: E): void | Promise<void>;
-  /** *Sequential, reverse order.* Runs when the engine closes, after bundles stopped. */
+  /**
+   * *Sequential, reverse order.* Runs when the engine closes, after bundles stopped; every plugin's
+   * `close` runs even when an earlier one failed.
+   */
   close?(engine: E): void | Promise<void>;
   /** *Parallel.* A bundle version was installed (RESOLVED). */
   bundleInstalled?(event: BundleEventInfo): void | Promise<void>;
@@ -171,12 +174,11 @@ export function orderPlugins<E>(plugins: readonly Plugin<E>[], engineVersion: st
         );
       }
       if (group(found.plugin) > group(plugin)) {
+        const later = found.plugin.enforce ?? "normal";
         throw new PluginError(
           plugin.name,
           "register",
-          new Error(
-            `depends on "${dep}", which runs in a later group (enforce: ${found.plugin.enforce})`,
-          ),
+          new Error(`depends on "${dep}", which runs in a later group (${later})`),
         );
       }
     }
@@ -226,22 +228,29 @@ export class PluginHost<E> {
   }
 
   /**
-   * Runs a sequential lifecycle hook (`setup`, `ready`, or `close` in reverse order).
+   * Runs a sequential lifecycle hook (`setup`, `ready`, or `close` in reverse order). `setup` and
+   * `ready` stop at the first failure; `close` runs every plugin, then throws the first failure.
    *
    * @param hook Hook name.
    * @param engine The engine.
+   * @throws {PluginError} For the (first) plugin that failed.
    */
   async sequential(hook: "setup" | "ready" | "close", engine: E): Promise<void> {
     const plugins = hook === "close" ? [...this.#plugins].reverse() : this.#plugins;
+    let failure: PluginError | undefined;
     for (const plugin of plugins) {
       const fn = plugin[hook];
       if (!fn) continue;
       try {
         await fn.call(plugin, engine);
       } catch (error) {
-        throw new PluginError(plugin.name, hook, error);
+        const wrapped = new PluginError(plugin.name, hook, error);
+        // `close` releases resources: one failure must not keep the other plugins from theirs.
+        if (hook !== "close") throw wrapped;
+        failure ??= wrapped;
       }
     }
+    if (failure) throw failure;
   }
 
   /**

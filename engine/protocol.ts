@@ -9,6 +9,7 @@
  * @module
  */
 import type { RouteSpec } from "./types.ts";
+import { MAX_EVENT_PAYLOAD_BYTES, TOPIC_PATTERN } from "./events/topic.ts";
 
 /** Hooks the engine can run inside an instance. */
 export type HookName = "onStart" | "onStop" | "onRefresh" | "onRetire";
@@ -78,7 +79,9 @@ export type HostMessage =
   | { type: "cancel"; id: number }
   | { type: "ping"; id: number }
   | { type: "broker-reply"; id: number; ok: true; value: unknown }
-  | { type: "broker-reply"; id: number; ok: false; error: WireError };
+  | { type: "broker-reply"; id: number; ok: false; error: WireError }
+  | { type: "publish-reply"; id: number; ok: true; value: unknown }
+  | { type: "publish-reply"; id: number; ok: false; error: WireError };
 
 /** Memory figures reported by an instance. */
 export interface WireMemory {
@@ -98,7 +101,7 @@ export type GuestMessage =
   | { type: "reply"; id: number; ok: false; error: WireError }
   | { type: "response"; id: number; response: WireResponse }
   | { type: "pong"; id: number; memory: WireMemory }
-  | { type: "log"; level: LogLevel; message: string; callId?: number }
+  | { type: "log"; level: LogLevel; message: string; callId?: number; traceparent?: string }
   | {
     type: "broker-call";
     id: number;
@@ -108,6 +111,19 @@ export type GuestMessage =
     input: unknown;
     route?: RouteSpec;
     timeoutMs?: number;
+    /** The guest's active W3C trace context (e.g. a span the bundle made); the engine checks it. */
+    traceparent?: string;
+  }
+  | {
+    /** `ctx.events.publish`. */
+    type: "publish";
+    id: number;
+    callId?: number;
+    topic: string;
+    /** The payload as JSON text (bounded here; parsed and measured in bytes by the engine). */
+    data: string;
+    /** The guest's active W3C trace context; the engine checks it like a broker call's. */
+    traceparent?: string;
   }
   | { type: "fatal"; reason: string; error?: WireError };
 
@@ -115,6 +131,19 @@ export type GuestMessage =
 export const MAX_ERROR_MESSAGE = 2048;
 /** Longest log record kept from a guest. */
 export const MAX_LOG_MESSAGE = 16 * 1024;
+
+/** W3C `traceparent`: a known version (not `ff`), a non-zero trace id and a non-zero parent id. */
+const TRACEPARENT = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * Whether a value is a well-formed W3C `traceparent` header value.
+ *
+ * @param value Anything.
+ * @returns `true` for e.g. `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`.
+ */
+export function isTraceparent(value: unknown): value is string {
+  return typeof value === "string" && value.length === 55 && TRACEPARENT.test(value);
+}
 
 const HOOKS = new Set<string>(["onStart", "onStop", "onRefresh", "onRetire"]);
 const LEVELS = new Set<string>(["debug", "info", "warn", "error"]);
@@ -131,23 +160,36 @@ const str = (v: unknown, max: number): string | undefined =>
  *
  * @param value Anything: an `Error`, a wire error, or a thrown primitive.
  * @param source Who raised it.
- * @returns A {@linkcode WireError} with bounded fields.
+ * @returns A {@linkcode WireError} with bounded fields; never throws, whatever was thrown.
  */
 export function toWireError(value: unknown, source: WireError["source"] = "bundle"): WireError {
+  try {
+    return describeError(value, source);
+  } catch {
+    // A revoked proxy, a throwing `toString` or a tampered builtin: a call that fails this way
+    // must still get an answer, and a fault report must still reach the engine.
+    return { name: "Error", message: "The thrown value cannot be described", source };
+  }
+}
+
+function describeError(value: unknown, source: WireError["source"]): WireError {
   let name = "Error";
   let message = "";
   let code: string | undefined;
   if (isObj(value) || value instanceof Error) {
     const v = value as Obj;
-    let rawName: unknown;
-    try {
-      rawName = v.name;
-      message = str(v.message, MAX_ERROR_MESSAGE) ?? "";
-      const rawCode = v.code;
-      code = typeof rawCode === "string" && rawCode.length <= 64 ? rawCode : undefined;
-    } catch {
-      // A hostile getter: keep the defaults.
-    }
+    // Each field on its own: a hostile getter loses only its own field.
+    const read = (key: string): unknown => {
+      try {
+        return v[key];
+      } catch {
+        return undefined;
+      }
+    };
+    const rawName = read("name");
+    message = str(read("message"), MAX_ERROR_MESSAGE) ?? "";
+    const rawCode = read("code");
+    code = typeof rawCode === "string" && rawCode.length <= 64 ? rawCode : undefined;
     if (typeof rawName === "string" && NAME.test(rawName)) name = rawName;
   } else {
     message = str(String(value), MAX_ERROR_MESSAGE) ?? "";
@@ -236,6 +278,7 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
       }
       const msg: GuestMessage = { type: "log", level: raw.level as LogLevel, message };
       if (isId(raw.callId)) msg.callId = raw.callId;
+      if (isTraceparent(raw.traceparent)) msg.traceparent = raw.traceparent;
       return msg;
     }
     case "broker-call": {
@@ -255,6 +298,20 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
       if (Number.isFinite(raw.timeoutMs) && (raw.timeoutMs as number) > 0) {
         msg.timeoutMs = raw.timeoutMs as number;
       }
+      if (isTraceparent(raw.traceparent)) msg.traceparent = raw.traceparent;
+      return msg;
+    }
+    case "publish": {
+      // The payload travels as JSON text, so its size is bounded before anything parses it.
+      if (!isId(raw.id) || typeof raw.topic !== "string" || !TOPIC_PATTERN.test(raw.topic)) {
+        return undefined;
+      }
+      if (typeof raw.data !== "string" || raw.data.length > MAX_EVENT_PAYLOAD_BYTES) {
+        return undefined;
+      }
+      const msg: GuestMessage = { type: "publish", id: raw.id, topic: raw.topic, data: raw.data };
+      if (isId(raw.callId)) msg.callId = raw.callId;
+      if (isTraceparent(raw.traceparent)) msg.traceparent = raw.traceparent;
       return msg;
     }
     case "fatal": {

@@ -4,19 +4,16 @@
  * @module
  */
 import { BundleStateError, UnavailableError } from "./errors.ts";
-import { Instance, type OutboundCall } from "./isolation/instance.ts";
+import type { Instance, OutboundCall, OutboundPublish } from "./isolation/instance.ts";
 import type { CallRecord, ReadyInfo, TransportFactory } from "./isolation/instance.ts";
-import {
-  assertTransition,
-  type EngineEvents,
-  InstanceExitEvent,
-  LifecycleEvent,
-  LogEvent,
-} from "./lifecycle.ts";
+import { assertTransition, type EngineEvents, LifecycleEvent, LogEvent } from "./lifecycle.ts";
 import type { Manifest } from "./manifest.ts";
+import { isFailure, OutcomeStats } from "./outcomes.ts";
 import type { ResolvedPermissions } from "./permissions.ts";
-import { InstancePool } from "./pool.ts";
+import type { InstancePool } from "./pool.ts";
 import type { WireRequest, WireResponse } from "./protocol.ts";
+import { createRevisionPool } from "./revision_pool.ts";
+import { RevisionScaling, type ScalingStatus } from "./scaling.ts";
 import type { IsolationTier, LifecycleState } from "./types.ts";
 
 /** Timings shared by every revision of an engine. */
@@ -35,6 +32,8 @@ export interface RuntimeSettings {
   unresponsiveMs: number;
   /** Liveness probe after a timed-out call, ms. */
   probeMs: number;
+  /** Autoscaler period, ms. */
+  autoscaleTickMs: number;
 }
 
 /** Everything a revision needs, prepared by the engine at install. */
@@ -61,6 +60,8 @@ export interface RevisionInit {
   events: EngineEvents;
   /** Routes a call made by the bundle. */
   outbound(call: OutboundCall, from: Revision): Promise<unknown>;
+  /** Publishes an event for the bundle (`ctx.events`). */
+  publish?(event: OutboundPublish, from: Revision): Promise<unknown>;
   /** Runs after every transition (plugin hooks); its failure is rethrown to the operation's caller. */
   afterTransition?(event: LifecycleEvent): Promise<void>;
 }
@@ -71,7 +72,10 @@ export interface InstanceStatus {
   id: string;
   /** Tier. */
   tier: IsolationTier;
-  /** Life state. */
+  /**
+   * `starting`, `ready` (serving), `warm` (initialised spare, not serving), `retiring` (finishing
+   * its calls before it ends) or `dead`.
+   */
   state: string;
   /** OS process id (process tier). */
   pid?: number;
@@ -95,8 +99,8 @@ export interface RevisionStatus {
   isolation: IsolationTier;
   /** Last failure (start failure, crash loop), kept until the next successful start. */
   error?: string;
-  /** Services with SPI version and methods. */
-  services: Record<string, { version: string; methods: string[] }>;
+  /** Services with SPI version, methods and service URIs. */
+  services: Record<string, { version: string; methods: string[]; uris?: string[] }>;
   /** Attributes. */
   attributes: Record<string, string>;
   /** Whether a fetch handler is served at `/b/<id>/`. */
@@ -111,6 +115,10 @@ export interface RevisionStatus {
   lastExitReason?: string;
   /** Instances evicted while unresponsive whose worker thread may still run (worker tier). */
   leakedWorkers: number;
+  /** Pool sizes, autoscaler mode and the last scaling decision, while running. */
+  scaling?: ScalingStatus;
+  /** Calls completed and failed since the revision was installed. */
+  calls: { total: number; errors: number };
 }
 
 /** One version of a bundle in the engine. */
@@ -135,7 +143,9 @@ export class Revision {
   ready?: ReadyInfo;
 
   readonly #init: RevisionInit;
+  readonly #outcomes = new OutcomeStats();
   #pool?: InstancePool;
+  #scaling?: RevisionScaling;
   #leaked = 0;
   #restarts = 0;
   #lastExitReason?: string;
@@ -164,6 +174,26 @@ export class Revision {
   /** Calls in flight. */
   get inflight(): number {
     return this.#pool?.inflight ?? 0;
+  }
+
+  /** Call outcomes (counts, errors, latencies), for phased-release analysis. */
+  get outcomes(): OutcomeStats {
+    return this.#outcomes;
+  }
+
+  /** Whether the revision is held in standby (warm rollback target without traffic). */
+  get standby(): boolean {
+    return this.#scaling?.standby ?? false;
+  }
+
+  /**
+   * Holds the running revision at one warm serving instance without autoscaling (it gets no
+   * traffic but can take it back at once), or resumes normal scaling. No-op unless ACTIVE.
+   *
+   * @param on Standby or not.
+   */
+  setStandby(on: boolean): void {
+    if (this.state === "ACTIVE") this.#scaling?.setStandby(on);
   }
 
   /**
@@ -205,7 +235,14 @@ export class Revision {
         throw new BundleStateError(`Cannot start bundle ${this.label}: it is ${this.state}`);
       }
       await this.transition("STARTING");
-      const pool = this.#createPool();
+      const scaling = new RevisionScaling({
+        bundle: this.id,
+        version: this.version,
+        scaling: this.manifest.scaling,
+        tickMs: this.#init.settings.autoscaleTickMs,
+        events: this.#init.events,
+      });
+      const pool = this.#createPool(scaling);
       try {
         await pool.open();
       } catch (error) {
@@ -214,8 +251,10 @@ export class Revision {
         throw error;
       }
       this.#pool = pool;
+      this.#scaling = scaling;
       this.ready = pool.instances.find((i) => i.ready)?.ready;
       this.error = undefined;
+      scaling.start();
       await this.transition("ACTIVE");
     });
   }
@@ -230,6 +269,7 @@ export class Revision {
   async #stop(error?: string): Promise<void> {
     if (this.state !== "ACTIVE") return;
     await this.transition("STOPPING");
+    this.#scaling?.stop();
     const pool = this.#pool;
     if (pool) {
       await pool.drain(this.manifest.governance.drainMs ?? this.#init.settings.drainMs);
@@ -237,6 +277,7 @@ export class Revision {
       this.#absorb(pool);
     }
     this.#pool = undefined;
+    this.#scaling = undefined;
     await this.transition("RESOLVED", error);
   }
 
@@ -257,14 +298,8 @@ export class Revision {
    * @param record Deadline, trace context, hops.
    * @returns The result.
    */
-  async call(
-    service: string,
-    method: string,
-    input: unknown,
-    record: CallRecord,
-  ): Promise<unknown> {
-    const instance = await this.#acquire(record.deadline);
-    return await instance.call(service, method, input, record);
+  call(service: string, method: string, input: unknown, record: CallRecord): Promise<unknown> {
+    return this.#run(record.deadline, (i) => i.call(service, method, input, record));
   }
 
   /**
@@ -274,18 +309,37 @@ export class Revision {
    * @param record Deadline, trace context, hops.
    * @returns Response as data.
    */
-  async fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
-    const instance = await this.#acquire(record.deadline);
-    return await instance.fetch(request, record);
+  fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
+    return this.#run(record.deadline, (i) => i.fetch(request, record));
   }
 
-  #acquire(deadline: number): Promise<Instance> {
-    if (this.state !== "ACTIVE" || !this.#pool) {
-      return Promise.reject(
-        new UnavailableError(`Bundle ${this.label} is ${this.state}, not ACTIVE`),
-      );
+  /**
+   * Runs one call on an instance. A ready instance is picked and the call sent synchronously, so
+   * the instance's calls in flight rise before the next pick (concurrent calls spread over the
+   * instances); otherwise the call waits in the activator. Records concurrency and the outcome.
+   */
+  async #run<T>(deadline: number, work: (instance: Instance) => Promise<T>): Promise<T> {
+    const pool = this.#pool;
+    const scaling = this.#scaling;
+    if (this.state !== "ACTIVE" || !pool || !scaling) {
+      throw new UnavailableError(`Bundle ${this.label} is ${this.state}, not ACTIVE`);
     }
-    return this.#pool.acquire(deadline);
+    const started = performance.now();
+    scaling.meter.begin(started);
+    let instance = pool.tryAcquire();
+    let failed = false;
+    try {
+      instance ??= await pool.acquire(deadline);
+      return await work(instance);
+    } catch (error) {
+      failed = isFailure(error);
+      throw error;
+    } finally {
+      const ended = performance.now();
+      scaling.meter.end(ended);
+      this.#outcomes.record(failed, ended - started);
+      if (instance) pool.release(instance);
+    }
   }
 
   /** Current status. */
@@ -307,7 +361,7 @@ export class Revision {
         const s: InstanceStatus = {
           id: i.id,
           tier: i.tier,
-          state: i.state,
+          state: pool?.roleOf(i) === "warm" ? "warm" : i.state,
           inflight: i.inflight,
           startedAt: new Date(i.createdAt).toISOString(),
         };
@@ -317,7 +371,9 @@ export class Revision {
       }),
       restarts: this.#restarts + (pool?.restarts ?? 0),
       leakedWorkers: this.#leaked + (pool?.leaked ?? 0),
+      calls: { total: this.#outcomes.totals.calls, errors: this.#outcomes.totals.errors },
     };
+    if (this.#scaling) status.scaling = this.#scaling.status();
     if (this.error !== undefined) status.error = this.error;
     if (this.#init.hash !== undefined) status.hash = this.#init.hash;
     const lastExit = pool?.lastExitReason ?? this.#lastExitReason;
@@ -332,40 +388,19 @@ export class Revision {
     if (pool.lastExitReason !== undefined) this.#lastExitReason = pool.lastExitReason;
   }
 
-  #createPool(): InstancePool {
+  #createPool(scaling: RevisionScaling): InstancePool {
     const init = this.#init;
-    const { manifest, settings } = init;
-    const pool: InstancePool = new InstancePool({
-      label: this.label,
-      min: manifest.scaling.minWorkers,
-      max: manifest.scaling.maxWorkers,
-      startTimeoutMs: settings.startTimeoutMs,
-      hookTimeoutMs: settings.hookTimeoutMs,
-      spawn: () => {
-        const instanceId = crypto.randomUUID();
-        const instance: Instance = new Instance(init.transport(`${this.label}#${instanceId}`), {
-          tier: this.tier,
-          bundle: { id: this.id, version: this.version, instanceId, dataDir: init.dataDir },
-          entry: init.entryUrl,
-          heartbeatMs: settings.heartbeatMs,
-          unresponsiveMs: settings.unresponsiveMs,
-          probeMs: settings.probeMs,
-          onLog: (level, message, record) => {
-            const log: ConstructorParameters<typeof LogEvent>[0] = {
-              bundle: this.id,
-              version: this.version,
-              instanceId: instance.id,
-              level,
-              message,
-            };
-            if (record?.traceparent) log.traceparent = record.traceparent;
-            init.events.dispatchEvent(new LogEvent(log));
-          },
-          onOutboundCall: (call) => init.outbound(call, this),
-          onExit: (reason, self) => pool.exited(self, reason),
-        });
-        return instance;
-      },
+    return createRevisionPool({
+      manifest: init.manifest,
+      tier: this.tier,
+      dataDir: init.dataDir,
+      entryUrl: init.entryUrl,
+      transport: init.transport,
+      settings: init.settings,
+      events: init.events,
+      scaling,
+      outbound: (call) => init.outbound(call, this),
+      ...(init.publish ? { publish: (event: OutboundPublish) => init.publish!(event, this) } : {}),
       onCrashLoop: (reason) => {
         this.#serial(() => this.#stop(reason)).catch((error) => {
           init.events.dispatchEvent(
@@ -378,12 +413,6 @@ export class Revision {
           );
         });
       },
-      onExit: (instance, reason, expected) => {
-        init.events.dispatchEvent(
-          new InstanceExitEvent(this.id, this.version, instance.id, reason, expected),
-        );
-      },
     });
-    return pool;
   }
 }

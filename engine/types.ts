@@ -38,8 +38,11 @@ export type RouteType = "ID" | "REG" | "RULE";
 export interface RouteSpec {
   /** Route policy. `ID` matches a bundle id exactly, `REG` a regular expression, `RULE` attributes. */
   type?: RouteType;
-  /** Bundle id (`ID`), regular expression source (`REG`) or JSON attribute object (`RULE`). */
-  pattern?: string | Record<string, string>;
+  /**
+   * Bundle id (`ID`), regular expression source (`REG`) or JSON attribute object (`RULE`; an array
+   * value accepts any of its strings).
+   */
+  pattern?: string | Record<string, string | string[]>;
   /** Dynamic routing parameters, matched against bundle attributes at call time. */
   params?: Record<string, string>;
   /** Ask for the mock implementation: `"force"` always, `"fail"` only when every other route fails. */
@@ -86,12 +89,61 @@ export interface Broker {
   ): { getService(idOrParams: string | Record<string, string>): ServiceClient<T> };
 }
 
+/** What publishing an event returns once the event is durably stored. */
+export interface PublishResult {
+  /** Event id; with the subscriber, the key a handler can deduplicate deliveries on. */
+  id: string;
+  /** Deliveries created: one per subscription and event map of an ACTIVE bundle. */
+  deliveries: number;
+}
+
+/**
+ * What a subscription or schedule handler receives as its input. Delivery is at least once: after
+ * an engine crash a handler may see the same `id` again, so handlers should be idempotent.
+ *
+ * @typeParam P Payload type.
+ */
+export interface EventEnvelope<P = unknown> {
+  /** Event id (the same on every attempt and replay). */
+  id: string;
+  /** Topic, e.g. `"order.created"`; `"bundlehost.schedule"` for scheduled events. */
+  topic: string;
+  /** The published JSON payload; for scheduled events `{ cron, scheduledAt, catchUp }`. */
+  payload: P;
+  /** When it was published, ISO time. */
+  publishedAt: string;
+  /** Attempt number of this delivery, from 1 (reset by a replay). */
+  attempt: number;
+}
+
+/** Publishes message events (`ctx.events`). */
+export interface BundleEvents {
+  /**
+   * Publishes an event to a topic. Resolves once the event and one delivery per subscriber are
+   * durably stored; delivery happens later, at least once, through the broker.
+   *
+   * @param topic Topic matching `^[a-z0-9][a-z0-9._-]{0,127}$` (not starting with `bundlehost.`).
+   * @param payload JSON-compatible value of at most 48 KiB as JSON.
+   * @returns The event id and the number of deliveries.
+   * @throws {TypeError} For a malformed topic or a payload that is not JSON.
+   * @throws {RangeError} For a payload that is too large.
+   *
+   * @example Publish when an order is created
+   * ```ts ignore
+   * const { id } = await ctx.events.publish("order.created", { orderId: "o-1" });
+   * ```
+   */
+  publish(topic: string, payload?: unknown): Promise<PublishResult>;
+}
+
 /** The context given to every service method, fetch handler and hook. */
 export interface BundleContext {
   /** Which bundle instance is running. */
   readonly bundle: BundleInfo;
   /** Calls to other bundles. */
   readonly broker: Broker;
+  /** Publishes message events to subscribers (durable, at least once). */
+  readonly events: BundleEvents;
   /** Structured logging. */
   readonly log: BundleLogger;
   /** Aborted when the call's deadline passes or the caller cancels. */

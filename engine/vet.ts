@@ -2,7 +2,9 @@
  * Module-graph vetting at release (DESIGN.md §1, hole 1): `deno info --json` lists every module a
  * bundle loads statically or by literal `import()`, including `with { type: "text" | "bytes" }`
  * imports. A release is refused when any module is a file outside the bundle folder (symlinks are
- * followed), or an npm / remote / jsr specifier the manifest's `imports` allow-list does not cover.
+ * followed), or an npm / remote / jsr specifier the manifest's `imports` allow-list does not cover,
+ * or when the folder holds a symbolic link that resolves outside it (a link is not a module, but
+ * reading through it would bypass the bundle's read grants).
  *
  * This is the first of two layers: at run time the engine loads the bundle's entry with a
  * non-literal `import()` from inside the sandbox, so its graph is also checked against the
@@ -75,13 +77,40 @@ function remoteAllowed(specifier: string, imports: readonly string[]): boolean {
 }
 
 /**
+ * Refuses a bundle folder holding a symbolic link that resolves outside it (or nowhere). Deno
+ * checks a path's permission before the OS follows links, so a link inside a folder the bundle
+ * may read would hand it whatever the link points at: `./data -> /etc` makes `/etc` readable.
+ *
+ * @param root Bundle folder (real path).
+ * @throws {ReleaseRefusedError} Naming the link and its target.
+ */
+async function refuseOutwardLinks(root: string): Promise<void> {
+  const folders = [root];
+  for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
+    for await (const entry of Deno.readDir(folder)) {
+      const path = `${folder}/${entry.name}`;
+      if (entry.isDirectory) folders.push(path);
+      if (!entry.isSymlink) continue;
+      const target = await Deno.realPath(path).catch(() => undefined);
+      if (target === undefined || !isInside(target, root)) {
+        const shown = target ?? `${await Deno.readLink(path)} (unresolved)`;
+        throw new ReleaseRefusedError(
+          `Cannot release bundle: link ${path} points to ${shown}, outside the bundle folder`,
+        );
+      }
+    }
+  }
+}
+
+/**
  * Vets a bundle's module graph.
  *
  * @param bundleDir Bundle folder (absolute).
  * @param entry Entry module, relative to the folder.
  * @param options Allow-list and how to run `deno info`.
  * @returns The accepted graph's files and packages.
- * @throws {ReleaseRefusedError} Naming the offending module and its importer.
+ * @throws {ReleaseRefusedError} Naming the offending module and its importer, or a symbolic link
+ * in the folder that resolves outside it.
  *
  * @example Vet an example bundle
  * ```ts ignore
@@ -96,6 +125,7 @@ export async function vetBundle(
 ): Promise<VetReport> {
   const imports = options.imports ?? [];
   const root = await Deno.realPath(bundleDir);
+  await refuseOutwardLinks(root);
   const entryPath = `${root}/${entry.replace(/^\.\//, "")}`;
   const command = new Deno.Command(options.denoCommand ?? "deno", {
     args: ["info", "--json", "--no-lock", entryPath],

@@ -63,6 +63,9 @@ export const FAST: EngineOptions = {
   drainMs: 1_000,
   hookTimeoutMs: 2_000,
   startTimeoutMs: 20_000,
+  // The version that served before a switch is stopped at once, as these tests expect; the
+  // warm rollback target (engine default 300000 ms) is covered by scaling_test.ts and canary_test.ts.
+  rollbackWarmMs: 0,
 };
 
 /**

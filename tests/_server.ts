@@ -61,15 +61,26 @@ export async function testServer(
 }
 
 /** Flags `deno task run` uses, with the data folder moved (kept in step with deno.json). */
+/**
+ * The flags of `deno task run` (read from deno.json, so tests always run the engine exactly as
+ * shipped), with the project folder made absolute and the data folder moved to `dataDir`.
+ *
+ * @param dataDir Data folder for this engine.
+ * @returns `deno` arguments up to (not including) the script.
+ */
 export function runFlags(dataDir: string): string[] {
-  return [
-    "run",
-    `--allow-read=${ROOT},${dataDir}`,
-    `--allow-write=${dataDir}`,
-    "--allow-net=127.0.0.1,localhost",
-    "--allow-env=PORT,HOST,BUNDLEHOST_ADMIN_TOKEN,BUNDLEHOST_DATA_DIR,BUNDLEHOST_CEILING,BUNDLEHOST_LOG_FORMAT",
-    "--allow-run=deno",
-  ];
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)) as {
+    tasks: Record<string, string>;
+  };
+  const words = config.tasks.run!.split(/\s+/);
+  if (words[0] !== "deno" || words[1] !== "run" || words.at(-1) !== "main.ts") {
+    throw new Error(`Unexpected run task: ${config.tasks.run}`);
+  }
+  return words.slice(1, -1).map((flag) => {
+    if (flag === "--allow-read=.") return `--allow-read=${ROOT},${dataDir}`;
+    if (flag === "--allow-write=.bundlehost") return `--allow-write=${dataDir}`;
+    return flag;
+  });
 }
 
 /** The real engine (`main.ts`) running in a child process. */
@@ -90,17 +101,19 @@ export interface EngineProcess extends AsyncDisposable {
  * Starts `main.ts` in a child process on an ephemeral port and waits until it listens.
  *
  * @param dataDir Data folder.
- * @param args Extra arguments for main.ts (e.g. `["--bundles", "/nonexistent"]`).
+ * @param args Extra arguments for main.ts (e.g. `["--bundles", `${dataDir}/empty`]`, a folder the engine may read).
+ * @param env Extra environment variables (e.g. `OTEL_DENO`, read by Deno itself at start).
  * @returns The process handle.
  */
 export async function startEngineProcess(
   dataDir: string,
   args: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<EngineProcess> {
   const child = new Deno.Command("deno", {
     args: [...runFlags(dataDir), `${ROOT}/main.ts`, "--port", "0", "--data-dir", dataDir, ...args],
     cwd: ROOT,
-    env: { BUNDLEHOST_ADMIN_TOKEN: TEST_TOKEN, NO_COLOR: "1" },
+    env: { BUNDLEHOST_ADMIN_TOKEN: TEST_TOKEN, NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -112,10 +125,15 @@ export async function startEngineProcess(
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
   const deadline = Date.now() + 60_000;
   let url: string | undefined;
+  let early: Deno.CommandStatus | undefined;
+  child.status.then((s) => (early = s));
   while (!url) {
     const match = /listening on (http:\/\/[0-9.]+:[0-9]+)/.exec(text);
     if (match) url = match[1];
-    else if (Date.now() > deadline) {
+    else if (early) {
+      await pumps;
+      throw new Error(`Engine exited with code ${early.code} before listening:\n${text}`);
+    } else if (Date.now() > deadline) {
       child.kill("SIGKILL");
       await child.status;
       throw new Error(`Engine did not start within 60 s:\n${text}`);

@@ -38,6 +38,11 @@ export interface Transport {
   kill(): void;
   /** OS process id, for the process tier. */
   readonly pid?: number;
+  /**
+   * Upper bound on the liveness probe after a call deadline, ms, for a tier whose kill is sure and
+   * cheap (the process tier); the instance uses the smaller of this and its `probeMs`.
+   */
+  readonly probeMs?: number;
 }
 
 /** Callbacks a tier's transport reports to. */
@@ -80,6 +85,16 @@ export interface OutboundCall {
   parent?: CallRecord;
 }
 
+/** An event a bundle publishes (`ctx.events.publish`), made from inside an instance. */
+export interface OutboundPublish {
+  /** Topic (pattern-checked; the bus checks the rest). */
+  topic: string;
+  /** Payload, parsed from the guest's JSON text. */
+  payload: unknown;
+  /** The engine call this was made in, when the instance is serving one. */
+  parent?: CallRecord;
+}
+
 /** Engine-side record of a call the instance is serving. */
 export interface CallRecord {
   /** Absolute deadline, epoch ms. */
@@ -110,6 +125,8 @@ export interface InstanceOptions {
   onLog?(level: LogLevel, message: string, call: CallRecord | undefined): void;
   /** A call from the bundle to the broker. */
   onOutboundCall?(call: OutboundCall): Promise<unknown>;
+  /** An event the bundle publishes; resolves once it is stored. */
+  onPublish?(event: OutboundPublish): Promise<unknown>;
   /** The instance died; `reason` says why. Called once. */
   onExit?(reason: string, instance: Instance): void;
 }
@@ -121,6 +138,24 @@ interface Pending {
   record: CallRecord;
   kind: "call" | "fetch" | "hook" | "ping";
   label: string;
+}
+
+/**
+ * The call record with the guest's own trace context (a span the bundle made) in place of the
+ * call's, when the guest's lies in the same trace; otherwise the record unchanged. A guest cannot
+ * move its calls or logs into another request's trace.
+ */
+function withGuestTrace(
+  record: CallRecord | undefined,
+  message: { traceparent?: string },
+): CallRecord | undefined {
+  const own = message.traceparent;
+  if (!record || own === undefined || own === record.traceparent) return record;
+  // Both are validated W3C values: "vv-<trace id>-<span id>-ff"; the trace id is chars 3..35.
+  if (record.traceparent !== undefined && own.slice(3, 35) !== record.traceparent.slice(3, 35)) {
+    return record;
+  }
+  return { ...record, traceparent: own };
 }
 
 /** Too many malformed guest messages and the instance is killed. */
@@ -278,7 +313,8 @@ export class Instance {
   }
 
   /**
-   * Runs a lifecycle hook inside the instance (a no-op when the bundle does not define it).
+   * Runs a lifecycle hook inside the instance (a no-op when the bundle does not define it and no
+   * new instance id is sent).
    *
    * @param hook Hook name.
    * @param deadline Absolute deadline, epoch ms.
@@ -286,7 +322,8 @@ export class Instance {
    */
   async hook(hook: HookName, deadline: number, instanceId?: string): Promise<void> {
     if (instanceId !== undefined) this.id = instanceId;
-    if (!this.ready?.hooks.includes(hook)) return;
+    // A new instance id must reach the guest (ctx.bundle.instanceId) even without the hook.
+    if (!this.ready?.hooks.includes(hook) && instanceId === undefined) return;
     await this.#request(
       "hook",
       hook,
@@ -407,7 +444,7 @@ export class Instance {
       // The instance is going away anyway.
     }
     // A timed-out call may mean a busy loop: the instance must prove it is alive, or be evicted.
-    const probeMs = this.#options.probeMs ?? 1000;
+    const probeMs = Math.min(this.#options.probeMs ?? 1000, this.#transport.probeMs ?? Infinity);
     this.ping(probeMs).catch(() => {
       if (this.state === "dead") return;
       this.unresponsive = true;
@@ -485,11 +522,14 @@ export class Instance {
         }
         this.#logBudget--;
         const record = message.callId === undefined ? undefined : this.callRecord(message.callId);
-        this.#options.onLog?.(message.level, message.message, record);
+        this.#options.onLog?.(message.level, message.message, withGuestTrace(record, message));
         return;
       }
       case "broker-call":
         void this.#outbound(message);
+        return;
+      case "publish":
+        void this.#publish(message);
         return;
       case "fatal":
         this.kill(
@@ -510,6 +550,46 @@ export class Instance {
       message: error.message,
       ...(error.code === undefined ? {} : { code: error.code }),
     });
+  }
+
+  async #publish(message: Extract<GuestMessage, { type: "publish" }>): Promise<void> {
+    const reply = (msg: HostMessage) => {
+      if (this.state === "dead") return;
+      try {
+        this.#transport.send(msg);
+      } catch (error) {
+        this.#transport.send({
+          type: "publish-reply",
+          id: message.id,
+          ok: false,
+          error: toWireError(error, "runtime"),
+        });
+      }
+    };
+    try {
+      if (!this.#options.onPublish) {
+        throw new UnavailableError("This engine does not deliver events");
+      }
+      let payload: unknown;
+      try {
+        payload = JSON.parse(message.data);
+      } catch {
+        throw new TypeError("Event payload is not JSON");
+      }
+      const event: OutboundPublish = { topic: message.topic, payload };
+      const parent = message.callId === undefined ? undefined : this.callRecord(message.callId);
+      const traced = withGuestTrace(parent, message);
+      if (traced) event.parent = traced;
+      const value = await this.#options.onPublish(event);
+      reply({ type: "publish-reply", id: message.id, ok: true, value });
+    } catch (error) {
+      reply({
+        type: "publish-reply",
+        id: message.id,
+        ok: false,
+        error: toWireError(error, "runtime"),
+      });
+    }
   }
 
   async #outbound(message: Extract<GuestMessage, { type: "broker-call" }>): Promise<void> {
@@ -538,7 +618,8 @@ export class Instance {
       if (message.route !== undefined) call.route = message.route;
       if (message.timeoutMs !== undefined) call.timeoutMs = message.timeoutMs;
       const parent = message.callId === undefined ? undefined : this.callRecord(message.callId);
-      if (parent) call.parent = parent;
+      const traced = withGuestTrace(parent, message);
+      if (traced) call.parent = traced;
       const value = await this.#options.onOutboundCall(call);
       reply({ type: "broker-reply", id: message.id, ok: true, value });
     } catch (error) {

@@ -27,6 +27,8 @@ export interface ReleaseFile {
   data: Uint8Array<ArrayBuffer>;
 }
 
+// Control characters are exactly what this refuses.
+// deno-lint-ignore no-control-regex
 const SAFE_SEGMENT = /^[^\u0000-\u001f/\\]+$/;
 
 /**

@@ -9,14 +9,25 @@
  *
  * **Switching.** A new or rolled-back version is started before traffic moves to it, and the old
  * version is drained and stopped only after the switch is recorded, so no call is refused on the
- * way; the old version stays installed for a rollback.
+ * way; the old version stays installed for a rollback. The version that served just before stays
+ * ACTIVE and warm (standby, one instance, no traffic) for the engine's `rollbackWarmMs`, so a
+ * rollback to it is only a traffic switch.
+ *
+ * **Phased releases.** {@linkcode Registry.canary} steps a released version's traffic weight up and
+ * promotes it, or rolls back by itself when its error ratio or p99 latency crosses a threshold
+ * (see `canary.ts`). Its state is in the bundle record; an engine restart during a phased release
+ * rolls it back to the stable version (nothing is left half-split without a controller). Any
+ * operator action on the bundle (release, rollback, traffic, stop, delete) aborts it.
  *
  * @module
  */
 import { BundlehostError, BundleStateError, ManifestError, NotFoundError } from "../errors.ts";
 import { parseManifest } from "../manifest.ts";
 import type { Engine } from "../engine.ts";
-import { type BundleRecord, type ReleaseRecord, type Store } from "./store.ts";
+import type { BundleRecord, ReleaseRecord, Store } from "./store.ts";
+import { type CanaryOptions, type CanaryState, resolveCanaryPlan } from "./canary.ts";
+import { abandonedCanary, TrafficControl } from "./traffic.ts";
+import type { OutcomeWindow } from "../outcomes.ts";
 import {
   DEFAULT_LIMITS,
   hashFiles,
@@ -54,6 +65,27 @@ export interface RestoreReport {
   orphansRemoved: string[];
 }
 
+/** Options for {@linkcode Registry}. */
+export interface RegistryOptions {
+  /** Release size limits. @default {DEFAULT_LIMITS} */
+  limits?: ReleaseLimits;
+  /**
+   * How long the version that served before a switch stays ACTIVE and warm, ms; 0 stops it at
+   * once. @default {300000}
+   */
+  rollbackWarmMs?: number;
+}
+
+/** Options for {@linkcode Registry.release}. */
+export interface ReleaseOptions {
+  /**
+   * Move traffic to the new version (and start it). `false` only stores and installs it, e.g. for
+   * a phased release with {@linkcode Registry.canary}; the first release of a bundle is always
+   * activated. @default {true}
+   */
+  activate?: boolean;
+}
+
 /** Registry view of one bundle: its record and every released version. */
 export interface RegistryEntry {
   /** The bundle record. */
@@ -69,19 +101,26 @@ export class Registry {
   readonly #root: string;
   readonly #limits: ReleaseLimits;
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #traffic: TrafficControl;
 
   /**
    * Creates a registry; the engine creates one in {@linkcode createEngine}.
    *
    * @param engine The engine whose bundles it manages.
    * @param store Durable storage.
-   * @param limits Release size limits.
+   * @param options Release limits, warm rollback period.
    */
-  constructor(engine: Engine, store: Store, limits: ReleaseLimits = DEFAULT_LIMITS) {
+  constructor(engine: Engine, store: Store, options: RegistryOptions = {}) {
     this.#engine = engine;
     this.#store = store;
     this.#root = `${engine.dataDir}/releases`;
-    this.#limits = limits;
+    this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.#traffic = new TrafficControl({
+      engine,
+      store,
+      lock: (id, work) => this.#lock(id, work),
+      rollbackWarmMs: options.rollbackWarmMs ?? 300_000,
+    });
   }
 
   /** The store behind the registry. */
@@ -112,18 +151,24 @@ export class Registry {
    * content again is a no-op; with different content it is refused.
    *
    * @param source A folder path or a tar / tar.gz archive.
+   * @param options `activate: false` stores and installs the version without moving traffic.
    * @returns What was released.
    * @throws {ManifestError} For a bad or missing bundle.json.
    * @throws {ReleaseRefusedError} For unsafe files, an unsafe archive, or a refused module graph.
    * @throws {BundlehostError} `CONFLICT` when the version exists with different content.
    */
-  async release(source: ReleaseSource): Promise<ReleaseResult> {
+  async release(source: ReleaseSource, options: ReleaseOptions = {}): Promise<ReleaseResult> {
     const files = "path" in source
       ? await readBundleFiles(source.path, this.#limits).catch((error) => {
         if (error instanceof Deno.errors.NotFound) {
           throw new NotFoundError(`Cannot release bundle: folder ${source.path} does not exist`);
         }
-        throw error;
+        if (error instanceof BundlehostError) throw error;
+        // Not a folder, name too long, no read permission: the caller's path is at fault.
+        throw new TypeError(
+          `Cannot release bundle: cannot read folder ${source.path} (${(error as Error).message})`,
+          { cause: error },
+        );
       })
       : await unpackArchive(source.archive, this.#limits);
     const manifestFile = files.find((f) => f.path === "bundle.json");
@@ -140,10 +185,18 @@ export class Registry {
       );
     }
     const manifest = parseManifest(json);
-    return await this.#lock(manifest.id, () => this.#release(manifest.id, manifest.version, files));
+    return await this.#lock(
+      manifest.id,
+      () => this.#release(manifest.id, manifest.version, files, options.activate ?? true),
+    );
   }
 
-  async #release(id: string, version: string, files: ReleaseFile[]): Promise<ReleaseResult> {
+  async #release(
+    id: string,
+    version: string,
+    files: ReleaseFile[],
+    activate: boolean,
+  ): Promise<ReleaseResult> {
     const hash = await hashFiles(files);
     const existing = await this.#store.getRelease(id, version);
     if (existing) {
@@ -167,25 +220,34 @@ export class Registry {
     await writeReleaseFolder(files, dir);
     const record = await this.#store.getBundle(id);
     const desired = record?.desired ?? "started";
+    // Stored and installed only: traffic (and any phased release) stays as it is.
+    const staged = !activate && record !== undefined;
     try {
       await this.#engine.install(dir, { hash });
-      if (desired === "started") await this.#engine.start(id, version);
-      await this.#store.commit({
-        release: { id, version, hash, releasedAt: new Date().toISOString() },
-        bundle: {
-          id,
-          active: version,
-          history: [...(record?.history ?? []), version].slice(-50),
-          desired,
-          updatedAt: new Date().toISOString(),
+      if (desired === "started" && !staged) await this.#engine.start(id, version);
+      // The bundle record keeps its latest phased release (aborted now if it was running).
+      const canary = (staged ? undefined : this.#traffic.abortCanary(id, `released ${version}`)) ??
+        record?.canary;
+      const release = { id, version, hash, releasedAt: new Date().toISOString() };
+      await this.#store.commit(
+        staged ? { release } : {
+          release,
+          bundle: {
+            id,
+            active: version,
+            history: [...(record?.history ?? []), version].slice(-50),
+            desired,
+            ...(canary ? { canary } : {}),
+            updatedAt: new Date().toISOString(),
+          },
         },
-      });
+      );
     } catch (error) {
       await this.#engine.uninstall(id, version).catch(() => {});
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       throw error;
     }
-    await this.#switchTo(id, version);
+    if (!staged) await this.#traffic.switchTo(id, version, record?.active);
     return {
       id,
       version,
@@ -193,14 +255,6 @@ export class Registry {
       created: true,
       state: this.#engine.stateOf(id, version) ?? "RESOLVED",
     };
-  }
-
-  /** Moves traffic to `version` and stops the versions that no longer get any. */
-  async #switchTo(id: string, version: string): Promise<void> {
-    this.#engine.activate(id, version, { requireActive: false });
-    const status = this.#engine.bundle(id);
-    const stale = status.revisions.filter((r) => r.version !== version && r.state === "ACTIVE");
-    await Promise.all(stale.map((r) => this.#engine.stop(id, r.version)));
   }
 
   /** Installs a stored version into the engine unless it already is, verifying its hash. */
@@ -261,8 +315,15 @@ export class Registry {
   stop(id: string): Promise<void> {
     return this.#lock(id, async () => {
       const record = await this.#record(id);
+      const canary = this.#traffic.abortCanary(id, "the bundle was stopped");
+      this.#traffic.cancelStandby(id);
       await this.#store.commit({
-        bundle: { ...record, desired: "stopped", updatedAt: new Date().toISOString() },
+        bundle: {
+          ...record,
+          desired: "stopped",
+          ...(canary ? { canary } : {}),
+          updatedAt: new Date().toISOString(),
+        },
       });
       const status = this.#engine.bundle(id);
       await Promise.all(status.revisions.map((r) => this.#engine.stop(id, r.version)));
@@ -271,6 +332,10 @@ export class Registry {
 
   /**
    * Re-activates an earlier released version from the store (the source folder is not touched).
+   * When that version is still warm (the one active before, within `rollbackWarmMs`), this is only
+   * a traffic switch: calls in flight finish where they are, and every call routed after the
+   * promise resolves goes to `version`. During a phased release, the default target is the
+   * stable version (the release is aborted and its new version stopped).
    *
    * @param id Bundle id.
    * @param version Version to go back to; by default the one active before the current one.
@@ -280,7 +345,8 @@ export class Registry {
   rollback(id: string, version?: string): Promise<string> {
     return this.#lock(id, async () => {
       const record = await this.#record(id);
-      const target = version ??
+      const inCanary = this.#traffic.canary(id) !== undefined;
+      const target = version ?? (inCanary ? record.active : undefined) ??
         [...record.history].reverse().find((v) => v !== record.active);
       if (target === undefined) {
         throw new BundleStateError(`Cannot roll back bundle ${id}: no earlier version was active`);
@@ -288,16 +354,18 @@ export class Registry {
       if (target === record.active && !record.weights) return target;
       await this.#ensureInstalled(id, target);
       if (record.desired === "started") await this.#engine.start(id, target);
+      const canary = this.#traffic.abortCanary(id, `rolled back to ${target}`) ?? record.canary;
       await this.#store.commit({
         bundle: {
           id,
           active: target,
           history: [...record.history, target].slice(-50),
           desired: record.desired,
+          ...(canary ? { canary } : {}),
           updatedAt: new Date().toISOString(),
         },
       });
-      await this.#switchTo(id, target);
+      await this.#traffic.switchTo(id, target, record.active);
       return target;
     });
   }
@@ -330,11 +398,20 @@ export class Registry {
       }
       for (const [version, weight] of entries) {
         await this.#ensureInstalled(id, version);
-        if (weight > 0 && record.desired === "started") await this.#engine.start(id, version);
+        if (weight > 0 && record.desired === "started") {
+          await this.#engine.start(id, version);
+          this.#traffic.wake(id, version);
+        }
       }
+      const canary = this.#traffic.abortCanary(id, "traffic weights were set by hand");
       if (record.desired === "started") this.#engine.setWeights(id, weights);
       await this.#store.commit({
-        bundle: { ...record, weights: { ...weights }, updatedAt: new Date().toISOString() },
+        bundle: {
+          ...record,
+          weights: { ...weights },
+          ...(canary ? { canary } : {}),
+          updatedAt: new Date().toISOString(),
+        },
       });
     });
   }
@@ -348,6 +425,8 @@ export class Registry {
   delete(id: string): Promise<void> {
     return this.#lock(id, async () => {
       await this.#record(id);
+      this.#traffic.abortCanary(id, "the bundle was deleted");
+      this.#traffic.cancelStandby(id);
       if (this.#engine.status().bundles.some((b) => b.id === id)) await this.#engine.uninstall(id);
       await this.#store.commit({ deleteBundle: id });
       await Deno.remove(`${this.#root}/${id}`, { recursive: true }).catch(() => {});
@@ -398,8 +477,12 @@ export class Registry {
       }
     }
     await this.#removeOrphans(known, report);
-    for (const record of records) {
+    for (const stored of records) {
       try {
+        // A phased release has no controller after a restart: back to the stable version.
+        const record = stored.canary?.status === "running"
+          ? await this.#abandonCanary(stored)
+          : stored;
         await this.#lock(record.id, async () => {
           const versions = [...new Set([record.active, ...this.#serving(record)])];
           for (const version of versions) {
@@ -415,10 +498,68 @@ export class Registry {
           }
         });
       } catch (error) {
-        report.failed.push({ id: record.id, error: (error as Error).message });
+        report.failed.push({ id: stored.id, error: (error as Error).message });
       }
     }
     return report;
+  }
+
+  async #abandonCanary(record: BundleRecord): Promise<BundleRecord> {
+    const abandoned = abandonedCanary(record, "the engine restarted during the phased release");
+    await this.#store.commit({ bundle: abandoned });
+    return abandoned;
+  }
+
+  /**
+   * Starts a phased release (canary) of a released version: starts it, then steps its traffic
+   * weight up, analysing its outcomes during each step, and promotes it or rolls back by itself.
+   * Progress shows in the bundle record (`canary`), in `canary` events and in status.
+   *
+   * @param id Bundle id.
+   * @param version A released version other than the active one (see `release` with
+   * `activate: false`).
+   * @param options Steps, step length, thresholds.
+   * @returns The initial state; the release goes on in the background.
+   * @throws {RangeError} For bad options.
+   * @throws {NotFoundError} For an unknown bundle or a version that was never released.
+   * @throws {BundleStateError} When the bundle is stopped, the version is already active, or a
+   * phased release is already in progress.
+   *
+   * @example Release without moving traffic, then phase it in
+   * ```ts ignore
+   * await engine.registry.release({ path: "./hello-1.1.0" }, { activate: false });
+   * await engine.registry.canary("hello", "1.1.0", { steps: [10, 50, 100], stepMs: 30_000 });
+   * ```
+   */
+  canary(id: string, version: string, options: CanaryOptions = {}): Promise<CanaryState> {
+    const plan = resolveCanaryPlan(options);
+    return this.#lock(id, async () => {
+      const record = await this.#record(id);
+      return await this.#traffic.startCanary(
+        record,
+        version,
+        plan,
+        () => this.#ensureInstalled(id, version),
+      );
+    });
+  }
+
+  /**
+   * The outcomes of the running step of a bundle's phased release.
+   *
+   * @param id Bundle id.
+   * @returns The step's outcomes so far, when a phased release is in progress.
+   */
+  canaryProgress(id: string): OutcomeWindow | undefined {
+    return this.#traffic.live(id);
+  }
+
+  /**
+   * Ends phased release controllers and warm-standby timers; the engine calls it when closing.
+   * A phased release still running is rolled back at the next restore.
+   */
+  async close(): Promise<void> {
+    await this.#traffic.close();
   }
 
   async #removeOrphans(known: Set<string>, report: RestoreReport): Promise<void> {

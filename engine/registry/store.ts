@@ -9,6 +9,9 @@
  * @module
  */
 import { BundlehostError } from "../errors.ts";
+import type { CanaryState } from "./canary.ts";
+import { type EventStore, MemoryEventStore } from "./event_store.ts";
+import { KvEventStore } from "./kv_event_store.ts";
 
 /** One released version; immutable once written. */
 export interface ReleaseRecord {
@@ -34,6 +37,8 @@ export interface BundleRecord {
   weights?: Record<string, number>;
   /** Whether the operator wants it running. */
   desired: "started" | "stopped";
+  /** The latest phased release (canary) and where it stands. */
+  canary?: CanaryState;
   /** Last change, ISO time. */
   updatedAt: string;
 }
@@ -68,6 +73,8 @@ export interface Store {
   getRules(): Promise<unknown>;
   /** Replaces the governance rules document. */
   putRules(rules: unknown): Promise<void>;
+  /** Events, deliveries, dead letters and schedule marks of the event bus. */
+  readonly events: EventStore;
   /** Releases resources. */
   close(): void;
 }
@@ -82,6 +89,8 @@ function conflict(release: ReleaseRecord): BundlehostError {
 /** Deno KV on disk: the embedded default store. */
 export class KvStore implements Store {
   readonly #kv: Deno.Kv;
+  /** The event bus's storage, in the same database. */
+  readonly events: EventStore;
 
   /**
    * Wraps an open KV database; use {@linkcode KvStore.open}.
@@ -90,6 +99,7 @@ export class KvStore implements Store {
    */
   constructor(kv: Deno.Kv) {
     this.#kv = kv;
+    this.events = new KvEventStore(kv);
   }
 
   /**
@@ -102,12 +112,12 @@ export class KvStore implements Store {
     return new KvStore(await Deno.openKv(path));
   }
 
-  /** @inheritdoc */
+  /** A bundle record, if any. */
   async getBundle(id: string): Promise<BundleRecord | undefined> {
     return (await this.#kv.get<BundleRecord>(["bundle", id])).value ?? undefined;
   }
 
-  /** @inheritdoc */
+  /** Every bundle record, ordered by id. */
   async listBundles(): Promise<BundleRecord[]> {
     const out: BundleRecord[] = [];
     for await (const entry of this.#kv.list<BundleRecord>({ prefix: ["bundle"] })) {
@@ -116,12 +126,12 @@ export class KvStore implements Store {
     return out;
   }
 
-  /** @inheritdoc */
+  /** A release record, if any. */
   async getRelease(id: string, version: string): Promise<ReleaseRecord | undefined> {
     return (await this.#kv.get<ReleaseRecord>(["release", id, version])).value ?? undefined;
   }
 
-  /** @inheritdoc */
+  /** Every release of a bundle, in release order. */
   async listReleases(id: string): Promise<ReleaseRecord[]> {
     const out: ReleaseRecord[] = [];
     for await (const entry of this.#kv.list<ReleaseRecord>({ prefix: ["release", id] })) {
@@ -130,7 +140,7 @@ export class KvStore implements Store {
     return out.sort((a, b) => a.releasedAt.localeCompare(b.releasedAt));
   }
 
-  /** @inheritdoc */
+  /** Applies a change atomically; `CONFLICT` when the release already exists. */
   async commit(change: StoreChange): Promise<void> {
     const op = this.#kv.atomic();
     if (change.deleteBundle !== undefined) {
@@ -148,17 +158,17 @@ export class KvStore implements Store {
     if (!result.ok) throw conflict(change.release!);
   }
 
-  /** @inheritdoc */
+  /** The governance rules document, if any. */
   async getRules(): Promise<unknown> {
     return (await this.#kv.get(["rules"])).value ?? undefined;
   }
 
-  /** @inheritdoc */
+  /** Replaces the governance rules document. */
   async putRules(rules: unknown): Promise<void> {
     await this.#kv.set(["rules"], rules);
   }
 
-  /** @inheritdoc */
+  /** Releases resources. */
   close(): void {
     this.#kv.close();
   }
@@ -166,27 +176,29 @@ export class KvStore implements Store {
 
 /** In-memory store, for tests and throwaway engines; loses everything on exit. */
 export class MemoryStore implements Store {
+  /** The event bus's storage, in memory. */
+  readonly events: EventStore = new MemoryEventStore();
   readonly #bundles = new Map<string, BundleRecord>();
   readonly #releases = new Map<string, ReleaseRecord>();
   #rules: unknown;
 
-  /** @inheritdoc */
+  /** A bundle record, if any. */
   getBundle(id: string): Promise<BundleRecord | undefined> {
     return Promise.resolve(structuredClone(this.#bundles.get(id)));
   }
 
-  /** @inheritdoc */
+  /** Every bundle record, ordered by id. */
   listBundles(): Promise<BundleRecord[]> {
     const ids = [...this.#bundles.keys()].sort();
     return Promise.resolve(ids.map((id) => structuredClone(this.#bundles.get(id)!)));
   }
 
-  /** @inheritdoc */
+  /** A release record, if any. */
   getRelease(id: string, version: string): Promise<ReleaseRecord | undefined> {
     return Promise.resolve(structuredClone(this.#releases.get(`${id}\u0000${version}`)));
   }
 
-  /** @inheritdoc */
+  /** Every release of a bundle, in release order. */
   listReleases(id: string): Promise<ReleaseRecord[]> {
     const out = [...this.#releases.values()].filter((r) => r.id === id).map((r) =>
       structuredClone(r)
@@ -194,7 +206,7 @@ export class MemoryStore implements Store {
     return Promise.resolve(out.sort((a, b) => a.releasedAt.localeCompare(b.releasedAt)));
   }
 
-  /** @inheritdoc */
+  /** Applies a change atomically; `CONFLICT` when the release already exists. */
   commit(change: StoreChange): Promise<void> {
     if (
       change.release && this.#releases.has(`${change.release.id}\u0000${change.release.version}`)
@@ -217,17 +229,17 @@ export class MemoryStore implements Store {
     return Promise.resolve();
   }
 
-  /** @inheritdoc */
+  /** The governance rules document, if any. */
   getRules(): Promise<unknown> {
     return Promise.resolve(structuredClone(this.#rules));
   }
 
-  /** @inheritdoc */
+  /** Replaces the governance rules document. */
   putRules(rules: unknown): Promise<void> {
     this.#rules = structuredClone(rules);
     return Promise.resolve();
   }
 
-  /** @inheritdoc */
+  /** Releases resources. */
   close(): void {}
 }

@@ -1,7 +1,9 @@
 /**
  * The `ctx.broker` handle inside a sandbox: every call becomes a `broker-call` message that the
- * engine routes through its broker. The engine, not this code, decides deadline, trace context and
- * hop count (from the call the message was made in), so a bundle cannot forge them.
+ * engine routes through its broker. The engine, not this code, decides deadline and hop count (from
+ * the call the message was made in), so a bundle cannot forge them. The message carries the
+ * sandbox's active trace context, so a span the bundle made parents the call; the engine accepts
+ * it only within the trace of the call it was made in.
  *
  * @module
  */
@@ -32,11 +34,13 @@ type BrokerReply = Extract<HostMessage, { type: "broker-reply" }>;
  *
  * @param post Sends a message to the engine.
  * @param currentCall Id of the engine call being served, if any.
+ * @param currentTrace The active W3C trace context, if any.
  * @returns The client and the reply handler.
  */
 export function makeBroker(
   post: (message: GuestMessage) => void,
   currentCall: () => number | undefined,
+  currentTrace: () => string | undefined = () => undefined,
 ): { client: Broker; settle(reply: BrokerReply): void } {
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   let nextId = 1;
@@ -50,6 +54,8 @@ export function makeBroker(
       if (callId !== undefined) message.callId = callId;
       if (options?.route) message.route = options.route;
       if (options?.timeoutMs !== undefined) message.timeoutMs = options.timeoutMs;
+      const traceparent = currentTrace();
+      if (traceparent !== undefined) message.traceparent = traceparent;
       try {
         post(message);
       } catch (error) {

@@ -22,6 +22,9 @@ import {
 } from "../protocol.ts";
 import type { BundleContext, BundleDefinition, BundleHooks, BundleLogger } from "../types.ts";
 import { makeBroker } from "./broker_client.ts";
+import { makeEvents } from "./events_client.ts";
+import { hardenGuestScope } from "./harden.ts";
+import { captureTraceContext } from "./trace_context.ts";
 
 /** How the runtime talks to the engine; one implementation per isolation tier. */
 export interface GuestPort {
@@ -101,6 +104,8 @@ export function startRuntime(port: GuestPort): void {
   let definition: BundleDefinition = {};
   let info: WireBundleInfo | undefined;
   let dying = false;
+  // Before bundle code runs: the incoming call's trace context becomes the bundle's active one.
+  const trace = captureTraceContext();
 
   const post = (message: GuestMessage, transfer?: Transferable[]) => port.post(message, transfer);
 
@@ -140,6 +145,8 @@ export function startRuntime(port: GuestPort): void {
     const callId = callStore.getStore();
     const message: GuestMessage = { type: "log", level, message: formatArgs(args) };
     if (callId !== undefined) message.callId = callId;
+    const traceparent = trace.current();
+    if (traceparent !== undefined) message.traceparent = traceparent;
     try {
       post(message);
     } catch {
@@ -158,14 +165,14 @@ export function startRuntime(port: GuestPort): void {
   console.warn = logger.warn;
   console.error = logger.error;
 
-  const broker = makeBroker(post, () => callStore.getStore());
+  const broker = makeBroker(post, () => callStore.getStore(), trace.current);
+  const events = makeEvents(post, () => callStore.getStore(), trace.current);
 
   function context(signal: AbortSignal, deadline: number, traceparent?: string): BundleContext {
     if (info === undefined) throw new Error("Runtime not initialised");
     const bundle = { ...info };
-    return traceparent === undefined
-      ? { bundle, broker: broker.client, log: logger, signal, deadline }
-      : { bundle, broker: broker.client, log: logger, signal, deadline, traceparent };
+    const ctx = { bundle, broker: broker.client, events: events.client, log: logger, signal };
+    return traceparent === undefined ? { ...ctx, deadline } : { ...ctx, deadline, traceparent };
   }
 
   /** Runs `work` with an abort signal that fires at the deadline or on cancel. */
@@ -208,6 +215,8 @@ export function startRuntime(port: GuestPort): void {
     info = { ...bundle };
     let mod: { default?: unknown };
     try {
+      // Last step before bundle code runs: the runtime and its port keep the APIs they captured.
+      hardenGuestScope();
       mod = await import(entry);
     } catch (error) {
       post({ type: "init-failed", error: toWireError(error) });
@@ -229,6 +238,13 @@ export function startRuntime(port: GuestPort): void {
       summary[name] = [...methods.keys()];
     }
     const hooks = HOOK_NAMES.filter((h) => typeof definition.hooks?.[h] === "function");
+    // Run the hook path once (deadline, call tracking, context) before reporting ready: a warm
+    // instance's first hook is a hand-out's onRefresh, which should not pay for compiling it.
+    // Host message ids start at 1, so id 0 never collides.
+    await withDeadline(0, Date.now() + 1_000, (signal) => {
+      context(signal, Date.now() + 1_000);
+      return Promise.resolve();
+    });
     post({
       type: "ready",
       services: summary,
@@ -254,7 +270,7 @@ export function startRuntime(port: GuestPort): void {
     try {
       const value = await withDeadline(msg.id, msg.deadline, async (signal) => {
         const ctx = context(signal, msg.deadline, msg.traceparent);
-        return await method.call(entry.target, msg.input, ctx);
+        return await trace.run(msg.traceparent, () => method.call(entry.target, msg.input, ctx));
       });
       replyValue(msg.id, value);
     } catch (error) {
@@ -306,7 +322,8 @@ export function startRuntime(port: GuestPort): void {
           body: wire.body,
           signal,
         });
-        const response = await handler(request, context(signal, deadline, traceparent));
+        const ctx = context(signal, deadline, traceparent);
+        const response = await trace.run(traceparent, () => handler(request, ctx));
         if (!(response instanceof Response)) {
           throw new TypeError("fetch handler must return a Response");
         }
@@ -364,6 +381,9 @@ export function startRuntime(port: GuestPort): void {
       }
       case "broker-reply":
         broker.settle(msg);
+        break;
+      case "publish-reply":
+        events.settle(msg);
         break;
     }
   });

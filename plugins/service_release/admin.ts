@@ -1,6 +1,6 @@
 /**
  * The admin API (`/admin/*`): bearer-token protected JSON routes for releases, lifecycle,
- * rollback and traffic. Bodies are size-limited and validated; every error is a JSON body with a
+ * rollback, traffic and phased releases (canary). Bodies are size-limited and validated; every error is a JSON body with a
  * code and a message.
  *
  * @module
@@ -34,6 +34,17 @@ const releaseBody = z.strictObject({ path: z.string().min(1).max(4096) });
 const rollbackBody = z.strictObject({ version: versionSchema.optional() });
 const trafficBody = z.strictObject({
   weights: z.record(versionSchema, z.number().min(0).max(1_000_000)),
+});
+const canaryBody = z.strictObject({
+  version: versionSchema,
+  steps: z.array(z.number().int().min(1).max(100)).min(1).max(20)
+    .refine((s) => s.every((w, i) => i === 0 || w > s[i - 1]!), {
+      message: "must be strictly increasing",
+    }).optional(),
+  stepMs: z.number().int().min(10).max(86_400_000).optional(),
+  maxErrorRatio: z.number().min(0).max(1).optional(),
+  maxLatencyMs: z.number().int().min(1).max(600_000).optional(),
+  minCalls: z.number().int().min(0).max(1_000_000).optional(),
 });
 
 function describe(error: z.ZodError): string {
@@ -84,15 +95,20 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
     }
+    const live = engine.registry.canaryProgress(id);
     return {
       id,
       state: runtime?.state ?? "RESOLVED",
       active: entry.record.active,
       desired: entry.record.desired,
       ...(entry.record.weights ? { weights: entry.record.weights } : {}),
+      ...(entry.record.canary
+        ? { canary: { ...entry.record.canary, ...(live ? { live } : {}) } }
+        : {}),
       history: entry.record.history,
       releases: entry.releases,
       revisions: runtime?.revisions ?? [],
+      ...(runtime?.governance ? { governance: runtime.governance } : {}),
     };
   };
 
@@ -133,13 +149,23 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
     async (c) => {
       try {
         const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+        // `?activate=false` stores and installs the version without moving traffic (for a canary).
+        const activateParam = c.req.query("activate");
+        if (activateParam !== undefined && activateParam !== "true" && activateParam !== "false") {
+          throw new TypeError('Query parameter "activate" must be true or false');
+        }
+        const activate = activateParam !== "false";
         let result;
         if (type === "application/json") {
-          if (Number(c.req.header("content-length") ?? "0") > options.maxJsonBytes) {
+          // Checked on the bytes too: a chunked body has no content-length to trust.
+          if (
+            Number(c.req.header("content-length") ?? "0") > options.maxJsonBytes ||
+            (await c.req.arrayBuffer()).byteLength > options.maxJsonBytes
+          ) {
             return tooLarge(options.maxJsonBytes)();
           }
           const body = await jsonBody(c, releaseBody);
-          result = await engine.registry.release({ path: body.path });
+          result = await engine.registry.release({ path: body.path }, { activate });
         } else if (
           [
             "application/x-tar",
@@ -153,7 +179,7 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
           if (archive.byteLength === 0) {
             throw new TypeError("Request body is empty; send a tar or tar.gz");
           }
-          result = await engine.registry.release({ archive });
+          result = await engine.registry.release({ archive }, { activate });
         } else {
           return errorResponse(
             415,
@@ -204,6 +230,34 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
       const body = await jsonBody(c, rollbackBody, true);
       const active = await engine.registry.rollback(id, body.version);
       return c.json({ id, active });
+    } catch (error) {
+      return reply(error);
+    }
+  });
+
+  app.get("/admin/rules", (c) => c.json(engine.rules));
+
+  app.put("/admin/rules", json, async (c) => {
+    try {
+      const text = await c.req.text();
+      let rules: unknown;
+      try {
+        rules = JSON.parse(text);
+      } catch {
+        throw new TypeError("Request body is not valid JSON");
+      }
+      return c.json(await engine.setRules(rules));
+    } catch (error) {
+      return reply(error);
+    }
+  });
+
+  app.post("/admin/bundles/:id/canary", json, async (c) => {
+    try {
+      const id = idParam(c);
+      const { version, ...options } = await jsonBody(c, canaryBody);
+      await engine.registry.canary(id, version, options);
+      return c.json(await bundleView(id), 202);
     } catch (error) {
       return reply(error);
     }

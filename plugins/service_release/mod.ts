@@ -19,6 +19,7 @@ import type { Engine } from "../../engine/engine.ts";
 import { LogEvent } from "../../engine/lifecycle.ts";
 import { definePlugin, type Plugin } from "../../engine/plugin.ts";
 import { adminApi } from "./admin.ts";
+import { eventsAdminApi } from "./events_admin.ts";
 import { servicePlane } from "./service_plane.ts";
 import { loadAdminToken } from "./token.ts";
 
@@ -36,7 +37,7 @@ export interface ServiceReleaseOptions {
   maxArchiveBytes?: number;
 }
 
-const OWN_PREFIXES = ["/rpc/", "/b/", "/admin/", "/healthz"];
+const OWN_PREFIXES = ["/rpc/", "/events/", "/b/", "/admin/", "/healthz"];
 
 function envToken(): string | undefined {
   try {
@@ -81,6 +82,8 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
           maxArchiveBytes: options.maxArchiveBytes ?? 50 * 1024 * 1024,
           onInternal,
         });
+        // After adminApi, so its bearer-token middleware guards these routes too.
+        eventsAdminApi(app, engine, { onInternal });
       }
     },
     fetch(request) {

@@ -1,5 +1,6 @@
 /**
- * The service plane: `POST /rpc/:service/:method`, `ANY /b/:bundleId/*`, `GET /healthz`.
+ * The service plane: `POST /rpc/:service/:method`, `POST /events/:topic`, `ANY /b/:bundleId/*`,
+ * `GET /healthz`.
  *
  * @module
  */
@@ -7,12 +8,18 @@ import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Engine } from "../../engine/engine.ts";
 import type { RouteSpec } from "../../engine/types.ts";
+import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/events/topic.ts";
 import { errorReply, errorResponse } from "./errors.ts";
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const MAX_HEADER = 4096;
 
-function jsonHeader(headers: Headers, name: string): Record<string, string> | undefined {
+/** Reads a JSON object header; with `lists`, a value may also be an array (a RULE any-of). */
+function jsonHeader(
+  headers: Headers,
+  name: string,
+  lists = false,
+): Record<string, string | string[]> | undefined {
   const raw = headers.get(name);
   if (raw === null) return undefined;
   if (raw.length > MAX_HEADER) throw new TypeError(`Header ${name} is longer than ${MAX_HEADER}`);
@@ -25,12 +32,18 @@ function jsonHeader(headers: Headers, name: string): Record<string, string> | un
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new TypeError(`Header ${name} must be a JSON object`);
   }
-  const out: Record<string, string> = {};
+  const out: Record<string, string | string[]> = {};
+  const scalar = (v: unknown) => typeof v !== "object" || v === null;
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v === "object" && v !== null) {
-      throw new TypeError(`Header ${name}: value of "${k}" must be a string, number or boolean`);
+    if (lists && Array.isArray(v) && v.every(scalar)) out[k] = v.map(String);
+    else if (scalar(v)) out[k] = String(v);
+    else {
+      throw new TypeError(
+        `Header ${name}: value of "${k}" must be a string, number or boolean${
+          lists ? ", or an array of them" : ""
+        }`,
+      );
     }
-    out[k] = String(v);
   }
   return out;
 }
@@ -61,9 +74,9 @@ export function routeFromHeaders(headers: Headers): RouteSpec | undefined {
       );
     }
     route.type = type;
-    route.pattern = type === "RULE" ? jsonHeader(headers, "x-route-pattern") : pattern;
+    route.pattern = type === "RULE" ? jsonHeader(headers, "x-route-pattern", true) : pattern;
   }
-  const params = jsonHeader(headers, "x-route-params");
+  const params = jsonHeader(headers, "x-route-params") as Record<string, string> | undefined;
   if (params) route.params = params;
   const mock = headers.get("x-mock");
   if (mock !== null) {
@@ -152,6 +165,41 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
     },
   );
 
+  // Publishes the JSON body to a topic; 202 once the event is durably stored (README, "Events").
+  app.post(
+    "/events/:topic",
+    bodyLimit({
+      maxSize: MAX_EVENT_PAYLOAD_BYTES,
+      onError: () =>
+        errorResponse(
+          413,
+          "TOO_LARGE",
+          `Event payload is larger than ${MAX_EVENT_PAYLOAD_BYTES} bytes`,
+        ),
+    }),
+    async (c) => {
+      try {
+        const text = await c.req.text();
+        let payload: unknown = null;
+        if (text.trim() !== "") {
+          try {
+            payload = JSON.parse(text);
+          } catch {
+            return errorResponse(400, "BAD_INPUT", "Request body is not valid JSON");
+          }
+        }
+        const traceparent = c.req.header("traceparent");
+        const result = await engine.eventBus.publish(c.req.param("topic"), payload, {
+          source: "http",
+          ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+        });
+        return c.json(result, 202);
+      } catch (error) {
+        return reply(error);
+      }
+    },
+  );
+
   app.all("/b/:bundleId/*", async (c) => {
     try {
       const id = c.req.param("bundleId");
@@ -177,7 +225,6 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
       return reply(error);
     }
   });
-  app.all("/b/:bundleId", (c) => c.redirect(`/b/${c.req.param("bundleId")}/`, 308));
 
   app.get("/healthz", (c) => {
     const status = engine.status();
