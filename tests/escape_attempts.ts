@@ -327,10 +327,11 @@ const SYSTEM: Attempt[] = [
       assertRefused(
         env,
         await env.probe(
-          `return String((await new Deno.Command("deno", { args: ["--version"] }).output()).code);`,
+          // An absolute path: an attacker need not rely on PATH, and neither does the refusal.
+          `return String((await new Deno.Command("/bin/sh", { args: ["-c", "id"] }).output()).code);`,
         ),
         "NotCapable",
-        needs("run", "deno"),
+        needs("run", "/bin/sh"),
       ),
   },
   {

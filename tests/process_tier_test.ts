@@ -372,7 +372,7 @@ Deno.test("childEnv gives a child only its granted variables, the cache dir and 
     assert.equal(env.NO_COLOR, "1");
     assert.equal("BUNDLEHOST_ADMIN_TOKEN" in env, false);
     assert.equal("MISSING_VAR" in env, false);
-    assert.equal(env.PATH, "/usr/local/bin:/usr/bin:/bin", "a fixed PATH, not the engine's");
+    assert.equal("PATH" in env, false);
   } finally {
     Deno.env.delete("BUNDLEHOST_ADMIN_TOKEN");
     Deno.env.delete("GRANTED_VAR");

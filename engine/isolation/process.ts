@@ -108,20 +108,16 @@ export const CHILD_ENV_PASSTHROUGH: readonly string[] = [
 ];
 
 /**
- * The child's whole environment: `NO_COLOR`, a fixed system `PATH`, the pass-through list above and
- * the variables the bundle is granted (`permissions.env`), each only when the engine can read it.
+ * The child's whole environment: `NO_COLOR`, the pass-through list above and the variables the
+ * bundle is granted (`permissions.env`), each only when the engine can read it.
  *
  * @param grants The bundle's grants.
  * @returns Variables for the child.
  */
 export function childEnv(grants: ResolvedPermissions): Record<string, string> {
-  // A fixed system PATH (not the engine's): Deno resolves a command name before it checks the run
-  // permission, so without one a refused `Deno.Command("ls")` would say NotFound, not NotCapable.
-  const env: Record<string, string> = {
-    NO_COLOR: "1",
-    DENO_NO_UPDATE_CHECK: "1",
-    PATH: "/usr/local/bin:/usr/bin:/bin",
-  };
+  // No PATH: Deno would resolve the `deno` command itself with the child's PATH, and the engine's
+  // `--allow-run=deno` grant covers only the `deno` its own PATH finds.
+  const env: Record<string, string> = { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
   for (const name of [...CHILD_ENV_PASSTHROUGH, ...grants.env]) {
     try {
       const value = Deno.env.get(name);
