@@ -48,6 +48,7 @@ export {
   Engine,
   type EngineCallOptions,
   type EngineOptions,
+  type EngineSettingsOptions,
   type EngineStatus,
 } from "./engine/engine.ts";
 export type { InstanceStatus, RevisionStatus } from "./engine/revision.ts";

@@ -2,14 +2,18 @@
  * The resident engine: installs bundles into sandboxes, runs their lifecycle, and routes calls to
  * them, while it keeps running.
  *
+ * This file is the engine's public facade (every method a documented API); the work lives beside
+ * it: install preparation in `install.ts`, settings in `options.ts`, status views in `status.ts`,
+ * sandboxes in `isolation/`, routing and governance in `broker/`, persistence in `registry/`,
+ * events in `events/`, and the HTTP entry in `http.ts`.
+ *
  * @module
  */
-import { pathToFileURL } from "node:url";
-import { resolve } from "node:path";
 import { BundlehostError, BundleStateError, NotFoundError } from "./errors.ts";
-import type { CallRecord, OutboundCall, TransportFactory } from "./isolation/instance.ts";
-import { type ProcessTransport, processTransport } from "./isolation/process.ts";
-import { workerTransport } from "./isolation/worker.ts";
+import type { CallRecord, OutboundCall } from "./isolation/instance.ts";
+import { Sandboxes } from "./isolation/sandboxes.ts";
+import { type InstallPolicy, prepareInstall } from "./install.ts";
+import { type BundleStatus, bundleStatus, type EngineStatus } from "./status.ts";
 import { BreakerEvent, EngineEvents, type LifecycleEvent, LogEvent } from "./lifecycle.ts";
 import {
   type CallInfo,
@@ -21,66 +25,25 @@ import {
 import { ENGINE_VERSION } from "./version.ts";
 import { Registry, type RestoreReport } from "./registry/registry.ts";
 import { KvStore, type Store } from "./registry/store.ts";
-import { METHOD_NAME_PATTERN, readManifest, SERVICE_NAME_PATTERN } from "./manifest.ts";
-import {
-  DEFAULT_CEILING,
-  type PermissionCeiling,
-  type ResolvedPermissions,
-  resolvePermissions,
-  withModuleFiles,
-} from "./permissions.ts";
+import { METHOD_NAME_PATTERN, SERVICE_NAME_PATTERN } from "./manifest.ts";
+import { type EngineSettingsOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import type { OutcomeStats } from "./outcomes.ts";
 import { Revision, type RevisionStatus, type RuntimeSettings } from "./revision.ts";
-import { vetBundle } from "./vet.ts";
-import type { IsolationTier, RouteSpec } from "./types.ts";
+import type { RouteSpec } from "./types.ts";
 import type { BrokerRequest } from "./broker/broker.ts";
 import { type BundleEntry, servingRevision } from "./broker/router.ts";
-import { Broker, type GovernanceStatus } from "./broker/broker.ts";
+import { Broker } from "./broker/broker.ts";
 import type { RulesDocument } from "./broker/rules.ts";
-import { fromWireResponse, toWireRequest } from "./http.ts";
+import { fromWireResponse, servePlugins, toWireRequest } from "./http.ts";
 import { EventBus, type EventBusHost, type EventBusOptions } from "./events/bus.ts";
 import { busBundle } from "./events/delivery.ts";
 
+export type { BundleStatus, EngineSettingsOptions, EngineStatus };
+
 /** Options for {@linkcode createEngine}; every field is optional. */
-export interface EngineOptions {
-  /** Folder for the engine's state (registry, releases, bundle data). @default {".bundlehost"} */
-  dataDir?: string;
-  /** The most any bundle may be granted; merged over the default per kind. */
-  ceiling?: Partial<PermissionCeiling>;
-  /** Force one isolation tier for every bundle, whatever its manifest says. */
-  isolation?: IsolationTier;
-  /** Deno executable for `deno info` and the process tier. @default {"deno"} */
-  denoCommand?: string;
-  /** Default call timeout, ms. @default {30000} */
-  callTimeoutMs?: number;
-  /** Time allowed to load a bundle and run `onStart`, ms. @default {30000} */
-  startTimeoutMs?: number;
-  /** Time allowed for `onStop` and `onRefresh`, ms. @default {10000} */
-  hookTimeoutMs?: number;
-  /** How long stopping waits for calls in flight, ms. @default {5000} */
-  drainMs?: number;
-  /** Heartbeat period, ms. @default {2000} */
-  heartbeatMs?: number;
-  /** No heartbeat reply for this long → instance evicted, ms. @default {5000} */
-  unresponsiveMs?: number;
-  /** After a call times out, the instance must answer a probe within this long, ms. @default {1000} */
-  probeMs?: number;
-  /** Longest chain of bundle-to-bundle calls. @default {8} */
-  maxHops?: number;
-  /** Autoscaler period: concurrency is sampled and a scaling decision made this often, ms. @default {1000} */
-  autoscaleTickMs?: number;
-  /**
-   * After traffic moves to another version (release, rollback, canary promotion), the version that
-   * served before stays ACTIVE and warm (one instance, no traffic) this long, so a rollback to it
-   * is only a traffic switch; then it is stopped. 0 stops it at once, ms. @default {300000}
-   */
-  rollbackWarmMs?: number;
-  /** Largest HTTP request body forwarded to a bundle, bytes. @default {10485760} */
-  maxBodyBytes?: number;
+export interface EngineOptions extends EngineSettingsOptions {
   /** Plugins, in registration order (see {@linkcode Plugin} for ordering rules). @default {[]} */
   plugins?: Plugin<Engine>[];
-  /** Engine name in service URIs (`bundle://<name>/<service>/<version>/<method>`). @default {"local"} */
-  name?: string;
   /** Registry storage. @default {KvStore at `<dataDir>/registry.sqlite3`} */
   store?: Store;
   /** Message and scheduled events: attempts, timeouts, backoff, clock (README, "Events"). */
@@ -99,61 +62,6 @@ export interface EngineCallOptions {
   traceparent?: string;
   /** Broker hops so far. @default {0} */
   hops?: number;
-}
-
-/** Status of one bundle id: its revisions and which serves traffic. */
-export interface BundleStatus {
-  /** Bundle id. */
-  id: string;
-  /** Version that serves traffic when no weights are set. */
-  current?: string;
-  /** Traffic weights per version, when set. */
-  weights?: Record<string, number>;
-  /** Lifecycle state of the current version. */
-  state: string;
-  /** Every installed version. */
-  revisions: RevisionStatus[];
-  /** Breaker and throttling state, when the bundle has any. */
-  governance?: GovernanceStatus;
-}
-
-/** Status of the whole engine. */
-export interface EngineStatus {
-  /** Engine uptime, ms. */
-  uptimeMs: number;
-  /** Bundles. */
-  bundles: BundleStatus[];
-  /** Worker threads evicted while unresponsive that may still be running (see the process tier). */
-  leakedWorkers: number;
-}
-
-type ResolvedOptions =
-  & Required<Omit<EngineOptions, "isolation" | "ceiling" | "plugins" | "store" | "events">>
-  & {
-    isolation?: IsolationTier;
-    ceiling: PermissionCeiling;
-  };
-
-function resolveOptions(options: EngineOptions): ResolvedOptions {
-  const resolved: ResolvedOptions = {
-    dataDir: resolve(options.dataDir ?? ".bundlehost"),
-    name: options.name ?? "local",
-    ceiling: { ...DEFAULT_CEILING, ...options.ceiling },
-    denoCommand: options.denoCommand ?? "deno",
-    callTimeoutMs: options.callTimeoutMs ?? 30_000,
-    startTimeoutMs: options.startTimeoutMs ?? 30_000,
-    hookTimeoutMs: options.hookTimeoutMs ?? 10_000,
-    drainMs: options.drainMs ?? 5_000,
-    heartbeatMs: options.heartbeatMs ?? 2_000,
-    unresponsiveMs: options.unresponsiveMs ?? 5_000,
-    probeMs: options.probeMs ?? 1_000,
-    autoscaleTickMs: options.autoscaleTickMs ?? 1_000,
-    rollbackWarmMs: options.rollbackWarmMs ?? 300_000,
-    maxHops: options.maxHops ?? 8,
-    maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
-  };
-  if (options.isolation) resolved.isolation = options.isolation;
-  return resolved;
 }
 
 /** The resident engine. Create it with {@linkcode createEngine}. */
@@ -177,7 +85,7 @@ export class Engine {
   readonly #broker: Broker;
   readonly #startedAt = Date.now();
   /** Live child processes (process tier), so close() can make sure none outlives the engine. */
-  readonly #children = new Set<ProcessTransport>();
+  readonly #sandboxes: Sandboxes;
   #closed = false;
   #registry?: Registry;
   #store?: Store;
@@ -191,6 +99,7 @@ export class Engine {
    */
   constructor(options: EngineOptions = {}) {
     this.#options = resolveOptions(options);
+    this.#sandboxes = new Sandboxes(this.#options.denoCommand);
     this.#eventOptions = options.events ?? {};
     const o = this.#options;
     this.#settings = {
@@ -204,31 +113,7 @@ export class Engine {
       autoscaleTickMs: o.autoscaleTickMs,
     };
     this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
-    const serve = this.#plugins.wrap("wrapRequest", async (request: Request) => {
-      return (await this.#plugins.first(request)) ?? Response.json(
-        {
-          error: {
-            code: "NOT_FOUND",
-            message: `No route for ${request.method} ${new URL(request.url).pathname}`,
-          },
-        },
-        { status: 404 },
-      );
-    });
-    this.fetch = async (request) => {
-      try {
-        return await serve(request);
-      } catch (error) {
-        this.#log(
-          "error",
-          `Request ${request.method} ${request.url} failed: ${(error as Error).message}`,
-        );
-        return Response.json(
-          { error: { code: "INTERNAL", message: "Internal error; see the engine log" } },
-          { status: 500 },
-        );
-      }
-    };
+    this.fetch = servePlugins(this.#plugins, (message) => this.#log("error", message));
     this.#invoke = this.#plugins.wrap("wrapCall", (call) => this.#route(call));
     this.#broker = new Broker({
       entries: () => this.#bundles.values(),
@@ -371,47 +256,38 @@ export class Engine {
    */
   async install(dir: string, options: { hash?: string } = {}): Promise<RevisionStatus> {
     this.#assertOpen();
-    let bundleDir: string;
-    try {
-      bundleDir = await Deno.realPath(dir);
-    } catch {
-      throw new NotFoundError(`Cannot install bundle: folder ${dir} does not exist`);
-    }
-    const manifest = await readManifest(bundleDir);
-    const label = `${manifest.id}@${manifest.version}`;
-    if (this.#bundles.get(manifest.id)?.revisions.has(manifest.version)) {
-      throw new BundleStateError(`Cannot install bundle ${label}: it is already installed`);
-    }
-    const dataDir = `${this.#options.dataDir}/data/${manifest.id}`;
-    const requested = resolvePermissions(
-      manifest.permissions,
-      { bundleDir, dataDir },
-      this.#options.ceiling,
-    );
-    const report = await vetBundle(bundleDir, manifest.entry, {
-      imports: manifest.imports,
+    const policy: InstallPolicy = {
+      dataRoot: this.#options.dataDir,
+      ceiling: this.#options.ceiling,
       denoCommand: this.#options.denoCommand,
-    });
-    await Deno.mkdir(dataDir, { recursive: true });
-    const grants = withModuleFiles(requested, report.moduleFiles);
-    const tier = this.#options.isolation ?? manifest.isolation;
+      installed: (id, version) => this.#bundles.get(id)?.revisions.has(version) ?? false,
+    };
+    if (this.#options.isolation) policy.isolation = this.#options.isolation;
+    const { manifest, bundleDir, dataDir, grants, tier, entryUrl } = await prepareInstall(
+      dir,
+      policy,
+    );
     const revision = new Revision({
       manifest,
       dir: bundleDir,
       dataDir,
-      entryUrl: pathToFileURL(resolve(bundleDir, manifest.entry)).href,
+      entryUrl,
       grants,
       tier,
       ...(options.hash === undefined ? {} : { hash: options.hash }),
-      transport: (name) => this.#transport(tier, name, grants, manifest.scaling.memoryMb),
+      transport: (name) =>
+        this.#sandboxes.transport({ tier, name, grants, memoryMb: manifest.scaling.memoryMb }),
       settings: this.#settings,
       events: this.events,
       outbound: (call, from) => this.#outbound(call, from),
       publish: (event, from) => this.eventBus.publishFor(from.label, event),
       afterTransition: (event) => this.#afterTransition(event),
     });
-    if (this.#bundles.get(manifest.id)?.revisions.has(manifest.version)) {
-      throw new BundleStateError(`Cannot install bundle ${label}: it is already installed`);
+    // Another install of the same version may have finished while this one was vetting.
+    if (policy.installed(manifest.id, manifest.version)) {
+      throw new BundleStateError(
+        `Cannot install bundle ${manifest.id}@${manifest.version}: it is already installed`,
+      );
     }
     let entry = this.#bundles.get(manifest.id);
     if (!entry) {
@@ -728,8 +604,7 @@ export class Engine {
     const revisions = [...this.#bundles.values()].flatMap((e) => [...e.revisions.values()]);
     await Promise.allSettled(revisions.map((r) => r.stop()));
     // Stopping has SIGKILLed every child; wait until each is reaped (and kill any stray one).
-    for (const child of this.#children) child.kill();
-    await Promise.all([...this.#children].map((child) => child.ended));
+    await this.#sandboxes.reapAll();
     try {
       await this.#bus?.close();
       await this.#plugins.sequential("close", this);
@@ -782,49 +657,6 @@ export class Engine {
     if (call.route !== undefined) options.route = call.route as RouteSpec;
     return this.call(call.service, call.method, call.input, options);
   }
-
-  #transport(
-    tier: IsolationTier,
-    name: string,
-    grants: ResolvedPermissions,
-    memoryMb: number,
-  ): TransportFactory {
-    if (tier === "worker") return workerTransport({ name, permissions: grants });
-    const factory = processTransport({
-      name,
-      permissions: grants,
-      memoryMb,
-      denoCommand: this.#options.denoCommand,
-    });
-    return (sink) => {
-      const child = factory(sink);
-      this.#children.add(child);
-      void child.ended.then(() => this.#children.delete(child));
-      return child;
-    };
-  }
-}
-
-function bundleStatus(
-  entry: BundleEntry,
-  engine: string,
-  governance: GovernanceStatus,
-): BundleStatus {
-  const revisions = [...entry.revisions.values()].map((r) => {
-    const status = r.status();
-    for (const [name, service] of Object.entries(status.services)) {
-      service.uris = service.methods.map((m) =>
-        `bundle://${engine}/${name}/${service.version}/${m}`
-      );
-    }
-    return status;
-  });
-  const current = entry.current === undefined ? undefined : entry.revisions.get(entry.current);
-  const status: BundleStatus = { id: entry.id, state: current?.state ?? "UNINSTALLED", revisions };
-  if (entry.current !== undefined) status.current = entry.current;
-  if (entry.weights) status.weights = Object.fromEntries(entry.weights);
-  if (Object.keys(governance).length > 0) status.governance = governance;
-  return status;
 }
 
 /**

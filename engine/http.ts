@@ -4,6 +4,7 @@
  * @module
  */
 import { BundlehostError } from "./errors.ts";
+import type { PluginHost } from "./plugin.ts";
 import type { WireRequest, WireResponse } from "./protocol.ts";
 
 /** Hop-by-hop headers never forwarded across the sandbox boundary. */
@@ -70,4 +71,41 @@ export function fromWireResponse(wire: WireResponse): Response {
   }
   const nullBody = wire.status === 204 || wire.status === 205 || wire.status === 304;
   return new Response(nullBody ? null : wire.body, { status: wire.status, headers });
+}
+
+/**
+ * The engine's HTTP entry: `wrapRequest` plugin hooks around the first plugin `fetch` hook that
+ * answers; 404 JSON when none does; a failure becomes a 500 JSON body that leaks nothing (the
+ * details go to `log`).
+ *
+ * @param plugins The engine's plugins.
+ * @param log Receives the details of unexpected failures.
+ * @returns A Web-standard handler.
+ */
+export function servePlugins<E>(
+  plugins: PluginHost<E>,
+  log: (message: string) => void,
+): (request: Request) => Promise<Response> {
+  const serve = plugins.wrap("wrapRequest", async (request: Request) => {
+    return (await plugins.first(request)) ?? Response.json(
+      {
+        error: {
+          code: "NOT_FOUND",
+          message: `No route for ${request.method} ${new URL(request.url).pathname}`,
+        },
+      },
+      { status: 404 },
+    );
+  });
+  return async (request) => {
+    try {
+      return await serve(request);
+    } catch (error) {
+      log(`Request ${request.method} ${request.url} failed: ${(error as Error).message}`);
+      return Response.json(
+        { error: { code: "INTERNAL", message: "Internal error; see the engine log" } },
+        { status: 500 },
+      );
+    }
+  };
 }

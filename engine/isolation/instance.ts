@@ -29,81 +29,27 @@ import {
   type WireResponse,
 } from "../protocol.ts";
 import type { IsolationTier } from "../types.ts";
+import { outboundCall, outboundPublish, withGuestTrace } from "./outbound.ts";
+import type {
+  CallRecord,
+  InstanceState,
+  OutboundCall,
+  OutboundPublish,
+  ReadyInfo,
+  Transport,
+  TransportFactory,
+} from "./types.ts";
 
-/** What a tier's transport does; the instance drives it. */
-export interface Transport {
-  /** Sends a message to the guest; throws when the value cannot be serialized. */
-  send(message: HostMessage, transfer?: Transferable[]): void;
-  /** Ends the sandbox now (terminate the worker, SIGKILL the process). */
-  kill(): void;
-  /** OS process id, for the process tier. */
-  readonly pid?: number;
-  /**
-   * Upper bound on the liveness probe after a call deadline, ms, for a tier whose kill is sure and
-   * cheap (the process tier); the instance uses the smaller of this and its `probeMs`.
-   */
-  readonly probeMs?: number;
-}
-
-/** Callbacks a tier's transport reports to. */
-export interface TransportSink {
-  /** A raw message arrived from the guest (untrusted). */
-  receive(raw: unknown): void;
-  /** The sandbox ended on its own; `reason` says how. */
-  closed(reason: string): void;
-}
-
-/** Creates the transport for one instance; one implementation per isolation tier. */
-export type TransportFactory = (sink: TransportSink) => Transport;
-
-/** Instance life: `starting` → `ready` → (`retiring`) → `dead`. */
-export type InstanceState = "starting" | "ready" | "retiring" | "dead";
-
-/** What a ready instance reported about the bundle. */
-export interface ReadyInfo {
-  /** Service name → method names. */
-  services: Record<string, string[]>;
-  /** Whether the bundle has a fetch handler. */
-  fetch: boolean;
-  /** Hooks the bundle defines. */
-  hooks: HookName[];
-}
-
-/** A bundle's call to another bundle, made from inside an instance. */
-export interface OutboundCall {
-  /** Service to call (optionally `Service@range`). */
-  service: string;
-  /** Method. */
-  method: string;
-  /** Input value. */
-  input: unknown;
-  /** Requested route (untrusted: validate before use). */
-  route?: unknown;
-  /** Requested timeout, ms. */
-  timeoutMs?: number;
-  /** The engine call this was made in, when the instance is serving one. */
-  parent?: CallRecord;
-}
-
-/** An event a bundle publishes (`ctx.events.publish`), made from inside an instance. */
-export interface OutboundPublish {
-  /** Topic (pattern-checked; the bus checks the rest). */
-  topic: string;
-  /** Payload, parsed from the guest's JSON text. */
-  payload: unknown;
-  /** The engine call this was made in, when the instance is serving one. */
-  parent?: CallRecord;
-}
-
-/** Engine-side record of a call the instance is serving. */
-export interface CallRecord {
-  /** Absolute deadline, epoch ms. */
-  deadline: number;
-  /** Trace context. */
-  traceparent?: string;
-  /** Number of broker hops so far. */
-  hops: number;
-}
+export type {
+  CallRecord,
+  InstanceState,
+  OutboundCall,
+  OutboundPublish,
+  ReadyInfo,
+  Transport,
+  TransportFactory,
+  TransportSink,
+} from "./types.ts";
 
 /** Options for {@linkcode Instance}. */
 export interface InstanceOptions {
@@ -138,24 +84,6 @@ interface Pending {
   record: CallRecord;
   kind: "call" | "fetch" | "hook" | "ping";
   label: string;
-}
-
-/**
- * The call record with the guest's own trace context (a span the bundle made) in place of the
- * call's, when the guest's lies in the same trace; otherwise the record unchanged. A guest cannot
- * move its calls or logs into another request's trace.
- */
-function withGuestTrace(
-  record: CallRecord | undefined,
-  message: { traceparent?: string },
-): CallRecord | undefined {
-  const own = message.traceparent;
-  if (!record || own === undefined || own === record.traceparent) return record;
-  // Both are validated W3C values: "vv-<trace id>-<span id>-ff"; the trace id is chars 3..35.
-  if (record.traceparent !== undefined && own.slice(3, 35) !== record.traceparent.slice(3, 35)) {
-    return record;
-  }
-  return { ...record, traceparent: own };
 }
 
 /** Too many malformed guest messages and the instance is killed. */
@@ -552,79 +480,45 @@ export class Instance {
     });
   }
 
-  async #publish(message: Extract<GuestMessage, { type: "publish" }>): Promise<void> {
-    const reply = (msg: HostMessage) => {
-      if (this.state === "dead") return;
-      try {
-        this.#transport.send(msg);
-      } catch (error) {
-        this.#transport.send({
-          type: "publish-reply",
-          id: message.id,
-          ok: false,
-          error: toWireError(error, "runtime"),
-        });
-      }
-    };
-    try {
-      if (!this.#options.onPublish) {
-        throw new UnavailableError("This engine does not deliver events");
-      }
-      let payload: unknown;
-      try {
-        payload = JSON.parse(message.data);
-      } catch {
-        throw new TypeError("Event payload is not JSON");
-      }
-      const event: OutboundPublish = { topic: message.topic, payload };
-      const parent = message.callId === undefined ? undefined : this.callRecord(message.callId);
-      const traced = withGuestTrace(parent, message);
-      if (traced) event.parent = traced;
-      const value = await this.#options.onPublish(event);
-      reply({ type: "publish-reply", id: message.id, ok: true, value });
-    } catch (error) {
-      reply({
-        type: "publish-reply",
-        id: message.id,
-        ok: false,
-        error: toWireError(error, "runtime"),
-      });
-    }
+  #publish(message: Extract<GuestMessage, { type: "publish" }>): Promise<void> {
+    return this.#answer("publish-reply", message.id, () => {
+      const publish = this.#options.onPublish;
+      if (!publish) throw new UnavailableError("This engine does not deliver events");
+      return publish(outboundPublish(message, this.#parentOf(message.callId)));
+    });
   }
 
-  async #outbound(message: Extract<GuestMessage, { type: "broker-call" }>): Promise<void> {
-    const reply = (msg: HostMessage) => {
-      if (this.state === "dead") return;
-      try {
-        this.#transport.send(msg);
-      } catch (error) {
-        this.#transport.send({
-          type: "broker-reply",
-          id: message.id,
-          ok: false,
-          error: toWireError(error, "runtime"),
-        });
-      }
-    };
+  #outbound(message: Extract<GuestMessage, { type: "broker-call" }>): Promise<void> {
+    return this.#answer("broker-reply", message.id, () => {
+      const route = this.#options.onOutboundCall;
+      if (!route) throw new UnavailableError("This engine does not route calls between bundles");
+      return route(outboundCall(message, this.#parentOf(message.callId)));
+    });
+  }
+
+  #parentOf(callId: number | undefined): CallRecord | undefined {
+    return callId === undefined ? undefined : this.callRecord(callId);
+  }
+
+  /** Runs a guest's request and sends the reply; a reply that cannot be serialized becomes an error. */
+  async #answer(
+    type: "broker-reply" | "publish-reply",
+    id: number,
+    work: () => Promise<unknown>,
+  ): Promise<void> {
+    let reply: HostMessage;
     try {
-      if (!this.#options.onOutboundCall) {
-        throw new UnavailableError("This engine does not route calls between bundles");
-      }
-      const call: OutboundCall = {
-        service: message.service,
-        method: message.method,
-        input: message.input,
-      };
-      if (message.route !== undefined) call.route = message.route;
-      if (message.timeoutMs !== undefined) call.timeoutMs = message.timeoutMs;
-      const parent = message.callId === undefined ? undefined : this.callRecord(message.callId);
-      const traced = withGuestTrace(parent, message);
-      if (traced) call.parent = traced;
-      const value = await this.#options.onOutboundCall(call);
-      reply({ type: "broker-reply", id: message.id, ok: true, value });
+      reply = { type, id, ok: true, value: await work() } as HostMessage;
     } catch (error) {
-      const wire = toWireError(error, "runtime");
-      reply({ type: "broker-reply", id: message.id, ok: false, error: wire });
+      reply = { type, id, ok: false, error: toWireError(error, "runtime") } as HostMessage;
+    }
+    if (this.state === "dead") return;
+    try {
+      this.#transport.send(reply);
+    } catch (error) {
+      this.#transport.send(
+        { type, id, ok: false, error: toWireError(error, "runtime") } as HostMessage,
+      );
     }
   }
 }

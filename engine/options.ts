@@ -1,0 +1,84 @@
+/**
+ * The engine's scalar settings and their defaults, merged in one place.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { DEFAULT_CEILING, type PermissionCeiling } from "./permissions.ts";
+import type { IsolationTier } from "./types.ts";
+
+/** The engine's scalar settings (part of {@linkcode EngineOptions}); every field is optional. */
+export interface EngineSettingsOptions {
+  /** Folder for the engine's state (registry, releases, bundle data). @default {".bundlehost"} */
+  dataDir?: string;
+  /** The most any bundle may be granted; merged over the default per kind. */
+  ceiling?: Partial<PermissionCeiling>;
+  /** Force one isolation tier for every bundle, whatever its manifest says. */
+  isolation?: IsolationTier;
+  /** Deno executable for `deno info` and the process tier. @default {"deno"} */
+  denoCommand?: string;
+  /** Default call timeout, ms. @default {30000} */
+  callTimeoutMs?: number;
+  /** Time allowed to load a bundle and run `onStart`, ms. @default {30000} */
+  startTimeoutMs?: number;
+  /** Time allowed for `onStop` and `onRefresh`, ms. @default {10000} */
+  hookTimeoutMs?: number;
+  /** How long stopping waits for calls in flight, ms. @default {5000} */
+  drainMs?: number;
+  /** Heartbeat period, ms. @default {2000} */
+  heartbeatMs?: number;
+  /** No heartbeat reply for this long → instance evicted, ms. @default {5000} */
+  unresponsiveMs?: number;
+  /** After a call times out, the instance must answer a probe within this long, ms. @default {1000} */
+  probeMs?: number;
+  /** Longest chain of bundle-to-bundle calls. @default {8} */
+  maxHops?: number;
+  /** Autoscaler period: concurrency is sampled and a scaling decision made this often, ms. @default {1000} */
+  autoscaleTickMs?: number;
+  /**
+   * After traffic moves to another version (release, rollback, canary promotion), the version that
+   * served before stays ACTIVE and warm (one instance, no traffic) this long, so a rollback to it
+   * is only a traffic switch; then it is stopped. 0 stops it at once, ms. @default {300000}
+   */
+  rollbackWarmMs?: number;
+  /** Largest HTTP request body forwarded to a bundle, bytes. @default {10485760} */
+  maxBodyBytes?: number;
+  /** Engine name in service URIs (`bundle://<name>/<service>/<version>/<method>`). @default {"local"} */
+  name?: string;
+}
+
+/** Settings with every default applied. */
+export type ResolvedOptions =
+  & Required<Omit<EngineSettingsOptions, "isolation" | "ceiling">>
+  & {
+    isolation?: IsolationTier;
+    ceiling: PermissionCeiling;
+  };
+
+/**
+ * Applies the defaults, in one place.
+ *
+ * @param options Settings as given.
+ * @returns Settings with defaults.
+ */
+export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions {
+  const resolved: ResolvedOptions = {
+    dataDir: resolve(options.dataDir ?? ".bundlehost"),
+    name: options.name ?? "local",
+    ceiling: { ...DEFAULT_CEILING, ...options.ceiling },
+    denoCommand: options.denoCommand ?? "deno",
+    callTimeoutMs: options.callTimeoutMs ?? 30_000,
+    startTimeoutMs: options.startTimeoutMs ?? 30_000,
+    hookTimeoutMs: options.hookTimeoutMs ?? 10_000,
+    drainMs: options.drainMs ?? 5_000,
+    heartbeatMs: options.heartbeatMs ?? 2_000,
+    unresponsiveMs: options.unresponsiveMs ?? 5_000,
+    probeMs: options.probeMs ?? 1_000,
+    autoscaleTickMs: options.autoscaleTickMs ?? 1_000,
+    rollbackWarmMs: options.rollbackWarmMs ?? 300_000,
+    maxHops: options.maxHops ?? 8,
+    maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
+  };
+  if (options.isolation) resolved.isolation = options.isolation;
+  return resolved;
+}
