@@ -27,26 +27,50 @@ const HOP_BY_HOP = new Set([
  * @throws {BundlehostError} `BAD_INPUT` when the body is too large.
  */
 export async function toWireRequest(request: Request, maxBytes: number): Promise<WireRequest> {
-  let body: Uint8Array<ArrayBuffer> | null = null;
-  if (request.body) {
-    const declared = Number(request.headers.get("content-length") ?? "0");
-    if (declared > maxBytes) throw tooLarge(maxBytes);
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of request.body) {
-      size += chunk.byteLength;
-      if (size > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(chunk);
-    }
-    body = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      body.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-  }
+  const body = await readBody(request, maxBytes);
   const headers = [...request.headers].filter(([k]) => !HOP_BY_HOP.has(k));
   return { method: request.method, url: request.url, headers, body };
+}
+
+/**
+ * Reads a request body, refusing more than `maxBytes`. A declared `content-length` is checked
+ * before reading (over HTTP, `Deno.serve` delivers exactly that many bytes); a chunked body is
+ * counted as it arrives, so it is never buffered past the limit.
+ *
+ * @param request The request.
+ * @param maxBytes Largest body accepted.
+ * @returns The body, or `null` when there is none.
+ * @throws {BundlehostError} `TOO_LARGE` when the body is larger.
+ */
+export async function readBody(
+  request: Request,
+  maxBytes: number,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  // `request.body` builds a ReadableStream: with a declared length, read without touching it.
+  const declared = request.headers.get("content-length");
+  if (declared !== null) {
+    if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
+    if (declared === "0") return null;
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    // A request made in-process can declare one length and carry another.
+    if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
+    return bytes;
+  }
+  if (!request.body) return null;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body) {
+    size += chunk.byteLength;
+    if (size > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
 }
 
 function tooLarge(maxBytes: number): BundlehostError {
@@ -108,4 +132,23 @@ export function servePlugins<E>(
       );
     }
   };
+}
+
+/**
+ * The path of a request's URL, without building a `URL` object (this runs several times per
+ * request). `Request.url` is already normalized by the URL parser, so slicing it gives exactly
+ * `new URL(url).pathname`.
+ *
+ * @param url An absolute URL as `Request.url` holds it.
+ * @returns The path, e.g. `"/rpc/Svc/m"`.
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start < 0) return "/";
+  let end = url.length;
+  const query = url.indexOf("?", start);
+  if (query >= 0) end = query;
+  const hash = url.indexOf("#", start);
+  if (hash >= 0 && hash < end) end = hash;
+  return url.slice(start, end);
 }

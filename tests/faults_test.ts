@@ -468,8 +468,10 @@ Deno.test("Engine survives a bundle flooding it with malformed messages and kill
   await t.deploy(
     manifest("garbage", { services: { G: "1.0.0" }, scaling: { minWorkers: 1, maxWorkers: 1 } }),
     {
+      // An array on the wire is a batch of messages (see engine/isolation/batcher.ts), so the
+      // list holds only single malformed values: each counts once.
       "mod.ts": `const GARBAGE = [
-        42, null, "reply", [1, 2], { type: "bogus" }, { type: "reply", id: -1, ok: true },
+        42, null, "reply", new Uint8Array(2), { type: "bogus" }, { type: "reply", id: -1, ok: true },
         { type: "reply", id: "1", ok: true }, { type: "log", level: "shout", message: "x" },
         { type: "log", level: "info", message: 7 }, { type: "pong", id: 1 }, { type: "fatal" },
         { type: "response", id: 1, response: { status: 99, headers: [], body: null } },

@@ -243,10 +243,12 @@ Deno.test("Engine cancels a call in the runtime when its deadline passes and ctx
       const cancelled = new Set();
       const outcome = {};
       // The bundle shares its realm with the runtime, so it can watch the engine's messages.
+      // Messages sent in the same tick arrive as one array (a batch).
       self.addEventListener("message", (event) => {
-        const msg = event.data;
-        if (msg?.type === "call" && msg.input?.tag) idsByTag.set(msg.input.tag, msg.id);
-        if (msg?.type === "cancel") cancelled.add(msg.id);
+        for (const msg of Array.isArray(event.data) ? event.data : [event.data]) {
+          if (msg?.type === "call" && msg.input?.tag) idsByTag.set(msg.input.tag, msg.id);
+          if (msg?.type === "cancel") cancelled.add(msg.id);
+        }
       });
       export default {
         services: {

@@ -29,6 +29,7 @@ import {
   type WireResponse,
 } from "../protocol.ts";
 import type { IsolationTier } from "../types.ts";
+import { type Deadline, deadlines } from "../deadlines.ts";
 import { outboundCall, outboundPublish, withGuestTrace } from "./outbound.ts";
 import type {
   CallRecord,
@@ -80,7 +81,7 @@ export interface InstanceOptions {
 interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: Deadline;
   record: CallRecord;
   kind: "call" | "fetch" | "hook" | "ping";
   label: string;
@@ -124,6 +125,7 @@ export class Instance {
   readonly #transport: Transport;
   readonly #options: InstanceOptions;
   readonly #pending = new Map<number, Pending>();
+  #inflight = 0;
   #nextId = 1;
   #heartbeat?: ReturnType<typeof setInterval>;
   #lastPong = Date.now();
@@ -155,9 +157,23 @@ export class Instance {
 
   /** Calls and requests in flight (hooks and pings excluded). */
   get inflight(): number {
-    let n = 0;
-    for (const p of this.#pending.values()) if (p.kind === "call" || p.kind === "fetch") n++;
-    return n;
+    return this.#inflight;
+  }
+
+  /** Adds a pending request; calls and fetches count as in flight. */
+  #put(id: number, pending: Pending): void {
+    this.#pending.set(id, pending);
+    if (pending.kind === "call" || pending.kind === "fetch") this.#inflight++;
+  }
+
+  /** Removes a pending request (and its deadline), keeping the in-flight count right. */
+  #take(id: number): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (!pending) return undefined;
+    this.#pending.delete(id);
+    deadlines.cancel(pending.timer);
+    if (pending.kind === "call" || pending.kind === "fetch") this.#inflight--;
+    return pending;
   }
 
   /** Engine records of the calls in flight, by message id. */
@@ -316,11 +332,7 @@ export class Instance {
     const error = new InstanceLostError(`Bundle ${label} died: ${reason}`);
     this.#startWaiter?.reject(error);
     this.#startWaiter = undefined;
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(error);
-    }
-    this.#pending.clear();
+    for (const id of [...this.#pending.keys()]) this.#take(id)!.reject(error);
     try {
       this.#transport.kill();
     } finally {
@@ -340,23 +352,24 @@ export class Instance {
     }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      const timeoutMs = Math.max(0, record.deadline - Date.now());
-      const timer = setTimeout(() => this.#expire(id), timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer, record, kind, label });
+      const timer = deadlines.schedule(record.deadline, () => this.#expire(id));
+      this.#put(id, { resolve, reject, timer, record, kind, label });
+      const undeliverable = (error: unknown) => {
+        if (!this.#take(id)) return;
+        reject(new TypeError(`Cannot send to bundle: ${(error as Error).message}`));
+      };
       try {
-        this.#transport.send(build(id), transfer);
+        this.#transport.send(build(id), transfer, undeliverable);
       } catch (error) {
-        clearTimeout(timer);
-        this.#pending.delete(id);
+        this.#take(id);
         reject(new TypeError(`Cannot send to bundle: ${(error as Error).message}`));
       }
     });
   }
 
   #expire(id: number): void {
-    const pending = this.#pending.get(id);
+    const pending = this.#take(id);
     if (!pending) return;
-    this.#pending.delete(id);
     if (pending.kind === "ping") {
       pending.reject(new CallTimeoutError("Heartbeat timed out"));
       return;
@@ -413,10 +426,9 @@ export class Instance {
       }
       case "reply":
       case "response": {
-        const pending = this.#pending.get(message.id);
-        if (!pending || pending.kind === "ping") return;
-        this.#pending.delete(message.id);
-        clearTimeout(pending.timer);
+        if (this.#pending.get(message.id)?.kind === "ping") return;
+        const pending = this.#take(message.id);
+        if (!pending) return;
         if (message.type === "response") {
           if (pending.kind === "fetch") pending.resolve(message.response);
           else pending.reject(new TypeError("Bundle answered a call with an HTTP response"));
@@ -430,11 +442,8 @@ export class Instance {
       case "pong": {
         this.#lastPong = Date.now();
         this.memory = message.memory;
-        const pending = this.#pending.get(message.id);
-        if (pending?.kind === "ping") {
-          this.#pending.delete(message.id);
-          clearTimeout(pending.timer);
-          pending.resolve(message.memory);
+        if (this.#pending.get(message.id)?.kind === "ping") {
+          this.#take(message.id)!.resolve(message.memory);
         }
         return;
       }

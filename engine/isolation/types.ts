@@ -10,7 +10,11 @@ import type { HookName, HostMessage } from "../protocol.ts";
 /** What a tier's transport does; the instance drives it. */
 export interface Transport {
   /** Sends a message to the guest; throws when the value cannot be serialized. */
-  send(message: HostMessage, transfer?: Transferable[]): void;
+  send(
+    message: HostMessage,
+    transfer?: Transferable[],
+    onUndeliverable?: (error: unknown) => void,
+  ): void;
   /** Ends the sandbox now (terminate the worker, SIGKILL the process). */
   kill(): void;
   /** OS process id, for the process tier. */

@@ -6,6 +6,7 @@
  * @module
  */
 import { type ResolvedPermissions, toWorkerPermissions } from "../permissions.ts";
+import { MessageBatcher, unbatch } from "./batcher.ts";
 import type { Transport, TransportFactory } from "./instance.ts";
 
 const RUNTIME_URL = new URL("../runtime/worker_main.ts", import.meta.url);
@@ -32,7 +33,8 @@ export function workerTransport(spec: WorkerSpec): TransportFactory {
       deno: { permissions: toWorkerPermissions(spec.permissions) },
     });
     let ended = false;
-    worker.addEventListener("message", (event) => sink.receive(event.data));
+    const batcher = new MessageBatcher((data, transfer) => worker.postMessage(data, transfer));
+    worker.addEventListener("message", (event) => unbatch(event.data, sink.receive));
     worker.addEventListener("messageerror", () => sink.receive(undefined));
     worker.addEventListener("error", (event) => {
       // Without preventDefault an error in a worker terminates the engine.
@@ -41,11 +43,12 @@ export function workerTransport(spec: WorkerSpec): TransportFactory {
       sink.closed(`uncaught error in worker: ${event.message}`);
     });
     const transport: Transport = {
-      send(message, transfer) {
-        worker.postMessage(message, transfer ?? []);
+      send(message, transfer, onUndeliverable) {
+        batcher.send(message, transfer, onUndeliverable);
       },
       kill() {
         ended = true;
+        batcher.close();
         worker.terminate();
       },
     };

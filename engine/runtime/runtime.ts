@@ -22,14 +22,22 @@ import {
 } from "../protocol.ts";
 import type { BundleContext, BundleDefinition, BundleHooks, BundleLogger } from "../types.ts";
 import { makeBroker } from "./broker_client.ts";
+import { CallScope } from "./call_scope.ts";
 import { makeEvents } from "./events_client.ts";
 import { hardenGuestScope } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
 
 /** How the runtime talks to the engine; one implementation per isolation tier. */
 export interface GuestPort {
-  /** Sends a message; throws when the value cannot be serialized. */
-  post(message: GuestMessage, transfer?: Transferable[]): void;
+  /**
+   * Sends a message. When the value cannot be serialized, the port either throws at once or, if it
+   * batches, calls `onUndeliverable` later (callers handle both).
+   */
+  post(
+    message: GuestMessage,
+    transfer?: Transferable[],
+    onUndeliverable?: (error: unknown) => void,
+  ): void;
   /** Registers the handler for engine messages. */
   listen(handler: (message: HostMessage) => void): void;
   /** Ends this sandbox after a fatal fault has been reported. */
@@ -99,7 +107,7 @@ function describeDefinitionError(def: unknown): string | undefined {
  */
 export function startRuntime(port: GuestPort): void {
   const callStore = new AsyncLocalStorage<number>();
-  const inflight = new Map<number, AbortController>();
+  const inflight = new Map<number, CallScope>();
   const services = new Map<string, ServiceEntry>();
   let definition: BundleDefinition = {};
   let info: WireBundleInfo | undefined;
@@ -107,7 +115,11 @@ export function startRuntime(port: GuestPort): void {
   // Before bundle code runs: the incoming call's trace context becomes the bundle's active one.
   const trace = captureTraceContext();
 
-  const post = (message: GuestMessage, transfer?: Transferable[]) => port.post(message, transfer);
+  const post = (
+    message: GuestMessage,
+    transfer?: Transferable[],
+    onUndeliverable?: (error: unknown) => void,
+  ) => port.post(message, transfer, onUndeliverable);
 
   function fatal(reason: string, error?: unknown): void {
     if (dying) return;
@@ -168,29 +180,34 @@ export function startRuntime(port: GuestPort): void {
   const broker = makeBroker(post, () => callStore.getStore(), trace.current);
   const events = makeEvents(post, () => callStore.getStore(), trace.current);
 
-  function context(signal: AbortSignal, deadline: number, traceparent?: string): BundleContext {
+  function context(scope: CallScope, traceparent?: string): BundleContext {
     if (info === undefined) throw new Error("Runtime not initialised");
-    const bundle = { ...info };
-    const ctx = { bundle, broker: broker.client, events: events.client, log: logger, signal };
-    return traceparent === undefined ? { ...ctx, deadline } : { ...ctx, deadline, traceparent };
+    const bundle = info;
+    return {
+      bundle,
+      broker: broker.client,
+      events: events.client,
+      log: logger,
+      deadline: scope.deadline,
+      get signal() {
+        return scope.signal;
+      },
+      ...(traceparent === undefined ? {} : { traceparent }),
+    };
   }
 
-  /** Runs `work` with an abort signal that fires at the deadline or on cancel. */
+  /** Runs `work` in a call scope: its signal aborts at the deadline or on cancel. */
   async function withDeadline<T>(
     id: number,
     deadline: number,
-    work: (signal: AbortSignal) => Promise<T>,
+    work: (scope: CallScope) => Promise<T>,
   ): Promise<T> {
-    const controller = new AbortController();
-    inflight.set(id, controller);
-    const timer = setTimeout(
-      () => controller.abort(new DOMException("Call deadline exceeded", "TimeoutError")),
-      Math.max(0, deadline - Date.now()),
-    );
+    const scope = new CallScope(deadline);
+    inflight.set(id, scope);
     try {
-      return await callStore.run(id, () => work(controller.signal));
+      return await callStore.run(id, () => work(scope));
     } finally {
-      clearTimeout(timer);
+      scope.dispose();
       inflight.delete(id);
     }
   }
@@ -200,19 +217,22 @@ export function startRuntime(port: GuestPort): void {
   }
 
   function replyValue(id: number, value: unknown): void {
-    try {
-      post({ type: "reply", id, ok: true, value });
-    } catch (error) {
+    const unserializable = (error: unknown) =>
       replyError(id, {
         name: "DataCloneError",
         message: `The result cannot be serialized: ${(error as Error).message}`,
         source: "bundle",
       });
+    try {
+      post({ type: "reply", id, ok: true, value }, undefined, unserializable);
+    } catch (error) {
+      unserializable(error);
     }
   }
 
   async function init(entry: string, bundle: WireBundleInfo): Promise<void> {
-    info = { ...bundle };
+    // Frozen and shared by every call's ctx.bundle: a bundle cannot change its own identity.
+    info = Object.freeze({ ...bundle });
     let mod: { default?: unknown };
     try {
       // Last step before bundle code runs: the runtime and its port keep the APIs they captured.
@@ -241,8 +261,8 @@ export function startRuntime(port: GuestPort): void {
     // Run the hook path once (deadline, call tracking, context) before reporting ready: a warm
     // instance's first hook is a hand-out's onRefresh, which should not pay for compiling it.
     // Host message ids start at 1, so id 0 never collides.
-    await withDeadline(0, Date.now() + 1_000, (signal) => {
-      context(signal, Date.now() + 1_000);
+    await withDeadline(0, Date.now() + 1_000, (scope) => {
+      context(scope);
       return Promise.resolve();
     });
     post({
@@ -268,8 +288,8 @@ export function startRuntime(port: GuestPort): void {
       return;
     }
     try {
-      const value = await withDeadline(msg.id, msg.deadline, async (signal) => {
-        const ctx = context(signal, msg.deadline, msg.traceparent);
+      const value = await withDeadline(msg.id, msg.deadline, async (scope) => {
+        const ctx = context(scope, msg.traceparent);
         return await trace.run(msg.traceparent, () => method.call(entry.target, msg.input, ctx));
       });
       replyValue(msg.id, value);
@@ -315,14 +335,14 @@ export function startRuntime(port: GuestPort): void {
       return;
     }
     try {
-      const { status, headers, body } = await withDeadline(id, deadline, async (signal) => {
+      const { status, headers, body } = await withDeadline(id, deadline, async (scope) => {
         const request = new Request(wire.url, {
           method: wire.method,
           headers: wire.headers,
           body: wire.body,
-          signal,
+          signal: scope.signal,
         });
-        const ctx = context(signal, deadline, traceparent);
+        const ctx = context(scope, traceparent);
         const response = await trace.run(traceparent, () => handler(request, ctx));
         if (!(response instanceof Response)) {
           throw new TypeError("fetch handler must return a Response");
@@ -343,12 +363,14 @@ export function startRuntime(port: GuestPort): void {
   }
 
   async function hook(msg: Extract<HostMessage, { type: "hook" }>): Promise<void> {
-    if (msg.instanceId !== undefined && info) info = { ...info, instanceId: msg.instanceId };
+    if (msg.instanceId !== undefined && info) {
+      info = Object.freeze({ ...info, instanceId: msg.instanceId });
+    }
     const fn = (definition.hooks as BundleHooks | undefined)?.[msg.hook];
     try {
       if (fn) {
-        await withDeadline(msg.id, msg.deadline, async (signal) => {
-          await fn.call(definition.hooks, context(signal, msg.deadline));
+        await withDeadline(msg.id, msg.deadline, async (scope) => {
+          await fn.call(definition.hooks, context(scope));
         });
       }
       replyValue(msg.id, null);

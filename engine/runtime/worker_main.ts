@@ -6,6 +6,7 @@
  * @module
  */
 import type { HostMessage } from "../protocol.ts";
+import { MessageBatcher, unbatch } from "../isolation/batcher.ts";
 import { startRuntime } from "./runtime.ts";
 
 interface WorkerScope {
@@ -16,11 +17,13 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const post = scope.postMessage.bind(scope);
 const close = scope.close.bind(scope);
+const batcher = new MessageBatcher(post);
 
 // A bundle calling self.close() would end the worker silently: report it first.
 Object.defineProperty(scope, "close", {
   value: () => {
     try {
+      batcher.flush();
       post({ type: "fatal", reason: "self.close() called by the bundle" }, []);
     } finally {
       close();
@@ -29,7 +32,15 @@ Object.defineProperty(scope, "close", {
 });
 
 startRuntime({
-  post: (message, transfer) => post(message, transfer ?? []),
-  listen: (handler) => scope.addEventListener("message", (event) => handler(event.data)),
-  exit: () => close(),
+  post: (message, transfer, onUndeliverable) => batcher.send(message, transfer, onUndeliverable),
+  listen: (handler) =>
+    scope.addEventListener(
+      "message",
+      (event) => unbatch(event.data, handler as (m: unknown) => void),
+    ),
+  exit: () => {
+    // The fatal report is queued: it must leave before the worker does.
+    batcher.flush();
+    close();
+  },
 });

@@ -46,9 +46,47 @@ function seriesKey(attributes: Attributes): string {
   return Object.keys(attributes).sort().map((k) => `${k}\u0000${attributes[k]}`).join("\u0001");
 }
 
+/**
+ * Series by attributes. A recording on the hot path finds its series by a key built in one pass
+ * in the caller's attribute order; the canonical (sorted) key is computed only the first time an
+ * ordering is seen, so different orderings still share one series.
+ */
+class SeriesTable<P extends { attributes: Attributes }> {
+  readonly #byKey = new Map<string, P>();
+  readonly #byOrder = new Map<string, P>();
+  readonly #create: (attributes: Attributes) => P;
+
+  constructor(create: (attributes: Attributes) => P) {
+    this.#create = create;
+  }
+
+  get(input: AttributeInput): P {
+    let order = "";
+    for (const key in input) {
+      const value = input[key];
+      if (value !== undefined) order += `${key}\u0000${value}\u0001`;
+    }
+    let point = this.#byOrder.get(order);
+    if (point) return point;
+    const attributes = clean(input);
+    const key = seriesKey(attributes);
+    point = this.#byKey.get(key);
+    if (!point) {
+      point = this.#create(attributes);
+      this.#byKey.set(key, point);
+    }
+    this.#byOrder.set(order, point);
+    return point;
+  }
+
+  values(): IterableIterator<P> {
+    return this.#byKey.values();
+  }
+}
+
 /** A monotonic counter, or an up-down counter. */
 export class Counter {
-  readonly #series = new Map<string, ValuePoint>();
+  readonly #series = new SeriesTable<ValuePoint>((attributes) => ({ attributes, value: 0 }));
   readonly #monotonic: boolean;
 
   /**
@@ -71,11 +109,7 @@ export class Counter {
     if (this.#monotonic && !(value >= 0)) {
       throw new RangeError(`A counter only grows; cannot add ${value}`);
     }
-    const attrs = clean(attributes);
-    const key = seriesKey(attrs);
-    const point = this.#series.get(key);
-    if (point) point.value += value;
-    else this.#series.set(key, { attributes: attrs, value });
+    this.#series.get(attributes).value += value;
   }
 
   /** Current series. */
@@ -86,7 +120,7 @@ export class Counter {
 
 /** A histogram with fixed bucket bounds. */
 export class Histogram {
-  readonly #series = new Map<string, HistogramPoint & { counts: number[] }>();
+  readonly #series: SeriesTable<HistogramPoint & { counts: number[] }>;
   readonly #bounds: readonly number[];
   readonly #otel?: { record(value: number, attributes?: Attributes): void };
 
@@ -101,6 +135,12 @@ export class Histogram {
     otel?: { record(value: number, attributes?: Attributes): void },
   ) {
     this.#bounds = bounds;
+    this.#series = new SeriesTable((attributes) => ({
+      attributes,
+      counts: new Array(bounds.length + 1).fill(0),
+      sum: 0,
+      count: 0,
+    }));
     if (otel) this.#otel = otel;
   }
 
@@ -111,24 +151,13 @@ export class Histogram {
    * @param attributes Series attributes.
    */
   record(value: number, attributes: AttributeInput = {}): void {
-    const attrs = clean(attributes);
-    const key = seriesKey(attrs);
-    let point = this.#series.get(key);
-    if (!point) {
-      point = {
-        attributes: attrs,
-        counts: new Array(this.#bounds.length + 1).fill(0),
-        sum: 0,
-        count: 0,
-      };
-      this.#series.set(key, point);
-    }
+    const point = this.#series.get(attributes);
     let bucket = 0;
     while (bucket < this.#bounds.length && value > this.#bounds[bucket]!) bucket++;
     point.counts[bucket]!++;
     point.sum += value;
     point.count++;
-    this.#otel?.record(value, attrs);
+    this.#otel?.record(value, point.attributes);
   }
 
   /** Current series. */

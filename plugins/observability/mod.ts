@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { pathOf } from "../../engine/http.ts";
 import { metrics, trace } from "@opentelemetry/api";
 import type { Engine } from "../../engine/engine.ts";
 import type {
@@ -145,14 +146,14 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
     },
     fetch(request) {
       if (metricsPath === false || request.method !== "GET") return undefined;
-      if (new URL(request.url).pathname !== metricsPath) return undefined;
+      if (pathOf(request.url) !== metricsPath) return undefined;
       return new Response(recorder.registry.render(), {
         headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
       });
     },
     async wrapRequest(request, next) {
       const started = performance.now();
-      const route = routeOf(new URL(request.url).pathname, exactRoutes);
+      const route = routeOf(pathOf(request.url), exactRoutes);
       let status = 500;
       try {
         const response = tracing

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { pathOf } from "../../engine/http.ts";
 import { Hono } from "hono";
 import type { Engine } from "../../engine/engine.ts";
 import { LogEvent } from "../../engine/lifecycle.ts";
@@ -88,7 +89,7 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
     },
     fetch(request) {
       if (!app) return undefined;
-      const path = new URL(request.url).pathname;
+      const path = pathOf(request.url);
       if (!OWN_PREFIXES.some((p) => path === p || path.startsWith(p) || `${path}/` === p)) {
         return undefined;
       }
