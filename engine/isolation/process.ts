@@ -234,6 +234,25 @@ export function processTransport(
     // Bytes handed to the pipe but not yet written: bounded, so a child that stops reading its
     // input cannot make the engine buffer without limit.
     let queued = 0;
+    let outgoing: Uint8Array[] = [];
+    const flushOutgoing = () => {
+      const frames = outgoing;
+      outgoing = [];
+      if (frames.length === 0 || killed || exited) return;
+      let size = 0;
+      for (const frame of frames) size += frame.byteLength;
+      let batch = frames[0]!;
+      if (frames.length > 1) {
+        batch = new Uint8Array(size);
+        let offset = 0;
+        for (const frame of frames) {
+          batch.set(frame, offset);
+          offset += frame.byteLength;
+        }
+      }
+      const done = () => (queued -= size);
+      input.write(batch).then(done, done);
+    };
     let killed = false;
     let exited = false;
     let outOfMemory = false;
@@ -306,8 +325,8 @@ export function processTransport(
           throw new RangeError(`The bundle is not reading its input (${queued} bytes queued)`);
         }
         queued += frame.byteLength;
-        const done = () => (queued -= frame.byteLength);
-        input.write(frame).then(done, done);
+        // Frames sent in the same tick leave in one write.
+        if (outgoing.push(frame) === 1) queueMicrotask(flushOutgoing);
       },
       kill() {
         if (killed) return;

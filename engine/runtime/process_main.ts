@@ -34,14 +34,50 @@ function write(frame: Uint8Array): void {
   while (offset < frame.byteLength) offset += stdout.writeSync(frame.subarray(offset));
 }
 
-function post(message: GuestMessage): void {
-  const frame = encodeFrame(message);
+// Frames posted in the same tick leave in one write (one syscall instead of one per message).
+let outgoing: Uint8Array[] = [];
+
+function flush(): void {
+  if (outgoing.length === 0) return;
+  const frames = outgoing;
+  outgoing = [];
+  const batch = frames.length === 1 ? frames[0]! : concat(frames);
   try {
-    write(frame);
+    write(batch);
   } catch {
     // The engine closed the channel: nobody is left to serve.
     exit(0);
   }
+}
+
+function concat(frames: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const frame of frames) size += frame.byteLength;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const frame of frames) {
+    out.set(frame, offset);
+    offset += frame.byteLength;
+  }
+  return out;
+}
+
+function post(message: GuestMessage, onUndeliverable?: (error: unknown) => void): void {
+  let frame: Uint8Array;
+  try {
+    frame = encodeFrame(message);
+  } catch (error) {
+    if (!onUndeliverable) throw error;
+    onUndeliverable(error);
+    return;
+  }
+  if (outgoing.push(frame) === 1) queueMicrotask(flush);
+}
+
+/** Sends what is queued, then ends the process. */
+function flushAndExit(code: number): never {
+  flush();
+  return exit(code);
 }
 
 function forward(chunk: Uint8Array | string): void {
@@ -107,7 +143,7 @@ Object.defineProperty(globalThis, "close", {
     try {
       post({ type: "fatal", reason: "self.close() called by the bundle" });
     } finally {
-      exit(0);
+      flushAndExit(0);
     }
   },
   configurable: true,
@@ -120,14 +156,14 @@ function protocolFault(reason: string): void {
   try {
     post({ type: "fatal", reason: `protocol violation on the engine channel: ${reason}` });
   } finally {
-    exit(70);
+    flushAndExit(70);
   }
 }
 
 startRuntime({
-  post: (message) => post(message),
+  post: (message, _transfer, onUndeliverable) => post(message, onUndeliverable),
   listen: (h) => (handler = h),
-  exit: (code) => exit(code),
+  exit: (code) => flushAndExit(code),
 });
 
 const decoder = new FrameDecoder({
@@ -143,6 +179,6 @@ async function pump(): Promise<void> {
     decoder.push(value);
   }
   // End of input: the engine is gone or has let go of this instance.
-  exit(0);
+  flushAndExit(0);
 }
 void pump();
