@@ -18,7 +18,7 @@
 import { Instance, type Transport, type TransportFactory } from "../engine/isolation/instance.ts";
 import { type ProcessTransport, processTransport } from "../engine/isolation/process.ts";
 import { workerTransport } from "../engine/isolation/worker.ts";
-import type { ResolvedPermissions } from "../engine/permissions.ts";
+import { noGrants, type ResolvedPermissions } from "../engine/permissions.ts";
 import type { IsolationTier } from "../engine/types.ts";
 
 const COUNT = 10;
@@ -110,16 +110,7 @@ async function main(): Promise<void> {
       entryPath,
       "export default { services: { Echo: { echo: (input) => input } } };\n",
     );
-    const grants: ResolvedPermissions = {
-      read: [entryPath],
-      write: [],
-      net: [],
-      env: [],
-      sys: [],
-      run: [],
-      ffi: [],
-      import: [],
-    };
+    const grants: ResolvedPermissions = { ...noGrants(), read: [entryPath] };
     const entry = new URL(`file://${entryPath}`).href;
     const worker = await measure(
       "worker",

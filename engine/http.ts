@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { readLimited } from "./bytes.ts";
 import { BundlehostError } from "./errors.ts";
 import type { PluginHost } from "./plugin.ts";
 import type { WireRequest, WireResponse } from "./protocol.ts";
@@ -57,20 +58,7 @@ export async function readBody(
     return bytes;
   }
   if (!request.body) return null;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of request.body) {
-    size += chunk.byteLength;
-    if (size > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(chunk);
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return await readLimited(request.body, maxBytes, () => tooLarge(maxBytes));
 }
 
 function tooLarge(maxBytes: number): BundlehostError {

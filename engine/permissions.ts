@@ -169,16 +169,7 @@ export function resolvePermissions(
   roots: PermissionRoots,
   ceiling: PermissionCeiling,
 ): ResolvedPermissions {
-  const out: ResolvedPermissions = {
-    read: [],
-    write: [],
-    net: [],
-    env: [],
-    sys: [],
-    run: [],
-    ffi: [],
-    import: [],
-  };
+  const out = noGrants();
   for (const kind of PERMISSION_KINDS) {
     const entries = requested[kind] ?? [];
     entries.forEach((entry, i) => {
@@ -232,6 +223,15 @@ export function resolvePermissions(
     out[kind] = [...new Set(out[kind])];
   }
   return out;
+}
+
+/**
+ * Grants of nothing at all: every kind empty.
+ *
+ * @returns A fresh object, safe to fill.
+ */
+export function noGrants(): ResolvedPermissions {
+  return { read: [], write: [], net: [], env: [], sys: [], run: [], ffi: [], import: [] };
 }
 
 /**

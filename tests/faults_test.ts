@@ -18,7 +18,7 @@ import {
 } from "../mod.ts";
 import { Instance, type TransportFactory } from "../engine/isolation/instance.ts";
 import { workerTransport } from "../engine/isolation/worker.ts";
-import type { ResolvedPermissions } from "../engine/permissions.ts";
+import { noGrants, type ResolvedPermissions } from "../engine/permissions.ts";
 import { pathToFileURL } from "node:url";
 import type { BusyReport } from "./fixtures/busy_engine.ts";
 import { manifest, rejects, ROOT, testEngine, waitFor } from "./_helpers.ts";
@@ -188,16 +188,7 @@ Deno.test("Instance evicts a worker that ended without a word once heartbeats go
       entry,
       `export default { services: { S: { hang: () => new Promise(() => {}) } } };`,
     );
-    const grants: ResolvedPermissions = {
-      read: [entry],
-      write: [],
-      net: [],
-      env: [],
-      sys: [],
-      run: [],
-      ffi: [],
-      import: [],
-    };
+    const grants: ResolvedPermissions = { ...noGrants(), read: [entry] };
     // Ends the worker behind the instance's back, like a close() the runtime never saw.
     let endSilently = () => {};
     const factory: TransportFactory = (sink) => {

@@ -7,6 +7,7 @@ import {
   type InstanceStatus,
 } from "../mod.ts";
 import { childEnv, processArgs } from "../engine/isolation/process.ts";
+import { noGrants } from "../engine/permissions.ts";
 import { manifest, rejects, ROOT, testEngine, waitFor } from "./_helpers.ts";
 
 const MIB = 1024 * 1024;
@@ -132,7 +133,7 @@ Deno.test("Process tier runs a bundle in a child with exactly its grants and sho
 });
 
 Deno.test("processArgs gives the child exactly its grants, a heap cap and nothing else", () => {
-  const none = { read: [], write: [], net: [], env: [], sys: [], run: [], ffi: [], import: [] };
+  const none = noGrants();
   const args = processArgs({
     name: "x@1.0.0#1",
     memoryMb: 64,
@@ -361,7 +362,7 @@ Deno.test("Engine close leaves no child process alive, spinning ones included", 
 });
 
 Deno.test("childEnv gives a child only its granted variables, the cache dir and OTel settings", () => {
-  const none = { read: [], write: [], net: [], env: [], sys: [], run: [], ffi: [], import: [] };
+  const none = noGrants();
   Deno.env.set("BUNDLEHOST_ADMIN_TOKEN", "secret-token-never-for-bundles");
   Deno.env.set("GRANTED_VAR", "yes");
   Deno.env.set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");

@@ -13,6 +13,7 @@ import semver from "semver";
 import { BundleCallError, BundlehostError, NotFoundError } from "../errors.ts";
 import type { ManifestGovernance } from "../manifest.ts";
 import type { CallOutcome } from "../plugin.ts";
+import type { CallRecord } from "../isolation/types.ts";
 import type { Revision } from "../revision.ts";
 import { type BreakerRule, type BreakerState, CircuitBreaker, type Permit } from "./breaker.ts";
 import {
@@ -147,6 +148,13 @@ function breakerRule(g: ManifestGovernance): BreakerRule {
     retryTimeoutMs: g.retryTimeoutMs ?? 5000,
     probeNum: g.probeNum ?? 1,
   };
+}
+
+/** The record a revision call carries: the attempt's deadline, the call's hops and trace. */
+function callRecord(state: CallState, deadline: number): CallRecord {
+  const record: CallRecord = { deadline, hops: state.request.hops };
+  if (state.request.traceparent) record.traceparent = state.request.traceparent;
+  return record;
 }
 
 /** Routes, protects and degrades calls. */
@@ -334,17 +342,11 @@ export class Broker {
       : Math.min(state.deadline, Date.now() + gov.timeoutMs);
     const started = performance.now();
     try {
-      const record = { deadline, hops: state.request.hops } as {
-        deadline: number;
-        hops: number;
-        traceparent?: string;
-      };
-      if (state.request.traceparent) record.traceparent = state.request.traceparent;
       const result = await revision.call(
         state.service,
         state.request.method,
         state.request.input,
-        record,
+        callRecord(state, deadline),
       );
       breaker?.complete(permit, { error: false, rtMs: performance.now() - started });
       return degraded === undefined
@@ -397,17 +399,11 @@ export class Broker {
     if (state.range !== undefined) query.range = state.range;
     const mock = selectRevision(this.#host.entries(), query);
     if (!mock) throw new NotFoundError(`No mock bundle provides service ${state.service}`);
-    const record = { deadline: state.deadline, hops: state.request.hops } as {
-      deadline: number;
-      hops: number;
-      traceparent?: string;
-    };
-    if (state.request.traceparent) record.traceparent = state.request.traceparent;
     const result = await mock.call(
       state.service,
       state.request.method,
       state.request.input,
-      record,
+      callRecord(state, state.deadline),
     );
     return { result, bundle: mock.label, degraded: reason === "mock" ? "mock" : reason };
   }

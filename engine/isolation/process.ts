@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { toProcessFlags } from "../permissions.ts";
 import type { ResolvedPermissions } from "../permissions.ts";
 import { MAX_LOG_MESSAGE } from "../protocol.ts";
@@ -239,17 +240,8 @@ export function processTransport(
       const frames = outgoing;
       outgoing = [];
       if (frames.length === 0 || killed || exited) return;
-      let size = 0;
-      for (const frame of frames) size += frame.byteLength;
-      let batch = frames[0]!;
-      if (frames.length > 1) {
-        batch = new Uint8Array(size);
-        let offset = 0;
-        for (const frame of frames) {
-          batch.set(frame, offset);
-          offset += frame.byteLength;
-        }
-      }
+      const batch = frames.length === 1 ? frames[0]! : concatBytes(frames);
+      const size = batch.byteLength;
       const done = () => (queued -= size);
       input.write(batch).then(done, done);
     };

@@ -6,6 +6,7 @@
  * @module
  */
 import { unpackTar } from "modern-tar";
+import { readLimited } from "../bytes.ts";
 import { ReleaseRefusedError } from "../errors.ts";
 
 /** Limits on what a release may contain. */
@@ -171,24 +172,13 @@ export async function unpackArchive(
   if (archive[0] === 0x1f && archive[1] === 0x8b) {
     try {
       const stream = new Blob([archive]).stream().pipeThrough(new DecompressionStream("gzip"));
-      const chunks: Uint8Array[] = [];
-      let size = 0;
-      for await (const chunk of stream) {
-        size += chunk.byteLength;
-        // Bound the inflated size too: a small gzip can expand enormously.
-        if (size > limits.maxBytes * 2 + 1024 * 1024) {
-          throw new ReleaseRefusedError(
-            "Cannot release bundle: archive inflates beyond the size limit",
-          );
-        }
-        chunks.push(chunk);
-      }
-      tar = new Uint8Array(size);
-      let offset = 0;
-      for (const chunk of chunks) {
-        tar.set(chunk, offset);
-        offset += chunk.byteLength;
-      }
+      // Bound the inflated size too: a small gzip can expand enormously.
+      tar = await readLimited(
+        stream,
+        limits.maxBytes * 2 + 1024 * 1024,
+        () =>
+          new ReleaseRefusedError("Cannot release bundle: archive inflates beyond the size limit"),
+      );
     } catch (error) {
       if (error instanceof ReleaseRefusedError) throw error;
       throw new ReleaseRefusedError(

@@ -8,24 +8,10 @@
  * @module
  */
 import type { GuestMessage, HostMessage } from "../protocol.ts";
+import { ReplyTable } from "./reply_table.ts";
+
+export { BrokerCallError } from "./reply_table.ts";
 import type { Broker, CallOptions, RouteSpec, ServiceClient } from "../types.ts";
-
-/** Error raised inside a bundle when a broker call fails; keeps the remote name and code. */
-export class BrokerCallError extends Error {
-  /** Stable code from the engine (e.g. `"TIMEOUT"`, `"NOT_FOUND"`). */
-  readonly code: string | undefined;
-
-  /**
-   * @param name Error name as reported.
-   * @param message Error message.
-   * @param code Stable code.
-   */
-  constructor(name: string, message: string, code?: string) {
-    super(message);
-    this.name = name;
-    this.code = code;
-  }
-}
 
 type BrokerReply = Extract<HostMessage, { type: "broker-reply" }>;
 
@@ -42,26 +28,14 @@ export function makeBroker(
   currentCall: () => number | undefined,
   currentTrace: () => string | undefined = () => undefined,
 ): { client: Broker; settle(reply: BrokerReply): void } {
-  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-  let nextId = 1;
+  const replies = new ReplyTable(currentCall, currentTrace);
 
   function call<O>(service: string, method: string, input?: unknown, options?: CallOptions) {
-    return new Promise<O>((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      const message: GuestMessage = { type: "broker-call", id, service, method, input };
-      const callId = currentCall();
-      if (callId !== undefined) message.callId = callId;
+    return replies.request<O>((id, origin) => {
+      const message: GuestMessage = { type: "broker-call", id, service, method, input, ...origin };
       if (options?.route) message.route = options.route;
       if (options?.timeoutMs !== undefined) message.timeoutMs = options.timeoutMs;
-      const traceparent = currentTrace();
-      if (traceparent !== undefined) message.traceparent = traceparent;
-      try {
-        post(message);
-      } catch (error) {
-        pending.delete(id);
-        reject(error);
-      }
+      post(message);
     });
   }
 
@@ -96,14 +70,6 @@ export function makeBroker(
 
   return {
     client,
-    settle(reply) {
-      const waiter = pending.get(reply.id);
-      if (!waiter) return;
-      pending.delete(reply.id);
-      if (reply.ok) waiter.resolve(reply.value);
-      else {
-        waiter.reject(new BrokerCallError(reply.error.name, reply.error.message, reply.error.code));
-      }
-    },
+    settle: (reply) => replies.settle(reply),
   };
 }

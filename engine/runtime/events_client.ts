@@ -9,7 +9,7 @@
 import { payloadJson, topicProblem } from "../events/topic.ts";
 import type { GuestMessage, HostMessage } from "../protocol.ts";
 import type { BundleEvents, PublishResult } from "../types.ts";
-import { BrokerCallError } from "./broker_client.ts";
+import { ReplyTable } from "./reply_table.ts";
 
 type PublishReply = Extract<HostMessage, { type: "publish-reply" }>;
 
@@ -26,43 +26,27 @@ export function makeEvents(
   currentCall: () => number | undefined,
   currentTrace: () => string | undefined = () => undefined,
 ): { client: BundleEvents; settle(reply: PublishReply): void } {
-  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-  let nextId = 1;
+  const replies = new ReplyTable(currentCall, currentTrace);
 
   const client: BundleEvents = {
     publish(topic: string, payload?: unknown): Promise<PublishResult> {
-      return new Promise<PublishResult>((resolve, reject) => {
-        // Checked here too, so a bundle gets a clear error at once; the engine checks again.
-        const problem = topicProblem(topic);
-        if (problem) throw new TypeError(problem);
-        const data = payloadJson(payload);
-        const id = nextId++;
-        pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-        const message: GuestMessage = { type: "publish", id, topic, data };
-        const callId = currentCall();
-        if (callId !== undefined) message.callId = callId;
-        const traceparent = currentTrace();
-        if (traceparent !== undefined) message.traceparent = traceparent;
-        try {
-          post(message);
-        } catch (error) {
-          pending.delete(id);
-          reject(error);
-        }
-      });
+      // Checked here too, so a bundle gets a clear error at once; the engine checks again.
+      const problem = topicProblem(topic);
+      if (problem) return Promise.reject(new TypeError(problem));
+      let data: string;
+      try {
+        data = payloadJson(payload);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return replies.request<PublishResult>((id, origin) =>
+        post({ type: "publish", id, topic, data, ...origin })
+      );
     },
   };
 
   return {
     client,
-    settle(reply) {
-      const waiter = pending.get(reply.id);
-      if (!waiter) return;
-      pending.delete(reply.id);
-      if (reply.ok) waiter.resolve(reply.value);
-      else {
-        waiter.reject(new BrokerCallError(reply.error.name, reply.error.message, reply.error.code));
-      }
-    },
+    settle: (reply) => replies.settle(reply),
   };
 }

@@ -18,6 +18,7 @@
  */
 import process from "node:process";
 import { type GuestMessage, type HostMessage, MAX_LOG_MESSAGE } from "../protocol.ts";
+import { concatBytes } from "../bytes.ts";
 import { encodeFrame, FrameDecoder, RSS_ALARM } from "./framing.ts";
 import { startRuntime } from "./runtime.ts";
 
@@ -41,25 +42,13 @@ function flush(): void {
   if (outgoing.length === 0) return;
   const frames = outgoing;
   outgoing = [];
-  const batch = frames.length === 1 ? frames[0]! : concat(frames);
+  const batch = frames.length === 1 ? frames[0]! : concatBytes(frames);
   try {
     write(batch);
   } catch {
     // The engine closed the channel: nobody is left to serve.
     exit(0);
   }
-}
-
-function concat(frames: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const frame of frames) size += frame.byteLength;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const frame of frames) {
-    out.set(frame, offset);
-    offset += frame.byteLength;
-  }
-  return out;
 }
 
 function post(message: GuestMessage, onUndeliverable?: (error: unknown) => void): void {

@@ -23,6 +23,7 @@ import {
 import type { BundleContext, BundleDefinition, BundleHooks, BundleLogger } from "../types.ts";
 import { makeBroker } from "./broker_client.ts";
 import { CallScope } from "./call_scope.ts";
+import { readLimited } from "../bytes.ts";
 import { makeEvents } from "./events_client.ts";
 import { hardenGuestScope } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
@@ -300,22 +301,11 @@ export function startRuntime(port: GuestPort): void {
 
   async function readBody(response: Response): Promise<Uint8Array<ArrayBuffer> | null> {
     if (response.body === null) return null;
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of response.body) {
-      size += chunk.byteLength;
-      if (size > MAX_RESPONSE_BYTES) {
-        throw new RangeError(`Response body is larger than ${MAX_RESPONSE_BYTES} bytes`);
-      }
-      chunks.push(chunk);
-    }
-    const body = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      body.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    return body;
+    return await readLimited(
+      response.body,
+      MAX_RESPONSE_BYTES,
+      () => new RangeError(`Response body is larger than ${MAX_RESPONSE_BYTES} bytes`),
+    );
   }
 
   async function fetchRequest(
