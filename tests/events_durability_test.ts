@@ -80,6 +80,15 @@ Deno.test("EventBus delivers every acknowledged event after kill -9 with deliver
     assert.equal((await admin(e.url, "POST", "/admin/releases", { path: dir })).status, 201);
     const publisher = new Publisher();
     const delivered = async () => new Set((await readSeen(dataDir, "ledger")).map((l) => l.id));
+    const allAcknowledgedDelivered = (when: string) =>
+      waitFor(
+        async () => {
+          const seen = await delivered();
+          return [...publisher.acked].every((id) => seen.has(id));
+        },
+        60_000,
+        `every acknowledged event to be delivered ${when}`,
+      );
 
     // 1. Handlers held while deliveries are claimed (in flight), a backlog pending behind them,
     //    and more publishes racing the kill.
@@ -108,14 +117,7 @@ Deno.test("EventBus delivers every acknowledged event after kill -9 with deliver
     assert.equal((await delivered()).size, 8, "nothing held was delivered before the kill");
 
     e = await start();
-    await waitFor(
-      async () => {
-        const seen = await delivered();
-        return [...publisher.acked].every((id) => seen.has(id));
-      },
-      60_000,
-      "every acknowledged event to be delivered after the restart",
-    );
+    await allAcknowledgedDelivered("after the restart");
     assert.match(e.output(), /retrying \d+ deliveries interrupted by a restart/);
     const retried = (await readSeen(dataDir, "ledger")).filter((l) => l.attempt >= 2);
     assert.ok(retried.length >= 8, "attempts cut short by the kill ran again");
@@ -126,14 +128,7 @@ Deno.test("EventBus delivers every acknowledged event after kill -9 with deliver
     await e.kill9();
     await Deno.remove(hold);
     e = await start();
-    await waitFor(
-      async () => {
-        const seen = await delivered();
-        return [...publisher.acked].every((id) => seen.has(id));
-      },
-      60_000,
-      "every acknowledged event to be delivered after the second restart",
-    );
+    await allAcknowledgedDelivered("after the second restart");
     await waitFor(
       async () => {
         const stats = await admin<Stats>(e.url, "GET", "/admin/events/stats");
