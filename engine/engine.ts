@@ -62,6 +62,11 @@ export interface EngineCallOptions {
   traceparent?: string;
   /** Broker hops so far. @default {0} */
   hops?: number;
+  /**
+   * Cancels the call when aborted (the service plane passes the HTTP request's signal, which aborts
+   * when the client disconnects): it fails with `CANCELLED` and the bundle's `ctx.signal` aborts.
+   */
+  signal?: AbortSignal;
 }
 
 /** The resident engine. Create it with {@linkcode createEngine}. */
@@ -511,6 +516,7 @@ export class Engine {
     if (call.options.deadline !== undefined) request.deadline = call.options.deadline;
     if (call.options.timeoutMs !== undefined) request.timeoutMs = call.options.timeoutMs;
     if (call.traceparent !== undefined) request.traceparent = call.traceparent;
+    if (call.options.signal !== undefined) request.signal = call.options.signal;
     return this.#broker.call(request);
   }
 
@@ -653,6 +659,8 @@ export class Engine {
     const options: EngineCallOptions = { hops };
     if (call.parent) options.deadline = call.parent.deadline;
     if (call.parent?.traceparent) options.traceparent = call.parent.traceparent;
+    // A cancelled call cancels the calls it made.
+    if (call.parent?.signal) options.signal = call.parent.signal;
     if (call.timeoutMs !== undefined) options.timeoutMs = call.timeoutMs;
     if (call.route !== undefined) options.route = call.route as RouteSpec;
     return this.call(call.service, call.method, call.input, options);

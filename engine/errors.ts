@@ -22,12 +22,15 @@ export type ErrorCode =
   | "HOP_LIMIT"
   | "PLUGIN"
   | "TOO_LARGE"
+  | "CANCELLED"
   | "INTERNAL";
 
 /** Base class of every error the engine raises on purpose. */
 export class BundlehostError extends Error {
   /** Stable code, e.g. `"TIMEOUT"`. */
   readonly code: ErrorCode;
+  /** `id@version` of the bundle the failure happened in, when the broker knows it. */
+  bundle?: string;
 
   /**
    * Creates the error.
@@ -153,6 +156,23 @@ export class CallTimeoutError extends BundlehostError {
   /** Error class name. */
   override get name(): string {
     return "CallTimeoutError";
+  }
+}
+
+/** The caller cancelled the call (e.g. the HTTP client went away) before it finished. */
+export class CallCancelledError extends BundlehostError {
+  /**
+   * Creates the error.
+   *
+   * @param message Which call was cancelled.
+   */
+  constructor(message: string) {
+    super("CANCELLED", message);
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "CallCancelledError";
   }
 }
 

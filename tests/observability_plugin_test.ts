@@ -69,6 +69,7 @@ Deno.test("Observability counts calls by outcome, HTTP requests, cold starts, po
     sample(text, "bundlehost_calls_total", {
       rpc_service: "WorkService",
       rpc_method: "boom",
+      ...bundle, // the broker names the bundle a call failed in
       bundlehost_call_outcome: "error",
       error_type: "BUNDLE_ERROR",
     }),

@@ -66,6 +66,8 @@ export interface BrokerRequest {
   traceparent?: string;
   /** Broker hops so far. */
   hops: number;
+  /** Cancels the call (and its fallbacks) when aborted. */
+  signal?: AbortSignal;
 }
 
 /** What the broker needs from the engine. */
@@ -154,6 +156,7 @@ function breakerRule(g: ManifestGovernance): BreakerRule {
 function callRecord(state: CallState, deadline: number): CallRecord {
   const record: CallRecord = { deadline, hops: state.request.hops };
   if (state.request.traceparent) record.traceparent = state.request.traceparent;
+  if (state.request.signal) record.signal = state.request.signal;
   return record;
 }
 
@@ -354,6 +357,8 @@ export class Broker {
         : { result, bundle: revision.label, degraded };
     } catch (caught) {
       const error = hopLimitOf(caught) ?? caught;
+      // Metrics and logs name the bundle that failed (the first one, when a fallback fails too).
+      if (error instanceof BundlehostError) error.bundle ??= revision.label;
       const failure = error instanceof BundlehostError && FAILURE_CODES.has(error.code);
       breaker?.complete(permit, { error: failure, rtMs: performance.now() - started });
       const reason = reasonFor(error);

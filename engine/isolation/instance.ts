@@ -10,6 +10,7 @@
  */
 import {
   BundleCallError,
+  CallCancelledError,
   CallTimeoutError,
   InstanceLostError,
   NotFoundError,
@@ -85,6 +86,8 @@ interface Pending {
   record: CallRecord;
   kind: "call" | "fetch" | "hook" | "ping";
   label: string;
+  /** Removes the caller's abort listener, when there is one. */
+  unlisten?: () => void;
 }
 
 /** Too many malformed guest messages and the instance is killed. */
@@ -172,6 +175,7 @@ export class Instance {
     if (!pending) return undefined;
     this.#pending.delete(id);
     deadlines.cancel(pending.timer);
+    pending.unlisten?.();
     if (pending.kind === "call" || pending.kind === "fetch") this.#inflight--;
     return pending;
   }
@@ -351,9 +355,17 @@ export class Instance {
       return Promise.reject(new UnavailableError(`Instance ${this.id} is not running`));
     }
     const id = this.#nextId++;
+    const signal = record.signal;
+    if (signal?.aborted) return Promise.reject(this.#cancelled(label));
     return new Promise((resolve, reject) => {
       const timer = deadlines.schedule(record.deadline, () => this.#expire(id));
-      this.#put(id, { resolve, reject, timer, record, kind, label });
+      const pending: Pending = { resolve, reject, timer, record, kind, label };
+      if (signal) {
+        const onAbort = () => this.#cancel(id);
+        signal.addEventListener("abort", onAbort, { once: true });
+        pending.unlisten = () => signal.removeEventListener("abort", onAbort);
+      }
+      this.#put(id, pending);
       const undeliverable = (error: unknown) => {
         if (!this.#take(id)) return;
         reject(new TypeError(`Cannot send to bundle: ${(error as Error).message}`));
@@ -365,6 +377,24 @@ export class Instance {
         reject(new TypeError(`Cannot send to bundle: ${(error as Error).message}`));
       }
     });
+  }
+
+  #cancelled(label: string): CallCancelledError {
+    return new CallCancelledError(
+      `Call ${label} to ${this.#options.bundle.id}@${this.#options.bundle.version} was cancelled by the caller`,
+    );
+  }
+
+  /** The caller gave up: fail the call now and tell the bundle (its ctx.signal aborts). */
+  #cancel(id: number): void {
+    const pending = this.#take(id);
+    if (!pending) return;
+    pending.reject(this.#cancelled(pending.label));
+    try {
+      this.#transport.send({ type: "cancel", id });
+    } catch {
+      // The instance is going away anyway.
+    }
   }
 
   #expire(id: number): void {

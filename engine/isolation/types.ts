@@ -84,4 +84,6 @@ export interface CallRecord {
   traceparent?: string;
   /** Number of broker hops so far. */
   hops: number;
+  /** Aborts when the caller cancels; the call then fails and the bundle's ctx.signal aborts. */
+  signal?: AbortSignal;
 }

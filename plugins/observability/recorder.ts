@@ -117,7 +117,8 @@ export class BundlehostMetrics {
   callEnded(call: CallInfo, seconds: number, outcome?: CallOutcome, error?: unknown): void {
     const service = serviceName(call.service);
     this.#activeCalls.add(-1, { [ATTR.rpcService]: service });
-    const bundle = outcome ? splitLabel(outcome.bundle) : undefined;
+    const label = outcome?.bundle ?? (error instanceof BundlehostError ? error.bundle : undefined);
+    const bundle = label === undefined ? undefined : splitLabel(label);
     const type = outcome ? undefined : errorType(error);
     const attributes = {
       [ATTR.rpcService]: service,

@@ -28,6 +28,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   PLUGIN: 500,
   INTERNAL: 500,
   TOO_LARGE: 413,
+  CANCELLED: 499,
 };
 
 /** JSON body of every error reply. */

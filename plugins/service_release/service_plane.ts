@@ -143,6 +143,8 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
             ? { timeoutMs: Number(timeout) }
             : {}),
           ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+          // Aborts when the client disconnects: the bundle stops working on an answer nobody reads.
+          signal: c.req.raw.signal,
         });
         let body: string;
         try {
