@@ -42,16 +42,8 @@ import type {
   TransportFactory,
 } from "./types.ts";
 
-export type {
-  CallRecord,
-  InstanceState,
-  OutboundCall,
-  OutboundPublish,
-  ReadyInfo,
-  Transport,
-  TransportFactory,
-  TransportSink,
-} from "./types.ts";
+// The contract types live in types.ts; importers may keep getting them from here.
+export type * from "./types.ts";
 
 /** Options for {@linkcode Instance}. */
 export interface InstanceOptions {
