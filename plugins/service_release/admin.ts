@@ -12,7 +12,7 @@ import semver from "semver";
 import type { Engine } from "../../engine/engine.ts";
 import { BUNDLE_ID_PATTERN } from "../../engine/manifest.ts";
 import { NotFoundError } from "../../engine/errors.ts";
-import { errorReply, errorResponse } from "./errors.ts";
+import { errorResponse } from "./errors.ts";
 import { bearerMatches } from "./token.ts";
 
 /** Options of the admin API. */
@@ -23,8 +23,6 @@ export interface AdminOptions {
   maxJsonBytes: number;
   /** Largest release archive, bytes. */
   maxArchiveBytes: number;
-  /** Logs errors that are not the caller's fault. */
-  onInternal(error: unknown): void;
 }
 
 const versionSchema = z.string().max(256).refine((v) => semver.valid(v) === v, {
@@ -73,13 +71,9 @@ async function jsonBody<T>(c: Context, schema: z.ZodType<T>, optional = false): 
  *
  * @param app The app.
  * @param engine The engine.
- * @param options Token, limits, logging.
+ * @param options Token and limits.
  */
 export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void {
-  const reply = (error: unknown) => {
-    const { status, body } = errorReply(error, options.onInternal);
-    return Response.json(body, { status });
-  };
   const tooLarge = (max: number) => () =>
     errorResponse(413, "TOO_LARGE", `Request body is larger than ${max} bytes`);
   const idParam = (c: Context): string => {
@@ -125,20 +119,12 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
   });
 
   app.get("/admin/bundles", async (c) => {
-    try {
-      const entries = await engine.registry.list();
-      return c.json(await Promise.all(entries.map((e) => bundleView(e.record.id))));
-    } catch (error) {
-      return reply(error);
-    }
+    const entries = await engine.registry.list();
+    return c.json(await Promise.all(entries.map((e) => bundleView(e.record.id))));
   });
 
   app.get("/admin/bundles/:id", async (c) => {
-    try {
-      return c.json(await bundleView(idParam(c)));
-    } catch (error) {
-      return reply(error);
-    }
+    return c.json(await bundleView(idParam(c)));
   });
 
   app.get("/admin/status", (c) => c.json(engine.status()));
@@ -147,130 +133,98 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
     "/admin/releases",
     bodyLimit({ maxSize: options.maxArchiveBytes, onError: tooLarge(options.maxArchiveBytes) }),
     async (c) => {
-      try {
-        const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-        // `?activate=false` stores and installs the version without moving traffic (for a canary).
-        const activateParam = c.req.query("activate");
-        if (activateParam !== undefined && activateParam !== "true" && activateParam !== "false") {
-          throw new TypeError('Query parameter "activate" must be true or false');
-        }
-        const activate = activateParam !== "false";
-        let result;
-        if (type === "application/json") {
-          // Checked on the bytes too: a chunked body has no content-length to trust.
-          if (
-            Number(c.req.header("content-length") ?? "0") > options.maxJsonBytes ||
-            (await c.req.arrayBuffer()).byteLength > options.maxJsonBytes
-          ) {
-            return tooLarge(options.maxJsonBytes)();
-          }
-          const body = await jsonBody(c, releaseBody);
-          result = await engine.registry.release({ path: body.path }, { activate });
-        } else if (
-          [
-            "application/x-tar",
-            "application/gzip",
-            "application/x-gzip",
-            "application/octet-stream",
-          ]
-            .includes(type)
-        ) {
-          const archive = new Uint8Array(await c.req.arrayBuffer());
-          if (archive.byteLength === 0) {
-            throw new TypeError("Request body is empty; send a tar or tar.gz");
-          }
-          result = await engine.registry.release({ archive }, { activate });
-        } else {
-          return errorResponse(
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-            'Send application/json {"path": "…"} or a tar / tar.gz body (application/x-tar, application/gzip)',
-          );
-        }
-        return c.json(result, result.created ? 201 : 200);
-      } catch (error) {
-        return reply(error);
+      const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+      // `?activate=false` stores and installs the version without moving traffic (for a canary).
+      const activateParam = c.req.query("activate");
+      if (activateParam !== undefined && activateParam !== "true" && activateParam !== "false") {
+        throw new TypeError('Query parameter "activate" must be true or false');
       }
+      const activate = activateParam !== "false";
+      let result;
+      if (type === "application/json") {
+        // Checked on the bytes too: a chunked body has no content-length to trust.
+        if (
+          Number(c.req.header("content-length") ?? "0") > options.maxJsonBytes ||
+          (await c.req.arrayBuffer()).byteLength > options.maxJsonBytes
+        ) {
+          return tooLarge(options.maxJsonBytes)();
+        }
+        const body = await jsonBody(c, releaseBody);
+        result = await engine.registry.release({ path: body.path }, { activate });
+      } else if (
+        [
+          "application/x-tar",
+          "application/gzip",
+          "application/x-gzip",
+          "application/octet-stream",
+        ]
+          .includes(type)
+      ) {
+        const archive = new Uint8Array(await c.req.arrayBuffer());
+        if (archive.byteLength === 0) {
+          throw new TypeError("Request body is empty; send a tar or tar.gz");
+        }
+        result = await engine.registry.release({ archive }, { activate });
+      } else {
+        return errorResponse(
+          415,
+          "UNSUPPORTED_MEDIA_TYPE",
+          'Send application/json {"path": "…"} or a tar / tar.gz body (application/x-tar, application/gzip)',
+        );
+      }
+      return c.json(result, result.created ? 201 : 200);
     },
   );
 
   app.post("/admin/bundles/:id/start", async (c) => {
-    try {
-      const id = idParam(c);
-      await engine.registry.start(id);
-      return c.json(await bundleView(id));
-    } catch (error) {
-      return reply(error);
-    }
+    const id = idParam(c);
+    await engine.registry.start(id);
+    return c.json(await bundleView(id));
   });
 
   app.post("/admin/bundles/:id/stop", async (c) => {
-    try {
-      const id = idParam(c);
-      await engine.registry.stop(id);
-      return c.json(await bundleView(id));
-    } catch (error) {
-      return reply(error);
-    }
+    const id = idParam(c);
+    await engine.registry.stop(id);
+    return c.json(await bundleView(id));
   });
 
   app.delete("/admin/bundles/:id", async (c) => {
-    try {
-      const id = idParam(c);
-      await engine.registry.delete(id);
-      return c.json({ deleted: id });
-    } catch (error) {
-      return reply(error);
-    }
+    const id = idParam(c);
+    await engine.registry.delete(id);
+    return c.json({ deleted: id });
   });
 
   app.post("/admin/bundles/:id/rollback", json, async (c) => {
-    try {
-      const id = idParam(c);
-      const body = await jsonBody(c, rollbackBody, true);
-      const active = await engine.registry.rollback(id, body.version);
-      return c.json({ id, active });
-    } catch (error) {
-      return reply(error);
-    }
+    const id = idParam(c);
+    const body = await jsonBody(c, rollbackBody, true);
+    const active = await engine.registry.rollback(id, body.version);
+    return c.json({ id, active });
   });
 
   app.get("/admin/rules", (c) => c.json(engine.rules));
 
   app.put("/admin/rules", json, async (c) => {
+    const text = await c.req.text();
+    let rules: unknown;
     try {
-      const text = await c.req.text();
-      let rules: unknown;
-      try {
-        rules = JSON.parse(text);
-      } catch {
-        throw new TypeError("Request body is not valid JSON");
-      }
-      return c.json(await engine.setRules(rules));
-    } catch (error) {
-      return reply(error);
+      rules = JSON.parse(text);
+    } catch {
+      throw new TypeError("Request body is not valid JSON");
     }
+    return c.json(await engine.setRules(rules));
   });
 
   app.post("/admin/bundles/:id/canary", json, async (c) => {
-    try {
-      const id = idParam(c);
-      const { version, ...options } = await jsonBody(c, canaryBody);
-      await engine.registry.canary(id, version, options);
-      return c.json(await bundleView(id), 202);
-    } catch (error) {
-      return reply(error);
-    }
+    const id = idParam(c);
+    const { version, ...options } = await jsonBody(c, canaryBody);
+    await engine.registry.canary(id, version, options);
+    return c.json(await bundleView(id), 202);
   });
 
   app.put("/admin/bundles/:id/traffic", json, async (c) => {
-    try {
-      const id = idParam(c);
-      const body = await jsonBody(c, trafficBody);
-      await engine.registry.setTraffic(id, body.weights);
-      return c.json(await bundleView(id));
-    } catch (error) {
-      return reply(error);
-    }
+    const id = idParam(c);
+    const body = await jsonBody(c, trafficBody);
+    await engine.registry.setTraffic(id, body.weights);
+    return c.json(await bundleView(id));
   });
 }

@@ -6,13 +6,6 @@
  */
 import type { Context, Hono } from "hono";
 import type { Engine } from "../../engine/engine.ts";
-import { errorReply } from "./errors.ts";
-
-/** Options of the event admin routes. */
-export interface EventsAdminOptions {
-  /** Logs errors that are not the caller's fault. */
-  onInternal(error: unknown): void;
-}
 
 /** Dead letter (delivery) ids: `<event id>~<n>`. */
 const LETTER_ID = /^[0-9a-z]{1,16}-[0-9a-f]{16}~[0-9]{1,4}$/;
@@ -30,63 +23,37 @@ function letterId(c: Context): string {
  *
  * @param app The app.
  * @param engine The engine.
- * @param options Logging.
  */
-export function eventsAdminApi(app: Hono, engine: Engine, options: EventsAdminOptions): void {
-  const reply = (error: unknown) => {
-    const { status, body } = errorReply(error, options.onInternal);
-    return Response.json(body, { status });
-  };
-
+export function eventsAdminApi(app: Hono, engine: Engine): void {
   app.get("/admin/events/stats", async (c) => {
-    try {
-      return c.json(await engine.eventBus.stats());
-    } catch (error) {
-      return reply(error);
-    }
+    return c.json(await engine.eventBus.stats());
   });
 
   app.get("/admin/events/dead-letters", async (c) => {
-    try {
-      const limitParam = c.req.query("limit");
-      const after = c.req.query("after");
-      if (limitParam !== undefined && !/^[1-9][0-9]{0,3}$/.test(limitParam)) {
-        throw new TypeError('Query parameter "limit" must be an integer from 1 to 1000');
-      }
-      if (after !== undefined && !LETTER_ID.test(after)) {
-        throw new TypeError('Query parameter "after" must be a dead letter id');
-      }
-      const limit = limitParam === undefined ? 100 : Math.min(Number(limitParam), 1000);
-      return c.json(await engine.eventBus.deadLetters({ limit, ...(after ? { after } : {}) }));
-    } catch (error) {
-      return reply(error);
+    const limitParam = c.req.query("limit");
+    const after = c.req.query("after");
+    if (limitParam !== undefined && !/^[1-9][0-9]{0,3}$/.test(limitParam)) {
+      throw new TypeError('Query parameter "limit" must be an integer from 1 to 1000');
     }
+    if (after !== undefined && !LETTER_ID.test(after)) {
+      throw new TypeError('Query parameter "after" must be a dead letter id');
+    }
+    const limit = limitParam === undefined ? 100 : Math.min(Number(limitParam), 1000);
+    return c.json(await engine.eventBus.deadLetters({ limit, ...(after ? { after } : {}) }));
   });
 
   app.get("/admin/events/dead-letters/:id", async (c) => {
-    try {
-      return c.json(await engine.eventBus.deadLetter(letterId(c)));
-    } catch (error) {
-      return reply(error);
-    }
+    return c.json(await engine.eventBus.deadLetter(letterId(c)));
   });
 
   app.post("/admin/events/dead-letters/:id/replay", async (c) => {
-    try {
-      const delivery = await engine.eventBus.replay(letterId(c));
-      return c.json({ replayed: delivery.id, delivery }, 202);
-    } catch (error) {
-      return reply(error);
-    }
+    const delivery = await engine.eventBus.replay(letterId(c));
+    return c.json({ replayed: delivery.id, delivery }, 202);
   });
 
   app.delete("/admin/events/dead-letters/:id", async (c) => {
-    try {
-      const id = letterId(c);
-      await engine.eventBus.deleteDeadLetter(id);
-      return c.json({ deleted: id });
-    } catch (error) {
-      return reply(error);
-    }
+    const id = letterId(c);
+    await engine.eventBus.deleteDeadLetter(id);
+    return c.json({ deleted: id });
   });
 }

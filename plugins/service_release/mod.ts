@@ -20,6 +20,7 @@ import type { Engine } from "../../engine/engine.ts";
 import { LogEvent } from "../../engine/lifecycle.ts";
 import { definePlugin, type Plugin } from "../../engine/plugin.ts";
 import { adminApi } from "./admin.ts";
+import { errorReply } from "./errors.ts";
 import { eventsAdminApi } from "./events_admin.ts";
 import { servicePlane } from "./service_plane.ts";
 import { loadAdminToken } from "./token.ts";
@@ -70,9 +71,13 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
           }),
         );
       app = new Hono();
+      // Every route's failure becomes the same JSON error reply (status from the error's code).
+      app.onError((error) => {
+        const { status, body } = errorReply(error, onInternal);
+        return Response.json(body, { status });
+      });
       servicePlane(app, engine, {
         maxRpcBodyBytes: options.maxRpcBodyBytes ?? 1024 * 1024,
-        onInternal,
       });
       if (options.admin ?? true) {
         token = options.adminToken ??
@@ -81,10 +86,9 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
           token: () => token!,
           maxJsonBytes: options.maxJsonBytes ?? 64 * 1024,
           maxArchiveBytes: options.maxArchiveBytes ?? 50 * 1024 * 1024,
-          onInternal,
         });
         // After adminApi, so its bearer-token middleware guards these routes too.
-        eventsAdminApi(app, engine, { onInternal });
+        eventsAdminApi(app, engine);
       }
     },
     fetch(request) {

@@ -10,7 +10,7 @@ import type { RouteSpec } from "../../engine/types.ts";
 import { BundlehostError } from "../../engine/errors.ts";
 import { readBody } from "../../engine/http.ts";
 import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/events/topic.ts";
-import { errorReply, errorResponse } from "./errors.ts";
+import { errorResponse } from "./errors.ts";
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const MAX_HEADER = 4096;
@@ -111,8 +111,6 @@ async function jsonBody(request: Request, maxBytes: number): Promise<unknown> {
 export interface ServicePlaneOptions {
   /** Largest `/rpc` body, bytes. */
   maxRpcBodyBytes: number;
-  /** Logs errors that are not the caller's fault. */
-  onInternal(error: unknown): void;
 }
 
 /**
@@ -120,53 +118,44 @@ export interface ServicePlaneOptions {
  *
  * @param app The app.
  * @param engine The engine.
- * @param options Limits and logging.
+ * @param options Limits.
  */
 export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOptions): void {
-  const reply = (error: unknown) => {
-    const { status, body } = errorReply(error, options.onInternal);
-    return Response.json(body, { status });
-  };
-
   // Bodies are read with one bounded reader (Hono's bodyLimit middleware halved throughput here).
   app.post(
     "/rpc/:service/:method",
     async (c) => {
+      const input = await jsonBody(c.req.raw, options.maxRpcBodyBytes);
+      const route = routeFromHeaders(c.req.raw.headers);
+      const timeout = c.req.header("x-timeout-ms");
+      const traceparent = c.req.header("traceparent");
+      const outcome = await engine.invoke(c.req.param("service"), c.req.param("method"), input, {
+        ...(route ? { route } : {}),
+        ...(timeout !== undefined && /^[1-9][0-9]{0,6}$/.test(timeout)
+          ? { timeoutMs: Number(timeout) }
+          : {}),
+        ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+        // Aborts when the client disconnects: the bundle stops working on an answer nobody reads.
+        signal: c.req.raw.signal,
+      });
+      let body: string;
       try {
-        const input = await jsonBody(c.req.raw, options.maxRpcBodyBytes);
-        const route = routeFromHeaders(c.req.raw.headers);
-        const timeout = c.req.header("x-timeout-ms");
-        const traceparent = c.req.header("traceparent");
-        const outcome = await engine.invoke(c.req.param("service"), c.req.param("method"), input, {
-          ...(route ? { route } : {}),
-          ...(timeout !== undefined && /^[1-9][0-9]{0,6}$/.test(timeout)
-            ? { timeoutMs: Number(timeout) }
-            : {}),
-          ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
-          // Aborts when the client disconnects: the bundle stops working on an answer nobody reads.
-          signal: c.req.raw.signal,
-        });
-        let body: string;
-        try {
-          body = JSON.stringify({ result: outcome.result ?? null });
-        } catch (error) {
-          return errorResponse(
-            502,
-            "BUNDLE_ERROR",
-            `Bundle ${outcome.bundle} returned a result that is not JSON: ${
-              (error as Error).message
-            }`,
-          );
-        }
-        const headers = new Headers({
-          "content-type": "application/json",
-          "x-bundle": outcome.bundle,
-        });
-        if (outcome.degraded) headers.set("x-degraded", outcome.degraded);
-        return new Response(body, { status: 200, headers });
+        body = JSON.stringify({ result: outcome.result ?? null });
       } catch (error) {
-        return reply(error);
+        return errorResponse(
+          502,
+          "BUNDLE_ERROR",
+          `Bundle ${outcome.bundle} returned a result that is not JSON: ${
+            (error as Error).message
+          }`,
+        );
       }
+      const headers = new Headers({
+        "content-type": "application/json",
+        "x-bundle": outcome.bundle,
+      });
+      if (outcome.degraded) headers.set("x-degraded", outcome.degraded);
+      return new Response(body, { status: 200, headers });
     },
   );
 
@@ -174,44 +163,36 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
   app.post(
     "/events/:topic",
     async (c) => {
-      try {
-        const payload = await jsonBody(c.req.raw, MAX_EVENT_PAYLOAD_BYTES);
-        const traceparent = c.req.header("traceparent");
-        const result = await engine.eventBus.publish(c.req.param("topic"), payload, {
-          source: "http",
-          ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
-        });
-        return c.json(result, 202);
-      } catch (error) {
-        return reply(error);
-      }
+      const payload = await jsonBody(c.req.raw, MAX_EVENT_PAYLOAD_BYTES);
+      const traceparent = c.req.header("traceparent");
+      const result = await engine.eventBus.publish(c.req.param("topic"), payload, {
+        source: "http",
+        ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+      });
+      return c.json(result, 202);
     },
   );
 
   app.all("/b/:bundleId/*", async (c) => {
-    try {
-      const id = c.req.param("bundleId");
-      const url = new URL(c.req.url);
-      const prefix = `/b/${id}`;
-      const target = new URL(url.pathname.slice(prefix.length) || "/", url.origin);
-      target.search = url.search;
-      const headers = new Headers(c.req.raw.headers);
-      headers.set("x-forwarded-prefix", prefix);
-      const hasBody = c.req.method !== "GET" && c.req.method !== "HEAD";
-      const forwarded = new Request(target, {
-        method: c.req.method,
-        headers,
-        body: hasBody ? c.req.raw.body : null,
-      });
-      const traceparent = c.req.header("traceparent");
-      return await engine.fetchBundle(
-        id,
-        forwarded,
-        traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {},
-      );
-    } catch (error) {
-      return reply(error);
-    }
+    const id = c.req.param("bundleId");
+    const url = new URL(c.req.url);
+    const prefix = `/b/${id}`;
+    const target = new URL(url.pathname.slice(prefix.length) || "/", url.origin);
+    target.search = url.search;
+    const headers = new Headers(c.req.raw.headers);
+    headers.set("x-forwarded-prefix", prefix);
+    const hasBody = c.req.method !== "GET" && c.req.method !== "HEAD";
+    const forwarded = new Request(target, {
+      method: c.req.method,
+      headers,
+      body: hasBody ? c.req.raw.body : null,
+    });
+    const traceparent = c.req.header("traceparent");
+    return await engine.fetchBundle(
+      id,
+      forwarded,
+      traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {},
+    );
   });
 
   app.get("/healthz", (c) => {
