@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { BundlehostError, BundleStateError, NotFoundError } from "./errors.ts";
+import { BundleStateError, NotFoundError } from "./errors.ts";
 import type { CallRecord, OutboundCall } from "./isolation/instance.ts";
 import { Sandboxes } from "./isolation/sandboxes.ts";
 import { type InstallPolicy, prepareInstall } from "./install.ts";
@@ -648,13 +648,12 @@ export class Engine {
 
   #outbound(call: OutboundCall, from: Revision): Promise<unknown> {
     const hops = (call.parent?.hops ?? 0) + 1;
-    if (hops > this.#options.maxHops) {
-      return Promise.reject(
-        new BundlehostError(
-          "HOP_LIMIT",
-          `Call chain from ${from.label} exceeds ${this.#options.maxHops} hops`,
-        ),
-      );
+    try {
+      // Calls made outside any call are charged to the bundle's detached budget (README, "Events").
+      if (call.parent?.detached) this.eventBus.guard.takeDetached(from.manifest.id, "call");
+      this.eventBus.guard.checkHops(hops, `Call chain from ${from.label}`);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const options: EngineCallOptions = { hops };
     if (call.parent) options.deadline = call.parent.deadline;

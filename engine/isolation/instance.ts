@@ -127,6 +127,8 @@ export class Instance {
   #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
   #logBudget: number;
   #logWindow = Date.now();
+  /** Hops and trace of the last call sent: what a request made outside any call inherits. */
+  #lastCall: { hops: number; traceparent?: string } = { hops: 0 };
 
   /**
    * Creates the instance and its sandbox; {@linkcode Instance.start} loads the bundle.
@@ -223,6 +225,7 @@ export class Instance {
    * @returns The method's result.
    */
   call(service: string, method: string, input: unknown, record: CallRecord): Promise<unknown> {
+    this.#remember(record);
     return this.#request("call", `${service}.${method}`, record, (id) => {
       const message: HostMessage = {
         type: "call",
@@ -245,6 +248,7 @@ export class Instance {
    * @returns The response as data.
    */
   fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
+    this.#remember(record);
     return this.#request("fetch", `fetch ${request.method}`, record, (id) => {
       const message: HostMessage = { type: "fetch", id, request, deadline: record.deadline };
       if (record.traceparent) message.traceparent = record.traceparent;
@@ -527,8 +531,26 @@ export class Instance {
     });
   }
 
-  #parentOf(callId: number | undefined): CallRecord | undefined {
-    return callId === undefined ? undefined : this.callRecord(callId);
+  #remember(record: CallRecord): void {
+    this.#lastCall = record.traceparent === undefined
+      ? { hops: record.hops }
+      : { hops: record.hops, traceparent: record.traceparent };
+  }
+
+  /**
+   * The engine's record of the call a guest request names. The guest's word is not trusted: the
+   * id must be a call or fetch the engine sent to this instance and still in flight; anything
+   * else (a timer, a hook such as `onStart`, a forged id) is detached, with the hops and trace of
+   * the instance's last call.
+   */
+  #parentOf(callId: number | undefined): CallRecord {
+    const pending = callId === undefined ? undefined : this.#pending.get(callId);
+    if (pending && (pending.kind === "call" || pending.kind === "fetch")) return pending.record;
+    const detached: CallRecord = { deadline: Infinity, hops: this.#lastCall.hops, detached: true };
+    if (this.#lastCall.traceparent !== undefined) {
+      detached.traceparent = this.#lastCall.traceparent;
+    }
+    return detached;
   }
 
   /** Runs a guest's request and sends the reply; a reply that cannot be serialized becomes an error. */

@@ -86,4 +86,10 @@ export interface CallRecord {
   hops: number;
   /** Aborts when the caller cancels; the call then fails and the bundle's ctx.signal aborts. */
   signal?: AbortSignal;
+  /**
+   * Set on the record the engine makes for a guest request made outside any call it serves (or
+   * naming a call that is not in flight): hops and trace are the instance's last call's, and the
+   * request is charged to the bundle's detached budget.
+   */
+  detached?: true;
 }
