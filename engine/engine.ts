@@ -67,6 +67,11 @@ export interface EngineCallOptions {
    * when the client disconnects): it fails with `CANCELLED` and the bundle's `ctx.signal` aborts.
    */
   signal?: AbortSignal;
+  /**
+   * Set by the engine on a call a bundle made outside any call it served: the callee does not
+   * pass its hop count on to its own detached requests (README, "Events").
+   */
+  fromDetached?: boolean;
 }
 
 /** The resident engine. Create it with {@linkcode createEngine}. */
@@ -517,6 +522,7 @@ export class Engine {
     if (call.options.timeoutMs !== undefined) request.timeoutMs = call.options.timeoutMs;
     if (call.traceparent !== undefined) request.traceparent = call.traceparent;
     if (call.options.signal !== undefined) request.signal = call.options.signal;
+    if (call.options.fromDetached) request.fromDetached = true;
     return this.#broker.call(request);
   }
 
@@ -656,6 +662,7 @@ export class Engine {
       return Promise.reject(error);
     }
     const options: EngineCallOptions = { hops };
+    if (call.parent?.detached) options.fromDetached = true;
     if (call.parent) options.deadline = call.parent.deadline;
     if (call.parent?.traceparent) options.traceparent = call.parent.traceparent;
     // A cancelled call cancels the calls it made.

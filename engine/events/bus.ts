@@ -79,6 +79,7 @@ export class EventBus {
   /** Rate limits, byte budget, hop limit and detached budget, with their counters. */
   readonly guard: EventGuard;
   #sweep?: TimerHandle;
+  #sweeping: Promise<void> = Promise.resolve();
   #deadLettersDropped = 0;
 
   /**
@@ -263,7 +264,7 @@ export class EventBus {
     }
     this.#dispatcher.start();
     await this.#scheduler.start();
-    this.#armSweep(0);
+    this.#armSweep(this.guard.limits.deadLetterSweepMs);
   }
 
   /** Stops starting attempts, firing schedules and sweeping dead letters (attempts go on). */
@@ -275,13 +276,13 @@ export class EventBus {
   }
 
   #armSweep(ms: number): void {
-    this.#sweep = this.clock.setTimeout(async () => {
-      try {
-        await this.pruneDeadLetters();
-      } catch (error) {
-        this.#host.log("error", `Events: dropping old dead letters failed: ${error}`);
-      }
-      if (this.#sweep !== undefined) this.#armSweep(this.guard.limits.deadLetterSweepMs);
+    this.#sweep = this.clock.setTimeout(() => {
+      this.#sweeping = this.pruneDeadLetters().then(
+        () => {},
+        (error) => this.#host.log("error", `Events: dropping old dead letters failed: ${error}`),
+      ).finally(() => {
+        if (this.#sweep !== undefined) this.#armSweep(this.guard.limits.deadLetterSweepMs);
+      });
     }, ms);
   }
 
@@ -313,6 +314,7 @@ export class EventBus {
   /** Resolves when no scan, schedule firing or attempt is in progress (for tests and close). */
   async idle(): Promise<void> {
     do {
+      await this.#sweeping;
       await this.#scheduler.idle();
       await this.#dispatcher.idle();
     } while (!this.#dispatcher.quiet);

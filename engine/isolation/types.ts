@@ -92,4 +92,10 @@ export interface CallRecord {
    * request is charged to the bundle's detached budget.
    */
   detached?: true;
+  /**
+   * The call was made by a bundle outside any call it served. Its hops are not remembered for the
+   * callee's own detached requests: a timer calling its own bundle would otherwise climb to the
+   * hop limit (such calls are charged to the caller's detached budget instead).
+   */
+  fromDetached?: true;
 }
