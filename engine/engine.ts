@@ -175,6 +175,10 @@ export class Engine {
       }
     }
     await this.#plugins.sequential("setup", this);
+    // After plugin setup, so the log plugins see it.
+    if (this.#store instanceof KvStore && this.#store.migratedEvents > 0) {
+      this.#log("info", `Moved ${this.#store.migratedEvents} event records to events.sqlite3`);
+    }
   }
 
   /**
