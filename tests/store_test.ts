@@ -418,11 +418,15 @@ Deno.test("KvStore moves events an older engine kept in the registry database in
     }
     await legacy.deadLetter("e0~0", { error: "boom", at: 2 });
     await legacy.raiseMark("app @daily", 86_400_000);
+    // Many small records too: more than one commit's worth (a commit takes at most 100 checks).
+    for (let i = 0; i < 250; i++) await legacy.raiseMark(`app-${i} @hourly`, i);
     await old.set(["bundle", "app"], bundle("app", "1.0.0"));
     old.close();
     const store = await KvStore.open(`${dir}/registry.sqlite3`);
     try {
-      assert.equal(store.migratedEvents, 30 + 29 * 2 + 1 + 1); // events, deliveries + due, dead, mark
+      // Events, deliveries and their due entries, the dead letter, the marks.
+      assert.equal(store.migratedEvents, 30 + 29 * 2 + 1 + 1 + 250);
+      assert.equal(await store.events.getMark("app-249 @hourly"), 249);
       assert.equal((await store.events.due(100, 100)).length, 29);
       assert.deepEqual((await store.events.deadLetters()).map((d) => d.id), ["e0~0"]);
       assert.equal(await store.events.getMark("app @daily"), 86_400_000);

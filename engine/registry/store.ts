@@ -109,7 +109,8 @@ async function migrateEvents(registry: Deno.Kv, events: Deno.Kv): Promise<number
   for (;;) {
     const batch: Deno.KvEntry<unknown>[] = [];
     let bytes = 0;
-    for await (const entry of registry.list({ prefix: [EVENTS_ROOT] }, { limit: 500 })) {
+    // At most 100 entries: a Deno KV commit takes at most 100 checks.
+    for await (const entry of registry.list({ prefix: [EVENTS_ROOT] }, { limit: 100 })) {
       batch.push(entry);
       bytes += JSON.stringify(entry.key).length +
         (entry.value instanceof Uint8Array ? entry.value.byteLength : 0) + 1024;
