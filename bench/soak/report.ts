@@ -93,6 +93,8 @@ export interface SoakRecord {
   hostile: BehaviourStats[];
   /** Every release and rollback. */
   adminOps: AdminOp[];
+  /** CPU the benchmark process itself (generator, drivers, sampler) used during phase 2, cores. */
+  benchCpuCores: number;
   /** Whether the engine process was still running at the end. */
   engineAlive: boolean;
   /** The engine's exit status when it was not. */
@@ -175,6 +177,12 @@ export function headlineCells(r: SoakRecord): string[][] {
     [
       "releases + rollbacks",
       `${ops.length} (${failedOps} failed), slowest ${ms(Math.max(0, ...ops.map((o) => o.ms)))}`,
+    ],
+    [
+      "CPU during the soak, in cores",
+      `engine process ${res.engineCpuCores.toFixed(2)}, this benchmark ${
+        r.benchCpuCores.toFixed(2)
+      } (generator, drivers, sampler)`,
     ],
     ["engine alive at the end", r.engineAlive ? "yes" : `NO (${r.engineExit ?? "exited"})`],
   );

@@ -15,6 +15,8 @@ export interface ResourceSample {
   engineRss: number;
   /** Engine process open file descriptors. */
   engineFds: number;
+  /** CPU time the engine process has used so far (user + system, all threads), s. */
+  engineCpuS: number;
   /** Summed VmRSS of the engine's descendants, bytes. */
   childrenRss: number;
   /** How many descendants. */
@@ -33,7 +35,8 @@ export async function sampleEngine(pid: number): Promise<Omit<ResourceSample, "a
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
-      'grep "^VmRSS:" "/proc/$1/status" && echo "fds $(ls "/proc/$1/fd" | wc -l)"',
+      'grep "^VmRSS:" "/proc/$1/status" && echo "fds $(ls "/proc/$1/fd" | wc -l)" && ' +
+      'echo "hz $(getconf CLK_TCK)" && cat "/proc/$1/stat"',
       "sh",
       String(pid),
     ],
@@ -45,10 +48,15 @@ export async function sampleEngine(pid: number): Promise<Omit<ResourceSample, "a
   const text = out ? decoder.decode(out.stdout) : "";
   const engineRss = Number(/^VmRSS:\s+(\d+) kB/m.exec(text)?.[1] ?? NaN) * 1024;
   const engineFds = Number(/^fds (\d+)/m.exec(text)?.[1] ?? NaN);
+  const hz = Number(/^hz (\d+)/m.exec(text)?.[1] ?? NaN);
+  // /proc/<pid>/stat: "pid (comm) state …"; utime and stime are fields 14 and 15.
+  const stat = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const engineCpuS = (Number(stat[11]) + Number(stat[12])) / hz;
   const tree = await treeMemory(pid);
   return {
     engineRss,
     engineFds,
+    engineCpuS,
     childrenRss: tree.rss - (Number.isFinite(engineRss) ? engineRss : 0),
     children: Math.max(0, tree.processes - 1),
   };

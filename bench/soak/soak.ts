@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import { ENGINE_VERSION } from "../../engine/version.ts";
 import { type LoadGenerator, loadGenerator, type LoadGeneratorChoice } from "../load/loadgen.ts";
@@ -246,7 +247,10 @@ async function soak(group: ProcessGroup, tmp: string): Promise<void> {
     control = { seconds: s.controlS, traffic, perSecond: perSecond(c.result) };
   }
   log(`phase 2: ${targetRps.toFixed(0)} req/s for ${s.seconds} s with a hostile neighbour`);
+  const cpuBefore = cpuUsage();
   const p = await phase2(server, s, { rate: targetRps, seconds: s.seconds, calm: false }, tmp);
+  const cpu = cpuUsage(cpuBefore);
+  const benchCpuCores = (cpu.user + cpu.system) / 1e6 / (s.seconds + s.settleS);
   const engineAlive = !server.process.exited();
   const engineExit = engineAlive ? undefined : JSON.stringify(await server.process.status);
   facts.loadEnd = loadAverage();
@@ -278,6 +282,7 @@ async function soak(group: ProcessGroup, tmp: string): Promise<void> {
     samples: p.samples,
     hostile: p.hostile,
     adminOps: p.adminOps,
+    benchCpuCores,
     engineAlive,
     ...(engineExit ? { engineExit } : {}),
     errors,

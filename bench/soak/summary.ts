@@ -88,6 +88,8 @@ export interface ResourceSummary {
   maxChildrenRss: number;
   /** Least-squares slope of the engine's RSS over the soak, MiB per minute. */
   engineRssSlopeMiBPerMin: number;
+  /** The engine process's CPU use over the soak, in cores (1 = one core busy all the time). */
+  engineCpuCores: number;
 }
 
 /**
@@ -202,7 +204,13 @@ export function summariseResources(
   const my = points.reduce((a, s) => a + s.engineRss, 0) / n;
   const sxy = points.reduce((a, s) => a + (s.atS - mx) * (s.engineRss - my), 0);
   const sxx = points.reduce((a, s) => a + (s.atS - mx) ** 2, 0);
+  const first = points[0];
+  const last = points.at(-1);
+  const engineCpuCores = first && last && last.atS > first.atS
+    ? (last.engineCpuS - first.engineCpuS) / (last.atS - first.atS)
+    : NaN;
   return {
+    engineCpuCores,
     start: samples[0] ?? end,
     end,
     maxEngineRss: max((s) => s.engineRss),
