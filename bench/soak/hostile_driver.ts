@@ -4,8 +4,9 @@
  * engine answered. Its failures are expected and are figures, never errors of the benchmark.
  *
  * The engine stops a bundle after a crash loop (its calls then answer 404), so at the start of
- * each slot the driver does what an operator would: if the hostile bundle is not ACTIVE, it starts
- * it again through the admin API (counted as a restart), so that every misbehaviour gets its turn.
+ * each slot, and after a 404, the driver does what an operator would: if the hostile bundle is not
+ * ACTIVE, it starts it again through the admin API (counted as a restart), so that every
+ * misbehaviour gets its turn.
  *
  * @module
  */
@@ -48,9 +49,9 @@ export interface BehaviourStats {
   outcomes: Record<string, number>;
   /** Slowest reply, ms. */
   maxMs: number;
-  /** Times the driver found the bundle not ACTIVE at the slot's start and started it. */
+  /** Times the driver found the bundle not ACTIVE (slot start, or after a 404) and started it. */
   restarts: number;
-  /** State → count, as found at the slot's starts. */
+  /** State → count, as found by those checks. */
   statesAtStart: Record<string, number>;
 }
 
@@ -116,6 +117,8 @@ export async function driveHostile(
   }));
   const client = Deno.createHttpClient({});
   const pending = new Set<Promise<void>>();
+  let stopped = false;
+  let checkedAt = -Infinity;
   const count = (s: BehaviourStats, outcome: string) =>
     s.outcomes[outcome] = (s.outcomes[outcome] ?? 0) + 1;
   const call = async (b: Behaviour, s: BehaviourStats) => {
@@ -131,6 +134,7 @@ export async function driveHostile(
       });
       await response.arrayBuffer();
       count(s, String(response.status));
+      if (response.status === 404) stopped = true;
     } catch (error) {
       count(s, `error: ${String((error as Error).message).split("\n")[0]!.slice(0, 120)}`);
     }
@@ -144,8 +148,11 @@ export async function driveHostile(
     const slot = slotIndex % BEHAVIOURS.length;
     const b = BEHAVIOURS[slot]!;
     const s = stats[slot]!;
-    if (slotIndex !== lastSlot) {
+    // At each slot's start, and at most once a second after a 404 (a crash loop stopped it).
+    if (slotIndex !== lastSlot || (stopped && performance.now() - checkedAt > 1000)) {
       lastSlot = slotIndex;
+      stopped = false;
+      checkedAt = performance.now();
       await ensureActive(admin, s);
     }
     for (let k = 0; k < b.burst; k++) {

@@ -210,7 +210,7 @@ export function hostileCells(r: SoakRecord): string[][] {
 export const HOSTILE_HEAD: string[] = [
   "misbehaviour",
   "calls",
-  "restarts after a crash loop",
+  "restarts by the driver",
   "answers",
   "slowest",
 ];
