@@ -12,7 +12,7 @@ import { HOSTILE_BUNDLE } from "../bench/soak/bundles.ts";
 import { encodeRequest, Http1Connection } from "../bench/soak/http1.ts";
 import { OUTCOME, runOpenLoop } from "../bench/soak/open_loop.ts";
 import { SECTION_BEGIN, SECTION_END, sectionOf, withSection } from "../bench/soak/report.ts";
-import { percentiles } from "../bench/soak/summary.ts";
+import { bySlot, percentiles } from "../bench/soak/summary.ts";
 import { testServer } from "./_server.ts";
 
 /** A loopback server for one test; the handler decides per path. */
@@ -148,6 +148,26 @@ Deno.test("percentiles uses the nearest rank and ignores NaN", () => {
     max: 100,
   });
   assert.ok(Number.isNaN(percentiles([]).p50));
+});
+
+Deno.test("bySlot charges each good request to the misbehaviour whose slot it was due in", () => {
+  // Six requests 500 ms apart; the generator started 250 ms after the hostile driver, whose two
+  // behaviours take 1 s slots in turn: due at 250, 750 → "a"; 1250, 1750 → "b"; 2250, 2750 → "a".
+  const count = 6;
+  const r = {
+    startEpochMs: 10_250,
+    count,
+    dueMs: Float64Array.from({ length: count }, (_, i) => i * 500),
+    latencyMs: Float32Array.from([1, 2, 30, 40, 5, 6]),
+    lagMs: new Float32Array(count),
+    status: Int16Array.from([200, 200, 503, 200, OUTCOME.skipped, 200]),
+    target: new Uint8Array(count),
+    errorMessages: {},
+    connectionsOpened: 1,
+  };
+  const [a, b] = bySlot(r, 10_000, 1_000, ["a", "b"]);
+  assert.deepEqual([a!.name, a!.due, a!.errors, a!.latency.n, a!.latency.max], ["a", 4, 1, 3, 6]);
+  assert.deepEqual([b!.name, b!.due, b!.errors, b!.latency.n, b!.latency.max], ["b", 2, 1, 1, 40]);
 });
 
 Deno.test("withSection replaces the soak section in place and the load harness keeps it", () => {

@@ -55,6 +55,14 @@ export interface BehaviourStats {
   statesAtStart: Record<string, number>;
 }
 
+/** What {@linkcode driveHostile} returns. */
+export interface HostileRun {
+  /** Wall-clock time (ms since the epoch) the first slot started. */
+  startEpochMs: number;
+  /** One entry per behaviour, in rotation order. */
+  behaviours: BehaviourStats[];
+}
+
 /** Options of {@linkcode driveHostile}. */
 export interface HostileOptions {
   /** Each behaviour's slot, ms. */
@@ -97,14 +105,14 @@ async function ensureActive(admin: Admin, s: BehaviourStats): Promise<void> {
  * @param admin Admin API caller (to start the bundle again after a crash loop).
  * @param until End time on `performance.now()`.
  * @param options Slot, rate and bounds.
- * @returns One entry per behaviour, in rotation order.
+ * @returns When it started, and one entry per behaviour in rotation order.
  */
 export async function driveHostile(
   url: string,
   admin: Admin,
   until: number,
   options: HostileOptions,
-): Promise<BehaviourStats[]> {
+): Promise<HostileRun> {
   const stats: BehaviourStats[] = BEHAVIOURS.map((b) => ({
     name: b.name,
     does: b.does,
@@ -141,6 +149,7 @@ export async function driveHostile(
     s.maxMs = Math.max(s.maxMs, performance.now() - started);
   };
   const start = performance.now();
+  const startEpochMs = performance.timeOrigin + start;
   const tickMs = 1000 / options.callsPerSecond;
   let lastSlot = -1;
   for (let tick = 0; performance.now() < until; tick++) {
@@ -167,5 +176,5 @@ export async function driveHostile(
   }
   await Promise.all(pending);
   client.close();
-  return stats;
+  return { startEpochMs, behaviours: stats };
 }

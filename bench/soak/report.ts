@@ -10,7 +10,13 @@ import type { Machine } from "../load/machine.ts";
 import type { BehaviourStats } from "./hostile_driver.ts";
 import type { AdminOp } from "./release_driver.ts";
 import type { ResourceSample } from "./sampler.ts";
-import type { Percentiles, ResourceSummary, SecondRow, TrafficSummary } from "./summary.ts";
+import type {
+  Percentiles,
+  ResourceSummary,
+  SecondRow,
+  SlotRow,
+  TrafficSummary,
+} from "./summary.ts";
 
 /** First line of the soak section of BENCHMARKS.md. */
 export const SECTION_BEGIN = "<!-- soak:begin (written by bench/soak/soak.ts; edits are lost) -->";
@@ -91,6 +97,8 @@ export interface SoakRecord {
   samples: ResourceSample[];
   /** What the hostile driver saw. */
   hostile: BehaviourStats[];
+  /** The good traffic split by the misbehaviour whose slot it fell in. */
+  goodBySlot: SlotRow[];
   /** Every release and rollback. */
   adminOps: AdminOp[];
   /** CPU the benchmark process itself (generator, drivers, sampler) used during phase 2, cores. */
@@ -180,9 +188,9 @@ export function headlineCells(r: SoakRecord): string[][] {
     ],
     [
       "CPU during the soak, in cores",
-      `engine process ${res.engineCpuCores.toFixed(2)}, this benchmark ${
-        r.benchCpuCores.toFixed(2)
-      } (generator, drivers, sampler)`,
+      `engine process ${res.engineCpuCores.toFixed(2)}, its children ${
+        res.childrenCpuCores.toFixed(2)
+      } (sandboxes), this benchmark ${r.benchCpuCores.toFixed(2)} (generator, drivers, sampler)`,
     ],
     ["engine alive at the end", r.engineAlive ? "yes" : `NO (${r.engineExit ?? "exited"})`],
   );
@@ -196,14 +204,23 @@ export function headlineCells(r: SoakRecord): string[][] {
  * @returns Rows of cells.
  */
 export function hostileCells(r: SoakRecord): string[][] {
-  return r.hostile.map((h) => [
+  return r.hostile.map((h, k) => [
     `${h.name} (${h.does})`,
     String(h.calls),
     String(h.restarts),
     Object.entries(h.outcomes).sort((a, b) => b[1] - a[1]).map(([o, n]) => `${n}× ${o}`)
       .join(", ") || "—",
     ms(h.maxMs),
+    goodCell(r.goodBySlot[k]),
   ]);
+}
+
+function goodCell(row: SlotRow | undefined): string {
+  if (!row) return "n/a";
+  const share = row.due > 0 ? ` (${((100 * row.errors) / row.due).toFixed(1)} %)` : "";
+  return `${row.errors} errors of ${row.due}${share}, p50 ${ms(row.latency.p50)}, p99 ${
+    ms(row.latency.p99)
+  }`;
 }
 
 /** Column titles of the hostile table. */
@@ -213,6 +230,7 @@ export const HOSTILE_HEAD: string[] = [
   "restarts by the driver",
   "answers",
   "slowest",
+  "good traffic meanwhile",
 ];
 
 /**

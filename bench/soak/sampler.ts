@@ -1,11 +1,11 @@
 /**
  * The soak benchmark's resource sampler: once a second, the engine process's RSS and open file
- * descriptors and the summed RSS of its descendants (the process-tier sandboxes), from `/proc`
- * (read through `sh`, as `bench/load/procs.ts` does: Deno wants `--allow-all` to read `/proc`).
+ * descriptors, the summed RSS of its descendants (the process-tier sandboxes) and the CPU time of
+ * both, from `/proc` (read through `sh`, as `bench/load/procs.ts` does: Deno wants `--allow-all`
+ * to read `/proc`).
  *
  * @module
  */
-import { treeMemory } from "../load/procs.ts";
 
 /** One reading. */
 export interface ResourceSample {
@@ -17,6 +17,8 @@ export interface ResourceSample {
   engineFds: number;
   /** CPU time the engine process has used so far (user + system, all threads), s. */
   engineCpuS: number;
+  /** CPU time its descendants have used so far, the exited ones included, s. */
+  childrenCpuS: number;
   /** Summed VmRSS of the engine's descendants, bytes. */
   childrenRss: number;
   /** How many descendants. */
@@ -25,18 +27,50 @@ export interface ResourceSample {
 
 const decoder = new TextDecoder();
 
+/** The fields of `/proc/<pid>/stat` the sampler uses. */
+interface Stat {
+  ppid: number;
+  /** utime + stime, ticks. */
+  own: number;
+  /** cutime + cstime (children it has reaped), ticks. */
+  reaped: number;
+  /** Resident pages. */
+  rssPages: number;
+}
+
+function parseStats(text: string): Map<number, Stat> {
+  const stats = new Map<number, Stat>();
+  for (const line of text.split("\n")) {
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ")".
+    const close = line.lastIndexOf(")");
+    if (close < 0 || !/^\d+ \(/.test(line)) continue;
+    const f = line.slice(close + 2).split(" ").map(Number);
+    stats.set(parseInt(line), {
+      ppid: f[1]!,
+      own: f[11]! + f[12]!,
+      reaped: f[13]! + f[14]!,
+      rssPages: f[21]!,
+    });
+  }
+  return stats;
+}
+
 /**
- * One reading of the engine process (and its tree).
+ * One reading of the engine process and its descendants (the process-tier sandboxes, `deno info`
+ * during a release), from one pass over `/proc`.
+ *
+ * Children's CPU counts every tick once: a live descendant's own time, and the time of every
+ * descendant already reaped (held in its reaper's `cutime`, up to the engine's).
  *
  * @param pid Engine process id.
- * @returns RSS, fds and the children's RSS; NaN fields when the process is gone.
+ * @returns The reading; NaN fields when the process is gone.
  */
 export async function sampleEngine(pid: number): Promise<Omit<ResourceSample, "atS">> {
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
-      'grep "^VmRSS:" "/proc/$1/status" && echo "fds $(ls "/proc/$1/fd" | wc -l)" && ' +
-      'echo "hz $(getconf CLK_TCK)" && cat "/proc/$1/stat"',
+      'grep "^VmRSS:" "/proc/$1/status"; echo "fds $(ls "/proc/$1/fd" | wc -l)"; ' +
+      'echo "hz $(getconf CLK_TCK) page $(getconf PAGESIZE)"; cat /proc/[0-9]*/stat 2>/dev/null',
       "sh",
       String(pid),
     ],
@@ -46,19 +80,30 @@ export async function sampleEngine(pid: number): Promise<Omit<ResourceSample, "a
     signal: AbortSignal.timeout(10_000),
   }).output().catch(() => undefined);
   const text = out ? decoder.decode(out.stdout) : "";
-  const engineRss = Number(/^VmRSS:\s+(\d+) kB/m.exec(text)?.[1] ?? NaN) * 1024;
-  const engineFds = Number(/^fds (\d+)/m.exec(text)?.[1] ?? NaN);
-  const hz = Number(/^hz (\d+)/m.exec(text)?.[1] ?? NaN);
-  // /proc/<pid>/stat: "pid (comm) state …"; utime and stime are fields 14 and 15.
-  const stat = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const engineCpuS = (Number(stat[11]) + Number(stat[12])) / hz;
-  const tree = await treeMemory(pid);
+  const [, hz = NaN, page = NaN] = /^hz (\d+) page (\d+)/m.exec(text)?.map(Number) ?? [];
+  const stats = parseStats(text);
+  const engine = stats.get(pid);
+  let childrenRss = 0;
+  let childrenTicks = engine?.reaped ?? NaN;
+  let children = 0;
+  const frontier = [pid];
+  while (frontier.length > 0) {
+    const parent = frontier.pop()!;
+    for (const [child, stat] of stats) {
+      if (stat.ppid !== parent) continue;
+      children++;
+      childrenRss += stat.rssPages * page;
+      childrenTicks += stat.own + stat.reaped;
+      frontier.push(child);
+    }
+  }
   return {
-    engineRss,
-    engineFds,
-    engineCpuS,
-    childrenRss: tree.rss - (Number.isFinite(engineRss) ? engineRss : 0),
-    children: Math.max(0, tree.processes - 1),
+    engineRss: Number(/^VmRSS:\s+(\d+) kB/m.exec(text)?.[1] ?? NaN) * 1024,
+    engineFds: Number(/^fds (\d+)/m.exec(text)?.[1] ?? NaN),
+    engineCpuS: engine ? engine.own / hz : NaN,
+    childrenCpuS: childrenTicks / hz,
+    childrenRss,
+    children,
   };
 }
 

@@ -35,7 +35,7 @@ import { gitCommit, loadAverage, machine } from "../load/machine.ts";
 import { ProcessGroup } from "../load/procs.ts";
 import { type BundlehostServer, ROOT, startEngine } from "../load/targets.ts";
 import { GOOD_BUNDLES, writeGoodBundle, writeHostileBundle } from "./bundles.ts";
-import { type BehaviourStats, driveHostile } from "./hostile_driver.ts";
+import { BEHAVIOURS, driveHostile, type HostileRun } from "./hostile_driver.ts";
 import { type OpenLoopResult, startOpenLoop } from "./open_loop.ts";
 import { type AdminOp, driveReleases } from "./release_driver.ts";
 import {
@@ -46,7 +46,7 @@ import {
   writeSoak,
 } from "./report.ts";
 import { type ResourceSample, sampleEngine, startSampler } from "./sampler.ts";
-import { perSecond, summariseResources, summariseTraffic } from "./summary.ts";
+import { bySlot, perSecond, summariseResources, summariseTraffic } from "./summary.ts";
 
 const FULL_SECONDS = 60;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -161,7 +161,7 @@ async function releaseAll(server: BundlehostServer, dir: string): Promise<void> 
 /** What phase 2 recorded, raw. */
 interface Phase2 {
   result: OpenLoopResult;
-  hostile: BehaviourStats[];
+  hostile?: HostileRun;
   adminOps: AdminOp[];
   samples: ResourceSample[];
   end: ResourceSample;
@@ -199,7 +199,7 @@ async function phase2(
   });
   const [result, hostile, adminOps] = await Promise.all([
     load.result,
-    run.calm ? [] : driveHostile(server.url, server.admin, until, {
+    run.calm ? undefined : driveHostile(server.url, server.admin, until, {
       slotMs: s.hostileSlotS * 1000,
       callsPerSecond: s.hostileCallsPerS,
       maxInFlight: 16,
@@ -280,7 +280,15 @@ async function soak(group: ProcessGroup, tmp: string): Promise<void> {
     perSecond: perSecond(p.result),
     resources: summariseResources(p.samples, p.end),
     samples: p.samples,
-    hostile: p.hostile,
+    hostile: p.hostile?.behaviours ?? [],
+    goodBySlot: p.hostile
+      ? bySlot(
+        p.result,
+        p.hostile.startEpochMs,
+        s.hostileSlotS * 1000,
+        BEHAVIOURS.map((b) => b.name),
+      )
+      : [],
     adminOps: p.adminOps,
     benchCpuCores,
     engineAlive,

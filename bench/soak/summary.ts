@@ -90,6 +90,8 @@ export interface ResourceSummary {
   engineRssSlopeMiBPerMin: number;
   /** The engine process's CPU use over the soak, in cores (1 = one core busy all the time). */
   engineCpuCores: number;
+  /** Its descendants' CPU use over the soak (the sandboxes, the hostile one too), in cores. */
+  childrenCpuCores: number;
 }
 
 /**
@@ -206,11 +208,13 @@ export function summariseResources(
   const sxx = points.reduce((a, s) => a + (s.atS - mx) ** 2, 0);
   const first = points[0];
   const last = points.at(-1);
-  const engineCpuCores = first && last && last.atS > first.atS
-    ? (last.engineCpuS - first.engineCpuS) / (last.atS - first.atS)
-    : NaN;
+  const cores = (pick: (s: ResourceSample) => number) =>
+    first && last && last.atS > first.atS
+      ? (pick(last) - pick(first)) / (last.atS - first.atS)
+      : NaN;
   return {
-    engineCpuCores,
+    engineCpuCores: cores((s) => s.engineCpuS),
+    childrenCpuCores: cores((s) => s.childrenCpuS),
     start: samples[0] ?? end,
     end,
     maxEngineRss: max((s) => s.engineRss),
@@ -218,4 +222,49 @@ export function summariseResources(
     maxChildrenRss: max((s) => s.childrenRss),
     engineRssSlopeMiBPerMin: n > 1 && sxx > 0 ? (sxy / sxx) * 60 / 2 ** 20 : NaN,
   };
+}
+
+/** The good traffic while one misbehaviour had its turn. */
+export interface SlotRow {
+  /** Behaviour name. */
+  name: string;
+  /** Good requests due during its slots. */
+  due: number;
+  /** Failed ones. */
+  errors: number;
+  /** Latency of the ok ones. */
+  latency: Percentiles;
+}
+
+/**
+ * Splits the good traffic by the misbehaviour whose slot it fell in.
+ *
+ * @param r The generator's records.
+ * @param hostileStartEpochMs When the hostile driver's first slot started (epoch ms).
+ * @param slotMs Slot length, ms.
+ * @param names Behaviour names in rotation order.
+ * @returns One row per behaviour.
+ */
+export function bySlot(
+  r: OpenLoopResult,
+  hostileStartEpochMs: number,
+  slotMs: number,
+  names: string[],
+): SlotRow[] {
+  const rows = names.map(() => ({ due: 0, errors: 0, ok: [] as number[] }));
+  const offset = r.startEpochMs - hostileStartEpochMs;
+  for (let i = 0; i < r.count; i++) {
+    const at = offset + r.dueMs[i]!;
+    if (at < 0) continue;
+    const row = rows[Math.floor(at / slotMs) % names.length]!;
+    row.due++;
+    if (r.status[i] === 200) row.ok.push(r.latencyMs[i]!);
+    else row.errors++;
+  }
+  return rows.map((row, k) => ({
+    name: names[k]!,
+    due: row.due,
+    errors: row.errors,
+    latency: percentiles(row.ok),
+  }));
 }
