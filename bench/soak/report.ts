@@ -114,6 +114,7 @@ export interface SoakRecord {
 const MIB = 2 ** 20;
 const mib = (bytes: number) => Number.isFinite(bytes) ? `${(bytes / MIB).toFixed(1)} MiB` : "n/a";
 const ms = (v: number) => Number.isFinite(v) ? `${v.toFixed(v < 10 ? 2 : 1)} ms` : "n/a";
+const pct = (v: number) => Number.isFinite(v) ? `${(100 * v).toFixed(0)} %` : "n/a";
 const lat = (p: Percentiles) => `p50 ${ms(p.p50)}, p99 ${ms(p.p99)}, max ${ms(p.max)}`;
 
 function errorText(r: SoakRecord): string {
@@ -191,6 +192,10 @@ export function headlineCells(r: SoakRecord): string[][] {
       `engine process ${res.engineCpuCores.toFixed(2)}, its children ${
         res.childrenCpuCores.toFixed(2)
       } (sandboxes), this benchmark ${r.benchCpuCores.toFixed(2)} (generator, drivers, sampler)`,
+    ],
+    [
+      "engine main thread (event loop)",
+      `ran ${pct(res.mainRunShare)} of the time, waited for a CPU ${pct(res.mainWaitShare)}`,
     ],
     ["engine alive at the end", r.engineAlive ? "yes" : `NO (${r.engineExit ?? "exited"})`],
   );

@@ -19,6 +19,10 @@ export interface ResourceSample {
   engineCpuS: number;
   /** CPU time its descendants have used so far, the exited ones included, s. */
   childrenCpuS: number;
+  /** Time the engine's main thread (its event loop) has run on a CPU so far, s. */
+  mainRunS: number;
+  /** Time it has waited, runnable, for a CPU so far (`/proc/<pid>/schedstat`), s. */
+  mainWaitS: number;
   /** Summed VmRSS of the engine's descendants, bytes. */
   childrenRss: number;
   /** How many descendants. */
@@ -70,7 +74,8 @@ export async function sampleEngine(pid: number): Promise<Omit<ResourceSample, "a
     args: [
       "-c",
       'grep "^VmRSS:" "/proc/$1/status"; echo "fds $(ls "/proc/$1/fd" | wc -l)"; ' +
-      'echo "hz $(getconf CLK_TCK) page $(getconf PAGESIZE)"; cat /proc/[0-9]*/stat 2>/dev/null',
+      'echo "hz $(getconf CLK_TCK) page $(getconf PAGESIZE)"; ' +
+      'echo "sched $(cat "/proc/$1/schedstat")"; cat /proc/[0-9]*/stat 2>/dev/null',
       "sh",
       String(pid),
     ],
@@ -97,7 +102,10 @@ export async function sampleEngine(pid: number): Promise<Omit<ResourceSample, "a
       frontier.push(child);
     }
   }
+  const sched = /^sched (\d+) (\d+)/m.exec(text);
   return {
+    mainRunS: Number(sched?.[1] ?? NaN) / 1e9,
+    mainWaitS: Number(sched?.[2] ?? NaN) / 1e9,
     engineRss: Number(/^VmRSS:\s+(\d+) kB/m.exec(text)?.[1] ?? NaN) * 1024,
     engineFds: Number(/^fds (\d+)/m.exec(text)?.[1] ?? NaN),
     engineCpuS: engine ? engine.own / hz : NaN,

@@ -92,6 +92,10 @@ export interface ResourceSummary {
   engineCpuCores: number;
   /** Its descendants' CPU use over the soak (the sandboxes, the hostile one too), in cores. */
   childrenCpuCores: number;
+  /** Share of the soak's wall time the engine's main thread ran on a CPU. */
+  mainRunShare: number;
+  /** Share of it the main thread waited, runnable, for a CPU (the machine's contention). */
+  mainWaitShare: number;
 }
 
 /**
@@ -215,6 +219,8 @@ export function summariseResources(
   return {
     engineCpuCores: cores((s) => s.engineCpuS),
     childrenCpuCores: cores((s) => s.childrenCpuS),
+    mainRunShare: cores((s) => s.mainRunS),
+    mainWaitShare: cores((s) => s.mainWaitS),
     start: samples[0] ?? end,
     end,
     maxEngineRss: max((s) => s.engineRss),
