@@ -79,6 +79,120 @@ export interface OpenLoopResult {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+function emptyResult(total: number): OpenLoopResult {
+  return {
+    startEpochMs: 0,
+    count: total,
+    dueMs: new Float64Array(total),
+    latencyMs: new Float32Array(total).fill(NaN),
+    lagMs: new Float32Array(total).fill(NaN),
+    status: new Int16Array(total),
+    target: new Uint8Array(total),
+    errorMessages: {},
+    connectionsOpened: 0,
+  };
+}
+
+/** One run's state: its connections, counters and records. */
+class FixedRate {
+  readonly r: OpenLoopResult;
+  readonly #config: OpenLoopConfig;
+  readonly #requests: Uint8Array[];
+  readonly #idle: Http1Connection[] = [];
+  readonly #busy = new Map<Http1Connection, number>();
+  readonly #timedOut = new Set<Http1Connection>();
+  #t0 = 0;
+  inFlight = 0;
+  answered = 0;
+  failed = 0;
+
+  constructor(config: OpenLoopConfig) {
+    this.#config = config;
+    const host = `${config.hostname}:${config.port}`;
+    this.#requests = config.targets.map((t) => encodeRequest("POST", t.path, t.body, host));
+    this.r = emptyResult(Math.floor(config.rate * config.seconds));
+  }
+
+  /** Opens the connections a closed-loop generator would hold: the start is no connect storm. */
+  async open(): Promise<void> {
+    const c = this.#config;
+    for (let k = 0; k < Math.min(c.connections, c.maxInFlight); k++) {
+      this.#idle.push(await Http1Connection.open(c.hostname, c.port));
+      this.r.connectionsOpened++;
+    }
+    this.#t0 = performance.now();
+    this.r.startEpochMs = performance.timeOrigin + this.#t0;
+  }
+
+  /** Milliseconds since the first due time. */
+  now(): number {
+    return performance.now() - this.#t0;
+  }
+
+  /** Sends request `i` (or records why not) and records its outcome. */
+  async issue(i: number): Promise<void> {
+    const r = this.r;
+    const due = (i * 1000) / this.#config.rate;
+    const which = i % this.#requests.length;
+    r.dueMs[i] = due;
+    r.target[i] = which;
+    // The generator's own delay: due time → now, before any wait for a connection.
+    r.lagMs[i] = this.now() - due;
+    if (this.inFlight >= this.#config.maxInFlight) {
+      r.status[i] = OUTCOME.skipped;
+      this.failed++;
+      return;
+    }
+    this.inFlight++;
+    let conn: Http1Connection | undefined;
+    try {
+      conn = this.#idle.pop();
+      if (!conn) {
+        conn = await Http1Connection.open(this.#config.hostname, this.#config.port);
+        r.connectionsOpened++;
+      }
+      this.#busy.set(conn, performance.now());
+      const reply = await conn.send(this.#requests[which]!);
+      r.latencyMs[i] = this.now() - due;
+      const ok = reply.status !== 200 || reply.body.startsWith('{"result"');
+      r.status[i] = ok ? reply.status : OUTCOME.badBody;
+      if (reply.status === 200 && ok) this.answered++;
+      else this.failed++;
+      this.#busy.delete(conn);
+      this.#idle.push(conn);
+    } catch (error) {
+      r.status[i] = conn && this.#timedOut.has(conn) ? OUTCOME.timeout : OUTCOME.socketError;
+      if (r.status[i] === OUTCOME.socketError) this.#noteError(error);
+      this.failed++;
+      if (conn) this.#busy.delete(conn);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** Closes connections waiting longer than the timeout (their requests become timeouts). */
+  sweep(): void {
+    const now = performance.now();
+    for (const [conn, since] of this.#busy) {
+      if (now - since > this.#config.timeoutMs) {
+        this.#timedOut.add(conn);
+        conn.close();
+      }
+    }
+  }
+
+  /** Closes every connection. */
+  close(): void {
+    for (const conn of [...this.#idle, ...this.#busy.keys()]) conn.close();
+  }
+
+  #noteError(error: unknown): void {
+    const message = String((error as Error)?.message ?? error).split("\n")[0]!;
+    const seen = this.r.errorMessages;
+    if (message in seen || Object.keys(seen).length < 20) seen[message] = (seen[message] ?? 0) + 1;
+  }
+}
+
 /**
  * Runs the fixed-rate load.
  *
@@ -90,106 +204,28 @@ export async function runOpenLoop(
   config: OpenLoopConfig,
   onSecond: (due: number, answered: number, failed: number) => void = () => {},
 ): Promise<OpenLoopResult> {
-  const total = Math.floor(config.rate * config.seconds);
-  const host = `${config.hostname}:${config.port}`;
-  const requests = config.targets.map((t) => encodeRequest("POST", t.path, t.body, host));
-  const r: OpenLoopResult = {
-    startEpochMs: 0,
-    count: total,
-    dueMs: new Float64Array(total),
-    latencyMs: new Float32Array(total).fill(NaN),
-    lagMs: new Float32Array(total).fill(NaN),
-    status: new Int16Array(total),
-    target: new Uint8Array(total),
-    errorMessages: {},
-    connectionsOpened: 0,
-  };
-  const idle: Http1Connection[] = [];
-  const busy = new Map<Http1Connection, number>();
-  const timedOut = new Set<Http1Connection>();
-  let inFlight = 0;
-  let answered = 0;
-  let failed = 0;
-  // Open the connections a closed-loop generator would hold, so the start is not a connect storm.
-  for (let k = 0; k < Math.min(config.connections, config.maxInFlight); k++) {
-    idle.push(await Http1Connection.open(config.hostname, config.port));
-    r.connectionsOpened++;
-  }
-  const t0 = performance.now();
-  r.startEpochMs = performance.timeOrigin + t0;
-  const noteError = (error: unknown) => {
-    const message = String((error as Error)?.message ?? error).split("\n")[0]!;
-    if (message in r.errorMessages || Object.keys(r.errorMessages).length < 20) {
-      r.errorMessages[message] = (r.errorMessages[message] ?? 0) + 1;
-    }
-  };
-
-  const issue = async (i: number) => {
-    const due = (i * 1000) / config.rate;
-    const which = i % requests.length;
-    r.dueMs[i] = due;
-    r.target[i] = which;
-    // The generator's own delay: due time → now, before any wait for a connection.
-    r.lagMs[i] = performance.now() - t0 - due;
-    if (inFlight >= config.maxInFlight) {
-      r.status[i] = OUTCOME.skipped;
-      failed++;
-      return;
-    }
-    inFlight++;
-    let conn: Http1Connection | undefined;
-    try {
-      conn = idle.pop();
-      if (!conn) {
-        conn = await Http1Connection.open(config.hostname, config.port);
-        r.connectionsOpened++;
-      }
-      busy.set(conn, performance.now());
-      const reply = await conn.send(requests[which]!);
-      r.latencyMs[i] = performance.now() - t0 - due;
-      const ok = reply.status !== 200 || reply.body.startsWith('{"result"');
-      r.status[i] = ok ? reply.status : OUTCOME.badBody;
-      if (reply.status === 200 && ok) answered++;
-      else failed++;
-      busy.delete(conn);
-      idle.push(conn);
-    } catch (error) {
-      r.status[i] = conn && timedOut.has(conn) ? OUTCOME.timeout : OUTCOME.socketError;
-      if (r.status[i] === OUTCOME.socketError) noteError(error);
-      failed++;
-      if (conn) busy.delete(conn);
-    } finally {
-      inFlight--;
-    }
-  };
-
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const [conn, since] of busy) {
-      if (now - since > config.timeoutMs) {
-        timedOut.add(conn);
-        conn.close();
-      }
-    }
-  }, 100);
+  const run = new FixedRate(config);
+  const total = run.r.count;
+  await run.open();
+  const sweep = setInterval(() => run.sweep(), 100);
   let next = 0;
   let reported = 0;
   while (next < total) {
-    const now = performance.now() - t0;
+    const now = run.now();
     const due = Math.min(total, Math.floor((now * config.rate) / 1000) + 1);
-    while (next < due) void issue(next++);
+    while (next < due) void run.issue(next++);
     if (now - reported >= 1000) {
       reported = now;
-      onSecond(next, answered, failed);
+      onSecond(next, run.answered, run.failed);
     }
-    await sleep(Math.max(0, (next * 1000) / config.rate - (performance.now() - t0)));
+    await sleep(Math.max(0, (next * 1000) / config.rate - run.now()));
   }
   const drainUntil = performance.now() + config.timeoutMs + 1000;
-  while (inFlight > 0 && performance.now() < drainUntil) await sleep(10);
+  while (run.inFlight > 0 && performance.now() < drainUntil) await sleep(10);
   clearInterval(sweep);
-  for (const conn of [...idle, ...busy.keys()]) conn.close();
-  onSecond(next, answered, failed);
-  return r;
+  run.close();
+  onSecond(next, run.answered, run.failed);
+  return run.r;
 }
 
 /** A fixed-rate run going on in its own Worker. */

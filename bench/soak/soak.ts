@@ -31,7 +31,7 @@ import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import { ENGINE_VERSION } from "../../engine/version.ts";
 import { type LoadGenerator, loadGenerator, type LoadGeneratorChoice } from "../load/loadgen.ts";
-import { gitCommit, loadAverage, machine } from "../load/machine.ts";
+import { gitCommit, loadAverage, type Machine, machine } from "../load/machine.ts";
 import { ProcessGroup } from "../load/procs.ts";
 import { type BundlehostServer, ROOT, startEngine } from "../load/targets.ts";
 import { GOOD_BUNDLES, writeGoodBundle, writeHostileBundle } from "./bundles.ts";
@@ -215,6 +215,58 @@ async function phase2(
   return { result, hostile, adminOps, samples, end };
 }
 
+/** The record of a run, from phase 2's raw figures and what came before. */
+async function recordOf(p: Phase2, run: {
+  startedAt: string;
+  facts: Machine;
+  generator: string;
+  s: SoakSettings;
+  maxRate: MaxRate;
+  targetRps: number;
+  benchCpuCores: number;
+  engineAlive: boolean;
+  engineExit?: string;
+  control?: SoakRecord["control"];
+}): Promise<SoakRecord> {
+  const { s, facts, control, engineExit } = run;
+  const traffic = summariseTraffic(p.result, GOOD_BUNDLES.map((b) => b.id), s.seconds);
+  const names = BEHAVIOURS.map((b) => b.name);
+  return {
+    schema: 1,
+    startedAt: run.startedAt,
+    finishedAt: new Date().toISOString(),
+    command: `deno task bench:soak${Deno.args.length > 0 ? ` ${Deno.args.join(" ")}` : ""}`,
+    ...(await taskOf("bench:soak")),
+    ...(await commitOf()),
+    machine: facts,
+    versions: {
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+      bundlehost: ENGINE_VERSION,
+      loadGenerator: run.generator,
+    },
+    settings: s,
+    maxRate: run.maxRate,
+    targetRps: run.targetRps,
+    bundles: GOOD_BUNDLES.map((b) => ({ ...b })),
+    traffic,
+    ...(control ? { control } : {}),
+    generatorKeptUp: traffic.lag.p99 <= 10,
+    perSecond: perSecond(p.result),
+    resources: summariseResources(p.samples, p.end),
+    samples: p.samples,
+    hostile: p.hostile?.behaviours ?? [],
+    goodBySlot: p.hostile
+      ? bySlot(p.result, p.hostile.startEpochMs, s.hostileSlotS * 1000, names)
+      : [],
+    adminOps: p.adminOps,
+    benchCpuCores: run.benchCpuCores,
+    engineAlive: run.engineAlive,
+    ...(engineExit ? { engineExit } : {}),
+    errors: Object.entries(p.result.errorMessages).map(([m, n]) => `${n}× socket: ${m}`),
+  };
+}
+
 async function soak(group: ProcessGroup, tmp: string): Promise<void> {
   const { loadgen, rate, ...s } = settings();
   const startedAt = new Date().toISOString();
@@ -254,47 +306,18 @@ async function soak(group: ProcessGroup, tmp: string): Promise<void> {
   const engineAlive = !server.process.exited();
   const engineExit = engineAlive ? undefined : JSON.stringify(await server.process.status);
   facts.loadEnd = loadAverage();
-  const traffic = summariseTraffic(p.result, GOOD_BUNDLES.map((b) => b.id), s.seconds);
-  const errors = Object.entries(p.result.errorMessages).map(([m, n]) => `${n}× socket: ${m}`);
-  const record: SoakRecord = {
-    schema: 1,
+  const record = await recordOf(p, {
     startedAt,
-    finishedAt: new Date().toISOString(),
-    command: `deno task bench:soak${Deno.args.length > 0 ? ` ${Deno.args.join(" ")}` : ""}`,
-    ...(await taskOf("bench:soak")),
-    ...(await commitOf()),
-    machine: facts,
-    versions: {
-      deno: Deno.version.deno,
-      v8: Deno.version.v8,
-      bundlehost: ENGINE_VERSION,
-      loadGenerator: `${generator.name} ${generator.version}`,
-    },
-    settings: s,
+    facts,
+    generator: `${generator.name} ${generator.version}`,
+    s,
     maxRate,
     targetRps,
-    bundles: GOOD_BUNDLES.map((b) => ({ ...b })),
-    traffic,
-    ...(control ? { control } : {}),
-    generatorKeptUp: traffic.lag.p99 <= 10,
-    perSecond: perSecond(p.result),
-    resources: summariseResources(p.samples, p.end),
-    samples: p.samples,
-    hostile: p.hostile?.behaviours ?? [],
-    goodBySlot: p.hostile
-      ? bySlot(
-        p.result,
-        p.hostile.startEpochMs,
-        s.hostileSlotS * 1000,
-        BEHAVIOURS.map((b) => b.name),
-      )
-      : [],
-    adminOps: p.adminOps,
     benchCpuCores,
     engineAlive,
     ...(engineExit ? { engineExit } : {}),
-    errors,
-  };
+    ...(control ? { control } : {}),
+  });
   log(`\n${textReport(record)}`);
   const files = await writeSoak(ROOT, record, s.seconds >= FULL_SECONDS);
   await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", ...files], cwd: ROOT })
