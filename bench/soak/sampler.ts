@@ -73,7 +73,7 @@ export async function sampleEngine(pid: number): Promise<Omit<ResourceSample, "a
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
-      'grep "^VmRSS:" "/proc/$1/status"; echo "fds $(ls "/proc/$1/fd" | wc -l)"; ' +
+      'grep "^VmRSS:" "/proc/$1/status"; [ -d "/proc/$1/fd" ] && echo "fds $(ls "/proc/$1/fd" | wc -l)"; ' +
       'echo "hz $(getconf CLK_TCK) page $(getconf PAGESIZE)"; ' +
       'echo "sched $(cat "/proc/$1/schedstat")"; cat /proc/[0-9]*/stat 2>/dev/null',
       "sh",
