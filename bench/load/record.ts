@@ -210,8 +210,21 @@ export async function writeRecord(root: string, record: RunRecord, rows: Row[]):
   const files = [`${dir}/${stamp}.json`, `${dir}/latest.json`, `${root}/BENCHMARKS.md`];
   await Deno.writeTextFile(files[0]!, json);
   await Deno.writeTextFile(files[1]!, json);
-  await Deno.writeTextFile(files[2]!, renderMarkdown(record, rows));
+  const old = await Deno.readTextFile(files[2]!).catch(() => "");
+  await Deno.writeTextFile(files[2]!, renderMarkdown(record, rows) + keptSections(old));
   return files;
+}
+
+/**
+ * The sections other benchmarks write into BENCHMARKS.md (between `<!-- name:begin …-->` and
+ * `<!-- name:end -->`, e.g. the soak's), so that rewriting the file keeps them.
+ *
+ * @param text The file's current text.
+ * @returns Those sections, each preceded by a blank line ("" when there are none).
+ */
+export function keptSections(text: string): string {
+  const sections = text.match(/<!-- ([a-z-]+):begin[^>]*-->[\s\S]*?<!-- \1:end -->/g) ?? [];
+  return sections.map((section) => `\n${section}\n`).join("");
 }
 
 /** Bytes as MiB, for progress lines. */

@@ -208,21 +208,28 @@ export async function engineRunFlags(dataDir: string, extraRead: string[]): Prom
   });
 }
 
+/** Options of {@linkcode startEngine}. */
+export interface EngineStartOptions {
+  /** Force every bundle into this tier (`--isolation`). @default {each manifest's own tier} */
+  isolation?: "worker" | "process";
+  /** Name of the process, for messages. @default {"bundlehost"} */
+  name?: string;
+}
+
 /**
- * Starts the engine (`main.ts`, with the run task's flags) in one isolation tier, on a fresh data
- * folder, and releases the hello bundle through the admin API.
+ * Starts the engine (`main.ts`, with the run task's flags) on a fresh data folder with no bundle.
  *
  * @param group Where the process is registered.
- * @param tier Isolation tier, forced with `--isolation`.
  * @param workDir A fresh folder for the data folder; the engine may also read `readDir`.
- * @param readDir Where the harness writes bundle copies (cold start, idle memory).
- * @returns The server, with the hello bundle ACTIVE.
+ * @param readDir Where the harness writes bundle copies (the engine releases them from there).
+ * @param options Tier and name.
+ * @returns The server, listening, with an empty registry.
  */
-export async function startBundlehost(
+export async function startEngine(
   group: ProcessGroup,
-  tier: "worker" | "process",
   workDir: string,
   readDir: string,
+  options: EngineStartOptions = {},
 ): Promise<BundlehostServer> {
   const dataDir = `${workDir}/data`;
   const empty = `${workDir}/no-bundles`;
@@ -232,11 +239,12 @@ export async function startBundlehost(
     (b) => b.toString(16).padStart(2, "0"),
   ).join("");
   const flags = await engineRunFlags(dataDir, [workDir, readDir]);
-  const process = group.spawn(`bundlehost (${tier})`, Deno.execPath(), [
+  const tier = options.isolation ? ["--isolation", options.isolation] : [];
+  const process = group.spawn(options.name ?? "bundlehost", Deno.execPath(), [
     ...flags,
     `${ROOT}/main.ts`,
     ...["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--bundles", empty],
-    ...["--isolation", tier],
+    ...tier,
   ], { cwd: ROOT, clearEnv: true, env: { ...baseEnv(), BUNDLEHOST_ADMIN_TOKEN: token } });
   try {
     const url = (await process.waitFor(/listening on (http:\/\/[0-9.]+:\d+)/, 60_000))[1]!;
@@ -253,10 +261,38 @@ export async function startBundlehost(
         throw new Error(`Release of ${path} answered ${response.status} ${JSON.stringify(result)}`);
       }
     };
-    await release(HELLO_BUNDLE);
     return { pid: process.pid, url, process, admin, release, stop: () => process.stop() };
   } catch (error) {
     await process.stop();
+    throw error;
+  }
+}
+
+/**
+ * Starts the engine (`main.ts`, with the run task's flags) in one isolation tier, on a fresh data
+ * folder, and releases the hello bundle through the admin API.
+ *
+ * @param group Where the process is registered.
+ * @param tier Isolation tier, forced with `--isolation`.
+ * @param workDir A fresh folder for the data folder; the engine may also read `readDir`.
+ * @param readDir Where the harness writes bundle copies (cold start, idle memory).
+ * @returns The server, with the hello bundle ACTIVE.
+ */
+export async function startBundlehost(
+  group: ProcessGroup,
+  tier: "worker" | "process",
+  workDir: string,
+  readDir: string,
+): Promise<BundlehostServer> {
+  const server = await startEngine(group, workDir, readDir, {
+    isolation: tier,
+    name: `bundlehost (${tier})`,
+  });
+  try {
+    await server.release(HELLO_BUNDLE);
+    return server;
+  } catch (error) {
+    await server.stop();
     throw error;
   }
 }
