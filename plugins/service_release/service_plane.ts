@@ -10,6 +10,7 @@ import type { RouteSpec } from "../../engine/types.ts";
 import { BundlehostError } from "../../engine/errors.ts";
 import { readBody } from "../../engine/http.ts";
 import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/events/topic.ts";
+import { compileLinearRegExp } from "../../engine/broker/linear_regex.ts";
 import { errorResponse } from "./errors.ts";
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -73,6 +74,14 @@ export function routeFromHeaders(headers: Headers): RouteSpec | undefined {
       throw new TypeError(
         "Header x-route-pattern is required with x-route-type (at most 4096 characters)",
       );
+    }
+    if (type === "REG") {
+      try {
+        // Compiled (and cached) here so the 400 names the header; the broker reuses the result.
+        compileLinearRegExp(pattern);
+      } catch (error) {
+        throw new TypeError(`Header x-route-pattern: ${(error as Error).message}`);
+      }
     }
     route.type = type;
     route.pattern = type === "RULE" ? jsonHeader(headers, "x-route-pattern", true) : pattern;
