@@ -12,6 +12,7 @@ import { readBody } from "../../engine/http.ts";
 import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/events/topic.ts";
 import { compileLinearRegExp } from "../../engine/broker/linear_regex.ts";
 import { errorResponse } from "./errors.ts";
+import { confineResponse, isServiceWorkerScript } from "./origin.ts";
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const MAX_HEADER = 4096;
@@ -182,8 +183,15 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
     },
   );
 
+  // Bundle pages share the engine's origin: see origin.ts for how a response is confined.
   app.all("/b/:bundleId/*", async (c) => {
     const id = c.req.param("bundleId");
+    if (isServiceWorkerScript(c.req.raw)) {
+      return confineResponse(
+        errorResponse(403, "FORBIDDEN", "Service workers cannot be installed from /b/ paths"),
+        `/b/${id}`,
+      );
+    }
     const url = new URL(c.req.url);
     const prefix = `/b/${id}`;
     const target = new URL(url.pathname.slice(prefix.length) || "/", url.origin);
@@ -197,11 +205,12 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
       body: hasBody ? c.req.raw.body : null,
     });
     const traceparent = c.req.header("traceparent");
-    return await engine.fetchBundle(
+    const response = await engine.fetchBundle(
       id,
       forwarded,
       traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {},
     );
+    return confineResponse(response, prefix);
   });
 
   app.get("/healthz", (c) => {
