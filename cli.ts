@@ -169,7 +169,21 @@ async function eventsCommand(
   switch (sub) {
     case "stats": {
       const data = await call("GET", "/admin/events/stats") as Record<string, unknown>;
-      const counts = ["events", "pending", "inFlight", "deadLetters", "delivered", "retried"];
+      const counts = [
+        "events",
+        "pending",
+        "inFlight",
+        "deadLetters",
+        "delivered",
+        "retried",
+        "storeBytes",
+        "maxStoreBytes",
+        "throttled",
+        "storeFull",
+        "hopLimited",
+        "detachedThrottled",
+        "deadLettersDropped",
+      ];
       return { data, human: counts.map((k) => `${k}: ${data[k]}`).join("\n") };
     }
     case "dead-letters": {

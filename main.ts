@@ -8,6 +8,9 @@
  * (default 8000), `--data-dir` [BUNDLEHOST_DATA_DIR] (default .bundlehost), `--ceiling <file.json>`
  * [BUNDLEHOST_CEILING] (permission ceiling, see README), `--isolation worker|process` (force a tier),
  * `--log-format human|json` [BUNDLEHOST_LOG_FORMAT], `--bundles <dir>` (default bundles).
+ * Event limits (README, "Events"): `--event-store-mib <n>` (256), `--topic-rate <n>` (200/s),
+ * `--bundle-publish-rate <n>` (100/s), `--detached-rate <n>` (20/s); `--require-publish-token`
+ * makes `POST /events` need a bearer token (BUNDLEHOST_PUBLISH_TOKEN or the admin token).
  *
  * @module
  */
@@ -44,6 +47,11 @@ const { values } = parseArgs({
     isolation: { type: "string" },
     "log-format": { type: "string" },
     bundles: { type: "string" },
+    "event-store-mib": { type: "string" },
+    "topic-rate": { type: "string" },
+    "bundle-publish-rate": { type: "string" },
+    "detached-rate": { type: "string" },
+    "require-publish-token": { type: "boolean" },
   },
   strict: true,
 });
@@ -62,10 +70,35 @@ if (logFormat !== "human" && logFormat !== "json") {
 }
 const bundlesDir = values.bundles ?? "bundles";
 
+/** A positive number flag, or exit with a clear line. */
+function positive(name: string): number | undefined {
+  const raw = values[name as keyof typeof values];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (typeof raw !== "string" || !(value > 0) || !Number.isFinite(value)) {
+    console.error(`Invalid --${name} "${raw}": use a number above 0`);
+    Deno.exit(2);
+  }
+  return value;
+}
+const storeMib = positive("event-store-mib");
+const events: NonNullable<EngineOptions["events"]> = {};
+if (storeMib !== undefined) events.maxStoreBytes = Math.round(storeMib * 1024 * 1024);
+const topicRate = positive("topic-rate");
+if (topicRate !== undefined) events.topicRate = topicRate;
+const bundlePublishRate = positive("bundle-publish-rate");
+if (bundlePublishRate !== undefined) events.bundlePublishRate = bundlePublishRate;
+const detachedRate = positive("detached-rate");
+if (detachedRate !== undefined) events.detachedRate = detachedRate;
+
 // Observability prints log records, serves /metrics, and traces when OTEL_DENO=true.
 const options: EngineOptions = {
   dataDir,
-  plugins: [observability({ logFormat }), serviceRelease()],
+  events,
+  plugins: [
+    observability({ logFormat }),
+    serviceRelease(values["require-publish-token"] ? { requirePublishToken: true } : {}),
+  ],
 };
 const ceilingFile = values.ceiling ?? env("BUNDLEHOST_CEILING");
 if (ceilingFile) {

@@ -105,6 +105,7 @@ export type { ReleaseLimits } from "./engine/registry/files.ts";
 export {
   type BundleRecord,
   KvStore,
+  type KvStoreOptions,
   MemoryStore,
   type ReleaseRecord,
   type Store,
@@ -123,6 +124,14 @@ export {
   type PublishOptions,
 } from "./engine/events/bus.ts";
 export { type Clock, ManualClock, systemClock, type TimerHandle } from "./engine/events/clock.ts";
+export {
+  EventGuard,
+  type EventLimitOptions,
+  type GuardCounters,
+  type ResolvedLimits,
+  resolveLimits,
+} from "./engine/events/guard.ts";
+export { KeyedBuckets, type RateSpec } from "./engine/events/rate_limit.ts";
 export type { BusBundle, DeliveryHost } from "./engine/events/delivery.ts";
 export type { BackoffOptions } from "./engine/events/dispatcher.ts";
 export {
@@ -150,7 +159,11 @@ export {
   type ScheduleMark,
   type StepErrorPolicy,
 } from "./engine/events/types.ts";
-export { type EventStore, MemoryEventStore } from "./engine/registry/event_store.ts";
+export {
+  type DeadLetterPruning,
+  type EventStore,
+  MemoryEventStore,
+} from "./engine/registry/event_store.ts";
 export { KvEventStore } from "./engine/registry/kv_event_store.ts";
 export type { BreakerState } from "./engine/broker/breaker.ts";
 export type { BundleRule, RulesDocument, ServiceRule } from "./engine/broker/rules.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { BundlehostError, BundleStateError, NotFoundError } from "./errors.ts";
+import { BundleStateError, NotFoundError } from "./errors.ts";
 import type { CallRecord, OutboundCall } from "./isolation/instance.ts";
 import { Sandboxes } from "./isolation/sandboxes.ts";
 import { type InstallPolicy, prepareInstall } from "./install.ts";
@@ -67,6 +67,11 @@ export interface EngineCallOptions {
    * when the client disconnects): it fails with `CANCELLED` and the bundle's `ctx.signal` aborts.
    */
   signal?: AbortSignal;
+  /**
+   * Set by the engine on a call a bundle made outside any call it served: the callee does not
+   * pass its hop count on to its own detached requests (README, "Events").
+   */
+  fromDetached?: boolean;
 }
 
 /** The resident engine. Create it with {@linkcode createEngine}. */
@@ -170,6 +175,10 @@ export class Engine {
       }
     }
     await this.#plugins.sequential("setup", this);
+    // After plugin setup, so the log plugins see it.
+    if (this.#store instanceof KvStore && this.#store.migratedEvents > 0) {
+      this.#log("info", `Moved ${this.#store.migratedEvents} event records to events.sqlite3`);
+    }
   }
 
   /**
@@ -517,6 +526,7 @@ export class Engine {
     if (call.options.timeoutMs !== undefined) request.timeoutMs = call.options.timeoutMs;
     if (call.traceparent !== undefined) request.traceparent = call.traceparent;
     if (call.options.signal !== undefined) request.signal = call.options.signal;
+    if (call.options.fromDetached) request.fromDetached = true;
     return this.#broker.call(request);
   }
 
@@ -648,15 +658,15 @@ export class Engine {
 
   #outbound(call: OutboundCall, from: Revision): Promise<unknown> {
     const hops = (call.parent?.hops ?? 0) + 1;
-    if (hops > this.#options.maxHops) {
-      return Promise.reject(
-        new BundlehostError(
-          "HOP_LIMIT",
-          `Call chain from ${from.label} exceeds ${this.#options.maxHops} hops`,
-        ),
-      );
+    try {
+      // Calls made outside any call are charged to the bundle's detached budget (README, "Events").
+      if (call.parent?.detached) this.eventBus.guard.takeDetached(from.manifest.id, "call");
+      this.eventBus.guard.checkHops(hops, `Call chain from ${from.label}`);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const options: EngineCallOptions = { hops };
+    if (call.parent?.detached) options.fromDetached = true;
     if (call.parent) options.deadline = call.parent.deadline;
     if (call.parent?.traceparent) options.traceparent = call.parent.traceparent;
     // A cancelled call cancels the calls it made.

@@ -23,6 +23,7 @@ export type ErrorCode =
   | "PLUGIN"
   | "TOO_LARGE"
   | "CANCELLED"
+  | "STORE_FULL"
   | "INTERNAL";
 
 /** Base class of every error the engine raises on purpose. */

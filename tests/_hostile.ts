@@ -196,6 +196,24 @@ export function assertHeld(report: ProbeReport, engine: HostileEngine, minRounds
 }
 
 /**
+ * Reads a file under `/proc`. Deno asks for `--allow-all` to read `/proc/<pid>/…`, which the test
+ * task does not grant; then a `deno eval` child (which runs with every permission) reads it.
+ */
+function readProc(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+  }
+  const code = `try { await Deno.stdout.write(Deno.readFileSync(${
+    JSON.stringify(path)
+  })); } catch { Deno.exit(3); }`;
+  const out = new Deno.Command("deno", { args: ["eval", code], stderr: "null" }).outputSync();
+  if (!out.success) throw new Deno.errors.NotFound(`Cannot read ${path}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+/**
  * Whether a process is still running (not a zombie).
  *
  * @param pid Process id.
@@ -203,7 +221,7 @@ export function assertHeld(report: ProbeReport, engine: HostileEngine, minRounds
  */
 export function alive(pid: number): boolean {
   try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const status = readProc(`/proc/${pid}/status`);
     return !/^State:\s+Z/m.test(status);
   } catch {
     return false;
@@ -217,7 +235,7 @@ export function alive(pid: number): boolean {
  * @returns RSS in MiB.
  */
 export function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const status = readProc(`/proc/${pid}/status`);
   const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
   return kib / 1024;
 }
@@ -229,9 +247,21 @@ export function rssMiB(pid: number): number {
  * @returns How many entries `/proc/<pid>/fd` holds.
  */
 export function openFds(pid: number): number {
-  let count = 0;
-  for (const _ of Deno.readDirSync(`/proc/${pid}/fd`)) count++;
-  return count;
+  const path = `/proc/${pid}/fd`;
+  try {
+    let count = 0;
+    for (const _ of Deno.readDirSync(path)) count++;
+    return count;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+  }
+  // As in readProc: a `deno eval` child may read what the test task may not.
+  const code = `let n = 0; for (const _ of Deno.readDirSync(${
+    JSON.stringify(path)
+  })) n++; console.log(n);`;
+  const out = new Deno.Command("deno", { args: ["eval", code], stderr: "null" }).outputSync();
+  if (!out.success) throw new Deno.errors.NotFound(`Cannot read ${path}`);
+  return Number(new TextDecoder().decode(out.stdout).trim());
 }
 
 /**

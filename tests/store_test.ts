@@ -16,6 +16,7 @@ import {
 } from "../engine/registry/store.ts";
 import type { DeliveryRecord, EventRecord } from "../engine/events/types.ts";
 import { rejects } from "./_helpers.ts";
+import { KvEventStore } from "../engine/registry/kv_event_store.ts";
 
 /** A store and the clean-up that goes with it. */
 interface OpenStore extends AsyncDisposable {
@@ -300,6 +301,39 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     await s.store.putRules({ bundles: {} });
     assert.deepEqual(await s.store.getRules(), { bundles: {} });
   });
+
+  Deno.test(`${name} events.usedBytes follows every change and returns to zero`, async () => {
+    await using s = await open();
+    const ev = s.store.events;
+    assert.equal(ev.usedBytes(), 0);
+    const big = "x".repeat(10_000);
+    await ev.enqueue(event("e1", { big }), [delivery("e1", 0, 1), delivery("e1", 1, 1)]);
+    const afterEnqueue = ev.usedBytes();
+    assert.ok(afterEnqueue > 10_000 && afterEnqueue < 12_000, `${afterEnqueue} bytes`);
+    await ev.deadLetter("e1~1", { error: "e".repeat(2_000), at: 5 });
+    assert.ok(ev.usedBytes() > afterEnqueue + 1_900, "a dead letter keeps its error");
+    await ev.replay("e1~1", 6);
+    await ev.ack("e1~1");
+    await ev.deadLetter("e1~0", { error: "boom", at: 7 });
+    await ev.deleteDeadLetter("e1~0");
+    assert.equal(ev.usedBytes(), 0);
+  });
+
+  Deno.test(`${name} events.pruneDeadLetters drops expired letters and the oldest beyond the cap`, async () => {
+    await using s = await open();
+    const ev = s.store.events;
+    // Subscriber sub-0 gets 5 dead letters (died at 10..14), sub-1 one that died at 1.
+    for (let i = 0; i < 5; i++) {
+      await ev.enqueue(event(`e${i}`), [delivery(`e${i}`, 0, 1)]);
+      await ev.deadLetter(`e${i}~0`, { error: "boom", at: 10 + i });
+    }
+    await ev.enqueue(event("old"), [delivery("old", 1, 1)]);
+    await ev.deadLetter("old~1", { error: "boom", at: 1 });
+    assert.equal(await ev.pruneDeadLetters({ before: 5, maxPerSubscriber: 3 }), 3);
+    assert.deepEqual((await ev.deadLetters()).map((d) => d.id), ["e2~0", "e3~0", "e4~0"]);
+    assert.deepEqual(await ev.stats(), { events: 3, pending: 0, inFlight: 0, deadLetters: 3 });
+    assert.equal(await ev.pruneDeadLetters({ before: 5, maxPerSubscriber: 3 }), 0);
+  });
 }
 
 Deno.test("KvStore keeps pending deliveries, dead letters and marks across a reopen", async () => {
@@ -343,6 +377,68 @@ Deno.test("KvStore keeps committed records after the database is closed and reop
     } finally {
       second.close();
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("KvStore keeps events in their own database file, apart from the registry's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bundlehost-store-" });
+  try {
+    const store = await KvStore.open(`${dir}/registry.sqlite3`);
+    await store.events.enqueue(event("e1"), [delivery("e1", 0, 1)]);
+    await store.commit({ release: release("app", "1.0.0", 1), bundle: bundle("app", "1.0.0") });
+    store.close();
+    const registry = await Deno.openKv(`${dir}/registry.sqlite3`);
+    const events = await Deno.openKv(`${dir}/events.sqlite3`);
+    try {
+      assert.equal(
+        await Array.fromAsync(registry.list({ prefix: ["events"] })).then((a) => a.length),
+        0,
+      );
+      assert.ok((await events.get(["events", "event", "e1"])).value !== null);
+      assert.equal((await events.get(["bundle", "app"])).value, null);
+    } finally {
+      registry.close();
+      events.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("KvStore moves events an older engine kept in the registry database into their own", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bundlehost-store-" });
+  try {
+    // The old layout: the event store in the registry's database.
+    const old = await Deno.openKv(`${dir}/registry.sqlite3`);
+    const legacy = new KvEventStore(old);
+    for (let i = 0; i < 30; i++) {
+      await legacy.enqueue(event(`e${i}`, { pad: "p".repeat(20_000) }), [delivery(`e${i}`, 0, i)]);
+    }
+    await legacy.deadLetter("e0~0", { error: "boom", at: 2 });
+    await legacy.raiseMark("app @daily", 86_400_000);
+    // Many small records too: more than one commit's worth (a commit takes at most 100 checks).
+    for (let i = 0; i < 250; i++) await legacy.raiseMark(`app-${i} @hourly`, i);
+    await old.set(["bundle", "app"], bundle("app", "1.0.0"));
+    old.close();
+    const store = await KvStore.open(`${dir}/registry.sqlite3`);
+    try {
+      // Events, deliveries and their due entries, the dead letter, the marks.
+      assert.equal(store.migratedEvents, 30 + 29 * 2 + 1 + 1 + 250);
+      assert.equal(await store.events.getMark("app-249 @hourly"), 249);
+      assert.equal((await store.events.due(100, 100)).length, 29);
+      assert.deepEqual((await store.events.deadLetters()).map((d) => d.id), ["e0~0"]);
+      assert.equal(await store.events.getMark("app @daily"), 86_400_000);
+      assert.ok(store.events.usedBytes() > 30 * 20_000, "the moved events are measured");
+      assert.deepEqual(await store.getBundle("app"), bundle("app", "1.0.0"));
+    } finally {
+      store.close();
+    }
+    const registry = await Deno.openKv(`${dir}/registry.sqlite3`);
+    const left = await Array.fromAsync(registry.list({ prefix: ["events"] }));
+    registry.close();
+    assert.equal(left.length, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

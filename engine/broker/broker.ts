@@ -68,6 +68,8 @@ export interface BrokerRequest {
   hops: number;
   /** Cancels the call (and its fallbacks) when aborted. */
   signal?: AbortSignal;
+  /** Made by a bundle outside any call it served (see `CallRecord.fromDetached`). */
+  fromDetached?: boolean;
 }
 
 /** What the broker needs from the engine. */
@@ -157,6 +159,7 @@ function callRecord(state: CallState, deadline: number): CallRecord {
   const record: CallRecord = { deadline, hops: state.request.hops };
   if (state.request.traceparent) record.traceparent = state.request.traceparent;
   if (state.request.signal) record.signal = state.request.signal;
+  if (state.request.fromDetached) record.fromDetached = true;
   return record;
 }
 

@@ -14,96 +14,42 @@
  * attempt was cut short, or whose acknowledgement was lost, runs again (handlers must be
  * idempotent on the event id).
  *
+ * **Limits.** Publishes are rate-limited per topic and per bundle, refused beyond the store's byte
+ * budget and beyond the hop limit; a bundle's publishes outside any call are charged to its
+ * detached budget; dead letters expire and are capped per subscriber (see `guard.ts`).
+ *
  * @module
  */
 import { BundlehostError, NotFoundError } from "../errors.ts";
 import type { EventStore } from "../registry/event_store.ts";
 import type { PublishResult } from "../types.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import type { BusBundle, DeliveryHost } from "./delivery.ts";
+import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
+import { EventGuard, type EventLimitOptions, resolveLimits } from "./guard.ts";
+import { RECORD_OVERHEAD_BYTES } from "../registry/event_store.ts";
+import type { BusBundle } from "./delivery.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { type Firing, Scheduler } from "./schedule.ts";
 import { payloadJson, SCHEDULE_TOPIC, topicProblem } from "./topic.ts";
-import type { DeadLetterRecord, DeliveryRecord, EventRecord, EventStoreStats } from "./types.ts";
+import type { DeadLetterRecord, DeliveryRecord, EventRecord } from "./types.ts";
+import type {
+  BundlePublish,
+  DeadLetterView,
+  EventBusHost,
+  EventBusOptions,
+  EventBusStats,
+  PublishOptions,
+} from "./bus_types.ts";
+
+export type * from "./bus_types.ts";
 
 export { backoffDelay } from "./dispatcher.ts";
 
 /** Most deliveries one event fans out to. */
 export const MAX_FANOUT = 256;
 
-/** Options of the event bus (`EngineOptions.events`); every field is optional. */
-export interface EventBusOptions {
-  /** Attempts before a delivery becomes a dead letter, unless the manifest says. @default {5} */
-  maxAttempts?: number;
-  /** Time allowed per attempt, ms, unless the manifest says. @default {the engine's callTimeoutMs} */
-  timeoutMs?: number;
-  /** Backoff before the second attempt, ms; doubles per attempt, with jitter. @default {1000} */
-  backoffMs?: number;
-  /** Longest backoff, ms. @default {300000} */
-  maxBackoffMs?: number;
-  /** Deliveries attempted at once. @default {32} */
-  concurrency?: number;
-  /** How often the store is scanned for due deliveries and schedules re-checked, ms. @default {1000} */
-  pollMs?: number;
-  /** Time source for due times, backoff and schedules (a `ManualClock` in tests). @default {systemClock} */
-  clock?: Clock;
-}
-
-/** Where a publish comes from. */
-export interface PublishOptions {
-  /** The publisher's W3C trace context. */
-  traceparent?: string;
-  /** Broker hops of the publisher plus one (0 from outside). @default {0} */
-  hops?: number;
-  /** Who publishes. @default {"engine"} */
-  source?: string;
-}
-
-/** An event a bundle publishes, with the call it was serving, if any. */
-export interface BundlePublish {
-  /** Topic. */
-  topic: string;
-  /** Payload. */
-  payload: unknown;
-  /** The engine call the bundle was serving (its hops and trace context). */
-  parent?: { hops: number; traceparent?: string };
-}
-
-/** What the bus needs from the engine. */
-export interface EventBusHost extends DeliveryHost {
-  /** Every installed bundle, by its current version. */
-  bundles(): Iterable<BusBundle>;
-  /** Engine events: `delivery` events go out here, `statechange` events re-arm schedules. */
-  events: EventTarget;
-  /** Writes a line to the engine log. */
-  log(level: "debug" | "info" | "warn" | "error", message: string): void;
-  /** Longest chain of calls (and events) between bundles. */
-  maxHops: number;
-}
-
-/** A dead letter with its event. */
-export interface DeadLetterView extends DeadLetterRecord {
-  /** The event's payload. */
-  payload: unknown;
-  /** When the event was published, epoch ms. */
-  publishedAt?: number;
-  /** Who published it. */
-  source?: string;
-}
-
-/** Store counts plus this process's counters since start. */
-export interface EventBusStats extends EventStoreStats {
-  /** Deliveries acknowledged since start. */
-  delivered: number;
-  /** Attempts that failed and were rescheduled since start. */
-  retried: number;
-  /** Deliveries dead-lettered since start. */
-  deadLettered: number;
-  /** Armed schedules (`<bundle id> <cron>`), their handlers and marks (last slot fired or skipped). */
-  schedules: { key: string; handler: string; mark: string }[];
-}
-
-type Resolved = Required<Omit<EventBusOptions, "timeoutMs">> & { timeoutMs: number };
+type Resolved = Required<Omit<EventBusOptions, "timeoutMs" | keyof EventLimitOptions>> & {
+  timeoutMs: number;
+};
 
 function eventId(now: number): string {
   const random = crypto.getRandomValues(new Uint8Array(8));
@@ -130,6 +76,11 @@ export class EventBus {
   readonly #options: Resolved;
   readonly #scheduler: Scheduler;
   readonly #dispatcher: Dispatcher;
+  /** Rate limits, byte budget, hop limit and detached budget, with their counters. */
+  readonly guard: EventGuard;
+  #sweep?: TimerHandle;
+  #sweeping: Promise<void> = Promise.resolve();
+  #deadLettersDropped = 0;
 
   /**
    * Creates the bus; {@linkcode EventBus.start} starts delivering.
@@ -154,6 +105,7 @@ export class EventBus {
       pollMs: options.pollMs ?? 1_000,
       clock: options.clock ?? systemClock,
     };
+    this.guard = new EventGuard(resolveLimits(options), this.#options.clock, host.maxHops);
     this.#dispatcher = new Dispatcher({
       host,
       store,
@@ -187,11 +139,17 @@ export class EventBus {
    * @param event Topic, payload, and the call the bundle was serving, if any.
    * @returns Event id and number of deliveries.
    */
-  publishFor(label: string, event: BundlePublish): Promise<PublishResult> {
+  async publishFor(label: string, event: BundlePublish): Promise<PublishResult> {
     const { topic, payload, parent } = event;
-    const options: PublishOptions = { source: `bundle:${label}`, hops: (parent?.hops ?? 0) + 1 };
+    const bundle = label.slice(0, label.lastIndexOf("@"));
+    if (parent?.detached) this.guard.takeDetached(bundle, "publish");
+    const options: PublishOptions = {
+      source: `bundle:${label}`,
+      hops: (parent?.hops ?? 0) + 1,
+      bundle,
+    };
     if (parent?.traceparent !== undefined) options.traceparent = parent.traceparent;
-    return this.publish(topic, payload, options);
+    return await this.publish(topic, payload, options);
   }
 
   /**
@@ -203,7 +161,8 @@ export class EventBus {
    * @returns Event id and number of deliveries.
    * @throws {TypeError} For a bad or reserved topic, or a payload that is not JSON.
    * @throws {RangeError} For a payload over 48 KiB, or more than {@linkcode MAX_FANOUT} subscribers.
-   * @throws {BundlehostError} `HOP_LIMIT` when published too deep in a chain of bundle calls.
+   * @throws {BundlehostError} `HOP_LIMIT` when published too deep in a chain of bundle calls,
+   * `THROTTLED` over a topic or bundle rate limit, `STORE_FULL` when the store is at its budget.
    */
   async publish(
     topic: string,
@@ -214,12 +173,8 @@ export class EventBus {
     if (problem) throw new TypeError(problem);
     const json = payloadJson(payload);
     const hops = options.hops ?? 0;
-    if (hops > this.#host.maxHops) {
-      throw new BundlehostError(
-        "HOP_LIMIT",
-        `Cannot publish to "${topic}": the chain of calls and events exceeds ${this.#host.maxHops} hops`,
-      );
-    }
+    this.guard.checkHops(hops, `Cannot publish to "${topic}"`);
+    this.guard.takePublish(topic, options.bundle);
     const now = this.clock.now();
     const event: EventRecord = {
       id: eventId(now),
@@ -245,6 +200,10 @@ export class EventBus {
     }
     if (deliveries.length > MAX_FANOUT) {
       throw new RangeError(`Topic "${topic}" has more than ${MAX_FANOUT} subscribers`);
+    }
+    if (deliveries.length > 0) {
+      const adding = json.length + RECORD_OVERHEAD_BYTES + deliveries.length * 512;
+      this.guard.checkBudget(topic, this.#store.usedBytes(), adding);
     }
     await this.#store.enqueue(event, deliveries);
     if (deliveries.length > 0) this.#dispatcher.wake(now);
@@ -305,12 +264,45 @@ export class EventBus {
     }
     this.#dispatcher.start();
     await this.#scheduler.start();
+    this.#armSweep(this.guard.limits.deadLetterSweepMs);
   }
 
-  /** Stops starting attempts and firing schedules (attempts in flight go on). */
+  /** Stops starting attempts, firing schedules and sweeping dead letters (attempts go on). */
   stop(): void {
     this.#dispatcher.stop();
     this.#scheduler.stop();
+    if (this.#sweep !== undefined) this.clock.clearTimeout(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  #armSweep(ms: number): void {
+    this.#sweep = this.clock.setTimeout(() => {
+      this.#sweeping = this.pruneDeadLetters().then(
+        () => {},
+        (error) => this.#host.log("error", `Events: dropping old dead letters failed: ${error}`),
+      ).finally(() => {
+        if (this.#sweep !== undefined) this.#armSweep(this.guard.limits.deadLetterSweepMs);
+      });
+    }, ms);
+  }
+
+  /**
+   * Drops dead letters older than `deadLetterTtlMs` and, per subscriber bundle and topic, the
+   * oldest beyond `maxDeadLettersPerSubscriber` (the bus does this every `deadLetterSweepMs`).
+   *
+   * @returns How many were dropped.
+   */
+  async pruneDeadLetters(): Promise<number> {
+    const { deadLetterTtlMs, maxDeadLettersPerSubscriber } = this.guard.limits;
+    const dropped = await this.#store.pruneDeadLetters({
+      before: this.clock.now() - deadLetterTtlMs,
+      maxPerSubscriber: maxDeadLettersPerSubscriber,
+    });
+    if (dropped > 0) {
+      this.#deadLettersDropped += dropped;
+      this.#host.log("warn", `Events: dropped ${dropped} expired or excess dead letters`);
+    }
+    return dropped;
   }
 
   /** Stops, then waits for the scan, schedule firings and attempts in flight to settle. */
@@ -322,6 +314,7 @@ export class EventBus {
   /** Resolves when no scan, schedule firing or attempt is in progress (for tests and close). */
   async idle(): Promise<void> {
     do {
+      await this.#sweeping;
       await this.#scheduler.idle();
       await this.#dispatcher.idle();
     } while (!this.#dispatcher.quiet);
@@ -389,6 +382,10 @@ export class EventBus {
     return {
       ...(await this.#store.stats()),
       ...this.#dispatcher.counters,
+      ...this.guard.counters,
+      storeBytes: this.#store.usedBytes(),
+      maxStoreBytes: this.guard.limits.maxStoreBytes,
+      deadLettersDropped: this.#deadLettersDropped,
       schedules: this.#scheduler.armed,
     };
   }

@@ -31,6 +31,7 @@ import {
 } from "../protocol.ts";
 import type { IsolationTier } from "../types.ts";
 import { type Deadline, deadlines } from "../deadlines.ts";
+import { HopMemory } from "./hop_memory.ts";
 import { outboundCall, outboundPublish, withGuestTrace } from "./outbound.ts";
 import type {
   CallRecord,
@@ -127,6 +128,8 @@ export class Instance {
   #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
   #logBudget: number;
   #logWindow = Date.now();
+  /** Hops and trace of the deepest recent call: what a request made outside any call inherits. */
+  readonly #hops = new HopMemory();
 
   /**
    * Creates the instance and its sandbox; {@linkcode Instance.start} loads the bundle.
@@ -223,6 +226,7 @@ export class Instance {
    * @returns The method's result.
    */
   call(service: string, method: string, input: unknown, record: CallRecord): Promise<unknown> {
+    this.#hops.remember(record);
     return this.#request("call", `${service}.${method}`, record, (id) => {
       const message: HostMessage = {
         type: "call",
@@ -245,6 +249,7 @@ export class Instance {
    * @returns The response as data.
    */
   fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
+    this.#hops.remember(record);
     return this.#request("fetch", `fetch ${request.method}`, record, (id) => {
       const message: HostMessage = { type: "fetch", id, request, deadline: record.deadline };
       if (record.traceparent) message.traceparent = record.traceparent;
@@ -527,8 +532,19 @@ export class Instance {
     });
   }
 
-  #parentOf(callId: number | undefined): CallRecord | undefined {
-    return callId === undefined ? undefined : this.callRecord(callId);
+  /**
+   * The engine's record of the call a guest request names. The guest's word is not trusted: the
+   * id must be a call or fetch the engine sent to this instance and still in flight; anything
+   * else (a timer, a hook such as `onStart`, a forged id) is detached, with the hops and trace of
+   * the deepest call the instance served lately.
+   */
+  #parentOf(callId: number | undefined): CallRecord {
+    const pending = callId === undefined ? undefined : this.#pending.get(callId);
+    if (pending && (pending.kind === "call" || pending.kind === "fetch")) return pending.record;
+    const inherited = this.#hops.inherited();
+    const detached: CallRecord = { deadline: Infinity, hops: inherited.hops, detached: true };
+    if (inherited.traceparent !== undefined) detached.traceparent = inherited.traceparent;
+    return detached;
   }
 
   /** Runs a guest's request and sends the reply; a reply that cannot be serialized becomes an error. */

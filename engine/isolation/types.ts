@@ -86,4 +86,16 @@ export interface CallRecord {
   hops: number;
   /** Aborts when the caller cancels; the call then fails and the bundle's ctx.signal aborts. */
   signal?: AbortSignal;
+  /**
+   * Set on the record the engine makes for a guest request made outside any call it serves (or
+   * naming a call that is not in flight): hops and trace are the instance's last call's, and the
+   * request is charged to the bundle's detached budget.
+   */
+  detached?: true;
+  /**
+   * The call was made by a bundle outside any call it served. Its hops are not remembered for the
+   * callee's own detached requests: a timer calling its own bundle would otherwise climb to the
+   * hop limit (such calls are charged to the caller's detached budget instead).
+   */
+  fromDetached?: true;
 }

@@ -5,7 +5,9 @@
  * implement it and share the store conformance suite.
  *
  * An event is kept once, with a count of the deliveries and dead letters that still refer to it;
- * the last acknowledgement or dead-letter deletion removes it. Every operation is atomic.
+ * the last acknowledgement or dead-letter deletion removes it. Every operation is atomic. Each
+ * store keeps a running estimate of the bytes it holds ({@linkcode EventStore.usedBytes}), which
+ * the bus checks against its byte budget before it accepts a publish.
  *
  * @module
  */
@@ -63,6 +65,79 @@ export interface EventStore {
   getMark(key: string): Promise<number | undefined>;
   /** Raises a schedule's mark to `slot`; a lower slot leaves it as it is. */
   raiseMark(key: string, slot: number): Promise<void>;
+  /**
+   * Bytes held by events, pending deliveries and dead letters (an estimate: their JSON size plus
+   * a fixed overhead per record), kept up to date by every change.
+   */
+  usedBytes(): number;
+  /**
+   * Drops dead letters that died before `before`, and the oldest ones of each subscriber and
+   * topic beyond `maxPerSubscriber`.
+   *
+   * @returns How many were dropped.
+   */
+  pruneDeadLetters(options: DeadLetterPruning): Promise<number>;
+}
+
+/** What {@linkcode EventStore.pruneDeadLetters} drops. */
+export interface DeadLetterPruning {
+  /** Dead letters whose `deadAt` is before this (epoch ms) expire. */
+  before: number;
+  /** Most dead letters kept per subscriber bundle and topic; the oldest go first. */
+  maxPerSubscriber: number;
+}
+
+/** Estimated store overhead of one record (its key, index entry and framing), bytes. */
+export const RECORD_OVERHEAD_BYTES = 128;
+
+/**
+ * The estimated size of a record as a store keeps it: its JSON, with byte arrays counted at their
+ * length, plus {@linkcode RECORD_OVERHEAD_BYTES}.
+ *
+ * @param record A stored value.
+ * @returns Bytes.
+ */
+export function recordBytes(record: unknown): number {
+  let binary = 0;
+  const json = JSON.stringify(record, (_key, value) => {
+    if (value instanceof Uint8Array) {
+      binary += value.byteLength;
+      return 0;
+    }
+    return value;
+  });
+  return (json?.length ?? 0) + binary + RECORD_OVERHEAD_BYTES;
+}
+
+/**
+ * Which dead letters a pruning drops, from a light list of all of them.
+ *
+ * @param letters Every dead letter's id, subscriber, topic and death time.
+ * @param options Expiry time and cap.
+ * @returns Ids to drop.
+ */
+export function letterIdsToPrune(
+  letters: Iterable<{ id: string; bundle: string; topic: string; deadAt: number }>,
+  options: DeadLetterPruning,
+): string[] {
+  const drop: string[] = [];
+  const groups = new Map<string, { id: string; deadAt: number }[]>();
+  for (const letter of letters) {
+    if (letter.deadAt < options.before) {
+      drop.push(letter.id);
+      continue;
+    }
+    const key = `${letter.bundle}\u0000${letter.topic}`;
+    const group = groups.get(key) ?? [];
+    group.push({ id: letter.id, deadAt: letter.deadAt });
+    groups.set(key, group);
+  }
+  for (const group of groups.values()) {
+    if (group.length <= options.maxPerSubscriber) continue;
+    group.sort((a, b) => a.deadAt - b.deadAt || (a.id < b.id ? -1 : 1));
+    for (const { id } of group.slice(0, group.length - options.maxPerSubscriber)) drop.push(id);
+  }
+  return drop;
 }
 
 /** A `CONFLICT` error (a duplicate event id). */
@@ -87,6 +162,7 @@ export class MemoryEventStore implements EventStore {
   readonly #deliveries = new Map<string, DeliveryRecord>();
   readonly #dead = new Map<string, DeadLetterRecord>();
   readonly #marks = new Map<string, number>();
+  #used = 0;
 
   /** Stores an event and its deliveries atomically; see {@linkcode EventStore.enqueue}. */
   enqueue(event: EventRecord, deliveries: DeliveryRecord[], mark?: ScheduleMark): Promise<void> {
@@ -99,7 +175,11 @@ export class MemoryEventStore implements EventStore {
     if (mark) this.#marks.set(mark.key, mark.slot);
     if (deliveries.length > 0) {
       this.#events.set(event.id, { event: structuredClone(event), refs: deliveries.length });
-      for (const d of deliveries) this.#deliveries.set(d.id, structuredClone(d));
+      this.#used += recordBytes(event);
+      for (const d of deliveries) {
+        this.#deliveries.set(d.id, structuredClone(d));
+        this.#used += recordBytes(d);
+      }
     }
     return Promise.resolve();
   }
@@ -125,8 +205,10 @@ export class MemoryEventStore implements EventStore {
 
   /** Replaces a pending delivery; `false` when it is gone. */
   update(delivery: DeliveryRecord): Promise<boolean> {
-    if (!this.#deliveries.has(delivery.id)) return Promise.resolve(false);
+    const old = this.#deliveries.get(delivery.id);
+    if (!old) return Promise.resolve(false);
     this.#deliveries.set(delivery.id, structuredClone(delivery));
+    this.#used += recordBytes(delivery) - recordBytes(old);
     return Promise.resolve(true);
   }
 
@@ -136,7 +218,9 @@ export class MemoryEventStore implements EventStore {
     for (const [id, d] of this.#deliveries) {
       if (d.claimedAt === undefined) continue;
       const { claimedAt: _claim, ...rest } = d;
-      this.#deliveries.set(id, { ...rest, nextAttemptAt: now });
+      const freed = { ...rest, nextAttemptAt: now };
+      this.#deliveries.set(id, freed);
+      this.#used += recordBytes(freed) - recordBytes(d);
       released++;
     }
     return Promise.resolve(released);
@@ -147,6 +231,7 @@ export class MemoryEventStore implements EventStore {
     const delivery = this.#deliveries.get(id);
     if (!delivery) return Promise.resolve(false);
     this.#deliveries.delete(id);
+    this.#used -= recordBytes(delivery);
     this.#release(delivery.eventId);
     return Promise.resolve(true);
   }
@@ -154,8 +239,10 @@ export class MemoryEventStore implements EventStore {
   #release(eventId: string): void {
     const entry = this.#events.get(eventId);
     if (!entry) return;
-    if (entry.refs <= 1) this.#events.delete(eventId);
-    else entry.refs--;
+    if (entry.refs <= 1) {
+      this.#events.delete(eventId);
+      this.#used -= recordBytes(entry.event);
+    } else entry.refs--;
   }
 
   /** Moves a pending delivery to the dead letters. */
@@ -170,6 +257,7 @@ export class MemoryEventStore implements EventStore {
     const letter: DeadLetterRecord = { ...rest, lastError: error, error, deadAt: at };
     this.#deliveries.delete(id);
     this.#dead.set(id, letter);
+    this.#used += recordBytes(letter) - recordBytes(delivery);
     return Promise.resolve(structuredClone(letter));
   }
 
@@ -193,6 +281,7 @@ export class MemoryEventStore implements EventStore {
     const delivery = deliveryOf(letter, at);
     this.#dead.delete(id);
     this.#deliveries.set(id, delivery);
+    this.#used += recordBytes(delivery) - recordBytes(letter);
     return Promise.resolve(structuredClone(delivery));
   }
 
@@ -201,6 +290,7 @@ export class MemoryEventStore implements EventStore {
     const letter = this.#dead.get(id);
     if (!letter) return Promise.resolve(false);
     this.#dead.delete(id);
+    this.#used -= recordBytes(letter);
     this.#release(letter.eventId);
     return Promise.resolve(true);
   }
@@ -226,5 +316,19 @@ export class MemoryEventStore implements EventStore {
   raiseMark(key: string, slot: number): Promise<void> {
     if ((this.#marks.get(key) ?? -Infinity) < slot) this.#marks.set(key, slot);
     return Promise.resolve();
+  }
+
+  /** Estimated bytes held; see {@linkcode EventStore.usedBytes}. */
+  usedBytes(): number {
+    return Math.max(0, this.#used);
+  }
+
+  /** Drops expired dead letters and the oldest beyond the cap; see {@linkcode EventStore.pruneDeadLetters}. */
+  async pruneDeadLetters(options: DeadLetterPruning): Promise<number> {
+    let dropped = 0;
+    for (const id of letterIdsToPrune(this.#dead.values(), options)) {
+      if (await this.deleteDeadLetter(id)) dropped++;
+    }
+    return dropped;
   }
 }

@@ -1,8 +1,10 @@
 /**
- * The event store on Deno KV, in the registry's database (keys under `["events", …]`): one
- * record per event (with a reference count), per pending delivery, per dead letter and per
- * schedule mark, plus a due-time index the dispatcher scans. Every change is one atomic commit;
- * a read-then-write change checks what it read and retries when another commit came first.
+ * The event store on Deno KV, in its own database file (`events.sqlite3` beside the registry's,
+ * so a full or slow event store never blocks a release; keys under `["events", …]`): one record
+ * per event (with a reference count), per pending delivery, per dead letter and per schedule mark,
+ * plus a due-time index the dispatcher scans. Every change is one atomic commit; a read-then-write
+ * change checks what it read and retries when another commit came first. The bytes it holds are
+ * measured once when opened ({@linkcode KvEventStore.measure}) and kept up to date by every commit.
  *
  * @module
  */
@@ -13,9 +15,19 @@ import type {
   EventStoreStats,
   ScheduleMark,
 } from "../events/types.ts";
-import { conflict, deliveryOf, type EventStore, markConflict } from "./event_store.ts";
+import {
+  conflict,
+  type DeadLetterPruning,
+  deliveryOf,
+  type EventStore,
+  letterIdsToPrune,
+  markConflict,
+  recordBytes,
+} from "./event_store.ts";
 
-const ROOT = "events";
+/** First key part of every event store record. */
+export const EVENTS_ROOT = "events";
+const ROOT = EVENTS_ROOT;
 const EVENT = [ROOT, "event"];
 const DELIVERY = [ROOT, "delivery"];
 const DUE = [ROOT, "due"];
@@ -53,14 +65,44 @@ function unpackEvent(e: StoredEvent): EventRecord {
 /** The event store on Deno KV (keys under `["events", …]`). */
 export class KvEventStore implements EventStore {
   readonly #kv: Deno.Kv;
+  #used = 0;
 
   /**
-   * Uses an open KV database (the registry's).
+   * Uses an open KV database; call {@linkcode KvEventStore.measure} before relying on
+   * {@linkcode KvEventStore.usedBytes}.
    *
    * @param kv Open database.
    */
   constructor(kv: Deno.Kv) {
     this.#kv = kv;
+  }
+
+  /** Scans the stored events, deliveries and dead letters once to learn the bytes they hold. */
+  async measure(): Promise<void> {
+    let used = 0;
+    for (const prefix of [EVENT, DELIVERY, DEAD]) {
+      for await (const entry of this.#kv.list({ prefix })) used += recordBytes(entry.value);
+    }
+    this.#used = used;
+  }
+
+  /** Estimated bytes held; see {@linkcode EventStore.usedBytes}. */
+  usedBytes(): number {
+    return Math.max(0, this.#used);
+  }
+
+  /** Drops expired dead letters and the oldest beyond the cap; see {@linkcode EventStore.pruneDeadLetters}. */
+  async pruneDeadLetters(options: DeadLetterPruning): Promise<number> {
+    const letters: { id: string; bundle: string; topic: string; deadAt: number }[] = [];
+    for await (const entry of this.#kv.list<Stored<DeadLetterRecord>>({ prefix: DEAD })) {
+      const { id, bundle, topic, deadAt } = entry.value;
+      letters.push({ id, bundle, topic, deadAt });
+    }
+    let dropped = 0;
+    for (const id of letterIdsToPrune(letters, options)) {
+      if (await this.deleteDeadLetter(id)) dropped++;
+    }
+    return dropped;
   }
 
   /** Stores an event and its deliveries atomically; see {@linkcode EventStore.enqueue}. */
@@ -71,6 +113,7 @@ export class KvEventStore implements EventStore {
       if (current.value !== null && current.value >= mark.slot) throw markConflict(mark);
       op.check(current).set([...MARK, mark.key], mark.slot);
     }
+    let bytes = 0;
     if (deliveries.length > 0) {
       const eventKey = [...EVENT, event.id];
       const stored: StoredEvent = {
@@ -79,14 +122,18 @@ export class KvEventStore implements EventStore {
         refs: deliveries.length,
       };
       op.check({ key: eventKey, versionstamp: null }).set(eventKey, stored);
+      bytes += recordBytes(stored);
       // Delivery ids extend the (checked, unique) event id, so they need no check of their own.
       for (const d of deliveries) {
-        op.set([...DELIVERY, d.id], packDelivery(d)).set([...DUE, d.nextAttemptAt, d.id], d.id);
+        const packed = packDelivery(d);
+        op.set([...DELIVERY, d.id], packed).set([...DUE, d.nextAttemptAt, d.id], d.id);
+        bytes += recordBytes(packed);
       }
     }
     if (!(await op.commit()).ok) {
       throw mark ? markConflict(mark) : conflict(`Event ${event.id} already exists`);
     }
+    this.#used += bytes;
   }
 
   /** An event, if still referenced. */
@@ -117,15 +164,16 @@ export class KvEventStore implements EventStore {
     for (;;) {
       const current = await this.#kv.get<Stored<DeliveryRecord>>([...DELIVERY, delivery.id]);
       if (current.value === null) return false;
-      const op = this.#kv.atomic().check(current).set(
-        [...DELIVERY, delivery.id],
-        packDelivery(delivery),
-      );
+      const packed = packDelivery(delivery);
+      const op = this.#kv.atomic().check(current).set([...DELIVERY, delivery.id], packed);
       if (current.value.nextAttemptAt !== delivery.nextAttemptAt) {
         op.delete([...DUE, current.value.nextAttemptAt, delivery.id])
           .set([...DUE, delivery.nextAttemptAt, delivery.id], delivery.id);
       }
-      if ((await op.commit()).ok) return true;
+      if ((await op.commit()).ok) {
+        this.#used += recordBytes(packed) - recordBytes(current.value);
+        return true;
+      }
     }
   }
 
@@ -147,18 +195,25 @@ export class KvEventStore implements EventStore {
       if (current.value === null) return false;
       const op = this.#kv.atomic().check(current).delete([...DELIVERY, id])
         .delete([...DUE, current.value.nextAttemptAt, id]);
-      await this.#release(op, current.value.eventId);
-      if ((await op.commit()).ok) return true;
+      const freed = await this.#release(op, current.value.eventId);
+      if ((await op.commit()).ok) {
+        this.#used -= freed + recordBytes(current.value);
+        return true;
+      }
     }
   }
 
-  /** Drops one reference to an event inside `op`. */
-  async #release(op: Deno.AtomicOperation, eventId: string): Promise<void> {
+  /** Drops one reference to an event inside `op`; returns the bytes freed if `op` commits. */
+  async #release(op: Deno.AtomicOperation, eventId: string): Promise<number> {
     const event = await this.#kv.get<StoredEvent>([...EVENT, eventId]);
     op.check(event);
-    if (event.value === null) return;
-    if (event.value.refs <= 1) op.delete(event.key);
-    else op.set(event.key, { ...event.value, refs: event.value.refs - 1 });
+    if (event.value === null) return 0;
+    if (event.value.refs > 1) {
+      op.set(event.key, { ...event.value, refs: event.value.refs - 1 });
+      return 0;
+    }
+    op.delete(event.key);
+    return recordBytes(event.value);
   }
 
   /** Moves a pending delivery to the dead letters. */
@@ -172,10 +227,14 @@ export class KvEventStore implements EventStore {
       const { claimedAt: _claim, ...rest } = unpackDelivery(current.value);
       const { error, at } = failure;
       const letter: DeadLetterRecord = { ...rest, lastError: error, error, deadAt: at };
+      const packed = packDelivery(letter);
       const ok = await this.#kv.atomic().check(current).delete([...DELIVERY, id])
-        .delete([...DUE, current.value.nextAttemptAt, id]).set([...DEAD, id], packDelivery(letter))
+        .delete([...DUE, current.value.nextAttemptAt, id]).set([...DEAD, id], packed)
         .commit();
-      if (ok.ok) return letter;
+      if (ok.ok) {
+        this.#used += recordBytes(packed) - recordBytes(current.value);
+        return letter;
+      }
     }
   }
 
@@ -208,9 +267,13 @@ export class KvEventStore implements EventStore {
       const letter = await this.#kv.get<Stored<DeadLetterRecord>>([...DEAD, id]);
       if (letter.value === null) return undefined;
       const delivery = deliveryOf(unpackDelivery(letter.value), at);
+      const packed = packDelivery(delivery);
       const ok = await this.#kv.atomic().check(letter).delete([...DEAD, id])
-        .set([...DELIVERY, id], packDelivery(delivery)).set([...DUE, at, id], id).commit();
-      if (ok.ok) return delivery;
+        .set([...DELIVERY, id], packed).set([...DUE, at, id], id).commit();
+      if (ok.ok) {
+        this.#used += recordBytes(packed) - recordBytes(letter.value);
+        return delivery;
+      }
     }
   }
 
@@ -220,8 +283,11 @@ export class KvEventStore implements EventStore {
       const letter = await this.#kv.get<Stored<DeadLetterRecord>>([...DEAD, id]);
       if (letter.value === null) return false;
       const op = this.#kv.atomic().check(letter).delete([...DEAD, id]);
-      await this.#release(op, letter.value.eventId);
-      if ((await op.commit()).ok) return true;
+      const freed = await this.#release(op, letter.value.eventId);
+      if ((await op.commit()).ok) {
+        this.#used -= freed + recordBytes(letter.value);
+        return true;
+      }
     }
   }
 

@@ -4,14 +4,16 @@
  * disk, the default) and {@linkcode MemoryStore} implement it and share one conformance suite.
  *
  * A store write that resolves is durable: Deno KV commits to SQLite before resolving, so an
- * acknowledged release survives `kill -9` of the engine.
+ * acknowledged release survives `kill -9` of the engine. The event bus's records live in a second
+ * database file (`events.sqlite3` beside `registry.sqlite3`): a full or slow event store never
+ * shares a failure mode with the release registry.
  *
  * @module
  */
 import { BundlehostError } from "../errors.ts";
 import type { CanaryState } from "./canary.ts";
 import { type EventStore, MemoryEventStore } from "./event_store.ts";
-import { KvEventStore } from "./kv_event_store.ts";
+import { EVENTS_ROOT, KvEventStore } from "./kv_event_store.ts";
 
 /** One released version; immutable once written. */
 export interface ReleaseRecord {
@@ -86,30 +88,91 @@ function conflict(release: ReleaseRecord): BundlehostError {
   );
 }
 
+/** Options of {@linkcode KvStore.open}. */
+export interface KvStoreOptions {
+  /** The event store's database file. @default {`events.sqlite3` in the registry file's folder} */
+  eventsPath?: string;
+}
+
+/** Most bytes moved in one commit when migrating events out of the registry database. */
+const MIGRATION_BATCH_BYTES = 256 * 1024;
+
+/**
+ * Moves event bus records that an older engine kept in the registry database into the event
+ * store's own database: each batch is copied, then deleted from the registry, so a crash between
+ * the two only means the copy is made again at the next start.
+ *
+ * @returns Records moved.
+ */
+async function migrateEvents(registry: Deno.Kv, events: Deno.Kv): Promise<number> {
+  let moved = 0;
+  for (;;) {
+    const batch: Deno.KvEntry<unknown>[] = [];
+    let bytes = 0;
+    // At most 100 entries: a Deno KV commit takes at most 100 checks.
+    for await (const entry of registry.list({ prefix: [EVENTS_ROOT] }, { limit: 100 })) {
+      batch.push(entry);
+      bytes += JSON.stringify(entry.key).length +
+        (entry.value instanceof Uint8Array ? entry.value.byteLength : 0) + 1024;
+      if (bytes > MIGRATION_BATCH_BYTES) break;
+    }
+    if (batch.length === 0) return moved;
+    const copy = events.atomic();
+    for (const entry of batch) copy.set(entry.key, entry.value);
+    await copy.commit();
+    const remove = registry.atomic();
+    for (const entry of batch) remove.check(entry).delete(entry.key);
+    if ((await remove.commit()).ok) moved += batch.length;
+  }
+}
+
 /** Deno KV on disk: the embedded default store. */
 export class KvStore implements Store {
   readonly #kv: Deno.Kv;
-  /** The event bus's storage, in the same database. */
+  readonly #eventsKv: Deno.Kv;
+  /** The event bus's storage, in its own database. */
   readonly events: EventStore;
+  /** Event records moved out of the registry database when opened (an older layout). */
+  readonly migratedEvents: number;
 
   /**
-   * Wraps an open KV database; use {@linkcode KvStore.open}.
+   * Wraps open KV databases; use {@linkcode KvStore.open}.
    *
-   * @param kv Open database.
+   * @param kv The registry database.
+   * @param events The event store (on its own database, measured).
+   * @param migrated Event records moved when opened.
    */
-  constructor(kv: Deno.Kv) {
+  constructor(kv: Deno.Kv, events: { kv: Deno.Kv; store: KvEventStore }, migrated = 0) {
     this.#kv = kv;
-    this.events = new KvEventStore(kv);
+    this.#eventsKv = events.kv;
+    this.events = events.store;
+    this.migratedEvents = migrated;
   }
 
   /**
-   * Opens (or creates) the store file.
+   * Opens (or creates) the registry database file and the event store's database file, and moves
+   * event records an older engine kept in the registry database into the event store's.
    *
-   * @param path SQLite file path.
+   * @param path Registry SQLite file path.
+   * @param options Where the event store lives.
    * @returns The store.
    */
-  static async open(path: string): Promise<KvStore> {
-    return new KvStore(await Deno.openKv(path));
+  static async open(path: string, options: KvStoreOptions = {}): Promise<KvStore> {
+    let eventsPath = options.eventsPath ?? path.replace(/[^/]*$/, "events.sqlite3");
+    if (eventsPath === path) eventsPath = `${path}.events`;
+    const kv = await Deno.openKv(path);
+    let eventsKv: Deno.Kv | undefined;
+    try {
+      eventsKv = await Deno.openKv(eventsPath);
+      const migrated = await migrateEvents(kv, eventsKv);
+      const store = new KvEventStore(eventsKv);
+      await store.measure();
+      return new KvStore(kv, { kv: eventsKv, store }, migrated);
+    } catch (error) {
+      eventsKv?.close();
+      kv.close();
+      throw error;
+    }
   }
 
   /** A bundle record, if any. */
@@ -171,6 +234,7 @@ export class KvStore implements Store {
   /** Releases resources. */
   close(): void {
     this.#kv.close();
+    this.#eventsKv.close();
   }
 }
 

@@ -37,16 +37,37 @@ export interface ServiceReleaseOptions {
   maxJsonBytes?: number;
   /** Largest release archive upload, bytes. @default {52428800} */
   maxArchiveBytes?: number;
+  /**
+   * Token that may publish with `POST /events` (besides the admin token); at least 16
+   * characters. Setting it makes a token required. @default {`BUNDLEHOST_PUBLISH_TOKEN`, else none}
+   */
+  publishToken?: string;
+  /**
+   * Whether `POST /events` requires a bearer token (the publish token or the admin token); when
+   * false, anyone may publish. @default {true when a publish token is set, else false}
+   */
+  requirePublishToken?: boolean;
 }
 
 const OWN_PREFIXES = ["/rpc/", "/events/", "/b/", "/admin/", "/healthz"];
 
-function envToken(): string | undefined {
+function envToken(name = "BUNDLEHOST_ADMIN_TOKEN"): string | undefined {
   try {
-    return Deno.env.get("BUNDLEHOST_ADMIN_TOKEN");
+    return Deno.env.get(name) || undefined;
   } catch {
     return undefined; // No env permission: fall back to the token file.
   }
+}
+
+/** The publish token from the options or the environment, checked. */
+function publishTokenOf(options: ServiceReleaseOptions): string | undefined {
+  const token = options.publishToken ?? envToken("BUNDLEHOST_PUBLISH_TOKEN");
+  if (token !== undefined && token.length < 16) {
+    throw new RangeError(
+      "The publish token (BUNDLEHOST_PUBLISH_TOKEN) must be at least 16 characters",
+    );
+  }
+  return token;
 }
 
 /**
@@ -76,8 +97,17 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
         const { status, body } = errorReply(error, onInternal);
         return Response.json(body, { status });
       });
+      const publishToken = publishTokenOf(options);
+      const requirePublish = options.requirePublishToken ?? publishToken !== undefined;
+      if (requirePublish && publishToken === undefined && options.admin === false) {
+        throw new RangeError(
+          "Cannot require a token on POST /events: no publish token is set and the admin API is off",
+        );
+      }
       servicePlane(app, engine, {
         maxRpcBodyBytes: options.maxRpcBodyBytes ?? 1024 * 1024,
+        publishTokens: () =>
+          requirePublish ? [publishToken, token].filter((t) => t !== undefined) : [],
       });
       if (options.admin ?? true) {
         token = options.adminToken ??

@@ -13,6 +13,7 @@ import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/events/topic.ts";
 import { compileLinearRegExp } from "../../engine/broker/linear_regex.ts";
 import { errorResponse } from "./errors.ts";
 import { confineResponse, isServiceWorkerScript } from "./origin.ts";
+import { bearerMatches } from "./token.ts";
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const MAX_HEADER = 4096;
@@ -121,6 +122,17 @@ async function jsonBody(request: Request, maxBytes: number): Promise<unknown> {
 export interface ServicePlaneOptions {
   /** Largest `/rpc` body, bytes. */
   maxRpcBodyBytes: number;
+  /**
+   * Tokens that may publish with `POST /events` (bearer); empty: anyone may publish. Read at
+   * every request (the admin token is loaded at setup).
+   */
+  publishTokens?: () => string[];
+}
+
+/** Whether the request's bearer token is one of `tokens` (each compared in constant time). */
+async function mayPublish(header: string | undefined, tokens: string[]): Promise<boolean> {
+  const matches = await Promise.all(tokens.map((t) => bearerMatches(header ?? null, t)));
+  return matches.some(Boolean);
 }
 
 /**
@@ -173,6 +185,14 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
   app.post(
     "/events/:topic",
     async (c) => {
+      const tokens = options.publishTokens?.() ?? [];
+      if (tokens.length > 0 && !(await mayPublish(c.req.header("authorization"), tokens))) {
+        return errorResponse(
+          401,
+          "UNAUTHORIZED",
+          "Publishing requires a bearer token (the publish token or the admin token): missing or wrong",
+        );
+      }
       const payload = await jsonBody(c.req.raw, MAX_EVENT_PAYLOAD_BYTES);
       const traceparent = c.req.header("traceparent");
       const result = await engine.eventBus.publish(c.req.param("topic"), payload, {

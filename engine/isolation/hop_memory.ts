@@ -1,0 +1,72 @@
+/**
+ * What a guest request made outside any call (a timer, `onStart`, a raw message) inherits: the
+ * hops and trace of the deepest call the instance served lately. The deepest, not the last, so
+ * calls at hop 0 (which anyone can make over HTTP) cannot reset the count of a loop.
+ *
+ * @module
+ */
+import type { CallRecord } from "./types.ts";
+
+/** Hops and trace a detached guest request inherits. */
+export interface Inherited {
+  /** Hops of the deepest recent call. */
+  hops: number;
+  /** Its trace context, if any. */
+  traceparent?: string;
+}
+
+/** How long a call's hop count is remembered, ms: one or two windows of this length. */
+export const HOP_WINDOW_MS = 5_000;
+
+/**
+ * The deepest call of the current and the previous window.
+ *
+ * @example Remember two calls
+ * ```ts
+ * import { HopMemory } from "./hop_memory.ts";
+ * const memory = new HopMemory();
+ * memory.remember({ deadline: 0, hops: 5 });
+ * memory.remember({ deadline: 0, hops: 0 });
+ * console.log(memory.inherited().hops); // 5
+ * ```
+ */
+export class HopMemory {
+  #at: number;
+  #current: Inherited = { hops: 0 };
+  #previous: Inherited = { hops: 0 };
+  readonly #now: () => number;
+
+  /**
+   * Creates an empty memory.
+   *
+   * @param now Time source, epoch ms. @default {Date.now}
+   */
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+    this.#at = now();
+  }
+
+  /** The deepest call of the last one or two windows. */
+  inherited(): Inherited {
+    const now = this.#now();
+    if (now - this.#at >= HOP_WINDOW_MS) {
+      this.#previous = now - this.#at >= 2 * HOP_WINDOW_MS ? { hops: 0 } : this.#current;
+      this.#current = { hops: 0 };
+      this.#at = now;
+    }
+    return this.#current.hops >= this.#previous.hops ? this.#current : this.#previous;
+  }
+
+  /**
+   * Notes a call sent to the instance.
+   *
+   * @param record The engine's record of the call.
+   */
+  remember(record: CallRecord): void {
+    this.inherited();
+    if (record.fromDetached || record.hops < this.#current.hops) return;
+    this.#current = record.traceparent === undefined
+      ? { hops: record.hops }
+      : { hops: record.hops, traceparent: record.traceparent };
+  }
+}
