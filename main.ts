@@ -19,6 +19,15 @@ import { createEngine, type EngineOptions } from "./mod.ts";
 import type { PermissionCeiling } from "./engine/permissions.ts";
 import { serviceRelease } from "./plugins/service_release/mod.ts";
 import { observability } from "./plugins/observability/mod.ts";
+import { LINEAR_REGEXP_V8_FLAG, linearRegExpAvailable } from "./engine/broker/linear_regex.ts";
+
+// Route patterns from outside must run in linear time; never fall back to backtracking.
+if (!linearRegExpAvailable()) {
+  console.error(
+    `Refusing to start: run the engine with --v8-flags=${LINEAR_REGEXP_V8_FLAG} (route patterns need linear-time regular expressions)`,
+  );
+  Deno.exit(2);
+}
 
 function env(name: string): string | undefined {
   try {

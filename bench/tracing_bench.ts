@@ -44,6 +44,7 @@ async function startEngine(variant: Variant, dataDir: string): Promise<RunningEn
   const child = new Deno.Command("deno", {
     args: [
       "run",
+      "--v8-flags=--enable-experimental-regexp-engine",
       `--allow-read=${ROOT},${dataDir}`,
       `--allow-write=${dataDir}`,
       "--allow-net=127.0.0.1",

@@ -220,7 +220,10 @@ Deno.test("Admin API replaces governance rules at run time and refuses an invali
     services: { Stock: { route: { type: "REG", pattern: "([" }, mock: "force" } },
   });
   assert.equal(badRoute.status, 400);
-  assert.match(badRoute.body.error!.message, /services\.Stock\.route: .*regular expression/);
+  assert.match(
+    badRoute.body.error!.message,
+    /services\.Stock\.route\.pattern: .*regular expression/,
+  );
   assert.equal(await served(), "rules-b", "the old rules stay in force");
 
   assert.equal(

@@ -107,7 +107,8 @@ Deno.test("MetricRegistry keeps one series per attribute set and bucket bounds i
   registry.gauge({ name: "g", unit: "{x}", type: "gauge", description: "G" }, (observe) => {
     observe(++observed, { k: "v" });
   });
-  const [c, h, g] = registry.collect();
+  const [dropped, c, h, g] = registry.collect();
+  assert.equal(dropped?.descriptor.name, "bundlehost.metric.dropped_series");
   assert.deepEqual(c?.points, [{ attributes: { a: "1", b: "2" }, value: 3 }]);
   assert.deepEqual(h?.points, [{ attributes: {}, counts: [1, 1, 1], sum: 9.5, count: 3 }]);
   assert.deepEqual(g?.points, [{ attributes: { k: "v" }, value: 1 }]);

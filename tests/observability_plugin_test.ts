@@ -77,8 +77,9 @@ Deno.test("Observability counts calls by outcome, HTTP requests, cold starts, po
   );
   assert.equal(
     sample(text, "bundlehost_calls_total", {
-      rpc_service: "NoService",
-      rpc_method: "x",
+      // No installed bundle declares the service: its name never becomes a label value.
+      rpc_service: "_unknown",
+      rpc_method: "_unknown",
       bundlehost_call_outcome: "error",
       error_type: "NOT_FOUND",
     }),
@@ -141,6 +142,11 @@ Deno.test("Observability counts degraded, throttled and timed-out outcomes of th
     },
   });
   await using t = await testEngine({ plugins: [degrader, observability({ logFormat: "off" })] });
+  // Declares PriceService and its methods, so their names may become label values.
+  await t.deploy(manifest("price", { services: { PriceService: "1.0.0" } }), {
+    "mod.ts":
+      "export default { services: { PriceService: { slow() {}, limited() {}, mocked() {} } } };",
+  });
   await t.deploy(
     manifest("limited", { services: { LimitService: "1.0.0" }, governance: { qps: 1 } }),
     { "mod.ts": "export default { services: { LimitService: { ok() { return 1; } } } };" },

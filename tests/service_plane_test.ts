@@ -173,7 +173,7 @@ Deno.test("Service plane forwards /b/:id/* to the bundle's fetch handler", async
   });
   assert.equal(response.status, 201);
   assert.equal(response.headers.get("x-from-bundle"), "echo");
-  assert.equal(response.headers.get("set-cookie"), "a=1");
+  assert.equal(response.headers.get("set-cookie"), "a=1; Path=/b/echo/");
   assert.deepEqual(await response.json(), {
     method: "PUT",
     path: "/items/7",

@@ -12,6 +12,7 @@
 import semver from "semver";
 import type { Revision } from "../revision.ts";
 import type { CompiledRoute } from "./rules.ts";
+import { matchesId } from "./linear_regex.ts";
 
 /** One bundle id and its installed revisions. */
 export interface BundleEntry {
@@ -84,7 +85,7 @@ export function matchesRoute(revision: Revision, route: CompiledRoute | undefine
     }
   }
   if (route.id !== undefined && revision.id !== route.id) return false;
-  if (route.regex && !route.regex.test(revision.id)) return false;
+  if (route.regex && !matchesId(route.regex, revision.id)) return false;
   if (route.rule) {
     for (const key in route.rule) {
       if (!Object.hasOwn(attributes, key) || !route.rule[key]!.includes(attributes[key]!)) {

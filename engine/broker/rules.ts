@@ -18,9 +18,7 @@ import { z } from "zod";
 import { GOVERNANCE_FIELDS, ratioThresholdOk } from "../manifest.ts";
 import { BUNDLE_ID_PATTERN, type ManifestGovernance, SERVICE_NAME_PATTERN } from "../manifest.ts";
 import type { RouteSpec } from "../types.ts";
-
-/** Longest `REG` pattern accepted, characters. */
-export const MAX_ROUTE_PATTERN = 512;
+import { compileLinearRegExp, MAX_ROUTE_PATTERN } from "./linear_regex.ts";
 
 /** Per-bundle rule: governance fields, plus a degradation target and a breaker override. */
 export interface BundleRule extends ManifestGovernance {
@@ -105,29 +103,6 @@ const rulesSchema = z.strictObject({
   ).default({}),
 });
 
-/** Compiled `REG` patterns from call-time routes, bounded so hostile headers cannot grow it. */
-const regexCache = new Map<string, RegExp>();
-const REGEX_CACHE_SIZE = 256;
-
-function compileRegex(source: string): RegExp {
-  const cached = regexCache.get(source);
-  if (cached) return cached;
-  if (source.length > MAX_ROUTE_PATTERN) {
-    throw new TypeError(`Route pattern is longer than ${MAX_ROUTE_PATTERN} characters`);
-  }
-  let regex: RegExp;
-  try {
-    regex = new RegExp(source);
-  } catch (error) {
-    throw new TypeError(
-      `Route pattern is not a valid regular expression: ${(error as Error).message}`,
-    );
-  }
-  if (regexCache.size >= REGEX_CACHE_SIZE) regexCache.delete(regexCache.keys().next().value!);
-  regexCache.set(source, regex);
-  return regex;
-}
-
 /**
  * Validates and compiles a route from any source (HTTP headers, a bundle's broker call, rules).
  *
@@ -161,7 +136,7 @@ export function compileRoute(raw: unknown): CompiledRoute | undefined {
         throw new TypeError(`${route.type} route needs a pattern string`);
       }
       if (route.type === "ID") out.id = route.pattern;
-      else out.regex = compileRegex(route.pattern);
+      else out.regex = compileLinearRegExp(route.pattern);
     }
   }
   if (route.params) out.params = route.params;
@@ -203,7 +178,10 @@ export function compileRules(raw: unknown): CompiledRules {
       const compiled = compileRoute(rule.route);
       if (compiled) routes.set(service, compiled);
     } catch (error) {
-      throw new TypeError(`Invalid rules: services.${service}.route: ${(error as Error).message}`);
+      const field = rule.route.type === "REG" ? "route.pattern" : "route";
+      throw new TypeError(
+        `Invalid rules: services.${service}.${field}: ${(error as Error).message}`,
+      );
     }
   }
   return { document, routes };

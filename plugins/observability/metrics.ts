@@ -8,6 +8,11 @@
  * instruments (cumulative sums), but a recording costs no call into the SDK. Histograms have no
  * observable form, so each recording is also recorded to an OpenTelemetry histogram.
  *
+ * Every metric holds at most `maxSeriesPerMetric` series (see `series.ts`): past it, recordings
+ * fold into one overflow series, which both views see, and `bundlehost.metric.dropped_series`
+ * counts them. {@linkcode MetricRegistry.renderSliced} renders in slices of a few milliseconds, so
+ * a scrape of many series never blocks the event loop for long.
+ *
  * @module
  */
 import type { Meter, ObservableResult } from "@opentelemetry/api";
@@ -16,12 +21,22 @@ import {
   type HistogramPoint,
   type MetricDescriptor,
   type MetricSnapshot,
+  prometheusName,
+  renderHeader,
+  renderPoint,
   renderPrometheus,
   type ValuePoint,
 } from "./prometheus.ts";
+import {
+  type AttributeInput,
+  cleanAttributes as clean,
+  DEFAULT_MAX_SERIES,
+  seriesKey,
+  type SeriesLimits,
+  SeriesTable,
+} from "./series.ts";
 
-/** Attributes as callers pass them: `undefined` values are left out. */
-export type AttributeInput = Readonly<Record<string, string | number | boolean | undefined>>;
+export type { AttributeInput } from "./series.ts";
 
 /** A metric definition for the registry. */
 export interface MetricDefinition extends MetricDescriptor {
@@ -32,70 +47,20 @@ export interface MetricDefinition extends MetricDescriptor {
 /** Reports the current values of an observable gauge. */
 export type Observer = (observe: (value: number, attributes: AttributeInput) => void) => void;
 
-function clean(input: AttributeInput): Attributes {
-  const out: Record<string, string | number | boolean> = {};
-  for (const key in input) {
-    const value = input[key];
-    if (value !== undefined) out[key] = value;
-  }
-  return out;
-}
-
-/** Series key: attribute pairs in key order (insertion order may differ between callers). */
-function seriesKey(attributes: Attributes): string {
-  return Object.keys(attributes).sort().map((k) => `${k}\u0000${attributes[k]}`).join("\u0001");
-}
-
-/**
- * Series by attributes. A recording on the hot path finds its series by a key built in one pass
- * in the caller's attribute order; the canonical (sorted) key is computed only the first time an
- * ordering is seen, so different orderings still share one series.
- */
-class SeriesTable<P extends { attributes: Attributes }> {
-  readonly #byKey = new Map<string, P>();
-  readonly #byOrder = new Map<string, P>();
-  readonly #create: (attributes: Attributes) => P;
-
-  constructor(create: (attributes: Attributes) => P) {
-    this.#create = create;
-  }
-
-  get(input: AttributeInput): P {
-    let order = "";
-    for (const key in input) {
-      const value = input[key];
-      if (value !== undefined) order += `${key}\u0000${value}\u0001`;
-    }
-    let point = this.#byOrder.get(order);
-    if (point) return point;
-    const attributes = clean(input);
-    const key = seriesKey(attributes);
-    point = this.#byKey.get(key);
-    if (!point) {
-      point = this.#create(attributes);
-      this.#byKey.set(key, point);
-    }
-    this.#byOrder.set(order, point);
-    return point;
-  }
-
-  values(): IterableIterator<P> {
-    return this.#byKey.values();
-  }
-}
-
 /** A monotonic counter, or an up-down counter. */
 export class Counter {
-  readonly #series = new SeriesTable<ValuePoint>((attributes) => ({ attributes, value: 0 }));
+  readonly #series: SeriesTable<ValuePoint>;
   readonly #monotonic: boolean;
 
   /**
    * Creates the counter; use {@linkcode MetricRegistry.counter}.
    *
    * @param monotonic Whether the value may only grow.
+   * @param limits Series cap. @default {{ maxSeries: 2000 }}
    */
-  constructor(monotonic: boolean) {
+  constructor(monotonic: boolean, limits: SeriesLimits = { maxSeries: DEFAULT_MAX_SERIES }) {
     this.#monotonic = monotonic;
+    this.#series = new SeriesTable((attributes) => ({ attributes, value: 0 }), limits);
   }
 
   /**
@@ -116,6 +81,11 @@ export class Counter {
   points(): ValuePoint[] {
     return [...this.#series.values()].map((p) => ({ attributes: p.attributes, value: p.value }));
   }
+
+  /** Live series, for rendering without a copy. */
+  livePoints(): IterableIterator<ValuePoint> {
+    return this.#series.values();
+  }
 }
 
 /** A histogram with fixed bucket bounds. */
@@ -129,10 +99,12 @@ export class Histogram {
    *
    * @param bounds Bucket upper bounds, ascending.
    * @param otel The OpenTelemetry instrument, if any.
+   * @param limits Series cap. @default {{ maxSeries: 2000 }}
    */
   constructor(
     bounds: readonly number[],
     otel?: { record(value: number, attributes?: Attributes): void },
+    limits: SeriesLimits = { maxSeries: DEFAULT_MAX_SERIES },
   ) {
     this.#bounds = bounds;
     this.#series = new SeriesTable((attributes) => ({
@@ -140,7 +112,7 @@ export class Histogram {
       counts: new Array(bounds.length + 1).fill(0),
       sum: 0,
       count: 0,
-    }));
+    }), limits);
     if (otel) this.#otel = otel;
   }
 
@@ -169,6 +141,11 @@ export class Histogram {
       count: p.count,
     }));
   }
+
+  /** Live series, for rendering without a copy. */
+  livePoints(): IterableIterator<HistogramPoint> {
+    return this.#series.values();
+  }
 }
 
 type Entry =
@@ -180,21 +157,53 @@ type Entry =
 export interface MetricRegistryOptions {
   /** OpenTelemetry meter to record to as well; none when omitted. */
   meter?: Meter;
+  /** Most series per metric, the overflow series included. @default {2000} */
+  maxSeriesPerMetric?: number;
 }
+
+/** The counter of recordings folded into an overflow series, by metric. */
+export const DROPPED_SERIES: MetricDefinition = {
+  name: "bundlehost.metric.dropped_series",
+  type: "counter",
+  unit: "{recording}",
+  description:
+    "Recordings whose new series was refused by the series cap (folded into the overflow series)",
+};
+
+/** Attribute of {@linkcode DROPPED_SERIES}: the metric that reached its cap. */
+export const METRIC_NAME_ATTRIBUTE = "bundlehost.metric.name";
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** Instruments by name; renders them all as Prometheus text. */
 export class MetricRegistry {
   readonly #entries = new Map<string, Entry>();
   readonly #meter?: Meter;
+  readonly #maxSeries: number;
+  readonly #dropped: Counter;
   #open = true;
 
   /**
-   * Creates an empty registry.
+   * Creates a registry holding only the counter of dropped series.
    *
-   * @param options The meter to mirror recordings to.
+   * @param options The meter to mirror recordings to, the series cap.
+   * @throws {RangeError} For a series cap below 2.
    */
   constructor(options: MetricRegistryOptions = {}) {
     if (options.meter) this.#meter = options.meter;
+    this.#maxSeries = options.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES;
+    if (!Number.isInteger(this.#maxSeries) || this.#maxSeries < 2) {
+      throw new RangeError(`maxSeriesPerMetric must be an integer of at least 2`);
+    }
+    this.#dropped = this.counter(DROPPED_SERIES);
+  }
+
+  #limits(definition: MetricDefinition): SeriesLimits {
+    const attributes = { [METRIC_NAME_ATTRIBUTE]: definition.name };
+    return {
+      maxSeries: this.#maxSeries,
+      onOverflow: () => this.#dropped.add(1, attributes),
+    };
   }
 
   #claim(definition: MetricDefinition): void {
@@ -220,7 +229,7 @@ export class MetricRegistry {
       throw new TypeError(`Metric "${definition.name}" is not a counter`);
     }
     const monotonic = definition.type === "counter";
-    const counter = new Counter(monotonic);
+    const counter = new Counter(monotonic, this.#limits(definition));
     const meter = this.#meterFor(definition);
     const options = { unit: definition.unit, description: definition.description };
     const observable = meter === undefined
@@ -254,7 +263,7 @@ export class MetricRegistry {
       description: definition.description,
       advice: { explicitBucketBoundaries: [...bounds] },
     });
-    const histogram = new Histogram(bounds, otel);
+    const histogram = new Histogram(bounds, otel, this.#limits(definition));
     this.#entries.set(definition.name, { definition, histogram });
     return histogram;
   }
@@ -292,40 +301,76 @@ export class MetricRegistry {
   collect(): MetricSnapshot[] {
     const out: MetricSnapshot[] = [];
     for (const entry of this.#entries.values()) {
-      const { name, unit, description, type } = entry.definition;
       if ("histogram" in entry) {
         out.push({
-          descriptor: {
-            name,
-            unit,
-            description,
-            type: "histogram",
-            buckets: entry.definition.buckets ?? [],
-          },
+          descriptor: this.#descriptor(entry) as MetricDescriptor & { type: "histogram" },
           points: entry.histogram.points(),
         });
       } else if ("counter" in entry) {
         out.push({
-          descriptor: { name, unit, description, type: type as "counter" | "updowncounter" },
+          descriptor: this.#descriptor(entry) as MetricDescriptor & { type: "counter" },
           points: entry.counter.points(),
         });
-      } else {
-        const points = new Map<string, ValuePoint>();
-        entry.observe((value, attributes) => {
-          const attrs = clean(attributes);
-          points.set(seriesKey(attrs), { attributes: attrs, value });
-        });
-        out.push({
-          descriptor: { name, unit, description, type: "gauge" },
-          points: [...points.values()],
-        });
-      }
+      } else out.push(this.#collectGauge(entry));
     }
     return out;
   }
 
-  /** The registry as Prometheus text (see {@linkcode renderPrometheus}). */
+  #descriptor(entry: Entry): MetricDescriptor {
+    const { name, unit, description, type } = entry.definition;
+    return "histogram" in entry
+      ? { name, unit, description, type: "histogram", buckets: entry.definition.buckets ?? [] }
+      : { name, unit, description, type };
+  }
+
+  #collectGauge(entry: Entry & { observe: Observer }): MetricSnapshot {
+    const points = new Map<string, ValuePoint>();
+    entry.observe((value, attributes) => {
+      const attrs = clean(attributes);
+      if (points.size < this.#maxSeries) points.set(seriesKey(attrs), { attributes: attrs, value });
+    });
+    const { name, unit, description } = entry.definition;
+    return { descriptor: { name, unit, description, type: "gauge" }, points: [...points.values()] };
+  }
+
+  /** The registry as Prometheus text (see {@linkcode renderPrometheus}), in one go. */
   render(): string {
     return renderPrometheus(this.collect());
+  }
+
+  /**
+   * The registry as Prometheus text, rendered from the live series in slices: after each
+   * `sliceMs` of work it hands out the text so far and yields to the event loop, so a scrape of
+   * many series never blocks other requests for much longer than one slice. Values recorded
+   * meanwhile may or may not be included.
+   *
+   * @param sliceMs Work between yields, ms. @default {2}
+   * @returns Chunks whose concatenation is the exposition ({@linkcode render}'s text when nothing
+   *   is recorded meanwhile).
+   */
+  async *renderSliced(sliceMs = 2): AsyncGenerator<string> {
+    let lines: string[] = [];
+    let sliceStart = performance.now();
+    let sinceCheck = 0;
+    for (const entry of this.#entries.values()) {
+      const snapshot = "observe" in entry ? this.#collectGauge(entry) : undefined;
+      const descriptor = snapshot?.descriptor ?? this.#descriptor(entry);
+      const name = prometheusName(descriptor);
+      lines.push(renderHeader(descriptor));
+      const points = snapshot?.points ??
+        ("histogram" in entry ? entry.histogram.livePoints() : (entry as { counter: Counter })
+          .counter.livePoints());
+      for (const point of points) {
+        lines.push(renderPoint(descriptor, point, name));
+        if (++sinceCheck < 16) continue;
+        sinceCheck = 0;
+        if (performance.now() - sliceStart < sliceMs) continue;
+        yield `${lines.join("\n")}\n`;
+        lines = [];
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
+    }
+    if (lines.length > 0) yield `${lines.join("\n")}\n`;
   }
 }

@@ -69,6 +69,50 @@ export interface ObservabilityOptions {
   otel?: boolean;
   /** Instrumentation scope name of spans and metrics. @default {"bundlehost"} */
   scope?: string;
+  /**
+   * Most series per metric; past it, new series fold into one overflow series
+   * (`otel_metric_overflow="true"`) counted by `bundlehost.metric.dropped_series`.
+   * @default {2000}
+   */
+  maxSeriesPerMetric?: number;
+  /**
+   * A `/metrics` scrape within this many ms of the last render gets that text again (scrapes
+   * during a render always share it). @default {0}
+   */
+  metricsCacheMs?: number;
+}
+
+/**
+ * Shares one render between scrapes: a scrape during a render gets the same chunks, and one
+ * within `cacheMs` of its end too, so a flood of scrapes costs one render at a time.
+ */
+function sharedRender(
+  render: () => AsyncIterable<string>,
+  cacheMs: number,
+): () => Promise<string[]> {
+  let last: { chunks: Promise<string[]>; at: number } | undefined;
+  return () => {
+    if (last && performance.now() - last.at < cacheMs) return last.chunks;
+    const entry = { chunks: Array.fromAsync(render()), at: Infinity };
+    last = entry;
+    entry.chunks.then(
+      () => (entry.at = performance.now()),
+      () => (last === entry ? last = undefined : undefined),
+    );
+    return entry.chunks;
+  };
+}
+
+/** A response body that encodes one chunk per read (no single huge string or buffer). */
+function chunkedBody(chunks: readonly string[]): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let next = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (next < chunks.length) controller.enqueue(encoder.encode(chunks[next++]));
+      else controller.close();
+    },
+  });
 }
 
 const ROUTES: [prefix: string, template: string][] = [
@@ -97,6 +141,11 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
   const scope = options.scope ?? "bundlehost";
   const recorder = new BundlehostMetrics(
     otel ? metrics.getMeter(scope, ENGINE_VERSION) : undefined,
+    options.maxSeriesPerMetric,
+  );
+  const scrape = sharedRender(
+    () => recorder.registry.renderSliced(),
+    options.metricsCacheMs ?? 0,
   );
   const breakers = new Map<string, string>();
   const tracing = otel
@@ -108,8 +157,12 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
     : new LogSink({ format: logFormat, level: options.logLevel ?? "debug", traced: otel });
 
   const onLog = (event: LogEvent) => sink?.write(fromLogEvent(event));
-  const onState = (event: LifecycleEvent) => sink?.write(fromStateChange(event));
+  const onState = (event: LifecycleEvent) => {
+    recorder.namesChanged();
+    sink?.write(fromStateChange(event));
+  };
   const onStart = (event: InstanceStartEvent) => {
+    recorder.namesChanged();
     recorder.instanceStarted(event);
     sink?.write(fromInstanceStart(event));
   };
@@ -144,10 +197,10 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
       engine.events.off("breakerchange", onBreaker);
       recorder.detach();
     },
-    fetch(request) {
+    async fetch(request) {
       if (metricsPath === false || request.method !== "GET") return undefined;
       if (pathOf(request.url) !== metricsPath) return undefined;
-      return new Response(recorder.registry.render(), {
+      return new Response(chunkedBody(await scrape()), {
         headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
       });
     },

@@ -120,12 +120,51 @@ function formatNumber(value: number): string {
   return String(value);
 }
 
-function labels(attributes: Attributes, extra?: [string, string]): string {
-  const parts = Object.keys(attributes).sort().map((key) =>
-    `${labelName(key)}="${escapeValue(String(attributes[key]))}"`
-  );
-  if (extra) parts.push(`${extra[0]}="${escapeValue(extra[1])}"`);
-  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+/**
+ * The `# HELP` and `# TYPE` lines of a metric.
+ *
+ * @param descriptor The metric.
+ * @returns Two lines, without a final newline.
+ */
+export function renderHeader(descriptor: MetricDescriptor): string {
+  const name = prometheusName(descriptor);
+  const type = descriptor.type === "updowncounter" ? "gauge" : descriptor.type;
+  return `# HELP ${name} ${escapeHelp(descriptor.description)}\n# TYPE ${name} ${type}`;
+}
+
+/**
+ * The sample lines of one series.
+ *
+ * @param descriptor The metric.
+ * @param point The series (a {@linkcode HistogramPoint} for a histogram).
+ * @param name The metric's Prometheus name (computed when omitted).
+ * @returns One line for a counter or gauge, one per bucket plus `_sum` and `_count` for a
+ *   histogram; without a final newline.
+ */
+export function renderPoint(
+  descriptor: MetricDescriptor,
+  point: ValuePoint | HistogramPoint,
+  name: string = prometheusName(descriptor),
+): string {
+  const body = Object.keys(point.attributes).sort().map((key) =>
+    `${labelName(key)}="${escapeValue(String(point.attributes[key]))}"`
+  ).join(",");
+  const plain = body === "" ? "" : `{${body}}`;
+  if (descriptor.type !== "histogram") {
+    return `${name}${plain} ${formatNumber((point as ValuePoint).value)}`;
+  }
+  const histogram = point as HistogramPoint;
+  const bounds = descriptor.buckets ?? [];
+  const bucket = `${name}_bucket{${body === "" ? "" : `${body},`}le="`;
+  let text = "";
+  let cumulative = 0;
+  for (let i = 0; i < bounds.length; i++) {
+    cumulative += histogram.counts[i] ?? 0;
+    text += `${bucket}${formatNumber(bounds[i]!)}"} ${cumulative}\n`;
+  }
+  return `${text}${bucket}+Inf"} ${histogram.count}\n${name}_sum${plain} ${
+    formatNumber(histogram.sum)
+  }\n${name}_count${plain} ${histogram.count}`;
 }
 
 /**
@@ -149,29 +188,8 @@ function labels(attributes: Attributes, extra?: [string, string]): string {
 export function renderPrometheus(snapshots: readonly MetricSnapshot[]): string {
   const lines: string[] = [];
   for (const snapshot of snapshots) {
-    const { descriptor } = snapshot;
-    const name = prometheusName(descriptor);
-    const type = descriptor.type === "updowncounter" ? "gauge" : descriptor.type;
-    lines.push(`# HELP ${name} ${escapeHelp(descriptor.description)}`, `# TYPE ${name} ${type}`);
-    if (snapshot.descriptor.type !== "histogram") {
-      for (const point of snapshot.points as ValuePoint[]) {
-        lines.push(`${name}${labels(point.attributes)} ${formatNumber(point.value)}`);
-      }
-      continue;
-    }
-    const bounds = snapshot.descriptor.buckets ?? [];
-    for (const point of snapshot.points as HistogramPoint[]) {
-      let cumulative = 0;
-      bounds.forEach((bound, i) => {
-        cumulative += point.counts[i] ?? 0;
-        lines.push(
-          `${name}_bucket${labels(point.attributes, ["le", formatNumber(bound)])} ${cumulative}`,
-        );
-      });
-      lines.push(`${name}_bucket${labels(point.attributes, ["le", "+Inf"])} ${point.count}`);
-      lines.push(`${name}_sum${labels(point.attributes)} ${formatNumber(point.sum)}`);
-      lines.push(`${name}_count${labels(point.attributes)} ${point.count}`);
-    }
+    lines.push(renderHeader(snapshot.descriptor));
+    for (const point of snapshot.points) lines.push(renderPoint(snapshot.descriptor, point));
   }
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
 }

@@ -15,6 +15,7 @@ import type {
 } from "../../engine/lifecycle.ts";
 import type { CallInfo, CallOutcome } from "../../engine/plugin.ts";
 import { type Counter, type Histogram, MetricRegistry } from "./metrics.ts";
+import { DeclaredNames, httpMethodLabel } from "./declared.ts";
 import { ATTR, BREAKER_STATES, METRICS } from "./semconv.ts";
 
 /** Splits `id@version` (a bundle id never contains `@`). */
@@ -58,14 +59,22 @@ export class BundlehostMetrics {
   readonly #restarts: Counter;
   readonly #transitions: Counter;
   #engine?: Engine;
+  /** Service and method names installed bundles declare; others fold into one label value. */
+  readonly #declared = new DeclaredNames(() => this.#engine?.status());
+  /** The service label each call in flight was counted under, so its end uncounts the same. */
+  readonly #active = new WeakMap<CallInfo, string>();
 
   /**
    * Registers every instrument.
    *
    * @param meter OpenTelemetry meter to mirror recordings to (OTLP export); none when omitted.
+   * @param maxSeriesPerMetric Most series per metric. @default {2000}
    */
-  constructor(meter?: Meter) {
-    const r = this.registry = new MetricRegistry(meter ? { meter } : {});
+  constructor(meter?: Meter, maxSeriesPerMetric?: number) {
+    const r = this.registry = new MetricRegistry({
+      ...(meter ? { meter } : {}),
+      ...(maxSeriesPerMetric === undefined ? {} : { maxSeriesPerMetric }),
+    });
     this.#calls = r.counter(METRICS.calls);
     this.#callDuration = r.histogram(METRICS.callDuration);
     this.#activeCalls = r.counter(METRICS.activeCalls);
@@ -89,12 +98,19 @@ export class BundlehostMetrics {
    */
   attach(engine: Engine): void {
     this.#engine = engine;
+    this.#declared.invalidate();
   }
 
   /** Stops observing (the engine closed). */
   detach(): void {
     this.#engine = undefined;
+    this.#declared.invalidate();
     this.registry.close();
+  }
+
+  /** Bundles or instances changed: the declared service and method names are read again. */
+  namesChanged(): void {
+    this.#declared.invalidate();
   }
 
   /**
@@ -103,7 +119,9 @@ export class BundlehostMetrics {
    * @param call The call.
    */
   callStarted(call: CallInfo): void {
-    this.#activeCalls.add(1, { [ATTR.rpcService]: serviceName(call.service) });
+    const service = this.#declared.service(serviceName(call.service));
+    this.#active.set(call, service);
+    this.#activeCalls.add(1, { [ATTR.rpcService]: service });
   }
 
   /**
@@ -115,14 +133,16 @@ export class BundlehostMetrics {
    * @param error What it failed with, otherwise.
    */
   callEnded(call: CallInfo, seconds: number, outcome?: CallOutcome, error?: unknown): void {
-    const service = serviceName(call.service);
-    this.#activeCalls.add(-1, { [ATTR.rpcService]: service });
+    const name = serviceName(call.service);
+    const service = this.#declared.service(name);
+    this.#activeCalls.add(-1, { [ATTR.rpcService]: this.#active.get(call) ?? service });
+    this.#active.delete(call);
     const label = outcome?.bundle ?? (error instanceof BundlehostError ? error.bundle : undefined);
     const bundle = label === undefined ? undefined : splitLabel(label);
     const type = outcome ? undefined : errorType(error);
     const attributes = {
       [ATTR.rpcService]: service,
-      [ATTR.rpcMethod]: call.method,
+      [ATTR.rpcMethod]: this.#declared.method(name, call.method),
       [ATTR.bundleId]: bundle?.id,
       [ATTR.bundleVersion]: bundle?.version,
       [ATTR.outcome]: outcome ? (outcome.degraded ? "degraded" : "ok") : "error",
@@ -156,7 +176,7 @@ export class BundlehostMetrics {
    */
   request(method: string, route: string | undefined, status: number, seconds: number): void {
     this.#httpDuration.record(seconds, {
-      [ATTR.httpMethod]: method,
+      [ATTR.httpMethod]: httpMethodLabel(method),
       [ATTR.httpRoute]: route,
       [ATTR.httpStatus]: status,
     });

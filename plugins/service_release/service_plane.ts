@@ -10,7 +10,9 @@ import type { RouteSpec } from "../../engine/types.ts";
 import { BundlehostError } from "../../engine/errors.ts";
 import { readBody } from "../../engine/http.ts";
 import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/events/topic.ts";
+import { compileLinearRegExp } from "../../engine/broker/linear_regex.ts";
 import { errorResponse } from "./errors.ts";
+import { confineResponse, isServiceWorkerScript } from "./origin.ts";
 import { bearerMatches } from "./token.ts";
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -74,6 +76,14 @@ export function routeFromHeaders(headers: Headers): RouteSpec | undefined {
       throw new TypeError(
         "Header x-route-pattern is required with x-route-type (at most 4096 characters)",
       );
+    }
+    if (type === "REG") {
+      try {
+        // Compiled (and cached) here so the 400 names the header; the broker reuses the result.
+        compileLinearRegExp(pattern);
+      } catch (error) {
+        throw new TypeError(`Header x-route-pattern: ${(error as Error).message}`);
+      }
     }
     route.type = type;
     route.pattern = type === "RULE" ? jsonHeader(headers, "x-route-pattern", true) : pattern;
@@ -193,8 +203,15 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
     },
   );
 
+  // Bundle pages share the engine's origin: see origin.ts for how a response is confined.
   app.all("/b/:bundleId/*", async (c) => {
     const id = c.req.param("bundleId");
+    if (isServiceWorkerScript(c.req.raw)) {
+      return confineResponse(
+        errorResponse(403, "FORBIDDEN", "Service workers cannot be installed from /b/ paths"),
+        `/b/${id}`,
+      );
+    }
     const url = new URL(c.req.url);
     const prefix = `/b/${id}`;
     const target = new URL(url.pathname.slice(prefix.length) || "/", url.origin);
@@ -208,11 +225,12 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
       body: hasBody ? c.req.raw.body : null,
     });
     const traceparent = c.req.header("traceparent");
-    return await engine.fetchBundle(
+    const response = await engine.fetchBundle(
       id,
       forwarded,
       traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {},
     );
+    return confineResponse(response, prefix);
   });
 
   app.get("/healthz", (c) => {
