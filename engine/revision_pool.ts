@@ -54,6 +54,8 @@ export interface RevisionPoolInit {
   publish?(event: OutboundPublish): Promise<unknown>;
   /** The pool gave up after a crash loop. */
   onCrashLoop(reason: string): void;
+  /** Whether the bundle's log budget admits one more line; dropped lines are counted there. */
+  admitLog?(): boolean;
 }
 
 /**
@@ -90,6 +92,7 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
         unresponsiveMs: settings.unresponsiveMs,
         probeMs: settings.probeMs,
         onLog: (level, message, record) => {
+          if (init.admitLog && !init.admitLog()) return;
           const log: ConstructorParameters<typeof LogEvent>[0] = {
             bundle: id,
             version,
