@@ -52,6 +52,12 @@ export function checkLimits(manifest: Manifest, limits: PolicyLimits): void {
     ["governance.timeoutMs", governance.timeoutMs, "maxTimeoutMs"],
     ["governance.drainMs", governance.drainMs, "maxTimeoutMs"],
   ];
+  for (const [topic, s] of Object.entries(manifest.subscribe)) {
+    checks.push([`subscribe.${topic}.timeoutMs`, s.timeoutMs, "maxTimeoutMs"]);
+  }
+  for (const [cron, s] of Object.entries(manifest.schedule)) {
+    checks.push([`schedule.${cron}.timeoutMs`, s.timeoutMs, "maxTimeoutMs"]);
+  }
   for (const [field, value, bound] of checks) {
     if (value !== undefined && value > limits[bound]) {
       throw beyond(manifest, field, value, `limits.${bound}`, limits[bound]);
