@@ -140,3 +140,50 @@ Deno.test("main.ts refuses a ceiling beyond its own flags, or an invalid one, in
     assert.doesNotMatch(stdout, /listening on/);
   }
 });
+
+Deno.test("Engine drops a bundle's log flood beyond its budget and counts it", async () => {
+  const flood: BundleSpec = {
+    manifest: {
+      id: "flood",
+      version: "1.0.0",
+      entry: "./mod.ts",
+      services: { FloodService: "1.0.0" },
+      scaling: { minWorkers: 2, maxWorkers: 2 },
+    },
+    files: {
+      "mod.ts": `export default { services: { FloodService: {
+  async spew(n) {
+    for (let i = 0; i < n; i++) {
+      console.log("flood line", i);
+      // Thousands of lines a second, far beyond the budget, without pinning a core: this test
+      // attacks the log path, not the CPU scheduler.
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 1));
+    }
+    return n;
+  },
+} } };`,
+    },
+  };
+  await using engine = await hostileEngine({ bundles: [flood] });
+  const running = probe(engine.url);
+  const started = performance.now();
+  const spews = await Promise.all(
+    Array.from({ length: 4 }, () => rpc(engine.url, "FloodService", "spew", 1_500)),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await new Promise((r) => setTimeout(r, 500));
+  const report = await running.stop();
+  assertHeld(report, engine);
+  assert.deepEqual(spews.map((s) => s.status), [200, 200, 200, 200]);
+  const status = await admin<{ bundles: { id: string; logsDropped: number }[] }>(
+    engine.url,
+    "GET",
+    "/admin/status",
+  );
+  const dropped = status.body.bundles.find((b) => b.id === "flood")!.logsDropped;
+  const printed = engine.proc.output().split("\n").filter((l) => l.includes("flood line")).length;
+  // Default budget: a burst of 1000 lines, then 100 a second, shared by both instances.
+  assert.equal(printed + dropped, 6_000, `${printed} printed, ${dropped} dropped`);
+  assert.ok(printed <= 1_000 + 100 * Math.ceil(seconds + 1), `${printed} lines printed`);
+  assert.ok(dropped > 0);
+});
