@@ -38,6 +38,7 @@ import { fromWireResponse, servePlugins, toWireRequest } from "./http.ts";
 import { EventBus, type EventBusHost, type EventBusOptions } from "./events/bus.ts";
 import { busBundle } from "./events/delivery.ts";
 import { Ownership } from "./ownership.ts";
+import type { OperatorPolicy } from "./policy.ts";
 import { LogBudget } from "./log_budget.ts";
 import { assertCeilingWithinEngine } from "./policy_reach.ts";
 
@@ -142,6 +143,14 @@ export class Engine {
         this.events.dispatchEvent(new BreakerEvent(bundle, from, to));
       },
     });
+  }
+
+  /**
+   * The operator policy in force (permission ceiling, trusted bundles, grants, limits), with its
+   * defaults applied. `limits.maxTimeoutMs` is the longest timeout any caller may ask for.
+   */
+  get policy(): OperatorPolicy {
+    return this.#options.ceiling;
   }
 
   /** Plugin names in run order. */
@@ -543,6 +552,11 @@ export class Engine {
     if (!METHOD_NAME_PATTERN.test(method)) {
       return Promise.reject(new TypeError(`Invalid method name "${method}"`));
     }
+    // No caller (an HTTP client, a bundle) extends a call past the operator's maximum.
+    const maxTimeoutMs = this.#options.ceiling.limits.maxTimeoutMs;
+    if (options.timeoutMs !== undefined && options.timeoutMs > maxTimeoutMs) {
+      options = { ...options, timeoutMs: maxTimeoutMs };
+    }
     const call: CallInfo & { input: unknown; options: EngineCallOptions } = {
       service,
       method,
@@ -693,8 +707,10 @@ export class Engine {
   }
 
   #record(revision: Revision, options: EngineCallOptions): CallRecord {
-    const timeout = options.timeoutMs ?? revision.manifest.governance.timeoutMs ??
-      this.#options.callTimeoutMs;
+    const timeout = Math.min(
+      options.timeoutMs ?? revision.manifest.governance.timeoutMs ?? this.#options.callTimeoutMs,
+      this.#options.ceiling.limits.maxTimeoutMs,
+    );
     const deadline = Math.min(options.deadline ?? Infinity, Date.now() + timeout);
     const record: CallRecord = { deadline, hops: options.hops ?? 0 };
     if (options.traceparent) record.traceparent = options.traceparent;

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createEngine, OwnershipError } from "../mod.ts";
+import { BundleCallError, CallTimeoutError, createEngine, OwnershipError } from "../mod.ts";
 import { FAST, manifest, rejects, testEngine, waitFor, writeBundle } from "./_helpers.ts";
 import { testServer } from "./_server.ts";
 import { admin, releasePath } from "./_http.ts";
@@ -131,4 +131,28 @@ Deno.test("Engine runs untrusted bundles in the process tier and says why in sta
   assert.equal(stranger.instances[0]?.tier, "process");
   assert.equal(await t.engine.call("S", "pid", null), Deno.pid, "a worker shares the engine's pid");
   assert.notEqual(await t.engine.call("T", "pid", null), Deno.pid, "a child process does not");
+});
+
+Deno.test("Engine caps a caller's timeout at the policy's limits.maxTimeoutMs", async () => {
+  await using t = await testEngine({ ceiling: { trusted: ["*"], limits: { maxTimeoutMs: 300 } } });
+  await t.deploy(manifest("sleepy", { services: { Sleepy: "1.0.0" } }), {
+    "mod.ts": `export default { services: { Sleepy: {
+      nap: (ms, ctx) => new Promise((r) => { const t = setTimeout(r, ms); ctx.signal.addEventListener("abort", () => clearTimeout(t)); }),
+      relay: (ms, ctx) => ctx.broker.call("Sleepy", "nap", ms, { timeoutMs: 600_000 }),
+    } } };`,
+  });
+  assert.equal(t.engine.policy.limits.maxTimeoutMs, 300);
+  // A caller asks for ten minutes; the operator allows 300 ms.
+  await rejects(
+    () => t.engine.call("Sleepy", "nap", 5_000, { timeoutMs: 600_000 }),
+    CallTimeoutError,
+  );
+  // So does a bundle calling through ctx.broker.
+  // (Uncapped, the inner call would get the outer call's 30 s and the 5 s nap would succeed.)
+  await rejects(
+    () => t.engine.call("Sleepy", "relay", 5_000),
+    BundleCallError,
+    "CallTimeoutError: Call Sleepy.nap",
+  );
+  assert.equal(await t.engine.call("Sleepy", "nap", 1, { timeoutMs: 600_000 }), undefined);
 });
