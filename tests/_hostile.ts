@@ -195,6 +195,31 @@ export function assertHeld(report: ProbeReport, engine: HostileEngine, minRounds
   assert.ok(report.rounds >= minRounds, `probe completed only ${report.rounds} rounds`);
 }
 
+const PROC_READER = `const [kind, path] = Deno.args;
+try {
+  if (kind === "count") { let n = 0; for (const _ of Deno.readDirSync(path)) n++; console.log(n); }
+  else console.log(Deno.readTextFileSync(path));
+} catch { Deno.exit(3); }`;
+
+/**
+ * Reads a file (or counts a folder's entries) under `/proc/<pid>` of another process. Deno allows
+ * that only with `--allow-all`, which `deno task test` does not grant; then a `deno eval` child
+ * (run permission for `deno` is granted; eval has every permission) reads it instead.
+ */
+function procRead(kind: "read" | "count", path: string): string {
+  try {
+    if (kind === "read") return Deno.readTextFileSync(path);
+    let count = 0;
+    for (const _ of Deno.readDirSync(path)) count++;
+    return String(count);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+  }
+  const out = new Deno.Command("deno", { args: ["eval", PROC_READER, kind, path] }).outputSync();
+  if (!out.success) throw new Deno.errors.NotFound(`Cannot read ${path}`);
+  return new TextDecoder().decode(out.stdout).trimEnd();
+}
+
 /**
  * Whether a process is still running (not a zombie).
  *
@@ -203,7 +228,7 @@ export function assertHeld(report: ProbeReport, engine: HostileEngine, minRounds
  */
 export function alive(pid: number): boolean {
   try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const status = procRead("read", `/proc/${pid}/status`);
     return !/^State:\s+Z/m.test(status);
   } catch {
     return false;
@@ -217,7 +242,7 @@ export function alive(pid: number): boolean {
  * @returns RSS in MiB.
  */
 export function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const status = procRead("read", `/proc/${pid}/status`);
   const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
   return kib / 1024;
 }
@@ -229,8 +254,7 @@ export function rssMiB(pid: number): number {
  * @returns How many entries `/proc/<pid>/fd` holds.
  */
 export function openFds(pid: number): number {
-  let count = 0;
-  for (const _ of Deno.readDirSync(`/proc/${pid}/fd`)) count++;
+  const count = Number(procRead("count", `/proc/${pid}/fd`));
   return count;
 }
 

@@ -86,7 +86,7 @@ async function startWithCeiling(
   try {
     await Deno.writeTextFile(`${dataDir}/ceiling.json`, ceiling);
     await Deno.mkdir(`${dataDir}/empty`);
-    const child = new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command("deno", {
       args: [
         ...runFlags(dataDir),
         `${ROOT}/main.ts`,
