@@ -113,7 +113,10 @@ export class Engine {
   constructor(options: EngineOptions = {}) {
     this.#options = resolveOptions(options);
     assertCeilingWithinEngine(this.#options.ceiling, this.#options.dataDir);
-    this.#ownership = new Ownership(this.#options.ceiling);
+    this.#ownership = new Ownership(
+      this.#options.ceiling,
+      (service) => this.#broker.rules.services[service]?.providers,
+    );
     const limits = this.#options.ceiling.limits;
     this.#logBudget = new LogBudget({
       linesPerSecond: limits.logLinesPerSecond,

@@ -36,15 +36,21 @@ type Kind = "service" | "topic";
 export class Ownership {
   readonly #owners = new Map<string, string>();
   readonly #policy: Pick<OperatorPolicy, "services" | "topics">;
+  readonly #ruleGrants: (service: string) => readonly string[] | undefined;
   #store?: OwnerStore;
 
   /**
    * Creates the book.
    *
-   * @param policy The grants.
+   * @param policy The operator's grants.
+   * @param ruleGrants The admin rules' grants of a service (`providers`), read at each claim.
    */
-  constructor(policy: Pick<OperatorPolicy, "services" | "topics">) {
+  constructor(
+    policy: Pick<OperatorPolicy, "services" | "topics">,
+    ruleGrants: (service: string) => readonly string[] | undefined = () => undefined,
+  ) {
     this.#policy = policy;
+    this.#ruleGrants = ruleGrants;
   }
 
   /**
@@ -83,9 +89,10 @@ export class Ownership {
       if (owner === undefined) fresh[key] = declared.id;
       else if (owner !== declared.id && !this.#granted(kind, name, declared.id)) {
         const section = kind === "service" ? "services" : "topics";
+        const admin = kind === "service" ? ` or an admin rule (services.${name}.providers)` : "";
         throw new OwnershipError(
           `Cannot release bundle "${declared.id}": ${kind} "${name}" belongs to bundle "${owner}"; ` +
-            `the operator policy must grant it ("${section}": {"${name}": ["${declared.id}"]})`,
+            `the operator policy must grant it ("${section}": {"${name}": ["${declared.id}"]})${admin}`,
         );
       }
     };
@@ -124,6 +131,7 @@ export class Ownership {
 
   #granted(kind: Kind, name: string, id: string): boolean {
     const grants = kind === "service" ? this.#policy.services : this.#policy.topics;
-    return listed(grants[name], id) || listed(grants["*"], id);
+    if (listed(grants[name], id) || listed(grants["*"], id)) return true;
+    return kind === "service" && listed(this.#ruleGrants(name), id);
   }
 }

@@ -156,3 +156,29 @@ Deno.test("Engine caps a caller's timeout at the policy's limits.maxTimeoutMs", 
   );
   assert.equal(await t.engine.call("Sleepy", "nap", 1, { timeoutMs: 600_000 }), undefined);
 });
+
+Deno.test("Engine lets a second bundle provide a service when an admin rule grants it", async () => {
+  await using srv = await testServer();
+  const release = (id: string) =>
+    writeBundle(`${srv.root}/src`, manifest(id, { services: { Quote: "1.0.0" } }), {
+      "mod.ts": `export default { services: { Quote: { who: () => "${id}" } } };`,
+    }).then((dir) => releasePath(srv.url, dir));
+  assert.equal((await release("quote-a")).status, 201);
+  const refused = await release("quote-b");
+  assert.equal(refused.status, 403);
+  assert.match(refused.body.error!.message, /admin rule \(services\.Quote\.providers\)/);
+  const rules = await admin(srv.url, "PUT", "/admin/rules", {
+    services: { Quote: { providers: ["quote-b"] } },
+  });
+  assert.equal(rules.status, 200, JSON.stringify(rules.body));
+  const granted = await release("quote-b");
+  assert.equal(granted.status, 201, JSON.stringify(granted.body));
+  assert.equal(
+    await srv.engine.call("Quote", "who", null, { route: { type: "ID", pattern: "quote-b" } }),
+    "quote-b",
+  );
+  const bad = await admin(srv.url, "PUT", "/admin/rules", {
+    services: { Quote: { providers: ["Not An Id"] } },
+  });
+  assert.equal(bad.status, 400);
+});
