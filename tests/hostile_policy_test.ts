@@ -41,33 +41,8 @@ Deno.test("Engine refuses bundles that try to capture another bundle's service o
       ...extra,
     }, { "mod.ts": THIEF_MOD });
   const running = probe(engine.url);
-
-  // A huge ranking would win the default route: refused by the operator's bound.
-  const outranking = await releasePath(engine.url, await thief({ ranking: 1_000_000 }));
-  assert.equal(outranking.status, 400, JSON.stringify(outranking.body));
-  assert.equal(outranking.body.error?.field, "ranking");
-  assert.match(outranking.body.error!.message, /above the operator's limit limits\.maxRanking/);
-
-  // Within the bound, the service still belongs to the victim: refused naming service and owner.
-  const capture = await releasePath(engine.url, await thief({ ranking: 100 }));
-  assert.equal(capture.status, 403, JSON.stringify(capture.body));
-  assert.equal(capture.body.error?.code, "FORBIDDEN");
-  assert.match(capture.body.error!.message, /service "VictimService" belongs to bundle "victim"/);
-
-  // A subscription to the audit bundle's topic (under another service name): refused as well.
-  const spy = await releasePath(
-    engine.url,
-    await writeBundle(attack, {
-      id: "spy",
-      version: "1.0.0",
-      entry: "./mod.ts",
-      services: { Spy: "1.0.0" },
-      subscribe: { "order.created": "Spy.record" },
-    }, { "mod.ts": THIEF_MOD }),
-  );
-  assert.equal(spy.status, 403, JSON.stringify(spy.body));
-  assert.match(spy.body.error!.message, /topic "order\.created" belongs to bundle "audit"/);
-
+  // The attacker keeps trying, round after round, while the probe measures the victim.
+  for (let round = 0; round < 5; round++) await attempt();
   const report = await running.stop();
   assertHeld(report, engine);
   // Nothing of the attackers stayed, and the default route still reaches the victim.
@@ -76,6 +51,36 @@ Deno.test("Engine refuses bundles that try to capture another bundle's service o
   const call = await rpc(engine.url, "VictimService", "ping", {});
   assert.equal(call.headers.get("x-bundle"), "victim@1.0.0");
   assert.deepEqual(call.body.result, { pong: true, input: {} });
+
+  async function attempt(): Promise<void> {
+    // A huge ranking would win the default route: refused by the operator's bound.
+    const outranking = await releasePath(engine.url, await thief({ ranking: 1_000_000 }));
+    assert.equal(outranking.status, 400, JSON.stringify(outranking.body));
+    assert.equal(outranking.body.error?.field, "ranking");
+    assert.match(outranking.body.error!.message, /above the operator's limit limits\.maxRanking/);
+
+    // Within the bound, the service still belongs to the victim: refused naming service and owner.
+    const capture = await releasePath(engine.url, await thief({ ranking: 100 }));
+    assert.equal(capture.status, 403, JSON.stringify(capture.body));
+    assert.equal(capture.body.error?.code, "FORBIDDEN");
+    assert.match(capture.body.error!.message, /service "VictimService" belongs to bundle "victim"/);
+
+    // A subscription to the audit bundle's topic (under another service name): refused as well.
+    const spy = await releasePath(
+      engine.url,
+      await writeBundle(attack, {
+        id: "spy",
+        version: "1.0.0",
+        entry: "./mod.ts",
+        services: { Spy: "1.0.0" },
+        subscribe: { "order.created": "Spy.record" },
+      }, { "mod.ts": THIEF_MOD }),
+    );
+    assert.equal(spy.status, 403, JSON.stringify(spy.body));
+    assert.match(spy.body.error!.message, /topic "order\.created" belongs to bundle "audit"/);
+    // Between attempts the probe gets its rounds in.
+    await new Promise((r) => setTimeout(r, 100));
+  }
 });
 
 /** Runs main.ts with `--ceiling <file>` and waits for it to exit; returns its code and output. */
