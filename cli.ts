@@ -102,7 +102,15 @@ interface BundleView {
   weights?: Record<string, number>;
   canary?: { version: string; from: string; weight: number; status: string; reason?: string };
   releases: { version: string }[];
-  revisions: { version: string; state: string; instances: unknown[]; error?: string }[];
+  revisions: {
+    version: string;
+    state: string;
+    isolation?: string;
+    isolationReason?: string;
+    instances: unknown[];
+    error?: string;
+  }[];
+  logsDropped?: number;
 }
 
 function formatBundles(bundles: BundleView[]): string {
@@ -131,10 +139,21 @@ function formatBundle(b: BundleView): string {
     formatBundles([b]),
     "",
     table([
-      ["VERSION", "STATE", "INSTANCES", "ERROR"],
-      ...b.revisions.map((r) => [r.version, r.state, String(r.instances.length), r.error ?? ""]),
+      ["VERSION", "STATE", "TIER", "INSTANCES", "ERROR"],
+      ...b.revisions.map((r) => [
+        r.version,
+        r.state,
+        r.isolation ?? "",
+        String(r.instances.length),
+        r.error ?? "",
+      ]),
     ]),
   ];
+  // Why each version runs in its tier (the operator policy's decision).
+  for (const r of b.revisions) {
+    if (r.isolationReason) lines.push(`${r.version}: ${r.isolation} tier (${r.isolationReason})`);
+  }
+  if (b.logsDropped) lines.push(`Log lines dropped by the log budget: ${b.logsDropped}`);
   if (b.canary) {
     const c = b.canary;
     lines.push(

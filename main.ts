@@ -6,7 +6,8 @@
  *
  * Flags (environment variable in brackets): `--host` [HOST] (default 127.0.0.1), `--port` [PORT]
  * (default 8000), `--data-dir` [BUNDLEHOST_DATA_DIR] (default .bundlehost), `--ceiling <file.json>`
- * [BUNDLEHOST_CEILING] (permission ceiling, see README), `--isolation worker|process` (force a tier),
+ * [BUNDLEHOST_CEILING] (operator policy: permission ceiling, trusted bundles, service and topic
+ * grants, limits; see README), `--isolation worker|process` (force a tier),
  * `--log-format human|json` [BUNDLEHOST_LOG_FORMAT], `--bundles <dir>` (default bundles).
  * Event limits (README, "Events"): `--event-store-mib <n>` (256), `--topic-rate <n>` (200/s),
  * `--bundle-publish-rate <n>` (100/s), `--detached-rate <n>` (20/s); `--require-publish-token`
@@ -16,7 +17,8 @@
  */
 import { parseArgs } from "node:util";
 import { createEngine, type EngineOptions } from "./mod.ts";
-import type { PermissionCeiling } from "./engine/permissions.ts";
+import { loadPolicyFile } from "./engine/policy.ts";
+import { PolicyError } from "./engine/errors.ts";
 import { serviceRelease } from "./plugins/service_release/mod.ts";
 import { observability } from "./plugins/observability/mod.ts";
 import { LINEAR_REGEXP_V8_FLAG, linearRegExpAvailable } from "./engine/broker/linear_regex.ts";
@@ -101,9 +103,13 @@ const options: EngineOptions = {
   ],
 };
 const ceilingFile = values.ceiling ?? env("BUNDLEHOST_CEILING");
-if (ceilingFile) {
-  options.ceiling = JSON.parse(await Deno.readTextFile(ceilingFile)) as Partial<PermissionCeiling>;
+// A bad policy, or one granting more than this process holds, is one clear line and exit code 2.
+function policyFailure(error: unknown): never {
+  if (!(error instanceof PolicyError)) throw error;
+  console.error(error.message);
+  Deno.exit(2);
 }
+if (ceilingFile) options.ceiling = await loadPolicyFile(ceilingFile).catch(policyFailure);
 if (values.isolation !== undefined) {
   if (values.isolation !== "worker" && values.isolation !== "process") {
     console.error(`Invalid --isolation "${values.isolation}": use worker or process`);
@@ -112,7 +118,7 @@ if (values.isolation !== undefined) {
   options.isolation = values.isolation;
 }
 
-const engine = await createEngine(options);
+const engine = await createEngine(options).catch(policyFailure);
 
 if ((await engine.registry.list()).length === 0) {
   const folders: string[] = [];

@@ -84,6 +84,15 @@ export type {
 } from "./engine/manifest.ts";
 export type { PermissionCeiling, PermissionKind } from "./engine/permissions.ts";
 export {
+  DEFAULT_LIMITS,
+  loadPolicyFile,
+  type OperatorPolicy,
+  parsePolicy,
+  type PolicyInput,
+  type PolicyLimits,
+} from "./engine/policy.ts";
+export type { OwnerStore } from "./engine/ownership.ts";
+export {
   type BundleEventInfo,
   type CallInfo,
   type CallOutcome,

@@ -37,6 +37,10 @@ import type { RulesDocument } from "./broker/rules.ts";
 import { fromWireResponse, servePlugins, toWireRequest } from "./http.ts";
 import { EventBus, type EventBusHost, type EventBusOptions } from "./events/bus.ts";
 import { busBundle } from "./events/delivery.ts";
+import { Ownership } from "./ownership.ts";
+import type { OperatorPolicy } from "./policy.ts";
+import { LogBudget } from "./log_budget.ts";
+import { assertCeilingWithinEngine } from "./policy_reach.ts";
 
 export type { BundleStatus, EngineSettingsOptions, EngineStatus };
 
@@ -101,14 +105,28 @@ export class Engine {
   #store?: Store;
   #bus?: EventBus;
   readonly #eventOptions: EventBusOptions;
+  readonly #ownership: Ownership;
+  readonly #logBudget: LogBudget;
 
   /**
    * Creates an engine; prefer {@linkcode createEngine}, which also prepares the data folder.
    *
    * @param options Engine options (see {@linkcode EngineOptions}).
+   * @throws {PolicyError} For an invalid operator policy, or one that grants more than the
+   * engine's own permissions.
    */
   constructor(options: EngineOptions = {}) {
     this.#options = resolveOptions(options);
+    assertCeilingWithinEngine(this.#options.ceiling, this.#options.dataDir);
+    this.#ownership = new Ownership(
+      this.#options.ceiling,
+      (service) => this.#broker.rules.services[service]?.providers,
+    );
+    const limits = this.#options.ceiling.limits;
+    this.#logBudget = new LogBudget({
+      linesPerSecond: limits.logLinesPerSecond,
+      burst: limits.logBurst,
+    });
     this.#sandboxes = new Sandboxes(this.#options.denoCommand);
     this.#eventOptions = options.events ?? {};
     const o = this.#options;
@@ -135,6 +153,14 @@ export class Engine {
     });
   }
 
+  /**
+   * The operator policy in force (permission ceiling, trusted bundles, grants, limits), with its
+   * defaults applied. `limits.maxTimeoutMs` is the longest timeout any caller may ask for.
+   */
+  get policy(): OperatorPolicy {
+    return this.#options.ceiling;
+  }
+
   /** Plugin names in run order. */
   get plugins(): string[] {
     return this.#plugins.names;
@@ -159,6 +185,7 @@ export class Engine {
     // The data folder holds the admin token and every release: owner-only.
     await Deno.mkdir(this.#options.dataDir, { recursive: true, mode: 0o700 });
     this.#store = store ?? await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
+    await this.#ownership.open(this.#store);
     this.#registry = new Registry(this, this.#store, {
       rollbackWarmMs: this.#options.rollbackWarmMs,
     });
@@ -189,6 +216,9 @@ export class Engine {
    */
   async restore(): Promise<RestoreReport> {
     const report = await this.registry.restore();
+    const known = new Set((await this.#store!.listBundles()).map((b) => b.id));
+    for (const id of this.#bundles.keys()) known.add(id);
+    await this.#ownership.prune(known);
     for (const failure of report.failed) {
       this.#log("error", `Could not restore bundle ${failure.id}: ${failure.error}`);
     }
@@ -264,7 +294,9 @@ export class Engine {
    * @param dir Bundle folder.
    * @param options `hash`: the release's content hash, shown in status.
    * @returns The revision's status.
-   * @throws {ManifestError} For a bad manifest or permissions beyond the ceiling.
+   * @throws {ManifestError} For a bad manifest, permissions beyond the ceiling, or a field above
+   * the operator's limits.
+   * @throws {OwnershipError} When it declares a service or topic another bundle owns, ungranted.
    * @throws {ReleaseRefusedError} When vetting refuses the module graph.
    * @throws {BundleStateError} When this id@version is already installed.
    */
@@ -277,10 +309,8 @@ export class Engine {
       installed: (id, version) => this.#bundles.get(id)?.revisions.has(version) ?? false,
     };
     if (this.#options.isolation) policy.isolation = this.#options.isolation;
-    const { manifest, bundleDir, dataDir, grants, tier, entryUrl } = await prepareInstall(
-      dir,
-      policy,
-    );
+    const { manifest, bundleDir, dataDir, grants, tier, tierReason, entryUrl } =
+      await prepareInstall(dir, policy);
     const revision = new Revision({
       manifest,
       dir: bundleDir,
@@ -288,6 +318,8 @@ export class Engine {
       entryUrl,
       grants,
       tier,
+      tierReason,
+      admitLog: () => this.#logBudget.admit(manifest.id),
       ...(options.hash === undefined ? {} : { hash: options.hash }),
       transport: (name) =>
         this.#sandboxes.transport({ tier, name, grants, memoryMb: manifest.scaling.memoryMb }),
@@ -296,6 +328,11 @@ export class Engine {
       outbound: (call, from) => this.#outbound(call, from),
       publish: (event, from) => this.eventBus.publishFor(from.label, event),
       afterTransition: (event) => this.#afterTransition(event),
+    });
+    await this.#ownership.claim({
+      id: manifest.id,
+      services: Object.keys(manifest.services),
+      topics: [...Object.keys(manifest.subscribe), ...Object.keys(manifest.eventMaps)],
     });
     // Another install of the same version may have finished while this one was vetting.
     if (policy.installed(manifest.id, manifest.version)) {
@@ -454,8 +491,33 @@ export class Engine {
       if (entry.current === revision.version) entry.current = undefined;
       entry.weights?.delete(revision.version);
     }
-    if (entry.revisions.size === 0) this.#bundles.delete(id);
-    else entry.current ??= [...entry.revisions.keys()].at(-1);
+    if (entry.revisions.size === 0) {
+      this.#bundles.delete(id);
+      // The last version is gone: its services and topics are free for another bundle.
+      await this.disown(id);
+    } else entry.current ??= [...entry.revisions.keys()].at(-1);
+  }
+
+  /**
+   * Releases every service and topic a bundle owns, and forgets its log budget; the registry calls
+   * it when a bundle is deleted (uninstalling its last version does too).
+   *
+   * @param id Bundle id.
+   */
+  async disown(id: string): Promise<void> {
+    this.#logBudget.forget(id);
+    await this.#ownership.release(id);
+  }
+
+  /**
+   * The owner of a service or topic: the bundle id that first declared it.
+   *
+   * @param kind `"service"` or `"topic"`.
+   * @param name Service name or topic.
+   * @returns The owning bundle id, if any.
+   */
+  ownerOf(kind: "service" | "topic", name: string): string | undefined {
+    return this.#ownership.owner(kind, name);
   }
 
   /**
@@ -501,6 +563,11 @@ export class Engine {
     }
     if (!METHOD_NAME_PATTERN.test(method)) {
       return Promise.reject(new TypeError(`Invalid method name "${method}"`));
+    }
+    // No caller (an HTTP client, a bundle) extends a call past the operator's maximum.
+    const maxTimeoutMs = this.#options.ceiling.limits.maxTimeoutMs;
+    if (options.timeoutMs !== undefined && options.timeoutMs > maxTimeoutMs) {
+      options = { ...options, timeoutMs: maxTimeoutMs };
     }
     const call: CallInfo & { input: unknown; options: EngineCallOptions } = {
       service,
@@ -591,13 +658,18 @@ export class Engine {
   bundle(id: string): BundleStatus {
     const entry = this.#bundles.get(id);
     if (!entry) throw new NotFoundError(`No bundle "${id}"`);
-    return bundleStatus(entry, this.#options.name, this.#broker.status(id));
+    return bundleStatus(
+      entry,
+      this.#options.name,
+      this.#broker.status(id),
+      this.#logBudget.dropped(id),
+    );
   }
 
   /** Status of every bundle. */
   status(): EngineStatus {
     const bundles = [...this.#bundles.values()].map((e) =>
-      bundleStatus(e, this.#options.name, this.#broker.status(e.id))
+      bundleStatus(e, this.#options.name, this.#broker.status(e.id), this.#logBudget.dropped(e.id))
     );
     return {
       uptimeMs: Date.now() - this.#startedAt,
@@ -648,8 +720,10 @@ export class Engine {
   }
 
   #record(revision: Revision, options: EngineCallOptions): CallRecord {
-    const timeout = options.timeoutMs ?? revision.manifest.governance.timeoutMs ??
-      this.#options.callTimeoutMs;
+    const timeout = Math.min(
+      options.timeoutMs ?? revision.manifest.governance.timeoutMs ?? this.#options.callTimeoutMs,
+      this.#options.ceiling.limits.maxTimeoutMs,
+    );
     const deadline = Math.min(options.deadline ?? Infinity, Date.now() + timeout);
     const record: CallRecord = { deadline, hops: options.hops ?? 0 };
     if (options.traceparent) record.traceparent = options.traceparent;

@@ -24,6 +24,7 @@ export type ErrorCode =
   | "TOO_LARGE"
   | "CANCELLED"
   | "STORE_FULL"
+  | "FORBIDDEN"
   | "INTERNAL";
 
 /** Base class of every error the engine raises on purpose. */
@@ -70,6 +71,51 @@ export class ManifestError extends BundlehostError {
   /** Error class name. */
   override get name(): string {
     return "ManifestError";
+  }
+}
+
+/**
+ * The operator policy (`--ceiling` file or the `ceiling` option) is invalid, or grants more than
+ * the engine itself holds; `field` names the offending entry.
+ */
+export class PolicyError extends BundlehostError {
+  /** Dotted path of the offending policy field, e.g. `"limits.maxWorkers"` or `"net[0]"`. */
+  readonly field: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param field Dotted path of the offending field.
+   * @param message Why it is refused.
+   */
+  constructor(field: string, message: string) {
+    super("BAD_INPUT", message);
+    this.field = field;
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "PolicyError";
+  }
+}
+
+/**
+ * A bundle declared a service or topic that another bundle owns, without a grant in the operator
+ * policy: it would capture the owner's traffic.
+ */
+export class OwnershipError extends BundlehostError {
+  /**
+   * Creates the error.
+   *
+   * @param message Which name, who owns it, and how to grant it.
+   */
+  constructor(message: string) {
+    super("FORBIDDEN", message);
+  }
+
+  /** Error class name. */
+  override get name(): string {
+    return "OwnershipError";
   }
 }
 

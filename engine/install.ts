@@ -9,12 +9,9 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BundleStateError, NotFoundError } from "./errors.ts";
 import { type Manifest, readManifest } from "./manifest.ts";
-import {
-  type PermissionCeiling,
-  type ResolvedPermissions,
-  resolvePermissions,
-  withModuleFiles,
-} from "./permissions.ts";
+import { checkLimits, chooseTier } from "./admission.ts";
+import type { OperatorPolicy } from "./policy.ts";
+import { type ResolvedPermissions, resolvePermissions, withModuleFiles } from "./permissions.ts";
 import type { IsolationTier } from "./types.ts";
 import { vetBundle } from "./vet.ts";
 
@@ -22,8 +19,8 @@ import { vetBundle } from "./vet.ts";
 export interface InstallPolicy {
   /** Engine data folder (bundle data goes to `<dataRoot>/data/<id>`). */
   dataRoot: string;
-  /** Permission ceiling. */
-  ceiling: PermissionCeiling;
+  /** Operator policy: permission ceiling, trusted bundles, limits. */
+  ceiling: OperatorPolicy;
   /** Deno executable for `deno info`. */
   denoCommand: string;
   /** Tier forced for every bundle, if any. */
@@ -44,6 +41,8 @@ export interface PreparedInstall {
   grants: ResolvedPermissions;
   /** Tier the bundle runs in. */
   tier: IsolationTier;
+  /** Why that tier. */
+  tierReason: string;
   /** Entry module URL. */
   entryUrl: string;
 }
@@ -55,7 +54,8 @@ export interface PreparedInstall {
  * @param policy Engine settings.
  * @returns What the engine needs to create the revision.
  * @throws {NotFoundError} When the folder does not exist.
- * @throws {ManifestError} For a bad manifest or permissions beyond the ceiling.
+ * @throws {ManifestError} For a bad manifest, permissions beyond the ceiling, or a field above the
+ * operator's limits.
  * @throws {ReleaseRefusedError} When vetting refuses the module graph.
  * @throws {BundleStateError} When this id@version is already installed.
  */
@@ -72,6 +72,7 @@ export async function prepareInstall(dir: string, policy: InstallPolicy): Promis
       `Cannot install bundle ${manifest.id}@${manifest.version}: it is already installed`,
     );
   }
+  checkLimits(manifest, policy.ceiling.limits);
   const dataDir = `${policy.dataRoot}/data/${manifest.id}`;
   const requested = resolvePermissions(
     manifest.permissions,
@@ -83,12 +84,14 @@ export async function prepareInstall(dir: string, policy: InstallPolicy): Promis
     denoCommand: policy.denoCommand,
   });
   await Deno.mkdir(dataDir, { recursive: true });
+  const { tier, reason } = chooseTier(manifest, policy.ceiling, policy.isolation);
   return {
     manifest,
     bundleDir,
     dataDir,
     grants: withModuleFiles(requested, report.moduleFiles),
-    tier: policy.isolation ?? manifest.isolation,
+    tier,
+    tierReason: reason,
     entryUrl: pathToFileURL(resolve(bundleDir, manifest.entry)).href,
   };
 }

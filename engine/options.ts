@@ -4,16 +4,25 @@
  * @module
  */
 import { resolve } from "node:path";
-import { DEFAULT_CEILING, type PermissionCeiling } from "./permissions.ts";
+import { type OperatorPolicy, parsePolicy, type PolicyInput } from "./policy.ts";
 import type { IsolationTier } from "./types.ts";
 
 /** The engine's scalar settings (part of {@linkcode EngineOptions}); every field is optional. */
 export interface EngineSettingsOptions {
   /** Folder for the engine's state (registry, releases, bundle data). @default {".bundlehost"} */
   dataDir?: string;
-  /** The most any bundle may be granted; merged over the default per kind. */
-  ceiling?: Partial<PermissionCeiling>;
-  /** Force one isolation tier for every bundle, whatever its manifest says. */
+  /**
+   * The operator policy: the most any bundle may be granted (permission kinds, merged over the
+   * default per kind), which bundles may use the worker tier (`trusted`), service and topic grants,
+   * and resource limits (README, "Operator policy"). Validated: an invalid one throws
+   * `PolicyError`, as does one granting more than the engine's own permissions.
+   * @default {{} (no bundle trusted, default limits)}
+   */
+  ceiling?: PolicyInput;
+  /**
+   * Force one isolation tier for every bundle, whatever its manifest or the policy's `trusted`
+   * list says (`"worker"` trusts every bundle with the engine's memory).
+   */
   isolation?: IsolationTier;
   /** Deno executable for `deno info` and the process tier. @default {"deno"} */
   denoCommand?: string;
@@ -52,7 +61,7 @@ export type ResolvedOptions =
   & Required<Omit<EngineSettingsOptions, "isolation" | "ceiling">>
   & {
     isolation?: IsolationTier;
-    ceiling: PermissionCeiling;
+    ceiling: OperatorPolicy;
   };
 
 /**
@@ -60,12 +69,13 @@ export type ResolvedOptions =
  *
  * @param options Settings as given.
  * @returns Settings with defaults.
+ * @throws {PolicyError} For an invalid operator policy.
  */
 export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
     dataDir: resolve(options.dataDir ?? ".bundlehost"),
     name: options.name ?? "local",
-    ceiling: { ...DEFAULT_CEILING, ...options.ceiling },
+    ceiling: parsePolicy(options.ceiling, "engine policy"),
     denoCommand: options.denoCommand ?? "deno",
     callTimeoutMs: options.callTimeoutMs ?? 30_000,
     startTimeoutMs: options.startTimeoutMs ?? 30_000,

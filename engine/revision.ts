@@ -50,6 +50,10 @@ export interface RevisionInit {
   grants: ResolvedPermissions;
   /** Isolation tier. */
   tier: IsolationTier;
+  /** Why this tier (the operator policy's decision), shown in status. */
+  tierReason?: string;
+  /** Whether the bundle's log budget admits one more line (the engine's per-bundle budget). */
+  admitLog?(): boolean;
   /** Content hash of the release, when known. */
   hash?: string;
   /** Builds a transport for one instance. */
@@ -97,6 +101,8 @@ export interface RevisionStatus {
   state: LifecycleState;
   /** Tier. */
   isolation: IsolationTier;
+  /** Why this tier, e.g. that the operator policy does not trust the bundle with the worker tier. */
+  isolationReason?: string;
   /** Last failure (start failure, crash loop), kept until the next successful start. */
   error?: string;
   /** Services with SPI version, methods and service URIs. */
@@ -374,6 +380,7 @@ export class Revision {
       calls: { total: this.#outcomes.totals.calls, errors: this.#outcomes.totals.errors },
     };
     if (this.#scaling) status.scaling = this.#scaling.status();
+    if (this.#init.tierReason !== undefined) status.isolationReason = this.#init.tierReason;
     if (this.error !== undefined) status.error = this.error;
     if (this.#init.hash !== undefined) status.hash = this.#init.hash;
     const lastExit = pool?.lastExitReason ?? this.#lastExitReason;
@@ -401,6 +408,7 @@ export class Revision {
       scaling,
       outbound: (call) => init.outbound(call, this),
       ...(init.publish ? { publish: (event: OutboundPublish) => init.publish!(event, this) } : {}),
+      ...(init.admitLog ? { admitLog: init.admitLog } : {}),
       onCrashLoop: (reason) => {
         this.#serial(() => this.#stop(reason)).catch((error) => {
           init.events.dispatchEvent(

@@ -54,6 +54,8 @@ export interface RevisionPoolInit {
   publish?(event: OutboundPublish): Promise<unknown>;
   /** The pool gave up after a crash loop. */
   onCrashLoop(reason: string): void;
+  /** Whether the bundle's log budget admits one more line; dropped lines are counted there. */
+  admitLog?(): boolean;
 }
 
 /**
@@ -89,7 +91,11 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
         heartbeatMs: settings.heartbeatMs,
         unresponsiveMs: settings.unresponsiveMs,
         probeMs: settings.probeMs,
+        // The engine's per-bundle log budget limits (and counts) instead: one budget shared by
+        // every instance of every version, so more instances never buy more log volume.
+        ...(init.admitLog ? { logRate: Infinity } : {}),
         onLog: (level, message, record) => {
+          if (init.admitLog && !init.admitLog()) return;
           const log: ConstructorParameters<typeof LogEvent>[0] = {
             bundle: id,
             version,

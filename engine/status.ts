@@ -21,6 +21,8 @@ export interface BundleStatus {
   revisions: RevisionStatus[];
   /** Breaker and throttling state, when the bundle has any. */
   governance?: GovernanceStatus;
+  /** Log lines dropped by the bundle's log budget since the engine started (every version). */
+  logsDropped: number;
 }
 
 /** Status of the whole engine. */
@@ -40,12 +42,14 @@ export interface EngineStatus {
  * @param entry The bundle's revisions and routing.
  * @param engine Engine name for the URIs.
  * @param governance The broker's view of the bundle.
+ * @param logsDropped Log lines the bundle's log budget dropped.
  * @returns The status.
  */
 export function bundleStatus(
   entry: BundleEntry,
   engine: string,
   governance: GovernanceStatus,
+  logsDropped = 0,
 ): BundleStatus {
   const revisions = [...entry.revisions.values()].map((r) => {
     const status = r.status();
@@ -57,7 +61,12 @@ export function bundleStatus(
     return status;
   });
   const current = entry.current === undefined ? undefined : entry.revisions.get(entry.current);
-  const status: BundleStatus = { id: entry.id, state: current?.state ?? "UNINSTALLED", revisions };
+  const status: BundleStatus = {
+    id: entry.id,
+    state: current?.state ?? "UNINSTALLED",
+    revisions,
+    logsDropped,
+  };
   if (entry.current !== undefined) status.current = entry.current;
   if (entry.weights) status.weights = Object.fromEntries(entry.weights);
   if (Object.keys(governance).length > 0) status.governance = governance;

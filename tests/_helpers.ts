@@ -66,7 +66,26 @@ export const FAST: EngineOptions = {
   // The version that served before a switch is stopped at once, as these tests expect; the
   // warm rollback target (engine default 300000 ms) is covered by scaling_test.ts and canary_test.ts.
   rollbackWarmMs: 0,
+  // These tests exercise the worker tier on purpose (and start faster there): the operator policy
+  // trusts every test bundle with it. The library default trusts none (hostile_memory_test.ts).
+  ceiling: { trusted: ["*"] },
 };
+
+/**
+ * Engine options whose operator policy grants several bundles the same services (and topics): a
+ * service belongs to the first bundle that releases it, so tests with several providers (routing
+ * between implementations, degradeTo, mocks) grant the others explicitly. Keeps FAST's trust.
+ *
+ * @param services Service name → bundle ids that may provide it.
+ * @param topics Topic → bundle ids that may subscribe to it.
+ * @returns Options to pass to {@linkcode testEngine} or `testServer`.
+ */
+export function sharing(
+  services: Record<string, string[]>,
+  topics: Record<string, string[]> = {},
+): EngineOptions {
+  return { ceiling: { trusted: ["*"], services, topics } };
+}
 
 /**
  * Creates an engine in a fresh temporary folder.

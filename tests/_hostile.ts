@@ -195,22 +195,29 @@ export function assertHeld(report: ProbeReport, engine: HostileEngine, minRounds
   assert.ok(report.rounds >= minRounds, `probe completed only ${report.rounds} rounds`);
 }
 
+const PROC_READER = `const [kind, path] = Deno.args;
+try {
+  if (kind === "count") { let n = 0; for (const _ of Deno.readDirSync(path)) n++; console.log(n); }
+  else console.log(Deno.readTextFileSync(path));
+} catch { Deno.exit(3); }`;
+
 /**
- * Reads a file under `/proc`. Deno asks for `--allow-all` to read `/proc/<pid>/…`, which the test
- * task does not grant; then a `deno eval` child (which runs with every permission) reads it.
+ * Reads a file (or counts a folder's entries) under `/proc/<pid>` of another process. Deno allows
+ * that only with `--allow-all`, which `deno task test` does not grant; then a `deno eval` child
+ * (run permission for `deno` is granted; eval has every permission) reads it instead.
  */
-function readProc(path: string): string {
+function procRead(kind: "read" | "count", path: string): string {
   try {
-    return Deno.readTextFileSync(path);
+    if (kind === "read") return Deno.readTextFileSync(path);
+    let count = 0;
+    for (const _ of Deno.readDirSync(path)) count++;
+    return String(count);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotCapable)) throw error;
   }
-  const code = `try { await Deno.stdout.write(Deno.readFileSync(${
-    JSON.stringify(path)
-  })); } catch { Deno.exit(3); }`;
-  const out = new Deno.Command("deno", { args: ["eval", code], stderr: "null" }).outputSync();
+  const out = new Deno.Command("deno", { args: ["eval", PROC_READER, kind, path] }).outputSync();
   if (!out.success) throw new Deno.errors.NotFound(`Cannot read ${path}`);
-  return new TextDecoder().decode(out.stdout);
+  return new TextDecoder().decode(out.stdout).trimEnd();
 }
 
 /**
@@ -221,7 +228,7 @@ function readProc(path: string): string {
  */
 export function alive(pid: number): boolean {
   try {
-    const status = readProc(`/proc/${pid}/status`);
+    const status = procRead("read", `/proc/${pid}/status`);
     return !/^State:\s+Z/m.test(status);
   } catch {
     return false;
@@ -235,7 +242,7 @@ export function alive(pid: number): boolean {
  * @returns RSS in MiB.
  */
 export function rssMiB(pid: number): number {
-  const status = readProc(`/proc/${pid}/status`);
+  const status = procRead("read", `/proc/${pid}/status`);
   const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
   return kib / 1024;
 }
@@ -247,21 +254,8 @@ export function rssMiB(pid: number): number {
  * @returns How many entries `/proc/<pid>/fd` holds.
  */
 export function openFds(pid: number): number {
-  const path = `/proc/${pid}/fd`;
-  try {
-    let count = 0;
-    for (const _ of Deno.readDirSync(path)) count++;
-    return count;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotCapable)) throw error;
-  }
-  // As in readProc: a `deno eval` child may read what the test task may not.
-  const code = `let n = 0; for (const _ of Deno.readDirSync(${
-    JSON.stringify(path)
-  })) n++; console.log(n);`;
-  const out = new Deno.Command("deno", { args: ["eval", code], stderr: "null" }).outputSync();
-  if (!out.success) throw new Deno.errors.NotFound(`Cannot read ${path}`);
-  return Number(new TextDecoder().decode(out.stdout).trim());
+  const count = Number(procRead("count", `/proc/${pid}/fd`));
+  return count;
 }
 
 /**

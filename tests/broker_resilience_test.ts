@@ -13,7 +13,7 @@ import {
   type Engine,
   type RouteSpec,
 } from "../mod.ts";
-import { manifest, rejects, testEngine, writeBundle } from "./_helpers.ts";
+import { manifest, rejects, sharing, testEngine, writeBundle } from "./_helpers.ts";
 import { admin, releasePath, rpc } from "./_http.ts";
 import { testServer } from "./_server.ts";
 
@@ -51,7 +51,7 @@ async function check(engine: Engine, input: unknown, route?: RouteSpec) {
 }
 
 Deno.test("Broker degrades error, timeout and not-found calls to the degradeTo bundle", async () => {
-  await using t = await testEngine();
+  await using t = await testEngine(sharing({ Stock: ["stock-backup", "stock-main"] }));
   await t.deploy(manifest("stock-backup", { services: SERVICES }), { "mod.ts": BACKUP });
   await t.deploy(
     manifest("stock-main", {
@@ -86,7 +86,9 @@ Deno.test("Broker degrades error, timeout and not-found calls to the degradeTo b
 });
 
 Deno.test("Broker follows degradeTo links without cycles and reports the first reason", async () => {
-  await using t = await testEngine();
+  await using t = await testEngine(
+    sharing({ Stock: ["chain-a", "chain-b", "chain-c", "loop-x", "loop-y"] }),
+  );
   // a → b → c: a times out, b fails, c serves; the reply names the first reason.
   await t.deploy(manifest("chain-c", { services: SERVICES }), { "mod.ts": BACKUP });
   await t.deploy(manifest("chain-b", { services: SERVICES, degradeTo: "chain-c" }), {
@@ -139,7 +141,7 @@ Deno.test("Broker does not degrade to a bundle that lacks the service", async ()
 });
 
 Deno.test("Service plane marks degraded replies and answers 502/504/503 without a fallback", async () => {
-  await using srv = await testServer();
+  await using srv = await testServer(sharing({ Shop: ["fallback", "shop"] }));
   const deploy = async (m: Record<string, unknown>, mod: string) => {
     await srv.engine.install(await writeBundle(`${srv.root}/src`, m, { "mod.ts": mod }));
     await srv.engine.start(String(m.id));

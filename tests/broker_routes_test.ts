@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { BundlehostError, NotFoundError } from "../mod.ts";
-import { manifest, rejects, testEngine, writeBundle } from "./_helpers.ts";
+import { manifest, rejects, sharing, testEngine, writeBundle } from "./_helpers.ts";
 import { type Reply, rpc } from "./_http.ts";
 import { type TestServer, testServer } from "./_server.ts";
 
@@ -89,7 +89,14 @@ const PROFILES = [
 
 /** Starts a server with the three profile providers, a mock, two config providers and a gateway. */
 async function fleet(): Promise<TestServer> {
-  const srv = await testServer({ name: "edge-1" });
+  // Four bundles provide ProfileService (routing between implementations): granted by the operator.
+  const srv = await testServer({
+    name: "edge-1",
+    ...sharing({
+      ProfileService: [...PROFILES.map((p) => p.id), "profile-mock"],
+      ConfigReadService: ["drf-hz-config", "drf-sh-config"],
+    }),
+  });
   const deploy = async (m: Record<string, unknown>, mod: string) => {
     await srv.engine.install(await writeBundle(`${srv.root}/src`, m, { "mod.ts": mod }));
     await srv.engine.start(String(m.id));

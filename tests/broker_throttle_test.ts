@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { BundlehostError, createEngine, type Engine } from "../mod.ts";
-import { FAST, manifest, testEngine, waitFor, writeBundle } from "./_helpers.ts";
+import { FAST, manifest, sharing, testEngine, waitFor, writeBundle } from "./_helpers.ts";
 import { admin, rpc } from "./_http.ts";
 import { type TestServer, testServer } from "./_server.ts";
 
@@ -119,7 +119,7 @@ Deno.test("Broker concurrency limit rejects or queues calls beyond maxConcurrenc
 });
 
 Deno.test("Broker service limits from rules apply across every provider", async () => {
-  await using t = await testEngine();
+  await using t = await testEngine(sharing({ Stock: ["svc-a", "svc-b"] }));
   for (const id of ["svc-a", "svc-b"]) {
     await t.deploy(manifest(id, { services: SERVICES }), { "mod.ts": STOCK });
   }
@@ -137,7 +137,7 @@ Deno.test("Broker service limits from rules apply across every provider", async 
 });
 
 Deno.test("Broker splits degradeWeight percent of 10,000 calls to the degradation bundle (±5%)", async () => {
-  await using t = await testEngine();
+  await using t = await testEngine(sharing({ Stock: ["split-main", "split-backup"] }));
   await t.deploy(manifest("split-backup", { services: SERVICES }), { "mod.ts": STOCK });
   await t.deploy(
     manifest("split-main", {
@@ -176,7 +176,7 @@ Deno.test("Broker splits degradeWeight percent of 10,000 calls to the degradatio
 });
 
 Deno.test("Admin API replaces governance rules at run time and refuses an invalid document whole", async () => {
-  await using srv = await testServer();
+  await using srv = await testServer(sharing({ Stock: ["rules-a", "rules-b", "rules-mock"] }));
   await deploy(srv, manifest("rules-a", { services: SERVICES, ranking: 1, degradeTo: "rules-b" }));
   await deploy(srv, manifest("rules-b", { services: SERVICES }), BACKUP);
   await deploy(srv, manifest("rules-mock", { services: SERVICES, mock: true }), BACKUP);

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { packTar } from "modern-tar";
 import { Engine } from "../mod.ts";
 import type { RestoreReport } from "../engine/registry/registry.ts";
-import { FAST } from "./_helpers.ts";
+import { FAST, sharing } from "./_helpers.ts";
 import { admin, type BundleView, rpc } from "./_http.ts";
 import { type EngineProcess, startEngineProcess, TEST_TOKEN } from "./_server.ts";
 
@@ -151,12 +151,22 @@ async function cluster(): Promise<Cluster> {
   const dataDir = `${root}/.bundlehost`;
   // `--bundles` must be readable by the engine: an empty folder inside its data folder.
   await Deno.mkdir(`${dataDir}/no-bundles`, { recursive: true });
+  // Every test bundle provides the service "Durable": the operator policy grants it to all.
+  await Deno.writeTextFile(
+    `${dataDir}/policy.json`,
+    JSON.stringify({ services: { Durable: ["*"] } }),
+  );
   let current: EngineProcess | undefined;
   return {
     dataDir,
     async start() {
       await current?.kill9();
-      current = await startEngineProcess(dataDir, ["--bundles", `${dataDir}/no-bundles`]);
+      current = await startEngineProcess(dataDir, [
+        "--bundles",
+        `${dataDir}/no-bundles`,
+        "--ceiling",
+        `${dataDir}/policy.json`,
+      ]);
       return current;
     },
     async [Symbol.asyncDispose]() {
@@ -186,7 +196,12 @@ Deno.test("Engine keeps every acknowledged release across kill -9 at several poi
   // What the restart does, seen through the registry's own report.
   let report: RestoreReport;
   {
-    await using probe = new Engine({ ...FAST, dataDir: c.dataDir });
+    // The same grant as the engine's policy file.
+    await using probe = new Engine({
+      ...FAST,
+      ...sharing({ Durable: ["*"] }),
+      dataDir: c.dataDir,
+    });
     await probe.setup();
     report = await probe.restore();
   }

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import type { Engine, IsolationTier } from "../mod.ts";
-import { type BundleFiles, testEngine } from "./_helpers.ts";
+import { type BundleFiles, sharing, testEngine } from "./_helpers.ts";
 
 /** Isolation tiers the suite runs against. */
 export type Tier = IsolationTier;
@@ -124,7 +124,11 @@ export default { services: { Probe: { async run(input, ctx) {
  * @returns The fixture.
  */
 export async function escapeEnv(tier: Tier): Promise<EscapeEnv> {
-  const t = await testEngine({ isolation: tier });
+  // The realm-pollution attempt needs a bystander providing the poisoner's service: granted.
+  const t = await testEngine({
+    isolation: tier,
+    ...sharing({ Target: ["poisoner", "bystander"] }),
+  });
   const secretText = `secret-${crypto.randomUUID()}`;
   const secret = `${t.root}/secret.txt`;
   const token = `${t.engine.dataDir}/admin_token`;

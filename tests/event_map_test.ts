@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import type { DeliveryEvent } from "../mod.ts";
-import { manifest, type TestEngine, testEngine, waitFor } from "./_helpers.ts";
+import { manifest, sharing, type TestEngine, testEngine, waitFor } from "./_helpers.ts";
 import { drained } from "./_events.ts";
 
 /**
@@ -84,7 +84,11 @@ async function mails(t: TestEngine): Promise<Map<string, Mail>> {
 }
 
 Deno.test("Event map runs its chain through the broker and honours each error policy", async () => {
-  await using t = await testEngine({ events: { backoffMs: 10, maxBackoffMs: 50 } });
+  await using t = await testEngine({
+    events: { backoffMs: 10, maxBackoffMs: 50 },
+    // A mock bundle provides the billing service too: granted by the operator.
+    ...sharing({ BillingService: ["billing", "billing-mock"] }),
+  });
   await world(t);
   await releaseFlow(t, "1.0.0", STEPS);
   const outcomes: DeliveryEvent[] = [];
@@ -135,7 +139,11 @@ Deno.test("Event map runs its chain through the broker and honours each error po
 });
 
 Deno.test("Event map retries resume at the failed step and the map follows the active release", async () => {
-  await using t = await testEngine({ events: { backoffMs: 10, maxBackoffMs: 50 } });
+  await using t = await testEngine({
+    events: { backoffMs: 10, maxBackoffMs: 50 },
+    // A mock bundle provides the billing service too: granted by the operator.
+    ...sharing({ BillingService: ["billing", "billing-mock"] }),
+  });
   await world(t);
   await releaseFlow(t, "1.0.0", STEPS);
 

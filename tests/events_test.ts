@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type DeliveryEvent, type Engine, ManualClock } from "../mod.ts";
-import { manifest, testEngine, writeBundle } from "./_helpers.ts";
+import { manifest, sharing, testEngine, writeBundle } from "./_helpers.ts";
 import { TEST_TOKEN, testServer } from "./_server.ts";
 import { main as cli } from "../cli.ts";
 import { admin } from "./_http.ts";
@@ -30,7 +30,11 @@ async function deployOn(
 }
 
 Deno.test("EventBus delivers each event once to every subscriber, from HTTP and from bundles", async () => {
-  await using s = await testServer();
+  // Two subscribers of one topic, with one service name: the operator grants both.
+  await using s = await testServer(sharing(
+    { Orders: ["sub-a", "sub-b", "sub-c"] },
+    { "order.created": ["sub-a", "sub-b"] },
+  ));
   const { engine } = s;
   const deploy = (m: Record<string, unknown>, files: Record<string, string>) =>
     deployOn(s, m, files);

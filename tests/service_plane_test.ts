@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { ENGINE_VERSION } from "../engine/version.ts";
-import { manifest, writeBundle } from "./_helpers.ts";
+import { manifest, sharing, writeBundle } from "./_helpers.ts";
 import { releasePath, type Reply, rpc } from "./_http.ts";
 import { type TestServer, testServer } from "./_server.ts";
 
@@ -95,7 +95,7 @@ Deno.test("Service plane answers 404 for unknown services or methods and 400 for
 });
 
 Deno.test("Service plane routes by id, REG, RULE and params between two providers of a service", async () => {
-  await using srv = await testServer();
+  await using srv = await testServer(sharing({ ProfileService: ["store-hema", "store-rtmart"] }));
   const services = { ProfileService: "1.0.0" };
   await release(srv, "store-rtmart", {
     services,

@@ -8,7 +8,7 @@
  *   "bundles": { "profile-hema": { "strategy": "errorRatio", "threshold": 0.5, "qps": 100,
  *                                  "degradeTo": "profile-rtmart", "breaker": "forceOpen" } },
  *   "services": { "ProfileService": { "mock": "fail", "route": { "type": "REG", "pattern": "^profile-" },
- *                                     "qps": 1000 } }
+ *                                     "qps": 1000, "providers": ["profile-rtmart"] } }
  * }
  * ```
  *
@@ -40,6 +40,12 @@ export interface ServiceRule {
   maxConcurrency?: number;
   /** Longest wait in a throttling queue, ms. */
   maxQueueingTimeMs?: number;
+  /**
+   * Bundle ids (or `"*"`) that may provide this service besides its owner, the bundle that
+   * released it first: an admin grant, like the operator policy's `services` section. Checked at
+   * release; revoking it does not uninstall a provider already released.
+   */
+  providers?: string[];
 }
 
 /** The whole rules document. */
@@ -99,6 +105,7 @@ const rulesSchema = z.strictObject({
       qps: GOVERNANCE_FIELDS.qps,
       maxConcurrency: GOVERNANCE_FIELDS.maxConcurrency,
       maxQueueingTimeMs: GOVERNANCE_FIELDS.maxQueueingTimeMs,
+      providers: z.array(z.union([z.literal("*"), id])).max(1_000).optional(),
     }),
   ).default({}),
 });

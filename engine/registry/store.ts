@@ -14,6 +14,7 @@ import { BundlehostError } from "../errors.ts";
 import type { CanaryState } from "./canary.ts";
 import { type EventStore, MemoryEventStore } from "./event_store.ts";
 import { EVENTS_ROOT, KvEventStore } from "./kv_event_store.ts";
+import type { OwnerStore } from "../ownership.ts";
 
 /** One released version; immutable once written. */
 export interface ReleaseRecord {
@@ -55,8 +56,8 @@ export interface StoreChange {
   deleteBundle?: string;
 }
 
-/** Persistent registry storage. */
-export interface Store {
+/** Persistent registry storage, including who owns which service and topic. */
+export interface Store extends OwnerStore {
   /** A bundle record, if any. */
   getBundle(id: string): Promise<BundleRecord | undefined>;
   /** Every bundle record, ordered by id. */
@@ -231,6 +232,31 @@ export class KvStore implements Store {
     await this.#kv.set(["rules"], rules);
   }
 
+  /** Every owner: `service:<name>` / `topic:<name>` → bundle id. */
+  async getOwners(): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for await (const entry of this.#kv.list<string>({ prefix: ["owner"] })) {
+      out[String(entry.key[1])] = entry.value;
+    }
+    return out;
+  }
+
+  /** Records new owners in one atomic write. */
+  async putOwners(owners: Record<string, string>): Promise<void> {
+    const op = this.#kv.atomic();
+    for (const [key, id] of Object.entries(owners)) op.set(["owner", key], id);
+    await op.commit();
+  }
+
+  /** Forgets every name `id` owns. */
+  async dropOwners(id: string): Promise<void> {
+    const op = this.#kv.atomic();
+    for await (const entry of this.#kv.list<string>({ prefix: ["owner"] })) {
+      if (entry.value === id) op.delete(entry.key);
+    }
+    await op.commit();
+  }
+
   /** Releases resources. */
   close(): void {
     this.#kv.close();
@@ -244,6 +270,7 @@ export class MemoryStore implements Store {
   readonly events: EventStore = new MemoryEventStore();
   readonly #bundles = new Map<string, BundleRecord>();
   readonly #releases = new Map<string, ReleaseRecord>();
+  readonly #owners = new Map<string, string>();
   #rules: unknown;
 
   /** A bundle record, if any. */
@@ -301,6 +328,23 @@ export class MemoryStore implements Store {
   /** Replaces the governance rules document. */
   putRules(rules: unknown): Promise<void> {
     this.#rules = structuredClone(rules);
+    return Promise.resolve();
+  }
+
+  /** Every owner: `service:<name>` / `topic:<name>` → bundle id. */
+  getOwners(): Promise<Record<string, string>> {
+    return Promise.resolve(Object.fromEntries(this.#owners));
+  }
+
+  /** Records new owners. */
+  putOwners(owners: Record<string, string>): Promise<void> {
+    for (const [key, id] of Object.entries(owners)) this.#owners.set(key, id);
+    return Promise.resolve();
+  }
+
+  /** Forgets every name `id` owns. */
+  dropOwners(id: string): Promise<void> {
+    for (const [key, owner] of this.#owners) if (owner === id) this.#owners.delete(key);
     return Promise.resolve();
   }
 

@@ -89,6 +89,7 @@ export class BundlehostMetrics {
     r.gauge(METRICS.instanceCount, (observe) => this.#observeInstances(observe));
     r.gauge(METRICS.breakerState, (observe) => this.#observeBreakers(observe));
     r.gauge(METRICS.bundleCount, (observe) => this.#observeBundles(observe));
+    r.gauge(METRICS.logsDropped, (observe) => this.#observeLogsDropped(observe));
   }
 
   /**
@@ -265,5 +266,11 @@ export class BundlehostMetrics {
       counts.set(bundle.state, (counts.get(bundle.state) ?? 0) + 1);
     }
     for (const [state, count] of counts) observe(count, { [ATTR.bundleState]: state });
+  }
+
+  #observeLogsDropped(observe: (value: number, attributes: Record<string, string>) => void): void {
+    for (const bundle of this.#snapshot()?.bundles ?? []) {
+      observe(bundle.logsDropped, { [ATTR.bundleId]: bundle.id });
+    }
   }
 }

@@ -165,6 +165,13 @@ export const METRICS = {
     unit: "{bundle}",
     description: "Bundles by the lifecycle state of their current version",
   },
+  logsDropped: {
+    name: "bundlehost.log.dropped",
+    type: "gauge",
+    unit: "{line}",
+    description:
+      "Log lines a bundle wrote beyond its log budget (limits.logLinesPerSecond), dropped since the engine started",
+  },
 } as const satisfies Record<string, MetricDefinition>;
 
 /** Breaker states reported by the broker, in the order the gauge lists them. */

@@ -103,6 +103,7 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
       releases: entry.releases,
       revisions: runtime?.revisions ?? [],
       ...(runtime?.governance ? { governance: runtime.governance } : {}),
+      logsDropped: runtime?.logsDropped ?? 0,
     };
   };
 

@@ -30,6 +30,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   TOO_LARGE: 413,
   CANCELLED: 499,
   STORE_FULL: 507,
+  FORBIDDEN: 403,
 };
 
 /** JSON body of every error reply. */
