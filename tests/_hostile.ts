@@ -56,6 +56,11 @@ export interface HostileEngineOptions {
   args?: string[];
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /**
+   * Operator policy written to a file and passed as `--ceiling` (e.g. `{"services": {"S": ["*"]}}`
+   * when several bundles provide one service on purpose).
+   */
+  policy?: Record<string, unknown>;
 }
 
 /**
@@ -73,9 +78,14 @@ export async function hostileEngine(options: HostileEngineOptions = {}): Promise
   for (const spec of [VICTIM, ...(options.bundles ?? [])]) {
     await writeBundle(bundlesDir, spec.manifest, spec.files);
   }
+  const policyArgs: string[] = [];
+  if (options.policy) {
+    await Deno.writeTextFile(`${root}/policy.json`, JSON.stringify(options.policy));
+    policyArgs.push("--ceiling", `${root}/policy.json`);
+  }
   const proc = await startEngineProcess(
     dataDir,
-    ["--bundles", bundlesDir, ...(options.args ?? [])],
+    ["--bundles", bundlesDir, ...policyArgs, ...(options.args ?? [])],
     options.env,
   );
   return {

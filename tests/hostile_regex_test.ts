@@ -90,7 +90,11 @@ async function flood(attack: (round: number) => Promise<void>): Promise<number> 
 }
 
 Deno.test("Hostile regex: catastrophic route patterns never stall the engine", async (t) => {
-  await using engine = await hostileEngine({ bundles: [...TARGETS, ATTACKER] });
+  await using engine = await hostileEngine({
+    bundles: [...TARGETS, ATTACKER],
+    // Six bundles provide TargetService on purpose: the policy grants it to any id.
+    policy: { services: { TargetService: ["*"] } },
+  });
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${engine.url}${path}`, {
       method: "POST",
