@@ -223,6 +223,12 @@ for (const tier of TIERS) {
     const stats = await adminJson<Stats>(engine, "/admin/events/stats");
     assert.equal(stats.hopLimited, 1);
     assert.equal(stats.pending, 0);
+    // Operators see the refusal on /metrics too.
+    const metrics = await (await fetch(`${engine.url}/metrics`)).text();
+    assert.match(
+      metrics,
+      /^bundlehost_events_refused\{bundlehost_events_refusal="hop_limit"\} 1$/m,
+    );
   });
 }
 
@@ -292,5 +298,10 @@ for (const tier of TIERS) {
     assert.ok(counts.calls + counts.publishes <= 100 + 20 * seconds, JSON.stringify(counts));
     const stats = await adminJson<Stats>(engine, "/admin/events/stats");
     assert.ok(stats.detachedThrottled >= counts.refused, JSON.stringify(stats));
+    const metrics = await (await fetch(`${engine.url}/metrics`)).text();
+    const refused =
+      /^bundlehost_events_refused\{bundlehost_events_refusal="detached_throttled"\} (\d+)$/m
+        .exec(metrics);
+    assert.ok(refused && Number(refused[1]) >= counts.refused, metrics.slice(0, 2000));
   });
 }

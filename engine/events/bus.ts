@@ -24,7 +24,7 @@ import { BundlehostError, NotFoundError } from "../errors.ts";
 import type { EventStore } from "../registry/event_store.ts";
 import type { PublishResult } from "../types.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
-import { EventGuard, type EventLimitOptions, resolveLimits } from "./guard.ts";
+import { EventGuard, type EventLimitOptions, type GuardCounters, resolveLimits } from "./guard.ts";
 import { RECORD_OVERHEAD_BYTES } from "../registry/event_store.ts";
 import type { BusBundle } from "./delivery.ts";
 import { Dispatcher } from "./dispatcher.ts";
@@ -377,15 +377,31 @@ export class EventBus {
     }
   }
 
+  /**
+   * The counters of the bus's limits, read without touching the store (cheap enough for a metrics
+   * gauge): refusals by kind, the store's estimated bytes and its budget, dropped dead letters.
+   *
+   * @returns Counters since start.
+   */
+  limitCounters(): GuardCounters & {
+    storeBytes: number;
+    maxStoreBytes: number;
+    deadLettersDropped: number;
+  } {
+    return {
+      ...this.guard.counters,
+      storeBytes: this.#store.usedBytes(),
+      maxStoreBytes: this.guard.limits.maxStoreBytes,
+      deadLettersDropped: this.#deadLettersDropped,
+    };
+  }
+
   /** Store counts (a scan) and counters since start. */
   async stats(): Promise<EventBusStats> {
     return {
       ...(await this.#store.stats()),
       ...this.#dispatcher.counters,
-      ...this.guard.counters,
-      storeBytes: this.#store.usedBytes(),
-      maxStoreBytes: this.guard.limits.maxStoreBytes,
-      deadLettersDropped: this.#deadLettersDropped,
+      ...this.limitCounters(),
       schedules: this.#scheduler.armed,
     };
   }

@@ -90,6 +90,22 @@ export class BundlehostMetrics {
     r.gauge(METRICS.breakerState, (observe) => this.#observeBreakers(observe));
     r.gauge(METRICS.bundleCount, (observe) => this.#observeBundles(observe));
     r.gauge(METRICS.logsDropped, (observe) => this.#observeLogsDropped(observe));
+    r.gauge(METRICS.eventsRefused, (observe) => {
+      const counters = this.#engine?.eventBus.limitCounters();
+      if (!counters) return;
+      observe(counters.throttled, { [ATTR.eventsRefusal]: "throttled" });
+      observe(counters.storeFull, { [ATTR.eventsRefusal]: "store_full" });
+      observe(counters.hopLimited, { [ATTR.eventsRefusal]: "hop_limit" });
+      observe(counters.detachedThrottled, { [ATTR.eventsRefusal]: "detached_throttled" });
+    });
+    r.gauge(METRICS.eventStoreBytes, (observe) => {
+      const counters = this.#engine?.eventBus.limitCounters();
+      if (counters) observe(counters.storeBytes, {});
+    });
+    r.gauge(METRICS.deadLettersDropped, (observe) => {
+      const counters = this.#engine?.eventBus.limitCounters();
+      if (counters) observe(counters.deadLettersDropped, {});
+    });
   }
 
   /**

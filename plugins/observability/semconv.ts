@@ -32,6 +32,7 @@ export const ATTR = {
   instanceState: "bundlehost.instance.state",
   isolation: "bundlehost.isolation",
   startKind: "bundlehost.start.kind",
+  eventsRefusal: "bundlehost.events.refusal",
 } as const;
 
 /** `rpc.system` of calls routed by the broker. */
@@ -171,6 +172,25 @@ export const METRICS = {
     unit: "{line}",
     description:
       "Log lines a bundle wrote beyond its log budget (limits.logLinesPerSecond), dropped since the engine started",
+  },
+  eventsRefused: {
+    name: "bundlehost.events.refused",
+    type: "gauge",
+    unit: "{request}",
+    description:
+      "Publishes and detached calls the event limits refused since the engine started, by refusal (throttled, store_full, hop_limit, detached_throttled)",
+  },
+  eventStoreBytes: {
+    name: "bundlehost.events.store.size",
+    type: "gauge",
+    unit: "By",
+    description: "Estimated bytes the event store holds (events, pending deliveries, dead letters)",
+  },
+  deadLettersDropped: {
+    name: "bundlehost.events.dead_letters.dropped",
+    type: "gauge",
+    unit: "{delivery}",
+    description: "Dead letters dropped since the engine started (expired, or beyond the cap)",
   },
 } as const satisfies Record<string, MetricDefinition>;
 
