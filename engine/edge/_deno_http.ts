@@ -34,6 +34,32 @@ type InternalServe = (
   onListen: (scheme: string) => void,
 ) => ConnectionHttp;
 
+let closing = false;
+let guarded = false;
+
+/**
+ * Closes a connection served by {@linkcode ServeConnection} through its abort signal. Deno's abort
+ * listener throws `BadResource` when the peer closed the socket first (a race the edge cannot
+ * see); thrown from an event listener, that would end the process. The error is dropped here, and
+ * only here: the listener runs synchronously inside `abort()`.
+ *
+ * @param controller The controller whose signal was given to the connection.
+ */
+export function closeConnection(controller: AbortController): void {
+  if (!guarded) {
+    guarded = true;
+    globalThis.addEventListener("error", (event) => {
+      if (closing && event.error instanceof Deno.errors.BadResource) event.preventDefault();
+    });
+  }
+  closing = true;
+  try {
+    controller.abort();
+  } finally {
+    closing = false;
+  }
+}
+
 /**
  * Deno's per-connection HTTP server, when this Deno build has it.
  *

@@ -1,6 +1,7 @@
 /**
  * The engine edge's book of open HTTP connections: which are busy (a request in flight) and which
- * are idle (waiting for a request head, first or next), in the order they became idle. It decides
+ * are idle (waiting for a request head, first or next), in the order they became idle, and which
+ * are closing (told to close, descriptor not yet freed: they still count). It decides
  * what the server closes: idle connections past the head timeout, and, when a newcomer arrives at
  * the cap, the connection idle the longest, so a flood of idle or half-sent connections (slowloris)
  * can never lock out new clients. Pure bookkeeping: time comes from the caller.
@@ -22,7 +23,7 @@ export interface ConnectionEntry {
 
 /** Counters of what the table closed or refused. */
 export interface ConnectionCounts {
-  /** Connections open now. */
+  /** Connections open now (closing ones included: their descriptors are not yet freed). */
   open: number;
   /** Connections open now with a request in flight. */
   busy: number;
@@ -42,9 +43,11 @@ export interface ConnectionCounts {
  * import { ConnectionTable } from "./connection_table.ts";
  * const table = new ConnectionTable(1, 5_000);
  * const closed: string[] = [];
- * table.admit(0, () => closed.push("first"));
- * table.admit(1, () => closed.push("second"));
+ * const first = table.admit(0, () => closed.push("first"))!;
+ * console.log(table.makeRoom()); // "wait": the first connection is closing
  * console.log(closed); // ["first"]
+ * table.remove(first); // its descriptor is freed
+ * console.log(table.makeRoom()); // "room"
  * ```
  */
 export class ConnectionTable {
@@ -53,6 +56,8 @@ export class ConnectionTable {
   /** Idle connections, oldest idle first (Map iteration is insertion order). */
   readonly #idle = new Map<ConnectionEntry, true>();
   readonly #busy = new Set<ConnectionEntry>();
+  readonly #closing = new Set<ConnectionEntry>();
+  #freed: (() => void) | undefined;
   #timedOut = 0;
   #evicted = 0;
   #refused = 0;
@@ -76,20 +81,56 @@ export class ConnectionTable {
     return this.#max;
   }
 
+  get #open(): number {
+    return this.#idle.size + this.#busy.size + this.#closing.size;
+  }
+
   /**
-   * Takes a new connection in; at the cap, first closes the connection idle the longest.
+   * Makes room for one more connection before it is accepted: below the cap there is room; at
+   * the cap, the connections idle the longest (a sixteenth of the cap, 1 to 64) are closed,
+   * unless some are closing already, and the caller waits for {@linkcode ConnectionTable.freed}.
+   *
+   * @returns `room`, `wait` (a connection is closing), or `busy` (every connection is busy).
+   */
+  makeRoom(): "room" | "wait" | "busy" {
+    if (this.#open < this.#max) return "room";
+    if (this.#closing.size > 0) return "wait";
+    // A batch, so a flood queued in the accept backlog drains at the speed of accept, not of one
+    // close after another (a real client may be queued behind it).
+    const batch = Math.max(1, Math.min(64, Math.floor(this.#max / 16)));
+    let evicted = 0;
+    while (evicted < batch && this.evictOldestIdle()) evicted++;
+    this.#evicted += evicted;
+    return evicted > 0 ? "wait" : "busy";
+  }
+
+  /**
+   * Settles when a connection's descriptor is freed ({@linkcode ConnectionTable.remove}).
+   *
+   * @returns A promise of the next removal.
+   */
+  freed(): Promise<void> {
+    return new Promise((resolve) => {
+      const previous = this.#freed;
+      this.#freed = () => {
+        previous?.();
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Takes a new connection in; at the cap ({@linkcode ConnectionTable.makeRoom} found none), it is
+   * refused and the caller closes it.
    *
    * @param now Current time, epoch ms.
    * @param close Closes the new connection.
-   * @returns The entry, or `undefined` when every connection is busy (the caller closes it).
+   * @returns The entry, or `undefined` when refused.
    */
   admit(now: number, close: () => void): ConnectionEntry | undefined {
-    if (this.#idle.size + this.#busy.size >= this.#max) {
-      if (!this.evictOldestIdle()) {
-        this.#refused++;
-        return undefined;
-      }
-      this.#evicted++;
+    if (this.#open >= this.#max) {
+      this.#refused++;
+      return undefined;
     }
     const entry: ConnectionEntry = { inFlight: 0, served: 0, idleSince: now, close };
     this.#idle.set(entry, true);
@@ -134,13 +175,17 @@ export class ConnectionTable {
   }
 
   /**
-   * Forgets a connection that has closed.
+   * Forgets a connection whose descriptor has been freed.
    *
    * @param entry The connection.
    */
   remove(entry: ConnectionEntry): void {
     this.#idle.delete(entry);
     this.#busy.delete(entry);
+    this.#closing.delete(entry);
+    const freed = this.#freed;
+    this.#freed = undefined;
+    freed?.();
   }
 
   /**
@@ -167,10 +212,15 @@ export class ConnectionTable {
     for (const entry of [...this.#idle.keys(), ...this.#busy]) this.#drop(entry);
   }
 
+  /** Connections told to close whose descriptors are not freed yet. */
+  get closing(): number {
+    return this.#closing.size;
+  }
+
   /** What is open, and what was closed or refused so far. */
   counts(): ConnectionCounts {
     return {
-      open: this.#idle.size + this.#busy.size,
+      open: this.#open,
       busy: this.#busy.size,
       timedOut: this.#timedOut,
       evicted: this.#evicted,
@@ -179,7 +229,9 @@ export class ConnectionTable {
   }
 
   #drop(entry: ConnectionEntry): void {
-    this.remove(entry);
+    this.#idle.delete(entry);
+    this.#busy.delete(entry);
+    this.#closing.add(entry);
     try {
       entry.close();
     } catch {

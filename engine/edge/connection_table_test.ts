@@ -19,7 +19,9 @@ Deno.test("ConnectionTable closes idle connections once the head timeout has pas
   assert.equal(t.sweep(6_000), 1);
   assert.deepEqual(closed, ["a", "b"]);
   assert.equal(t.counts().timedOut, 2);
-  assert.equal(t.counts().open, 0);
+  // Closing until their descriptors are freed.
+  assert.equal(t.closing, 2);
+  assert.equal(t.counts().open, 2);
 });
 
 Deno.test("ConnectionTable never times out a connection with a request in flight", () => {
@@ -35,25 +37,33 @@ Deno.test("ConnectionTable never times out a connection with a request in flight
   assert.deepEqual(closed, ["busy"]);
 });
 
-Deno.test("ConnectionTable evicts the connection idle the longest to admit a newcomer", () => {
+Deno.test("ConnectionTable closes the connection idle the longest to make room at the cap", async () => {
   const { t, closed, admit } = table(3);
   const a = admit("a", 0)!;
-  admit("b", 1);
+  const b = admit("b", 1)!;
   admit("c", 2);
   // a served a request and went idle last: b is now the longest idle.
   t.begin(a);
   t.end(a, 3);
-  assert.ok(admit("d", 4));
+  assert.equal(t.makeRoom(), "wait");
   assert.deepEqual(closed, ["b"]);
+  // b still holds its descriptor: no second eviction, no admission.
+  assert.equal(t.makeRoom(), "wait");
+  assert.equal(admit("d", 4), undefined);
+  assert.deepEqual(closed, ["b"]);
+  const freed = t.freed();
+  t.remove(b);
+  await freed;
+  assert.equal(t.makeRoom(), "room");
   assert.ok(admit("e", 5));
-  assert.deepEqual(closed, ["b", "c"]);
-  assert.deepEqual(t.counts(), { open: 3, busy: 0, timedOut: 0, evicted: 2, refused: 0 });
+  assert.deepEqual(t.counts(), { open: 3, busy: 0, timedOut: 0, evicted: 1, refused: 1 });
 });
 
-Deno.test("ConnectionTable refuses a newcomer when every connection is busy", () => {
+Deno.test("ConnectionTable finds no room when every connection is busy", () => {
   const { t, closed, admit } = table(2);
   t.begin(admit("a", 0)!);
   t.begin(admit("b", 0)!);
+  assert.equal(t.makeRoom(), "busy");
   assert.equal(admit("c", 1), undefined);
   assert.deepEqual(closed, []);
   assert.equal(t.counts().refused, 1);

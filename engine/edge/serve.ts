@@ -18,7 +18,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../events/clock.ts";
-import { connectionServer } from "./_deno_http.ts";
+import { closeConnection, connectionServer } from "./_deno_http.ts";
 import { type ConnectionCounts, ConnectionTable } from "./connection_table.ts";
 import { connectionBudget, isOutOfDescriptors } from "./fd_budget.ts";
 
@@ -115,7 +115,7 @@ export function serveEdge(handler: Handler, options: EdgeServeOptions = {}): Edg
 
   const serve = (conn: Deno.Conn) => {
     const controller = new AbortController();
-    const entry = table.admit(clock.now(), () => controller.abort());
+    const entry = table.admit(clock.now(), () => closeConnection(controller));
     if (!entry) {
       conn.close();
       return;
@@ -133,17 +133,30 @@ export function serveEdge(handler: Handler, options: EdgeServeOptions = {}): Edg
         throw error;
       }
     };
-    const finished = serveConnection(conn, controller.signal, counted, failed).finished
-      .catch(() => {})
-      .finally(() => {
-        table.remove(entry);
-        open.delete(finished);
-      });
+    let served: Promise<void>;
+    try {
+      served = serveConnection(conn, controller.signal, counted, failed).finished;
+    } catch (error) {
+      // The peer may already be gone; nothing to serve.
+      onError(`Serving a connection failed: ${(error as Error).message}`);
+      table.remove(entry);
+      return;
+    }
+    const finished = served.catch(() => {}).finally(() => {
+      table.remove(entry);
+      open.delete(finished);
+    });
     open.add(finished);
   };
 
   const accepting = (async () => {
     while (!closed) {
+      // At the cap, close the longest-idle connection and wait until its descriptor is freed:
+      // descriptors, not just connections we still track, must stay under the cap.
+      if (table.makeRoom() === "wait") {
+        await Promise.race([table.freed(), new Promise((r) => setTimeout(r, 100))]);
+        continue;
+      }
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
@@ -156,6 +169,7 @@ export function serveEdge(handler: Handler, options: EdgeServeOptions = {}): Edg
         await new Promise((resolve) => setTimeout(resolve, 10));
         continue;
       }
+      // Every connection busy: the newcomer is refused (closed at once) rather than left waiting.
       serve(conn);
     }
   })();
