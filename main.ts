@@ -7,13 +7,22 @@
  * Flags (environment variable in brackets): `--host` [HOST] (default 127.0.0.1), `--port` [PORT]
  * (default 8000), `--data-dir` [BUNDLEHOST_DATA_DIR] (default .bundlehost), `--ceiling <file.json>`
  * [BUNDLEHOST_CEILING] (permission ceiling, see README), `--isolation worker|process` (force a tier),
- * `--log-format human|json` [BUNDLEHOST_LOG_FORMAT], `--bundles <dir>` (default bundles).
+ * `--log-format human|json` [BUNDLEHOST_LOG_FORMAT], `--bundles <dir>` (default bundles),
+ * `--max-connections <n>` (default 4096, lowered to fit the descriptor limit), `--head-timeout-ms
+ * <ms>` (default 5000: an idle connection must send a complete request head within this long),
+ * `--fd-reserve <n>` (default 256 descriptors kept free for KV, children and workers),
+ * `--max-call-timeout-ms <ms>` (default 60000: the most a client's `x-timeout-ms` may ask for).
+ *
+ * Every start-up mistake (bad flag, unreadable or invalid ceiling file, data folder not writable or
+ * in use by another engine, port in use) is one line on stderr and exit code 2.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { createEngine, type EngineOptions } from "./mod.ts";
-import type { PermissionCeiling } from "./engine/permissions.ts";
+import { createEngine, type Engine, type EngineOptions } from "./mod.ts";
+import { readCeilingFile } from "./engine/ceiling_file.ts";
+import { DataFolderInUseError } from "./engine/data_lock.ts";
+import { type EdgeServer, serveEdge } from "./engine/edge/serve.ts";
 import { serviceRelease } from "./plugins/service_release/mod.ts";
 import { observability } from "./plugins/observability/mod.ts";
 
@@ -25,52 +34,90 @@ function env(name: string): string | undefined {
   }
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    host: { type: "string" },
-    port: { type: "string" },
-    "data-dir": { type: "string" },
-    ceiling: { type: "string" },
-    isolation: { type: "string" },
-    "log-format": { type: "string" },
-    bundles: { type: "string" },
-  },
-  strict: true,
-});
-
-const host = values.host ?? env("HOST") ?? "127.0.0.1";
-const port = Number(values.port ?? env("PORT") ?? "8000");
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`Invalid port "${values.port ?? env("PORT")}"`);
+/** Ends start-up with one clear line and exit code 2: an operator mistake, not a crash. */
+function fail(message: string): never {
+  console.error(message);
   Deno.exit(2);
+}
+
+function parse(): ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: true }>>["values"] {
+  try {
+    return parseArgs({ args: Deno.args, options: FLAGS, strict: true }).values;
+  } catch (error) {
+    return fail(`Invalid arguments: ${(error as Error).message}`);
+  }
+}
+
+const FLAGS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  "data-dir": { type: "string" },
+  ceiling: { type: "string" },
+  isolation: { type: "string" },
+  "log-format": { type: "string" },
+  bundles: { type: "string" },
+  "max-connections": { type: "string" },
+  "head-timeout-ms": { type: "string" },
+  "fd-reserve": { type: "string" },
+  "max-call-timeout-ms": { type: "string" },
+} as const;
+
+/** A flag that must be a positive integer, or its default. */
+function positive(name: keyof typeof FLAGS, fallback: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  if (typeof raw !== "string" || !/^[1-9][0-9]{0,8}$/.test(raw)) {
+    fail(`Invalid --${name} "${raw}": use a positive integer`);
+  }
+  return Number(raw);
+}
+
+const values = parse();
+const host = values.host ?? env("HOST") ?? "127.0.0.1";
+const rawPort = values.port ?? env("PORT") ?? "8000";
+const port = /^[0-9]{1,5}$/.test(rawPort) ? Number(rawPort) : NaN;
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  fail(`Invalid port "${rawPort}": use a number from 0 to 65535`);
 }
 const dataDir = values["data-dir"] ?? env("BUNDLEHOST_DATA_DIR") ?? ".bundlehost";
 const logFormat = values["log-format"] ?? env("BUNDLEHOST_LOG_FORMAT") ?? "human";
 if (logFormat !== "human" && logFormat !== "json") {
-  console.error(`Invalid --log-format "${logFormat}": use human or json`);
-  Deno.exit(2);
+  fail(`Invalid --log-format "${logFormat}": use human or json`);
 }
 const bundlesDir = values.bundles ?? "bundles";
+const maxConnections = positive("max-connections", 4096);
+const headTimeoutMs = positive("head-timeout-ms", 5_000);
+const fdReserve = positive("fd-reserve", 256);
 
 // Observability prints log records, serves /metrics, and traces when OTEL_DENO=true.
 const options: EngineOptions = {
   dataDir,
   plugins: [observability({ logFormat }), serviceRelease()],
+  maxCallTimeoutMs: positive("max-call-timeout-ms", 60_000),
 };
 const ceilingFile = values.ceiling ?? env("BUNDLEHOST_CEILING");
 if (ceilingFile) {
-  options.ceiling = JSON.parse(await Deno.readTextFile(ceilingFile)) as Partial<PermissionCeiling>;
+  options.ceiling = await readCeilingFile(ceilingFile).catch((error) => fail(error.message));
 }
 if (values.isolation !== undefined) {
   if (values.isolation !== "worker" && values.isolation !== "process") {
-    console.error(`Invalid --isolation "${values.isolation}": use worker or process`);
-    Deno.exit(2);
+    fail(`Invalid --isolation "${values.isolation}": use worker or process`);
   }
   options.isolation = values.isolation;
 }
 
-const engine = await createEngine(options);
+/** Why the engine could not open its data folder, in one line. */
+function startError(error: unknown): string {
+  if (error instanceof DataFolderInUseError) return error.message;
+  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    return `Cannot use data folder ${dataDir}: it is not writable by the engine (${
+      (error as Error).message
+    })`;
+  }
+  return `Cannot start the engine: ${(error as Error)?.message ?? error}`;
+}
+
+const engine: Engine = await createEngine(options).catch((error) => fail(startError(error)));
 
 if ((await engine.registry.list()).length === 0) {
   const folders: string[] = [];
@@ -81,7 +128,9 @@ if ((await engine.registry.list()).length === 0) {
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       console.error(`Cannot read ${bundlesDir}: the engine's --allow-read does not cover it`);
-    } else if (!(error instanceof Deno.errors.NotFound)) throw error;
+    } else if (!(error instanceof Deno.errors.NotFound)) {
+      console.error(`Cannot read ${bundlesDir}: ${(error as Error).message}`);
+    }
   }
   for (const folder of folders.sort()) {
     try {
@@ -93,20 +142,42 @@ if ((await engine.registry.list()).length === 0) {
   }
 }
 
-const server = Deno.serve({
-  hostname: host,
-  port,
-  onListen: ({ hostname, port }) => {
-    console.log(`Bundlehost ${engine.version} listening on http://${hostname}:${port}`);
-    console.log(
-      `Admin token: ${
-        env("BUNDLEHOST_ADMIN_TOKEN")
-          ? "from BUNDLEHOST_ADMIN_TOKEN"
-          : `${engine.dataDir}/admin_token`
-      }`,
-    );
-  },
-}, engine.fetch);
+/** Why the engine could not listen, in one line. */
+function listenError(error: unknown): string {
+  if (error instanceof Deno.errors.AddrInUse) {
+    return `Cannot listen on ${host}:${port}: the port is in use (another engine?)`;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return `Cannot listen on ${host}:${port}: the engine's --allow-net does not cover it`;
+  }
+  return `Cannot listen on ${host}:${port}: ${(error as Error)?.message ?? error}`;
+}
+
+let server: EdgeServer;
+try {
+  server = serveEdge(engine.fetch, {
+    hostname: host,
+    port,
+    maxConnections,
+    headTimeoutMs,
+    fdReserve,
+    probePath: engine.dataDir,
+    onError: (message) => console.error(message),
+  });
+} catch (error) {
+  await engine.close().catch(() => {});
+  fail(listenError(error));
+}
+const { hostname, port: listening } = server.addr;
+console.log(
+  `Connections: at most ${server.counts().maxConnections}, request head within ${headTimeoutMs} ms`,
+);
+console.log(`Bundlehost ${engine.version} listening on http://${hostname}:${listening}`);
+console.log(
+  `Admin token: ${
+    env("BUNDLEHOST_ADMIN_TOKEN") ? "from BUNDLEHOST_ADMIN_TOKEN" : `${engine.dataDir}/admin_token`
+  }`,
+);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

@@ -25,6 +25,7 @@ import {
 import { ENGINE_VERSION } from "./version.ts";
 import { Registry, type RestoreReport } from "./registry/registry.ts";
 import { KvStore, type Store } from "./registry/store.ts";
+import { type DataLock, lockDataDir } from "./data_lock.ts";
 import { METHOD_NAME_PATTERN, SERVICE_NAME_PATTERN } from "./manifest.ts";
 import { type EngineSettingsOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import type { OutcomeStats } from "./outcomes.ts";
@@ -94,6 +95,7 @@ export class Engine {
   #closed = false;
   #registry?: Registry;
   #store?: Store;
+  #dataLock?: DataLock;
   #bus?: EventBus;
   readonly #eventOptions: EventBusOptions;
 
@@ -153,6 +155,8 @@ export class Engine {
   async setup(store?: Store): Promise<void> {
     // The data folder holds the admin token and every release: owner-only.
     await Deno.mkdir(this.#options.dataDir, { recursive: true, mode: 0o700 });
+    // One engine per data folder, before any state is opened (README, "Limits and hardening").
+    this.#dataLock = await lockDataDir(this.#options.dataDir);
     this.#store = store ?? await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
     this.#registry = new Registry(this, this.#store, {
       rollbackWarmMs: this.#options.rollbackWarmMs,
@@ -514,7 +518,10 @@ export class Engine {
     };
     if (call.route !== undefined) request.route = call.route;
     if (call.options.deadline !== undefined) request.deadline = call.options.deadline;
-    if (call.options.timeoutMs !== undefined) request.timeoutMs = call.options.timeoutMs;
+    // No caller, outside or bundle, extends a call past the operator's maximum.
+    if (call.options.timeoutMs !== undefined) {
+      request.timeoutMs = Math.min(call.options.timeoutMs, this.#options.maxCallTimeoutMs);
+    }
     if (call.traceparent !== undefined) request.traceparent = call.traceparent;
     if (call.options.signal !== undefined) request.signal = call.options.signal;
     return this.#broker.call(request);
@@ -616,6 +623,7 @@ export class Engine {
       await this.#plugins.sequential("close", this);
     } finally {
       this.#store?.close();
+      this.#dataLock?.release();
     }
   }
 
@@ -638,8 +646,10 @@ export class Engine {
   }
 
   #record(revision: Revision, options: EngineCallOptions): CallRecord {
-    const timeout = options.timeoutMs ?? revision.manifest.governance.timeoutMs ??
-      this.#options.callTimeoutMs;
+    const timeout = Math.min(
+      options.timeoutMs ?? revision.manifest.governance.timeoutMs ?? this.#options.callTimeoutMs,
+      this.#options.maxCallTimeoutMs,
+    );
     const deadline = Math.min(options.deadline ?? Infinity, Date.now() + timeout);
     const record: CallRecord = { deadline, hops: options.hops ?? 0 };
     if (options.traceparent) record.traceparent = options.traceparent;

@@ -19,6 +19,12 @@ export interface EngineSettingsOptions {
   denoCommand?: string;
   /** Default call timeout, ms. @default {30000} */
   callTimeoutMs?: number;
+  /**
+   * The longest any call may take, whatever a client (`x-timeout-ms`) or a calling bundle asks
+   * for: longer requested timeouts are clamped to it. Must be at least `callTimeoutMs`, ms.
+   * @default {60000}
+   */
+  maxCallTimeoutMs?: number;
   /** Time allowed to load a bundle and run `onStart`, ms. @default {30000} */
   startTimeoutMs?: number;
   /** Time allowed for `onStop` and `onRefresh`, ms. @default {10000} */
@@ -68,6 +74,7 @@ export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions 
     ceiling: { ...DEFAULT_CEILING, ...options.ceiling },
     denoCommand: options.denoCommand ?? "deno",
     callTimeoutMs: options.callTimeoutMs ?? 30_000,
+    maxCallTimeoutMs: options.maxCallTimeoutMs ?? Math.max(60_000, options.callTimeoutMs ?? 0),
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
     hookTimeoutMs: options.hookTimeoutMs ?? 10_000,
     drainMs: options.drainMs ?? 5_000,
@@ -79,6 +86,11 @@ export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions 
     maxHops: options.maxHops ?? 8,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
   };
+  if (resolved.callTimeoutMs > resolved.maxCallTimeoutMs) {
+    throw new RangeError(
+      `Cannot set callTimeoutMs to ${resolved.callTimeoutMs}: it exceeds maxCallTimeoutMs ${resolved.maxCallTimeoutMs}`,
+    );
+  }
   if (options.isolation) resolved.isolation = options.isolation;
   return resolved;
 }

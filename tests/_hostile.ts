@@ -56,6 +56,8 @@ export interface HostileEngineOptions {
   args?: string[];
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** The engine's file-descriptor limit (`prlimit --nofile`); the inherited one when unset. */
+  nofile?: number;
 }
 
 /**
@@ -77,6 +79,7 @@ export async function hostileEngine(options: HostileEngineOptions = {}): Promise
     dataDir,
     ["--bundles", bundlesDir, ...(options.args ?? [])],
     options.env,
+    options.nofile,
   );
   return {
     proc,
