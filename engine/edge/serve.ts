@@ -18,7 +18,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../events/clock.ts";
-import { closeConnection, connectionServer } from "./_deno_http.ts";
+import { closeConnection, connectionServer, type ServeConnection } from "./_deno_http.ts";
 import { type ConnectionCounts, ConnectionTable } from "./connection_table.ts";
 import { connectionBudget, isOutOfDescriptors } from "./fd_budget.ts";
 
@@ -92,103 +92,133 @@ export function serveEdge(handler: Handler, options: EdgeServeOptions = {}): Edg
     options.maxConnections ?? 4096,
     options.fdReserve ?? 256,
   );
-  const table = new ConnectionTable(budget.maxConnections, headTimeoutMs);
   const listener = Deno.listen({
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 8000,
   });
-  const addr = listener.addr;
-  const open = new Set<Promise<void>>();
-  let closed = false;
-  let acceptErrors = 0;
-
+  const edge: Edge = {
+    table: new ConnectionTable(budget.maxConnections, headTimeoutMs),
+    clock,
+    handler,
+    serveConnection,
+    onError,
+    failed: (error) => {
+      onError(`Request failed in the edge: ${(error as Error)?.message ?? error}`);
+      return new Response("Internal error", { status: 500 });
+    },
+    open: new Set(),
+    closed: false,
+    acceptErrors: 0,
+  };
   const sweepEvery = Math.max(50, Math.min(1_000, Math.floor(headTimeoutMs / 5)));
   let timer = clock.setTimeout(function sweep() {
-    table.sweep(clock.now());
-    if (!closed) timer = clock.setTimeout(sweep, sweepEvery);
+    edge.table.sweep(clock.now());
+    if (!edge.closed) timer = clock.setTimeout(sweep, sweepEvery);
   }, sweepEvery);
-
-  const failed = (error: unknown) => {
-    onError(`Request failed in the edge: ${(error as Error)?.message ?? error}`);
-    return new Response("Internal error", { status: 500 });
-  };
-
-  const serve = (conn: Deno.Conn) => {
-    const controller = new AbortController();
-    const entry = table.admit(clock.now(), () => closeConnection(controller));
-    if (!entry) {
-      conn.close();
-      return;
-    }
-    const counted: Handler = (request) => {
-      table.begin(entry);
-      const done = () => table.end(entry, clock.now());
-      try {
-        const response = handler(request);
-        if (response instanceof Promise) return response.finally(done);
-        done();
-        return response;
-      } catch (error) {
-        done();
-        throw error;
-      }
-    };
-    let served: Promise<void>;
-    try {
-      served = serveConnection(conn, controller.signal, counted, failed).finished;
-    } catch (error) {
-      // The peer may already be gone; nothing to serve.
-      onError(`Serving a connection failed: ${(error as Error).message}`);
-      table.remove(entry);
-      return;
-    }
-    const finished = served.catch(() => {}).finally(() => {
-      table.remove(entry);
-      open.delete(finished);
-    });
-    open.add(finished);
-  };
-
-  const accepting = (async () => {
-    while (!closed) {
-      // At the cap, close the longest-idle connection and wait until its descriptor is freed:
-      // descriptors, not just connections we still track, must stay under the cap.
-      if (table.makeRoom() === "wait") {
-        await Promise.race([table.freed(), new Promise((r) => setTimeout(r, 100))]);
-        continue;
-      }
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closed || error instanceof Deno.errors.BadResource) break;
-        acceptErrors++;
-        // Out of descriptors: free one now; the pause keeps a full backlog from spinning the loop.
-        if (isOutOfDescriptors(error)) table.evictOldestIdle();
-        else onError(`Accepting a connection failed: ${(error as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        continue;
-      }
-      // Every connection busy: the newcomer is refused (closed at once) rather than left waiting.
-      serve(conn);
-    }
-  })();
-
-  options.onListen?.(addr as Deno.NetAddr);
+  const accepting = acceptLoop(edge, listener);
+  const addr = listener.addr as Deno.NetAddr;
+  options.onListen?.(addr);
   return {
-    addr: addr as Deno.NetAddr,
+    addr,
     mode: "owned",
-    counts: () => ({ ...table.counts(), maxConnections: table.maxConnections, acceptErrors }),
+    counts: () => ({
+      ...edge.table.counts(),
+      maxConnections: edge.table.maxConnections,
+      acceptErrors: edge.acceptErrors,
+    }),
     async shutdown() {
-      if (closed) return;
-      closed = true;
+      if (edge.closed) return;
+      edge.closed = true;
       clock.clearTimeout(timer);
       listener.close();
       await accepting;
-      table.closeAll();
-      await Promise.all(open);
+      edge.table.closeAll();
+      await Promise.all(edge.open);
     },
   };
+}
+
+/** The state one owned edge shares between its accept loop and its connections. */
+interface Edge {
+  table: ConnectionTable;
+  clock: Clock;
+  handler: Handler;
+  serveConnection: ServeConnection;
+  onError: (message: string) => void;
+  /** Answers a request whose handler threw (the engine's own handler answers its errors). */
+  failed: (error: unknown) => Response;
+  /** Settles when each open connection has closed. */
+  open: Set<Promise<void>>;
+  closed: boolean;
+  acceptErrors: number;
+}
+
+/** Accepts until the listener closes, keeping descriptors under the cap and surviving errors. */
+async function acceptLoop(edge: Edge, listener: Deno.Listener): Promise<void> {
+  while (!edge.closed) {
+    // At the cap, close the longest-idle connections and wait until a descriptor is freed:
+    // descriptors, not just connections still tracked, must stay under the cap.
+    if (edge.table.makeRoom() === "wait") {
+      await Promise.race([edge.table.freed(), new Promise((r) => setTimeout(r, 100))]);
+      continue;
+    }
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      if (edge.closed || error instanceof Deno.errors.BadResource) break;
+      edge.acceptErrors++;
+      // Out of descriptors: free one now; the pause keeps a full backlog from spinning the loop.
+      if (isOutOfDescriptors(error)) edge.table.evictOldestIdle();
+      else edge.onError(`Accepting a connection failed: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      continue;
+    }
+    serveOne(edge, conn);
+  }
+}
+
+/** Serves one accepted connection, counting its requests; refuses it when every slot is busy. */
+function serveOne(edge: Edge, conn: Deno.Conn): void {
+  const { table, clock } = edge;
+  const controller = new AbortController();
+  const entry = table.admit(clock.now(), () => closeConnection(controller));
+  if (!entry) {
+    // Every connection is busy: the newcomer is refused at once rather than left waiting.
+    try {
+      conn.close();
+    } catch {
+      // Already gone.
+    }
+    return;
+  }
+  const counted: Handler = (request) => {
+    table.begin(entry);
+    const done = () => table.end(entry, clock.now());
+    try {
+      const response = edge.handler(request);
+      if (response instanceof Promise) return response.finally(done);
+      done();
+      return response;
+    } catch (error) {
+      done();
+      throw error;
+    }
+  };
+  let served: Promise<void>;
+  try {
+    served = edge.serveConnection(conn, controller.signal, counted, edge.failed).finished;
+  } catch (error) {
+    // The peer may already be gone; nothing to serve.
+    edge.onError(`Serving a connection failed: ${(error as Error).message}`);
+    table.remove(entry);
+    return;
+  }
+  const finished: Promise<void> = served.catch(() => {}).finally(() => {
+    table.remove(entry);
+    edge.open.delete(finished);
+  });
+  edge.open.add(finished);
 }
 
 function fallbackServe(
