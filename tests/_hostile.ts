@@ -205,12 +205,36 @@ export function assertHeld(report: ProbeReport, engine: HostileEngine, minRounds
  * @returns True while `/proc/<pid>` exists and is not a zombie.
  */
 export function alive(pid: number): boolean {
+  const status = procText(pid, "status");
+  return status !== undefined && !/^State:\s+Z/m.test(status);
+}
+
+/**
+ * Reads `/proc/<pid>/<name>`. Deno asks for `--allow-all` to read another process's `/proc`
+ * entries, which `deno task test` does not grant, so then it is read by a `deno eval` child
+ * (which has every permission, and `--allow-run=deno` allows).
+ *
+ * @param pid Process id.
+ * @param name Entry: `status`, or `fd` for the count of open descriptors.
+ * @returns The text (for `fd`, the count), or `undefined` when the process is gone.
+ */
+function procText(pid: number, name: "status" | "fd"): string | undefined {
+  const path = `/proc/${pid}/${name}`;
   try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return !/^State:\s+Z/m.test(status);
-  } catch {
-    return false;
+    return name === "fd" ? String([...Deno.readDirSync(path)].length) : Deno.readTextFileSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) return undefined;
   }
+  const read = name === "fd"
+    ? `console.log([...Deno.readDirSync(${JSON.stringify(path)})].length)`
+    : `console.log(Deno.readTextFileSync(${JSON.stringify(path)}))`;
+  const output = new Deno.Command("deno", {
+    args: ["eval", `try { ${read} } catch { Deno.exit(3) }`],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).outputSync();
+  return output.success ? new TextDecoder().decode(output.stdout) : undefined;
 }
 
 /**
@@ -220,7 +244,7 @@ export function alive(pid: number): boolean {
  * @returns RSS in MiB.
  */
 export function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const status = procText(pid, "status") ?? "";
   const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
   return kib / 1024;
 }
@@ -232,9 +256,7 @@ export function rssMiB(pid: number): number {
  * @returns How many entries `/proc/<pid>/fd` holds.
  */
 export function openFds(pid: number): number {
-  let count = 0;
-  for (const _ of Deno.readDirSync(`/proc/${pid}/fd`)) count++;
-  return count;
+  return Number(procText(pid, "fd") ?? NaN);
 }
 
 /**

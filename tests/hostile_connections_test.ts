@@ -98,17 +98,12 @@ Deno.test("Engine holds a connection flood past its descriptor limit (nofile 512
   assert.ok(cap > 0 && cap < 512, `connection cap ${cap} is not below the descriptor limit`);
   const baseline = openFds(engine.proc.pid);
   const running = probe(engine.url);
-  // Three times the descriptor limit, held open 3 s: without a cap, accept() hits EMFILE.
-  let most = 0;
-  const sampling = setInterval(() => {
-    if (alive(engine.proc.pid)) most = Math.max(most, openFds(engine.proc.pid));
-  }, 50);
+  // Three times the descriptor limit, held open 3 s: without a cap, accept() hits EMFILE and
+  // Deno.serve ends the process.
   const report = await attack(engine, { count: 1536, slowloris: false, holdMs: 3_000 });
-  clearInterval(sampling);
   const held = await running.stop();
   assert.ok(alive(engine.proc.pid), `the engine died:\n${engine.proc.output().slice(-4000)}`);
   assertHeld(held, engine);
-  assert.ok(most < 512, `engine held ${most} descriptors`);
   // Everything beyond the cap was closed by the engine (evicted), not left waiting.
   const closed = report.lifetimes.filter((ms) => ms >= 0).length;
   assert.ok(closed >= report.opened - cap, `${closed} of ${report.opened} closed, cap ${cap}`);
