@@ -64,7 +64,8 @@ export interface EdgeServer {
   shutdown(): Promise<void>;
 }
 
-type Handler = (request: Request) => Response | Promise<Response>;
+/** A request handler, e.g. `engine.fetch`. */
+export type Handler = (request: Request) => Response | Promise<Response>;
 
 /**
  * Serves `handler` on a guarded edge (see the module doc).
