@@ -4,31 +4,48 @@
  * `bundles/`. With `OTEL_DENO=true` (read by Deno itself) it exports traces, metrics and logs over
  * OTLP; `GET /metrics` serves Prometheus text either way (README, "Observability").
  *
- * Flags (environment variable in brackets): `--host` [HOST] (default 127.0.0.1), `--port` [PORT]
- * (default 8000), `--data-dir` [BUNDLEHOST_DATA_DIR] (default .bundlehost), `--ceiling <file.json>`
- * [BUNDLEHOST_CEILING] (operator policy: permission ceiling, trusted bundles, service and topic
- * grants, limits; see README), `--isolation worker|process` (force a tier),
- * `--log-format human|json` [BUNDLEHOST_LOG_FORMAT], `--bundles <dir>` (default bundles).
- * Event limits (README, "Events"): `--event-store-mib <n>` (256), `--topic-rate <n>` (200/s),
- * `--bundle-publish-rate <n>` (100/s), `--detached-rate <n>` (20/s); `--require-publish-token`
- * makes `POST /events` need a bearer token (BUNDLEHOST_PUBLISH_TOKEN or the admin token).
+ * Flags (environment variable in brackets; README, "Limits and hardening", lists every limit):
+ * `--host` [HOST] (default 127.0.0.1), `--port` [PORT] (default 8000), `--data-dir`
+ * [BUNDLEHOST_DATA_DIR] (default .bundlehost), `--ceiling <file.json>` [BUNDLEHOST_CEILING]
+ * (operator policy: permission ceiling, trusted bundles, service and topic grants, limits),
+ * `--isolation worker|process` (force a tier), `--log-format human|json` [BUNDLEHOST_LOG_FORMAT],
+ * `--bundles <dir>` (default bundles).
+ * Connections: `--max-connections <n>` (4096, lowered to fit the descriptor limit),
+ * `--head-timeout-ms <ms>` (5000: an idle connection must send a complete request head within this
+ * long), `--fd-reserve <n>` (256 descriptors kept free for KV, children and workers).
+ * Calls: `--max-call-timeout-ms <ms>` (overrides the policy's `limits.maxTimeoutMs`, 60000: the
+ * longest timeout any client or bundle may ask for).
+ * Events: `--event-store-mib <n>` (256), `--topic-rate <n>` (200/s), `--bundle-publish-rate <n>`
+ * (100/s), `--detached-rate <n>` (20/s); `--require-publish-token` makes `POST /events` need a
+ * bearer token (BUNDLEHOST_PUBLISH_TOKEN or the admin token).
+ *
+ * Every start-up mistake (bad flag, unreadable or invalid policy file, a policy granting more than
+ * the engine's own flags, data folder not writable or in use by another engine, port in use) is
+ * one line on stderr and exit code 2.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { createEngine, type EngineOptions } from "./mod.ts";
-import { loadPolicyFile } from "./engine/policy.ts";
+import { createEngine, type Engine, type EngineOptions } from "./mod.ts";
+import { loadPolicyFile, type PolicyInput } from "./engine/policy.ts";
 import { PolicyError } from "./engine/errors.ts";
+import { DataFolderInUseError } from "./engine/data_lock.ts";
+import { type EdgeServer, serveEdge } from "./engine/edge/serve.ts";
+import { LINEAR_REGEXP_V8_FLAG, linearRegExpAvailable } from "./engine/broker/linear_regex.ts";
 import { serviceRelease } from "./plugins/service_release/mod.ts";
 import { observability } from "./plugins/observability/mod.ts";
-import { LINEAR_REGEXP_V8_FLAG, linearRegExpAvailable } from "./engine/broker/linear_regex.ts";
+
+/** Ends start-up with one clear line and exit code 2: an operator mistake, not a crash. */
+function fail(message: string): never {
+  console.error(message);
+  Deno.exit(2);
+}
 
 // Route patterns from outside must run in linear time; never fall back to backtracking.
 if (!linearRegExpAvailable()) {
-  console.error(
+  fail(
     `Refusing to start: run the engine with --v8-flags=${LINEAR_REGEXP_V8_FLAG} (route patterns need linear-time regular expressions)`,
   );
-  Deno.exit(2);
 }
 
 function env(name: string): string | undefined {
@@ -39,58 +56,79 @@ function env(name: string): string | undefined {
   }
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    host: { type: "string" },
-    port: { type: "string" },
-    "data-dir": { type: "string" },
-    ceiling: { type: "string" },
-    isolation: { type: "string" },
-    "log-format": { type: "string" },
-    bundles: { type: "string" },
-    "event-store-mib": { type: "string" },
-    "topic-rate": { type: "string" },
-    "bundle-publish-rate": { type: "string" },
-    "detached-rate": { type: "string" },
-    "require-publish-token": { type: "boolean" },
-  },
-  strict: true,
-});
+const FLAGS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  "data-dir": { type: "string" },
+  ceiling: { type: "string" },
+  isolation: { type: "string" },
+  "log-format": { type: "string" },
+  bundles: { type: "string" },
+  "max-connections": { type: "string" },
+  "head-timeout-ms": { type: "string" },
+  "fd-reserve": { type: "string" },
+  "max-call-timeout-ms": { type: "string" },
+  "event-store-mib": { type: "string" },
+  "topic-rate": { type: "string" },
+  "bundle-publish-rate": { type: "string" },
+  "detached-rate": { type: "string" },
+  "require-publish-token": { type: "boolean" },
+} as const;
 
+function parse(): ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: true }>>["values"] {
+  try {
+    return parseArgs({ args: Deno.args, options: FLAGS, strict: true }).values;
+  } catch (error) {
+    return fail(`Invalid arguments: ${(error as Error).message}`);
+  }
+}
+
+/** A flag that must be a positive integer, or `undefined` when it is not given. */
+function integerFlag(name: keyof typeof FLAGS): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string" || !/^[1-9][0-9]{0,8}$/.test(raw)) {
+    fail(`Invalid --${name} "${raw}": use a positive integer`);
+  }
+  return Number(raw);
+}
+
+/** A flag that must be a number above 0 (fractions allowed), or `undefined`. */
+function numberFlag(name: keyof typeof FLAGS): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string" || !/^[0-9]{1,9}(?:\.[0-9]{1,6})?$/.test(raw) || !(Number(raw) > 0)) {
+    fail(`Invalid --${name} "${raw}": use a number above 0`);
+  }
+  return Number(raw);
+}
+
+const values = parse();
 const host = values.host ?? env("HOST") ?? "127.0.0.1";
-const port = Number(values.port ?? env("PORT") ?? "8000");
+const rawPort = values.port ?? env("PORT") ?? "8000";
+const port = /^[0-9]{1,5}$/.test(rawPort) ? Number(rawPort) : NaN;
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`Invalid port "${values.port ?? env("PORT")}"`);
-  Deno.exit(2);
+  fail(`Invalid port "${rawPort}": use a number from 0 to 65535`);
 }
 const dataDir = values["data-dir"] ?? env("BUNDLEHOST_DATA_DIR") ?? ".bundlehost";
 const logFormat = values["log-format"] ?? env("BUNDLEHOST_LOG_FORMAT") ?? "human";
 if (logFormat !== "human" && logFormat !== "json") {
-  console.error(`Invalid --log-format "${logFormat}": use human or json`);
-  Deno.exit(2);
+  fail(`Invalid --log-format "${logFormat}": use human or json`);
 }
 const bundlesDir = values.bundles ?? "bundles";
+const maxConnections = integerFlag("max-connections") ?? 4096;
+const headTimeoutMs = integerFlag("head-timeout-ms") ?? 5_000;
+const fdReserve = integerFlag("fd-reserve") ?? 256;
+const maxCallTimeoutMs = integerFlag("max-call-timeout-ms");
 
-/** A positive number flag, or exit with a clear line. */
-function positive(name: string): number | undefined {
-  const raw = values[name as keyof typeof values];
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (typeof raw !== "string" || !(value > 0) || !Number.isFinite(value)) {
-    console.error(`Invalid --${name} "${raw}": use a number above 0`);
-    Deno.exit(2);
-  }
-  return value;
-}
-const storeMib = positive("event-store-mib");
 const events: NonNullable<EngineOptions["events"]> = {};
+const storeMib = numberFlag("event-store-mib");
 if (storeMib !== undefined) events.maxStoreBytes = Math.round(storeMib * 1024 * 1024);
-const topicRate = positive("topic-rate");
+const topicRate = numberFlag("topic-rate");
 if (topicRate !== undefined) events.topicRate = topicRate;
-const bundlePublishRate = positive("bundle-publish-rate");
+const bundlePublishRate = numberFlag("bundle-publish-rate");
 if (bundlePublishRate !== undefined) events.bundlePublishRate = bundlePublishRate;
-const detachedRate = positive("detached-rate");
+const detachedRate = numberFlag("detached-rate");
 if (detachedRate !== undefined) events.detachedRate = detachedRate;
 
 // Observability prints log records, serves /metrics, and traces when OTEL_DENO=true.
@@ -102,23 +140,38 @@ const options: EngineOptions = {
     serviceRelease(values["require-publish-token"] ? { requirePublishToken: true } : {}),
   ],
 };
-const ceilingFile = values.ceiling ?? env("BUNDLEHOST_CEILING");
-// A bad policy, or one granting more than this process holds, is one clear line and exit code 2.
+
+/** A bad policy, or one granting more than this process holds, is one line and exit code 2. */
 function policyFailure(error: unknown): never {
-  if (!(error instanceof PolicyError)) throw error;
-  console.error(error.message);
-  Deno.exit(2);
+  if (error instanceof PolicyError) fail(error.message);
+  throw error;
 }
-if (ceilingFile) options.ceiling = await loadPolicyFile(ceilingFile).catch(policyFailure);
+const ceilingFile = values.ceiling ?? env("BUNDLEHOST_CEILING");
+let policy: PolicyInput | undefined;
+if (ceilingFile) policy = await loadPolicyFile(ceilingFile).catch(policyFailure);
+if (maxCallTimeoutMs !== undefined) {
+  policy = { ...policy, limits: { ...policy?.limits, maxTimeoutMs: maxCallTimeoutMs } };
+}
+if (policy) options.ceiling = policy;
 if (values.isolation !== undefined) {
   if (values.isolation !== "worker" && values.isolation !== "process") {
-    console.error(`Invalid --isolation "${values.isolation}": use worker or process`);
-    Deno.exit(2);
+    fail(`Invalid --isolation "${values.isolation}": use worker or process`);
   }
   options.isolation = values.isolation;
 }
 
-const engine = await createEngine(options).catch(policyFailure);
+/** Why the engine could not start, in one line. */
+function startError(error: unknown): string {
+  if (error instanceof DataFolderInUseError || error instanceof PolicyError) return error.message;
+  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    return `Cannot use data folder ${dataDir}: it is not writable by the engine (${
+      (error as Error).message
+    })`;
+  }
+  return `Cannot start the engine: ${(error as Error)?.message ?? error}`;
+}
+
+const engine: Engine = await createEngine(options).catch((error) => fail(startError(error)));
 
 if ((await engine.registry.list()).length === 0) {
   const folders: string[] = [];
@@ -129,7 +182,9 @@ if ((await engine.registry.list()).length === 0) {
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       console.error(`Cannot read ${bundlesDir}: the engine's --allow-read does not cover it`);
-    } else if (!(error instanceof Deno.errors.NotFound)) throw error;
+    } else if (!(error instanceof Deno.errors.NotFound)) {
+      console.error(`Cannot read ${bundlesDir}: ${(error as Error).message}`);
+    }
   }
   for (const folder of folders.sort()) {
     try {
@@ -141,20 +196,42 @@ if ((await engine.registry.list()).length === 0) {
   }
 }
 
-const server = Deno.serve({
-  hostname: host,
-  port,
-  onListen: ({ hostname, port }) => {
-    console.log(`Bundlehost ${engine.version} listening on http://${hostname}:${port}`);
-    console.log(
-      `Admin token: ${
-        env("BUNDLEHOST_ADMIN_TOKEN")
-          ? "from BUNDLEHOST_ADMIN_TOKEN"
-          : `${engine.dataDir}/admin_token`
-      }`,
-    );
-  },
-}, engine.fetch);
+/** Why the engine could not listen, in one line. */
+function listenError(error: unknown): string {
+  if (error instanceof Deno.errors.AddrInUse) {
+    return `Cannot listen on ${host}:${port}: the port is in use (another engine?)`;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return `Cannot listen on ${host}:${port}: the engine's --allow-net does not cover it`;
+  }
+  return `Cannot listen on ${host}:${port}: ${(error as Error)?.message ?? error}`;
+}
+
+let server: EdgeServer;
+try {
+  server = serveEdge(engine.fetch, {
+    hostname: host,
+    port,
+    maxConnections,
+    headTimeoutMs,
+    fdReserve,
+    probePath: engine.dataDir,
+    onError: (message) => console.error(message),
+  });
+} catch (error) {
+  await engine.close().catch(() => {});
+  fail(listenError(error));
+}
+const { hostname, port: listening } = server.addr;
+console.log(
+  `Connections: at most ${server.counts().maxConnections}, request head within ${headTimeoutMs} ms`,
+);
+console.log(`Bundlehost ${engine.version} listening on http://${hostname}:${listening}`);
+console.log(
+  `Admin token: ${
+    env("BUNDLEHOST_ADMIN_TOKEN") ? "from BUNDLEHOST_ADMIN_TOKEN" : `${engine.dataDir}/admin_token`
+  }`,
+);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
@@ -163,7 +240,7 @@ async function shutdown(signal: string): Promise<void> {
   console.log(`${signal}: draining and stopping`);
   await server.shutdown();
   await engine.close();
-  // A worker thread spinning in a busy loop would keep the process alive (DESIGN.md hole 2).
+  // A worker thread spinning in a busy loop would keep the process alive (docs: sandbox hole 2).
   Deno.exit(0);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

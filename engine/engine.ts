@@ -25,6 +25,7 @@ import {
 import { ENGINE_VERSION } from "./version.ts";
 import { Registry, type RestoreReport } from "./registry/registry.ts";
 import { KvStore, type Store } from "./registry/store.ts";
+import { type DataLock, lockDataDir } from "./data_lock.ts";
 import { METHOD_NAME_PATTERN, SERVICE_NAME_PATTERN } from "./manifest.ts";
 import { type EngineSettingsOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import type { OutcomeStats } from "./outcomes.ts";
@@ -103,6 +104,7 @@ export class Engine {
   #closed = false;
   #registry?: Registry;
   #store?: Store;
+  #dataLock?: DataLock;
   #bus?: EventBus;
   readonly #eventOptions: EventBusOptions;
   readonly #ownership: Ownership;
@@ -184,6 +186,8 @@ export class Engine {
   async setup(store?: Store): Promise<void> {
     // The data folder holds the admin token and every release: owner-only.
     await Deno.mkdir(this.#options.dataDir, { recursive: true, mode: 0o700 });
+    // One engine per data folder, before any state is opened (README, "Limits and hardening").
+    this.#dataLock = await lockDataDir(this.#options.dataDir);
     this.#store = store ?? await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
     await this.#ownership.open(this.#store);
     this.#registry = new Registry(this, this.#store, {
@@ -698,6 +702,7 @@ export class Engine {
       await this.#plugins.sequential("close", this);
     } finally {
       this.#store?.close();
+      this.#dataLock?.release();
     }
   }
 

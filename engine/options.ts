@@ -89,6 +89,13 @@ export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions 
     maxHops: options.maxHops ?? 8,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
   };
+  // The operator's maximum bounds every timeout, the engine's own default included.
+  const maxTimeoutMs = resolved.ceiling.limits.maxTimeoutMs;
+  if (resolved.callTimeoutMs > maxTimeoutMs) {
+    throw new RangeError(
+      `Cannot set callTimeoutMs to ${resolved.callTimeoutMs}: it exceeds the policy's limits.maxTimeoutMs ${maxTimeoutMs}`,
+    );
+  }
   if (options.isolation) resolved.isolation = options.isolation;
   return resolved;
 }

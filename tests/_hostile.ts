@@ -61,6 +61,8 @@ export interface HostileEngineOptions {
    * when several bundles provide one service on purpose).
    */
   policy?: Record<string, unknown>;
+  /** The engine's file-descriptor limit (`prlimit --nofile`); the inherited one when unset. */
+  nofile?: number;
 }
 
 /**
@@ -87,6 +89,7 @@ export async function hostileEngine(options: HostileEngineOptions = {}): Promise
     dataDir,
     ["--bundles", bundlesDir, ...policyArgs, ...(options.args ?? [])],
     options.env,
+    options.nofile,
   );
   return {
     proc,
@@ -205,31 +208,6 @@ export function assertHeld(report: ProbeReport, engine: HostileEngine, minRounds
   assert.ok(report.rounds >= minRounds, `probe completed only ${report.rounds} rounds`);
 }
 
-const PROC_READER = `const [kind, path] = Deno.args;
-try {
-  if (kind === "count") { let n = 0; for (const _ of Deno.readDirSync(path)) n++; console.log(n); }
-  else console.log(Deno.readTextFileSync(path));
-} catch { Deno.exit(3); }`;
-
-/**
- * Reads a file (or counts a folder's entries) under `/proc/<pid>` of another process. Deno allows
- * that only with `--allow-all`, which `deno task test` does not grant; then a `deno eval` child
- * (run permission for `deno` is granted; eval has every permission) reads it instead.
- */
-function procRead(kind: "read" | "count", path: string): string {
-  try {
-    if (kind === "read") return Deno.readTextFileSync(path);
-    let count = 0;
-    for (const _ of Deno.readDirSync(path)) count++;
-    return String(count);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotCapable)) throw error;
-  }
-  const out = new Deno.Command("deno", { args: ["eval", PROC_READER, kind, path] }).outputSync();
-  if (!out.success) throw new Deno.errors.NotFound(`Cannot read ${path}`);
-  return new TextDecoder().decode(out.stdout).trimEnd();
-}
-
 /**
  * Whether a process is still running (not a zombie).
  *
@@ -237,12 +215,36 @@ function procRead(kind: "read" | "count", path: string): string {
  * @returns True while `/proc/<pid>` exists and is not a zombie.
  */
 export function alive(pid: number): boolean {
+  const status = procText(pid, "status");
+  return status !== undefined && !/^State:\s+Z/m.test(status);
+}
+
+/**
+ * Reads `/proc/<pid>/<name>`. Deno asks for `--allow-all` to read another process's `/proc`
+ * entries, which `deno task test` does not grant, so then it is read by a `deno eval` child
+ * (which has every permission, and `--allow-run=deno` allows).
+ *
+ * @param pid Process id.
+ * @param name Entry: `status`, or `fd` for the count of open descriptors.
+ * @returns The text (for `fd`, the count), or `undefined` when the process is gone.
+ */
+function procText(pid: number, name: "status" | "fd"): string | undefined {
+  const path = `/proc/${pid}/${name}`;
   try {
-    const status = procRead("read", `/proc/${pid}/status`);
-    return !/^State:\s+Z/m.test(status);
-  } catch {
-    return false;
+    return name === "fd" ? String([...Deno.readDirSync(path)].length) : Deno.readTextFileSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) return undefined;
   }
+  const read = name === "fd"
+    ? `console.log([...Deno.readDirSync(${JSON.stringify(path)})].length)`
+    : `console.log(Deno.readTextFileSync(${JSON.stringify(path)}))`;
+  const output = new Deno.Command("deno", {
+    args: ["eval", `try { ${read} } catch { Deno.exit(3) }`],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).outputSync();
+  return output.success ? new TextDecoder().decode(output.stdout) : undefined;
 }
 
 /**
@@ -252,7 +254,7 @@ export function alive(pid: number): boolean {
  * @returns RSS in MiB.
  */
 export function rssMiB(pid: number): number {
-  const status = procRead("read", `/proc/${pid}/status`);
+  const status = procText(pid, "status") ?? "";
   const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
   return kib / 1024;
 }
@@ -264,8 +266,7 @@ export function rssMiB(pid: number): number {
  * @returns How many entries `/proc/<pid>/fd` holds.
  */
 export function openFds(pid: number): number {
-  const count = Number(procRead("count", `/proc/${pid}/fd`));
-  return count;
+  return Number(procText(pid, "fd") ?? NaN);
 }
 
 /**

@@ -103,15 +103,26 @@ export interface EngineProcess extends AsyncDisposable {
  * @param dataDir Data folder.
  * @param args Extra arguments for main.ts (e.g. `["--bundles", `${dataDir}/empty`]`, a folder the engine may read).
  * @param env Extra environment variables (e.g. `OTEL_DENO`, read by Deno itself at start).
+ * @param nofile When set, the child's file-descriptor limit (set with `prlimit`).
  * @returns The process handle.
  */
 export async function startEngineProcess(
   dataDir: string,
   args: string[] = [],
   env: Record<string, string> = {},
+  nofile?: number,
 ): Promise<EngineProcess> {
-  const child = new Deno.Command("deno", {
-    args: [...runFlags(dataDir), `${ROOT}/main.ts`, "--port", "0", "--data-dir", dataDir, ...args],
+  const deno = [
+    ...runFlags(dataDir),
+    `${ROOT}/main.ts`,
+    "--port",
+    "0",
+    "--data-dir",
+    dataDir,
+    ...args,
+  ];
+  const child = new Deno.Command(nofile === undefined ? "deno" : "prlimit", {
+    args: nofile === undefined ? deno : [`--nofile=${nofile}`, "deno", ...deno],
     cwd: ROOT,
     env: { BUNDLEHOST_ADMIN_TOKEN: TEST_TOKEN, NO_COLOR: "1", ...env },
     stdout: "piped",

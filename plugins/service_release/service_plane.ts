@@ -103,6 +103,24 @@ export function routeFromHeaders(headers: Headers): RouteSpec | undefined {
 const decoder = new TextDecoder();
 
 /**
+ * Reads `x-timeout-ms`: a positive integer of milliseconds. The engine clamps it to its
+ * policy's `limits.maxTimeoutMs`, so a client can shorten a call but never extend it past the operator's limit.
+ *
+ * @throws {BundlehostError} `BAD_INPUT` (400) naming the header when it is not a positive integer.
+ */
+function timeoutHeader(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,31}$/.test(raw.trim())) {
+    const shown = raw.length > 40 ? `${raw.slice(0, 40)}…` : raw;
+    throw new BundlehostError(
+      "BAD_INPUT",
+      `Header x-timeout-ms must be a positive integer of milliseconds, got "${shown}"`,
+    );
+  }
+  return Number(raw.trim());
+}
+
+/**
  * Reads a JSON body within `maxBytes`; an empty body is `null`.
  *
  * @throws {BundlehostError} `TOO_LARGE` (413) or `BAD_INPUT` (400, not JSON).
@@ -149,13 +167,11 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
     async (c) => {
       const input = await jsonBody(c.req.raw, options.maxRpcBodyBytes);
       const route = routeFromHeaders(c.req.raw.headers);
-      const timeout = c.req.header("x-timeout-ms");
+      const timeoutMs = timeoutHeader(c.req.header("x-timeout-ms"));
       const traceparent = c.req.header("traceparent");
       const outcome = await engine.invoke(c.req.param("service"), c.req.param("method"), input, {
         ...(route ? { route } : {}),
-        ...(timeout !== undefined && /^[1-9][0-9]{0,6}$/.test(timeout)
-          ? { timeoutMs: Number(timeout) }
-          : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
         // Aborts when the client disconnects: the bundle stops working on an answer nobody reads.
         signal: c.req.raw.signal,
