@@ -171,6 +171,10 @@ function startError(error: unknown): string {
   return `Cannot start the engine: ${(error as Error)?.message ?? error}`;
 }
 
+// Said first, as what it is: otherwise the policy check would name a grant under the data folder.
+if (Deno.permissions.querySync({ name: "write", path: dataDir }).state !== "granted") {
+  fail(`Cannot use data folder ${dataDir}: it is not writable by the engine (--allow-write)`);
+}
 const engine: Engine = await createEngine(options).catch((error) => fail(startError(error)));
 
 if ((await engine.registry.list()).length === 0) {

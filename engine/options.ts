@@ -26,7 +26,10 @@ export interface EngineSettingsOptions {
   isolation?: IsolationTier;
   /** Deno executable for `deno info` and the process tier. @default {"deno"} */
   denoCommand?: string;
-  /** Default call timeout, ms. @default {30000} */
+  /**
+   * Default call timeout, ms; at most the policy's `limits.maxTimeoutMs`.
+   * @default {30000, or limits.maxTimeoutMs when that is lower}
+   */
   callTimeoutMs?: number;
   /** Time allowed to load a bundle and run `onStart`, ms. @default {30000} */
   startTimeoutMs?: number;
@@ -72,12 +75,15 @@ export type ResolvedOptions =
  * @throws {PolicyError} For an invalid operator policy.
  */
 export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions {
+  const ceiling = parsePolicy(options.ceiling, "engine policy");
+  // The operator's maximum bounds every timeout, the engine's own default included.
+  const maxTimeoutMs = ceiling.limits.maxTimeoutMs;
   const resolved: ResolvedOptions = {
     dataDir: resolve(options.dataDir ?? ".bundlehost"),
     name: options.name ?? "local",
-    ceiling: parsePolicy(options.ceiling, "engine policy"),
+    ceiling,
+    callTimeoutMs: options.callTimeoutMs ?? Math.min(30_000, maxTimeoutMs),
     denoCommand: options.denoCommand ?? "deno",
-    callTimeoutMs: options.callTimeoutMs ?? 30_000,
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
     hookTimeoutMs: options.hookTimeoutMs ?? 10_000,
     drainMs: options.drainMs ?? 5_000,
@@ -89,8 +95,6 @@ export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions 
     maxHops: options.maxHops ?? 8,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
   };
-  // The operator's maximum bounds every timeout, the engine's own default included.
-  const maxTimeoutMs = resolved.ceiling.limits.maxTimeoutMs;
   if (resolved.callTimeoutMs > maxTimeoutMs) {
     throw new RangeError(
       `Cannot set callTimeoutMs to ${resolved.callTimeoutMs}: it exceeds the policy's limits.maxTimeoutMs ${maxTimeoutMs}`,
