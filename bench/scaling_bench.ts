@@ -1,5 +1,5 @@
 /**
- * Scaling costs (DESIGN.md §5), side by side in one run, per isolation tier, medians. Run by
+ * Scaling costs (docs/architecture.md, "Scaling semantics"), side by side in one run, per isolation tier, medians. Run by
  * `deno task bench` (as a script: `deno bench` only imports it, which does nothing), or alone with
  * `deno task bench:scaling`.
  *

@@ -1,7 +1,7 @@
 /**
  * Admission of a manifest under the operator policy: what it asks for must stay within the
  * operator's limits, and the tier it runs in is the operator's decision (only trusted bundles get
- * the worker tier, where an allocation could abort the whole engine: DESIGN.md hole 3).
+ * the worker tier, where an allocation could abort the whole engine: docs/architecture.md, "Platform facts", hole 3).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * Autoscaling decisions in the style of Knative's KPA (DESIGN.md §5), as pure logic over an
+ * Autoscaling decisions in the style of Knative's KPA (docs/architecture.md, "Scaling semantics"), as pure logic over an
  * explicit clock so tests drive it with a fake one. A {@linkcode ConcurrencyMeter} turns call
  * begin/end into a time-weighted average concurrency per tick; the {@linkcode Autoscaler} keeps
  * those samples and decides how many instances should serve.

@@ -1,5 +1,5 @@
 /**
- * Bundle lifecycle (OSGi states, DESIGN.md §4) and the engine's typed events.
+ * Bundle lifecycle (OSGi states, docs/architecture.md, "Broker semantics") and the engine's typed events.
  *
  * ```
  * INSTALLED → RESOLVED → STARTING → ACTIVE → STOPPING → RESOLVED → … → UNINSTALLED

@@ -49,7 +49,7 @@ export interface ManifestPermissions {
 /** Circuit breaking strategies, named as in Sentinel. */
 export type BreakerStrategy = "slowRequestRatio" | "errorRatio" | "errorCount";
 
-/** Governance settings of a bundle (DESIGN.md §4); the broker applies them. */
+/** Governance settings of a bundle (docs/architecture.md, "Broker semantics"); the broker applies them. */
 export interface ManifestGovernance {
   /** Call timeout, ms. @default {30000} */
   timeoutMs?: number;
@@ -79,7 +79,7 @@ export interface ManifestGovernance {
   degradeWeight?: number;
 }
 
-/** Scaling settings of a bundle (DESIGN.md §5). */
+/** Scaling settings of a bundle (docs/architecture.md, "Scaling semantics"). */
 export interface ManifestScaling {
   /** Fewest instances kept running. @default {1} */
   minWorkers: number;

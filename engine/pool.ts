@@ -7,7 +7,7 @@
  *
  * Warm instances belong to one revision, that is one `id@version` with one release content hash:
  * a new release gets a new revision and a new pool, so a warm instance never serves another
- * release's code (DESIGN.md §5).
+ * release's code (docs/architecture.md, "Scaling semantics").
  *
  * Roles: `starting` (launching) → `serving` or `warm`; `warm` → `handing-out` (`onRefresh` with a
  * new instance id) → `serving`; any → `retiring` (takes no new call, finishes its calls, `onStop`,

@@ -31,7 +31,7 @@ export interface BundleLogger {
   error(...args: unknown[]): void;
 }
 
-/** How the broker picks an implementation: the route modes of DESIGN.md §4. */
+/** How the broker picks an implementation: the route modes of docs/architecture.md, "Broker semantics". */
 export type RouteType = "ID" | "REG" | "RULE";
 
 /** A route request, from HTTP headers or from `ctx.broker` inside a bundle. */
@@ -193,7 +193,7 @@ export interface BundleDefinition {
   hooks?: BundleHooks;
 }
 
-/** OSGi lifecycle states of a bundle revision (DESIGN.md §4). */
+/** OSGi lifecycle states of a bundle revision (docs/architecture.md, "Broker semantics"). */
 export type LifecycleState =
   | "INSTALLED"
   | "RESOLVED"

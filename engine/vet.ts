@@ -1,5 +1,5 @@
 /**
- * Module-graph vetting at release (DESIGN.md §1, hole 1): `deno info --json` lists every module a
+ * Module-graph vetting at release (docs/architecture.md, "Platform facts", hole 1): `deno info --json` lists every module a
  * bundle loads statically or by literal `import()`, including `with { type: "text" | "bytes" }`
  * imports. A release is refused when any module is a file outside the bundle folder (symlinks are
  * followed), or an npm / remote / jsr specifier the manifest's `imports` allow-list does not cover,

@@ -507,7 +507,7 @@ Deno.test({
   name:
     "Engine evicts, replaces and reports as leaked a worker stuck in a busy loop or a blocking wait (subprocess)",
   async fn() {
-    // A stuck worker thread can never be stopped and keeps its process alive (DESIGN.md hole 2):
+    // A stuck worker thread can never be stopped and keeps its process alive (docs/architecture.md, "Platform facts", hole 2):
     // the scenario runs in a child process that ends itself with Deno.exit(0).
     const tmp = await Deno.makeTempDir({ prefix: "bundlehost-busy-" });
     try {

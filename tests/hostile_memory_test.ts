@@ -1,7 +1,7 @@
 /**
  * Hostile input, memory (issue 12 item 10): in the default configuration a bundle that asks for
  * the worker tier and allocates without bound cannot abort the engine. Web Workers have no heap
- * cap (DESIGN.md hole 3: a worker that exhausts the V8 heap aborts the whole process), so the
+ * cap (docs/architecture.md, "Platform facts", hole 3: a worker that exhausts the V8 heap aborts the whole process), so the
  * default operator policy trusts no bundle with the worker tier: the bundle runs in a child
  * process with a heap cap, and only that child dies.
  *

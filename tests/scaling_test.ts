@@ -1,5 +1,5 @@
 /**
- * Scaling with real sandboxes (DESIGN.md §5): warm spares and hot starts with `onRefresh` (both
+ * Scaling with real sandboxes (docs/architecture.md, "Scaling semantics"): warm spares and hot starts with `onRefresh` (both
  * tiers), spreading concurrent calls, KPA-style scale-out under a burst and back in, scale to zero
  * with the activator's bounded buffer, soft-limit retirement, and instant rollback to a warm
  * version under concurrent load. Timing figures are read, never asserted.

@@ -1,5 +1,5 @@
 /**
- * The broker (DESIGN.md §4): every call, from outside or between bundles, goes through it. It
+ * The broker (docs/architecture.md, "Broker semantics"): every call, from outside or between bundles, goes through it. It
  * computes the route, applies throttling and circuit breaking, calls the chosen revision with its
  * own deadline, and degrades to the `degradeTo` bundle (or a mock) on not-found, timeout, error or
  * an open circuit.

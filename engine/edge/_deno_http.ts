@@ -2,7 +2,7 @@
  * The one place the engine touches a Deno-internal API: `serveHttpOnConnection`, which Deno's own
  * `node:http` polyfill uses to serve HTTP on one accepted connection. Owning the accept loop is
  * what gives the edge a connection cap, a head timeout and a way to survive EMFILE, none of which
- * `Deno.serve` offers (DESIGN.md, "More facts measured while attacking the engine"). If a Deno
+ * `Deno.serve` offers (docs/architecture.md, "Platform facts"). If a Deno
  * release removes or reshapes it, {@linkcode connectionServer} returns `undefined` and the edge
  * falls back to `Deno.serve`; `engine/edge/serve_test.ts` fails so the change is noticed.
  *

@@ -1,7 +1,7 @@
 /**
  * Process isolation tier: one child `deno run` per instance, whose flags are exactly the bundle's
  * grants, with a V8 heap cap. Unlike a Web Worker it can be stopped while it spins (SIGKILL) and
- * running out of memory ends only the child (DESIGN.md §1, holes 2 and 3). It speaks the same
+ * running out of memory ends only the child (docs/architecture.md, "Platform facts", holes 2 and 3). It speaks the same
  * protocol as the worker tier, framed over stdio (see `../runtime/framing.ts`), so the
  * {@linkcode Instance} above it cannot tell the tiers apart.
  *

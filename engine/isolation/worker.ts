@@ -1,7 +1,7 @@
 /**
  * Web Worker isolation tier: one worker per instance, with explicit `deno.permissions` for every
  * kind so nothing is inherited from the engine. Cheap to start (≈10 ms) but it cannot stop a busy
- * loop nor cap memory (DESIGN.md §1, holes 2 and 3): use the process tier for hostile code.
+ * loop nor cap memory (docs/architecture.md, "Platform facts", holes 2 and 3): use the process tier for hostile code.
  *
  * @module
  */
