@@ -244,7 +244,8 @@ async function shutdown(signal: string): Promise<void> {
   console.log(`${signal}: draining and stopping`);
   await server.shutdown();
   await engine.close();
-  // A worker thread spinning in a busy loop would keep the process alive (docs/architecture.md, "Platform facts", hole 2).
+  // A worker thread spinning in a busy loop would keep the process alive
+  // (docs/architecture.md, "Platform facts", hole 2).
   Deno.exit(0);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
