@@ -104,7 +104,7 @@ export class Engine {
    */
   constructor(options: EngineOptions = {}) {
     this.#options = resolveOptions(options);
-    this.#sandboxes = new Sandboxes(this.#options.denoCommand);
+    this.#sandboxes = new Sandboxes(this.#options.denoCommand, this.#options.channel);
     this.#eventOptions = options.events ?? {};
     const o = this.#options;
     this.#settings = {

@@ -19,7 +19,9 @@
 import process from "node:process";
 import { type GuestMessage, type HostMessage, MAX_LOG_MESSAGE } from "../protocol.ts";
 import { concatBytes } from "../bytes.ts";
+import { ValueCap } from "./clone_check.ts";
 import { encodeFrame, FrameDecoder, RSS_ALARM } from "./framing.ts";
+import { droppedNote, LogGate } from "./log_gate.ts";
 import { startRuntime } from "./runtime.ts";
 
 const stdout = Deno.stdout;
@@ -51,9 +53,19 @@ function flush(): void {
   }
 }
 
+const cap = new ValueCap();
+const logGate = new LogGate();
+
 function post(message: GuestMessage, onUndeliverable?: (error: unknown) => void): void {
+  if (message.type === "log") {
+    const dropped = logGate.admit();
+    if (dropped === false) return;
+    if (dropped > 0) post(droppedNote(dropped));
+  }
   let frame: Uint8Array;
   try {
+    const refused = cap.refuse(message);
+    if (refused) throw refused;
     frame = encodeFrame(message);
   } catch (error) {
     if (!onUndeliverable) throw error;
@@ -156,7 +168,10 @@ startRuntime({
 });
 
 const decoder = new FrameDecoder({
-  onFrame: (value) => handler?.(value as HostMessage),
+  onFrame: (value) => {
+    cap.learn(value);
+    handler?.(value as HostMessage);
+  },
   onInvalid: protocolFault,
   onStray: () => protocolFault("bytes outside a frame"),
 });
