@@ -54,6 +54,8 @@ function flush(): void {
 }
 
 const cap = new ValueCap();
+/** The engine's default `channel.inlineDecodeBytes`: frames up to this size are not counted. */
+const INLINE_DECODE_BYTES = 64 * 1024;
 const logGate = new LogGate();
 
 function post(message: GuestMessage, onUndeliverable?: (error: unknown) => void): void {
@@ -64,9 +66,10 @@ function post(message: GuestMessage, onUndeliverable?: (error: unknown) => void)
   }
   let frame: Uint8Array;
   try {
-    const refused = cap.refuse(message);
-    if (refused) throw refused;
     frame = encodeFrame(message);
+    // Only a frame the engine counts the values of can be over its cap.
+    const refused = frame.byteLength > INLINE_DECODE_BYTES ? cap.refuse(message) : undefined;
+    if (refused) throw refused;
   } catch (error) {
     if (!onUndeliverable) throw error;
     onUndeliverable(error);
