@@ -1,9 +1,10 @@
 /**
  * The sandbox's own bound on log records, in both tiers: a bundle logging in a tight loop would
  * otherwise send the engine more messages than its channel budget allows and be killed for it
- * (see `../isolation/channel_limits.ts`). Records over {@linkcode LOG_GATE_PER_WINDOW} per 100 ms
- * are dropped here, and the next record that passes is preceded by one that counts them. The
- * engine's own per-instance log rate applies after this.
+ * (see `../isolation/channel_limits.ts`). Records over {@linkcode LOG_GATE_PER_WINDOW} per 100 ms,
+ * or per synchronous run of the bundle's code (whose records leave in one batch however long the
+ * run takes), are dropped here, and the next record that passes is preceded by one that counts
+ * them. The engine's own per-instance log rate applies after this.
  *
  * @module
  */
@@ -17,6 +18,7 @@ export class LogGate {
   readonly #now: () => number;
   #windowStart = -Infinity;
   #sent = 0;
+  #burst = 0;
   #dropped = 0;
 
   /**
@@ -40,11 +42,15 @@ export class LogGate {
       this.#windowStart = now;
       this.#sent = 0;
     }
-    if (this.#sent >= LOG_GATE_PER_WINDOW) {
+    // Records of one synchronous run are sent together: the run ends before any microtask.
+    if (this.#burst === 0) queueMicrotask(() => (this.#burst = 0));
+    if (this.#sent >= LOG_GATE_PER_WINDOW || this.#burst >= LOG_GATE_PER_WINDOW) {
+      this.#burst = Math.max(this.#burst, 1);
       this.#dropped++;
       return false;
     }
     this.#sent++;
+    this.#burst++;
     const dropped = this.#dropped;
     this.#dropped = 0;
     return dropped;
