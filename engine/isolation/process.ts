@@ -222,6 +222,53 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** What {@linkcode stdoutReader} needs. */
+interface StdoutOptions {
+  limits: ChannelLimits;
+  maxFrameBytes: number;
+  /** A decoded message, in order. */
+  deliver(value: unknown): void;
+  /** A line of output written to fd 1 outside any frame. */
+  log(line: string): void;
+  /** The child broke a channel limit: kill it. */
+  fail(reason: string): void;
+}
+
+/**
+ * Reads a child's stdout, which bundle code can write crafted frames to behind the runtime's
+ * back: frames are charged to the child's budget before they are decoded (a chunk of a flood
+ * stops at the budget), larger ones are checked by the inbox, and stray output becomes log lines
+ * on the same budget. Once the child is failed its output is dropped undecoded.
+ */
+function stdoutReader(options: StdoutOptions) {
+  const inbox = new GuestInbox({
+    limits: options.limits,
+    deliver: options.deliver,
+    validate: (value) => kindMismatch(value, "data"),
+    fail: options.fail,
+  });
+  const strayOut = lineSplitter((line) => {
+    if (inbox.charge(1, line.length)) options.log(line);
+  });
+  const frames = new FrameDecoder({
+    maxFrameBytes: options.maxFrameBytes,
+    inlineBytes: options.limits.inlineDecodeBytes,
+    onHeader: (_kind, length) => inbox.charge(1, FRAME_HEADER_BYTES + length),
+    onLarge: (payload) => inbox.large(payload),
+    onFrame: (value) => inbox.value(value),
+    onInvalid: () => inbox.value(undefined),
+    onStray: (bytes) => strayOut.push(bytes),
+  });
+  return {
+    push(chunk: Uint8Array) {
+      if (!inbox.failed) frames.push(chunk);
+    },
+    flush() {
+      strayOut.flush();
+    },
+  };
+}
+
 /**
  * Transport factory for the process tier.
  *
@@ -284,8 +331,9 @@ export function processTransport(
     });
 
     const limits = spec.channel ?? resolveChannelLimits();
-    const inbox = new GuestInbox({
+    const out = stdoutReader({
       limits,
+      maxFrameBytes,
       deliver: (value) => {
         // Pongs carry the RSS too: a second source besides the watchdog's alarm.
         const memory = (value as { type?: unknown; memory?: { rss?: unknown } })?.memory;
@@ -294,32 +342,15 @@ export function processTransport(
         }
         sink.receive(value);
       },
-      validate: (value) => kindMismatch(value, "data"),
+      log: (line) => log("info", line),
       fail: (reason) => {
         if (!killed && !exited) sink.closed(reason);
       },
     });
-    // Output written to fd 1 behind the runtime's back: a log record per line, on the same budget.
-    const strayOut = lineSplitter((line) => {
-      if (inbox.charge(1, line.length)) log("info", line);
-    });
-    const frames = new FrameDecoder({
-      maxFrameBytes,
-      inlineBytes: limits.inlineDecodeBytes,
-      // Each frame is charged before it is decoded: a chunk of a flood stops at the budget.
-      onHeader: (_kind, length) => inbox.charge(1, FRAME_HEADER_BYTES + length),
-      onLarge: (payload) => inbox.large(payload),
-      onFrame: (value) => inbox.value(value),
-      onInvalid: () => inbox.value(undefined),
-      onStray: (bytes) => strayOut.push(bytes),
-    });
     const stdout = child.stdout.getReader();
     const stderr = child.stderr.getReader();
     const reading = Promise.all([
-      pump(stdout, (chunk) => {
-        // Once the child is failed its output is dropped undecoded.
-        if (!inbox.failed) frames.push(chunk);
-      }),
+      pump(stdout, (chunk) => out.push(chunk)),
       pump(stderr, (chunk) => errLines.push(chunk)),
     ]);
 
@@ -332,7 +363,7 @@ export function processTransport(
       await Promise.race([reading, pause(DRAIN_MS, drained.signal)]);
       drained.abort();
       await Promise.all([stdout.cancel(), stderr.cancel(), input.abort()]).catch(() => {});
-      strayOut.flush();
+      out.flush();
       errLines.flush();
       if (killed) return;
       const how = describeExit(status, outOfMemory, spec.memoryMb);
