@@ -24,7 +24,11 @@ export interface ChannelLimits {
    * such a reply to its own caller first). @default {100000}
    */
   maxMessageValues: number;
-  /** Most messages (frames) per second from one sandbox. @default {20000} */
+  /**
+   * Most messages per second from one sandbox that the engine did not ask for: everything but
+   * replies, responses and pongs to pending requests (logs, outbound calls, publishes, anything
+   * malformed or unknown). @default {20000}
+   */
   maxMessagesPerSecond: number;
   /** Most bytes per second from one sandbox. @default {268435456} */
   maxBytesPerSecond: number;

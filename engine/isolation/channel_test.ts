@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { serialize } from "node:v8";
 import { ChannelBudget, resolveChannelLimits } from "./channel_limits.ts";
+import { GuestInbox } from "./inbox.ts";
 import { countSerializedValues } from "./value_scan.ts";
 
 Deno.test("countSerializedValues counts what the decoder would build, and stops at the cap", () => {
@@ -47,4 +48,25 @@ Deno.test("ChannelBudget enforces a tenth of each per-second budget per 100 ms w
   assert.equal(budget.charge(10, 100), undefined);
   assert.match(budget.charge(0, 1)!, /101 bytes within 100 ms exceed the budget of 1000 bytes/);
   assert.throws(() => resolveChannelLimits({ maxMessageValues: 0 }), /maxMessageValues must be/);
+});
+
+Deno.test("GuestInbox charges only messages the engine did not ask for", () => {
+  const delivered: unknown[] = [];
+  const failures: string[] = [];
+  const inbox = new GuestInbox({
+    limits: resolveChannelLimits({ maxMessagesPerSecond: 10 }), // one per 100 ms window
+    now: () => 0,
+    deliver: (value) => delivered.push(value),
+    fail: (reason) => failures.push(reason),
+    solicited: (value) => (value as { type?: string }).type === "reply",
+  });
+  for (let id = 0; id < 100; id++) inbox.value({ type: "reply", id });
+  assert.equal(delivered.length, 100);
+  inbox.value({ type: "log" });
+  assert.deepEqual(failures, []);
+  inbox.value({ type: "log" });
+  assert.equal(failures.length, 1);
+  assert.match(failures[0]!, /2 messages within 100 ms exceed the budget of 10 messages/);
+  inbox.value({ type: "reply", id: 1 });
+  assert.equal(delivered.length, 101, "nothing is delivered once the sandbox is failed");
 });

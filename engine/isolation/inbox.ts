@@ -2,13 +2,17 @@
  * A sandbox's inbox on the engine side, shared by both tiers: it charges what arrives against the
  * sandbox's {@linkcode ChannelBudget} and checks a larger message before the main thread decodes
  * it, by counting its values in the serialized bytes (`value_scan.ts`, whose cost is bounded by
- * the cap). A sandbox that floods the channel, or sends a message over the value cap or one the
- * scan cannot read, is failed with a reason naming the limit.
+ * the cap). Bytes are charged before decoding; messages after decoding (each costs a bounded
+ * decode), and only those the engine did not ask for: a reply to a pending call is demand, not a
+ * flood, so a busy instance is never killed for answering. A sandbox that floods the channel, or
+ * sends a message over the value cap or one the scan cannot read, is failed with a reason naming
+ * the limit.
  *
  * @module
  */
 import type { HostMessage } from "../protocol.ts";
 import { decodePayload } from "../runtime/framing.ts";
+import { unbatch } from "./batcher.ts";
 import { ChannelBudget, type ChannelLimits } from "./channel_limits.ts";
 import { countSerializedValues } from "./value_scan.ts";
 
@@ -20,6 +24,10 @@ export interface InboxOptions {
   deliver(value: unknown): void;
   /** Ends the sandbox: `reason` names the limit it broke. */
   fail(reason: string): void;
+  /** Whether a larger message may be a batch of messages (the worker tier's). */
+  batches?: boolean;
+  /** Whether a decoded message answers a pending request (not charged as a message). */
+  solicited?(value: unknown): boolean;
   /** Checks a decoded large message before delivery (e.g. its frame kind); returns a reason. */
   validate?(value: unknown): string | undefined;
   /** Clock, ms. @default {performance.now} */
@@ -48,9 +56,9 @@ export class GuestInbox {
   }
 
   /**
-   * Charges arriving messages against the budget; fails the sandbox when over.
+   * Charges arriving messages or bytes against the budget; fails the sandbox when over.
    *
-   * @param messages How many.
+   * @param messages How many messages (unsolicited ones).
    * @param bytes Their size.
    * @returns False when the sandbox was failed.
    */
@@ -62,12 +70,14 @@ export class GuestInbox {
   }
 
   /**
-   * A message decoded already (small enough to decode at once).
+   * A decoded message: charged unless solicited, then delivered.
    *
    * @param value The message.
    */
   value(value: unknown): void {
-    if (!this.#failed) this.#options.deliver(value);
+    if (this.#failed) return;
+    if (!this.#options.solicited?.(value) && !this.charge(1, 0)) return;
+    this.#options.deliver(value);
   }
 
   /**
@@ -90,7 +100,8 @@ export class GuestInbox {
     }
     const invalid = this.#options.validate?.(value);
     if (invalid) return this.fail(`sent an invalid message: ${invalid}`);
-    this.#options.deliver(value);
+    if (this.#options.batches) unbatch(value, (message) => this.value(message));
+    else this.value(value);
   }
 
   /**

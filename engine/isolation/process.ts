@@ -232,18 +232,21 @@ interface StdoutOptions {
   log(line: string): void;
   /** The child broke a channel limit: kill it. */
   fail(reason: string): void;
+  /** Whether a decoded message answers a pending request. */
+  solicited?(value: unknown): boolean;
 }
 
 /**
  * Reads a child's stdout, which bundle code can write crafted frames to behind the runtime's
- * back: frames are charged to the child's budget before they are decoded (a chunk of a flood
- * stops at the budget), larger ones are checked by the inbox, and stray output becomes log lines
+ * back: frames are charged to the child's budget as they are decoded (a chunk of a flood stops
+ * at the budget), larger ones are checked by the inbox, and stray output becomes log lines
  * on the same budget. Once the child is failed its output is dropped undecoded.
  */
 function stdoutReader(options: StdoutOptions) {
   const inbox = new GuestInbox({
     limits: options.limits,
     deliver: options.deliver,
+    ...(options.solicited ? { solicited: options.solicited } : {}),
     validate: (value) => kindMismatch(value, "data"),
     fail: options.fail,
   });
@@ -253,7 +256,9 @@ function stdoutReader(options: StdoutOptions) {
   const frames = new FrameDecoder({
     maxFrameBytes: options.maxFrameBytes,
     inlineBytes: options.limits.inlineDecodeBytes,
-    onHeader: (_kind, length) => inbox.charge(1, FRAME_HEADER_BYTES + length),
+    // Bytes before decoding; the message itself once decoded (see inbox.ts). A failed child's
+    // remaining frames are dropped undecoded.
+    onHeader: (_kind, length) => inbox.charge(0, FRAME_HEADER_BYTES + length),
     onLarge: (payload) => inbox.large(payload),
     onFrame: (value) => inbox.value(value),
     onInvalid: () => inbox.value(undefined),
@@ -343,6 +348,7 @@ export function processTransport(
         sink.receive(value);
       },
       log: (line) => log("info", line),
+      ...(sink.solicited ? { solicited: sink.solicited } : {}),
       fail: (reason) => {
         if (!killed && !exited) sink.closed(reason);
       },

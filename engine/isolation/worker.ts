@@ -47,17 +47,16 @@ export function workerTransport(spec: WorkerSpec): TransportFactory {
     const limits = spec.channel ?? resolveChannelLimits();
     const inbox = new GuestInbox({
       limits,
-      deliver: (data) => unbatch(data, sink.receive),
+      deliver: sink.receive,
+      batches: true,
+      ...(sink.solicited ? { solicited: sink.solicited } : {}),
       fail: (reason) => {
         if (!ended) sink.closed(reason);
       },
     });
     worker.addEventListener("message", (event) => {
       const data: unknown = event.data;
-      if (!isEncoded(data)) {
-        if (inbox.charge(Array.isArray(data) ? data.length : 1, 0)) inbox.value(data);
-        return;
-      }
+      if (!isEncoded(data)) return unbatch(data, (message) => inbox.value(message));
       const bytes = data.payload.byteLength;
       if (!inbox.charge(1, bytes)) return;
       if (bytes > limits.inlineDecodeBytes) return inbox.large(data.payload);
@@ -67,7 +66,7 @@ export function workerTransport(spec: WorkerSpec): TransportFactory {
       } catch {
         value = undefined; // A malformed message, counted by the instance.
       }
-      inbox.value(value);
+      unbatch(value, (message) => inbox.value(message));
     });
     worker.addEventListener("messageerror", () => sink.receive(undefined));
     worker.addEventListener("error", (event) => {
