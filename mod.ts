@@ -83,6 +83,7 @@ export type {
   ManifestScaling,
 } from "./engine/manifest.ts";
 export type { PermissionCeiling, PermissionKind } from "./engine/permissions.ts";
+export { type ChannelLimits, DEFAULT_CHANNEL_LIMITS } from "./engine/isolation/channel_limits.ts";
 export {
   DEFAULT_LIMITS,
   loadPolicyFile,

@@ -129,7 +129,7 @@ export class Engine {
       linesPerSecond: limits.logLinesPerSecond,
       burst: limits.logBurst,
     });
-    this.#sandboxes = new Sandboxes(this.#options.denoCommand);
+    this.#sandboxes = new Sandboxes(this.#options.denoCommand, this.#options.channel);
     this.#eventOptions = options.events ?? {};
     const o = this.#options;
     this.#settings = {

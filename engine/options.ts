@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { type OperatorPolicy, parsePolicy, type PolicyInput } from "./policy.ts";
 import type { IsolationTier } from "./types.ts";
+import { type ChannelLimits, resolveChannelLimits } from "./isolation/channel_limits.ts";
 
 /** The engine's scalar settings (part of {@linkcode EngineOptions}); every field is optional. */
 export interface EngineSettingsOptions {
@@ -57,14 +58,20 @@ export interface EngineSettingsOptions {
   maxBodyBytes?: number;
   /** Engine name in service URIs (`bundle://<name>/<service>/<version>/<method>`). @default {"local"} */
   name?: string;
+  /**
+   * What one sandbox may make the engine decode, per message and per second (a sandbox over a
+   * per-second budget is killed); merged over {@linkcode DEFAULT_CHANNEL_LIMITS}.
+   */
+  channel?: Partial<ChannelLimits>;
 }
 
 /** Settings with every default applied. */
 export type ResolvedOptions =
-  & Required<Omit<EngineSettingsOptions, "isolation" | "ceiling">>
+  & Required<Omit<EngineSettingsOptions, "isolation" | "ceiling" | "channel">>
   & {
     isolation?: IsolationTier;
     ceiling: OperatorPolicy;
+    channel: ChannelLimits;
   };
 
 /**
@@ -94,6 +101,7 @@ export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions 
     rollbackWarmMs: options.rollbackWarmMs ?? 300_000,
     maxHops: options.maxHops ?? 8,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
+    channel: resolveChannelLimits(options.channel),
   };
   if (resolved.callTimeoutMs > maxTimeoutMs) {
     throw new RangeError(

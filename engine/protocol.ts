@@ -64,7 +64,13 @@ export interface WireBundleInfo {
 
 /** Engine → runtime. */
 export type HostMessage =
-  | { type: "init"; entry: string; bundle: WireBundleInfo }
+  | {
+    type: "init";
+    entry: string;
+    bundle: WireBundleInfo;
+    /** The engine's value cap per message (set by the transport), for clear refusals. */
+    maxMessageValues?: number;
+  }
   | {
     type: "call";
     id: number;

@@ -54,6 +54,17 @@ interface InfoOutput {
   modules?: InfoModule[];
 }
 
+/**
+ * Node built-in modules a bundle may not import, and why. The runtime refuses their classes too
+ * (`runtime/harden.ts`), for a computed `import()` this graph cannot see.
+ */
+const REFUSED_BUILTINS: ReadonlyMap<string, string> = new Map([
+  [
+    "node:worker_threads",
+    "a thread starts with fresh globals (the Cache API, BroadcastChannel, Web Locks) outside the sandbox's hardening",
+  ],
+]);
+
 function isInside(path: string, root: string): boolean {
   return path === root || path.startsWith(root.endsWith("/") ? root : `${root}/`);
 }
@@ -204,6 +215,14 @@ export async function vetBundle(
         break;
       }
       case "node:":
+        if (REFUSED_BUILTINS.has(m.specifier)) {
+          throw new ReleaseRefusedError(
+            `Cannot release bundle: it imports ${m.specifier}, refused in a bundle: ${
+              REFUSED_BUILTINS.get(m.specifier)
+            }${by(m.specifier)}`,
+          );
+        }
+        break;
       case "data:":
         break;
       case "npm:": {

@@ -91,6 +91,8 @@ export interface EngineProcess extends AsyncDisposable {
   pid: number;
   /** Everything the child printed so far. */
   output(): string;
+  /** Whether the child has exited (its status has settled); needs no access to `/proc`. */
+  exited(): boolean;
   /** SIGKILL, then wait for exit. */
   kill9(): Promise<void>;
   /** SIGTERM, then wait for exit. */
@@ -160,6 +162,7 @@ export async function startEngineProcess(
     url: url!,
     pid: child.pid,
     output: () => text,
+    exited: () => exited,
     async kill9() {
       if (!exited) child.kill("SIGKILL");
       await status;

@@ -18,6 +18,7 @@ import {
   type ProbeResult,
 } from "./escape_env.ts";
 import { PROTOCOL_ATTEMPTS } from "./escape_protocol.ts";
+import { REALM_ATTEMPTS } from "./escape_realms.ts";
 
 const P = MECHANISM.permissions;
 const needs = (kind: string, target: string) => `Requires ${kind} access to "${target}"`;
@@ -561,58 +562,6 @@ const PERMISSIONS_API: Attempt[] = [
         needs("read", `${env.root}/outside.js`),
       ),
   },
-  {
-    name: "a node:worker_threads worker reading a secret",
-    mechanism: MECHANISM.nested,
-    run: async (env) =>
-      assertRefused(
-        env,
-        await env.probe(
-          `const code = "const { parentPort, workerData } = require('node:worker_threads');" +
-            "try { parentPort.postMessage({ ok: true, value: require('node:fs').readFileSync(workerData, 'utf8') }); }" +
-            "catch (e) { parentPort.postMessage({ ok: false, name: e.name, message: e.message }); }";
-          const w = new Worker(code, { eval: true, workerData: input.secret });
-          const reply = await new Promise((resolve) => w.on("message", resolve));
-          await w.terminate();
-          if (reply.ok) return reply.value;
-          throw Object.assign(new Error(reply.message), { name: reply.name });`,
-          { prelude: `import { Worker } from "node:worker_threads";` },
-        ),
-        "NotCapable",
-        needs("read", env.secret),
-      ),
-  },
-  {
-    name: "a node:worker_threads BroadcastChannel to another bundle",
-    mechanism: (tier) =>
-      tier === "worker" ? "none: one broadcast bus per process" : MECHANISM.isolate(tier),
-    // A node:worker_threads export and node workers' fresh globals bypass the runtime guard: in the
-    // worker tier, every worker of the engine process shares one broadcast bus (see harden.ts).
-    knownGap: ["worker"],
-    async run(env) {
-      const listener = probeModule(
-        `globalThis.heard ??= []; if (input === "listen") {
-          new BroadcastChannel("bundles").onmessage = (e) => heard.push(e.data); return [];
-        }
-        return heard;`,
-        `import { BroadcastChannel } from "node:worker_threads";`,
-      ).replace("Probe:", "Listener:");
-      await env.deploy(manifest("listener", { services: { Listener: "1.0.0" } }), {
-        "mod.ts": listener,
-      });
-      await env.engine.call("Listener", "run", "listen");
-      const sent = await env.probe(
-        `const c = new BroadcastChannel("bundles"); c.postMessage(input.secret); c.close();
-        await new Promise((r) => setTimeout(r, 500)); return "sent";`,
-        {
-          prelude: `import { BroadcastChannel } from "node:worker_threads";`,
-        },
-      );
-      assert.deepEqual(sent, { ok: true, value: "sent" });
-      assert.deepEqual(await env.engine.call("Listener", "run", "check"), { ok: true, value: [] });
-      return "the listening bundle heard nothing";
-    },
-  },
 ];
 
 const IMPORTS: Attempt[] = [
@@ -856,4 +805,5 @@ export const ATTEMPTS: readonly Attempt[] = [
   ...IMPORTS,
   ...MANIFEST,
   ...PROTOCOL_ATTEMPTS,
+  ...REALM_ATTEMPTS,
 ];

@@ -25,18 +25,24 @@ const TARGET = `export default { services: { Target: {
   check() { return ({}).polluted ?? null; },
 } } };`;
 
-// Sends raw protocol messages to the engine: postMessage in a worker, frames on fd 1 in a process
-// (the format is public: magic, u32 length, node:v8 payload).
+// Sends raw protocol messages to the engine behind the runtime's back: frames on fd 1 in a
+// process (the format is public: magic, kind, u32 length, node:v8 payload). In a worker the raw
+// postMessage is out of reach (worker_main.ts removes it), which `unreachable` counts.
 const FORGER = `import v8 from "node:v8";
 import fs from "node:fs";
-const inWorker = typeof globalThis.postMessage === "function";
-function sendRaw(bytes) { if (inWorker) postMessage(bytes); else fs.writeSync(1, bytes); }
+const inWorker = typeof WorkerGlobalScope !== "undefined";
+let unreachable = 0;
+const kind = (m) => m?.type === "log" ? 2 : ["ping", "pong", "cancel", "fatal", "init-failed"].includes(m?.type) ? 1 : 3;
+function post(message) {
+  try { globalThis.postMessage(message); } catch { unreachable++; }
+}
+function sendRaw(bytes) { if (inWorker) post(bytes); else fs.writeSync(1, bytes); }
 function send(message) {
-  if (inWorker) return postMessage(message);
+  if (inWorker) return post(message);
   const s = new v8.Serializer(); s.writeHeader(); s.writeValue(message);
   const payload = s.releaseBuffer();
   const frame = new Uint8Array(8 + payload.byteLength);
-  frame.set([0xff, 0x42, 0x48, 0x01]);
+  frame.set([0xff, 0x42, 0x48, kind(message)]);
   new DataView(frame.buffer).setUint32(4, payload.byteLength, true);
   frame.set(payload, 8);
   fs.writeSync(1, frame);
@@ -49,12 +55,12 @@ export default { services: { Forger: {
     for (const junk of [null, 42, "text", { type: "nope" }, { type: "reply", id: -1, ok: true },
       { type: "log", level: "root", message: "x" }, { type: "broker-call" }]) send(junk);
     send({ type: "log", level: "info", message: "x".repeat(5_000_000) });
-    return "real";
+    return inWorker ? "real; postMessage unreachable " + unreachable + " times" : "real";
   },
   flood() {
     for (let i = 0; i < 150; i++) send({ type: "nope", i });
-    sendRaw(new Uint8Array([0xff, 0x42, 0x48, 0x01, 0xff, 0xff, 0xff, 0xff]));
-    return "flooded";
+    sendRaw(new Uint8Array([0xff, 0x42, 0x48, 0x03, 0xff, 0xff, 0xff, 0xff]));
+    return inWorker ? "postMessage unreachable " + unreachable + " times" : "flooded";
   },
   ping() { return "pong"; },
 } } };`;
@@ -165,15 +171,22 @@ export const PROTOCOL_ATTEMPTS: Attempt[] = [
       await env.deploy(manifest("victim", { services: { Victim: "1.0.0" } }), { "mod.ts": VICTIM });
       await env.deploy(manifest("forger", { services: { Forger: "1.0.0" } }), { "mod.ts": FORGER });
       const victim = env.engine.call("Victim", "wait", 300);
-      assert.equal(await env.engine.call("Forger", "forge", null), "real");
+      const forged = await env.engine.call("Forger", "forge", null);
+      assert.equal(
+        forged,
+        env.tier === "worker" ? "real; postMessage unreachable 30 times" : "real",
+      );
       assert.equal(await victim, "victim-real");
       await rejects(() => env.engine.call("Evil", "steal", null), NotFoundError);
       const services = env.engine.bundle("forger").revisions[0]!.services;
       assert.deepEqual(Object.keys(services), ["Forger"]);
-      await waitFor(() => logs.some((m) => m.startsWith("xxxx")), 5_000, "the huge log record");
-      assert.ok(logs.every((m) => m.length <= MAX_LOG_MESSAGE + 1), "log records are bounded");
       assert.equal(await env.engine.call("Forger", "ping", null), "pong");
-      return "ignored; the engine kept serving both bundles";
+      // The 5 MB log frame is refused from its header (over the log frame cap) and never decoded;
+      // its payload then reads as stray output, which becomes bounded log lines.
+      assert.ok(logs.every((m) => m.length <= MAX_LOG_MESSAGE + 1), "log records are bounded");
+      return env.tier === "worker"
+        ? forged as string
+        : "ignored; the engine kept serving both bundles";
     },
   },
   {
@@ -184,11 +197,10 @@ export const PROTOCOL_ATTEMPTS: Attempt[] = [
       env.engine.events.on("instanceexit", (e: InstanceExitEvent) => exits.push(e));
       await env.deploy(manifest("victim", { services: { Victim: "1.0.0" } }), { "mod.ts": VICTIM });
       await env.deploy(manifest("forger", { services: { Forger: "1.0.0" } }), { "mod.ts": FORGER });
-      await env.engine.call("Forger", "flood", null).catch(() => "instance lost");
+      const flooded = await env.engine.call("Forger", "flood", null).catch(() => "instance lost");
       if (env.tier === "worker") {
-        await waitFor(() => exits.length > 0, 5_000, "the flooding instance to be killed");
-        assert.equal(exits[0]!.bundle, "forger");
-        assert.match(exits[0]!.reason, /sent 100 malformed messages/);
+        assert.equal(flooded, "postMessage unreachable 151 times");
+        assert.equal(exits.length, 0);
       }
       assert.equal(await env.engine.call("Victim", "wait", 1), "victim-real");
       await waitFor(
@@ -196,7 +208,7 @@ export const PROTOCOL_ATTEMPTS: Attempt[] = [
         10_000,
         "the forger to be served again",
       );
-      return exits[0]?.reason ?? "dropped; the engine kept serving";
+      return exits[0]?.reason ?? `${flooded}; the engine kept serving`;
     },
   },
 ];

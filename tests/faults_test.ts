@@ -455,13 +455,26 @@ Deno.test("Engine keeps an instance that answers the liveness probe after a call
 });
 
 Deno.test("Engine survives a bundle flooding it with malformed messages and kills it at 100", async () => {
-  await using t = await testEngine();
+  // The worker tier's raw channel is out of a bundle's reach (worker_main.ts); a process-tier
+  // bundle can still write frames to fd 1 behind the runtime's back, so that is the attack.
+  await using t = await testEngine({ isolation: "process" });
   await t.deploy(
     manifest("garbage", { services: { G: "1.0.0" }, scaling: { minWorkers: 1, maxWorkers: 1 } }),
     {
       // An array on the wire is a batch of messages (see engine/isolation/batcher.ts), so the
       // list holds only single malformed values: each counts once.
-      "mod.ts": `const GARBAGE = [
+      "mod.ts": `import { serialize } from "node:v8";
+      const raw = Object.getPrototypeOf(Deno.stdout); // the real stdout, under the runtime's wrapper
+      const kind = (v) => v?.type === "log" ? 2 : ["pong", "fatal"].includes(v?.type) ? 1 : 3;
+      const frame = (v) => {
+        const payload = serialize(v);
+        const bytes = new Uint8Array(8 + payload.byteLength);
+        bytes.set([0xff, 0x42, 0x48, kind(v)]);
+        new DataView(bytes.buffer).setUint32(4, payload.byteLength, true);
+        bytes.set(payload, 8);
+        return bytes;
+      };
+      const GARBAGE = [
         42, null, "reply", new Uint8Array(2), { type: "bogus" }, { type: "reply", id: -1, ok: true },
         { type: "reply", id: "1", ok: true }, { type: "log", level: "shout", message: "x" },
         { type: "log", level: "info", message: 7 }, { type: "pong", id: 1 }, { type: "fatal" },
@@ -473,7 +486,7 @@ Deno.test("Engine survives a bundle flooding it with malformed messages and kill
         services: {
           G: {
             spam(n) {
-              for (let i = 0; i < n; i++) self.postMessage(GARBAGE[i % GARBAGE.length]);
+              for (let i = 0; i < n; i++) raw.writeSync(frame(GARBAGE[i % GARBAGE.length]));
               return n;
             },
             whoami: (_input, ctx) => ctx.bundle.instanceId,

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { BundleCallError, CallTimeoutError, createEngine, OwnershipError } from "../mod.ts";
+import { CallTimeoutError, createEngine, OwnershipError } from "../mod.ts";
 import { FAST, manifest, rejects, testEngine, waitFor, writeBundle } from "./_helpers.ts";
 import { testServer } from "./_server.ts";
 import { admin, releasePath } from "./_http.ts";

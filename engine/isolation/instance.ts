@@ -145,6 +145,11 @@ export class Instance {
     this.#transport = factory({
       receive: (raw) => this.#receive(raw),
       closed: (reason) => this.kill(reason),
+      solicited: (raw) => {
+        const m = raw as { type?: unknown; id?: unknown } | null;
+        const answer = m?.type === "reply" || m?.type === "response" || m?.type === "pong";
+        return answer && typeof m.id === "number" && this.#pending.has(m.id);
+      },
     });
   }
 

@@ -9,6 +9,9 @@
  * of memory), kills a child whose resident set outgrows its cap (a watchdog thread in the child
  * raises the alarm on stderr even while the bundle spins; heartbeat replies report RSS too),
  * forwards the child's stderr as log records, and reaps every child so none is left as a zombie.
+ * Bundle code can write crafted frames to fd 1 behind the runtime's back, so the child's stdout is
+ * untrusted: frames are checked by kind and size before decoding, larger ones have their values
+ * counted in the bytes before decoding (see `inbox.ts`), and a child that floods the channel is killed.
  * Restarts with backoff and crash loop detection are the pool's, as for every tier.
  *
  * @module
@@ -17,7 +20,16 @@ import { concatBytes } from "../bytes.ts";
 import { toProcessFlags } from "../permissions.ts";
 import type { ResolvedPermissions } from "../permissions.ts";
 import { MAX_LOG_MESSAGE } from "../protocol.ts";
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, RSS_ALARM } from "../runtime/framing.ts";
+import {
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  kindMismatch,
+  MAX_FRAME_BYTES,
+  RSS_ALARM,
+} from "../runtime/framing.ts";
+import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
+import { GuestInbox, withCap } from "./inbox.ts";
 import type { Transport, TransportSink } from "./instance.ts";
 
 const RUNTIME_URL = new URL("../runtime/process_main.ts", import.meta.url);
@@ -50,6 +62,8 @@ export interface ProcessSpec {
   probeMs?: number;
   /** Largest frame in either direction, bytes. @default {67108864} */
   maxFrameBytes?: number;
+  /** What the child may make the engine decode, per frame and per second. @default {DEFAULT_CHANNEL_LIMITS} */
+  channel?: ChannelLimits;
 }
 
 /** The process tier's transport: a {@linkcode Transport} that also says when its child is reaped. */
@@ -208,6 +222,58 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** What {@linkcode stdoutReader} needs. */
+interface StdoutOptions {
+  limits: ChannelLimits;
+  maxFrameBytes: number;
+  /** A decoded message, in order. */
+  deliver(value: unknown): void;
+  /** A line of output written to fd 1 outside any frame. */
+  log(line: string): void;
+  /** The child broke a channel limit: kill it. */
+  fail(reason: string): void;
+  /** Whether a decoded message answers a pending request. */
+  solicited?(value: unknown): boolean;
+}
+
+/**
+ * Reads a child's stdout, which bundle code can write crafted frames to behind the runtime's
+ * back: frames are charged to the child's budget as they are decoded (a chunk of a flood stops
+ * at the budget), larger ones are checked by the inbox, and stray output becomes log lines
+ * on the same budget. Once the child is failed its output is dropped undecoded.
+ */
+function stdoutReader(options: StdoutOptions) {
+  const inbox = new GuestInbox({
+    limits: options.limits,
+    deliver: options.deliver,
+    ...(options.solicited ? { solicited: options.solicited } : {}),
+    validate: (value) => kindMismatch(value, "data"),
+    fail: options.fail,
+  });
+  const strayOut = lineSplitter((line) => {
+    if (inbox.charge(1, line.length)) options.log(line);
+  });
+  const frames = new FrameDecoder({
+    maxFrameBytes: options.maxFrameBytes,
+    inlineBytes: options.limits.inlineDecodeBytes,
+    // Bytes before decoding; the message itself once decoded (see inbox.ts). A failed child's
+    // remaining frames are dropped undecoded.
+    onHeader: (_kind, length) => inbox.charge(0, FRAME_HEADER_BYTES + length),
+    onLarge: (payload) => inbox.large(payload),
+    onFrame: (value) => inbox.value(value),
+    onInvalid: () => inbox.value(undefined),
+    onStray: (bytes) => strayOut.push(bytes),
+  });
+  return {
+    push(chunk: Uint8Array) {
+      if (!inbox.failed) frames.push(chunk);
+    },
+    flush() {
+      strayOut.flush();
+    },
+  };
+}
+
 /**
  * Transport factory for the process tier.
  *
@@ -261,7 +327,7 @@ export function processTransport(
     };
     const log = (level: "info" | "warn", message: string) =>
       sink.receive({ type: "log", level, message });
-    const strayOut = lineSplitter((line) => log("info", line));
+
     const errLines = lineSplitter((line) => {
       if (line.startsWith(RSS_ALARM)) return supervise(Number(line.slice(RSS_ALARM.length)));
       if (OOM_MARKER.test(line)) outOfMemory = true;
@@ -269,9 +335,11 @@ export function processTransport(
       log("warn", `[stderr] ${line}`);
     });
 
-    const frames = new FrameDecoder({
+    const limits = spec.channel ?? resolveChannelLimits();
+    const out = stdoutReader({
+      limits,
       maxFrameBytes,
-      onFrame: (value) => {
+      deliver: (value) => {
         // Pongs carry the RSS too: a second source besides the watchdog's alarm.
         const memory = (value as { type?: unknown; memory?: { rss?: unknown } })?.memory;
         if ((value as { type?: unknown })?.type === "pong" && typeof memory?.rss === "number") {
@@ -279,13 +347,16 @@ export function processTransport(
         }
         sink.receive(value);
       },
-      onInvalid: () => sink.receive(undefined),
-      onStray: (bytes) => strayOut.push(bytes),
+      log: (line) => log("info", line),
+      ...(sink.solicited ? { solicited: sink.solicited } : {}),
+      fail: (reason) => {
+        if (!killed && !exited) sink.closed(reason);
+      },
     });
     const stdout = child.stdout.getReader();
     const stderr = child.stderr.getReader();
     const reading = Promise.all([
-      pump(stdout, (chunk) => frames.push(chunk)),
+      pump(stdout, (chunk) => out.push(chunk)),
       pump(stderr, (chunk) => errLines.push(chunk)),
     ]);
 
@@ -298,7 +369,7 @@ export function processTransport(
       await Promise.race([reading, pause(DRAIN_MS, drained.signal)]);
       drained.abort();
       await Promise.all([stdout.cancel(), stderr.cancel(), input.abort()]).catch(() => {});
-      strayOut.flush();
+      out.flush();
       errLines.flush();
       if (killed) return;
       const how = describeExit(status, outOfMemory, spec.memoryMb);
@@ -310,7 +381,7 @@ export function processTransport(
       probeMs: spec.probeMs ?? 250,
       ended,
       send(message) {
-        const frame = encodeFrame(message, maxFrameBytes);
+        const frame = encodeFrame(withCap(message, limits), maxFrameBytes);
         // Like postMessage to a terminated worker: dropped; the exit report fails what is pending.
         if (killed || exited) return;
         if (queued + frame.byteLength > 2 * maxFrameBytes) {

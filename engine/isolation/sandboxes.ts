@@ -6,6 +6,7 @@
  */
 import type { ResolvedPermissions } from "../permissions.ts";
 import type { IsolationTier } from "../types.ts";
+import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
 import type { TransportFactory } from "./instance.ts";
 import { type ProcessTransport, processTransport } from "./process.ts";
 import { workerTransport } from "./worker.ts";
@@ -25,15 +26,18 @@ export interface SandboxSpec {
 /** Transport factories for both tiers, with the live child processes counted. */
 export class Sandboxes {
   readonly #denoCommand: string;
+  readonly #channel: ChannelLimits;
   readonly #children = new Set<ProcessTransport>();
 
   /**
    * Creates the factory.
    *
    * @param denoCommand Deno executable for child processes (a name the engine may run).
+   * @param channel What one sandbox may make the engine decode. @default {DEFAULT_CHANNEL_LIMITS}
    */
-  constructor(denoCommand: string) {
+  constructor(denoCommand: string, channel: ChannelLimits = resolveChannelLimits()) {
     this.#denoCommand = denoCommand;
+    this.#channel = channel;
   }
 
   /** Child processes not yet reaped. */
@@ -49,13 +53,18 @@ export class Sandboxes {
    */
   transport(spec: SandboxSpec): TransportFactory {
     if (spec.tier === "worker") {
-      return workerTransport({ name: spec.name, permissions: spec.grants });
+      return workerTransport({
+        name: spec.name,
+        permissions: spec.grants,
+        channel: this.#channel,
+      });
     }
     const factory = processTransport({
       name: spec.name,
       permissions: spec.grants,
       memoryMb: spec.memoryMb,
       denoCommand: this.#denoCommand,
+      channel: this.#channel,
     });
     return (sink) => {
       const child = factory(sink);

@@ -32,6 +32,12 @@ export interface TransportSink {
   receive(raw: unknown): void;
   /** The sandbox ended on its own; `reason` says how. */
   closed(reason: string): void;
+  /**
+   * Whether a raw message answers a request the engine is waiting for (a reply, response or pong
+   * to a pending id). Only other messages count against a sandbox's message budget: the engine
+   * asked for the answers, and a flood cannot consist of them (each id is answered once).
+   */
+  solicited?(raw: unknown): boolean;
 }
 
 /** Creates the transport for one instance; one implementation per isolation tier. */

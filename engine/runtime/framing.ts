@@ -1,6 +1,7 @@
 /**
  * Frames for the process isolation tier: protocol messages cross a byte stream (the child's
- * stdin/stdout) as `magic · u32 length · payload`, the payload being `node:v8` serialization. The
+ * stdin/stdout) as `magic · kind · u32 length · payload`, the payload being `node:v8`
+ * serialization. The
  * plain `Serializer`/`Deserializer` pair is V8's structured-clone algorithm, the one `postMessage`
  * uses, so values cross identically in both tiers (typed arrays keep their whole buffer and offset,
  * `Map`, `Date`, `Error`, `BigInt` survive, functions throw `DataCloneError`).
@@ -10,6 +11,13 @@
  * stray bytes between frames instead of desynchronising the stream. A frame whose length exceeds
  * the cap, or whose payload does not deserialize, is reported as invalid and skipped: a reader
  * never buffers more than one capped frame.
+ *
+ * The kind byte says what a frame may carry, so a reader can cap it before decoding anything:
+ * control frames (ping, pong, cancel, fatal, init-failed) and log frames are small, data frames
+ * (calls, replies, responses) may be large. A decoded frame whose message does not belong to its
+ * kind is invalid. `node:v8` deserialization costs time per object, not per byte (measured: 100k
+ * empty objects, 300 KB, take 40 ms; 4M take 3.6 s), so a reader can hand data frames over a
+ * threshold to `onLarge` undecoded, for a check off its thread.
  *
  * Imports only `node:v8`, because the child loads it before it has any permission.
  *
@@ -24,21 +32,58 @@ import { Deserializer, Serializer } from "node:v8";
  */
 export const RSS_ALARM = "bundlehost: resident set over cap:";
 
-/** First bytes of every frame. */
-export const FRAME_MAGIC: Uint8Array = Uint8Array.of(0xff, 0x42, 0x48, 0x01);
-/** Magic plus the u32 little-endian payload length. */
+/** First bytes of every frame; the kind byte follows. */
+export const FRAME_MAGIC: Uint8Array = Uint8Array.of(0xff, 0x42, 0x48);
+/** Magic, kind and the u32 little-endian payload length. */
 export const FRAME_HEADER_BYTES = 8;
 /** Default largest payload, bytes: a 32 MiB HTTP body plus room for the message around it. */
 export const MAX_FRAME_BYTES: number = 64 * 1024 * 1024;
+/** Largest control frame payload, bytes: a fatal report with a 2 KiB two-byte error message. */
+export const MAX_CONTROL_FRAME_BYTES = 8 * 1024;
+/** Largest log frame payload, bytes: a 16 Ki-character message in two-byte form, and its fields. */
+export const MAX_LOG_FRAME_BYTES = 34 * 1024;
+
+/** What a frame carries, from its kind byte. */
+export type FrameKind = "control" | "log" | "data";
+const KIND_BYTE: Record<FrameKind, number> = { control: 1, log: 2, data: 3 };
+const KIND_OF_BYTE: readonly (FrameKind | undefined)[] = [undefined, "control", "log", "data"];
+const CONTROL_TYPES: ReadonlySet<unknown> = new Set([
+  "ping",
+  "pong",
+  "cancel",
+  "fatal",
+  "init-failed",
+]);
+
+/**
+ * The kind of frame a message travels in: control and log messages are small and capped tightly,
+ * everything else (including values that are not protocol messages) is data.
+ *
+ * @param value A protocol message.
+ * @returns Its frame kind.
+ */
+export function frameKindOf(value: unknown): FrameKind {
+  const type = typeof value === "object" && value !== null
+    ? (value as { type?: unknown }).type
+    : undefined;
+  if (type === "log") return "log";
+  return CONTROL_TYPES.has(type) ? "control" : "data";
+}
+
+function kindCap(kind: FrameKind, maxBytes: number): number {
+  if (kind === "control") return Math.min(maxBytes, MAX_CONTROL_FRAME_BYTES);
+  if (kind === "log") return Math.min(maxBytes, MAX_LOG_FRAME_BYTES);
+  return maxBytes;
+}
 
 /**
  * Serializes a message into one frame.
  *
  * @param value Any structured-clone compatible value.
- * @param maxBytes Largest payload allowed.
+ * @param maxBytes Largest payload allowed (control and log frames have their own, smaller caps).
  * @returns The frame bytes.
  * @throws {DOMException} `DataCloneError` when the value cannot be cloned, like `postMessage`.
- * @throws {RangeError} When the payload exceeds `maxBytes`.
+ * @throws {RangeError} When the payload exceeds the cap of its kind.
  *
  * @example Round-trip a message
  * ```ts
@@ -59,11 +104,16 @@ export function encodeFrame(value: unknown, maxBytes: number = MAX_FRAME_BYTES):
   } catch (error) {
     throw new DOMException((error as Error).message, "DataCloneError");
   }
-  if (payload.byteLength > maxBytes) {
-    throw new RangeError(`Message of ${payload.byteLength} bytes exceeds the ${maxBytes} byte cap`);
+  const kind = frameKindOf(value);
+  const cap = kindCap(kind, maxBytes);
+  if (payload.byteLength > cap) {
+    throw new RangeError(
+      `Message of ${payload.byteLength} bytes exceeds the ${cap} byte cap of ${kind} frames`,
+    );
   }
   const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
   frame.set(FRAME_MAGIC);
+  frame[FRAME_MAGIC.length] = KIND_BYTE[kind];
   new DataView(frame.buffer).setUint32(4, payload.byteLength, true);
   frame.set(payload, FRAME_HEADER_BYTES);
   return frame;
@@ -71,17 +121,48 @@ export function encodeFrame(value: unknown, maxBytes: number = MAX_FRAME_BYTES):
 
 const INITIAL_BYTES = 64 * 1024;
 
-function decodePayload(payload: Uint8Array): unknown {
+/**
+ * Deserializes a frame payload.
+ *
+ * @param payload The bytes after the header.
+ * @returns The value.
+ * @throws {TypeError} When the payload has no serialization header; V8's own errors otherwise.
+ */
+export function decodePayload(payload: Uint8Array): unknown {
   const deserializer = new Deserializer(payload);
   if (!deserializer.readHeader()) throw new TypeError("Bad serialization header");
   return deserializer.readValue();
 }
 
+/**
+ * Why a decoded message may not travel in a frame of `kind`, or undefined when it may.
+ *
+ * @param value The decoded message.
+ * @param kind The kind byte of its frame.
+ * @returns A reason, for an invalid frame.
+ */
+export function kindMismatch(value: unknown, kind: FrameKind): string | undefined {
+  const expected = frameKindOf(value);
+  return expected === kind ? undefined : `a ${kind} frame carries a ${expected} message`;
+}
+
 /** Callbacks of a {@linkcode FrameDecoder}. */
 export interface FrameDecoderOptions {
-  /** Largest payload accepted, bytes. @default {MAX_FRAME_BYTES} */
+  /** Largest data payload accepted, bytes (control and log frames are capped lower). @default {MAX_FRAME_BYTES} */
   maxFrameBytes?: number;
-  /** A complete, deserialized frame. */
+  /**
+   * Data payloads larger than this go to `onLarge` undecoded, when it is set. @default {Infinity}
+   */
+  inlineBytes?: number;
+  /** A data frame over `inlineBytes`: the payload, copied, for the caller to check and decode. */
+  onLarge?(payload: Uint8Array<ArrayBuffer>): void;
+  /**
+   * Called with each complete frame before it is decoded, with the payload length it consumes (0
+   * for a header dropped as oversize or of unknown kind); returning false drops it and everything
+   * after it in the current chunk (e.g. its sender is over a budget).
+   */
+  onHeader?(kind: FrameKind | undefined, length: number): boolean;
+  /** A complete, deserialized frame whose message belongs to its kind. */
   onFrame(value: unknown): void;
   /** A frame that is too large or does not deserialize; it has been skipped. */
   onInvalid(reason: string): void;
@@ -107,7 +188,9 @@ export interface FrameDecoderOptions {
 export class FrameDecoder {
   readonly #options: FrameDecoderOptions;
   readonly #max: number;
+  readonly #inline: number;
   #buffer = new Uint8Array(INITIAL_BYTES);
+  #stopped = false;
   #start = 0;
   #end = 0;
 
@@ -119,6 +202,7 @@ export class FrameDecoder {
   constructor(options: FrameDecoderOptions) {
     this.#options = options;
     this.#max = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.#inline = options.onLarge ? options.inlineBytes ?? Infinity : Infinity;
   }
 
   /** Bytes received but not yet consumed. */
@@ -134,6 +218,10 @@ export class FrameDecoder {
   push(chunk: Uint8Array): void {
     this.#append(chunk);
     while (this.#step());
+    if (this.#stopped) {
+      this.#stopped = false;
+      this.#start = this.#end;
+    }
     if (this.#start === this.#end) {
       this.#start = this.#end = 0;
       // Give back the room a large frame needed.
@@ -176,17 +264,31 @@ export class FrameDecoder {
       return true;
     }
     if (live < FRAME_HEADER_BYTES) return false;
+    // Kind and size are checked before anything is decoded or buffered.
+    const kindByte = buf[this.#start + FRAME_MAGIC.length]!;
+    const kind = KIND_OF_BYTE[kindByte];
     const length = new DataView(buf.buffer, buf.byteOffset + this.#start + 4, 4).getUint32(0, true);
-    if (length > this.#max) {
-      // Drop the header only and resynchronise on the next magic.
+    const cap = kind === undefined ? 0 : kindCap(kind, this.#max);
+    if (kind === undefined || length > cap) {
+      // Drop the header only and resynchronise on the next magic: no payload was consumed.
+      if (this.#options.onHeader?.(kind, 0) === false) return this.#stop();
       this.#start += FRAME_HEADER_BYTES;
-      this.#options.onInvalid(`frame of ${length} bytes exceeds the ${this.#max} byte cap`);
+      this.#options.onInvalid(
+        kind === undefined
+          ? `frame of unknown kind ${kindByte}`
+          : `${kind} frame of ${length} bytes exceeds the ${cap} byte cap`,
+      );
       return true;
     }
     if (live < FRAME_HEADER_BYTES + length) return false;
+    if (this.#options.onHeader?.(kind, length) === false) return this.#stop();
     const payloadStart = this.#start + FRAME_HEADER_BYTES;
     const payload = buf.slice(payloadStart, payloadStart + length);
     this.#start = payloadStart + length;
+    if (kind === "data" && length > this.#inline) {
+      this.#options.onLarge!(payload);
+      return true;
+    }
     let value: unknown;
     try {
       value = decodePayload(payload);
@@ -194,8 +296,15 @@ export class FrameDecoder {
       this.#options.onInvalid(`frame does not deserialize: ${(error as Error).message}`);
       return true;
     }
-    this.#options.onFrame(value);
+    const mismatch = kindMismatch(value, kind);
+    if (mismatch) this.#options.onInvalid(mismatch);
+    else this.#options.onFrame(value);
     return true;
+  }
+
+  #stop(): false {
+    this.#stopped = true;
+    return false;
   }
 
   /**

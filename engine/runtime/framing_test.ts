@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { encodeFrame, FRAME_MAGIC, FrameDecoder } from "./framing.ts";
+import {
+  decodePayload,
+  encodeFrame,
+  FRAME_MAGIC,
+  FrameDecoder,
+  frameKindOf,
+  MAX_CONTROL_FRAME_BYTES,
+  MAX_LOG_FRAME_BYTES,
+} from "./framing.ts";
 
 function collect(maxFrameBytes?: number) {
   const frames: unknown[] = [];
@@ -64,16 +72,20 @@ Deno.test("FrameDecoder reports stray text between frames and stays in sync", ()
 
 Deno.test("FrameDecoder skips an oversize frame header and resynchronises", () => {
   const { decoder, frames, invalid } = collect(1024);
-  const header = concat(FRAME_MAGIC, Uint8Array.of(0xff, 0xff, 0xff, 0x7f));
+  const header = concat(FRAME_MAGIC, Uint8Array.of(3, 0xff, 0xff, 0xff, 0x7f));
   decoder.push(concat(header, encodeFrame("after")));
   assert.deepEqual(frames, ["after"]);
   assert.equal(invalid.length, 1);
-  assert.match(invalid[0]!, /exceeds the 1024 byte cap/);
+  assert.match(invalid[0]!, /data frame of 2147483647 bytes exceeds the 1024 byte cap/);
 });
 
 Deno.test("FrameDecoder reports a payload that does not deserialize and keeps going", () => {
   const { decoder, frames, invalid } = collect();
-  const garbage = concat(FRAME_MAGIC, Uint8Array.of(3, 0, 0, 0), Uint8Array.of(0xff, 0x0f, 0x99));
+  const garbage = concat(
+    FRAME_MAGIC,
+    Uint8Array.of(3, 3, 0, 0, 0),
+    Uint8Array.of(0xff, 0x0f, 0x99),
+  );
   decoder.push(concat(garbage, encodeFrame("ok")));
   assert.deepEqual(frames, ["ok"]);
   assert.equal(invalid.length, 1);
@@ -96,4 +108,51 @@ Deno.test("encodeFrame refuses what postMessage refuses, and payloads over the c
     (e: unknown) => e instanceof DOMException && e.name === "DataCloneError",
   );
   assert.throws(() => encodeFrame("x".repeat(100), 50), RangeError);
+});
+
+Deno.test("FrameDecoder caps control and log frames by kind before decoding anything", () => {
+  const { decoder, frames, invalid } = collect();
+  // A log header announcing 1 MiB: refused from the header alone, no payload is awaited.
+  const header = concat(FRAME_MAGIC, Uint8Array.of(2, 0, 0, 0x10, 0));
+  decoder.push(concat(header, encodeFrame({ type: "pong", id: 1 })));
+  assert.deepEqual(frames, [{ type: "pong", id: 1 }]);
+  assert.deepEqual(invalid, [
+    `log frame of 1048576 bytes exceeds the ${MAX_LOG_FRAME_BYTES} byte cap`,
+  ]);
+  assert.throws(
+    () => encodeFrame({ type: "pong", id: 1, pad: "x".repeat(MAX_CONTROL_FRAME_BYTES) }),
+    /exceeds the 8192 byte cap of control frames/,
+  );
+});
+
+Deno.test("FrameDecoder refuses an unknown kind and a message in the wrong kind of frame", () => {
+  const { decoder, frames, invalid } = collect();
+  const log = encodeFrame({ type: "log", level: "info", message: "hi" });
+  const relabelled = log.slice();
+  relabelled[FRAME_MAGIC.length] = 3; // the log message claims to be data
+  const unknown = log.slice();
+  unknown[FRAME_MAGIC.length] = 9;
+  decoder.push(concat(relabelled, unknown, encodeFrame("ok")));
+  assert.deepEqual(frames, ["ok"]);
+  assert.equal(invalid[0], "a data frame carries a log message");
+  assert.equal(invalid[1], "frame of unknown kind 9");
+  assert.equal(frameKindOf({ type: "reply" }), "data");
+  assert.equal(frameKindOf({ type: "fatal" }), "control");
+});
+
+Deno.test("FrameDecoder hands data frames over the inline size to onLarge undecoded", () => {
+  const large: Uint8Array[] = [];
+  const frames: unknown[] = [];
+  const decoder = new FrameDecoder({
+    inlineBytes: 64,
+    onLarge: (payload) => large.push(payload),
+    onFrame: (v) => frames.push(v),
+    onInvalid: (why) => assert.fail(why),
+    onStray: () => assert.fail("stray"),
+  });
+  const big = { type: "reply", id: 1, ok: true, value: "y".repeat(100) };
+  decoder.push(concat(encodeFrame("small"), encodeFrame(big)));
+  assert.deepEqual(frames, ["small"]);
+  assert.equal(large.length, 1);
+  assert.deepEqual(decodePayload(large[0]!), big);
 });

@@ -10,19 +10,43 @@
  *   `node:process` `on("SIGTERM")`) keeps the engine from ending on a signal while the bundle lives.
  *
  * This removes or refuses them in the bundle's realm, and wraps `Worker` so nested web workers are
- * hardened the same way. It is defence in depth, not a boundary: a realm shared with hostile code
- * cannot be made airtight (a `node:worker_threads` worker starts with fresh globals). Use the
- * process tier for code you do not trust.
+ * hardened the same way. A `node:worker_threads` worker would start with fresh globals (the APIs
+ * above come back, measured) and its `BroadcastChannel` export reaches every worker of the process,
+ * so both classes are refused: their prototype becomes a constructor that throws (a derived class
+ * calls its prototype in `super()`), and they are made non-extensible so the prototype cannot be
+ * put back. Release vetting refuses a static import of the module too; this covers the computed
+ * `import()` vetting cannot see. Other fresh realms were checked and give nothing back: a `node:vm`
+ * context has no web or Deno APIs, `ShadowRealm` is not enabled, and a nested worker from a
+ * `blob:` or `data:` URL goes through the wrapped `Worker`.
+ *
+ * It is defence in depth, not a boundary: a realm shared with hostile code cannot be made
+ * airtight. Use the process tier for code you do not trust.
  *
  * @module
  */
+import * as workerThreads from "node:worker_threads";
+
+/** The exports of `node:worker_threads` that give a bundle a fresh realm or a shared bus. */
+export interface WorkerThreadsModule {
+  /** The thread class. */
+  Worker?: unknown;
+  /** The process-wide broadcast bus. */
+  BroadcastChannel?: unknown;
+}
+
+/** Hardens the sandbox's own realm, `node:worker_threads` included. Idempotent. */
+export function hardenSandbox(): void {
+  hardenGuestScope(workerThreads);
+}
 
 /**
  * Removes or refuses the process-shared APIs listed in the module doc. Idempotent. The function is
  * self-contained (it references nothing outside its body), because its source is also run as the
  * first module of every nested web worker the bundle creates.
+ *
+ * @param threads The realm's `node:worker_threads` module, whose classes are refused.
  */
-export function hardenGuestScope(): void {
+export function hardenGuestScope(threads?: WorkerThreadsModule): void {
   const scope = globalThis as unknown as Record<string, unknown>;
   if (scope.__bundlehostHardened === true) return;
   Object.defineProperty(scope, "__bundlehostHardened", { value: true });
@@ -31,6 +55,22 @@ export function hardenGuestScope(): void {
   };
   const lock = (target: object, key: string, value: unknown) =>
     Object.defineProperty(target, key, { value, writable: false, configurable: false });
+
+  for (const name of ["Worker", "BroadcastChannel"] as const) {
+    const cls = threads?.[name];
+    if (typeof cls !== "function") continue;
+    const what = `node:worker_threads ${name}`;
+    const why = name === "Worker"
+      ? "a thread starts with fresh globals, outside the sandbox's hardening"
+      : "its channel reaches every worker of the engine process";
+    Object.setPrototypeOf(
+      cls,
+      function Refused() {
+        refuse(what, why)();
+      },
+    );
+    Object.preventExtensions(cls);
+  }
 
   for (const name of ["caches", "CacheStorage", "Cache", "BroadcastChannel", "LockManager"]) {
     delete scope[name];
@@ -64,7 +104,11 @@ export function hardenGuestScope(): void {
 
   const NativeWorker = scope.Worker as (new (...args: unknown[]) => object) | undefined;
   if (typeof NativeWorker === "function") {
-    const guard = `data:text/javascript,${encodeURIComponent(`(${hardenGuestScope})();`)}`;
+    const guard = `data:text/javascript,${
+      encodeURIComponent(
+        `import * as threads from "node:worker_threads";\n(${hardenGuestScope})(threads);`,
+      )
+    }`;
     const base = (scope.location as { href?: string } | undefined)?.href;
     const Worker = function Worker(this: unknown, specifier: string | URL, options?: object) {
       if (!new.target) throw new TypeError("Failed to construct 'Worker': use the 'new' operator");

@@ -19,7 +19,9 @@
 import process from "node:process";
 import { type GuestMessage, type HostMessage, MAX_LOG_MESSAGE } from "../protocol.ts";
 import { concatBytes } from "../bytes.ts";
+import { ValueCap } from "./clone_check.ts";
 import { encodeFrame, FrameDecoder, RSS_ALARM } from "./framing.ts";
+import { droppedNote, LogGate } from "./log_gate.ts";
 import { startRuntime } from "./runtime.ts";
 
 const stdout = Deno.stdout;
@@ -51,10 +53,23 @@ function flush(): void {
   }
 }
 
+const cap = new ValueCap();
+/** The engine's default `channel.inlineDecodeBytes`: frames up to this size are not counted. */
+const INLINE_DECODE_BYTES = 64 * 1024;
+const logGate = new LogGate();
+
 function post(message: GuestMessage, onUndeliverable?: (error: unknown) => void): void {
+  if (message.type === "log") {
+    const dropped = logGate.admit();
+    if (dropped === false) return;
+    if (dropped > 0) post(droppedNote(dropped));
+  }
   let frame: Uint8Array;
   try {
     frame = encodeFrame(message);
+    // Only a frame the engine counts the values of can be over its cap.
+    const refused = frame.byteLength > INLINE_DECODE_BYTES ? cap.refuse(message) : undefined;
+    if (refused) throw refused;
   } catch (error) {
     if (!onUndeliverable) throw error;
     onUndeliverable(error);
@@ -156,7 +171,10 @@ startRuntime({
 });
 
 const decoder = new FrameDecoder({
-  onFrame: (value) => handler?.(value as HostMessage),
+  onFrame: (value) => {
+    cap.learn(value);
+    handler?.(value as HostMessage);
+  },
   onInvalid: protocolFault,
   onStray: () => protocolFault("bytes outside a frame"),
 });

@@ -25,7 +25,7 @@ import { makeBroker } from "./broker_client.ts";
 import { CallScope } from "./call_scope.ts";
 import { readLimited } from "../bytes.ts";
 import { makeEvents } from "./events_client.ts";
-import { hardenGuestScope } from "./harden.ts";
+import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
 
 /** How the runtime talks to the engine; one implementation per isolation tier. */
@@ -237,7 +237,7 @@ export function startRuntime(port: GuestPort): void {
     let mod: { default?: unknown };
     try {
       // Last step before bundle code runs: the runtime and its port keep the APIs they captured.
-      hardenGuestScope();
+      hardenSandbox();
       mod = await import(entry);
     } catch (error) {
       post({ type: "init-failed", error: toWireError(error) });
