@@ -324,6 +324,7 @@ export class Engine {
       tier,
       tierReason,
       admitLog: () => this.#logBudget.admit(manifest.id),
+      countDroppedLogs: (count) => this.#logBudget.countDropped(manifest.id, count),
       ...(options.hash === undefined ? {} : { hash: options.hash }),
       transport: (name) =>
         this.#sandboxes.transport({ tier, name, grants, memoryMb: manifest.scaling.memoryMb }),

@@ -74,6 +74,22 @@ export class LogBudget {
   }
 
   /**
+   * Counts lines a bundle's sandbox dropped before they reached the engine (its own log gate),
+   * with the lines this budget dropped.
+   *
+   * @param id Bundle id.
+   * @param count Lines dropped.
+   */
+  countDropped(id: string, count: number): void {
+    let bucket = this.#buckets.get(id);
+    if (!bucket) {
+      bucket = { tokens: this.#burst, at: this.#now(), dropped: 0 };
+      this.#buckets.set(id, bucket);
+    }
+    bucket.dropped += count;
+  }
+
+  /**
    * Lines of a bundle dropped so far.
    *
    * @param id Bundle id.

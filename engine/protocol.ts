@@ -107,7 +107,15 @@ export type GuestMessage =
   | { type: "reply"; id: number; ok: false; error: WireError }
   | { type: "response"; id: number; response: WireResponse }
   | { type: "pong"; id: number; memory: WireMemory }
-  | { type: "log"; level: LogLevel; message: string; callId?: number; traceparent?: string }
+  | {
+    type: "log";
+    level: LogLevel;
+    message: string;
+    callId?: number;
+    traceparent?: string;
+    /** Set on the sandbox's own note of records its log gate dropped: how many. */
+    dropped?: number;
+  }
   | {
     type: "broker-call";
     id: number;
@@ -285,6 +293,9 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
       const msg: GuestMessage = { type: "log", level: raw.level as LogLevel, message };
       if (isId(raw.callId)) msg.callId = raw.callId;
       if (isTraceparent(raw.traceparent)) msg.traceparent = raw.traceparent;
+      if (Number.isSafeInteger(raw.dropped) && (raw.dropped as number) > 0) {
+        msg.dropped = raw.dropped as number;
+      }
       return msg;
     }
     case "broker-call": {

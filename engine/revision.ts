@@ -54,6 +54,8 @@ export interface RevisionInit {
   tierReason?: string;
   /** Whether the bundle's log budget admits one more line (the engine's per-bundle budget). */
   admitLog?(): boolean;
+  /** Lines the sandbox dropped itself, to count with the bundle's other drops. */
+  countDroppedLogs?(count: number): void;
   /** Content hash of the release, when known. */
   hash?: string;
   /** Builds a transport for one instance. */
@@ -409,6 +411,7 @@ export class Revision {
       outbound: (call) => init.outbound(call, this),
       ...(init.publish ? { publish: (event: OutboundPublish) => init.publish!(event, this) } : {}),
       ...(init.admitLog ? { admitLog: init.admitLog } : {}),
+      ...(init.countDroppedLogs ? { countDroppedLogs: init.countDroppedLogs } : {}),
       onCrashLoop: (reason) => {
         this.#serial(() => this.#stop(reason)).catch((error) => {
           init.events.dispatchEvent(

@@ -56,6 +56,8 @@ export interface RevisionPoolInit {
   onCrashLoop(reason: string): void;
   /** Whether the bundle's log budget admits one more line; dropped lines are counted there. */
   admitLog?(): boolean;
+  /** Lines the sandbox dropped itself, to count with the bundle's other drops. */
+  countDroppedLogs?(count: number): void;
 }
 
 /**
@@ -106,6 +108,7 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
           if (record?.traceparent) log.traceparent = record.traceparent;
           events.dispatchEvent(new LogEvent(log));
         },
+        ...(init.countDroppedLogs ? { onLogsDropped: init.countDroppedLogs } : {}),
         onOutboundCall: (call) => init.outbound(call),
         ...(init.publish ? { onPublish: init.publish } : {}),
         onExit: (reason, self) => pool.exited(self, reason),

@@ -64,6 +64,8 @@ export interface InstanceOptions {
   logRate?: number;
   /** A log record from the guest. */
   onLog?(level: LogLevel, message: string, call: CallRecord | undefined): void;
+  /** The sandbox's log gate dropped this many records (its own note; counted, not printed). */
+  onLogsDropped?(count: number): void;
   /** A call from the bundle to the broker. */
   onOutboundCall?(call: OutboundCall): Promise<unknown>;
   /** An event the bundle publishes; resolves once it is stored. */
@@ -480,6 +482,13 @@ export class Instance {
         return;
       }
       case "log": {
+        if (message.dropped !== undefined) {
+          // Counted where the bundle's drops are counted; never printed, so forged notes cannot
+          // carry a log flood past the budget.
+          this.droppedLogs += message.dropped;
+          this.#options.onLogsDropped?.(message.dropped);
+          return;
+        }
         const now = Date.now();
         if (now - this.#logWindow >= 1000) {
           this.#logWindow = now;

@@ -3,8 +3,8 @@
  * otherwise send the engine more messages than its channel budget allows and be killed for it
  * (see `../isolation/channel_limits.ts`). Records over {@linkcode LOG_GATE_PER_WINDOW} per 100 ms,
  * or per synchronous run of the bundle's code (whose records leave in one batch however long the
- * run takes), are dropped here, and the next record that passes is preceded by one that counts
- * them. The engine's own per-instance log rate applies after this.
+ * run takes), are dropped here and reported in one note that the engine adds to the bundle's
+ * dropped-line count (never printed). The engine's per-bundle log budget applies after this.
  *
  * @module
  */
@@ -13,30 +13,41 @@
 export const LOG_GATE_PER_WINDOW = 500;
 const WINDOW_MS = 100;
 
-/** Counts and drops log records over the per-window bound. */
+/** Counts and drops log records over the per-window bound, and reports what it dropped. */
 export class LogGate {
+  readonly #report: (dropped: number) => void;
   readonly #now: () => number;
+  readonly #schedule: (flush: () => void) => void;
   #windowStart = -Infinity;
   #sent = 0;
   #burst = 0;
   #dropped = 0;
+  #flushing = false;
 
   /**
    * Creates a gate.
    *
+   * @param report Called with the number of records dropped: before the next record that passes,
+   * or one window after the drops began, so a flood's tail is reported too.
    * @param now Clock, ms. @default {performance.now}
+   * @param schedule Runs `flush` later. @default {a 100 ms timer}
    */
-  constructor(now: () => number = () => performance.now()) {
+  constructor(
+    report: (dropped: number) => void,
+    now: () => number = () => performance.now(),
+    schedule: (flush: () => void) => void = (flush) => setTimeout(flush, WINDOW_MS),
+  ) {
+    this.#report = report;
     this.#now = now;
+    this.#schedule = schedule;
   }
 
   /**
    * Decides about one log record.
    *
-   * @returns `false` to drop it; otherwise the number of records dropped since the last one that
-   * passed (0 when none), which the caller reports first.
+   * @returns Whether to send it.
    */
-  admit(): number | false {
+  admit(): boolean {
     const now = this.#now();
     if (now - this.#windowStart >= WINDOW_MS) {
       this.#windowStart = now;
@@ -47,13 +58,27 @@ export class LogGate {
     if (this.#sent >= LOG_GATE_PER_WINDOW || this.#burst >= LOG_GATE_PER_WINDOW) {
       this.#burst = Math.max(this.#burst, 1);
       this.#dropped++;
+      if (!this.#flushing) {
+        this.#flushing = true;
+        this.#schedule(() => {
+          this.#flushing = false;
+          this.flush();
+        });
+      }
       return false;
     }
     this.#sent++;
     this.#burst++;
+    this.flush();
+    return true;
+  }
+
+  /** Reports the records dropped since the last report, if any. */
+  flush(): void {
+    if (this.#dropped === 0) return;
     const dropped = this.#dropped;
     this.#dropped = 0;
-    return dropped;
+    this.#report(dropped);
   }
 }
 
@@ -63,10 +88,13 @@ export class LogGate {
  * @param dropped How many were dropped.
  * @returns A warning log message.
  */
-export function droppedNote(dropped: number): { type: "log"; level: "warn"; message: string } {
+export function droppedNote(
+  dropped: number,
+): { type: "log"; level: "warn"; message: string; dropped: number } {
   return {
     type: "log",
     level: "warn",
+    dropped,
     message:
       `${dropped} log records dropped in the sandbox: over ${LOG_GATE_PER_WINDOW} per ${WINDOW_MS} ms`,
   };

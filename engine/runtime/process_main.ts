@@ -56,13 +56,12 @@ function flush(): void {
 const cap = new ValueCap();
 /** The engine's default `channel.inlineDecodeBytes`: frames up to this size are not counted. */
 const INLINE_DECODE_BYTES = 64 * 1024;
-const logGate = new LogGate();
+const logGate = new LogGate((n) => post(droppedNote(n)));
 
 function post(message: GuestMessage, onUndeliverable?: (error: unknown) => void): void {
   if (message.type === "log") {
-    const dropped = logGate.admit();
-    if (dropped === false) return;
-    if (dropped > 0) post(droppedNote(dropped));
+    // The gate's own note (it carries `dropped`) is not gated again.
+    if (message.dropped === undefined && !logGate.admit()) return;
   }
   let frame: Uint8Array;
   try {

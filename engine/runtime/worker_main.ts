@@ -64,14 +64,12 @@ Object.defineProperty(scope, "close", {
 });
 
 const cap = new ValueCap();
-const logGate = new LogGate();
+const logGate = new LogGate((n) => batcher.send(droppedNote(n)));
 
 startRuntime({
   post: (message, transfer, onUndeliverable) => {
     if (message.type === "log") {
-      const dropped = logGate.admit();
-      if (dropped === false) return;
-      if (dropped > 0) batcher.send(droppedNote(dropped));
+      if (!logGate.admit()) return;
     }
     // Only a message too large to clone cheaply can be over the engine's cap.
     const small = clonesCheaply(message, MAX_CLONE_VALUES);
