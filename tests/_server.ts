@@ -182,3 +182,40 @@ export async function startEngineProcess(
 export function adminJson(): HeadersInit {
   return { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "application/json" };
 }
+
+/** What a `main.ts` run that ended by itself printed. */
+export interface EngineExit {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+}
+
+/**
+ * Runs `main.ts` with the `deno task run` flags (for data folder `flagsDir`) and waits, at most
+ * 60 s, for it to exit: for start-up mistakes, which must end it at once.
+ *
+ * @param flagsDir Data folder the run-task flags are made for (see {@linkcode runFlags}).
+ * @param args Arguments for main.ts (`--bundles <flagsDir>/none` comes first).
+ * @returns Exit code and output.
+ */
+export async function runEngineToExit(flagsDir: string, args: string[]): Promise<EngineExit> {
+  const child = new Deno.Command("deno", {
+    args: [...runFlags(flagsDir), `${ROOT}/main.ts`, "--bundles", `${flagsDir}/none`, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const output = await child.output();
+  clearTimeout(timer);
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}

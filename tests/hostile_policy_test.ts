@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { assertHeld, type BundleSpec, hostileEngine, probe } from "./_hostile.ts";
 import { admin, releasePath, rpc } from "./_http.ts";
 import { ROOT, writeBundle } from "./_helpers.ts";
-import { runFlags } from "./_server.ts";
+import { type EngineExit, runEngineToExit } from "./_server.ts";
 
 /** Owns the topic `order.created` (first to subscribe). */
 const AUDIT: BundleSpec = {
@@ -84,39 +84,18 @@ Deno.test("Engine refuses bundles that try to capture another bundle's service o
 });
 
 /** Runs main.ts with `--ceiling <file>` and waits for it to exit; returns its code and output. */
-async function startWithCeiling(
-  ceiling: string,
-): Promise<{ code: number; stderr: string; stdout: string }> {
+async function startWithCeiling(ceiling: string): Promise<EngineExit> {
   const dataDir = await Deno.makeTempDir({ prefix: "bundlehost-ceiling-" });
   try {
     await Deno.writeTextFile(`${dataDir}/ceiling.json`, ceiling);
-    await Deno.mkdir(`${dataDir}/empty`);
-    const child = new Deno.Command("deno", {
-      args: [
-        ...runFlags(dataDir),
-        `${ROOT}/main.ts`,
-        "--port",
-        "0",
-        "--data-dir",
-        dataDir,
-        "--bundles",
-        `${dataDir}/empty`,
-        "--ceiling",
-        `${dataDir}/ceiling.json`,
-      ],
-      cwd: ROOT,
-      env: { BUNDLEHOST_ADMIN_TOKEN: "t".repeat(32), NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    });
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
+    return await runEngineToExit(dataDir, [
+      "--port",
+      "0",
+      "--data-dir",
+      dataDir,
+      "--ceiling",
+      `${dataDir}/ceiling.json`,
+    ]);
   } finally {
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }

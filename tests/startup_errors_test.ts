@@ -8,32 +8,11 @@
 import assert from "node:assert/strict";
 import { createEngine } from "../mod.ts";
 import { DataFolderInUseError } from "../engine/data_lock.ts";
-import { FAST, ROOT } from "./_helpers.ts";
-import { runFlags, startEngineProcess } from "./_server.ts";
-
-/** What a `main.ts` run that should fail at once printed. */
-interface Failed {
-  code: number;
-  stderr: string;
-}
-
-/** Runs main.ts (run-task flags for `flagsDir`) and waits, at most 60 s, for it to exit. */
-async function runMain(flagsDir: string, args: string[]): Promise<Failed> {
-  const child = new Deno.Command("deno", {
-    args: [...runFlags(flagsDir), `${ROOT}/main.ts`, "--bundles", `${flagsDir}/none`, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const output = await child.output();
-  clearTimeout(timer);
-  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
-}
+import { FAST } from "./_helpers.ts";
+import { type EngineExit, runEngineToExit, startEngineProcess } from "./_server.ts";
 
 /** Asserts exit code 2 and exactly one line on stderr matching `message`, without a stack. */
-function assertOneLine(result: Failed, message: RegExp): void {
+function assertOneLine(result: EngineExit, message: RegExp): void {
   const lines = result.stderr.trim().split("\n");
   assert.equal(result.code, 2, result.stderr);
   assert.equal(lines.length, 1, `expected one line, got:\n${result.stderr}`);
@@ -53,7 +32,7 @@ Deno.test("main.ts refuses a second engine on the same data folder, and a kill -
       // A release the first engine is still copying looks like an orphan to a starting engine.
       const inFlight = `${dir}/releases/copying/1.0.0`;
       await Deno.mkdir(inFlight, { recursive: true });
-      const second = await runMain(dir, ["--data-dir", dir, "--port", "0"]);
+      const second = await runEngineToExit(dir, ["--data-dir", dir, "--port", "0"]);
       assertOneLine(
         second,
         new RegExp(`^Data folder ${dir} is in use by another engine \\(pid ${first.pid}\\)`),
@@ -77,39 +56,42 @@ Deno.test("main.ts reports each start-up mistake in one line with exit code 2", 
   try {
     const data = ["--data-dir", dir, "--port", "0"];
     assertOneLine(
-      await runMain(dir, [...data.slice(0, 2), "--port", "80x"]),
+      await runEngineToExit(dir, [...data.slice(0, 2), "--port", "80x"]),
       /^Invalid port "80x"/,
     );
-    assertOneLine(await runMain(dir, [...data.slice(0, 2), "--port", "70000"]), /^Invalid port/);
-    assertOneLine(await runMain(dir, [...data, "--no-such-flag"]), /^Invalid arguments: /);
     assertOneLine(
-      await runMain(dir, [...data, "--head-timeout-ms", "soon"]),
+      await runEngineToExit(dir, [...data.slice(0, 2), "--port", "70000"]),
+      /^Invalid port/,
+    );
+    assertOneLine(await runEngineToExit(dir, [...data, "--no-such-flag"]), /^Invalid arguments: /);
+    assertOneLine(
+      await runEngineToExit(dir, [...data, "--head-timeout-ms", "soon"]),
       /^Invalid --head-timeout-ms "soon": use a positive integer$/,
     );
     assertOneLine(
-      await runMain(dir, [...data, "--ceiling", `${dir}/missing.json`]),
+      await runEngineToExit(dir, [...data, "--ceiling", `${dir}/missing.json`]),
       new RegExp(`^Cannot read policy file ${dir}/missing\\.json: `),
     );
     await Deno.writeTextFile(`${dir}/bad.json`, "{ read: [");
     assertOneLine(
-      await runMain(dir, [...data, "--ceiling", `${dir}/bad.json`]),
+      await runEngineToExit(dir, [...data, "--ceiling", `${dir}/bad.json`]),
       /^Policy file .*bad\.json is not valid JSON /,
     );
     await Deno.writeTextFile(`${dir}/unknown.json`, JSON.stringify({ reed: ["/tmp"] }));
     assertOneLine(
-      await runMain(dir, [...data, "--ceiling", `${dir}/unknown.json`]),
+      await runEngineToExit(dir, [...data, "--ceiling", `${dir}/unknown.json`]),
       /^Invalid policy file .*unknown\.json: field "reed" is not a known field$/,
     );
     await Deno.writeTextFile(`${dir}/shape.json`, JSON.stringify({ net: "127.0.0.1" }));
     assertOneLine(
-      await runMain(dir, [...data, "--ceiling", `${dir}/shape.json`]),
+      await runEngineToExit(dir, [...data, "--ceiling", `${dir}/shape.json`]),
       /^Invalid policy file .*shape\.json: field "net" must be array$/,
     );
     // A data folder outside the engine's --allow-write.
     const elsewhere = await tempDir();
     try {
       assertOneLine(
-        await runMain(dir, ["--data-dir", `${elsewhere}/data`, "--port", "0"]),
+        await runEngineToExit(dir, ["--data-dir", `${elsewhere}/data`, "--port", "0"]),
         new RegExp(`^Cannot use data folder ${elsewhere}/data: it is not writable by the engine`),
       );
     } finally {
@@ -126,7 +108,7 @@ Deno.test("main.ts reports a port in use in one line with exit code 2", async ()
   try {
     const port = (taken.addr as Deno.NetAddr).port;
     assertOneLine(
-      await runMain(dir, ["--data-dir", dir, "--port", String(port)]),
+      await runEngineToExit(dir, ["--data-dir", dir, "--port", String(port)]),
       new RegExp(`^Cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`),
     );
   } finally {
