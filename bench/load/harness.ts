@@ -31,7 +31,7 @@ import {
   WORKERD_VERSION,
 } from "./loadgen.ts";
 import { firstLine, gitCommit, loadAverage, type Machine, machine } from "./machine.ts";
-import { ProcessGroup } from "./procs.ts";
+import { type ProcessGroup, withProcessGroup } from "./procs.ts";
 import { type RunRecord, type Settings, writeRecord } from "./record.ts";
 import {
   checkTargets,
@@ -160,29 +160,7 @@ type Fail = (what: string, error: unknown) => void;
 
 async function main(): Promise<void> {
   const { loadgen, ...s } = settings();
-  const group = new ProcessGroup();
-  const tmp = await Deno.makeTempDir({ prefix: "bundlehost-load-" });
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () =>
-    cleaning ??= (async () => {
-      await group.stopAll();
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    })();
-  const onSignal = (signal: Deno.Signal, code: number) => () => {
-    console.error(`\n${signal}: stopping ${group.size} processes`);
-    void cleanup().finally(() => Deno.exit(code));
-  };
-  const sigint = onSignal("SIGINT", 130);
-  const sigterm = onSignal("SIGTERM", 143);
-  Deno.addSignalListener("SIGINT", sigint);
-  Deno.addSignalListener("SIGTERM", sigterm);
-  try {
-    await run(loadgen, s, group, tmp);
-  } finally {
-    await cleanup();
-    Deno.removeSignalListener("SIGINT", sigint);
-    Deno.removeSignalListener("SIGTERM", sigterm);
-  }
+  await withProcessGroup("bundlehost-load-", (group, tmp) => run(loadgen, s, group, tmp));
 }
 
 async function run(

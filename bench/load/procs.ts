@@ -258,3 +258,39 @@ export class ProcessGroup {
     await Promise.all([...this.#children].map((c) => c.stop(3_000)));
   }
 }
+
+/**
+ * Runs `work` with a process group and a temporary folder, and stops every child and removes the
+ * folder afterwards, also on Ctrl-C or SIGTERM (exit codes 130 and 143).
+ *
+ * @param prefix Prefix of the temporary folder's name.
+ * @param work The run.
+ */
+export async function withProcessGroup(
+  prefix: string,
+  work: (group: ProcessGroup, tmp: string) => Promise<void>,
+): Promise<void> {
+  const group = new ProcessGroup();
+  const tmp = await Deno.makeTempDir({ prefix });
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    cleaning ??= (async () => {
+      await group.stopAll();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    })();
+  const onSignal = (signal: Deno.Signal, code: number) => () => {
+    console.error(`\n${signal}: stopping ${group.size} processes`);
+    void cleanup().finally(() => Deno.exit(code));
+  };
+  const sigint = onSignal("SIGINT", 130);
+  const sigterm = onSignal("SIGTERM", 143);
+  Deno.addSignalListener("SIGINT", sigint);
+  Deno.addSignalListener("SIGTERM", sigterm);
+  try {
+    await work(group, tmp);
+  } finally {
+    await cleanup();
+    Deno.removeSignalListener("SIGINT", sigint);
+    Deno.removeSignalListener("SIGTERM", sigterm);
+  }
+}

@@ -32,7 +32,7 @@ import { parseArgs } from "node:util";
 import { ENGINE_VERSION } from "../../engine/version.ts";
 import { type LoadGenerator, loadGenerator, type LoadGeneratorChoice } from "../load/loadgen.ts";
 import { gitCommit, loadAverage, type Machine, machine } from "../load/machine.ts";
-import { ProcessGroup } from "../load/procs.ts";
+import { type ProcessGroup, withProcessGroup } from "../load/procs.ts";
 import { type BundlehostServer, ROOT, startEngine } from "../load/targets.ts";
 import { GOOD_BUNDLES, writeGoodBundle, writeHostileBundle } from "./bundles.ts";
 import { BEHAVIOURS, driveHostile, type HostileRun } from "./hostile_driver.ts";
@@ -336,29 +336,7 @@ async function commitOf(): Promise<{ commit?: string }> {
 }
 
 async function main(): Promise<void> {
-  const group = new ProcessGroup();
-  const tmp = await Deno.makeTempDir({ prefix: "bundlehost-soak-" });
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () =>
-    cleaning ??= (async () => {
-      await group.stopAll();
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    })();
-  const onSignal = (signal: Deno.Signal, code: number) => () => {
-    console.error(`\n${signal}: stopping ${group.size} processes`);
-    void cleanup().finally(() => Deno.exit(code));
-  };
-  const sigint = onSignal("SIGINT", 130);
-  const sigterm = onSignal("SIGTERM", 143);
-  Deno.addSignalListener("SIGINT", sigint);
-  Deno.addSignalListener("SIGTERM", sigterm);
-  try {
-    await soak(group, tmp);
-  } finally {
-    await cleanup();
-    Deno.removeSignalListener("SIGINT", sigint);
-    Deno.removeSignalListener("SIGTERM", sigterm);
-  }
+  await withProcessGroup("bundlehost-soak-", (group, tmp) => soak(group, tmp));
 }
 
 if (import.meta.main) await main();
