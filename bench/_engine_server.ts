@@ -19,7 +19,8 @@ if (dataDir === undefined || (mode !== "on" && mode !== "off")) {
 }
 const plugins: Plugin<Engine>[] = [serviceRelease({ adminToken: "bench-token-0123456789abcdef" })];
 if (mode === "on") plugins.unshift(observability({ logFormat: "off" }));
-const engine = await createEngine({ dataDir, plugins });
+// The bench measures tracing on the worker tier, as it always has: the policy trusts hello with it.
+const engine = await createEngine({ dataDir, plugins, ceiling: { trusted: ["hello"] } });
 await engine.install(new URL("../bundles/hello", import.meta.url).pathname);
 await engine.start("hello");
 const server = Deno.serve({

@@ -214,6 +214,8 @@ export interface EngineStartOptions {
   isolation?: "worker" | "process";
   /** Name of the process, for messages. @default {"bundlehost"} */
   name?: string;
+  /** Bundle ids the operator policy trusts with the worker tier (`--ceiling`). @default {none} */
+  trusted?: string[];
 }
 
 /**
@@ -240,6 +242,13 @@ export async function startEngine(
   ).join("");
   const flags = await engineRunFlags(dataDir, [workDir, readDir]);
   const tier = options.isolation ? ["--isolation", options.isolation] : [];
+  if (options.trusted) {
+    await Deno.writeTextFile(
+      `${workDir}/policy.json`,
+      JSON.stringify({ trusted: options.trusted }),
+    );
+    tier.push("--ceiling", `${workDir}/policy.json`);
+  }
   const process = group.spawn(options.name ?? "bundlehost", Deno.execPath(), [
     ...flags,
     `${ROOT}/main.ts`,

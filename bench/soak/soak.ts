@@ -276,7 +276,12 @@ async function soak(group: ProcessGroup, tmp: string): Promise<void> {
     `Bundlehost soak: ${s.seconds} s at ${rate ?? `${s.rateFraction} × max`} req/s; ` +
       `phase 1 with ${generator.name} ${generator.version}`,
   );
-  const server = await startEngine(group, `${tmp}/engine`, tmp, { name: "bundlehost (soak)" });
+  // The operator trusts its own well-behaved bundles with the worker tier (those that ask for it);
+  // the hostile one is untrusted and so runs in the process tier, as the default policy wants.
+  const server = await startEngine(group, `${tmp}/engine`, tmp, {
+    name: "bundlehost (soak)",
+    trusted: GOOD_BUNDLES.filter((b) => b.isolation === "worker").map((b) => b.id),
+  });
   await releaseAll(server, `${tmp}/bundles`);
   let maxRate: MaxRate = { perBundle: [], combinedRps: NaN };
   if (rate === undefined) {
