@@ -6,7 +6,8 @@ import {
   InstanceLostError,
   type InstanceStatus,
 } from "../mod.ts";
-import { childEnv, processArgs } from "../engine/isolation/process.ts";
+import { getPriority } from "node:os";
+import { CHILD_NICENESS, childEnv, processArgs } from "../engine/isolation/process.ts";
 import { noGrants } from "../engine/permissions.ts";
 import { manifest, rejects, ROOT, testEngine, waitFor } from "./_helpers.ts";
 
@@ -117,6 +118,8 @@ Deno.test("Process tier runs a bundle in a child with exactly its grants and sho
   const pid = status!.pid!;
   assert.ok(pid > 0 && pid !== Deno.pid);
   assert.deepEqual(await alive([pid]), [pid]);
+  // The child runs below the engine's CPU priority, so a spinning bundle cannot starve routing.
+  assert.equal(getPriority(pid), CHILD_NICENESS);
   // What the child may do, seen from inside it: its data folder and nothing else.
   const seen = await t.engine.call("Echo", "permissions", null) as Record<string, unknown>;
   assert.deepEqual(seen, {
