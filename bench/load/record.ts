@@ -40,8 +40,8 @@ export interface Settings {
   settleMs: number;
 }
 
-/** Everything one run measured, as written to JSON. */
-export interface RunRecord {
+/** What every benchmark record (load harness, soak) starts with: when, what, where. */
+export interface RecordHeader {
   /** Format version of this record. */
   schema: 1;
   /** ISO time the run started. */
@@ -56,6 +56,10 @@ export interface RunRecord {
   commit?: string;
   /** Machine facts. */
   machine: Machine;
+}
+
+/** Everything one run measured, as written to JSON. */
+export interface RunRecord extends RecordHeader {
   /** Tool versions. */
   versions: {
     deno: string;

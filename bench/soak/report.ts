@@ -6,7 +6,7 @@
  * @module
  */
 import { markdownTable, textTable } from "../load/report.ts";
-import type { Machine } from "../load/machine.ts";
+import type { RecordHeader } from "../load/record.ts";
 import type { BehaviourStats } from "./hostile_driver.ts";
 import type { AdminOp } from "./release_driver.ts";
 import type { ResourceSample } from "./sampler.ts";
@@ -58,21 +58,7 @@ export interface MaxRate {
 }
 
 /** Everything one soak run measured, as written to JSON. */
-export interface SoakRecord {
-  /** Format version. */
-  schema: 1;
-  /** ISO start time. */
-  startedAt: string;
-  /** ISO end time. */
-  finishedAt: string;
-  /** The command that produced it. */
-  command: string;
-  /** What that task runs. */
-  runs?: string;
-  /** Git commit (`-dirty` with local changes). */
-  commit?: string;
-  /** Machine facts. */
-  machine: Machine;
+export interface SoakRecord extends RecordHeader {
   /** Tool versions. */
   versions: { deno: string; v8: string; bundlehost: string; loadGenerator: string };
   /** Settings. */
