@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { assertHeld, type BundleSpec, hostileEngine, probe } from "./_hostile.ts";
 import { admin, releasePath, rpc } from "./_http.ts";
-import { ROOT, writeBundle } from "./_helpers.ts";
+import { writeBundle } from "./_helpers.ts";
 import { type EngineExit, runEngineToExit } from "./_server.ts";
 
 /** Owns the topic `order.created` (first to subscribe). */
