@@ -23,6 +23,7 @@ export type ErrorCode =
   | "PLUGIN"
   | "TOO_LARGE"
   | "CANCELLED"
+  | "BODY_TIMEOUT"
   | "STORE_FULL"
   | "FORBIDDEN"
   | "INTERNAL";

@@ -33,32 +33,83 @@ export async function toWireRequest(request: Request, maxBytes: number): Promise
   return { method: request.method, url: request.url, headers, body };
 }
 
+/** How long a request body may take to arrive once its head has, ms (README, "Limits and hardening"). */
+export const BODY_TIMEOUT_MS = 30_000;
+
 /**
  * Reads a request body, refusing more than `maxBytes`. A declared `content-length` is checked
  * before reading (over HTTP, `Deno.serve` delivers exactly that many bytes); a chunked body is
- * counted as it arrives, so it is never buffered past the limit.
+ * counted as it arrives, so it is never buffered past the limit. A client that sends its head and
+ * then trickles (or never sends) the body is cut off after `timeoutMs`, and one that disconnects
+ * mid-body is a cancellation, not an engine error.
  *
  * @param request The request.
  * @param maxBytes Largest body accepted.
+ * @param timeoutMs Longest wait for the whole body, ms.
  * @returns The body, or `null` when there is none.
- * @throws {BundlehostError} `TOO_LARGE` when the body is larger.
+ * @throws {BundlehostError} `TOO_LARGE` when the body is larger, `BODY_TIMEOUT` when it is late,
+ * `CANCELLED` when the client went away before it arrived.
  */
 export async function readBody(
   request: Request,
   maxBytes: number,
+  timeoutMs: number = BODY_TIMEOUT_MS,
 ): Promise<Uint8Array<ArrayBuffer> | null> {
   // `request.body` builds a ReadableStream: with a declared length, read without touching it.
   const declared = request.headers.get("content-length");
   if (declared !== null) {
     if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
     if (declared === "0") return null;
-    const bytes = new Uint8Array(await request.arrayBuffer());
+    const bytes = new Uint8Array(await arriving(request.arrayBuffer(), timeoutMs));
     // A request made in-process can declare one length and carry another.
     if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
     return bytes;
   }
   if (!request.body) return null;
-  return await readLimited(request.body, maxBytes, () => tooLarge(maxBytes));
+  return await arriving(
+    readLimited(request.body, maxBytes, () => tooLarge(maxBytes)),
+    timeoutMs,
+  );
+}
+
+/** Errors Deno raises when the client's connection ends while its body is being read. */
+const CLIENT_GONE = [
+  Deno.errors.BadResource,
+  Deno.errors.Interrupted,
+  Deno.errors.ConnectionReset,
+  Deno.errors.ConnectionAborted,
+  Deno.errors.UnexpectedEof,
+  Deno.errors.BrokenPipe,
+];
+
+/** Waits for a body read within `timeoutMs`, naming a late or vanished client as such. */
+async function arriving<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new BundlehostError("BODY_TIMEOUT", `Request body did not arrive within ${timeoutMs} ms`),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([
+      read.catch((error: unknown) => {
+        if (!CLIENT_GONE.some((type) => error instanceof type)) throw error;
+        throw new BundlehostError(
+          "CANCELLED",
+          `The client closed its connection before the request body arrived (${
+            (error as Error).message
+          })`,
+        );
+      }),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function tooLarge(maxBytes: number): BundlehostError {

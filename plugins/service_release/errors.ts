@@ -29,6 +29,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   INTERNAL: 500,
   TOO_LARGE: 413,
   CANCELLED: 499,
+  BODY_TIMEOUT: 408,
   STORE_FULL: 507,
   FORBIDDEN: 403,
 };
