@@ -93,10 +93,9 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
         heartbeatMs: settings.heartbeatMs,
         unresponsiveMs: settings.unresponsiveMs,
         probeMs: settings.probeMs,
-        // The engine's per-bundle log budget limits (and counts) instead: one budget shared by
-        // every instance of every version, so more instances never buy more log volume.
-        ...(init.admitLog ? { logRate: Infinity } : {}),
         onLog: (level, message, record) => {
+          // One budget per bundle id, shared by every instance of every version, so more
+          // instances never buy more log volume.
           if (init.admitLog && !init.admitLog()) return;
           const log: ConstructorParameters<typeof LogEvent>[0] = {
             bundle: id,

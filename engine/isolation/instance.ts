@@ -60,8 +60,6 @@ export interface InstanceOptions {
   unresponsiveMs?: number;
   /** After a call times out, the instance must answer a ping within this long, ms. @default {1000} */
   probeMs?: number;
-  /** Log records per second kept from the guest (excess counted and dropped). @default {500} */
-  logRate?: number;
   /** A log record from the guest. */
   onLog?(level: LogLevel, message: string, call: CallRecord | undefined): void;
   /** The sandbox's log gate dropped this many records (its own note; counted, not printed). */
@@ -113,8 +111,6 @@ export class Instance {
   exitReason?: string;
   /** When it was created, epoch ms. */
   readonly createdAt: number = Date.now();
-  /** Log records dropped by rate limiting. */
-  droppedLogs = 0;
   /** Malformed messages received. */
   violations = 0;
   /** Whether it was killed while unresponsive (a worker thread may still be spinning). */
@@ -128,8 +124,6 @@ export class Instance {
   #heartbeat?: ReturnType<typeof setInterval>;
   #lastPong = Date.now();
   #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
-  #logBudget: number;
-  #logWindow = Date.now();
   /** Hops and trace of the deepest recent call: what a request made outside any call inherits. */
   readonly #hops = new HopMemory();
 
@@ -143,7 +137,6 @@ export class Instance {
     this.id = options.bundle.instanceId;
     this.tier = options.tier;
     this.#options = options;
-    this.#logBudget = options.logRate ?? 500;
     this.#transport = factory({
       receive: (raw) => this.#receive(raw),
       closed: (reason) => this.kill(reason),
@@ -485,20 +478,11 @@ export class Instance {
         if (message.dropped !== undefined) {
           // Counted where the bundle's drops are counted; never printed, so forged notes cannot
           // carry a log flood past the budget.
-          this.droppedLogs += message.dropped;
           this.#options.onLogsDropped?.(message.dropped);
           return;
         }
-        const now = Date.now();
-        if (now - this.#logWindow >= 1000) {
-          this.#logWindow = now;
-          this.#logBudget = this.#options.logRate ?? 500;
-        }
-        if (this.#logBudget <= 0) {
-          this.droppedLogs++;
-          return;
-        }
-        this.#logBudget--;
+        // Bounded before it gets here by the sandbox's log gate and the channel budget, and after
+        // it by the bundle's log budget (onLog).
         const record = message.callId === undefined ? undefined : this.callRecord(message.callId);
         this.#options.onLog?.(message.level, message.message, withGuestTrace(record, message));
         return;
