@@ -27,9 +27,9 @@
  */
 import { parseArgs } from "node:util";
 import { createEngine, type Engine, type EngineOptions } from "./mod.ts";
-import { loadPolicyFile, type PolicyInput } from "./engine/policy.ts";
-import { PolicyError } from "./engine/errors.ts";
-import { DataFolderInUseError } from "./engine/data_lock.ts";
+import { loadPolicyFile, type PolicyInput } from "./engine/manifest/policy.ts";
+import { PolicyError } from "./engine/base/errors.ts";
+import { DataFolderInUseError } from "./engine/store/data_lock.ts";
 import { type EdgeServer, serveEdge } from "./engine/edge/serve.ts";
 import { LINEAR_REGEXP_V8_FLAG, linearRegExpAvailable } from "./engine/broker/linear_regex.ts";
 import { serviceRelease } from "./plugins/service_release/mod.ts";

@@ -22,7 +22,7 @@
  *
  * @module
  */
-import type { BundleDefinition } from "./engine/types.ts";
+import type { BundleDefinition } from "./engine/sdk/types.ts";
 
 export type {
   Broker,
@@ -41,7 +41,7 @@ export type {
   RouteType,
   ServiceClient,
   ServiceMethod,
-} from "./engine/types.ts";
+} from "./engine/sdk/types.ts";
 export {
   type BundleStatus,
   createEngine,
@@ -51,7 +51,7 @@ export {
   type EngineSettingsOptions,
   type EngineStatus,
 } from "./engine/engine.ts";
-export type { InstanceStatus, RevisionStatus } from "./engine/revision.ts";
+export type { InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
 export {
   BreakerEvent,
   CanaryEvent,
@@ -63,27 +63,30 @@ export {
   LifecycleEvent,
   LogEvent,
   ScaleEvent,
-} from "./engine/lifecycle.ts";
-export type { ScaleDecision, ScaleMode, ScaleReason } from "./engine/autoscaler.ts";
-export type { ScaleRecord, ScalingStatus } from "./engine/scaling.ts";
-export type { PoolCounts } from "./engine/pool.ts";
-export type { OutcomeMark, OutcomeStats, OutcomeWindow } from "./engine/outcomes.ts";
+} from "./engine/core/lifecycle.ts";
+export type { ScaleDecision, ScaleMode, ScaleReason } from "./engine/scaling/autoscaler.ts";
+export type { ScaleRecord, ScalingStatus } from "./engine/scaling/scaling.ts";
+export type { PoolCounts } from "./engine/scaling/pool.ts";
+export type { OutcomeMark, OutcomeStats, OutcomeWindow } from "./engine/core/outcomes.ts";
 export type {
   CanaryOptions,
   CanaryPlan,
   CanaryState,
   CanaryStatusName,
-} from "./engine/registry/canary.ts";
-export * from "./engine/errors.ts";
+} from "./engine/release/canary.ts";
+export * from "./engine/base/errors.ts";
 export type {
   BreakerStrategy,
   Manifest,
   ManifestGovernance,
   ManifestPermissions,
   ManifestScaling,
-} from "./engine/manifest.ts";
-export type { PermissionCeiling, PermissionKind } from "./engine/permissions.ts";
-export { type ChannelLimits, DEFAULT_CHANNEL_LIMITS } from "./engine/isolation/channel_limits.ts";
+} from "./engine/manifest/manifest.ts";
+export type { PermissionCeiling, PermissionKind } from "./engine/manifest/permissions.ts";
+export {
+  type ChannelLimits,
+  DEFAULT_CHANNEL_LIMITS,
+} from "./engine/sandbox/host/channel_limits.ts";
 export {
   DEFAULT_LIMITS,
   loadPolicyFile,
@@ -91,8 +94,8 @@ export {
   parsePolicy,
   type PolicyInput,
   type PolicyLimits,
-} from "./engine/policy.ts";
-export type { OwnerStore } from "./engine/ownership.ts";
+} from "./engine/manifest/policy.ts";
+export type { OwnerStore } from "./engine/runtime/ownership.ts";
 export {
   type BundleEventInfo,
   type CallInfo,
@@ -101,7 +104,7 @@ export {
   type Plugin,
   PluginError,
   type PluginHooks,
-} from "./engine/plugin.ts";
+} from "./engine/plugin/plugin.ts";
 export {
   Registry,
   type RegistryEntry,
@@ -110,8 +113,8 @@ export {
   type ReleaseResult,
   type ReleaseSource,
   type RestoreReport,
-} from "./engine/registry/registry.ts";
-export type { ReleaseLimits } from "./engine/registry/files.ts";
+} from "./engine/release/registry.ts";
+export type { ReleaseLimits } from "./engine/release/files.ts";
 export {
   type BundleRecord,
   KvStore,
@@ -120,7 +123,7 @@ export {
   type ReleaseRecord,
   type Store,
   type StoreChange,
-} from "./engine/registry/store.ts";
+} from "./engine/store/store.ts";
 export type { DegradeReason, GovernanceStatus } from "./engine/broker/broker.ts";
 export {
   backoffDelay,
@@ -133,7 +136,7 @@ export {
   MAX_FANOUT,
   type PublishOptions,
 } from "./engine/events/bus.ts";
-export { type Clock, ManualClock, systemClock, type TimerHandle } from "./engine/events/clock.ts";
+export { type Clock, ManualClock, systemClock, type TimerHandle } from "./engine/base/clock.ts";
 export {
   EventGuard,
   type EventLimitOptions,
@@ -151,7 +154,11 @@ export {
   runEventMap,
   type StepResult,
 } from "./engine/events/event_map.ts";
-export { MAX_EVENT_PAYLOAD_BYTES, SCHEDULE_TOPIC, TOPIC_PATTERN } from "./engine/events/topic.ts";
+export {
+  MAX_EVENT_PAYLOAD_BYTES,
+  SCHEDULE_TOPIC,
+  TOPIC_PATTERN,
+} from "./engine/sandbox/wire/topic.ts";
 export {
   type DeadLetterRecord,
   DeliveryEvent,
@@ -173,8 +180,8 @@ export {
   type DeadLetterPruning,
   type EventStore,
   MemoryEventStore,
-} from "./engine/registry/event_store.ts";
-export { KvEventStore } from "./engine/registry/kv_event_store.ts";
+} from "./engine/store/event_store.ts";
+export { KvEventStore } from "./engine/store/kv_event_store.ts";
 export type { BreakerState } from "./engine/broker/breaker.ts";
 export type { BundleRule, RulesDocument, ServiceRule } from "./engine/broker/rules.ts";
 export type { WindowSnapshot } from "./engine/broker/window.ts";

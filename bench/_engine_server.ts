@@ -8,7 +8,7 @@
  * @module
  */
 import { createEngine, type Engine } from "../mod.ts";
-import type { Plugin } from "../engine/plugin.ts";
+import type { Plugin } from "../engine/plugin/plugin.ts";
 import { observability } from "../plugins/observability/mod.ts";
 import { serviceRelease } from "../plugins/service_release/mod.ts";
 

@@ -10,8 +10,8 @@ import { CircuitBreaker } from "../engine/broker/breaker.ts";
 import { type BundleEntry, type Query, selectRevision } from "../engine/broker/router.ts";
 import { compileRoute } from "../engine/broker/rules.ts";
 import { SlidingWindow } from "../engine/broker/window.ts";
-import type { Revision } from "../engine/revision.ts";
-import type { RouteSpec } from "../engine/types.ts";
+import type { Revision } from "../engine/core/revision.ts";
+import type { RouteSpec } from "../engine/sdk/types.ts";
 
 const CANDIDATES = 100;
 const MERCHANTS = ["hema", "rtmart", "next", "ole"];

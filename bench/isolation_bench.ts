@@ -15,11 +15,15 @@
  *
  * @module
  */
-import { Instance, type Transport, type TransportFactory } from "../engine/isolation/instance.ts";
-import { type ProcessTransport, processTransport } from "../engine/isolation/process.ts";
-import { workerTransport } from "../engine/isolation/worker.ts";
-import { noGrants, type ResolvedPermissions } from "../engine/permissions.ts";
-import type { IsolationTier } from "../engine/types.ts";
+import {
+  Instance,
+  type Transport,
+  type TransportFactory,
+} from "../engine/sandbox/host/instance.ts";
+import { type ProcessTransport, processTransport } from "../engine/sandbox/host/process.ts";
+import { workerTransport } from "../engine/sandbox/host/worker.ts";
+import { noGrants, type ResolvedPermissions } from "../engine/manifest/permissions.ts";
+import type { IsolationTier } from "../engine/sdk/types.ts";
 
 const COUNT = 10;
 const SETTLE_MS = 300;

@@ -27,7 +27,7 @@
  * @module
  */
 import { createEngine, type Engine, type InstanceStartEvent } from "../mod.ts";
-import type { IsolationTier } from "../engine/types.ts";
+import type { IsolationTier } from "../engine/sdk/types.ts";
 
 const COLD = 8;
 const HOT = 12;

@@ -9,39 +9,39 @@
  *
  * @module
  */
-import { BundleStateError, NotFoundError } from "./errors.ts";
-import type { CallRecord, OutboundCall } from "./isolation/instance.ts";
-import { Sandboxes } from "./isolation/sandboxes.ts";
-import { type InstallPolicy, prepareInstall } from "./install.ts";
-import { type BundleStatus, bundleStatus, type EngineStatus } from "./status.ts";
-import { BreakerEvent, EngineEvents, type LifecycleEvent, LogEvent } from "./lifecycle.ts";
+import { BundleStateError, NotFoundError } from "./base/errors.ts";
+import type { CallRecord, OutboundCall } from "./sandbox/host/instance.ts";
+import { Sandboxes } from "./sandbox/host/sandboxes.ts";
+import { type InstallPolicy, prepareInstall } from "./runtime/install.ts";
+import { type BundleStatus, bundleStatus, type EngineStatus } from "./runtime/status.ts";
+import { BreakerEvent, EngineEvents, type LifecycleEvent, LogEvent } from "./core/lifecycle.ts";
 import {
   type CallInfo,
   type CallOutcome,
   orderPlugins,
   type Plugin,
   PluginHost,
-} from "./plugin.ts";
-import { ENGINE_VERSION } from "./version.ts";
-import { Registry, type RestoreReport } from "./registry/registry.ts";
-import { KvStore, type Store } from "./registry/store.ts";
-import { type DataLock, lockDataDir } from "./data_lock.ts";
-import { METHOD_NAME_PATTERN, SERVICE_NAME_PATTERN } from "./manifest.ts";
+} from "./plugin/plugin.ts";
+import { ENGINE_VERSION } from "./base/version.ts";
+import { Registry, type RestoreReport } from "./release/registry.ts";
+import { KvStore, type Store } from "./store/store.ts";
+import { type DataLock, lockDataDir } from "./store/data_lock.ts";
+import { METHOD_NAME_PATTERN, SERVICE_NAME_PATTERN } from "./manifest/manifest.ts";
 import { type EngineSettingsOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import type { OutcomeStats } from "./outcomes.ts";
-import { Revision, type RevisionStatus, type RuntimeSettings } from "./revision.ts";
-import type { RouteSpec } from "./types.ts";
+import type { OutcomeStats } from "./core/outcomes.ts";
+import { Revision, type RevisionStatus, type RuntimeSettings } from "./core/revision.ts";
+import type { RouteSpec } from "./sdk/types.ts";
 import type { BrokerRequest } from "./broker/broker.ts";
 import { type BundleEntry, servingRevision } from "./broker/router.ts";
 import { Broker } from "./broker/broker.ts";
 import type { RulesDocument } from "./broker/rules.ts";
-import { fromWireResponse, servePlugins, toWireRequest } from "./http.ts";
+import { fromWireResponse, servePlugins, toWireRequest } from "./edge/http.ts";
 import { EventBus, type EventBusHost, type EventBusOptions } from "./events/bus.ts";
 import { busBundle } from "./events/delivery.ts";
-import { Ownership } from "./ownership.ts";
-import type { OperatorPolicy } from "./policy.ts";
-import { LogBudget } from "./log_budget.ts";
-import { assertCeilingWithinEngine } from "./policy_reach.ts";
+import { Ownership } from "./runtime/ownership.ts";
+import type { OperatorPolicy } from "./manifest/policy.ts";
+import { LogBudget } from "./runtime/log_budget.ts";
+import { assertCeilingWithinEngine } from "./manifest/policy_reach.ts";
 
 export type { BundleStatus, EngineSettingsOptions, EngineStatus };
 

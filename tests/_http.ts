@@ -5,7 +5,7 @@
  * @module
  */
 import type { RevisionStatus } from "../mod.ts";
-import type { ReleaseRecord } from "../engine/registry/store.ts";
+import type { ReleaseRecord } from "../engine/store/store.ts";
 import { TEST_TOKEN } from "./_server.ts";
 
 /** The JSON error body every route answers with on failure. */

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { packTar } from "modern-tar";
 import { Engine } from "../mod.ts";
-import type { RestoreReport } from "../engine/registry/registry.ts";
+import type { RestoreReport } from "../engine/release/registry.ts";
 import { FAST, sharing } from "./_helpers.ts";
 import { admin, type BundleView, rpc } from "./_http.ts";
 import { type EngineProcess, startEngineProcess, TEST_TOKEN } from "./_server.ts";

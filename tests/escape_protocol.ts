@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type InstanceExitEvent, type LogEvent, NotFoundError } from "../mod.ts";
-import { MAX_LOG_MESSAGE } from "../engine/protocol.ts";
+import { MAX_LOG_MESSAGE } from "../engine/sandbox/wire/protocol.ts";
 import { manifest, rejects, waitFor } from "./_helpers.ts";
 import { type Attempt, type EscapeEnv, MECHANISM } from "./escape_env.ts";
 

@@ -16,9 +16,9 @@ import {
   type RevisionStatus,
   UnavailableError,
 } from "../mod.ts";
-import { Instance, type TransportFactory } from "../engine/isolation/instance.ts";
-import { workerTransport } from "../engine/isolation/worker.ts";
-import { noGrants, type ResolvedPermissions } from "../engine/permissions.ts";
+import { Instance, type TransportFactory } from "../engine/sandbox/host/instance.ts";
+import { workerTransport } from "../engine/sandbox/host/worker.ts";
+import { noGrants, type ResolvedPermissions } from "../engine/manifest/permissions.ts";
 import { pathToFileURL } from "node:url";
 import type { BusyReport } from "./fixtures/busy_engine.ts";
 import { manifest, rejects, ROOT, testEngine, waitFor } from "./_helpers.ts";
@@ -461,7 +461,7 @@ Deno.test("Engine survives a bundle flooding it with malformed messages and kill
   await t.deploy(
     manifest("garbage", { services: { G: "1.0.0" }, scaling: { minWorkers: 1, maxWorkers: 1 } }),
     {
-      // An array on the wire is a batch of messages (see engine/isolation/batcher.ts), so the
+      // An array on the wire is a batch of messages (see engine/sandbox/wire/batcher.ts), so the
       // list holds only single malformed values: each counts once.
       "mod.ts": `import { serialize } from "node:v8";
       const raw = Object.getPrototypeOf(Deno.stdout); // the real stdout, under the runtime's wrapper

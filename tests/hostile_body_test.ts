@@ -7,8 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { readBody } from "../engine/http.ts";
-import { BundlehostError } from "../engine/errors.ts";
+import { readBody } from "../engine/edge/http.ts";
+import { BundlehostError } from "../engine/base/errors.ts";
 import { assertHeld, hostileEngine, probe } from "./_hostile.ts";
 
 const encoder = new TextEncoder();

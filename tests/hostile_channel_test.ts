@@ -22,7 +22,7 @@ import {
   rssMiB,
 } from "./_hostile.ts";
 
-/** Raw frame writers shared by the process-tier attacks (see engine/runtime/framing.ts). */
+/** Raw frame writers shared by the process-tier attacks (see engine/sandbox/wire/framing.ts). */
 const RAW_FRAMES = `import { serialize } from "node:v8";
 const raw = Object.getPrototypeOf(Deno.stdout);
 const write = (bytes) => { let n = 0; while (n < bytes.byteLength) n += raw.writeSync(bytes.subarray(n)); };

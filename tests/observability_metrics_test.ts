@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { isTraceparent, parseGuestMessage } from "../engine/protocol.ts";
+import { isTraceparent, parseGuestMessage } from "../engine/sandbox/wire/protocol.ts";
 import { formatHuman, formatJson, LogSink } from "../plugins/observability/logs.ts";
 import { MetricRegistry } from "../plugins/observability/metrics.ts";
 import { prometheusName, renderPrometheus } from "../plugins/observability/prometheus.ts";

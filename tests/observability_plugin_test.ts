@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { BundlehostError, type Engine } from "../mod.ts";
-import { type CallInfo, type CallOutcome, definePlugin } from "../engine/plugin.ts";
+import { type CallInfo, type CallOutcome, definePlugin } from "../engine/plugin/plugin.ts";
 import { observability } from "../plugins/observability/mod.ts";
 import { manifest, rejects, testEngine, waitFor } from "./_helpers.ts";
 

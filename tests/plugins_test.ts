@@ -13,8 +13,8 @@ import {
   type EngineOptions,
   type LogEvent,
 } from "../mod.ts";
-import { type Plugin, PluginError } from "../engine/plugin.ts";
-import { ENGINE_VERSION } from "../engine/version.ts";
+import { type Plugin, PluginError } from "../engine/plugin/plugin.ts";
+import { ENGINE_VERSION } from "../engine/base/version.ts";
 import { FAST, manifest, rejects, writeBundle } from "./_helpers.ts";
 import { admin, releasePath, rpc } from "./_http.ts";
 import { testServer } from "./_server.ts";

@@ -7,8 +7,8 @@ import {
   type InstanceStatus,
 } from "../mod.ts";
 import { getPriority } from "node:os";
-import { CHILD_NICENESS, childEnv, processArgs } from "../engine/isolation/process.ts";
-import { noGrants } from "../engine/permissions.ts";
+import { CHILD_NICENESS, childEnv, processArgs } from "../engine/sandbox/host/process.ts";
+import { noGrants } from "../engine/manifest/permissions.ts";
 import { manifest, rejects, ROOT, testEngine, waitFor } from "./_helpers.ts";
 
 const MIB = 1024 * 1024;
@@ -143,7 +143,7 @@ Deno.test("processArgs gives the child exactly its grants, a heap cap and nothin
     permissions: { ...none, read: ["/b/mod.ts", "/d"], net: ["127.0.0.1:9000"], env: ["TZ"] },
   });
   const main = args.findIndex((a) => a.startsWith("file:"));
-  assert.ok(main > 0 && args[main]!.endsWith("/engine/runtime/process_main.ts"));
+  assert.ok(main > 0 && args[main]!.endsWith("/engine/sandbox/guest/process_main.ts"));
   assert.deepEqual(args.slice(0, main), [
     "run",
     "--no-prompt",

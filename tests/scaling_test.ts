@@ -15,7 +15,7 @@ import {
   type ScaleEvent,
   UnavailableError,
 } from "../mod.ts";
-import { parseManifest } from "../engine/manifest.ts";
+import { parseManifest } from "../engine/manifest/manifest.ts";
 import { manifest, rejects, testEngine, waitFor } from "./_helpers.ts";
 
 /** A bundle that reports its identity, its refreshes and a per-instance random seed. */

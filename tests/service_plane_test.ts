@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ENGINE_VERSION } from "../engine/version.ts";
+import { ENGINE_VERSION } from "../engine/base/version.ts";
 import { manifest, sharing, writeBundle } from "./_helpers.ts";
 import { releasePath, type Reply, rpc } from "./_http.ts";
 import { type TestServer, testServer } from "./_server.ts";

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createEngine } from "../mod.ts";
-import { DataFolderInUseError } from "../engine/data_lock.ts";
+import { DataFolderInUseError } from "../engine/store/data_lock.ts";
 import { FAST } from "./_helpers.ts";
 import { type EngineExit, runEngineToExit, startEngineProcess } from "./_server.ts";
 

@@ -13,10 +13,10 @@ import {
   MemoryStore,
   type ReleaseRecord,
   type Store,
-} from "../engine/registry/store.ts";
+} from "../engine/store/store.ts";
 import type { DeliveryRecord, EventRecord } from "../engine/events/types.ts";
 import { rejects } from "./_helpers.ts";
-import { KvEventStore } from "../engine/registry/kv_event_store.ts";
+import { KvEventStore } from "../engine/store/kv_event_store.ts";
 
 /** A store and the clean-up that goes with it. */
 interface OpenStore extends AsyncDisposable {

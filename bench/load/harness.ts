@@ -20,7 +20,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ENGINE_VERSION } from "../../engine/version.ts";
+import { ENGINE_VERSION } from "../../engine/base/version.ts";
 import { type ColdStarts, type IdleMemories, measureFootprint } from "./footprint.ts";
 import {
   type LoadGenerator,

@@ -29,7 +29,7 @@
  */
 import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
-import { ENGINE_VERSION } from "../../engine/version.ts";
+import { ENGINE_VERSION } from "../../engine/base/version.ts";
 import { type LoadGenerator, loadGenerator, type LoadGeneratorChoice } from "../load/loadgen.ts";
 import { gitCommit, loadAverage, type Machine, machine } from "../load/machine.ts";
 import { type ProcessGroup, withProcessGroup } from "../load/procs.ts";

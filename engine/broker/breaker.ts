@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { BreakerStrategy } from "../manifest.ts";
+import type { BreakerStrategy } from "../manifest/manifest.ts";
 import { SlidingWindow, type WindowSnapshot } from "./window.ts";
 
 /** Breaker states; the forced ones are operator overrides. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type BreakerRule, type BreakerState, CircuitBreaker, STRATEGIES } from "./breaker.ts";
 import { SlidingWindow } from "./window.ts";
-import type { BreakerStrategy } from "../manifest.ts";
+import type { BreakerStrategy } from "../manifest/manifest.ts";
 
 /** A clock tests move by hand. */
 function fakeClock(start = 1_000_000) {

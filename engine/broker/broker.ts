@@ -10,11 +10,11 @@
  * @module
  */
 import semver from "semver";
-import { BundleCallError, BundlehostError, NotFoundError } from "../errors.ts";
-import type { ManifestGovernance } from "../manifest.ts";
-import type { CallOutcome } from "../plugin.ts";
-import type { CallRecord } from "../isolation/types.ts";
-import type { Revision } from "../revision.ts";
+import { BundleCallError, BundlehostError, NotFoundError } from "../base/errors.ts";
+import type { ManifestGovernance } from "../manifest/manifest.ts";
+import type { CallOutcome } from "../plugin/plugin.ts";
+import type { CallRecord } from "../sandbox/host/types.ts";
+import type { Revision } from "../core/revision.ts";
 import { type BreakerRule, type BreakerState, CircuitBreaker, type Permit } from "./breaker.ts";
 import {
   type BundleEntry,

@@ -10,7 +10,7 @@
  * @module
  */
 import semver from "semver";
-import type { Revision } from "../revision.ts";
+import type { Revision } from "../core/revision.ts";
 import type { CompiledRoute } from "./rules.ts";
 import { matchesId } from "./linear_regex.ts";
 

@@ -15,9 +15,13 @@
  * @module
  */
 import { z } from "zod";
-import { GOVERNANCE_FIELDS, ratioThresholdOk } from "../manifest.ts";
-import { BUNDLE_ID_PATTERN, type ManifestGovernance, SERVICE_NAME_PATTERN } from "../manifest.ts";
-import type { RouteSpec } from "../types.ts";
+import { GOVERNANCE_FIELDS, ratioThresholdOk } from "../manifest/manifest.ts";
+import {
+  BUNDLE_ID_PATTERN,
+  type ManifestGovernance,
+  SERVICE_NAME_PATTERN,
+} from "../manifest/manifest.ts";
+import type { RouteSpec } from "../sdk/types.ts";
 import { compileLinearRegExp, MAX_ROUTE_PATTERN } from "./linear_regex.ts";
 
 /** Per-bundle rule: governance fields, plus a degradation target and a breaker override. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { BundlehostError } from "../errors.ts";
+import { BundlehostError } from "../base/errors.ts";
 import { SlidingWindow } from "./window.ts";
 
 function throttled(what: string): BundlehostError {

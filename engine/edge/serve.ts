@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { type Clock, systemClock } from "../events/clock.ts";
+import { type Clock, systemClock } from "../base/clock.ts";
 import { closeConnection, connectionServer, type ServeConnection } from "./_deno_http.ts";
 import { type ConnectionCounts, ConnectionTable } from "./connection_table.ts";
 import { connectionBudget, isOutOfDescriptors } from "./fd_budget.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ManualClock } from "../events/clock.ts";
+import { ManualClock } from "../base/clock.ts";
 import { connectionServer } from "./_deno_http.ts";
 import { type EdgeServeOptions, serveEdge } from "./serve.ts";
 

@@ -20,16 +20,16 @@
  *
  * @module
  */
-import { BundlehostError, NotFoundError } from "../errors.ts";
-import type { EventStore } from "../registry/event_store.ts";
-import type { PublishResult } from "../types.ts";
-import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
+import { BundlehostError, NotFoundError } from "../base/errors.ts";
+import type { EventStore } from "../store/event_store.ts";
+import type { PublishResult } from "../sdk/types.ts";
+import { type Clock, systemClock, type TimerHandle } from "../base/clock.ts";
 import { EventGuard, type EventLimitOptions, type GuardCounters, resolveLimits } from "./guard.ts";
-import { RECORD_OVERHEAD_BYTES } from "../registry/event_store.ts";
+import { RECORD_OVERHEAD_BYTES } from "../store/event_store.ts";
 import type { BusBundle } from "./delivery.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { type Firing, Scheduler } from "./schedule.ts";
-import { payloadJson, SCHEDULE_TOPIC, topicProblem } from "./topic.ts";
+import { payloadJson, SCHEDULE_TOPIC, topicProblem } from "../sandbox/wire/topic.ts";
 import type { DeadLetterRecord, DeliveryRecord, EventRecord } from "./types.ts";
 import type {
   BundlePublish,

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { ManifestError } from "../errors.ts";
-import { parseManifest } from "../manifest.ts";
+import { ManifestError } from "../base/errors.ts";
+import { parseManifest } from "../manifest/manifest.ts";
 import { backoffDelay } from "./bus.ts";
-import { MAX_EVENT_PAYLOAD_BYTES, payloadJson, topicProblem } from "./topic.ts";
+import { MAX_EVENT_PAYLOAD_BYTES, payloadJson, topicProblem } from "../sandbox/wire/topic.ts";
 
 Deno.test("backoffDelay doubles per attempt within jitter and stays under the cap", () => {
   const base = { backoffMs: 1_000, maxBackoffMs: 60_000 };

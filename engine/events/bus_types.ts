@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../base/clock.ts";
 import type { BusBundle, DeliveryHost } from "./delivery.ts";
 import type { EventLimitOptions, GuardCounters } from "./guard.ts";
 import type { DeadLetterRecord, EventStoreStats } from "./types.ts";

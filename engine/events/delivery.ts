@@ -7,14 +7,14 @@
  * @module
  */
 import { type BundleEntry, currentRevision, servingRevision } from "../broker/router.ts";
-import { NotFoundError, UnavailableError } from "../errors.ts";
+import { NotFoundError, UnavailableError } from "../base/errors.ts";
 import type { EngineCallOptions } from "../engine.ts";
-import type { Manifest } from "../manifest.ts";
-import type { CallOutcome } from "../plugin.ts";
-import type { EventEnvelope, RouteSpec } from "../types.ts";
+import type { Manifest } from "../manifest/manifest.ts";
+import type { CallOutcome } from "../plugin/plugin.ts";
+import type { EventEnvelope, RouteSpec } from "../sdk/types.ts";
 import { runEventMap } from "./event_map.ts";
-import { splitHandler } from "./manifest_schema.ts";
-import { payloadJson } from "./topic.ts";
+import { splitHandler } from "../manifest/events_schema.ts";
+import { payloadJson } from "../sandbox/wire/topic.ts";
 import type { DeliveryRecord, EventRecord, MapProgress } from "./types.ts";
 
 /** A bundle as the bus sees it: its current version's manifest and whether that version serves. */

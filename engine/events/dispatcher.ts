@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { BundlehostError } from "../errors.ts";
-import type { EventStore } from "../registry/event_store.ts";
-import type { Clock, TimerHandle } from "./clock.ts";
+import { BundlehostError } from "../base/errors.ts";
+import type { EventStore } from "../store/event_store.ts";
+import type { Clock, TimerHandle } from "../base/clock.ts";
 import { attemptDelivery, type DeliveryHost, PermanentDeliveryError } from "./delivery.ts";
 import { DeliveryEvent, type DeliveryRecord } from "./types.ts";
 

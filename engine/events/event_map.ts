@@ -14,10 +14,10 @@
  *
  * @module
  */
-import { asBundlehostError, BundlehostError } from "../errors.ts";
-import type { CallOutcome } from "../plugin.ts";
-import type { RouteSpec } from "../types.ts";
-import { splitHandler } from "./manifest_schema.ts";
+import { asBundlehostError, BundlehostError } from "../base/errors.ts";
+import type { CallOutcome } from "../plugin/plugin.ts";
+import type { RouteSpec } from "../sdk/types.ts";
+import { splitHandler } from "../manifest/events_schema.ts";
 import type { EventMapStep } from "./types.ts";
 
 /** How one step ended. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { BundlehostError } from "../errors.ts";
-import type { CallOutcome } from "../plugin.ts";
-import type { RouteSpec } from "../types.ts";
+import { BundlehostError } from "../base/errors.ts";
+import type { CallOutcome } from "../plugin/plugin.ts";
+import type { RouteSpec } from "../sdk/types.ts";
 import { EventMapStepError, runEventMap } from "./event_map.ts";
 import type { EventMapStep } from "./types.ts";
 

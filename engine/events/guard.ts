@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { BundlehostError } from "../errors.ts";
-import type { Clock } from "./clock.ts";
+import { BundlehostError } from "../base/errors.ts";
+import type { Clock } from "../base/clock.ts";
 import { KeyedBuckets } from "./rate_limit.ts";
 
 /** Limits of the event bus (`EngineOptions.events`); every field is optional. */

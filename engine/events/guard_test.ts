@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { ManualClock } from "./clock.ts";
+import { ManualClock } from "../base/clock.ts";
 import { EventGuard, resolveLimits } from "./guard.ts";
 import { KeyedBuckets } from "./rate_limit.ts";
-import { BundlehostError } from "../errors.ts";
+import { BundlehostError } from "../base/errors.ts";
 
 function code(fn: () => void): string | undefined {
   try {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../base/clock.ts";
 
 /** A rate: `rate` tokens per second, at most `burst` saved up. */
 export interface RateSpec {
@@ -22,7 +22,7 @@ export interface RateSpec {
  * @example Five per second per key
  * ```ts
  * import { KeyedBuckets } from "./rate_limit.ts";
- * import { ManualClock } from "./clock.ts";
+ * import { ManualClock } from "../base/clock.ts";
  * const clock = new ManualClock(0);
  * const buckets = new KeyedBuckets({ rate: 5, burst: 5 }, clock);
  * for (let i = 0; i < 5; i++) buckets.take("a"); // true five times

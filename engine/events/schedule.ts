@@ -15,9 +15,9 @@
  *
  * @module
  */
-import type { EventStore } from "../registry/event_store.ts";
-import type { Clock, TimerHandle } from "./clock.ts";
-import { CronSlots } from "./cron.ts";
+import type { EventStore } from "../store/event_store.ts";
+import type { Clock, TimerHandle } from "../base/clock.ts";
+import { CronSlots } from "../manifest/cron.ts";
 import type { BusBundle } from "./delivery.ts";
 import type { ManifestSchedule } from "./types.ts";
 

@@ -16,8 +16,8 @@ import type {
   InstanceStartEvent,
   LifecycleEvent,
   LogEvent,
-} from "../../engine/lifecycle.ts";
-import { isTraceparent } from "../../engine/protocol.ts";
+} from "../../engine/core/lifecycle.ts";
+import { isTraceparent } from "../../engine/sandbox/wire/protocol.ts";
 import { contextFromTraceparent } from "./tracing.ts";
 
 /** Log levels, lowest first. */

@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { pathOf } from "../../engine/http.ts";
+import { pathOf } from "../../engine/edge/http.ts";
 import { metrics, trace } from "@opentelemetry/api";
 import type { Engine } from "../../engine/engine.ts";
 import type {
@@ -31,9 +31,9 @@ import type {
   InstanceStartEvent,
   LifecycleEvent,
   LogEvent,
-} from "../../engine/lifecycle.ts";
-import { definePlugin, type Plugin } from "../../engine/plugin.ts";
-import { ENGINE_VERSION } from "../../engine/version.ts";
+} from "../../engine/core/lifecycle.ts";
+import { definePlugin, type Plugin } from "../../engine/plugin/plugin.ts";
+import { ENGINE_VERSION } from "../../engine/base/version.ts";
 import {
   fromBreakerChange,
   fromInstanceExit,

@@ -7,13 +7,13 @@
  */
 import type { Meter } from "@opentelemetry/api";
 import type { Engine, EngineStatus } from "../../engine/engine.ts";
-import { BundlehostError } from "../../engine/errors.ts";
+import { BundlehostError } from "../../engine/base/errors.ts";
 import type {
   BreakerEvent,
   InstanceExitEvent,
   InstanceStartEvent,
-} from "../../engine/lifecycle.ts";
-import type { CallInfo, CallOutcome } from "../../engine/plugin.ts";
+} from "../../engine/core/lifecycle.ts";
+import type { CallInfo, CallOutcome } from "../../engine/plugin/plugin.ts";
 import { type Counter, type Histogram, MetricRegistry } from "./metrics.ts";
 import { DeclaredNames, httpMethodLabel } from "./declared.ts";
 import { ATTR, BREAKER_STATES, METRICS } from "./semconv.ts";

@@ -23,9 +23,9 @@ import {
   trace,
   type Tracer,
 } from "@opentelemetry/api";
-import type { CallInfo, CallOutcome } from "../../engine/plugin.ts";
-import { isTraceparent } from "../../engine/protocol.ts";
-import type { RouteSpec } from "../../engine/types.ts";
+import type { CallInfo, CallOutcome } from "../../engine/plugin/plugin.ts";
+import { isTraceparent } from "../../engine/sandbox/wire/protocol.ts";
+import type { RouteSpec } from "../../engine/sdk/types.ts";
 import { errorType, serviceName, splitLabel } from "./recorder.ts";
 import { ATTR, RPC_SYSTEM } from "./semconv.ts";
 

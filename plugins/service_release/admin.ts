@@ -10,8 +10,8 @@ import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import semver from "semver";
 import type { Engine } from "../../engine/engine.ts";
-import { BUNDLE_ID_PATTERN } from "../../engine/manifest.ts";
-import { NotFoundError } from "../../engine/errors.ts";
+import { BUNDLE_ID_PATTERN } from "../../engine/manifest/manifest.ts";
+import { NotFoundError } from "../../engine/base/errors.ts";
 import { errorResponse } from "./errors.ts";
 import { bearerMatches } from "./token.ts";
 

@@ -8,7 +8,7 @@ import {
   BundlehostError,
   type ErrorCode,
   ManifestError,
-} from "../../engine/errors.ts";
+} from "../../engine/base/errors.ts";
 
 /** HTTP status for each engine error code. */
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {

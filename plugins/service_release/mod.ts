@@ -14,11 +14,11 @@
  *
  * @module
  */
-import { pathOf } from "../../engine/http.ts";
+import { pathOf } from "../../engine/edge/http.ts";
 import { Hono } from "hono";
 import type { Engine } from "../../engine/engine.ts";
-import { LogEvent } from "../../engine/lifecycle.ts";
-import { definePlugin, type Plugin } from "../../engine/plugin.ts";
+import { LogEvent } from "../../engine/core/lifecycle.ts";
+import { definePlugin, type Plugin } from "../../engine/plugin/plugin.ts";
 import { adminApi } from "./admin.ts";
 import { errorReply } from "./errors.ts";
 import { eventsAdminApi } from "./events_admin.ts";

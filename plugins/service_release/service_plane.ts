@@ -6,10 +6,10 @@
  */
 import type { Hono } from "hono";
 import type { Engine } from "../../engine/engine.ts";
-import type { RouteSpec } from "../../engine/types.ts";
-import { BundlehostError } from "../../engine/errors.ts";
-import { readBody } from "../../engine/http.ts";
-import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/events/topic.ts";
+import type { RouteSpec } from "../../engine/sdk/types.ts";
+import { BundlehostError } from "../../engine/base/errors.ts";
+import { readBody } from "../../engine/edge/http.ts";
+import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/sandbox/wire/topic.ts";
 import { compileLinearRegExp } from "../../engine/broker/linear_regex.ts";
 import { errorResponse } from "./errors.ts";
 import { confineResponse, isServiceWorkerScript } from "./origin.ts";

@@ -1,0 +1,429 @@
+/**
+ * A bundle revision: one released version of a bundle, with its lifecycle state and its instances.
+ *
+ * @module
+ */
+import { BundleStateError, UnavailableError } from "../base/errors.ts";
+import type { Instance, OutboundCall, OutboundPublish } from "../sandbox/host/instance.ts";
+import type { CallRecord, ReadyInfo, TransportFactory } from "../sandbox/host/instance.ts";
+import { assertTransition, type EngineEvents, LifecycleEvent, LogEvent } from "./lifecycle.ts";
+import type { Manifest } from "../manifest/manifest.ts";
+import { isFailure, OutcomeStats } from "./outcomes.ts";
+import type { ResolvedPermissions } from "../manifest/permissions.ts";
+import type { InstancePool } from "../scaling/pool.ts";
+import type { WireRequest, WireResponse } from "../sandbox/wire/protocol.ts";
+import { createRevisionPool } from "../scaling/revision_pool.ts";
+import { RevisionScaling, type ScalingStatus } from "../scaling/scaling.ts";
+import type { IsolationTier, LifecycleState } from "../sdk/types.ts";
+
+/** Timings shared by every revision of an engine. */
+export interface RuntimeSettings {
+  /** Default call timeout, ms. */
+  callTimeoutMs: number;
+  /** Time allowed to load a bundle and run `onStart`, ms. */
+  startTimeoutMs: number;
+  /** Time allowed for `onStop`/`onRefresh`, ms. */
+  hookTimeoutMs: number;
+  /** Default drain period when stopping, ms. */
+  drainMs: number;
+  /** Heartbeat period, ms. */
+  heartbeatMs: number;
+  /** Missed heartbeats for this long → unresponsive, ms. */
+  unresponsiveMs: number;
+  /** Liveness probe after a timed-out call, ms. */
+  probeMs: number;
+  /** Autoscaler period, ms. */
+  autoscaleTickMs: number;
+}
+
+/** Everything a revision needs, prepared by the engine at install. */
+export interface RevisionInit {
+  /** Validated manifest. */
+  manifest: Manifest;
+  /** Release folder (real path). */
+  dir: string;
+  /** Persistent data folder. */
+  dataDir: string;
+  /** Entry module URL. */
+  entryUrl: string;
+  /** Exact grants, including the module files. */
+  grants: ResolvedPermissions;
+  /** Isolation tier. */
+  tier: IsolationTier;
+  /** Why this tier (the operator policy's decision), shown in status. */
+  tierReason?: string;
+  /** Whether the bundle's log budget admits one more line (the engine's per-bundle budget). */
+  admitLog?(): boolean;
+  /** Lines the sandbox dropped itself, to count with the bundle's other drops. */
+  countDroppedLogs?(count: number): void;
+  /** Content hash of the release, when known. */
+  hash?: string;
+  /** Builds a transport for one instance. */
+  transport(instanceName: string): TransportFactory;
+  /** Engine timings. */
+  settings: RuntimeSettings;
+  /** Engine events. */
+  events: EngineEvents;
+  /** Routes a call made by the bundle. */
+  outbound(call: OutboundCall, from: Revision): Promise<unknown>;
+  /** Publishes an event for the bundle (`ctx.events`). */
+  publish?(event: OutboundPublish, from: Revision): Promise<unknown>;
+  /** Runs after every transition (plugin hooks); its failure is rethrown to the operation's caller. */
+  afterTransition?(event: LifecycleEvent): Promise<void>;
+}
+
+/** Status of one instance. */
+export interface InstanceStatus {
+  /** Instance id. */
+  id: string;
+  /** Tier. */
+  tier: IsolationTier;
+  /**
+   * `starting`, `ready` (serving), `warm` (initialised spare, not serving), `retiring` (finishing
+   * its calls before it ends) or `dead`.
+   */
+  state: string;
+  /** OS process id (process tier). */
+  pid?: number;
+  /** Calls in flight. */
+  inflight: number;
+  /** Latest memory report, bytes. */
+  memory?: { rss: number; heapUsed: number; heapTotal: number };
+  /** Creation time, ISO. */
+  startedAt: string;
+}
+
+/** Status of one revision. */
+export interface RevisionStatus {
+  /** Bundle id. */
+  id: string;
+  /** Version. */
+  version: string;
+  /** Lifecycle state. */
+  state: LifecycleState;
+  /** Tier. */
+  isolation: IsolationTier;
+  /** Why this tier, e.g. that the operator policy does not trust the bundle with the worker tier. */
+  isolationReason?: string;
+  /** Last failure (start failure, crash loop), kept until the next successful start. */
+  error?: string;
+  /** Services with SPI version, methods and service URIs. */
+  services: Record<string, { version: string; methods: string[]; uris?: string[] }>;
+  /** Attributes. */
+  attributes: Record<string, string>;
+  /** Whether a fetch handler is served at `/b/<id>/`. */
+  fetch: boolean;
+  /** Release content hash. */
+  hash?: string;
+  /** Instances. */
+  instances: InstanceStatus[];
+  /** Unexpected instance exits since the last start. */
+  restarts: number;
+  /** Why the last instance ended unexpectedly. */
+  lastExitReason?: string;
+  /** Instances evicted while unresponsive whose worker thread may still run (worker tier). */
+  leakedWorkers: number;
+  /** Pool sizes, autoscaler mode and the last scaling decision, while running. */
+  scaling?: ScalingStatus;
+  /** Calls completed and failed since the revision was installed. */
+  calls: { total: number; errors: number };
+}
+
+/** One version of a bundle in the engine. */
+export class Revision {
+  /** Bundle id. */
+  readonly id: string;
+  /** Version. */
+  readonly version: string;
+  /** `id@version`. */
+  readonly label: string;
+  /** Manifest. */
+  readonly manifest: Manifest;
+  /** Release folder. */
+  readonly dir: string;
+  /** Tier. */
+  readonly tier: IsolationTier;
+  /** Lifecycle state. */
+  state: LifecycleState = "INSTALLED";
+  /** Last failure. */
+  error?: string;
+  /** What the bundle exposes, from its first ready instance. */
+  ready?: ReadyInfo;
+
+  readonly #init: RevisionInit;
+  readonly #outcomes = new OutcomeStats();
+  #pool?: InstancePool;
+  #scaling?: RevisionScaling;
+  #leaked = 0;
+  #restarts = 0;
+  #lastExitReason?: string;
+  #transitionChain: Promise<void> = Promise.resolve();
+
+  /**
+   * Creates a revision in state INSTALLED.
+   *
+   * @param init Prepared install data.
+   */
+  constructor(init: RevisionInit) {
+    this.#init = init;
+    this.manifest = init.manifest;
+    this.id = init.manifest.id;
+    this.version = init.manifest.version;
+    this.label = `${this.id}@${this.version}`;
+    this.dir = init.dir;
+    this.tier = init.tier;
+  }
+
+  /** Release content hash. */
+  get hash(): string | undefined {
+    return this.#init.hash;
+  }
+
+  /** Calls in flight. */
+  get inflight(): number {
+    return this.#pool?.inflight ?? 0;
+  }
+
+  /** Call outcomes (counts, errors, latencies), for phased-release analysis. */
+  get outcomes(): OutcomeStats {
+    return this.#outcomes;
+  }
+
+  /** Whether the revision is held in standby (warm rollback target without traffic). */
+  get standby(): boolean {
+    return this.#scaling?.standby ?? false;
+  }
+
+  /**
+   * Holds the running revision at one warm serving instance without autoscaling (it gets no
+   * traffic but can take it back at once), or resumes normal scaling. No-op unless ACTIVE.
+   *
+   * @param on Standby or not.
+   */
+  setStandby(on: boolean): void {
+    if (this.state === "ACTIVE") this.#scaling?.setStandby(on);
+  }
+
+  /**
+   * Moves to a new state, dispatches a {@linkcode LifecycleEvent}, and runs the engine's
+   * after-transition work (plugin hooks).
+   *
+   * @param to New state.
+   * @param error Failure that caused the change, if any.
+   * @throws {BundleStateError} For an illegal transition (the state is unchanged).
+   * @throws {PluginError} When a plugin hook fails (the state has changed).
+   */
+  async transition(to: LifecycleState, error?: string): Promise<void> {
+    assertTransition(this.label, this.state, to);
+    const from = this.state;
+    this.state = to;
+    if (error !== undefined) this.error = error;
+    const event = new LifecycleEvent(this.id, this.version, from, to, error);
+    this.#init.events.dispatchEvent(event);
+    await this.#init.afterTransition?.(event);
+  }
+
+  /** Serializes lifecycle operations so a start and a stop never interleave. */
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#transitionChain.then(work, work);
+    this.#transitionChain = run.then(() => {}, () => {});
+    return run;
+  }
+
+  /**
+   * Starts the revision: RESOLVED → STARTING → ACTIVE, or back to RESOLVED with the error kept.
+   *
+   * @throws {BundleStateError} When not RESOLVED.
+   * @throws The load or `onStart` failure.
+   */
+  start(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.state === "ACTIVE") return;
+      if (this.state !== "RESOLVED") {
+        throw new BundleStateError(`Cannot start bundle ${this.label}: it is ${this.state}`);
+      }
+      await this.transition("STARTING");
+      const scaling = new RevisionScaling({
+        bundle: this.id,
+        version: this.version,
+        scaling: this.manifest.scaling,
+        tickMs: this.#init.settings.autoscaleTickMs,
+        events: this.#init.events,
+      });
+      const pool = this.#createPool(scaling);
+      try {
+        await pool.open();
+      } catch (error) {
+        this.#absorb(pool);
+        await this.transition("RESOLVED", (error as Error).message);
+        throw error;
+      }
+      this.#pool = pool;
+      this.#scaling = scaling;
+      this.ready = pool.instances.find((i) => i.ready)?.ready;
+      this.error = undefined;
+      scaling.start();
+      await this.transition("ACTIVE");
+    });
+  }
+
+  /**
+   * Stops the revision: ACTIVE → STOPPING (drain up to `drainMs`, then `onStop`) → RESOLVED.
+   */
+  stop(): Promise<void> {
+    return this.#serial(() => this.#stop());
+  }
+
+  async #stop(error?: string): Promise<void> {
+    if (this.state !== "ACTIVE") return;
+    await this.transition("STOPPING");
+    this.#scaling?.stop();
+    const pool = this.#pool;
+    if (pool) {
+      await pool.drain(this.manifest.governance.drainMs ?? this.#init.settings.drainMs);
+      await pool.close(true);
+      this.#absorb(pool);
+    }
+    this.#pool = undefined;
+    this.#scaling = undefined;
+    await this.transition("RESOLVED", error);
+  }
+
+  /** Marks the revision uninstalled; it must not be ACTIVE. */
+  uninstall(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#stop();
+      if (this.state !== "UNINSTALLED") await this.transition("UNINSTALLED");
+    });
+  }
+
+  /**
+   * Calls a service method on the least-loaded instance.
+   *
+   * @param service Service.
+   * @param method Method.
+   * @param input Input.
+   * @param record Deadline, trace context, hops.
+   * @returns The result.
+   */
+  call(service: string, method: string, input: unknown, record: CallRecord): Promise<unknown> {
+    return this.#run(record.deadline, (i) => i.call(service, method, input, record));
+  }
+
+  /**
+   * Sends an HTTP request to the bundle's fetch handler.
+   *
+   * @param request Request as data.
+   * @param record Deadline, trace context, hops.
+   * @returns Response as data.
+   */
+  fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
+    return this.#run(record.deadline, (i) => i.fetch(request, record));
+  }
+
+  /**
+   * Runs one call on an instance. A ready instance is picked and the call sent synchronously, so
+   * the instance's calls in flight rise before the next pick (concurrent calls spread over the
+   * instances); otherwise the call waits in the activator. Records concurrency and the outcome.
+   */
+  async #run<T>(deadline: number, work: (instance: Instance) => Promise<T>): Promise<T> {
+    const pool = this.#pool;
+    const scaling = this.#scaling;
+    if (this.state !== "ACTIVE" || !pool || !scaling) {
+      throw new UnavailableError(`Bundle ${this.label} is ${this.state}, not ACTIVE`);
+    }
+    const started = performance.now();
+    scaling.meter.begin(started);
+    let instance = pool.tryAcquire();
+    let failed = false;
+    try {
+      instance ??= await pool.acquire(deadline);
+      return await work(instance);
+    } catch (error) {
+      failed = isFailure(error);
+      throw error;
+    } finally {
+      const ended = performance.now();
+      scaling.meter.end(ended);
+      this.#outcomes.record(failed, ended - started);
+      if (instance) pool.release(instance);
+    }
+  }
+
+  /** Current status. */
+  status(): RevisionStatus {
+    const services: RevisionStatus["services"] = {};
+    for (const [name, version] of Object.entries(this.manifest.services)) {
+      services[name] = { version, methods: this.ready?.services[name] ?? [] };
+    }
+    const pool = this.#pool;
+    const status: RevisionStatus = {
+      id: this.id,
+      version: this.version,
+      state: this.state,
+      isolation: this.tier,
+      services,
+      attributes: this.manifest.attributes,
+      fetch: this.ready?.fetch ?? false,
+      instances: (pool?.instances ?? []).map((i) => {
+        const s: InstanceStatus = {
+          id: i.id,
+          tier: i.tier,
+          state: pool?.roleOf(i) === "warm" ? "warm" : i.state,
+          inflight: i.inflight,
+          startedAt: new Date(i.createdAt).toISOString(),
+        };
+        if (i.pid !== undefined) s.pid = i.pid;
+        if (i.memory) s.memory = i.memory;
+        return s;
+      }),
+      restarts: this.#restarts + (pool?.restarts ?? 0),
+      leakedWorkers: this.#leaked + (pool?.leaked ?? 0),
+      calls: { total: this.#outcomes.totals.calls, errors: this.#outcomes.totals.errors },
+    };
+    if (this.#scaling) status.scaling = this.#scaling.status();
+    if (this.#init.tierReason !== undefined) status.isolationReason = this.#init.tierReason;
+    if (this.error !== undefined) status.error = this.error;
+    if (this.#init.hash !== undefined) status.hash = this.#init.hash;
+    const lastExit = pool?.lastExitReason ?? this.#lastExitReason;
+    if (lastExit !== undefined) status.lastExitReason = lastExit;
+    return status;
+  }
+
+  /** Keeps a closed pool's counters in the revision's totals. */
+  #absorb(pool: InstancePool): void {
+    this.#leaked += pool.leaked;
+    this.#restarts += pool.restarts;
+    if (pool.lastExitReason !== undefined) this.#lastExitReason = pool.lastExitReason;
+  }
+
+  #createPool(scaling: RevisionScaling): InstancePool {
+    const init = this.#init;
+    return createRevisionPool({
+      manifest: init.manifest,
+      tier: this.tier,
+      dataDir: init.dataDir,
+      entryUrl: init.entryUrl,
+      transport: init.transport,
+      settings: init.settings,
+      events: init.events,
+      scaling,
+      outbound: (call) => init.outbound(call, this),
+      ...(init.publish ? { publish: (event: OutboundPublish) => init.publish!(event, this) } : {}),
+      ...(init.admitLog ? { admitLog: init.admitLog } : {}),
+      ...(init.countDroppedLogs ? { countDroppedLogs: init.countDroppedLogs } : {}),
+      onCrashLoop: (reason) => {
+        this.#serial(() => this.#stop(reason)).catch((error) => {
+          init.events.dispatchEvent(
+            new LogEvent({
+              bundle: this.id,
+              version: this.version,
+              level: "error",
+              message: `Stopping after a crash loop failed: ${(error as Error).message}`,
+            }),
+          );
+        });
+      },
+    });
+  }
+}

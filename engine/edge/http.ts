@@ -1,0 +1,193 @@
+/**
+ * Conversions between Web `Request`/`Response` and the protocol's data form.
+ *
+ * @module
+ */
+import { readLimited } from "../base/bytes.ts";
+import { BundlehostError } from "../base/errors.ts";
+import type { PluginHost } from "../plugin/plugin.ts";
+import type { WireRequest, WireResponse } from "../sandbox/wire/protocol.ts";
+
+/** Hop-by-hop headers never forwarded across the sandbox boundary. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+]);
+
+/**
+ * Reads a request into data, refusing bodies larger than `maxBytes`.
+ *
+ * @param request The request.
+ * @param maxBytes Largest body accepted.
+ * @returns The request as data.
+ * @throws {BundlehostError} `BAD_INPUT` when the body is too large.
+ */
+export async function toWireRequest(request: Request, maxBytes: number): Promise<WireRequest> {
+  const body = await readBody(request, maxBytes);
+  const headers = [...request.headers].filter(([k]) => !HOP_BY_HOP.has(k));
+  return { method: request.method, url: request.url, headers, body };
+}
+
+/** How long a request body may take to arrive once its head has, ms (README, "Limits and hardening"). */
+export const BODY_TIMEOUT_MS = 30_000;
+
+/**
+ * Reads a request body, refusing more than `maxBytes`. A declared `content-length` is checked
+ * before reading (over HTTP, `Deno.serve` delivers exactly that many bytes); a chunked body is
+ * counted as it arrives, so it is never buffered past the limit. A client that sends its head and
+ * then trickles (or never sends) the body is cut off after `timeoutMs`, and one that disconnects
+ * mid-body is a cancellation, not an engine error.
+ *
+ * @param request The request.
+ * @param maxBytes Largest body accepted.
+ * @param timeoutMs Longest wait for the whole body, ms.
+ * @returns The body, or `null` when there is none.
+ * @throws {BundlehostError} `TOO_LARGE` when the body is larger, `BODY_TIMEOUT` when it is late,
+ * `CANCELLED` when the client went away before it arrived.
+ */
+export async function readBody(
+  request: Request,
+  maxBytes: number,
+  timeoutMs: number = BODY_TIMEOUT_MS,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  // `request.body` builds a ReadableStream: with a declared length, read without touching it.
+  const declared = request.headers.get("content-length");
+  if (declared !== null) {
+    if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
+    if (declared === "0") return null;
+    const bytes = new Uint8Array(await arriving(request.arrayBuffer(), timeoutMs));
+    // A request made in-process can declare one length and carry another.
+    if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
+    return bytes;
+  }
+  if (!request.body) return null;
+  return await arriving(
+    readLimited(request.body, maxBytes, () => tooLarge(maxBytes)),
+    timeoutMs,
+  );
+}
+
+/** Errors Deno raises when the client's connection ends while its body is being read. */
+const CLIENT_GONE = [
+  Deno.errors.BadResource,
+  Deno.errors.Interrupted,
+  Deno.errors.ConnectionReset,
+  Deno.errors.ConnectionAborted,
+  Deno.errors.UnexpectedEof,
+  Deno.errors.BrokenPipe,
+];
+
+/** Waits for a body read within `timeoutMs`, naming a late or vanished client as such. */
+async function arriving<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new BundlehostError("BODY_TIMEOUT", `Request body did not arrive within ${timeoutMs} ms`),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([
+      read.catch((error: unknown) => {
+        if (!CLIENT_GONE.some((type) => error instanceof type)) throw error;
+        throw new BundlehostError(
+          "CANCELLED",
+          `The client closed its connection before the request body arrived (${
+            (error as Error).message
+          })`,
+        );
+      }),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function tooLarge(maxBytes: number): BundlehostError {
+  return new BundlehostError("TOO_LARGE", `Request body is larger than ${maxBytes} bytes`);
+}
+
+/**
+ * Builds a response from data.
+ *
+ * @param wire The response as data.
+ * @returns A Web `Response`.
+ */
+export function fromWireResponse(wire: WireResponse): Response {
+  const headers = new Headers();
+  for (const [name, value] of wire.headers) {
+    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+    try {
+      headers.append(name, value);
+    } catch {
+      // A header the bundle made up that HTTP cannot carry is dropped, not fatal.
+    }
+  }
+  const nullBody = wire.status === 204 || wire.status === 205 || wire.status === 304;
+  return new Response(nullBody ? null : wire.body, { status: wire.status, headers });
+}
+
+/**
+ * The engine's HTTP entry: `wrapRequest` plugin hooks around the first plugin `fetch` hook that
+ * answers; 404 JSON when none does; a failure becomes a 500 JSON body that leaks nothing (the
+ * details go to `log`).
+ *
+ * @param plugins The engine's plugins.
+ * @param log Receives the details of unexpected failures.
+ * @returns A Web-standard handler.
+ */
+export function servePlugins<E>(
+  plugins: PluginHost<E>,
+  log: (message: string) => void,
+): (request: Request) => Promise<Response> {
+  const serve = plugins.wrap("wrapRequest", async (request: Request) => {
+    return (await plugins.first(request)) ?? Response.json(
+      {
+        error: {
+          code: "NOT_FOUND",
+          message: `No route for ${request.method} ${new URL(request.url).pathname}`,
+        },
+      },
+      { status: 404 },
+    );
+  });
+  return async (request) => {
+    try {
+      return await serve(request);
+    } catch (error) {
+      log(`Request ${request.method} ${request.url} failed: ${(error as Error).message}`);
+      return Response.json(
+        { error: { code: "INTERNAL", message: "Internal error; see the engine log" } },
+        { status: 500 },
+      );
+    }
+  };
+}
+
+/**
+ * The path of a request's URL, without building a `URL` object (this runs several times per
+ * request). `Request.url` is already normalized by the URL parser, so slicing it gives exactly
+ * `new URL(url).pathname`.
+ *
+ * @param url An absolute URL as `Request.url` holds it.
+ * @returns The path, e.g. `"/rpc/Svc/m"`.
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start < 0) return "/";
+  let end = url.length;
+  const query = url.indexOf("?", start);
+  if (query >= 0) end = query;
+  const hash = url.indexOf("#", start);
+  if (hash >= 0 && hash < end) end = hash;
+  return url.slice(start, end);
+}

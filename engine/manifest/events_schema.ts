@@ -1,0 +1,121 @@
+/**
+ * The event fields of `bundle.json` (`subscribe`, `schedule`, `eventMaps`) as zod schemas, for
+ * `manifest.ts`. A string shorthand (`"topic": "Service.method"`, `"topic": [steps]`) is expanded
+ * to the object form before validation, so every refusal names the exact field.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { cronProblem, isTimeZone } from "./cron.ts";
+import { topicProblem } from "../sandbox/wire/topic.ts";
+
+/** `Service.method`: a service name, a dot, a method name (the method is after the last dot). */
+export const HANDLER_PATTERN: RegExp =
+  /^[A-Za-z][A-Za-z0-9_.]{0,127}\.[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
+
+/**
+ * Splits `Service.method` at its last dot.
+ *
+ * @param handler A string matching {@linkcode HANDLER_PATTERN}.
+ * @returns Service and method.
+ */
+export function splitHandler(handler: string): { service: string; method: string } {
+  const dot = handler.lastIndexOf(".");
+  return { service: handler.slice(0, dot), method: handler.slice(dot + 1) };
+}
+
+const handler = z.string().max(257).regex(HANDLER_PATTERN, {
+  message: 'must be "Service.method"',
+});
+const maxAttempts = z.number().int().min(1).max(100).optional();
+const timeoutMs = z.number().int().min(1).max(600_000).optional();
+const topicKey = z.string().refine((t) => topicProblem(t) === undefined, {
+  message:
+    'is not a valid topic (1-128 of a-z 0-9 . _ -, starting with a letter or digit, not "bundlehost.")',
+});
+const expand = (key: string) => (v: unknown) => typeof v === "string" ? { [key]: v } : v;
+
+/** `subscribe`: topic → `"Service.method"` or `{ handler, maxAttempts?, timeoutMs? }`. */
+export const SUBSCRIBE_FIELD = z.record(
+  topicKey,
+  z.preprocess(expand("handler"), z.strictObject({ handler, maxAttempts, timeoutMs })),
+).refine((v) => Object.keys(v).length <= 64, { message: "declares more than 64 topics" })
+  .default({});
+
+/** `schedule`: cron expression → `"Service.method"` or `{ handler, timezone?, missed?, … }`. */
+export const SCHEDULE_FIELD = z.record(
+  z.string().superRefine((expression, ctx) => {
+    const problem = cronProblem(expression);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
+  z.preprocess(
+    expand("handler"),
+    z.strictObject({
+      handler,
+      timezone: z.string().max(64).refine(isTimeZone, { message: "is not a known IANA time zone" })
+        .default("UTC"),
+      missed: z.enum(["once", "skip"]).default("once"),
+      maxAttempts,
+      timeoutMs,
+    }),
+  ),
+).refine((v) => Object.keys(v).length <= 32, { message: "declares more than 32 schedules" })
+  .default({});
+
+const step = z.strictObject({
+  call: handler,
+  onError: z.enum(["stop", "skip", "degrade"]).default("stop"),
+  fallback: handler.optional(),
+}).refine((s) => s.fallback === undefined || s.onError === "degrade", {
+  message: 'is only used with "onError": "degrade"',
+  path: ["fallback"],
+});
+
+/** `eventMaps`: topic → steps, or `{ steps, maxAttempts?, timeoutMs? }`. */
+export const EVENT_MAPS_FIELD = z.record(
+  topicKey,
+  z.preprocess(
+    (v) => Array.isArray(v) ? { steps: v } : v,
+    z.strictObject({
+      steps: z.array(step).min(1, { message: "must list at least one step" }).max(32),
+      maxAttempts,
+      timeoutMs,
+    }),
+  ),
+).refine((v) => Object.keys(v).length <= 32, { message: "declares more than 32 event maps" })
+  .default({});
+
+/** One problem found by {@linkcode eventHandlerIssues}. */
+export interface EventFieldIssue {
+  /** Path of the field. */
+  path: string[];
+  /** Why. */
+  message: string;
+}
+
+/**
+ * Subscription and schedule handlers run in the bundle itself, so their service must be one it
+ * declares (event map steps may call any bundle's service).
+ *
+ * @param manifest The parsed `services`, `subscribe` and `schedule` fields.
+ * @returns One issue per handler naming an undeclared service.
+ */
+export function eventHandlerIssues(manifest: {
+  services: Record<string, string>;
+  subscribe: Record<string, { handler: string }>;
+  schedule: Record<string, { handler: string }>;
+}): EventFieldIssue[] {
+  const issues: EventFieldIssue[] = [];
+  for (const field of ["subscribe", "schedule"] as const) {
+    for (const [key, entry] of Object.entries(manifest[field])) {
+      const { service } = splitHandler(entry.handler);
+      if (!Object.hasOwn(manifest.services, service)) {
+        issues.push({
+          path: [field, key, "handler"],
+          message: `names service "${service}", which this bundle does not declare in "services"`,
+        });
+      }
+    }
+  }
+  return issues;
+}

@@ -1,0 +1,583 @@
+/**
+ * The release registry: durable releases, activation, rollback, traffic weights and desired state,
+ * on top of the engine's in-memory lifecycle.
+ *
+ * **Durability.** A release is acknowledged (the promise resolves) only after its files are in the
+ * immutable release folder (written to a temporary name, synced, renamed) and its record is
+ * committed to the store. Work done before a crash but never acknowledged is cleaned up by
+ * {@linkcode Registry.restore}: folders without a record are removed.
+ *
+ * **Switching.** A new or rolled-back version is started before traffic moves to it, and the old
+ * version is drained and stopped only after the switch is recorded, so no call is refused on the
+ * way; the old version stays installed for a rollback. The version that served just before stays
+ * ACTIVE and warm (standby, one instance, no traffic) for the engine's `rollbackWarmMs`, so a
+ * rollback to it is only a traffic switch.
+ *
+ * **Phased releases.** {@linkcode Registry.canary} steps a released version's traffic weight up and
+ * promotes it, or rolls back by itself when its error ratio or p99 latency crosses a threshold
+ * (see `canary.ts`). Its state is in the bundle record; an engine restart during a phased release
+ * rolls it back to the stable version (nothing is left half-split without a controller). Any
+ * operator action on the bundle (release, rollback, traffic, stop, delete) aborts it.
+ *
+ * @module
+ */
+import { BundlehostError, BundleStateError, ManifestError, NotFoundError } from "../base/errors.ts";
+import { parseManifest } from "../manifest/manifest.ts";
+import type { Engine } from "../engine.ts";
+import type { BundleRecord, ReleaseRecord, Store } from "../store/store.ts";
+import { type CanaryOptions, type CanaryState, resolveCanaryPlan } from "./canary.ts";
+import { abandonedCanary, TrafficControl } from "./traffic.ts";
+import type { OutcomeWindow } from "../core/outcomes.ts";
+import {
+  DEFAULT_LIMITS,
+  hashFiles,
+  readBundleFiles,
+  type ReleaseFile,
+  type ReleaseLimits,
+  unpackArchive,
+  writeReleaseFolder,
+} from "./files.ts";
+
+/** Where a release comes from. */
+export type ReleaseSource = { path: string } | { archive: Uint8Array<ArrayBuffer> };
+
+/** Outcome of {@linkcode Registry.release}. */
+export interface ReleaseResult {
+  /** Bundle id. */
+  id: string;
+  /** Version. */
+  version: string;
+  /** Content hash. */
+  hash: string;
+  /** `false` when exactly this release already existed (the call was idempotent). */
+  created: boolean;
+  /** Lifecycle state of the released version afterwards. */
+  state: string;
+}
+
+/** Outcome of {@linkcode Registry.restore}. */
+export interface RestoreReport {
+  /** `id@version` restored. */
+  restored: string[];
+  /** Bundles that could not be restored, with why. */
+  failed: { id: string; error: string }[];
+  /** Release folders removed because no acknowledged release owned them. */
+  orphansRemoved: string[];
+}
+
+/** Options for {@linkcode Registry}. */
+export interface RegistryOptions {
+  /** Release size limits. @default {DEFAULT_LIMITS} */
+  limits?: ReleaseLimits;
+  /**
+   * How long the version that served before a switch stays ACTIVE and warm, ms; 0 stops it at
+   * once. @default {300000}
+   */
+  rollbackWarmMs?: number;
+}
+
+/** Options for {@linkcode Registry.release}. */
+export interface ReleaseOptions {
+  /**
+   * Move traffic to the new version (and start it). `false` only stores and installs it, e.g. for
+   * a phased release with {@linkcode Registry.canary}; the first release of a bundle is always
+   * activated. @default {true}
+   */
+  activate?: boolean;
+}
+
+/** Registry view of one bundle: its record and every released version. */
+export interface RegistryEntry {
+  /** The bundle record. */
+  record: BundleRecord;
+  /** Released versions, in release order. */
+  releases: ReleaseRecord[];
+}
+
+/** Durable release management for an engine. */
+export class Registry {
+  readonly #engine: Engine;
+  readonly #store: Store;
+  readonly #root: string;
+  readonly #limits: ReleaseLimits;
+  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #traffic: TrafficControl;
+
+  /**
+   * Creates a registry; the engine creates one in {@linkcode createEngine}.
+   *
+   * @param engine The engine whose bundles it manages.
+   * @param store Durable storage.
+   * @param options Release limits, warm rollback period.
+   */
+  constructor(engine: Engine, store: Store, options: RegistryOptions = {}) {
+    this.#engine = engine;
+    this.#store = store;
+    this.#root = `${engine.dataDir}/releases`;
+    this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.#traffic = new TrafficControl({
+      engine,
+      store,
+      lock: (id, work) => this.#lock(id, work),
+      rollbackWarmMs: options.rollbackWarmMs ?? 300_000,
+    });
+  }
+
+  /** The store behind the registry. */
+  get store(): Store {
+    return this.#store;
+  }
+
+  /** Release folder of one version. */
+  releaseDir(id: string, version: string): string {
+    return `${this.#root}/${id}/${version}`;
+  }
+
+  /** Runs `work` after every earlier operation on the same bundle id finished. */
+  #lock<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(id) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const tail = run.catch(() => {});
+    this.#locks.set(id, tail);
+    tail.then(() => {
+      if (this.#locks.get(id) === tail) this.#locks.delete(id);
+    });
+    return run;
+  }
+
+  /**
+   * Releases a bundle: stores an immutable copy, installs (vets) and starts it, records it, then
+   * moves traffic to it and stops the previous version. Releasing the same id@version with the same
+   * content again is a no-op; with different content it is refused.
+   *
+   * @param source A folder path or a tar / tar.gz archive.
+   * @param options `activate: false` stores and installs the version without moving traffic.
+   * @returns What was released.
+   * @throws {ManifestError} For a bad or missing bundle.json.
+   * @throws {ReleaseRefusedError} For unsafe files, an unsafe archive, or a refused module graph.
+   * @throws {BundlehostError} `CONFLICT` when the version exists with different content.
+   */
+  async release(source: ReleaseSource, options: ReleaseOptions = {}): Promise<ReleaseResult> {
+    const files = "path" in source
+      ? await readBundleFiles(source.path, this.#limits).catch((error) => {
+        if (error instanceof Deno.errors.NotFound) {
+          throw new NotFoundError(`Cannot release bundle: folder ${source.path} does not exist`);
+        }
+        if (error instanceof BundlehostError) throw error;
+        // Not a folder, name too long, no read permission: the caller's path is at fault.
+        throw new TypeError(
+          `Cannot release bundle: cannot read folder ${source.path} (${(error as Error).message})`,
+          { cause: error },
+        );
+      })
+      : await unpackArchive(source.archive, this.#limits);
+    const manifestFile = files.find((f) => f.path === "bundle.json");
+    if (!manifestFile) {
+      throw new ManifestError("bundle.json", "Cannot release bundle: no bundle.json");
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(manifestFile.data));
+    } catch (error) {
+      throw new ManifestError(
+        "bundle.json",
+        `Cannot release bundle: bundle.json is not valid JSON (${(error as Error).message})`,
+      );
+    }
+    const manifest = parseManifest(json);
+    return await this.#lock(
+      manifest.id,
+      () => this.#release(manifest.id, manifest.version, files, options.activate ?? true),
+    );
+  }
+
+  async #release(
+    id: string,
+    version: string,
+    files: ReleaseFile[],
+    activate: boolean,
+  ): Promise<ReleaseResult> {
+    const hash = await hashFiles(files);
+    const existing = await this.#store.getRelease(id, version);
+    if (existing) {
+      if (existing.hash !== hash) {
+        throw new BundlehostError(
+          "CONFLICT",
+          `Cannot release bundle ${id}@${version}: that version exists with different content; release a new version`,
+        );
+      }
+      return {
+        id,
+        version,
+        hash,
+        created: false,
+        state: this.#engine.stateOf(id, version) ?? "RESOLVED",
+      };
+    }
+    const dir = this.releaseDir(id, version);
+    // A folder without a record is a leftover of a release that was never acknowledged.
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await writeReleaseFolder(files, dir);
+    const record = await this.#store.getBundle(id);
+    const desired = record?.desired ?? "started";
+    // Stored and installed only: traffic (and any phased release) stays as it is.
+    const staged = !activate && record !== undefined;
+    try {
+      await this.#engine.install(dir, { hash });
+      if (desired === "started" && !staged) await this.#engine.start(id, version);
+      // The bundle record keeps its latest phased release (aborted now if it was running).
+      const canary = (staged ? undefined : this.#traffic.abortCanary(id, `released ${version}`)) ??
+        record?.canary;
+      const release = { id, version, hash, releasedAt: new Date().toISOString() };
+      await this.#store.commit(
+        staged ? { release } : {
+          release,
+          bundle: {
+            id,
+            active: version,
+            history: [...(record?.history ?? []), version].slice(-50),
+            desired,
+            ...(canary ? { canary } : {}),
+            updatedAt: new Date().toISOString(),
+          },
+        },
+      );
+    } catch (error) {
+      await this.#engine.uninstall(id, version).catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw error;
+    }
+    if (!staged) await this.#traffic.switchTo(id, version, record?.active);
+    return {
+      id,
+      version,
+      hash,
+      created: true,
+      state: this.#engine.stateOf(id, version) ?? "RESOLVED",
+    };
+  }
+
+  /** Installs a stored version into the engine unless it already is, verifying its hash. */
+  async #ensureInstalled(id: string, version: string): Promise<void> {
+    if (this.#engine.stateOf(id, version) !== undefined) return;
+    const release = await this.#store.getRelease(id, version);
+    if (!release) throw new NotFoundError(`Bundle ${id} has no released version "${version}"`);
+    const dir = this.releaseDir(id, version);
+    const actual = await hashFiles(await readBundleFiles(dir, this.#limits));
+    if (actual !== release.hash) {
+      throw new BundlehostError(
+        "CONFLICT",
+        `Stored release ${id}@${version} was modified on disk (hash ${actual}, recorded ${release.hash})`,
+      );
+    }
+    await this.#engine.install(dir, { hash: release.hash });
+  }
+
+  async #record(id: string): Promise<BundleRecord> {
+    const record = await this.#store.getBundle(id);
+    if (!record) throw new NotFoundError(`No bundle "${id}"`);
+    return record;
+  }
+
+  /** Versions that should run: the weighted ones, else the active one. */
+  #serving(record: BundleRecord): string[] {
+    if (record.weights) {
+      return Object.entries(record.weights).filter(([, w]) => w > 0).map(([v]) => v);
+    }
+    return [record.active];
+  }
+
+  /**
+   * Starts a bundle (its serving versions) and records that it should run.
+   *
+   * @param id Bundle id.
+   */
+  start(id: string): Promise<void> {
+    return this.#lock(id, async () => {
+      const record = await this.#record(id);
+      for (const version of this.#serving(record)) {
+        await this.#ensureInstalled(id, version);
+        await this.#engine.start(id, version);
+      }
+      this.#engine.activate(id, record.active, { requireActive: false });
+      if (record.weights) this.#engine.setWeights(id, record.weights);
+      await this.#store.commit({
+        bundle: { ...record, desired: "started", updatedAt: new Date().toISOString() },
+      });
+    });
+  }
+
+  /**
+   * Stops every version of a bundle and records that it should stay stopped (also across restarts).
+   *
+   * @param id Bundle id.
+   */
+  stop(id: string): Promise<void> {
+    return this.#lock(id, async () => {
+      const record = await this.#record(id);
+      const canary = this.#traffic.abortCanary(id, "the bundle was stopped");
+      this.#traffic.cancelStandby(id);
+      await this.#store.commit({
+        bundle: {
+          ...record,
+          desired: "stopped",
+          ...(canary ? { canary } : {}),
+          updatedAt: new Date().toISOString(),
+        },
+      });
+      const status = this.#engine.bundle(id);
+      await Promise.all(status.revisions.map((r) => this.#engine.stop(id, r.version)));
+    });
+  }
+
+  /**
+   * Re-activates an earlier released version from the store (the source folder is not touched).
+   * When that version is still warm (the one active before, within `rollbackWarmMs`), this is only
+   * a traffic switch: calls in flight finish where they are, and every call routed after the
+   * promise resolves goes to `version`. During a phased release, the default target is the
+   * stable version (the release is aborted and its new version stopped).
+   *
+   * @param id Bundle id.
+   * @param version Version to go back to; by default the one active before the current one.
+   * @returns The version now active.
+   * @throws {BundleStateError} When there is no earlier version.
+   */
+  rollback(id: string, version?: string): Promise<string> {
+    return this.#lock(id, async () => {
+      const record = await this.#record(id);
+      const inCanary = this.#traffic.canary(id) !== undefined;
+      const target = version ?? (inCanary ? record.active : undefined) ??
+        [...record.history].reverse().find((v) => v !== record.active);
+      if (target === undefined) {
+        throw new BundleStateError(`Cannot roll back bundle ${id}: no earlier version was active`);
+      }
+      if (target === record.active && !record.weights) return target;
+      await this.#ensureInstalled(id, target);
+      if (record.desired === "started") await this.#engine.start(id, target);
+      const canary = this.#traffic.abortCanary(id, `rolled back to ${target}`) ?? record.canary;
+      await this.#store.commit({
+        bundle: {
+          id,
+          active: target,
+          history: [...record.history, target].slice(-50),
+          desired: record.desired,
+          ...(canary ? { canary } : {}),
+          updatedAt: new Date().toISOString(),
+        },
+      });
+      await this.#traffic.switchTo(id, target, record.active);
+      return target;
+    });
+  }
+
+  /**
+   * Splits traffic between released versions by weight; starts every weighted version first.
+   *
+   * @param id Bundle id.
+   * @param weights Version → non-negative weight; at least one above zero.
+   * @throws {TypeError} For malformed weights.
+   * @throws {NotFoundError} For a version that was never released.
+   */
+  setTraffic(id: string, weights: Record<string, number>): Promise<void> {
+    return this.#lock(id, async () => {
+      const record = await this.#record(id);
+      const entries = Object.entries(weights);
+      if (entries.length === 0 || entries.length > 16) {
+        throw new TypeError("Traffic weights must name between 1 and 16 versions");
+      }
+      for (const [version, weight] of entries) {
+        if (!Number.isFinite(weight) || weight < 0 || weight > 1_000_000) {
+          throw new TypeError(`Weight of version "${version}" must be a number from 0 to 1000000`);
+        }
+        if (!(await this.#store.getRelease(id, version))) {
+          throw new NotFoundError(`Bundle ${id} has no released version "${version}"`);
+        }
+      }
+      if (entries.every(([, w]) => w === 0)) {
+        throw new TypeError("Traffic weights must not all be zero");
+      }
+      for (const [version, weight] of entries) {
+        await this.#ensureInstalled(id, version);
+        if (weight > 0 && record.desired === "started") {
+          await this.#engine.start(id, version);
+          this.#traffic.wake(id, version);
+        }
+      }
+      const canary = this.#traffic.abortCanary(id, "traffic weights were set by hand");
+      if (record.desired === "started") this.#engine.setWeights(id, weights);
+      await this.#store.commit({
+        bundle: {
+          ...record,
+          weights: { ...weights },
+          ...(canary ? { canary } : {}),
+          updatedAt: new Date().toISOString(),
+        },
+      });
+    });
+  }
+
+  /**
+   * Deletes a bundle: every version is stopped and uninstalled, its records, release folders and
+   * data folder are removed.
+   *
+   * @param id Bundle id.
+   */
+  delete(id: string): Promise<void> {
+    return this.#lock(id, async () => {
+      await this.#record(id);
+      this.#traffic.abortCanary(id, "the bundle was deleted");
+      this.#traffic.cancelStandby(id);
+      if (this.#engine.status().bundles.some((b) => b.id === id)) await this.#engine.uninstall(id);
+      await this.#store.commit({ deleteBundle: id });
+      await this.#engine.disown(id);
+      await Deno.remove(`${this.#root}/${id}`, { recursive: true }).catch(() => {});
+      await Deno.remove(`${this.#engine.dataDir}/data/${id}`, { recursive: true }).catch(() => {});
+    });
+  }
+
+  /**
+   * Every bundle the registry knows, with its releases.
+   *
+   * @returns Entries ordered by id.
+   */
+  async list(): Promise<RegistryEntry[]> {
+    const records = await this.#store.listBundles();
+    return await Promise.all(
+      records.map(async (record) => ({
+        record,
+        releases: await this.#store.listReleases(record.id),
+      })),
+    );
+  }
+
+  /**
+   * One bundle's registry entry.
+   *
+   * @param id Bundle id.
+   * @throws {NotFoundError} For an unknown bundle.
+   */
+  async get(id: string): Promise<RegistryEntry> {
+    const record = await this.#record(id);
+    return { record, releases: await this.#store.listReleases(id) };
+  }
+
+  /**
+   * Restores every bundle after a (re)start: installs the active (and weighted) versions from the
+   * release store, starts those that should run, and removes folders of unacknowledged releases.
+   * One bundle failing never stops the others.
+   *
+   * @returns What was restored, what failed, what was cleaned up.
+   */
+  async restore(): Promise<RestoreReport> {
+    const report: RestoreReport = { restored: [], failed: [], orphansRemoved: [] };
+    const records = await this.#store.listBundles();
+    const known = new Set<string>();
+    for (const record of records) {
+      for (const release of await this.#store.listReleases(record.id)) {
+        known.add(`${release.id}/${release.version}`);
+      }
+    }
+    await this.#removeOrphans(known, report);
+    for (const stored of records) {
+      try {
+        // A phased release has no controller after a restart: back to the stable version.
+        const record = stored.canary?.status === "running"
+          ? await this.#abandonCanary(stored)
+          : stored;
+        await this.#lock(record.id, async () => {
+          const versions = [...new Set([record.active, ...this.#serving(record)])];
+          for (const version of versions) {
+            await this.#ensureInstalled(record.id, version);
+            if (record.desired === "started" && this.#serving(record).includes(version)) {
+              await this.#engine.start(record.id, version);
+            }
+            report.restored.push(`${record.id}@${version}`);
+          }
+          this.#engine.activate(record.id, record.active, { requireActive: false });
+          if (record.weights && record.desired === "started") {
+            this.#engine.setWeights(record.id, record.weights);
+          }
+        });
+      } catch (error) {
+        report.failed.push({ id: stored.id, error: (error as Error).message });
+      }
+    }
+    return report;
+  }
+
+  async #abandonCanary(record: BundleRecord): Promise<BundleRecord> {
+    const abandoned = abandonedCanary(record, "the engine restarted during the phased release");
+    await this.#store.commit({ bundle: abandoned });
+    return abandoned;
+  }
+
+  /**
+   * Starts a phased release (canary) of a released version: starts it, then steps its traffic
+   * weight up, analysing its outcomes during each step, and promotes it or rolls back by itself.
+   * Progress shows in the bundle record (`canary`), in `canary` events and in status.
+   *
+   * @param id Bundle id.
+   * @param version A released version other than the active one (see `release` with
+   * `activate: false`).
+   * @param options Steps, step length, thresholds.
+   * @returns The initial state; the release goes on in the background.
+   * @throws {RangeError} For bad options.
+   * @throws {NotFoundError} For an unknown bundle or a version that was never released.
+   * @throws {BundleStateError} When the bundle is stopped, the version is already active, or a
+   * phased release is already in progress.
+   *
+   * @example Release without moving traffic, then phase it in
+   * ```ts ignore
+   * await engine.registry.release({ path: "./hello-1.1.0" }, { activate: false });
+   * await engine.registry.canary("hello", "1.1.0", { steps: [10, 50, 100], stepMs: 30_000 });
+   * ```
+   */
+  canary(id: string, version: string, options: CanaryOptions = {}): Promise<CanaryState> {
+    const plan = resolveCanaryPlan(options);
+    return this.#lock(id, async () => {
+      const record = await this.#record(id);
+      return await this.#traffic.startCanary(
+        record,
+        version,
+        plan,
+        () => this.#ensureInstalled(id, version),
+      );
+    });
+  }
+
+  /**
+   * The outcomes of the running step of a bundle's phased release.
+   *
+   * @param id Bundle id.
+   * @returns The step's outcomes so far, when a phased release is in progress.
+   */
+  canaryProgress(id: string): OutcomeWindow | undefined {
+    return this.#traffic.live(id);
+  }
+
+  /**
+   * Ends phased release controllers and warm-standby timers; the engine calls it when closing.
+   * A phased release still running is rolled back at the next restore.
+   */
+  async close(): Promise<void> {
+    await this.#traffic.close();
+  }
+
+  async #removeOrphans(known: Set<string>, report: RestoreReport): Promise<void> {
+    let ids: Deno.DirEntry[];
+    try {
+      ids = await Array.fromAsync(Deno.readDir(this.#root));
+    } catch {
+      return;
+    }
+    for (const idEntry of ids) {
+      if (!idEntry.isDirectory) continue;
+      for await (const versionEntry of Deno.readDir(`${this.#root}/${idEntry.name}`)) {
+        const key = `${idEntry.name}/${versionEntry.name}`;
+        if (known.has(key)) continue;
+        await Deno.remove(`${this.#root}/${key}`, { recursive: true }).catch(() => {});
+        report.orphansRemoved.push(key);
+      }
+    }
+  }
+}

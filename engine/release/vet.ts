@@ -1,0 +1,261 @@
+/**
+ * Module-graph vetting at release (docs/architecture.md, "Platform facts", hole 1): `deno info --json` lists every module a
+ * bundle loads statically or by literal `import()`, including `with { type: "text" | "bytes" }`
+ * imports. A release is refused when any module is a file outside the bundle folder (symlinks are
+ * followed), or an npm / remote / jsr specifier the manifest's `imports` allow-list does not cover,
+ * or when the folder holds a symbolic link that resolves outside it (a link is not a module, but
+ * reading through it would bypass the bundle's read grants).
+ *
+ * This is the first of two layers: at run time the engine loads the bundle's entry with a
+ * non-literal `import()` from inside the sandbox, so its graph is also checked against the
+ * sandbox's own permissions.
+ *
+ * @module
+ */
+import semver from "semver";
+import { ReleaseRefusedError } from "../base/errors.ts";
+
+/** What vetting found in an accepted graph. */
+export interface VetReport {
+  /** Absolute real paths of every local module (code, JSON, text, bytes) in the graph. */
+  moduleFiles: string[];
+  /** npm packages the graph loads, as `name@version`. */
+  npmPackages: string[];
+  /** Remote (`https:`/`http:`/`jsr:`) module specifiers in the graph. */
+  remoteModules: string[];
+}
+
+/** Options for {@linkcode vetBundle}. */
+export interface VetOptions {
+  /** Declared allow-list from the manifest's `imports`. @default {[]} */
+  imports?: readonly string[];
+  /** Deno executable to run `deno info` with. @default {"deno"} */
+  denoCommand?: string;
+  /** Give up after this long, ms. @default {60000} */
+  timeoutMs?: number;
+  /** Working directory for `deno info` (decides which deno.json import map applies). */
+  cwd?: string;
+}
+
+interface InfoDependency {
+  specifier?: string;
+  code?: { specifier?: string; error?: string };
+  type?: { specifier?: string; error?: string };
+}
+interface InfoModule {
+  specifier: string;
+  kind?: string;
+  local?: string;
+  error?: string;
+  npmPackage?: string;
+  dependencies?: InfoDependency[];
+}
+interface InfoOutput {
+  modules?: InfoModule[];
+}
+
+/**
+ * Node built-in modules a bundle may not import, and why. The runtime refuses their classes too
+ * (`sandbox/guest/harden.ts`), for a computed `import()` this graph cannot see.
+ */
+const REFUSED_BUILTINS: ReadonlyMap<string, string> = new Map([
+  [
+    "node:worker_threads",
+    "a thread starts with fresh globals (the Cache API, BroadcastChannel, Web Locks) outside the sandbox's hardening",
+  ],
+]);
+
+function isInside(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith("/") ? root : `${root}/`);
+}
+
+function npmAllowed(pkg: string, imports: readonly string[]): boolean {
+  const at = pkg.lastIndexOf("@");
+  const name = at > 0 ? pkg.slice(0, at) : pkg;
+  const version = at > 0 ? pkg.slice(at + 1) : "";
+  return imports.some((entry) => {
+    if (!entry.startsWith("npm:")) return false;
+    const spec = entry.slice(4);
+    const specAt = spec.lastIndexOf("@");
+    const specName = specAt > 0 ? spec.slice(0, specAt) : spec;
+    const range = specAt > 0 ? spec.slice(specAt + 1) : "*";
+    return specName === name && semver.satisfies(version, range);
+  });
+}
+
+function remoteAllowed(specifier: string, imports: readonly string[]): boolean {
+  return imports.some((entry) => !entry.startsWith("npm:") && specifier.startsWith(entry));
+}
+
+/**
+ * Refuses a bundle folder holding a symbolic link that resolves outside it (or nowhere). Deno
+ * checks a path's permission before the OS follows links, so a link inside a folder the bundle
+ * may read would hand it whatever the link points at: `./data -> /etc` makes `/etc` readable.
+ *
+ * @param root Bundle folder (real path).
+ * @throws {ReleaseRefusedError} Naming the link and its target.
+ */
+async function refuseOutwardLinks(root: string): Promise<void> {
+  const folders = [root];
+  for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
+    for await (const entry of Deno.readDir(folder)) {
+      const path = `${folder}/${entry.name}`;
+      if (entry.isDirectory) folders.push(path);
+      if (!entry.isSymlink) continue;
+      const target = await Deno.realPath(path).catch(() => undefined);
+      if (target === undefined || !isInside(target, root)) {
+        const shown = target ?? `${await Deno.readLink(path)} (unresolved)`;
+        throw new ReleaseRefusedError(
+          `Cannot release bundle: link ${path} points to ${shown}, outside the bundle folder`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Vets a bundle's module graph.
+ *
+ * @param bundleDir Bundle folder (absolute).
+ * @param entry Entry module, relative to the folder.
+ * @param options Allow-list and how to run `deno info`.
+ * @returns The accepted graph's files and packages.
+ * @throws {ReleaseRefusedError} Naming the offending module and its importer, or a symbolic link
+ * in the folder that resolves outside it.
+ *
+ * @example Vet an example bundle
+ * ```ts ignore
+ * const report = await vetBundle("/abs/bundles/hello", "./mod.ts");
+ * console.log(report.moduleFiles);
+ * ```
+ */
+export async function vetBundle(
+  bundleDir: string,
+  entry: string,
+  options: VetOptions = {},
+): Promise<VetReport> {
+  const imports = options.imports ?? [];
+  const root = await Deno.realPath(bundleDir);
+  await refuseOutwardLinks(root);
+  const entryPath = `${root}/${entry.replace(/^\.\//, "")}`;
+  const command = new Deno.Command(options.denoCommand ?? "deno", {
+    args: ["info", "--json", "--no-lock", entryPath],
+    cwd: options.cwd,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
+  });
+  let output: Deno.CommandOutput;
+  try {
+    output = await command.output();
+  } catch (error) {
+    throw new ReleaseRefusedError(
+      `Cannot vet bundle graph: deno info failed to run (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+  const stdout = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    const stderr = new TextDecoder().decode(output.stderr).trim();
+    throw new ReleaseRefusedError(
+      `Cannot vet bundle graph: ${stderr.split("\n")[0] || `deno info exited ${output.code}`}`,
+    );
+  }
+  const info = JSON.parse(stdout) as InfoOutput;
+  const modules = info.modules ?? [];
+  const importer = new Map<string, string>();
+  for (const m of modules) {
+    for (const dep of m.dependencies ?? []) {
+      for (const target of [dep.code, dep.type]) {
+        if (target?.error) {
+          throw new ReleaseRefusedError(
+            `Cannot release bundle: ${m.specifier} imports "${dep.specifier}": ${target.error}`,
+          );
+        }
+        if (target?.specifier && !importer.has(target.specifier)) {
+          importer.set(target.specifier, m.specifier);
+        }
+      }
+    }
+  }
+  const by = (spec: string) => {
+    const from = importer.get(spec);
+    return from ? ` (imported by ${from.startsWith("file://") ? from.slice(7) : from})` : "";
+  };
+
+  const report: VetReport = { moduleFiles: [], npmPackages: [], remoteModules: [] };
+  for (const m of modules) {
+    if (m.error) {
+      throw new ReleaseRefusedError(
+        `Cannot release bundle: ${m.error.replace(/\.$/, "")}${by(m.specifier)}`,
+      );
+    }
+    const scheme = m.specifier.slice(0, m.specifier.indexOf(":") + 1);
+    switch (scheme) {
+      case "file:": {
+        const local = m.local ?? decodeURIComponent(new URL(m.specifier).pathname);
+        let real: string;
+        try {
+          real = await Deno.realPath(local);
+        } catch {
+          throw new ReleaseRefusedError(
+            `Cannot release bundle: module ${local} does not exist${by(m.specifier)}`,
+          );
+        }
+        if (!isInside(real, root)) {
+          throw new ReleaseRefusedError(
+            `Cannot release bundle: it imports ${local}, a file outside the bundle folder${
+              by(m.specifier)
+            }`,
+          );
+        }
+        report.moduleFiles.push(real);
+        break;
+      }
+      case "node:":
+        if (REFUSED_BUILTINS.has(m.specifier)) {
+          throw new ReleaseRefusedError(
+            `Cannot release bundle: it imports ${m.specifier}, refused in a bundle: ${
+              REFUSED_BUILTINS.get(m.specifier)
+            }${by(m.specifier)}`,
+          );
+        }
+        break;
+      case "data:":
+        break;
+      case "npm:": {
+        const pkg = m.npmPackage ?? m.specifier.replace(/^npm:\/?/, "").split("/")[0] ?? "";
+        if (!npmAllowed(pkg, imports)) {
+          throw new ReleaseRefusedError(
+            `Cannot release bundle: it imports npm package ${pkg}, which the manifest's "imports" does not declare${
+              by(m.specifier)
+            }`,
+          );
+        }
+        report.npmPackages.push(pkg);
+        break;
+      }
+      case "https:":
+      case "http:":
+      case "jsr:":
+        if (!remoteAllowed(m.specifier, imports)) {
+          throw new ReleaseRefusedError(
+            `Cannot release bundle: it imports ${m.specifier}, which the manifest's "imports" does not declare${
+              by(m.specifier)
+            }`,
+          );
+        }
+        report.remoteModules.push(m.specifier);
+        break;
+      default:
+        throw new ReleaseRefusedError(
+          `Cannot release bundle: unsupported module specifier ${m.specifier}${by(m.specifier)}`,
+        );
+    }
+  }
+  report.moduleFiles = [...new Set(report.moduleFiles)].sort();
+  report.npmPackages = [...new Set(report.npmPackages)].sort();
+  return report;
+}

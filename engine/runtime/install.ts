@@ -1,0 +1,101 @@
+/**
+ * Install preparation: everything between a bundle folder and a revision the engine can start —
+ * manifest validation, permission resolution against the ceiling, module-graph vetting, the data
+ * folder. Nothing here touches the engine's state, so a refused bundle leaves no trace.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { BundleStateError, NotFoundError } from "../base/errors.ts";
+import { type Manifest, readManifest } from "../manifest/manifest.ts";
+import { checkLimits, chooseTier } from "./admission.ts";
+import type { OperatorPolicy } from "../manifest/policy.ts";
+import {
+  type ResolvedPermissions,
+  resolvePermissions,
+  withModuleFiles,
+} from "../manifest/permissions.ts";
+import type { IsolationTier } from "../sdk/types.ts";
+import { vetBundle } from "../release/vet.ts";
+
+/** The engine settings an install depends on. */
+export interface InstallPolicy {
+  /** Engine data folder (bundle data goes to `<dataRoot>/data/<id>`). */
+  dataRoot: string;
+  /** Operator policy: permission ceiling, trusted bundles, limits. */
+  ceiling: OperatorPolicy;
+  /** Deno executable for `deno info`. */
+  denoCommand: string;
+  /** Tier forced for every bundle, if any. */
+  isolation?: IsolationTier;
+  /** Whether an id@version is already installed. */
+  installed(id: string, version: string): boolean;
+}
+
+/** A bundle ready to become a revision. */
+export interface PreparedInstall {
+  /** Validated manifest. */
+  manifest: Manifest;
+  /** Real path of the bundle folder. */
+  bundleDir: string;
+  /** Persistent data folder (created). */
+  dataDir: string;
+  /** Exact grants, including the bundle's own module files. */
+  grants: ResolvedPermissions;
+  /** Tier the bundle runs in. */
+  tier: IsolationTier;
+  /** Why that tier. */
+  tierReason: string;
+  /** Entry module URL. */
+  entryUrl: string;
+}
+
+/**
+ * Validates, resolves and vets a bundle folder.
+ *
+ * @param dir Bundle folder.
+ * @param policy Engine settings.
+ * @returns What the engine needs to create the revision.
+ * @throws {NotFoundError} When the folder does not exist.
+ * @throws {ManifestError} For a bad manifest, permissions beyond the ceiling, or a field above the
+ * operator's limits.
+ * @throws {ReleaseRefusedError} When vetting refuses the module graph.
+ * @throws {BundleStateError} When this id@version is already installed.
+ */
+export async function prepareInstall(dir: string, policy: InstallPolicy): Promise<PreparedInstall> {
+  let bundleDir: string;
+  try {
+    bundleDir = await Deno.realPath(dir);
+  } catch {
+    throw new NotFoundError(`Cannot install bundle: folder ${dir} does not exist`);
+  }
+  const manifest = await readManifest(bundleDir);
+  if (policy.installed(manifest.id, manifest.version)) {
+    throw new BundleStateError(
+      `Cannot install bundle ${manifest.id}@${manifest.version}: it is already installed`,
+    );
+  }
+  checkLimits(manifest, policy.ceiling.limits);
+  const dataDir = `${policy.dataRoot}/data/${manifest.id}`;
+  const requested = resolvePermissions(
+    manifest.permissions,
+    { bundleDir, dataDir },
+    policy.ceiling,
+  );
+  const report = await vetBundle(bundleDir, manifest.entry, {
+    imports: manifest.imports,
+    denoCommand: policy.denoCommand,
+  });
+  await Deno.mkdir(dataDir, { recursive: true });
+  const { tier, reason } = chooseTier(manifest, policy.ceiling, policy.isolation);
+  return {
+    manifest,
+    bundleDir,
+    dataDir,
+    grants: withModuleFiles(requested, report.moduleFiles),
+    tier,
+    tierReason: reason,
+    entryUrl: pathToFileURL(resolve(bundleDir, manifest.entry)).href,
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * The cancellation scope of one call inside a sandbox. `ctx.signal` is created only when the
+ * bundle reads it: most methods never do, and an AbortController plus a deadline timer per call
+ * was a fifth of the guest's time per call. A deadline or cancel that arrives first is
+ * remembered, so a signal read later is already aborted.
+ *
+ * @module
+ */
+import { type Deadline, deadlines } from "../../base/deadlines.ts";
+
+/** One call's lazily created abort signal. */
+export class CallScope {
+  /** The call's absolute deadline, epoch ms. */
+  readonly deadline: number;
+  #controller?: AbortController;
+  #reason?: DOMException;
+  #timer?: Deadline;
+
+  /**
+   * Creates the scope; nothing is allocated until {@linkcode CallScope.signal} is read.
+   *
+   * @param deadline Absolute deadline, epoch ms.
+   */
+  constructor(deadline: number) {
+    this.deadline = deadline;
+  }
+
+  /** The call's abort signal: aborted at the deadline or on cancel. */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#reason) this.#controller.abort(this.#reason);
+      else if (this.deadline <= Date.now()) this.#expire();
+      else this.#timer = deadlines.schedule(this.deadline, () => this.#expire());
+    }
+    return this.#controller.signal;
+  }
+
+  /**
+   * Aborts the call (the caller cancelled it).
+   *
+   * @param reason Why.
+   */
+  abort(reason: DOMException): void {
+    this.#reason ??= reason;
+    this.#controller?.abort(this.#reason);
+  }
+
+  /** Releases the deadline timer once the call is over. */
+  dispose(): void {
+    if (this.#timer) deadlines.cancel(this.#timer);
+  }
+
+  #expire(): void {
+    this.abort(new DOMException("Call deadline exceeded", "TimeoutError"));
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Worker tier, guest side: decides whether a message may cross to the engine by `postMessage`
+ * (structured clone, deserialized on the engine's main thread before any check can run) or must
+ * first be serialized here, on the sandbox's own thread, so the engine can check its size and
+ * value count before it decodes it (see `../host/inbox.ts`).
+ *
+ * A message goes by clone only when a bounded walk proves it small: at most `maxValues` values,
+ * only plain data properties (an accessor could answer the walk small and the clone large), no
+ * `Map` or `Set` (their iteration can be patched). The walk uses intrinsics captured when this
+ * module loads, before any bundle code runs, so a bundle that patches `Object.keys` or
+ * `Array.isArray` cannot make it lie.
+ *
+ * {@linkcode ValueCap} is the guest side of the engine's per-message value cap, in both tiers: a
+ * reply with more values fails its own call with a clear error instead of costing the engine a
+ * check and the sandbox its life. It is a courtesy, not the boundary: the engine checks again.
+ *
+ * @module
+ */
+import { Serializer } from "node:v8";
+
+const keys = Object.keys;
+const describe = Object.getOwnPropertyDescriptor;
+const isArray = Array.isArray;
+const isView = ArrayBuffer.isView;
+const getPrototypeOf = Object.getPrototypeOf;
+const MapProto = Map.prototype;
+const SetProto = Set.prototype;
+const DateProto = Date.prototype;
+const ArrayBufferProto = ArrayBuffer.prototype;
+const serializerProto = Serializer.prototype;
+const { writeHeader, writeValue, releaseBuffer } = serializerProto;
+const apply = Reflect.apply;
+
+/** Marker of a message the guest serialized itself: `{ [ENCODED]: true, payload }`. */
+export const ENCODED = "bundlehost:encoded";
+
+/** A message serialized on the guest's thread. */
+export interface EncodedMessage {
+  /** Always true. */
+  [ENCODED]: true;
+  /** `node:v8` serialization of the message. */
+  payload: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * Whether `message` can be sent by structured clone at a bounded cost to the receiver.
+ *
+ * @param message What to send.
+ * @param maxValues Most values a cloned message may hold.
+ * @returns True when the walk proved it small and plain.
+ */
+export function clonesCheaply(message: unknown, maxValues: number): boolean {
+  const stack: unknown[] = [message];
+  let count = 0;
+  while (stack.length > 0) {
+    if (++count > maxValues) return false;
+    const value = stack.pop();
+    if (typeof value !== "object" || value === null) continue;
+    if (isView(value)) continue;
+    const proto = getPrototypeOf(value);
+    if (proto === DateProto || proto === ArrayBufferProto) continue;
+    if (proto === MapProto || proto === SetProto) return false;
+    // The length first: listing the keys of a huge array is itself slow.
+    if (isArray(value) && count + (value as unknown[]).length > maxValues) return false;
+    const own = keys(value);
+    if (isArray(value) && own.length !== (value as unknown[]).length) return false;
+    if (count + own.length > maxValues) return false;
+    for (const key of own) {
+      const descriptor = describe(value, key);
+      if (!descriptor || !("value" in descriptor)) return false;
+      stack.push(descriptor.value);
+    }
+  }
+  return true;
+}
+
+/**
+ * Serializes a message on this thread.
+ *
+ * @param message What to send.
+ * @returns The encoded message, whose payload buffer can be transferred.
+ * @throws {DOMException} `DataCloneError` when the value cannot be cloned.
+ */
+export function encodeMessage(message: unknown): EncodedMessage {
+  try {
+    const serializer = new Serializer();
+    apply(writeHeader, serializer, []);
+    apply(writeValue, serializer, [message]);
+    const payload = apply(releaseBuffer, serializer, []) as Uint8Array<ArrayBuffer>;
+    return { [ENCODED]: true, payload };
+  } catch (error) {
+    throw new DOMException((error as Error).message, "DataCloneError");
+  }
+}
+
+/**
+ * Whether a received value is an {@linkcode EncodedMessage}.
+ *
+ * @param value What arrived.
+ * @returns True for an encoded message.
+ */
+export function isEncoded(value: unknown): value is EncodedMessage {
+  return typeof value === "object" && value !== null &&
+    (value as Record<string, unknown>)[ENCODED] === true &&
+    (value as { payload?: unknown }).payload instanceof Uint8Array;
+}
+
+/**
+ * Counts the values of a message, stopping once over `max`.
+ *
+ * @param message What to send.
+ * @param max Most values of interest.
+ * @returns The count, or `max + 1` when there are more.
+ */
+export function countValues(message: unknown, max: number): number {
+  const stack: unknown[] = [message];
+  let count = 0;
+  while (stack.length > 0 && count <= max) {
+    const value = stack.pop();
+    count++;
+    if (typeof value !== "object" || value === null || isView(value)) continue;
+    const proto = getPrototypeOf(value);
+    if (proto === DateProto || proto === ArrayBufferProto) continue;
+    if (proto === MapProto || proto === SetProto) {
+      count += (value as Map<unknown, unknown>).size;
+      for (const entry of value as Iterable<unknown>) stack.push(entry);
+      continue;
+    }
+    if (isArray(value)) {
+      // By index, and not past the cap: listing the keys of a huge array is itself slow.
+      const length = (value as unknown[]).length;
+      if (count + length > max) return max + 1;
+      for (let i = 0; i < length; i++) stack.push((value as unknown[])[i]);
+      continue;
+    }
+    for (const key of keys(value)) stack.push(describe(value, key)?.value);
+  }
+  return Math.min(count, max + 1);
+}
+
+/** Messages that may be large; the others are small by construction. */
+const DATA_TYPES: ReadonlySet<unknown> = new Set(["reply", "response", "broker-call", "publish"]);
+
+/** The guest side of the engine's per-message value cap. */
+export class ValueCap {
+  /** Most values per message; the engine sends its own cap with `init`. */
+  max = 100_000;
+
+  /**
+   * Learns the engine's cap from its `init` message.
+   *
+   * @param message A host message.
+   */
+  learn(message: unknown): void {
+    const m = message as { type?: unknown; maxMessageValues?: unknown };
+    if (m?.type === "init" && Number.isSafeInteger(m.maxMessageValues)) {
+      this.max = m.maxMessageValues as number;
+    }
+  }
+
+  /**
+   * Why a message may not be sent, or undefined when it may.
+   *
+   * @param message A guest message.
+   * @returns The refusal, for the message's own caller.
+   */
+  refuse(message: unknown): RangeError | undefined {
+    const type = (message as { type?: unknown })?.type;
+    if (!DATA_TYPES.has(type) || countValues(message, this.max) <= this.max) return undefined;
+    return new RangeError(
+      `The ${type} holds more than ${this.max} values, the engine's cap per message`,
+    );
+  }
+}

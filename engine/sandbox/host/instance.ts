@@ -1,0 +1,569 @@
+/**
+ * One running sandbox of a bundle, seen from the engine: the RPC state machine (pending calls,
+ * deadlines, cancellation, heartbeat, fault detection) over a tier-specific transport. Both
+ * isolation tiers use this class; only the transport differs.
+ *
+ * Faults end the instance exactly once ({@linkcode Instance.kill}): every call in flight fails with
+ * an {@linkcode InstanceLostError} naming the reason, and `onExit` tells the pool to replace it.
+ *
+ * @module
+ */
+import {
+  BundleCallError,
+  CallCancelledError,
+  CallTimeoutError,
+  InstanceLostError,
+  NotFoundError,
+  UnavailableError,
+} from "../../base/errors.ts";
+import {
+  type GuestMessage,
+  type HookName,
+  type HostMessage,
+  type LogLevel,
+  parseGuestMessage,
+  toWireError,
+  type WireBundleInfo,
+  type WireError,
+  type WireMemory,
+  type WireRequest,
+  type WireResponse,
+} from "../wire/protocol.ts";
+import type { IsolationTier } from "../../sdk/types.ts";
+import { type Deadline, deadlines } from "../../base/deadlines.ts";
+import { HopMemory } from "./hop_memory.ts";
+import { outboundCall, outboundPublish, withGuestTrace } from "./outbound.ts";
+import type {
+  CallRecord,
+  InstanceState,
+  OutboundCall,
+  OutboundPublish,
+  ReadyInfo,
+  Transport,
+  TransportFactory,
+} from "./types.ts";
+
+// The contract types live in types.ts; importers may keep getting them from here.
+export type * from "./types.ts";
+
+/** Options for {@linkcode Instance}. */
+export interface InstanceOptions {
+  /** Tier name, for status. */
+  tier: IsolationTier;
+  /** Identity sent to the guest. */
+  bundle: WireBundleInfo;
+  /** URL of the bundle's entry module. */
+  entry: string;
+  /** Heartbeat period, ms. @default {2000} */
+  heartbeatMs?: number;
+  /** No heartbeat reply for this long and the instance is declared unresponsive, ms. @default {5000} */
+  unresponsiveMs?: number;
+  /** After a call times out, the instance must answer a ping within this long, ms. @default {1000} */
+  probeMs?: number;
+  /** A log record from the guest. */
+  onLog?(level: LogLevel, message: string, call: CallRecord | undefined): void;
+  /** The sandbox's log gate dropped this many records (its own note; counted, not printed). */
+  onLogsDropped?(count: number): void;
+  /** A call from the bundle to the broker. */
+  onOutboundCall?(call: OutboundCall): Promise<unknown>;
+  /** An event the bundle publishes; resolves once it is stored. */
+  onPublish?(event: OutboundPublish): Promise<unknown>;
+  /** The instance died; `reason` says why. Called once. */
+  onExit?(reason: string, instance: Instance): void;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  timer: Deadline;
+  record: CallRecord;
+  kind: "call" | "fetch" | "hook" | "ping";
+  label: string;
+  /** Removes the caller's abort listener, when there is one. */
+  unlisten?: () => void;
+}
+
+/** Too many malformed guest messages and the instance is killed. */
+const MAX_VIOLATIONS = 100;
+
+/**
+ * The engine's handle on one sandbox.
+ *
+ * @example Start an instance and call it
+ * ```ts ignore
+ * const instance = new Instance(workerTransport(spec), { tier: "worker", bundle, entry });
+ * await instance.start(Date.now() + 10_000);
+ * const out = await instance.call("Hello", "greet", { name: "x" }, { deadline: Date.now() + 1000, hops: 0 });
+ * ```
+ */
+export class Instance {
+  /** Instance id (changes on warm hand-out, see {@linkcode Instance.refresh}). */
+  id: string;
+  /** Isolation tier. */
+  readonly tier: IsolationTier;
+  /** Life state. */
+  state: InstanceState = "starting";
+  /** What the bundle exposes, once ready. */
+  ready?: ReadyInfo;
+  /** Latest memory report. */
+  memory?: WireMemory;
+  /** Why it died, once dead. */
+  exitReason?: string;
+  /** When it was created, epoch ms. */
+  readonly createdAt: number = Date.now();
+  /** Malformed messages received. */
+  violations = 0;
+  /** Whether it was killed while unresponsive (a worker thread may still be spinning). */
+  unresponsive = false;
+
+  readonly #transport: Transport;
+  readonly #options: InstanceOptions;
+  readonly #pending = new Map<number, Pending>();
+  #inflight = 0;
+  #nextId = 1;
+  #heartbeat?: ReturnType<typeof setInterval>;
+  #lastPong = Date.now();
+  #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
+  /** Hops and trace of the deepest recent call: what a request made outside any call inherits. */
+  readonly #hops = new HopMemory();
+
+  /**
+   * Creates the instance and its sandbox; {@linkcode Instance.start} loads the bundle.
+   *
+   * @param factory Creates the tier's transport.
+   * @param options Identity, timings and callbacks.
+   */
+  constructor(factory: TransportFactory, options: InstanceOptions) {
+    this.id = options.bundle.instanceId;
+    this.tier = options.tier;
+    this.#options = options;
+    this.#transport = factory({
+      receive: (raw) => this.#receive(raw),
+      closed: (reason) => this.kill(reason),
+      solicited: (raw) => {
+        const m = raw as { type?: unknown; id?: unknown } | null;
+        const answer = m?.type === "reply" || m?.type === "response" || m?.type === "pong";
+        return answer && typeof m.id === "number" && this.#pending.has(m.id);
+      },
+    });
+  }
+
+  /** OS process id (process tier). */
+  get pid(): number | undefined {
+    return this.#transport.pid;
+  }
+
+  /** Calls and requests in flight (hooks and pings excluded). */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Adds a pending request; calls and fetches count as in flight. */
+  #put(id: number, pending: Pending): void {
+    this.#pending.set(id, pending);
+    if (pending.kind === "call" || pending.kind === "fetch") this.#inflight++;
+  }
+
+  /** Removes a pending request (and its deadline), keeping the in-flight count right. */
+  #take(id: number): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (!pending) return undefined;
+    this.#pending.delete(id);
+    deadlines.cancel(pending.timer);
+    pending.unlisten?.();
+    if (pending.kind === "call" || pending.kind === "fetch") this.#inflight--;
+    return pending;
+  }
+
+  /** Engine records of the calls in flight, by message id. */
+  callRecord(id: number): CallRecord | undefined {
+    return this.#pending.get(id)?.record;
+  }
+
+  /**
+   * Loads the bundle in the sandbox and waits for it to report ready.
+   *
+   * @param deadline Absolute deadline, epoch ms.
+   * @returns What the bundle exposes.
+   * @throws {BundleCallError} When the bundle's module fails to load or is not a bundle.
+   * @throws {InstanceLostError} When the sandbox dies or the deadline passes first.
+   */
+  start(deadline: number): Promise<ReadyInfo> {
+    return new Promise<ReadyInfo>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.kill(`did not become ready within ${deadline - this.createdAt} ms`),
+        Math.max(0, deadline - Date.now()),
+      );
+      this.#startWaiter = {
+        resolve: (info) => {
+          clearTimeout(timer);
+          resolve(info);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      try {
+        this.#transport.send({
+          type: "init",
+          entry: this.#options.entry,
+          bundle: this.#options.bundle,
+        });
+      } catch (error) {
+        this.kill(`could not send init: ${(error as Error).message}`);
+      }
+    });
+  }
+
+  /**
+   * Calls a service method.
+   *
+   * @param service Service name.
+   * @param method Method name.
+   * @param input Input value (structured-clone compatible).
+   * @param record Deadline, trace context, hops.
+   * @returns The method's result.
+   */
+  call(service: string, method: string, input: unknown, record: CallRecord): Promise<unknown> {
+    this.#hops.remember(record);
+    return this.#request("call", `${service}.${method}`, record, (id) => {
+      const message: HostMessage = {
+        type: "call",
+        id,
+        service,
+        method,
+        input,
+        deadline: record.deadline,
+      };
+      if (record.traceparent) message.traceparent = record.traceparent;
+      return message;
+    });
+  }
+
+  /**
+   * Sends an HTTP request to the bundle's fetch handler.
+   *
+   * @param request The request as data.
+   * @param record Deadline, trace context, hops.
+   * @returns The response as data.
+   */
+  fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
+    this.#hops.remember(record);
+    return this.#request("fetch", `fetch ${request.method}`, record, (id) => {
+      const message: HostMessage = { type: "fetch", id, request, deadline: record.deadline };
+      if (record.traceparent) message.traceparent = record.traceparent;
+      return message;
+    }, request.body ? [request.body.buffer as ArrayBuffer] : undefined) as Promise<WireResponse>;
+  }
+
+  /**
+   * Runs a lifecycle hook inside the instance (a no-op when the bundle does not define it and no
+   * new instance id is sent).
+   *
+   * @param hook Hook name.
+   * @param deadline Absolute deadline, epoch ms.
+   * @param instanceId New instance id (for `onRefresh`).
+   */
+  async hook(hook: HookName, deadline: number, instanceId?: string): Promise<void> {
+    if (instanceId !== undefined) this.id = instanceId;
+    // A new instance id must reach the guest (ctx.bundle.instanceId) even without the hook.
+    if (!this.ready?.hooks.includes(hook) && instanceId === undefined) return;
+    await this.#request(
+      "hook",
+      hook,
+      { deadline, hops: 0 },
+      (id) =>
+        instanceId === undefined
+          ? { type: "hook", id, hook, deadline }
+          : { type: "hook", id, hook, deadline, instanceId },
+    );
+  }
+
+  /**
+   * Sends a refresh: new instance id, then the bundle's `onRefresh`.
+   *
+   * @param instanceId The new id.
+   * @param deadline Absolute deadline, epoch ms.
+   */
+  refresh(instanceId: string, deadline: number): Promise<void> {
+    return this.hook("onRefresh", deadline, instanceId);
+  }
+
+  /**
+   * Asks the instance for a heartbeat reply.
+   *
+   * @param timeoutMs How long to wait.
+   * @returns The memory it reported.
+   */
+  ping(timeoutMs: number): Promise<WireMemory> {
+    return this.#request("ping", "ping", { deadline: Date.now() + timeoutMs, hops: 0 }, (id) => ({
+      type: "ping",
+      id,
+    })) as Promise<WireMemory>;
+  }
+
+  /** Starts periodic heartbeats; an instance that misses them for `unresponsiveMs` is killed. */
+  startHeartbeat(): void {
+    const period = this.#options.heartbeatMs ?? 2000;
+    const limit = this.#options.unresponsiveMs ?? 5000;
+    this.#lastPong = Date.now();
+    this.#heartbeat = setInterval(() => {
+      if (this.state === "dead") return;
+      if (Date.now() - this.#lastPong > limit) {
+        this.unresponsive = true;
+        this.kill(`unresponsive: no heartbeat reply for ${limit} ms`);
+        return;
+      }
+      this.ping(limit).catch(() => {});
+    }, period);
+  }
+
+  /**
+   * Ends the instance: fails every call in flight with `reason`, kills the sandbox, reports once.
+   *
+   * @param reason Why, e.g. `"unhandled promise rejection: Error: x"`.
+   */
+  kill(reason: string): void {
+    if (this.state === "dead") return;
+    this.state = "dead";
+    this.exitReason = reason;
+    clearInterval(this.#heartbeat);
+    const label = `${this.#options.bundle.id}@${this.#options.bundle.version} instance ${this.id}`;
+    const error = new InstanceLostError(`Bundle ${label} died: ${reason}`);
+    this.#startWaiter?.reject(error);
+    this.#startWaiter = undefined;
+    for (const id of [...this.#pending.keys()]) this.#take(id)!.reject(error);
+    try {
+      this.#transport.kill();
+    } finally {
+      this.#options.onExit?.(reason, this);
+    }
+  }
+
+  #request(
+    kind: Pending["kind"],
+    label: string,
+    record: CallRecord,
+    build: (id: number) => HostMessage,
+    transfer?: Transferable[],
+  ): Promise<unknown> {
+    if (this.state === "dead") {
+      return Promise.reject(new UnavailableError(`Instance ${this.id} is not running`));
+    }
+    const id = this.#nextId++;
+    const signal = record.signal;
+    if (signal?.aborted) return Promise.reject(this.#cancelled(label));
+    return new Promise((resolve, reject) => {
+      const timer = deadlines.schedule(record.deadline, () => this.#expire(id));
+      const pending: Pending = { resolve, reject, timer, record, kind, label };
+      if (signal) {
+        const onAbort = () => this.#cancel(id);
+        signal.addEventListener("abort", onAbort, { once: true });
+        pending.unlisten = () => signal.removeEventListener("abort", onAbort);
+      }
+      this.#put(id, pending);
+      const undeliverable = (error: unknown) => {
+        if (!this.#take(id)) return;
+        reject(new TypeError(`Cannot send to bundle: ${(error as Error).message}`));
+      };
+      try {
+        this.#transport.send(build(id), transfer, undeliverable);
+      } catch (error) {
+        this.#take(id);
+        reject(new TypeError(`Cannot send to bundle: ${(error as Error).message}`));
+      }
+    });
+  }
+
+  #cancelled(label: string): CallCancelledError {
+    return new CallCancelledError(
+      `Call ${label} to ${this.#options.bundle.id}@${this.#options.bundle.version} was cancelled by the caller`,
+    );
+  }
+
+  /** The caller gave up: fail the call now and tell the bundle (its ctx.signal aborts). */
+  #cancel(id: number): void {
+    const pending = this.#take(id);
+    if (!pending) return;
+    pending.reject(this.#cancelled(pending.label));
+    try {
+      this.#transport.send({ type: "cancel", id });
+    } catch {
+      // The instance is going away anyway.
+    }
+  }
+
+  #expire(id: number): void {
+    const pending = this.#take(id);
+    if (!pending) return;
+    if (pending.kind === "ping") {
+      pending.reject(new CallTimeoutError("Heartbeat timed out"));
+      return;
+    }
+    pending.reject(
+      new CallTimeoutError(
+        `Call ${pending.label} to ${this.#options.bundle.id}@${this.#options.bundle.version} timed out`,
+      ),
+    );
+    try {
+      this.#transport.send({ type: "cancel", id });
+    } catch {
+      // The instance is going away anyway.
+    }
+    // A timed-out call may mean a busy loop: the instance must prove it is alive, or be evicted.
+    const probeMs = Math.min(this.#options.probeMs ?? 1000, this.#transport.probeMs ?? Infinity);
+    this.ping(probeMs).catch(() => {
+      if (this.state === "dead") return;
+      this.unresponsive = true;
+      this.kill(
+        `unresponsive: no reply to a liveness probe within ${probeMs} ms after a call timed out`,
+      );
+    });
+  }
+
+  #receive(raw: unknown): void {
+    const message = parseGuestMessage(raw);
+    if (!message) {
+      if (++this.violations >= MAX_VIOLATIONS) {
+        this.kill(`sent ${MAX_VIOLATIONS} malformed messages`);
+      }
+      return;
+    }
+    this.#handle(message);
+  }
+
+  #handle(message: GuestMessage): void {
+    switch (message.type) {
+      case "ready":
+        if (this.state !== "starting" || !this.#startWaiter) return;
+        this.ready = { services: message.services, fetch: message.fetch, hooks: message.hooks };
+        this.state = "ready";
+        this.#startWaiter.resolve(this.ready);
+        this.#startWaiter = undefined;
+        return;
+      case "init-failed": {
+        if (!this.#startWaiter) return;
+        const waiter = this.#startWaiter;
+        this.#startWaiter = undefined;
+        const label = `${this.#options.bundle.id}@${this.#options.bundle.version}`;
+        waiter.reject(new BundleCallError(label, message.error));
+        this.kill(`failed to load: ${message.error.name}: ${message.error.message}`);
+        return;
+      }
+      case "reply":
+      case "response": {
+        if (this.#pending.get(message.id)?.kind === "ping") return;
+        const pending = this.#take(message.id);
+        if (!pending) return;
+        if (message.type === "response") {
+          if (pending.kind === "fetch") pending.resolve(message.response);
+          else pending.reject(new TypeError("Bundle answered a call with an HTTP response"));
+        } else if (message.ok) {
+          pending.resolve(message.value);
+        } else {
+          pending.reject(this.#remoteError(message.error));
+        }
+        return;
+      }
+      case "pong": {
+        this.#lastPong = Date.now();
+        this.memory = message.memory;
+        if (this.#pending.get(message.id)?.kind === "ping") {
+          this.#take(message.id)!.resolve(message.memory);
+        }
+        return;
+      }
+      case "log": {
+        if (message.dropped !== undefined) {
+          // Counted where the bundle's drops are counted; never printed, so forged notes cannot
+          // carry a log flood past the budget.
+          this.#options.onLogsDropped?.(message.dropped);
+          return;
+        }
+        // Bounded before it gets here by the sandbox's log gate and the channel budget, and after
+        // it by the bundle's log budget (onLog).
+        const record = message.callId === undefined ? undefined : this.callRecord(message.callId);
+        this.#options.onLog?.(message.level, message.message, withGuestTrace(record, message));
+        return;
+      }
+      case "broker-call":
+        void this.#outbound(message);
+        return;
+      case "publish":
+        void this.#publish(message);
+        return;
+      case "fatal":
+        this.kill(
+          message.error
+            ? `${message.reason}: ${message.error.name}: ${message.error.message}`
+            : message.reason,
+        );
+        return;
+    }
+  }
+
+  #remoteError(error: WireError): Error {
+    if (error.source === "runtime" && error.code === "NOT_FOUND") {
+      return new NotFoundError(error.message);
+    }
+    return new BundleCallError(`${this.#options.bundle.id}@${this.#options.bundle.version}`, {
+      name: error.name,
+      message: error.message,
+      ...(error.code === undefined ? {} : { code: error.code }),
+    });
+  }
+
+  #publish(message: Extract<GuestMessage, { type: "publish" }>): Promise<void> {
+    return this.#answer("publish-reply", message.id, () => {
+      const publish = this.#options.onPublish;
+      if (!publish) throw new UnavailableError("This engine does not deliver events");
+      return publish(outboundPublish(message, this.#parentOf(message.callId)));
+    });
+  }
+
+  #outbound(message: Extract<GuestMessage, { type: "broker-call" }>): Promise<void> {
+    return this.#answer("broker-reply", message.id, () => {
+      const route = this.#options.onOutboundCall;
+      if (!route) throw new UnavailableError("This engine does not route calls between bundles");
+      return route(outboundCall(message, this.#parentOf(message.callId)));
+    });
+  }
+
+  /**
+   * The engine's record of the call a guest request names. The guest's word is not trusted: the
+   * id must be a call or fetch the engine sent to this instance and still in flight; anything
+   * else (a timer, a hook such as `onStart`, a forged id) is detached, with the hops and trace of
+   * the deepest call the instance served lately.
+   */
+  #parentOf(callId: number | undefined): CallRecord {
+    const pending = callId === undefined ? undefined : this.#pending.get(callId);
+    if (pending && (pending.kind === "call" || pending.kind === "fetch")) return pending.record;
+    const inherited = this.#hops.inherited();
+    const detached: CallRecord = { deadline: Infinity, hops: inherited.hops, detached: true };
+    if (inherited.traceparent !== undefined) detached.traceparent = inherited.traceparent;
+    return detached;
+  }
+
+  /** Runs a guest's request and sends the reply; a reply that cannot be serialized becomes an error. */
+  async #answer(
+    type: "broker-reply" | "publish-reply",
+    id: number,
+    work: () => Promise<unknown>,
+  ): Promise<void> {
+    let reply: HostMessage;
+    try {
+      reply = { type, id, ok: true, value: await work() } as HostMessage;
+    } catch (error) {
+      reply = { type, id, ok: false, error: toWireError(error, "runtime") } as HostMessage;
+    }
+    if (this.state === "dead") return;
+    try {
+      this.#transport.send(reply);
+    } catch (error) {
+      this.#transport.send(
+        { type, id, ok: false, error: toWireError(error, "runtime") } as HostMessage,
+      );
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Creates sandboxes in either tier and keeps track of child processes, so the engine can reap
+ * every one of them when it closes.
+ *
+ * @module
+ */
+import type { ResolvedPermissions } from "../../manifest/permissions.ts";
+import type { IsolationTier } from "../../sdk/types.ts";
+import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
+import type { TransportFactory } from "./instance.ts";
+import { type ProcessTransport, processTransport } from "./process.ts";
+import { workerTransport } from "./worker.ts";
+
+/** What a sandbox is made from. */
+export interface SandboxSpec {
+  /** Tier. */
+  tier: IsolationTier;
+  /** Instance name, for messages. */
+  name: string;
+  /** Exact grants. */
+  grants: ResolvedPermissions;
+  /** V8 heap cap for the process tier, MiB. */
+  memoryMb: number;
+}
+
+/** Transport factories for both tiers, with the live child processes counted. */
+export class Sandboxes {
+  readonly #denoCommand: string;
+  readonly #channel: ChannelLimits;
+  readonly #children = new Set<ProcessTransport>();
+
+  /**
+   * Creates the factory.
+   *
+   * @param denoCommand Deno executable for child processes (a name the engine may run).
+   * @param channel What one sandbox may make the engine decode. @default {DEFAULT_CHANNEL_LIMITS}
+   */
+  constructor(denoCommand: string, channel: ChannelLimits = resolveChannelLimits()) {
+    this.#denoCommand = denoCommand;
+    this.#channel = channel;
+  }
+
+  /** Child processes not yet reaped. */
+  get children(): number {
+    return this.#children.size;
+  }
+
+  /**
+   * A transport factory for one instance.
+   *
+   * @param spec Tier, name, grants, heap cap.
+   * @returns The factory the instance calls once.
+   */
+  transport(spec: SandboxSpec): TransportFactory {
+    if (spec.tier === "worker") {
+      return workerTransport({
+        name: spec.name,
+        permissions: spec.grants,
+        channel: this.#channel,
+      });
+    }
+    const factory = processTransport({
+      name: spec.name,
+      permissions: spec.grants,
+      memoryMb: spec.memoryMb,
+      denoCommand: this.#denoCommand,
+      channel: this.#channel,
+    });
+    return (sink) => {
+      const child = factory(sink);
+      this.#children.add(child);
+      void child.ended.then(() => this.#children.delete(child));
+      return child;
+    };
+  }
+
+  /** Kills any child process still running and waits until every one is reaped. */
+  async reapAll(): Promise<void> {
+    for (const child of this.#children) child.kill();
+    await Promise.all([...this.#children].map((child) => child.ended));
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Web Worker isolation tier: one worker per instance, with explicit `deno.permissions` for every
+ * kind so nothing is inherited from the engine. Cheap to start (≈10 ms) but it cannot stop a busy
+ * loop nor cap memory (docs/architecture.md, "Platform facts", holes 2 and 3): use the process tier for hostile code.
+ *
+ * Messages arrive as small structured clones or, when larger, as bytes the guest serialized on its
+ * own thread (see `../guest/clone_check.ts`); both go through a {@linkcode GuestInbox}, which
+ * budgets them and checks the larger ones off the main thread before decoding.
+ *
+ * @module
+ */
+import { type ResolvedPermissions, toWorkerPermissions } from "../../manifest/permissions.ts";
+import { isEncoded } from "../guest/clone_check.ts";
+import { decodePayload } from "../wire/framing.ts";
+import { MessageBatcher, unbatch } from "../wire/batcher.ts";
+import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
+import { GuestInbox, withCap } from "./inbox.ts";
+import type { Transport, TransportFactory } from "./instance.ts";
+
+const RUNTIME_URL = new URL("../guest/worker_main.ts", import.meta.url);
+
+/** What the worker tier needs to spawn a sandbox. */
+export interface WorkerSpec {
+  /** Worker name, shown in Deno's own error output. */
+  name: string;
+  /** Exact grants. */
+  permissions: ResolvedPermissions;
+  /** What the worker may make the engine decode. @default {DEFAULT_CHANNEL_LIMITS} */
+  channel?: ChannelLimits;
+}
+
+/**
+ * Transport factory for the Web Worker tier.
+ *
+ * @param spec Name and grants.
+ * @returns A factory the {@linkcode Instance} calls once.
+ */
+export function workerTransport(spec: WorkerSpec): TransportFactory {
+  return (sink) => {
+    const worker = new Worker(RUNTIME_URL, {
+      type: "module",
+      name: spec.name,
+      deno: { permissions: toWorkerPermissions(spec.permissions) },
+    });
+    let ended = false;
+    const batcher = new MessageBatcher((data, transfer) => worker.postMessage(data, transfer));
+    const limits = spec.channel ?? resolveChannelLimits();
+    const inbox = new GuestInbox({
+      limits,
+      deliver: sink.receive,
+      batches: true,
+      ...(sink.solicited ? { solicited: sink.solicited } : {}),
+      fail: (reason) => {
+        if (!ended) sink.closed(reason);
+      },
+    });
+    worker.addEventListener("message", (event) => {
+      const data: unknown = event.data;
+      if (!isEncoded(data)) return unbatch(data, (message) => inbox.value(message));
+      const bytes = data.payload.byteLength;
+      if (!inbox.charge(1, bytes)) return;
+      if (bytes > limits.inlineDecodeBytes) return inbox.large(data.payload);
+      let value: unknown;
+      try {
+        value = decodePayload(data.payload);
+      } catch {
+        value = undefined; // A malformed message, counted by the instance.
+      }
+      unbatch(value, (message) => inbox.value(message));
+    });
+    worker.addEventListener("messageerror", () => sink.receive(undefined));
+    worker.addEventListener("error", (event) => {
+      // Without preventDefault an error in a worker terminates the engine.
+      event.preventDefault();
+      if (ended) return;
+      sink.closed(`uncaught error in worker: ${event.message}`);
+    });
+    const transport: Transport = {
+      send(message, transfer, onUndeliverable) {
+        batcher.send(withCap(message, limits), transfer, onUndeliverable);
+      },
+      kill() {
+        ended = true;
+        batcher.close();
+        worker.terminate();
+      },
+    };
+    return transport;
+  };
+}

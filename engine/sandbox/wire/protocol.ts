@@ -1,0 +1,344 @@
+/**
+ * The message protocol between the engine (host) and the runtime inside a sandbox (guest). Both
+ * isolation tiers speak it: Web Workers by structured clone, child processes by framed
+ * `node:v8` serialization (the same clone algorithm), so values cross the boundary identically.
+ *
+ * Host messages are trusted. Guest messages are not: a bundle shares its realm with the runtime and
+ * can post anything, so {@linkcode parseGuestMessage} validates every field and bounds every string.
+ *
+ * @module
+ */
+import type { RouteSpec } from "../../sdk/types.ts";
+import { MAX_EVENT_PAYLOAD_BYTES, TOPIC_PATTERN } from "./topic.ts";
+
+/** Hooks the engine can run inside an instance. */
+export type HookName = "onStart" | "onStop" | "onRefresh" | "onRetire";
+/** Log levels. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** An error as it crosses the boundary: no stack, no engine internals. */
+export interface WireError {
+  /** Error name (e.g. `"TypeError"`). */
+  name: string;
+  /** Bounded message. */
+  message: string;
+  /** Application code, when the thrower set one. */
+  code?: string;
+  /** `"bundle"` when the bundle's code threw, `"runtime"` when the runtime refused the call. */
+  source: "bundle" | "runtime";
+}
+
+/** An HTTP request as data. */
+export interface WireRequest {
+  /** Method. */
+  method: string;
+  /** Absolute URL. */
+  url: string;
+  /** Header pairs. */
+  headers: [string, string][];
+  /** Body bytes, or null. */
+  body: Uint8Array<ArrayBuffer> | null;
+}
+
+/** An HTTP response as data. */
+export interface WireResponse {
+  /** Status code. */
+  status: number;
+  /** Header pairs. */
+  headers: [string, string][];
+  /** Body bytes, or null. */
+  body: Uint8Array<ArrayBuffer> | null;
+}
+
+/** Identity sent with `init`. */
+export interface WireBundleInfo {
+  /** Bundle id. */
+  id: string;
+  /** Version. */
+  version: string;
+  /** Instance id. */
+  instanceId: string;
+  /** Data folder. */
+  dataDir: string;
+}
+
+/** Engine → runtime. */
+export type HostMessage =
+  | {
+    type: "init";
+    entry: string;
+    bundle: WireBundleInfo;
+    /** The engine's value cap per message (set by the transport), for clear refusals. */
+    maxMessageValues?: number;
+  }
+  | {
+    type: "call";
+    id: number;
+    service: string;
+    method: string;
+    input: unknown;
+    deadline: number;
+    traceparent?: string;
+  }
+  | { type: "fetch"; id: number; request: WireRequest; deadline: number; traceparent?: string }
+  | { type: "hook"; id: number; hook: HookName; deadline: number; instanceId?: string }
+  | { type: "cancel"; id: number }
+  | { type: "ping"; id: number }
+  | { type: "broker-reply"; id: number; ok: true; value: unknown }
+  | { type: "broker-reply"; id: number; ok: false; error: WireError }
+  | { type: "publish-reply"; id: number; ok: true; value: unknown }
+  | { type: "publish-reply"; id: number; ok: false; error: WireError };
+
+/** Memory figures reported by an instance. */
+export interface WireMemory {
+  /** Resident set size of the instance's process, bytes (shared by all workers of a process). */
+  rss: number;
+  /** V8 heap in use by this isolate, bytes. */
+  heapUsed: number;
+  /** V8 heap reserved by this isolate, bytes. */
+  heapTotal: number;
+}
+
+/** Runtime → engine. */
+export type GuestMessage =
+  | { type: "ready"; services: Record<string, string[]>; fetch: boolean; hooks: HookName[] }
+  | { type: "init-failed"; error: WireError }
+  | { type: "reply"; id: number; ok: true; value: unknown }
+  | { type: "reply"; id: number; ok: false; error: WireError }
+  | { type: "response"; id: number; response: WireResponse }
+  | { type: "pong"; id: number; memory: WireMemory }
+  | {
+    type: "log";
+    level: LogLevel;
+    message: string;
+    callId?: number;
+    traceparent?: string;
+    /** Set on the sandbox's own note of records its log gate dropped: how many. */
+    dropped?: number;
+  }
+  | {
+    type: "broker-call";
+    id: number;
+    callId?: number;
+    service: string;
+    method: string;
+    input: unknown;
+    route?: RouteSpec;
+    timeoutMs?: number;
+    /** The guest's active W3C trace context (e.g. a span the bundle made); the engine checks it. */
+    traceparent?: string;
+  }
+  | {
+    /** `ctx.events.publish`. */
+    type: "publish";
+    id: number;
+    callId?: number;
+    topic: string;
+    /** The payload as JSON text (bounded here; parsed and measured in bytes by the engine). */
+    data: string;
+    /** The guest's active W3C trace context; the engine checks it like a broker call's. */
+    traceparent?: string;
+  }
+  | { type: "fatal"; reason: string; error?: WireError };
+
+/** Longest error message kept from a guest. */
+export const MAX_ERROR_MESSAGE = 2048;
+/** Longest log record kept from a guest. */
+export const MAX_LOG_MESSAGE = 16 * 1024;
+
+/** W3C `traceparent`: a known version (not `ff`), a non-zero trace id and a non-zero parent id. */
+const TRACEPARENT = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * Whether a value is a well-formed W3C `traceparent` header value.
+ *
+ * @param value Anything.
+ * @returns `true` for e.g. `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`.
+ */
+export function isTraceparent(value: unknown): value is string {
+  return typeof value === "string" && value.length === 55 && TRACEPARENT.test(value);
+}
+
+const HOOKS = new Set<string>(["onStart", "onStop", "onRefresh", "onRetire"]);
+const LEVELS = new Set<string>(["debug", "info", "warn", "error"]);
+const NAME = /^[A-Za-z_$][A-Za-z0-9_$.]{0,127}$/;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const str = (v: unknown, max: number): string | undefined =>
+  typeof v === "string" ? (v.length > max ? `${v.slice(0, max)}…` : v) : undefined;
+
+/**
+ * Bounds and cleans an error that came from a guest (or is about to be sent by one).
+ *
+ * @param value Anything: an `Error`, a wire error, or a thrown primitive.
+ * @param source Who raised it.
+ * @returns A {@linkcode WireError} with bounded fields; never throws, whatever was thrown.
+ */
+export function toWireError(value: unknown, source: WireError["source"] = "bundle"): WireError {
+  try {
+    return describeError(value, source);
+  } catch {
+    // A revoked proxy, a throwing `toString` or a tampered builtin: a call that fails this way
+    // must still get an answer, and a fault report must still reach the engine.
+    return { name: "Error", message: "The thrown value cannot be described", source };
+  }
+}
+
+function describeError(value: unknown, source: WireError["source"]): WireError {
+  let name = "Error";
+  let message = "";
+  let code: string | undefined;
+  if (isObj(value) || value instanceof Error) {
+    const v = value as Obj;
+    // Each field on its own: a hostile getter loses only its own field.
+    const read = (key: string): unknown => {
+      try {
+        return v[key];
+      } catch {
+        return undefined;
+      }
+    };
+    const rawName = read("name");
+    message = str(read("message"), MAX_ERROR_MESSAGE) ?? "";
+    const rawCode = read("code");
+    code = typeof rawCode === "string" && rawCode.length <= 64 ? rawCode : undefined;
+    if (typeof rawName === "string" && NAME.test(rawName)) name = rawName;
+  } else {
+    message = str(String(value), MAX_ERROR_MESSAGE) ?? "";
+  }
+  return code === undefined ? { name, message, source } : { name, message, code, source };
+}
+
+function wireResponse(v: unknown): WireResponse | undefined {
+  if (!isObj(v)) return undefined;
+  const status = v.status;
+  if (!Number.isInteger(status) || (status as number) < 200 || (status as number) > 599) {
+    return undefined;
+  }
+  if (!Array.isArray(v.headers) || v.headers.length > 256) return undefined;
+  const headers: [string, string][] = [];
+  for (const pair of v.headers) {
+    if (!Array.isArray(pair) || typeof pair[0] !== "string" || typeof pair[1] !== "string") {
+      return undefined;
+    }
+    headers.push([pair[0], pair[1]]);
+  }
+  const body = v.body;
+  if (body !== null && !(body instanceof Uint8Array)) return undefined;
+  return { status: status as number, headers, body: body as Uint8Array<ArrayBuffer> | null };
+}
+
+/**
+ * Validates a message from a guest. Anything malformed yields `undefined`: the caller counts it as
+ * a protocol violation and drops it.
+ *
+ * @param raw The received value.
+ * @returns The typed message, or `undefined`.
+ */
+export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
+  if (!isObj(raw)) return undefined;
+  switch (raw.type) {
+    case "ready": {
+      if (!isObj(raw.services) || typeof raw.fetch !== "boolean" || !Array.isArray(raw.hooks)) {
+        return undefined;
+      }
+      const services: Record<string, string[]> = Object.create(null);
+      for (const [name, methods] of Object.entries(raw.services)) {
+        if (!NAME.test(name) || !Array.isArray(methods) || methods.length > 256) return undefined;
+        if (!methods.every((m) => typeof m === "string" && NAME.test(m))) return undefined;
+        services[name] = methods as string[];
+      }
+      const hooks = raw.hooks.filter((h): h is HookName => typeof h === "string" && HOOKS.has(h));
+      return { type: "ready", services, fetch: raw.fetch, hooks };
+    }
+    case "init-failed":
+      return { type: "init-failed", error: toWireError(raw.error) };
+    case "reply":
+      if (!isId(raw.id) || typeof raw.ok !== "boolean") return undefined;
+      if (raw.ok) return { type: "reply", id: raw.id, ok: true, value: raw.value };
+      return {
+        type: "reply",
+        id: raw.id,
+        ok: false,
+        error: toWireError(
+          raw.error,
+          isObj(raw.error) && raw.error.source === "runtime" ? "runtime" : "bundle",
+        ),
+      };
+    case "response": {
+      const response = wireResponse(raw.response);
+      if (!isId(raw.id) || !response) return undefined;
+      return { type: "response", id: raw.id, response };
+    }
+    case "pong": {
+      if (!isId(raw.id) || !isObj(raw.memory)) return undefined;
+      const n = (v: unknown) => (Number.isFinite(v) && (v as number) >= 0 ? (v as number) : 0);
+      return {
+        type: "pong",
+        id: raw.id,
+        memory: {
+          rss: n(raw.memory.rss),
+          heapUsed: n(raw.memory.heapUsed),
+          heapTotal: n(raw.memory.heapTotal),
+        },
+      };
+    }
+    case "log": {
+      const message = str(raw.message, MAX_LOG_MESSAGE);
+      if (typeof raw.level !== "string" || !LEVELS.has(raw.level) || message === undefined) {
+        return undefined;
+      }
+      const msg: GuestMessage = { type: "log", level: raw.level as LogLevel, message };
+      if (isId(raw.callId)) msg.callId = raw.callId;
+      if (isTraceparent(raw.traceparent)) msg.traceparent = raw.traceparent;
+      if (Number.isSafeInteger(raw.dropped) && (raw.dropped as number) > 0) {
+        msg.dropped = raw.dropped as number;
+      }
+      return msg;
+    }
+    case "broker-call": {
+      if (!isId(raw.id) || typeof raw.service !== "string" || typeof raw.method !== "string") {
+        return undefined;
+      }
+      if (raw.service.length > 256 || raw.method.length > 128) return undefined;
+      const msg: GuestMessage = {
+        type: "broker-call",
+        id: raw.id,
+        service: raw.service,
+        method: raw.method,
+        input: raw.input,
+      };
+      if (isId(raw.callId)) msg.callId = raw.callId;
+      if (isObj(raw.route)) msg.route = raw.route as RouteSpec;
+      if (Number.isFinite(raw.timeoutMs) && (raw.timeoutMs as number) > 0) {
+        msg.timeoutMs = raw.timeoutMs as number;
+      }
+      if (isTraceparent(raw.traceparent)) msg.traceparent = raw.traceparent;
+      return msg;
+    }
+    case "publish": {
+      // The payload travels as JSON text, so its size is bounded before anything parses it.
+      if (!isId(raw.id) || typeof raw.topic !== "string" || !TOPIC_PATTERN.test(raw.topic)) {
+        return undefined;
+      }
+      if (typeof raw.data !== "string" || raw.data.length > MAX_EVENT_PAYLOAD_BYTES) {
+        return undefined;
+      }
+      const msg: GuestMessage = { type: "publish", id: raw.id, topic: raw.topic, data: raw.data };
+      if (isId(raw.callId)) msg.callId = raw.callId;
+      if (isTraceparent(raw.traceparent)) msg.traceparent = raw.traceparent;
+      return msg;
+    }
+    case "fatal": {
+      const reason = str(raw.reason, 512);
+      if (reason === undefined) return undefined;
+      return raw.error === undefined
+        ? { type: "fatal", reason }
+        : { type: "fatal", reason, error: toWireError(raw.error) };
+    }
+    default:
+      return undefined;
+  }
+}

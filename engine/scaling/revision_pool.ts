@@ -1,0 +1,137 @@
+/**
+ * Builds the {@linkcode InstancePool} of a starting revision: how its instances are spawned, and
+ * how pool callbacks become engine events (instance starts and exits, log records, scale events).
+ *
+ * @module
+ */
+import {
+  Instance,
+  type OutboundCall,
+  type OutboundPublish,
+  type TransportFactory,
+} from "../sandbox/host/instance.ts";
+import {
+  type EngineEvents,
+  InstanceExitEvent,
+  InstanceStartEvent,
+  LogEvent,
+} from "../core/lifecycle.ts";
+import type { Manifest } from "../manifest/manifest.ts";
+import { InstancePool } from "./pool.ts";
+import type { RevisionScaling } from "./scaling.ts";
+import type { IsolationTier } from "../sdk/types.ts";
+
+/** Engine timings a pool uses. */
+export interface PoolSettings {
+  /** Time allowed to load a bundle and run `onStart`, ms. */
+  startTimeoutMs: number;
+  /** Time allowed for `onStop`/`onRefresh`/`onRetire`, ms. */
+  hookTimeoutMs: number;
+  /** Heartbeat period, ms. */
+  heartbeatMs: number;
+  /** Missed heartbeats for this long → unresponsive, ms. */
+  unresponsiveMs: number;
+  /** Liveness probe after a timed-out call, ms. */
+  probeMs: number;
+}
+
+/** What {@linkcode createRevisionPool} needs. */
+export interface RevisionPoolInit {
+  /** Manifest of the revision. */
+  manifest: Manifest;
+  /** Isolation tier. */
+  tier: IsolationTier;
+  /** Persistent data folder. */
+  dataDir: string;
+  /** Entry module URL. */
+  entryUrl: string;
+  /** Builds a transport for one instance. */
+  transport(instanceName: string): TransportFactory;
+  /** Engine timings. */
+  settings: PoolSettings;
+  /** Engine events. */
+  events: EngineEvents;
+  /** The revision's scaling (scale events, hot starts). */
+  scaling: RevisionScaling;
+  /** Routes a call made by the bundle. */
+  outbound(call: OutboundCall): Promise<unknown>;
+  /** Publishes an event for the bundle (`ctx.events`). */
+  publish?(event: OutboundPublish): Promise<unknown>;
+  /** The pool gave up after a crash loop. */
+  onCrashLoop(reason: string): void;
+  /** Whether the bundle's log budget admits one more line; dropped lines are counted there. */
+  admitLog?(): boolean;
+  /** Lines the sandbox dropped itself, to count with the bundle's other drops. */
+  countDroppedLogs?(count: number): void;
+}
+
+/**
+ * Creates the pool of a revision, bound to its scaling.
+ *
+ * @param init Manifest, tier, timings, events and callbacks.
+ * @returns The pool (not opened).
+ */
+export function createRevisionPool(init: RevisionPoolInit): InstancePool {
+  const { manifest, settings, events, scaling } = init;
+  const { id, version } = manifest;
+  const label = `${id}@${version}`;
+  const pool: InstancePool = new InstancePool({
+    label,
+    min: manifest.scaling.minWorkers,
+    max: manifest.scaling.maxWorkers,
+    warm: manifest.scaling.warmWorkers,
+    maxBuffered: manifest.scaling.maxBuffered,
+    ...(manifest.scaling.maxCallsPerInstance === undefined
+      ? {}
+      : { maxCallsPerInstance: manifest.scaling.maxCallsPerInstance }),
+    ...(manifest.scaling.maxLifetimeMs === undefined
+      ? {}
+      : { maxLifetimeMs: manifest.scaling.maxLifetimeMs }),
+    startTimeoutMs: settings.startTimeoutMs,
+    hookTimeoutMs: settings.hookTimeoutMs,
+    spawn: () => {
+      const instanceId = crypto.randomUUID();
+      const instance: Instance = new Instance(init.transport(`${label}#${instanceId}`), {
+        tier: init.tier,
+        bundle: { id, version, instanceId, dataDir: init.dataDir },
+        entry: init.entryUrl,
+        heartbeatMs: settings.heartbeatMs,
+        unresponsiveMs: settings.unresponsiveMs,
+        probeMs: settings.probeMs,
+        onLog: (level, message, record) => {
+          // One budget per bundle id, shared by every instance of every version, so more
+          // instances never buy more log volume.
+          if (init.admitLog && !init.admitLog()) return;
+          const log: ConstructorParameters<typeof LogEvent>[0] = {
+            bundle: id,
+            version,
+            instanceId: instance.id,
+            level,
+            message,
+          };
+          if (record?.traceparent) log.traceparent = record.traceparent;
+          events.dispatchEvent(new LogEvent(log));
+        },
+        ...(init.countDroppedLogs ? { onLogsDropped: init.countDroppedLogs } : {}),
+        onOutboundCall: (call) => init.outbound(call),
+        ...(init.publish ? { onPublish: init.publish } : {}),
+        onExit: (reason, self) => pool.exited(self, reason),
+      });
+      return instance;
+    },
+    onCrashLoop: (reason) => init.onCrashLoop(reason),
+    onExit: (instance, reason, expected) => {
+      events.dispatchEvent(new InstanceExitEvent(id, version, instance.id, reason, expected));
+    },
+    onStart: (instance, durationMs) => {
+      events.dispatchEvent(new InstanceStartEvent(id, version, instance.id, "cold", durationMs));
+    },
+    onHandOut: (instance, durationMs, engineMs) => {
+      scaling.handedOut(durationMs, engineMs);
+      events.dispatchEvent(new InstanceStartEvent(id, version, instance.id, "hot", durationMs));
+    },
+    onScale: (from, to, reason) => scaling.scaled(from, to, reason),
+  });
+  scaling.attach(pool);
+  return pool;
+}
