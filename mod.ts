@@ -44,13 +44,22 @@ export type {
 } from "./engine/sdk/types.ts";
 export {
   type BundleStatus,
+  type CallOptions as EngineCallOptions,
   createEngine,
   Engine,
-  type EngineCallOptions,
   type EngineOptions,
   type EngineSettingsOptions,
   type EngineStatus,
 } from "./engine/engine.ts";
+export type {
+  AdmittedCall,
+  CallKind,
+  CallOutcome,
+  CallRequest,
+  TimeoutPolicy,
+} from "./engine/call/request.ts";
+export type { BundleRuntime, RuntimeLinks } from "./engine/runtime/bundle_runtime.ts";
+export type { BundleRouting, RuntimePort } from "./engine/core/port.ts";
 export type { InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
 export {
   BreakerEvent,
@@ -98,8 +107,6 @@ export {
 export type { OwnerStore } from "./engine/runtime/ownership.ts";
 export {
   type BundleEventInfo,
-  type CallInfo,
-  type CallOutcome,
   definePlugin,
   type Plugin,
   PluginError,

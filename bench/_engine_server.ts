@@ -21,8 +21,8 @@ const plugins: Plugin<Engine>[] = [serviceRelease({ adminToken: "bench-token-012
 if (mode === "on") plugins.unshift(observability({ logFormat: "off" }));
 // The bench measures tracing on the worker tier, as it always has: the policy trusts hello with it.
 const engine = await createEngine({ dataDir, plugins, ceiling: { trusted: ["hello"] } });
-await engine.install(new URL("../bundles/hello", import.meta.url).pathname);
-await engine.start("hello");
+await engine.runtime.install(new URL("../bundles/hello", import.meta.url).pathname);
+await engine.runtime.start("hello");
 const server = Deno.serve({
   hostname: "127.0.0.1",
   port: 0,

@@ -95,7 +95,6 @@ Deno.bench({
 const broker = new Broker({
   entries: () => entries.values(),
   entry: (id) => entries.get(id),
-  defaultTimeoutMs: 30_000,
   onBreakerChange: () => {},
 });
 broker.setRules({
@@ -111,6 +110,7 @@ Deno.bench({
       method: "get",
       input: null,
       route: ROUTES.REG,
+      deadline: Date.now() + 30_000,
       hops: 0,
     });
   },

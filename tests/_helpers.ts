@@ -104,8 +104,8 @@ export async function testEngine(options: EngineOptions = {}): Promise<TestEngin
     bundle,
     async deploy(manifest, files) {
       const dir = await bundle(manifest, files);
-      await engine.install(dir);
-      await engine.start(String(manifest.id));
+      await engine.runtime.install(dir);
+      await engine.runtime.start(String(manifest.id));
       return dir;
     },
     async [Symbol.asyncDispose]() {

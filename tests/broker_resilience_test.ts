@@ -43,7 +43,12 @@ const SERVICES = { Stock: "1.0.0" };
 /** Calls `Stock.check` and says who served, how it degraded, or which error code it failed with. */
 async function check(engine: Engine, input: unknown, route?: RouteSpec) {
   try {
-    const outcome = await engine.invoke("Stock", "check", input, route ? { route } : {});
+    const outcome = await engine.invoke({
+      service: "Stock",
+      method: "check",
+      input: input,
+      ...(route ? { route } : {}),
+    });
     return outcome.degraded ? `${outcome.bundle} (${outcome.degraded})` : outcome.bundle;
   } catch (error) {
     return error instanceof BundlehostError ? error.code : String(error);
@@ -63,13 +68,16 @@ Deno.test("Broker degrades error, timeout and not-found calls to the degradeTo b
     { "mod.ts": STOCK },
   );
   assert.equal(await check(t.engine, {}), "stock-main@1.0.0");
-  assert.deepEqual(await t.engine.invoke("Stock", "check", { fail: true }), {
-    result: "stock-backup",
-    bundle: "stock-backup@1.0.0",
-    degraded: "error",
-  });
+  assert.deepEqual(
+    await t.engine.invoke({ service: "Stock", method: "check", input: { fail: true } }),
+    {
+      result: "stock-backup",
+      bundle: "stock-backup@1.0.0",
+      degraded: "error",
+    },
+  );
   assert.equal(await check(t.engine, { sleepMs: 10_000 }), "stock-backup@1.0.0 (timeout)");
-  await t.engine.stop("stock-main");
+  await t.engine.runtime.stop("stock-main");
   // Stopped: a route that names it finds it "not found" and its degradation bundle serves; the
   // default route simply picks the other active provider.
   assert.equal(
@@ -81,7 +89,7 @@ Deno.test("Broker degrades error, timeout and not-found calls to the degradeTo b
     "stock-backup@1.0.0 (not-found)",
   );
   assert.equal(await check(t.engine, {}), "stock-backup@1.0.0");
-  await t.engine.start("stock-main");
+  await t.engine.runtime.start("stock-main");
   assert.equal(await check(t.engine, {}), "stock-main@1.0.0");
 });
 
@@ -119,7 +127,7 @@ Deno.test("Broker follows degradeTo links without cycles and reports the first r
     "mod.ts": counting,
   });
   const error = await rejects(
-    () => t.engine.invoke("Stock", "check", {}),
+    () => t.engine.invoke({ service: "Stock", method: "check", input: {} }),
     BundleCallError,
     "stock backend down",
   );
@@ -143,8 +151,8 @@ Deno.test("Broker does not degrade to a bundle that lacks the service", async ()
 Deno.test("Service plane marks degraded replies and answers 502/504/503 without a fallback", async () => {
   await using srv = await testServer(sharing({ Shop: ["fallback", "shop"] }));
   const deploy = async (m: Record<string, unknown>, mod: string) => {
-    await srv.engine.install(await writeBundle(`${srv.root}/src`, m, { "mod.ts": mod }));
-    await srv.engine.start(String(m.id));
+    await srv.engine.runtime.install(await writeBundle(`${srv.root}/src`, m, { "mod.ts": mod }));
+    await srv.engine.runtime.start(String(m.id));
   };
   await deploy(
     manifest("fallback", { services: { Shop: "1.0.0" } }),

@@ -98,8 +98,8 @@ async function fleet(): Promise<TestServer> {
     }),
   });
   const deploy = async (m: Record<string, unknown>, mod: string) => {
-    await srv.engine.install(await writeBundle(`${srv.root}/src`, m, { "mod.ts": mod }));
-    await srv.engine.start(String(m.id));
+    await srv.engine.runtime.install(await writeBundle(`${srv.root}/src`, m, { "mod.ts": mod }));
+    await srv.engine.runtime.start(String(m.id));
   };
   try {
     for (const p of PROFILES) {
@@ -153,11 +153,11 @@ Deno.test("Broker routes every mode to the expected bundle", async (t) => {
   await t.step("Broker default route picks the highest ranking, ties broken by id", async () => {
     // hema and rtmart rank 5, next ranks 1, the mock (99) serves mock routes only.
     for (let i = 0; i < 5; i++) assert.equal(await who(), "profile-hema@1.2.0");
-    await srv.engine.stop("profile-hema");
+    await srv.engine.runtime.stop("profile-hema");
     try {
       assert.equal(await who(), "profile-rtmart@1.0.0");
     } finally {
-      await srv.engine.start("profile-hema");
+      await srv.engine.runtime.start("profile-hema");
     }
     assert.equal(await who(), "profile-hema@1.2.0");
   });
@@ -169,7 +169,11 @@ Deno.test("Broker routes every mode to the expected bundle", async (t) => {
     assert.equal(await who({}, "ProfileService@^3"), "404 NOT_FOUND");
     const inBundle = await srv.engine.call("GatewayService", "viaRange", { range: "^2" });
     assert.equal(inBundle, "profile-next");
-    const bad = await srv.engine.invoke("ProfileService@not a range!", "who", null).catch((e) => e);
+    const bad = await srv.engine.invoke({
+      service: "ProfileService@not a range!",
+      method: "who",
+      input: null,
+    }).catch((e) => e);
     assert.ok(bad instanceof TypeError, String(bad));
     assert.match(bad.message, /Invalid service version range/);
   });
@@ -191,7 +195,12 @@ Deno.test("Broker routes every mode to the expected bundle", async (t) => {
     assert.match(long.body.error!.message, /x-route-pattern: .*256/);
     await rejects(
       () =>
-        srv.engine.invoke("ProfileService", "who", null, { route: { type: "REG", pattern: "([" } }),
+        srv.engine.invoke({
+          service: "ProfileService",
+          method: "who",
+          input: null,
+          route: { type: "REG", pattern: "([" },
+        }),
       TypeError,
       "not a valid regular expression",
     );
@@ -206,8 +215,12 @@ Deno.test("Broker routes every mode to the expected bundle", async (t) => {
     assert.equal(await who(rule({ merchant: "next", wareHouseId: "2001" })), "404 NOT_FOUND");
     assert.equal(await who(rule({ wareHouseId: ["4001", "3001"] })), "profile-rtmart@1.0.0");
     assert.equal(await who(rule({ wareHouseId: ["4001", "9999"] })), "profile-next@2.0.0");
-    const inBundle = await srv.engine.invoke("GatewayService", "viaRule", {
-      pattern: { merchant: ["next", "hema"] },
+    const inBundle = await srv.engine.invoke({
+      service: "GatewayService",
+      method: "viaRule",
+      input: {
+        pattern: { merchant: ["next", "hema"] },
+      },
     });
     assert.equal(inBundle.result, "profile-hema");
   });
@@ -216,7 +229,8 @@ Deno.test("Broker routes every mode to the expected bundle", async (t) => {
     assert.equal(await who({ "x-route-params": '{"wareHouseId":4001}' }), "profile-next@2.0.0");
     assert.equal(await who({ "x-route-params": '{"region":"hz"}' }), "404 NOT_FOUND");
     const dyn = (target: unknown) =>
-      srv.engine.invoke("GatewayService", "viaDynamic", { target }).then((o) => o.result);
+      srv.engine.invoke({ service: "GatewayService", method: "viaDynamic", input: { target } })
+        .then((o) => o.result);
     assert.equal(await dyn("profile-rtmart"), "profile-rtmart");
     assert.equal(await dyn({ merchant: "next" }), "profile-next");
     assert.equal(await dyn({ wareHouseId: "2001", merchant: "hema" }), "profile-hema");
@@ -245,7 +259,10 @@ Deno.test("Broker routes every mode to the expected bundle", async (t) => {
       );
       const plain = await rpc(srv.url, "ProfileService", "who", { fail: true });
       assert.equal(served(plain), "502 BUNDLE_ERROR");
-      const engineLevel = await srv.engine.invoke("ProfileService", "who", null, {
+      const engineLevel = await srv.engine.invoke({
+        service: "ProfileService",
+        method: "who",
+        input: null,
         route: { mock: "force" },
       });
       assert.deepEqual(engineLevel, {
@@ -305,12 +322,12 @@ const LOOP = `export default { services: { Loop: {
 
 Deno.test("Broker stops a call chain at the hop limit with 508", async () => {
   await using srv = await testServer({ maxHops: 3 });
-  await srv.engine.install(
+  await srv.engine.runtime.install(
     await writeBundle(`${srv.root}/src`, manifest("loop", { services: { Loop: "1.0.0" } }), {
       "mod.ts": LOOP,
     }),
   );
-  await srv.engine.start("loop");
+  await srv.engine.runtime.start("loop");
   // Three bundle-to-bundle hops are allowed, the fourth is refused.
   assert.equal(await srv.engine.call("Loop", "down", { n: 3 }), 3);
   const error = await rejects(
@@ -330,17 +347,35 @@ Deno.test("Broker answers NotFoundError when no provider matches the route", asy
     "mod.ts": PROFILE,
   });
   await rejects(
-    () => t.engine.invoke("ProfileService", "who", null, { route: { type: "ID", pattern: "x" } }),
+    () =>
+      t.engine.invoke({
+        service: "ProfileService",
+        method: "who",
+        input: null,
+        route: { type: "ID", pattern: "x" },
+      }),
     NotFoundError,
     "on route ID",
   );
   await rejects(
-    () => t.engine.invoke("ProfileService", "who", null, { route: { params: { a: "b" } } }),
+    () =>
+      t.engine.invoke({
+        service: "ProfileService",
+        method: "who",
+        input: null,
+        route: { params: { a: "b" } },
+      }),
     NotFoundError,
     "with those parameters",
   );
   await rejects(
-    () => t.engine.invoke("ProfileService", "who", null, { route: { mock: "force" } }),
+    () =>
+      t.engine.invoke({
+        service: "ProfileService",
+        method: "who",
+        input: null,
+        route: { mock: "force" },
+      }),
     NotFoundError,
     "No mock bundle",
   );

@@ -39,18 +39,21 @@ const ONE = { minWorkers: 1, maxWorkers: 1 };
 const BACKUP = `export default { services: { Stock: { check: (_input, ctx) => ctx.bundle.id } } };`;
 
 async function deploy(srv: TestServer, m: Record<string, unknown>, mod = STOCK): Promise<void> {
-  await srv.engine.install(await writeBundle(`${srv.root}/src`, m, { "mod.ts": mod }));
-  await srv.engine.start(String(m.id));
+  await srv.engine.runtime.install(await writeBundle(`${srv.root}/src`, m, { "mod.ts": mod }));
+  await srv.engine.runtime.start(String(m.id));
 }
 
 /** Fires `n` calls at once; counts outcomes by serving bundle or error code. */
 async function burst(engine: Engine, n: number, input: unknown = {}) {
   const outcomes = await Promise.all(
-    Array.from({ length: n }, () =>
-      engine.invoke("Stock", "check", input).then(
-        (o) => o.bundle,
-        (e) => e instanceof BundlehostError ? e.code : String(e),
-      )),
+    Array.from(
+      { length: n },
+      () =>
+        engine.invoke({ service: "Stock", method: "check", input: input }).then(
+          (o) => o.bundle,
+          (e) => e instanceof BundlehostError ? e.code : String(e),
+        ),
+    ),
   );
   const counts: Record<string, number> = {};
   for (const o of outcomes) counts[o] = (counts[o] ?? 0) + 1;
@@ -125,10 +128,16 @@ Deno.test("Broker service limits from rules apply across every provider", async 
   }
   await t.engine.setRules({ services: { Stock: { qps: 3 } } });
   const viaBoth = await Promise.all(
-    Array.from({ length: 10 }, (_, i) =>
-      t.engine.invoke("Stock", "check", {}, {
-        route: { type: "ID", pattern: i % 2 ? "svc-a" : "svc-b" },
-      }).then(() => "ok", (e) => e.code)),
+    Array.from(
+      { length: 10 },
+      (_, i) =>
+        t.engine.invoke({
+          service: "Stock",
+          method: "check",
+          input: {},
+          route: { type: "ID", pattern: i % 2 ? "svc-a" : "svc-b" },
+        }).then(() => "ok", (e) => e.code),
+    ),
   );
   assert.equal(viaBoth.filter((o) => o === "ok").length, 3);
   assert.equal(viaBoth.filter((o) => o === "THROTTLED").length, 7);
@@ -152,7 +161,10 @@ Deno.test("Broker splits degradeWeight percent of 10,000 calls to the degradatio
   const counts: Record<string, number> = {};
   for (let sent = 0; sent < total; sent += 250) {
     const batch = await Promise.all(
-      Array.from({ length: 250 }, () => t.engine.invoke("Stock", "check", {})),
+      Array.from(
+        { length: 250 },
+        () => t.engine.invoke({ service: "Stock", method: "check", input: {} }),
+      ),
     );
     for (const o of batch) {
       const key = `${o.bundle} ${o.degraded ?? "-"}`;

@@ -63,7 +63,10 @@ function load(engine: Engine, n = 4) {
     while (running) {
       const at = performance.now();
       try {
-        served.push({ at, bundle: (await engine.invoke("Shop", "price", null)).bundle });
+        served.push({
+          at,
+          bundle: (await engine.invoke({ service: "Shop", method: "price", input: null })).bundle,
+        });
       } catch (error) {
         failures.push({ at, error });
         // A call that fails without I/O (engine closed) must not spin the event loop.
@@ -103,7 +106,10 @@ Deno.test("Registry.canary splits traffic by the step weight within ±5 percenta
   const calls = 2_000;
   for (let batch = 0; batch < calls / 25; batch++) {
     const outcomes = await Promise.all(
-      Array.from({ length: 25 }, () => t.engine.invoke("Shop", "price", null)),
+      Array.from(
+        { length: 25 },
+        () => t.engine.invoke({ service: "Shop", method: "price", input: null }),
+      ),
     );
     for (const outcome of outcomes) counts[outcome.bundle]! += 1;
   }
@@ -121,8 +127,11 @@ Deno.test("Registry.canary splits traffic by the step weight within ±5 percenta
     "aborted",
   ]);
   assert.equal(events.at(-1)?.phase, "aborted");
-  assert.equal(t.engine.stateOf("shop", "2.0.0"), "RESOLVED");
-  assert.equal((await t.engine.invoke("Shop", "price", null)).bundle, "shop@1.0.0");
+  assert.equal(t.engine.runtime.stateOf("shop", "2.0.0"), "RESOLVED");
+  assert.equal(
+    (await t.engine.invoke({ service: "Shop", method: "price", input: null })).bundle,
+    "shop@1.0.0",
+  );
 });
 
 for (
@@ -159,7 +168,11 @@ for (
     const late = traffic.served.filter((s) => s.at > rolledBack);
     assert.ok(late.length > 0 && late.every((s) => s.bundle === "shop@1.0.0"));
     assert.ok(traffic.failures.every((f) => f.at < rolledBack), "no failure after the rollback");
-    await waitFor(() => t.engine.stateOf("shop", "2.0.0") === "RESOLVED", 5_000, "2.0.0 stopped");
+    await waitFor(
+      () => t.engine.runtime.stateOf("shop", "2.0.0") === "RESOLVED",
+      5_000,
+      "2.0.0 stopped",
+    );
   });
 }
 
@@ -188,7 +201,10 @@ Deno.test("Registry.canary promotes a healthy version step by step and keeps the
     "promoted",
   ]);
   assert.deepEqual(record.history, ["1.0.0", "2.0.0"]);
-  assert.equal((await t.engine.invoke("Shop", "price", null)).bundle, "shop@2.0.0");
+  assert.equal(
+    (await t.engine.invoke({ service: "Shop", method: "price", input: null })).bundle,
+    "shop@2.0.0",
+  );
   const old = t.engine.bundle("shop").revisions.find((r) => r.version === "1.0.0")!;
   assert.deepEqual([old.state, old.scaling?.standby], ["ACTIVE", true]);
 });
@@ -211,9 +227,16 @@ Deno.test("Registry.restore rolls back a phased release interrupted by a restart
     "rolled-back",
   ]);
   assert.match(record.canary?.reason ?? "", /restarted/);
-  assert.equal(restarted.stateOf("shop", "2.0.0"), undefined, "2.0.0 is not even installed");
+  assert.equal(
+    restarted.runtime.stateOf("shop", "2.0.0"),
+    undefined,
+    "2.0.0 is not even installed",
+  );
   for (let i = 0; i < 20; i++) {
-    assert.equal((await restarted.invoke("Shop", "price", null)).bundle, "shop@1.0.0");
+    assert.equal(
+      (await restarted.invoke({ service: "Shop", method: "price", input: null })).bundle,
+      "shop@1.0.0",
+    );
   }
 });
 

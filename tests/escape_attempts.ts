@@ -31,7 +31,7 @@ async function refusedAtRelease(
 ): Promise<string> {
   const dir = await env.bundle(manifest("escapee", { permissions: { read: ["."] } }), files);
   await setup?.(dir);
-  const error = await rejects(() => env.engine.install(dir), ReleaseRefusedError, fragment);
+  const error = await rejects(() => env.engine.runtime.install(dir), ReleaseRefusedError, fragment);
   assert.throws(() => env.engine.bundle("escapee"), NotFoundError);
   return error.message;
 }
@@ -51,7 +51,7 @@ async function refusedManifest(
   fragment: string,
 ): Promise<string> {
   const dir = await env.bundle(manifest("escapee", extra), { "mod.ts": "export default {};" });
-  const error = await rejects(() => env.engine.install(dir), ManifestError, fragment);
+  const error = await rejects(() => env.engine.runtime.install(dir), ManifestError, fragment);
   assert.equal(error.field, field);
   return `${error.field}: ${error.message}`;
 }
@@ -666,13 +666,13 @@ const IMPORTS: Attempt[] = [
       const dir = await env.bundle(manifest("late", { services: { Probe: "1.0.0" } }), {
         "mod.ts": probeModule("return 1;"),
       });
-      await env.engine.install(dir);
+      await env.engine.runtime.install(dir);
       await Deno.writeTextFile(
         `${dir}/mod.ts`,
         probeModule("return secret;", `import secret from "../../outside.js";`),
       );
       const error = await rejects(
-        () => env.engine.start("late"),
+        () => env.engine.runtime.start("late"),
         Error,
         needs("read", `${env.root}/outside.js`),
       );

@@ -172,7 +172,7 @@ export async function escapeEnv(tier: Tier): Promise<EscapeEnv> {
       const result = await t.engine.call("Probe", "run", input, {
         route: { type: "ID", pattern: id },
       });
-      await t.engine.uninstall(id);
+      await t.engine.runtime.uninstall(id);
       return result as ProbeResult;
     },
     async [Symbol.asyncDispose]() {

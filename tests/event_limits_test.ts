@@ -47,12 +47,12 @@ Deno.test("POST /events answers 429 naming the topic over its rate, and again 20
 Deno.test("ctx.events.publish is refused over the bundle's publish rate with an error naming it", async () => {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   await using s = await testServer({ events: { clock, bundlePublishRate: 2, pollMs: 60_000 } });
-  await s.engine.install(
+  await s.engine.runtime.install(
     await writeBundle(`${s.root}/src`, manifest("chatty", { services: { Publisher: "1.0.0" } }), {
       "mod.ts": PUBLISHER_MODULE,
     }),
   );
-  await s.engine.start("chatty");
+  await s.engine.runtime.start("chatty");
   const results = [];
   for (let i = 0; i < 3; i++) {
     results.push(
@@ -70,10 +70,10 @@ Deno.test("POST /events answers 507 naming the budget when the event store is fu
   await using s = await testServer({
     events: { maxStoreBytes: 100_000, backoffMs: 3_600_000, maxBackoffMs: 3_600_000 },
   });
-  await s.engine.install(
+  await s.engine.runtime.install(
     await writeBundle(`${s.root}/src`, sink("sink", "fill"), { "mod.ts": FAILING }),
   );
-  await s.engine.start("sink");
+  await s.engine.runtime.start("sink");
   const payload = JSON.stringify({ pad: "x".repeat(20_000) });
   const statuses: number[] = [];
   let refusal = "";
@@ -123,12 +123,12 @@ Deno.test("EventBus drops dead letters beyond the cap per subscriber and after t
   });
   const { engine } = s;
   const settle = () => engine.eventBus.idle();
-  await engine.install(
+  await engine.runtime.install(
     await writeBundle(`${s.root}/src`, sink("sink", "doomed", 1), {
       "mod.ts": FAILING,
     }),
   );
-  await engine.start("sink");
+  await engine.runtime.start("sink");
   for (let i = 0; i < 4; i++) {
     await engine.eventBus.publish("doomed", { n: i });
     await clock.advance(1_000, settle); // Each dies a second after the one before.

@@ -25,8 +25,8 @@ async function deployOn(
   m: Record<string, unknown>,
   files: Record<string, string>,
 ): Promise<void> {
-  await s.engine.install(await writeBundle(`${s.root}/src`, m, files));
-  await s.engine.start(String(m.id));
+  await s.engine.runtime.install(await writeBundle(`${s.root}/src`, m, files));
+  await s.engine.runtime.start(String(m.id));
 }
 
 Deno.test("EventBus delivers each event once to every subscriber, from HTTP and from bundles", async () => {
@@ -102,7 +102,7 @@ Deno.test("EventBus delivers each event once to every subscriber, from HTTP and 
   ]);
 
   // A stopped bundle subscribes to nothing: new events are not fanned out to it.
-  await engine.stop("sub-b");
+  await engine.runtime.stop("sub-b");
   const after = await engine.eventBus.publish("order.created", { n: 99 });
   assert.equal(after.deliveries, 1);
   await drained(engine);
@@ -270,11 +270,11 @@ Deno.test("EventBus keeps retrying a stopped subscriber's deliveries until it ru
   const outcomes: DeliveryEvent[] = [];
   t.engine.events.on("delivery", (e) => outcomes.push(e));
   const { id } = await t.engine.eventBus.publish("order.created", { n: 1 });
-  await t.engine.stop("sleepy");
+  await t.engine.runtime.stop("sleepy");
   await clock.advance(0, settle);
   assert.deepEqual(outcomes.map((e) => e.outcome), ["retry"]);
   assert.match(outcomes[0]!.error!, /NOT_FOUND/);
-  await t.engine.start("sleepy");
+  await t.engine.runtime.start("sleepy");
   await clock.advance(outcomes[0]!.delayMs!, settle);
   assert.deepEqual(outcomes.map((e) => e.outcome), ["retry", "delivered"]);
   const seen = await t.engine.call("Orders", "seen", null) as Seen[];

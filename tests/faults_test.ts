@@ -207,7 +207,13 @@ Deno.test("Instance evicts a worker that ended without a word once heartbeats go
     });
     await instance.start(Date.now() + 20_000);
     instance.startHeartbeat();
-    const call = instance.call("S", "hang", null, { deadline: Date.now() + 60_000, hops: 0 });
+    const call = instance.call({
+      service: "S",
+      method: "hang",
+      input: null,
+      deadline: Date.now() + 60_000,
+      hops: 0,
+    });
     const lost = rejects(() => call, InstanceLostError, "no heartbeat reply for 300 ms");
     endSilently();
     const error = await lost;
@@ -216,7 +222,14 @@ Deno.test("Instance evicts a worker that ended without a word once heartbeats go
     assert.equal(instance.state, "dead");
     assert.equal(instance.unresponsive, true);
     await rejects(
-      () => instance.call("S", "hang", null, { deadline: Date.now() + 1_000, hops: 0 }),
+      () =>
+        instance.call({
+          service: "S",
+          method: "hang",
+          input: null,
+          deadline: Date.now() + 1_000,
+          hops: 0,
+        }),
       UnavailableError,
     );
   } finally {

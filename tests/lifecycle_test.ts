@@ -19,17 +19,17 @@ Deno.test("Engine moves a bundle INSTALLED → RESOLVED → STARTING → ACTIVE 
   const seen: string[] = [];
   t.engine.events.on("statechange", (e: LifecycleEvent) => seen.push(`${e.from}>${e.to}`));
   const dir = await t.bundle(manifest("echo", { services: { Echo: "1.0.0" } }), { "mod.ts": ECHO });
-  const installed = await t.engine.install(dir);
+  const installed = await t.engine.runtime.install(dir);
   assert.deepEqual(installed.state, "RESOLVED");
-  await t.engine.start("echo");
+  await t.engine.runtime.start("echo");
   assert.deepEqual(t.engine.bundle("echo").state, "ACTIVE");
   assert.deepEqual(await t.engine.call("Echo", "echo", { a: 1 }), { a: 1 });
-  await t.engine.stop("echo");
+  await t.engine.runtime.stop("echo");
   assert.deepEqual(t.engine.bundle("echo").state, "RESOLVED");
   await rejects(() => t.engine.call("Echo", "echo", {}), Error, "No active bundle");
-  await t.engine.start("echo");
+  await t.engine.runtime.start("echo");
   assert.deepEqual(await t.engine.call("Echo", "echo", 7), 7);
-  await t.engine.uninstall("echo");
+  await t.engine.runtime.uninstall("echo");
   assert.deepEqual(seen, [
     "INSTALLED>RESOLVED",
     "RESOLVED>STARTING",
@@ -62,7 +62,7 @@ Deno.test("Engine runs onStart before calls and onStop after draining, in every 
   assert.deepEqual(await t.engine.call("S", "started", null), true);
   const instances = t.engine.bundle("hooks").revisions[0]!.instances.map((i) => i.id).sort();
   assert.deepEqual(instances.length, 2);
-  await t.engine.stop("hooks");
+  await t.engine.runtime.stop("hooks");
   await waitFor(() => logs.filter((l) => l.startsWith("stop ")).length === 2, 2000, "onStop logs");
   assert.deepEqual(
     logs.filter((l) => l.startsWith("start ")).map((l) => l.slice(6)).sort(),
@@ -82,8 +82,8 @@ Deno.test("Engine returns a bundle whose onStart throws to RESOLVED and keeps th
     "mod.ts":
       `export default { services: { S: { x: () => 1 } }, hooks: { onStart() { throw new Error("no database"); } } };`,
   });
-  await t.engine.install(dir);
-  await rejects(() => t.engine.start("badstart"), BundleCallError, "no database");
+  await t.engine.runtime.install(dir);
+  await rejects(() => t.engine.runtime.start("badstart"), BundleCallError, "no database");
   const status = t.engine.bundle("badstart");
   assert.deepEqual(status.state, "RESOLVED");
   assert.ok(status.revisions[0]!.error?.includes("no database"), status.revisions[0]!.error);
@@ -97,16 +97,16 @@ Deno.test("Engine reports a top-level throw in the entry module as a start failu
   const dir = await t.bundle(manifest("toplevel"), {
     "mod.ts": `throw new RangeError("bad config at import");\nexport default {};`,
   });
-  await t.engine.install(dir);
-  await rejects(() => t.engine.start("toplevel"), BundleCallError, "bad config at import");
+  await t.engine.runtime.install(dir);
+  await rejects(() => t.engine.runtime.start("toplevel"), BundleCallError, "bad config at import");
   assert.deepEqual(t.engine.bundle("toplevel").state, "RESOLVED");
 });
 
 Deno.test("Engine refuses to start a module that does not export a bundle definition", async () => {
   await using t = await testEngine();
   const dir = await t.bundle(manifest("notabundle"), { "mod.ts": `export default 42;` });
-  await t.engine.install(dir);
-  await rejects(() => t.engine.start("notabundle"), BundleCallError, "must default-export");
+  await t.engine.runtime.install(dir);
+  await rejects(() => t.engine.runtime.start("notabundle"), BundleCallError, "must default-export");
 });
 
 Deno.test("Engine stop drains calls in flight before ending instances", async () => {
@@ -114,7 +114,7 @@ Deno.test("Engine stop drains calls in flight before ending instances", async ()
   await t.deploy(manifest("drain", { services: { Echo: "1.0.0" } }), { "mod.ts": ECHO });
   const slow = t.engine.call("Echo", "slow", { ms: 300 });
   await new Promise((r) => setTimeout(r, 50));
-  const stopping = t.engine.stop("drain");
+  const stopping = t.engine.runtime.stop("drain");
   await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(t.engine.bundle("drain").state, "STOPPING");
   await rejects(() => t.engine.call("Echo", "echo", 1), Error);
@@ -128,7 +128,7 @@ Deno.test("Engine stop fails calls still in flight after the drain period", asyn
   await t.deploy(manifest("drainlimit", { services: { Echo: "1.0.0" } }), { "mod.ts": ECHO });
   const slow = t.engine.call("Echo", "slow", { ms: 5_000 });
   await new Promise((r) => setTimeout(r, 50));
-  await t.engine.stop("drainlimit");
+  await t.engine.runtime.stop("drainlimit");
   await rejects(() => slow, Error, "stopped");
 });
 
@@ -137,10 +137,10 @@ Deno.test("Engine refuses lifecycle operations that do not fit the state", async
   const dir = await t.bundle(manifest("states", { services: { Echo: "1.0.0" } }), {
     "mod.ts": ECHO,
   });
-  await t.engine.install(dir);
-  await rejects(() => t.engine.install(dir), BundleStateError, "already installed");
-  await t.engine.uninstall("states");
-  await rejects(() => t.engine.start("states"), Error, 'No bundle "states"');
+  await t.engine.runtime.install(dir);
+  await rejects(() => t.engine.runtime.install(dir), BundleStateError, "already installed");
+  await t.engine.runtime.uninstall("states");
+  await rejects(() => t.engine.runtime.start("states"), Error, 'No bundle "states"');
 });
 
 Deno.test("Engine buffers calls while a scale-to-zero bundle cold-starts", async () => {

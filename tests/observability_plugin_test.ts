@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { BundlehostError, type Engine } from "../mod.ts";
-import { type CallInfo, type CallOutcome, definePlugin } from "../engine/plugin/plugin.ts";
+import { definePlugin } from "../engine/plugin/plugin.ts";
+import type { AdmittedCall, CallOutcome } from "../engine/call/request.ts";
 import { observability } from "../plugins/observability/mod.ts";
 import { manifest, rejects, testEngine, waitFor } from "./_helpers.ts";
 
@@ -133,7 +134,7 @@ Deno.test("Observability counts degraded, throttled and timed-out outcomes of th
   // the method, as the broker reports a fallback or mock in `CallOutcome.degraded`.
   const degrader = definePlugin<Engine>({
     name: "degrader",
-    wrapCall(call: CallInfo, next: (call: CallInfo) => Promise<CallOutcome>) {
+    wrapCall(call: AdmittedCall, next: (call: AdmittedCall) => Promise<CallOutcome>) {
       if (call.service !== "PriceService") return next(call);
       const [bundle, degraded] = call.method === "mocked"
         ? ["mock@1.0.0", "mock"]

@@ -114,8 +114,8 @@ Deno.test({
     manifest("counter", { services: { CounterService: "1.0.0" } }),
     { "mod.ts": COUNTER },
   );
-  await server.engine.install(dir);
-  await server.engine.start("counter");
+  await server.engine.runtime.install(dir);
+  await server.engine.runtime.start("counter");
 
   const ok = 7;
   const failed = 2;

@@ -26,7 +26,7 @@ Deno.test("Engine shares one log budget among every instance of a bundle and cou
     if (e.bundle === "chatty") lines.push(e.message);
   });
   const started = performance.now();
-  await srv.engine.install(
+  await srv.engine.runtime.install(
     await writeBundle(
       `${srv.root}/src`,
       manifest("chatty", {
@@ -36,7 +36,7 @@ Deno.test("Engine shares one log budget among every instance of a bundle and cou
       { "mod.ts": CHATTY },
     ),
   );
-  await srv.engine.start("chatty");
+  await srv.engine.runtime.start("chatty");
   // Two instances wrote 50 lines each: every line is either delivered or counted as dropped.
   await waitFor(() => lines.length + srv.engine.bundle("chatty").logsDropped === 100, 10_000);
   const seconds = (performance.now() - started) / 1000;

@@ -331,10 +331,10 @@ Deno.test("Process tier bounds a bundle's static imports by the child's own perm
       "lib.ts": "export const v = 1;",
     },
   );
-  await t.engine.install(dir);
+  await t.engine.runtime.install(dir);
   // After vetting, the graph is changed to reach a file the child was never granted.
   await Deno.writeTextFile(`${dir}/lib.ts`, `export { secret as v } from "${outside}";`);
-  await rejects(() => t.engine.start("imports"), BundleCallError, "Requires read access");
+  await rejects(() => t.engine.runtime.start("imports"), BundleCallError, "Requires read access");
 });
 
 Deno.test("Engine close leaves no child process alive, spinning ones included", async () => {

@@ -311,7 +311,11 @@ Deno.test("Registry rollback to the warm previous version fails no call and rout
     while (loading) {
       const issued = performance.now();
       try {
-        const outcome = await t.engine.invoke("Scale", "slow", { ms: 5 });
+        const outcome = await t.engine.invoke({
+          service: "Scale",
+          method: "slow",
+          input: { ms: 5 },
+        });
         servedBy.add(outcome.bundle);
         if (issued > acked && outcome.bundle !== "app@1.0.0") wrong.push(outcome.bundle);
       } catch (error) {

@@ -12,8 +12,7 @@
 import semver from "semver";
 import { BundleCallError, BundlehostError, NotFoundError } from "../base/errors.ts";
 import type { ManifestGovernance } from "../manifest/manifest.ts";
-import type { CallOutcome } from "../plugin/plugin.ts";
-import type { CallRecord } from "../sandbox/host/types.ts";
+import type { AdmittedCall, CallOutcome } from "../call/request.ts";
 import type { Revision } from "../core/revision.ts";
 import { type BreakerRule, type BreakerState, CircuitBreaker, type Permit } from "./breaker.ts";
 import {
@@ -48,38 +47,12 @@ export type DegradeReason =
   | "weighted"
   | "mock";
 
-/** One call as the broker receives it. */
-export interface BrokerRequest {
-  /** Service, optionally `Service@semverRange`. */
-  service: string;
-  /** Method. */
-  method: string;
-  /** Input. */
-  input: unknown;
-  /** Route as given by the caller (untrusted; validated here). */
-  route?: unknown;
-  /** Absolute deadline, epoch ms. */
-  deadline?: number;
-  /** Budget for the whole call including fallbacks, ms. */
-  timeoutMs?: number;
-  /** Trace context. */
-  traceparent?: string;
-  /** Broker hops so far. */
-  hops: number;
-  /** Cancels the call (and its fallbacks) when aborted. */
-  signal?: AbortSignal;
-  /** Made by a bundle outside any call it served (see `CallRecord.fromDetached`). */
-  fromDetached?: boolean;
-}
-
 /** What the broker needs from the engine. */
 export interface BrokerHost {
   /** Every bundle. */
   entries(): Iterable<BundleEntry>;
   /** One bundle. */
   entry(id: string): BundleEntry | undefined;
-  /** Budget of a call that names none, ms. */
-  defaultTimeoutMs: number;
   /** A breaker changed state. */
   onBreakerChange(bundle: string, from: BreakerState, to: BreakerState): void;
 }
@@ -101,7 +74,7 @@ interface Limits {
 }
 
 interface CallState {
-  request: BrokerRequest;
+  request: AdmittedCall;
   service: string;
   range?: string;
   route?: CompiledRoute;
@@ -154,13 +127,11 @@ function breakerRule(g: ManifestGovernance): BreakerRule {
   };
 }
 
-/** The record a revision call carries: the attempt's deadline, the call's hops and trace. */
-function callRecord(state: CallState, deadline: number): CallRecord {
-  const record: CallRecord = { deadline, hops: state.request.hops };
-  if (state.request.traceparent) record.traceparent = state.request.traceparent;
-  if (state.request.signal) record.signal = state.request.signal;
-  if (state.request.fromDetached) record.fromDetached = true;
-  return record;
+/** The call one attempt makes: the request, for the service without its range, by the attempt's deadline. */
+function attemptCall(state: CallState, deadline: number): AdmittedCall {
+  const { request } = state;
+  if (request.service === state.service && request.deadline === deadline) return request;
+  return { ...request, service: state.service, deadline };
 }
 
 /** Routes, protects and degrades calls. */
@@ -250,15 +221,16 @@ export class Broker {
   }
 
   /**
-   * Routes and makes one call.
+   * Routes and makes one call: a service call by its route, a fetch to the bundle it names.
    *
-   * @param request The call.
+   * @param request The call, admitted (its deadline is fixed).
    * @returns Result, serving bundle, degradation reason.
    * @throws {TypeError} For a malformed route or version range.
    * @throws {NotFoundError} When nothing can serve the call.
    * @throws {BundlehostError} `THROTTLED`, `CIRCUIT_OPEN`, `TIMEOUT`, … when no fallback applies.
    */
-  async call(request: BrokerRequest): Promise<CallOutcome> {
+  async call(request: AdmittedCall): Promise<CallOutcome> {
+    if (request.kind === "fetch") return await this.#fetch(request);
     const at = request.service.indexOf("@");
     const service = at < 0 ? request.service : request.service.slice(0, at);
     const range = at < 0 ? undefined : request.service.slice(at + 1);
@@ -272,10 +244,7 @@ export class Broker {
     const state: CallState = {
       request,
       service,
-      deadline: Math.min(
-        request.deadline ?? Infinity,
-        Date.now() + (request.timeoutMs ?? this.#host.defaultTimeoutMs),
-      ),
+      deadline: request.deadline,
       visited: new Set(),
     };
     if (range !== undefined) state.range = range;
@@ -309,6 +278,33 @@ export class Broker {
     } finally {
       release();
     }
+  }
+
+  /**
+   * A fetch (`/b/:id/*`) goes to the bundle it names, under the same throttling, breaker and
+   * degradation as a service call: a bundle that is stopped, times out or fails degrades to its
+   * `degradeTo` bundle when that one has a fetch handler.
+   */
+  async #fetch(request: AdmittedCall): Promise<CallOutcome> {
+    const id = request.service;
+    const state: CallState = {
+      request,
+      service: id,
+      deadline: request.deadline,
+      visited: new Set(),
+    };
+    const entry = this.#host.entry(id);
+    const revision = entry && servingRevision(entry);
+    if (revision?.ready && !revision.ready.fetch) {
+      throw new NotFoundError(`Bundle ${revision.label} has no fetch handler`);
+    }
+    if (revision) return await this.#attempt(state, revision, undefined);
+    const notFound = new NotFoundError(`No active bundle "${id}"`);
+    const installed = entry && currentRevision(entry);
+    if (installed && this.#degradeTarget(installed) !== undefined) {
+      return await this.#degrade(state, installed, "not-found", notFound);
+    }
+    throw notFound;
   }
 
   async #attempt(
@@ -348,12 +344,7 @@ export class Broker {
       : Math.min(state.deadline, Date.now() + gov.timeoutMs);
     const started = performance.now();
     try {
-      const result = await revision.call(
-        state.service,
-        state.request.method,
-        state.request.input,
-        callRecord(state, deadline),
-      );
+      const result = await revision.call(attemptCall(state, deadline));
       breaker?.complete(permit, { error: false, rtMs: performance.now() - started });
       return degraded === undefined
         ? { result, bundle: revision.label }
@@ -388,7 +379,10 @@ export class Broker {
       const target = entry && servingRevision(entry);
       const query: Query = { service: state.service, mock: false };
       if (state.range !== undefined) query.range = state.range;
-      if (target && provides(target, query)) return await this.#attempt(state, target, reason);
+      const serves = state.request.kind === "fetch"
+        ? target?.ready?.fetch
+        : target && provides(target, query);
+      if (target && serves) return await this.#attempt(state, target, reason);
       if (target) state.visited.add(target.id);
     }
     if (state.mock === "fail") {
@@ -407,12 +401,7 @@ export class Broker {
     if (state.range !== undefined) query.range = state.range;
     const mock = selectRevision(this.#host.entries(), query);
     if (!mock) throw new NotFoundError(`No mock bundle provides service ${state.service}`);
-    const result = await mock.call(
-      state.service,
-      state.request.method,
-      state.request.input,
-      callRecord(state, state.deadline),
-    );
+    const result = await mock.call(attemptCall(state, state.deadline));
     return { result, bundle: mock.label, degraded: reason === "mock" ? "mock" : reason };
   }
 

@@ -4,14 +4,14 @@
  * @module
  */
 import { BundleStateError, UnavailableError } from "../base/errors.ts";
-import type { Instance, OutboundCall, OutboundPublish } from "../sandbox/host/instance.ts";
-import type { CallRecord, ReadyInfo, TransportFactory } from "../sandbox/host/instance.ts";
+import type { Instance, OutboundPublish } from "../sandbox/host/instance.ts";
+import type { ReadyInfo, TransportFactory } from "../sandbox/host/instance.ts";
+import type { AdmittedCall, CallRequest } from "../call/request.ts";
 import { assertTransition, type EngineEvents, LifecycleEvent, LogEvent } from "./lifecycle.ts";
 import type { Manifest } from "../manifest/manifest.ts";
 import { isFailure, OutcomeStats } from "./outcomes.ts";
 import type { ResolvedPermissions } from "../manifest/permissions.ts";
 import type { InstancePool } from "../scaling/pool.ts";
-import type { WireRequest, WireResponse } from "../sandbox/wire/protocol.ts";
 import { createRevisionPool } from "../scaling/revision_pool.ts";
 import { RevisionScaling, type ScalingStatus } from "../scaling/scaling.ts";
 import type { IsolationTier, LifecycleState } from "../sdk/types.ts";
@@ -65,7 +65,7 @@ export interface RevisionInit {
   /** Engine events. */
   events: EngineEvents;
   /** Routes a call made by the bundle. */
-  outbound(call: OutboundCall, from: Revision): Promise<unknown>;
+  outbound(call: CallRequest, from: Revision): Promise<unknown>;
   /** Publishes an event for the bundle (`ctx.events`). */
   publish?(event: OutboundPublish, from: Revision): Promise<unknown>;
   /** Runs after every transition (plugin hooks); its failure is rethrown to the operation's caller. */
@@ -298,27 +298,13 @@ export class Revision {
   }
 
   /**
-   * Calls a service method on the least-loaded instance.
+   * Runs a call (a service method or the fetch handler) on the least-loaded instance.
    *
-   * @param service Service.
-   * @param method Method.
-   * @param input Input.
-   * @param record Deadline, trace context, hops.
-   * @returns The result.
+   * @param call The admitted call.
+   * @returns The result; for a `fetch`, the response as data.
    */
-  call(service: string, method: string, input: unknown, record: CallRecord): Promise<unknown> {
-    return this.#run(record.deadline, (i) => i.call(service, method, input, record));
-  }
-
-  /**
-   * Sends an HTTP request to the bundle's fetch handler.
-   *
-   * @param request Request as data.
-   * @param record Deadline, trace context, hops.
-   * @returns Response as data.
-   */
-  fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
-    return this.#run(record.deadline, (i) => i.fetch(request, record));
+  call(call: AdmittedCall): Promise<unknown> {
+    return this.#run(call.deadline, (i) => i.call(call));
   }
 
   /**

@@ -8,9 +8,8 @@
  */
 import { type BundleEntry, currentRevision, servingRevision } from "../broker/router.ts";
 import { NotFoundError, UnavailableError } from "../base/errors.ts";
-import type { EngineCallOptions } from "../engine.ts";
 import type { Manifest } from "../manifest/manifest.ts";
-import type { CallOutcome } from "../plugin/plugin.ts";
+import type { CallOutcome, CallRequest } from "../call/request.ts";
 import type { EventEnvelope, RouteSpec } from "../sdk/types.ts";
 import { runEventMap } from "./event_map.ts";
 import { splitHandler } from "../manifest/events_schema.ts";
@@ -50,13 +49,8 @@ export function busBundle(entry: BundleEntry): BusBundle | undefined {
 export interface DeliveryHost {
   /** A bundle, when installed. */
   bundle(id: string): BusBundle | undefined;
-  /** `Engine.invoke`. */
-  invoke(
-    service: string,
-    method: string,
-    input: unknown,
-    options: EngineCallOptions,
-  ): Promise<CallOutcome>;
+  /** Makes a call through the engine's call path (plugins, broker). */
+  invoke(call: CallRequest): Promise<CallOutcome>;
 }
 
 /** A delivery that cannot succeed as things stand (its subscription is gone): dead-lettered at once. */
@@ -106,11 +100,17 @@ export async function attemptDelivery(
   const { delivery, event, checkpoint } = attempt;
   const bundle = host.bundle(delivery.bundle);
   if (!bundle) throw new UnavailableError(`Bundle ${delivery.bundle} is not installed`);
-  const options = (route?: RouteSpec): EngineCallOptions => {
-    const o: EngineCallOptions = { timeoutMs: delivery.timeoutMs, hops: event.hops };
-    if (route) o.route = route;
-    if (event.traceparent !== undefined) o.traceparent = event.traceparent;
-    return o;
+  const call = (service: string, method: string, input: unknown, route?: RouteSpec) => {
+    const c: CallRequest = {
+      service,
+      method,
+      input,
+      timeoutMs: delivery.timeoutMs,
+      hops: event.hops,
+    };
+    if (route) c.route = route;
+    if (event.traceparent !== undefined) c.traceparent = event.traceparent;
+    return host.invoke(c);
   };
   const label = `${bundle.id}@${bundle.version}`;
   if (delivery.kind === "map") {
@@ -118,8 +118,7 @@ export async function attemptDelivery(
     if (!map) throw new PermanentDeliveryError(`${label} has no event map for "${delivery.key}"`);
     const progress = delivery.progress?.version === bundle.version ? delivery.progress : undefined;
     const run = await runEventMap(map.steps, event.payload, {
-      invoke: (service, method, input, route) =>
-        host.invoke(service, method, input, options(route)),
+      invoke: call,
       ...(progress ? { start: { step: progress.step, input: progress.input } } : {}),
       async checkpoint(step, input) {
         try {
@@ -155,12 +154,7 @@ export async function attemptDelivery(
     publishedAt: new Date(event.publishedAt).toISOString(),
     attempt: delivery.attempts,
   };
-  const outcome = await host.invoke(
-    service,
-    method,
-    envelope,
-    options({ type: "ID", pattern: delivery.bundle }),
-  );
+  const outcome = await call(service, method, envelope, { type: "ID", pattern: delivery.bundle });
   return outcome.degraded === undefined
     ? { bundle: outcome.bundle }
     : { bundle: outcome.bundle, degraded: outcome.degraded };

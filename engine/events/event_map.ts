@@ -15,7 +15,7 @@
  * @module
  */
 import { asBundlehostError, BundlehostError } from "../base/errors.ts";
-import type { CallOutcome } from "../plugin/plugin.ts";
+import type { CallOutcome } from "../call/request.ts";
 import type { RouteSpec } from "../sdk/types.ts";
 import { splitHandler } from "../manifest/events_schema.ts";
 import type { EventMapStep } from "./types.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BundlehostError } from "../base/errors.ts";
-import type { CallOutcome } from "../plugin/plugin.ts";
+import type { CallOutcome } from "../call/request.ts";
 import type { RouteSpec } from "../sdk/types.ts";
 import { EventMapStepError, runEventMap } from "./event_map.ts";
 import type { EventMapStep } from "./types.ts";

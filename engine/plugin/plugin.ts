@@ -20,7 +20,7 @@
  */
 import semver from "semver";
 import { BundlehostError } from "../base/errors.ts";
-import type { RouteSpec } from "../sdk/types.ts";
+import type { AdmittedCall, CallOutcome } from "../call/request.ts";
 
 /** A bundle lifecycle event as plugins see it. */
 export interface BundleEventInfo {
@@ -30,30 +30,6 @@ export interface BundleEventInfo {
   version: string;
   /** Failure that came with the change, if any (e.g. `onStart` threw). */
   error?: string;
-}
-
-/** One routed call, as `wrapCall` sees it. */
-export interface CallInfo {
-  /** Service name (without a version range). */
-  service: string;
-  /** Method name. */
-  method: string;
-  /** Route asked for. */
-  route?: RouteSpec;
-  /** Broker hops so far (0 for calls from outside). */
-  hops: number;
-  /** W3C trace context of the call; a wrapper may replace it before calling `next()`. */
-  traceparent?: string;
-}
-
-/** What a call produced, as `wrapCall` sees it. */
-export interface CallOutcome {
-  /** The result value. */
-  result: unknown;
-  /** `id@version` of the bundle that served it. */
-  bundle: string;
-  /** Degradation reason when a fallback or mock served it. */
-  degraded?: string;
 }
 
 /**
@@ -85,8 +61,15 @@ export interface PluginHooks<E> {
   fetch?(request: Request): Response | undefined | Promise<Response | undefined>;
   /** *Wrap.* Around every HTTP request the engine serves (logging, auth, tracing). */
   wrapRequest?(request: Request, next: (request: Request) => Promise<Response>): Promise<Response>;
-  /** *Wrap.* Around every routed call, from outside or between bundles (tracing, metrics). */
-  wrapCall?(call: CallInfo, next: (call: CallInfo) => Promise<CallOutcome>): Promise<CallOutcome>;
+  /**
+   * *Wrap.* Around every call, from outside (`/rpc`, `/b/`, event deliveries) or between bundles
+   * (tracing, metrics). The call has entered the engine: its `deadline` and `hops` are set. A
+   * wrapper may pass `next()` a copy with another `traceparent`.
+   */
+  wrapCall?(
+    call: AdmittedCall,
+    next: (call: AdmittedCall) => Promise<CallOutcome>,
+  ): Promise<CallOutcome>;
 }
 
 /** A plugin: identity, dependencies and hooks. */

@@ -23,7 +23,8 @@
  */
 import { BundlehostError, BundleStateError, ManifestError, NotFoundError } from "../base/errors.ts";
 import { parseManifest } from "../manifest/manifest.ts";
-import type { Engine } from "../engine.ts";
+import type { RuntimePort } from "../core/port.ts";
+import { checkWeights } from "../core/weights.ts";
 import type { BundleRecord, ReleaseRecord, Store } from "../store/store.ts";
 import { type CanaryOptions, type CanaryState, resolveCanaryPlan } from "./canary.ts";
 import { abandonedCanary, TrafficControl } from "./traffic.ts";
@@ -96,7 +97,7 @@ export interface RegistryEntry {
 
 /** Durable release management for an engine. */
 export class Registry {
-  readonly #engine: Engine;
+  readonly #engine: RuntimePort;
   readonly #store: Store;
   readonly #root: string;
   readonly #limits: ReleaseLimits;
@@ -110,7 +111,7 @@ export class Registry {
    * @param store Durable storage.
    * @param options Release limits, warm rollback period.
    */
-  constructor(engine: Engine, store: Store, options: RegistryOptions = {}) {
+  constructor(engine: RuntimePort, store: Store, options: RegistryOptions = {}) {
     this.#engine = engine;
     this.#store = store;
     this.#root = `${engine.dataDir}/releases`;
@@ -325,8 +326,8 @@ export class Registry {
           updatedAt: new Date().toISOString(),
         },
       });
-      const status = this.#engine.bundle(id);
-      await Promise.all(status.revisions.map((r) => this.#engine.stop(id, r.version)));
+      const versions = this.#engine.routing(id)?.versions ?? [];
+      await Promise.all(versions.map((r) => this.#engine.stop(id, r.version)));
     });
   }
 
@@ -381,20 +382,12 @@ export class Registry {
   setTraffic(id: string, weights: Record<string, number>): Promise<void> {
     return this.#lock(id, async () => {
       const record = await this.#record(id);
+      checkWeights(weights);
       const entries = Object.entries(weights);
-      if (entries.length === 0 || entries.length > 16) {
-        throw new TypeError("Traffic weights must name between 1 and 16 versions");
-      }
-      for (const [version, weight] of entries) {
-        if (!Number.isFinite(weight) || weight < 0 || weight > 1_000_000) {
-          throw new TypeError(`Weight of version "${version}" must be a number from 0 to 1000000`);
-        }
+      for (const [version] of entries) {
         if (!(await this.#store.getRelease(id, version))) {
           throw new NotFoundError(`Bundle ${id} has no released version "${version}"`);
         }
-      }
-      if (entries.every(([, w]) => w === 0)) {
-        throw new TypeError("Traffic weights must not all be zero");
       }
       for (const [version, weight] of entries) {
         await this.#ensureInstalled(id, version);
@@ -427,7 +420,7 @@ export class Registry {
       await this.#record(id);
       this.#traffic.abortCanary(id, "the bundle was deleted");
       this.#traffic.cancelStandby(id);
-      if (this.#engine.status().bundles.some((b) => b.id === id)) await this.#engine.uninstall(id);
+      if (this.#engine.routing(id)) await this.#engine.uninstall(id);
       await this.#store.commit({ deleteBundle: id });
       await this.#engine.disown(id);
       await Deno.remove(`${this.#root}/${id}`, { recursive: true }).catch(() => {});

@@ -7,15 +7,15 @@
  * @module
  */
 import { BundleStateError } from "../base/errors.ts";
-import type { Engine } from "../engine.ts";
+import type { RuntimePort } from "../core/port.ts";
 import type { OutcomeWindow } from "../core/outcomes.ts";
 import { type CanaryHost, type CanaryPlan, CanaryRun, type CanaryState } from "./canary.ts";
 import type { BundleRecord, Store } from "../store/store.ts";
 
 /** What {@linkcode TrafficControl} needs from the registry. */
 export interface TrafficHost {
-  /** The engine. */
-  engine: Engine;
+  /** The bundle runtime. */
+  engine: RuntimePort;
   /** The registry's store. */
   store: Store;
   /** Runs `work` under the registry's lock for bundle `id`. */
@@ -63,7 +63,7 @@ export class TrafficControl {
     engine.activate(id, version, { requireActive: false });
     this.wake(id, version);
     const keep = this.#host.rollbackWarmMs > 0 && previous !== version ? previous : undefined;
-    const stale = engine.bundle(id).revisions.filter((r) =>
+    const stale = (engine.routing(id)?.versions ?? []).filter((r) =>
       r.version !== version && r.state === "ACTIVE"
     );
     const stops: Promise<unknown>[] = [];
@@ -116,8 +116,10 @@ export class TrafficControl {
       this.#host.lock(id, async () => {
         if (this.#standbys.get(id)?.timer !== timer) return;
         this.#standbys.delete(id);
-        const status = engine.bundle(id);
-        if (status.current === version || (status.weights?.[version] ?? 0) > 0) return;
+        const routing = engine.routing(id);
+        if (!routing || routing.current === version || (routing.weights?.[version] ?? 0) > 0) {
+          return;
+        }
         await engine.stop(id, version);
       }).catch(() => {});
     }, this.#host.rollbackWarmMs);

@@ -4,12 +4,8 @@
  *
  * @module
  */
-import {
-  Instance,
-  type OutboundCall,
-  type OutboundPublish,
-  type TransportFactory,
-} from "../sandbox/host/instance.ts";
+import type { CallRequest } from "../call/request.ts";
+import { Instance, type OutboundPublish, type TransportFactory } from "../sandbox/host/instance.ts";
 import {
   type EngineEvents,
   InstanceExitEvent,
@@ -54,7 +50,7 @@ export interface RevisionPoolInit {
   /** The revision's scaling (scale events, hot starts). */
   scaling: RevisionScaling;
   /** Routes a call made by the bundle. */
-  outbound(call: OutboundCall): Promise<unknown>;
+  outbound(call: CallRequest): Promise<unknown>;
   /** Publishes an event for the bundle (`ctx.events`). */
   publish?(event: OutboundPublish): Promise<unknown>;
   /** The pool gave up after a crash loop. */

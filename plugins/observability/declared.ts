@@ -41,6 +41,7 @@ export function httpMethodLabel(method: string): string {
 export class DeclaredNames {
   readonly #status: () => EngineStatus | undefined;
   #names?: Map<string, Set<string>>;
+  #bundles?: Set<string>;
 
   /**
    * Creates the index.
@@ -54,6 +55,24 @@ export class DeclaredNames {
   /** Forgets the index; the next lookup rebuilds it. */
   invalidate(): void {
     this.#names = undefined;
+    this.#bundles = undefined;
+  }
+
+  /**
+   * The service label of a fetch call (`/b/:id/*`): `/b/<id>` for an installed bundle, else
+   * {@linkcode UNKNOWN_LABEL}.
+   *
+   * @param id Bundle id.
+   * @returns The label value.
+   */
+  fetchService(id: string): string {
+    if (!this.#bundles) {
+      const status = this.#status();
+      const ids = new Set(status?.bundles.map((b) => b.id) ?? []);
+      if (status) this.#bundles = ids;
+      return ids.has(id) ? `/b/${id}` : UNKNOWN_LABEL;
+    }
+    return this.#bundles.has(id) ? `/b/${id}` : UNKNOWN_LABEL;
   }
 
   #index(): Map<string, Set<string>> {

@@ -13,7 +13,7 @@ import type {
   InstanceExitEvent,
   InstanceStartEvent,
 } from "../../engine/core/lifecycle.ts";
-import type { CallInfo, CallOutcome } from "../../engine/plugin/plugin.ts";
+import type { AdmittedCall, CallOutcome } from "../../engine/call/request.ts";
 import { type Counter, type Histogram, MetricRegistry } from "./metrics.ts";
 import { DeclaredNames, httpMethodLabel } from "./declared.ts";
 import { ATTR, BREAKER_STATES, METRICS } from "./semconv.ts";
@@ -62,7 +62,7 @@ export class BundlehostMetrics {
   /** Service and method names installed bundles declare; others fold into one label value. */
   readonly #declared = new DeclaredNames(() => this.#engine?.status());
   /** The service label each call in flight was counted under, so its end uncounts the same. */
-  readonly #active = new WeakMap<CallInfo, string>();
+  readonly #active = new WeakMap<AdmittedCall, string>();
 
   /**
    * Registers every instrument.
@@ -135,8 +135,10 @@ export class BundlehostMetrics {
    *
    * @param call The call.
    */
-  callStarted(call: CallInfo): void {
-    const service = this.#declared.service(serviceName(call.service));
+  callStarted(call: AdmittedCall): void {
+    const service = call.kind === "fetch"
+      ? this.#declared.fetchService(call.service)
+      : this.#declared.service(serviceName(call.service));
     this.#active.set(call, service);
     this.#activeCalls.add(1, { [ATTR.rpcService]: service });
   }
@@ -149,9 +151,10 @@ export class BundlehostMetrics {
    * @param outcome What served it, when it succeeded.
    * @param error What it failed with, otherwise.
    */
-  callEnded(call: CallInfo, seconds: number, outcome?: CallOutcome, error?: unknown): void {
+  callEnded(call: AdmittedCall, seconds: number, outcome?: CallOutcome, error?: unknown): void {
     const name = serviceName(call.service);
-    const service = this.#declared.service(name);
+    const fetch = call.kind === "fetch";
+    const service = fetch ? this.#declared.fetchService(name) : this.#declared.service(name);
     this.#activeCalls.add(-1, { [ATTR.rpcService]: this.#active.get(call) ?? service });
     this.#active.delete(call);
     const label = outcome?.bundle ?? (error instanceof BundlehostError ? error.bundle : undefined);
@@ -159,7 +162,9 @@ export class BundlehostMetrics {
     const type = outcome ? undefined : errorType(error);
     const attributes = {
       [ATTR.rpcService]: service,
-      [ATTR.rpcMethod]: this.#declared.method(name, call.method),
+      [ATTR.rpcMethod]: fetch
+        ? httpMethodLabel(call.method)
+        : this.#declared.method(name, call.method),
       [ATTR.bundleId]: bundle?.id,
       [ATTR.bundleVersion]: bundle?.version,
       [ATTR.outcome]: outcome ? (outcome.degraded ? "degraded" : "ok") : "error",

@@ -23,7 +23,7 @@ import {
   trace,
   type Tracer,
 } from "@opentelemetry/api";
-import type { CallInfo, CallOutcome } from "../../engine/plugin/plugin.ts";
+import type { AdmittedCall, CallOutcome } from "../../engine/call/request.ts";
 import { isTraceparent } from "../../engine/sandbox/wire/protocol.ts";
 import type { RouteSpec } from "../../engine/sdk/types.ts";
 import { errorType, serviceName, splitLabel } from "./recorder.ts";
@@ -86,7 +86,7 @@ export function routeMode(route: RouteSpec | undefined): string {
 /** The route whose handler gives the request's `traceparent` header to a bundle as is. */
 const BUNDLE_FETCH_ROUTE = "/b/:bundleId/*";
 
-function parentOf(call: CallInfo): Context {
+function parentOf(call: AdmittedCall): Context {
   if (call.hops === 0) {
     const active = trace.getActiveSpan();
     if (
@@ -103,7 +103,7 @@ function parentOf(call: CallInfo): Context {
   return call.traceparent === undefined ? ROOT_CONTEXT : contextFromTraceparent(call.traceparent);
 }
 
-function callAttributes(call: CallInfo): Record<string, string | number> {
+function callAttributes(call: AdmittedCall): Record<string, string | number> {
   const service = serviceName(call.service);
   const attributes: Record<string, string | number> = {
     [ATTR.rpcSystem]: RPC_SYSTEM,
@@ -177,9 +177,13 @@ export class Tracing {
     if (route === BUNDLE_FETCH_ROUTE) {
       const headers = new Headers(request.headers);
       headers.set("traceparent", toTraceparent(span.spanContext()));
-      // Not `new Request(request, …)`: copying `request.signal` makes Deno.serve warn about its
-      // legacy abort behaviour, and nothing downstream uses the signal.
-      forwarded = new Request(request.url, { method: request.method, headers, body: request.body });
+      // The client's signal goes along: `/b/` cancels the bundle's call when the client leaves.
+      forwarded = new Request(request.url, {
+        method: request.method,
+        headers,
+        body: request.body,
+        signal: request.signal,
+      });
     }
     try {
       const response = adopted
@@ -211,9 +215,12 @@ export class Tracing {
    * @param call The call.
    * @returns The span.
    */
-  startCall(call: CallInfo): Span {
+  startCall(call: AdmittedCall): Span {
+    const name = call.kind === "fetch"
+      ? `/b/${call.service} ${call.method}`
+      : `${serviceName(call.service)}/${call.method}`;
     return this.#tracer.startSpan(
-      `${serviceName(call.service)}/${call.method}`,
+      name,
       { kind: SpanKind.CLIENT, attributes: callAttributes(call) },
       parentOf(call),
     );

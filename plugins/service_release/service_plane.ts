@@ -7,6 +7,7 @@
 import type { Hono } from "hono";
 import type { Engine } from "../../engine/engine.ts";
 import type { RouteSpec } from "../../engine/sdk/types.ts";
+import type { CallRequest } from "../../engine/call/request.ts";
 import { BundlehostError } from "../../engine/base/errors.ts";
 import { readBody } from "../../engine/edge/http.ts";
 import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/sandbox/wire/topic.ts";
@@ -169,13 +170,17 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
       const route = routeFromHeaders(c.req.raw.headers);
       const timeoutMs = timeoutHeader(c.req.header("x-timeout-ms"));
       const traceparent = c.req.header("traceparent");
-      const outcome = await engine.invoke(c.req.param("service"), c.req.param("method"), input, {
-        ...(route ? { route } : {}),
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-        ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+      const call: CallRequest = {
+        service: c.req.param("service"),
+        method: c.req.param("method"),
+        input,
         // Aborts when the client disconnects: the bundle stops working on an answer nobody reads.
         signal: c.req.raw.signal,
-      });
+      };
+      if (route) call.route = route;
+      if (timeoutMs !== undefined) call.timeoutMs = timeoutMs;
+      if (traceparent && TRACEPARENT.test(traceparent)) call.traceparent = traceparent;
+      const outcome = await engine.invoke(call);
       let body: string;
       try {
         body = JSON.stringify({ result: outcome.result ?? null });
@@ -241,11 +246,13 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
       body: hasBody ? c.req.raw.body : null,
     });
     const traceparent = c.req.header("traceparent");
-    const response = await engine.fetchBundle(
-      id,
-      forwarded,
-      traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {},
-    );
+    const timeoutMs = timeoutHeader(c.req.header("x-timeout-ms"));
+    const response = await engine.fetchBundle(id, forwarded, {
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+      // Aborts when the client disconnects: the bundle's ctx.signal aborts too.
+      signal: c.req.raw.signal,
+    });
     return confineResponse(response, prefix);
   });
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CallRecord } from "./types.ts";
+import type { AdmittedCall } from "../../call/request.ts";
 
 /** Hops and trace a detached guest request inherits. */
 export interface Inherited {
@@ -25,8 +25,9 @@ export const HOP_WINDOW_MS = 5_000;
  * ```ts
  * import { HopMemory } from "./hop_memory.ts";
  * const memory = new HopMemory();
- * memory.remember({ deadline: 0, hops: 5 });
- * memory.remember({ deadline: 0, hops: 0 });
+ * const call = { service: "S", method: "m", input: null, deadline: 0 };
+ * memory.remember({ ...call, hops: 5 });
+ * memory.remember({ ...call, hops: 0 });
  * console.log(memory.inherited().hops); // 5
  * ```
  */
@@ -60,11 +61,11 @@ export class HopMemory {
   /**
    * Notes a call sent to the instance.
    *
-   * @param record The engine's record of the call.
+   * @param record The call.
    */
-  remember(record: CallRecord): void {
+  remember(record: AdmittedCall): void {
     this.inherited();
-    if (record.fromDetached || record.hops < this.#current.hops) return;
+    if (record.detached || record.hops < this.#current.hops) return;
     this.#current = record.traceparent === undefined
       ? { hops: record.hops }
       : { hops: record.hops, traceparent: record.traceparent };

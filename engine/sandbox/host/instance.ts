@@ -27,16 +27,14 @@ import {
   type WireError,
   type WireMemory,
   type WireRequest,
-  type WireResponse,
 } from "../wire/protocol.ts";
 import type { IsolationTier } from "../../sdk/types.ts";
 import { type Deadline, deadlines } from "../../base/deadlines.ts";
 import { HopMemory } from "./hop_memory.ts";
-import { outboundCall, outboundPublish, withGuestTrace } from "./outbound.ts";
+import { guestTrace, outboundPublish, withGuestTrace } from "./outbound.ts";
+import { type AdmittedCall, type CallRequest, nestedCall } from "../../call/request.ts";
 import type {
-  CallRecord,
   InstanceState,
-  OutboundCall,
   OutboundPublish,
   ReadyInfo,
   Transport,
@@ -61,11 +59,11 @@ export interface InstanceOptions {
   /** After a call times out, the instance must answer a ping within this long, ms. @default {1000} */
   probeMs?: number;
   /** A log record from the guest. */
-  onLog?(level: LogLevel, message: string, call: CallRecord | undefined): void;
+  onLog?(level: LogLevel, message: string, call: AdmittedCall | undefined): void;
   /** The sandbox's log gate dropped this many records (its own note; counted, not printed). */
   onLogsDropped?(count: number): void;
   /** A call from the bundle to the broker. */
-  onOutboundCall?(call: OutboundCall): Promise<unknown>;
+  onOutboundCall?(call: CallRequest): Promise<unknown>;
   /** An event the bundle publishes; resolves once it is stored. */
   onPublish?(event: OutboundPublish): Promise<unknown>;
   /** The instance died; `reason` says why. Called once. */
@@ -76,7 +74,8 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   timer: Deadline;
-  record: CallRecord;
+  /** The call it serves (calls and fetches only): the parent of the bundle's own requests. */
+  call?: AdmittedCall;
   kind: "call" | "fetch" | "hook" | "ping";
   label: string;
   /** Removes the caller's abort listener, when there is one. */
@@ -93,7 +92,13 @@ const MAX_VIOLATIONS = 100;
  * ```ts ignore
  * const instance = new Instance(workerTransport(spec), { tier: "worker", bundle, entry });
  * await instance.start(Date.now() + 10_000);
- * const out = await instance.call("Hello", "greet", { name: "x" }, { deadline: Date.now() + 1000, hops: 0 });
+ * const out = await instance.call({
+ *   service: "Hello",
+ *   method: "greet",
+ *   input: { name: "x" },
+ *   deadline: Date.now() + 1000,
+ *   hops: 0,
+ * });
  * ```
  */
 export class Instance {
@@ -175,9 +180,9 @@ export class Instance {
     return pending;
   }
 
-  /** Engine records of the calls in flight, by message id. */
-  callRecord(id: number): CallRecord | undefined {
-    return this.#pending.get(id)?.record;
+  /** The calls in flight, by message id. */
+  callRecord(id: number): AdmittedCall | undefined {
+    return this.#pending.get(id)?.call;
   }
 
   /**
@@ -217,44 +222,33 @@ export class Instance {
   }
 
   /**
-   * Calls a service method.
+   * Runs a call in the sandbox: a service method, or the bundle's fetch handler.
    *
-   * @param service Service name.
-   * @param method Method name.
-   * @param input Input value (structured-clone compatible).
-   * @param record Deadline, trace context, hops.
-   * @returns The method's result.
+   * @param call The admitted call (deadline, trace context, hops, cancellation).
+   * @returns The method's result, or for a `fetch` the response as data.
    */
-  call(service: string, method: string, input: unknown, record: CallRecord): Promise<unknown> {
-    this.#hops.remember(record);
-    return this.#request("call", `${service}.${method}`, record, (id) => {
+  call(call: AdmittedCall): Promise<unknown> {
+    this.#hops.remember(call);
+    if (call.kind === "fetch") {
+      const request = call.input as WireRequest;
+      return this.#request("fetch", `fetch ${request.method}`, call.deadline, call, (id) => {
+        const message: HostMessage = { type: "fetch", id, request, deadline: call.deadline };
+        if (call.traceparent) message.traceparent = call.traceparent;
+        return message;
+      }, request.body ? [request.body.buffer as ArrayBuffer] : undefined);
+    }
+    return this.#request("call", `${call.service}.${call.method}`, call.deadline, call, (id) => {
       const message: HostMessage = {
         type: "call",
         id,
-        service,
-        method,
-        input,
-        deadline: record.deadline,
+        service: call.service,
+        method: call.method,
+        input: call.input,
+        deadline: call.deadline,
       };
-      if (record.traceparent) message.traceparent = record.traceparent;
+      if (call.traceparent) message.traceparent = call.traceparent;
       return message;
     });
-  }
-
-  /**
-   * Sends an HTTP request to the bundle's fetch handler.
-   *
-   * @param request The request as data.
-   * @param record Deadline, trace context, hops.
-   * @returns The response as data.
-   */
-  fetch(request: WireRequest, record: CallRecord): Promise<WireResponse> {
-    this.#hops.remember(record);
-    return this.#request("fetch", `fetch ${request.method}`, record, (id) => {
-      const message: HostMessage = { type: "fetch", id, request, deadline: record.deadline };
-      if (record.traceparent) message.traceparent = record.traceparent;
-      return message;
-    }, request.body ? [request.body.buffer as ArrayBuffer] : undefined) as Promise<WireResponse>;
   }
 
   /**
@@ -272,7 +266,8 @@ export class Instance {
     await this.#request(
       "hook",
       hook,
-      { deadline, hops: 0 },
+      deadline,
+      undefined,
       (id) =>
         instanceId === undefined
           ? { type: "hook", id, hook, deadline }
@@ -297,7 +292,7 @@ export class Instance {
    * @returns The memory it reported.
    */
   ping(timeoutMs: number): Promise<WireMemory> {
-    return this.#request("ping", "ping", { deadline: Date.now() + timeoutMs, hops: 0 }, (id) => ({
+    return this.#request("ping", "ping", Date.now() + timeoutMs, undefined, (id) => ({
       type: "ping",
       id,
     })) as Promise<WireMemory>;
@@ -344,7 +339,8 @@ export class Instance {
   #request(
     kind: Pending["kind"],
     label: string,
-    record: CallRecord,
+    deadline: number,
+    call: AdmittedCall | undefined,
     build: (id: number) => HostMessage,
     transfer?: Transferable[],
   ): Promise<unknown> {
@@ -352,11 +348,12 @@ export class Instance {
       return Promise.reject(new UnavailableError(`Instance ${this.id} is not running`));
     }
     const id = this.#nextId++;
-    const signal = record.signal;
+    const signal = call?.signal;
     if (signal?.aborted) return Promise.reject(this.#cancelled(label));
     return new Promise((resolve, reject) => {
-      const timer = deadlines.schedule(record.deadline, () => this.#expire(id));
-      const pending: Pending = { resolve, reject, timer, record, kind, label };
+      const timer = deadlines.schedule(deadline, () => this.#expire(id));
+      const pending: Pending = { resolve, reject, timer, kind, label };
+      if (call) pending.call = call;
       if (signal) {
         const onAbort = () => this.#cancel(id);
         signal.addEventListener("abort", onAbort, { once: true });
@@ -526,7 +523,16 @@ export class Instance {
     return this.#answer("broker-reply", message.id, () => {
       const route = this.#options.onOutboundCall;
       if (!route) throw new UnavailableError("This engine does not route calls between bundles");
-      return route(outboundCall(message, this.#parentOf(message.callId)));
+      const parent = this.#parentOf(message.callId);
+      const ask = {
+        service: message.service,
+        method: message.method,
+        input: message.input,
+        ...(message.route === undefined ? {} : { route: message.route }),
+        ...(message.timeoutMs === undefined ? {} : { timeoutMs: message.timeoutMs }),
+      };
+      const traceparent = guestTrace(parent, message);
+      return route(nestedCall(parent, traceparent === undefined ? ask : { ...ask, traceparent }));
     });
   }
 
@@ -536,11 +542,18 @@ export class Instance {
    * else (a timer, a hook such as `onStart`, a forged id) is detached, with the hops and trace of
    * the deepest call the instance served lately.
    */
-  #parentOf(callId: number | undefined): CallRecord {
+  #parentOf(callId: number | undefined): AdmittedCall {
     const pending = callId === undefined ? undefined : this.#pending.get(callId);
-    if (pending && (pending.kind === "call" || pending.kind === "fetch")) return pending.record;
+    if (pending?.call) return pending.call;
     const inherited = this.#hops.inherited();
-    const detached: CallRecord = { deadline: Infinity, hops: inherited.hops, detached: true };
+    const detached: AdmittedCall = {
+      service: this.#options.bundle.id,
+      method: "(detached)",
+      input: undefined,
+      deadline: Infinity,
+      hops: inherited.hops,
+      detached: true,
+    };
     if (inherited.traceparent !== undefined) detached.traceparent = inherited.traceparent;
     return detached;
   }

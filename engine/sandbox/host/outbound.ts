@@ -6,64 +6,60 @@
  * @module
  */
 import type { GuestMessage } from "../wire/protocol.ts";
-import type { CallRecord, OutboundCall, OutboundPublish } from "./types.ts";
+import type { AdmittedCall } from "../../call/request.ts";
+import type { OutboundPublish } from "./types.ts";
 
 /**
- * The call record with the guest's own trace context (a span the bundle made) in place of the
- * call's, when the guest's lies in the same trace; otherwise the record unchanged. A guest cannot
- * move its calls or logs into another request's trace.
+ * The trace context a guest request runs under: the guest's own (a span the bundle made) when it
+ * lies in the same trace as the call it was made in, otherwise the call's. A guest cannot move its
+ * calls or logs into another request's trace.
  *
- * @param record The engine's record of the call the message was made in.
+ * @param parent The call the message was made in.
  * @param message The guest message, with its own trace context if any.
- * @returns The record to parent the request with.
+ * @returns The trace context to use, if any.
  */
-export function withGuestTrace(
-  record: CallRecord | undefined,
+export function guestTrace(
+  parent: AdmittedCall | undefined,
   message: { traceparent?: string },
-): CallRecord | undefined {
+): string | undefined {
   const own = message.traceparent;
-  if (!record || own === undefined || own === record.traceparent) return record;
+  if (own === undefined) return parent?.traceparent;
+  if (!parent) return undefined;
   // Both are validated W3C values: "vv-<trace id>-<span id>-ff"; the trace id is chars 3..35.
-  if (record.traceparent !== undefined && own.slice(3, 35) !== record.traceparent.slice(3, 35)) {
-    return record;
+  if (parent.traceparent !== undefined && own.slice(3, 35) !== parent.traceparent.slice(3, 35)) {
+    return parent.traceparent;
   }
-  return { ...record, traceparent: own };
+  return own;
 }
 
 /**
- * The broker call a guest asked for.
+ * The call with the guest's own trace context in place of its own, when {@linkcode guestTrace}
+ * allows it; otherwise the call unchanged.
  *
- * @param message The validated `broker-call` message.
- * @param parent The engine's record of the call it was made in, if any.
- * @returns The call to route.
+ * @param call The call the message was made in.
+ * @param message The guest message, with its own trace context if any.
+ * @returns The call to parent the request with.
  */
-export function outboundCall(
-  message: Extract<GuestMessage, { type: "broker-call" }>,
-  parent: CallRecord | undefined,
-): OutboundCall {
-  const call: OutboundCall = {
-    service: message.service,
-    method: message.method,
-    input: message.input,
-  };
-  if (message.route !== undefined) call.route = message.route;
-  if (message.timeoutMs !== undefined) call.timeoutMs = message.timeoutMs;
-  const traced = withGuestTrace(parent, message);
-  if (traced) call.parent = traced;
-  return call;
+export function withGuestTrace(
+  call: AdmittedCall | undefined,
+  message: { traceparent?: string },
+): AdmittedCall | undefined {
+  if (!call) return call;
+  const traceparent = guestTrace(call, message);
+  return traceparent === call.traceparent ? call : { ...call, traceparent: traceparent! };
 }
 
 /**
  * The event a guest asked to publish.
  *
  * @param message The validated `publish` message (payload as JSON text).
- * @param parent The engine's record of the call it was made in, if any.
+ * @param parent The call it was made in.
  * @returns The event to store.
  * @throws {TypeError} When the payload is not JSON.
  */
 export function outboundPublish(
   message: Extract<GuestMessage, { type: "publish" }>,
-  parent: CallRecord | undefined,
+  parent: AdmittedCall | undefined,
 ): OutboundPublish {
   let payload: unknown;
   try {

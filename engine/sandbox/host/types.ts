@@ -6,6 +6,7 @@
  * @module
  */
 import type { HookName, HostMessage } from "../wire/protocol.ts";
+import type { AdmittedCall } from "../../call/request.ts";
 
 /** What a tier's transport does; the instance drives it. */
 export interface Transport {
@@ -56,52 +57,12 @@ export interface ReadyInfo {
   hooks: HookName[];
 }
 
-/** A bundle's call to another bundle, made from inside an instance. */
-export interface OutboundCall {
-  /** Service to call (optionally `Service@range`). */
-  service: string;
-  /** Method. */
-  method: string;
-  /** Input value. */
-  input: unknown;
-  /** Requested route (untrusted: validate before use). */
-  route?: unknown;
-  /** Requested timeout, ms. */
-  timeoutMs?: number;
-  /** The engine call this was made in, when the instance is serving one. */
-  parent?: CallRecord;
-}
-
 /** An event a bundle publishes (`ctx.events.publish`), made from inside an instance. */
 export interface OutboundPublish {
   /** Topic (pattern-checked; the bus checks the rest). */
   topic: string;
   /** Payload, parsed from the guest's JSON text. */
   payload: unknown;
-  /** The engine call this was made in, when the instance is serving one. */
-  parent?: CallRecord;
-}
-
-/** Engine-side record of a call the instance is serving. */
-export interface CallRecord {
-  /** Absolute deadline, epoch ms. */
-  deadline: number;
-  /** Trace context. */
-  traceparent?: string;
-  /** Number of broker hops so far. */
-  hops: number;
-  /** Aborts when the caller cancels; the call then fails and the bundle's ctx.signal aborts. */
-  signal?: AbortSignal;
-  /**
-   * Set on the record the engine makes for a guest request made outside any call it serves (or
-   * naming a call that is not in flight): hops and trace are the instance's last call's, and the
-   * request is charged to the bundle's detached budget.
-   */
-  detached?: true;
-  /**
-   * The call was made by a bundle outside any call it served. Its hops are not remembered for the
-   * callee's own detached requests: a timer calling its own bundle would otherwise climb to the
-   * hop limit (such calls are charged to the caller's detached budget instead).
-   */
-  fromDetached?: true;
+  /** The call it was made in (a detached record when made outside any). */
+  parent?: AdmittedCall;
 }

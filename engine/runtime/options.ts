@@ -4,9 +4,9 @@
  * @module
  */
 import { resolve } from "node:path";
-import { type OperatorPolicy, parsePolicy, type PolicyInput } from "./manifest/policy.ts";
-import type { IsolationTier } from "./sdk/types.ts";
-import { type ChannelLimits, resolveChannelLimits } from "./sandbox/host/channel_limits.ts";
+import { type OperatorPolicy, parsePolicy, type PolicyInput } from "../manifest/policy.ts";
+import type { IsolationTier } from "../sdk/types.ts";
+import { type ChannelLimits, resolveChannelLimits } from "../sandbox/host/channel_limits.ts";
 
 /** The engine's scalar settings (part of {@linkcode EngineOptions}); every field is optional. */
 export interface EngineSettingsOptions {

@@ -1,0 +1,54 @@
+/**
+ * The narrow port through which the durable layers (the release registry, traffic control,
+ * canaries) drive the bundle runtime. They depend on this interface only, never on the runtime or
+ * the engine, so the composition root can build them in any order and no import runs back up.
+ *
+ * @module
+ */
+import type { LifecycleState } from "../sdk/types.ts";
+import type { EngineEvents } from "./lifecycle.ts";
+import type { OutcomeStats } from "./outcomes.ts";
+import type { RevisionStatus } from "./revision.ts";
+
+/** How one bundle is routed now: which version serves, the split, and each version's state. */
+export interface BundleRouting {
+  /** Version that serves when no weights are set. */
+  current?: string;
+  /** Traffic weights per version, when set. */
+  weights?: Record<string, number>;
+  /** Every installed version and its state. */
+  versions: { version: string; state: LifecycleState }[];
+}
+
+/**
+ * What the durable layers may ask of the runtime. Every verb here is immediate and not durable;
+ * the registry makes it durable by recording its intent in the store first.
+ */
+export interface RuntimePort {
+  /** Absolute path of the engine's data folder. */
+  readonly dataDir: string;
+  /** Lifecycle events (canary progress goes out here). */
+  readonly events: EngineEvents;
+  /** Installs a version from a folder; it ends RESOLVED. */
+  install(dir: string, options?: { hash?: string }): Promise<RevisionStatus>;
+  /** Starts a version (the current one by default) and waits until ACTIVE. */
+  start(id: string, version?: string): Promise<RevisionStatus>;
+  /** Stops a version (the current one by default), draining calls in flight. */
+  stop(id: string, version?: string): Promise<RevisionStatus>;
+  /** Uninstalls one version, or all. */
+  uninstall(id: string, version?: string): Promise<void>;
+  /** Releases every service and topic a bundle owns. */
+  disown(id: string): Promise<void>;
+  /** Makes a version the one that serves; clears weights. */
+  activate(id: string, version: string, options?: { requireActive?: boolean }): void;
+  /** Splits traffic by weight, or returns to the current version only (`undefined`). */
+  setWeights(id: string, weights: Record<string, number> | undefined): void;
+  /** Holds an ACTIVE version warm at one instance without traffic, or resumes its scaling. */
+  standby(id: string, version: string, on: boolean): void;
+  /** The state of one installed version, if installed. */
+  stateOf(id: string, version: string): LifecycleState | undefined;
+  /** How a bundle is routed now, if installed. */
+  routing(id: string): BundleRouting | undefined;
+  /** Call outcomes of one version. */
+  outcomes(id: string, version: string): OutcomeStats;
+}
