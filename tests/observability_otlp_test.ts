@@ -214,15 +214,21 @@ Deno.test("Observability exports one connected trace, named metrics and trace-ta
       `downstream saw ${outgoing.join(", ")}`,
     );
 
-    // /b/:bundleId/*: the bundle's handler runs under that request's server span.
+    // /b/:bundleId/*: the same call path as /rpc — a call span under the request's server span,
+    // and the bundle's handler under the call span.
     await waitFor(() => receiver.spans.some((s) => s.name === "front.page"), 10_000, "front.page");
     const pageSpans = receiver.spans.filter((s) => s.traceId === PAGE_TRACE_ID);
     const pageServer = only(pageSpans, (s) => s.kind === 2, "page server span");
     assert.equal(pageServer.name, "GET /b/:bundleId/*");
     assert.equal(pageServer.parentSpanId, CALLER_SPAN);
+    const pageCall = only(pageSpans, (s) => s.name === "/b/front GET", "page call span");
+    assert.equal(pageCall.kind, 3);
+    assert.equal(pageCall.parentSpanId, pageServer.spanId);
+    assert.equal(pageCall.attributes["bundlehost.bundle.id"], "front");
+    assert.equal(pageCall.attributes["bundlehost.call.outcome"], "ok");
     assert.equal(
       only(pageSpans, (s) => s.name === "front.page", "front.page").parentSpanId,
-      pageServer.spanId,
+      pageCall.spanId,
     );
 
     // Logs: bundle console output carries the trace id and the span active when it logged.
