@@ -154,11 +154,7 @@ export {
   runEventMap,
   type StepResult,
 } from "./engine/events/event_map.ts";
-export {
-  MAX_EVENT_PAYLOAD_BYTES,
-  SCHEDULE_TOPIC,
-  TOPIC_PATTERN,
-} from "./engine/sandbox/wire/topic.ts";
+export { MAX_EVENT_PAYLOAD_BYTES, SCHEDULE_TOPIC, TOPIC_PATTERN } from "./engine/base/topic.ts";
 export {
   type DeadLetterRecord,
   DeliveryEvent,

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { cronProblem, isTimeZone } from "./cron.ts";
-import { topicProblem } from "../sandbox/wire/topic.ts";
+import { topicProblem } from "../base/topic.ts";
 
 /** `Service.method`: a service name, a dot, a method name (the method is after the last dot). */
 export const HANDLER_PATTERN: RegExp =

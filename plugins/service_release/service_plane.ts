@@ -9,7 +9,7 @@ import type { Engine } from "../../engine/engine.ts";
 import type { RouteSpec } from "../../engine/sdk/types.ts";
 import { BundlehostError } from "../../engine/base/errors.ts";
 import { readBody } from "../../engine/edge/http.ts";
-import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/sandbox/wire/topic.ts";
+import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/base/topic.ts";
 import { compileLinearRegExp } from "../../engine/broker/linear_regex.ts";
 import { errorResponse } from "./errors.ts";
 import { confineResponse, isServiceWorkerScript } from "./origin.ts";
