@@ -95,7 +95,7 @@ export {
   type PolicyInput,
   type PolicyLimits,
 } from "./engine/manifest/policy.ts";
-export type { OwnerStore } from "./engine/runtime/ownership.ts";
+export type { OwnerStore } from "./engine/store/store.ts";
 export {
   type BundleEventInfo,
   type CallInfo,
