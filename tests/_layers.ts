@@ -2,7 +2,8 @@
  * The declared layers of the code, lowest first, and the layer rule the architecture test enforces
  * on the module graph (docs/architecture.md, "Layers"): a file may import its own layer and the
  * layers below it, never one above. Type-only imports count: a type import still ties the lower
- * layer to the higher one, and makes a cycle for the type checker.
+ * layer to the higher one, and makes a cycle for the type checker. It also holds the house rule
+ * that a private module (`_name.ts`) is imported only from its own folder.
  *
  * @module
  */
@@ -124,4 +125,22 @@ export function layerViolations(
     found.push({ ...edge, fromLayer: layers[from]!.name, toLayer: layers[to]!.name });
   }
   return found;
+}
+
+function folderOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/") + 1);
+}
+
+/**
+ * Imports of a private module (`_name.ts`) from outside its own folder: the house rule keeps such
+ * a module an implementation detail of its folder.
+ *
+ * @param graph Module graph.
+ * @returns The offending imports, in graph order.
+ */
+export function privateViolations(graph: ModuleGraph): ImportEdge[] {
+  return graph.edges.filter((edge) =>
+    isLocal(edge.to) && edge.to.slice(edge.to.lastIndexOf("/") + 1).startsWith("_") &&
+    folderOf(edge.to) !== folderOf(edge.from)
+  );
 }

@@ -24,6 +24,7 @@ import {
   type Layer,
   LAYER_EXCEPTIONS,
   layerViolations,
+  privateViolations,
   unplacedFiles,
 } from "./_layers.ts";
 import {
@@ -156,6 +157,13 @@ Deno.test("layerViolations names each upward import, type-only included, and hon
   ]);
 });
 
+Deno.test("privateViolations refuses a private module imported from another folder", () => {
+  const graph = graphOf(
+    edges("edge/serve.ts>edge/_http.ts", "edge/x/y.ts~edge/_http.ts", "main.ts>edge/_http.ts"),
+  );
+  assert.deepEqual(privateViolations(graph).map((e) => e.from), ["edge/x/y.ts", "main.ts"]);
+});
+
 Deno.test("guestViolations follows what guest code reaches and tells loaded from type-only", () => {
   const guest = "engine/sandbox/guest/runtime.ts";
   const wire = "engine/sandbox/wire/protocol.ts";
@@ -211,6 +219,15 @@ Deno.test("No file imports a layer above its own, type-only imports included", a
     `${found.length} import(s) into a higher layer (see LAYERS in tests/_layers.ts; ⇢ is type-only):\n${
       formatViolations(found)
     }`,
+  );
+});
+
+Deno.test("Private modules (_name.ts) are imported only from their own folder", async () => {
+  const found = privateViolations(await graph());
+  assert.deepEqual(
+    found.map((e) => `${e.from} → ${e.to}`),
+    [],
+    "private modules imported from outside",
   );
 });
 

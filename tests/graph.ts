@@ -24,7 +24,7 @@ import {
   replaceBlock,
 } from "./_graph_report.ts";
 import { guestViolations } from "./_guest_rule.ts";
-import { isLocal, layerViolations, unplacedFiles } from "./_layers.ts";
+import { isLocal, layerViolations, privateViolations, unplacedFiles } from "./_layers.ts";
 import { entryPoints, loadModuleGraph, type ModuleGraph, REPO_ROOT } from "./_module_graph.ts";
 
 function tableText(rows: readonly LayerRow[]): string[] {
@@ -58,6 +58,7 @@ function rulesText(graph: ModuleGraph): string[] {
   const upward = layerViolations(graph);
   const guest = guestViolations(graph);
   const unplaced = unplacedFiles(graph);
+  const hidden = privateViolations(graph).map((edge) => `  ${edge.from} → ${edge.to}`);
   return [
     "",
     cycles.length === 0 ? "Import cycles: none" : formatCycles(cycles, graph.edges),
@@ -67,6 +68,9 @@ function rulesText(graph: ModuleGraph): string[] {
     "",
     `Guest rule violations: ${guest.length === 0 ? "none" : guest.length}`,
     ...(guest.length === 0 ? [] : [formatGuestViolations(guest, graph.edges)]),
+    ...(hidden.length === 0
+      ? []
+      : ["", "Private modules imported from outside their folder:", ...hidden]),
     ...(unplaced.length === 0 ? [] : ["", `Files in no layer: ${unplaced.join(", ")}`]),
   ];
 }
