@@ -104,7 +104,7 @@ export {
   type PolicyInput,
   type PolicyLimits,
 } from "./engine/manifest/policy.ts";
-export type { OwnerStore } from "./engine/runtime/ownership.ts";
+export type { OwnerStore } from "./engine/store/store.ts";
 export {
   type BundleEventInfo,
   definePlugin,
@@ -161,11 +161,7 @@ export {
   runEventMap,
   type StepResult,
 } from "./engine/events/event_map.ts";
-export {
-  MAX_EVENT_PAYLOAD_BYTES,
-  SCHEDULE_TOPIC,
-  TOPIC_PATTERN,
-} from "./engine/sandbox/wire/topic.ts";
+export { MAX_EVENT_PAYLOAD_BYTES, SCHEDULE_TOPIC, TOPIC_PATTERN } from "./engine/base/topic.ts";
 export {
   type DeadLetterRecord,
   DeliveryEvent,

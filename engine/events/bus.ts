@@ -29,7 +29,7 @@ import { RECORD_OVERHEAD_BYTES } from "../store/event_store.ts";
 import type { BusBundle } from "./delivery.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { type Firing, Scheduler } from "./schedule.ts";
-import { payloadJson, SCHEDULE_TOPIC, topicProblem } from "../sandbox/wire/topic.ts";
+import { payloadJson, SCHEDULE_TOPIC, topicProblem } from "../base/topic.ts";
 import type { DeadLetterRecord, DeliveryRecord, EventRecord } from "./types.ts";
 import type {
   BundlePublish,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ManifestError } from "../base/errors.ts";
 import { parseManifest } from "../manifest/manifest.ts";
 import { backoffDelay } from "./bus.ts";
-import { MAX_EVENT_PAYLOAD_BYTES, payloadJson, topicProblem } from "../sandbox/wire/topic.ts";
+import { MAX_EVENT_PAYLOAD_BYTES, payloadJson, topicProblem } from "../base/topic.ts";
 
 Deno.test("backoffDelay doubles per attempt within jitter and stays under the cap", () => {
   const base = { backoffMs: 1_000, maxBackoffMs: 60_000 };

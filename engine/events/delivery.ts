@@ -13,7 +13,7 @@ import type { CallOutcome, CallRequest } from "../call/request.ts";
 import type { EventEnvelope, RouteSpec } from "../sdk/types.ts";
 import { runEventMap } from "./event_map.ts";
 import { splitHandler } from "../manifest/events_schema.ts";
-import { payloadJson } from "../sandbox/wire/topic.ts";
+import { payloadJson } from "../base/topic.ts";
 import type { DeliveryRecord, EventRecord, MapProgress } from "./types.ts";
 
 /** A bundle as the bus sees it: its current version's manifest and whether that version serves. */

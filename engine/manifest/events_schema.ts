@@ -1,13 +1,13 @@
 /**
- * The event fields of `bundle.json` (`subscribe`, `schedule`, `eventMaps`) as zod schemas, for
- * `manifest.ts`. A string shorthand (`"topic": "Service.method"`, `"topic": [steps]`) is expanded
- * to the object form before validation, so every refusal names the exact field.
+ * The event fields of `bundle.json` (`subscribe`, `schedule`, `eventMaps`): their types, and zod
+ * schemas for `manifest.ts`. A string shorthand (`"topic": "Service.method"`, `"topic": [steps]`)
+ * is expanded to the object form before validation, so every refusal names the exact field.
  *
  * @module
  */
 import { z } from "zod";
 import { cronProblem, isTimeZone } from "./cron.ts";
-import { topicProblem } from "../sandbox/wire/topic.ts";
+import { topicProblem } from "../base/topic.ts";
 
 /** `Service.method`: a service name, a dot, a method name (the method is after the last dot). */
 export const HANDLER_PATTERN: RegExp =
@@ -22,6 +22,61 @@ export const HANDLER_PATTERN: RegExp =
 export function splitHandler(handler: string): { service: string; method: string } {
   const dot = handler.lastIndexOf(".");
   return { service: handler.slice(0, dot), method: handler.slice(dot + 1) };
+}
+
+/** `subscribe` entry of `bundle.json`: `"topic": "Service.method"` or this object. */
+export interface ManifestSubscription {
+  /** `Service.method` of this bundle that receives the `EventEnvelope`. */
+  handler: string;
+  /** Attempts before dead-lettering. @default {the engine's `events.maxAttempts` (5)} */
+  maxAttempts?: number;
+  /** Time allowed per attempt, ms. @default {the engine's `events.timeoutMs` (30000)} */
+  timeoutMs?: number;
+}
+
+/** What a schedule does about slots that passed while it was not armed. */
+export type MissedRunPolicy = "once" | "skip";
+
+/** `schedule` entry of `bundle.json`: `"<cron>": "Service.method"` or this object. */
+export interface ManifestSchedule {
+  /** `Service.method` of this bundle that receives the `EventEnvelope`. */
+  handler: string;
+  /** IANA time zone the expression is read in. @default {"UTC"} */
+  timezone: string;
+  /** `"once"`: fire the latest missed slot once; `"skip"`: never fire missed slots. @default {"once"} */
+  missed: MissedRunPolicy;
+  /** Attempts before dead-lettering. @default {the engine's `events.maxAttempts`} */
+  maxAttempts?: number;
+  /** Time allowed per attempt, ms. @default {the engine's `events.timeoutMs`} */
+  timeoutMs?: number;
+}
+
+/** What an event map does when a step fails. */
+export type StepErrorPolicy = "stop" | "skip" | "degrade";
+
+/** One step of an event map. */
+export interface EventMapStep {
+  /** `Service.method` called with the previous step's output (the event payload for step 0). */
+  call: string;
+  /**
+   * `stop`: the chain ends and the delivery fails (retried from this step, then dead-lettered);
+   * `skip`: the next step gets this step's input; `degrade`: a mock serves if everything else
+   * fails, then `fallback` is tried, and if nothing serves the next step gets this step's input.
+   * @default {"stop"}
+   */
+  onError: StepErrorPolicy;
+  /** `Service.method` tried with the same input when a `degrade` step fails. */
+  fallback?: string;
+}
+
+/** `eventMaps` entry of `bundle.json`: a list of steps, or this object. */
+export interface ManifestEventMap {
+  /** Steps, run in order. */
+  steps: EventMapStep[];
+  /** Attempts before dead-lettering. @default {the engine's `events.maxAttempts`} */
+  maxAttempts?: number;
+  /** Time allowed per step, ms. @default {the engine's `events.timeoutMs`} */
+  timeoutMs?: number;
 }
 
 const handler = z.string().max(257).regex(HANDLER_PATTERN, {

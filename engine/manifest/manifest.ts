@@ -12,10 +12,12 @@ import type { IsolationTier } from "../sdk/types.ts";
 import {
   EVENT_MAPS_FIELD,
   eventHandlerIssues,
+  type ManifestEventMap,
+  type ManifestSchedule,
+  type ManifestSubscription,
   SCHEDULE_FIELD,
   SUBSCRIBE_FIELD,
 } from "./events_schema.ts";
-import type { ManifestEventMap, ManifestSchedule, ManifestSubscription } from "../events/types.ts";
 
 /** Bundle ids: lower-case letters, digits and dashes, 1–63 characters, starting alphanumeric. */
 export const BUNDLE_ID_PATTERN: RegExp = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -4,63 +4,23 @@
  * analysed, and the release rolls back by itself when the error ratio or the p99 latency crosses
  * its threshold, or is promoted once the last step below 100% passed.
  *
- * This module holds the plan, the analysis (pure) and the controller loop; the registry provides
- * the side effects (weights, persistence, promotion, rollback) through a {@linkcode CanaryHost}.
+ * This module resolves the plan and holds the analysis (pure) and the controller loop; the
+ * registry provides the side effects (weights, persistence, promotion, rollback) through a
+ * {@linkcode CanaryHost}. The plan and state types are kept with the store (`store/canary_state.ts`).
  *
  * @module
  */
 import { CanaryEvent } from "../core/lifecycle.ts";
 import type { OutcomeMark, OutcomeStats, OutcomeWindow } from "../core/outcomes.ts";
+import type { CanaryOptions, CanaryPlan, CanaryState } from "../store/canary_state.ts";
 
-/** Options of a phased release; every field is optional. */
-export interface CanaryOptions {
-  /**
-   * Traffic weights of the new version, percent, strictly increasing, each in 1–100. The version is
-   * promoted when a step of 100 is reached or after the last step passed.
-   * @default {[10, 25, 50, 100]}
-   */
-  steps?: number[];
-  /** How long each step lasts before it is judged, ms. @default {60000} */
-  stepMs?: number;
-  /** Roll back when the new version's error ratio in a step is above this (0–1). @default {0.05} */
-  maxErrorRatio?: number;
-  /** Roll back when the new version's p99 latency in a step is above this, ms. @default {1000} */
-  maxLatencyMs?: number;
-  /**
-   * Calls the new version must complete in a step before the step is judged; a step with fewer is
-   * held (up to {@linkcode MAX_HOLDS} times, then the release rolls back as inconclusive).
-   * @default {20}
-   */
-  minCalls?: number;
-}
-
-/** A phased release's settings with defaults applied. */
-export type CanaryPlan = Required<CanaryOptions>;
-
-/** Where a phased release stands. */
-export type CanaryStatusName = "running" | "promoted" | "rolled-back" | "aborted";
-
-/** The persisted state of a phased release (in the bundle record). */
-export interface CanaryState extends CanaryPlan {
-  /** The new version. */
-  version: string;
-  /** The stable version it replaces. */
-  from: string;
-  /** Index of the current step in `steps`. */
-  step: number;
-  /** The new version's weight now, percent. */
-  weight: number;
-  /** Where it stands. */
-  status: CanaryStatusName;
-  /** Why it was rolled back or aborted. */
-  reason?: string;
-  /** Outcomes of the last judged step. */
-  analysis?: OutcomeWindow;
-  /** When it started, ISO time. */
-  startedAt: string;
-  /** Last change, ISO time. */
-  updatedAt: string;
-}
+// Re-exported for the release code: the store, a lower layer, persists these types.
+export type {
+  CanaryOptions,
+  CanaryPlan,
+  CanaryState,
+  CanaryStatusName,
+} from "../store/canary_state.ts";
 
 /** Defaults of {@linkcode CanaryOptions}. */
 export const CANARY_DEFAULTS: CanaryPlan = {

@@ -9,6 +9,7 @@
  */
 import { OwnershipError } from "../base/errors.ts";
 import { listed, type OperatorPolicy } from "../manifest/policy.ts";
+import type { OwnerStore } from "../store/store.ts";
 
 /** What a bundle declares: the names it would own or share. */
 export interface Declared {
@@ -18,16 +19,6 @@ export interface Declared {
   services: readonly string[];
   /** Topics it consumes (subscriptions and event maps). */
   topics: readonly string[];
-}
-
-/** Where owners are kept; the registry store implements it. */
-export interface OwnerStore {
-  /** Every owner: key (`service:<name>` or `topic:<name>`) → bundle id. */
-  getOwners(): Promise<Record<string, string>>;
-  /** Records new owners, durably. */
-  putOwners(owners: Record<string, string>): Promise<void>;
-  /** Forgets every name `id` owns, durably. */
-  dropOwners(id: string): Promise<void>;
 }
 
 type Kind = "service" | "topic";

@@ -18,7 +18,7 @@ import type {
   EventRecord,
   EventStoreStats,
   ScheduleMark,
-} from "../events/types.ts";
+} from "./event_records.ts";
 
 /** Durable event operations of a store. */
 export interface EventStore {

@@ -14,7 +14,7 @@ import type {
   EventRecord,
   EventStoreStats,
   ScheduleMark,
-} from "../events/types.ts";
+} from "./event_records.ts";
 import {
   conflict,
   type DeadLetterPruning,

@@ -11,10 +11,9 @@
  * @module
  */
 import { BundlehostError } from "../base/errors.ts";
-import type { CanaryState } from "../release/canary.ts";
+import type { CanaryState } from "./canary_state.ts";
 import { type EventStore, MemoryEventStore } from "./event_store.ts";
 import { EVENTS_ROOT, KvEventStore } from "./kv_event_store.ts";
-import type { OwnerStore } from "../runtime/ownership.ts";
 
 /** One released version; immutable once written. */
 export interface ReleaseRecord {
@@ -54,6 +53,16 @@ export interface StoreChange {
   bundle?: BundleRecord;
   /** Bundle id whose bundle record and releases to delete. */
   deleteBundle?: string;
+}
+
+/** Where owners are kept; {@linkcode Store} extends it (`runtime/ownership.ts` reads and writes them). */
+export interface OwnerStore {
+  /** Every owner: key (`service:<name>` or `topic:<name>`) → bundle id. */
+  getOwners(): Promise<Record<string, string>>;
+  /** Records new owners, durably. */
+  putOwners(owners: Record<string, string>): Promise<void>;
+  /** Forgets every name `id` owns, durably. */
+  dropOwners(id: string): Promise<void>;
 }
 
 /** Persistent registry storage, including who owns which service and topic. */

@@ -10,7 +10,7 @@ import type { RouteSpec } from "../../engine/sdk/types.ts";
 import type { CallRequest } from "../../engine/call/request.ts";
 import { BundlehostError } from "../../engine/base/errors.ts";
 import { readBody } from "../../engine/edge/http.ts";
-import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/sandbox/wire/topic.ts";
+import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/base/topic.ts";
 import { compileLinearRegExp } from "../../engine/broker/linear_regex.ts";
 import { errorResponse } from "./errors.ts";
 import { confineResponse, isServiceWorkerScript } from "./origin.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { payloadJson, topicProblem } from "../wire/topic.ts";
+import { payloadJson, topicProblem } from "../../base/topic.ts";
 import type { GuestMessage, HostMessage } from "../wire/protocol.ts";
 import type { BundleEvents, PublishResult } from "../../sdk/types.ts";
 import { ReplyTable } from "./reply_table.ts";

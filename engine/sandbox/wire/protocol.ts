@@ -9,7 +9,7 @@
  * @module
  */
 import type { RouteSpec } from "../../sdk/types.ts";
-import { MAX_EVENT_PAYLOAD_BYTES, TOPIC_PATTERN } from "./topic.ts";
+import { MAX_EVENT_PAYLOAD_BYTES, TOPIC_PATTERN } from "../../base/topic.ts";
 
 /** Hooks the engine can run inside an instance. */
 export type HookName = "onStart" | "onStop" | "onRefresh" | "onRetire";
