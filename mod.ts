@@ -65,16 +65,15 @@ export {
   BreakerEvent,
   CanaryEvent,
   type CanaryPhase,
-  type EngineEventMap,
-  EngineEvents,
   InstanceExitEvent,
   InstanceStartEvent,
   LifecycleEvent,
   LogEvent,
   ScaleEvent,
 } from "./engine/core/lifecycle.ts";
+export { type EngineEventMap, EngineEvents } from "./engine/runtime/engine_events.ts";
 export type { ScaleDecision, ScaleMode, ScaleReason } from "./engine/scaling/autoscaler.ts";
-export type { ScaleRecord, ScalingStatus } from "./engine/scaling/scaling.ts";
+export type { ScaleRecord, ScalingStatus } from "./engine/core/scaling.ts";
 export type { PoolCounts } from "./engine/scaling/pool.ts";
 export type { OutcomeMark, OutcomeStats, OutcomeWindow } from "./engine/core/outcomes.ts";
 export type {

@@ -12,7 +12,6 @@ import type { ScaleMode, ScaleReason } from "../scaling/autoscaler.ts";
 import { BundleStateError } from "../base/errors.ts";
 import type { OutcomeWindow } from "./outcomes.ts";
 import type { LifecycleState } from "../sdk/types.ts";
-import type { DeliveryEvent } from "../events/types.ts";
 
 const TRANSITIONS: Record<LifecycleState, readonly LifecycleState[]> = {
   INSTALLED: ["RESOLVED", "UNINSTALLED"],
@@ -315,53 +314,5 @@ export class CanaryEvent extends Event {
     this.weight = init.weight;
     this.reason = init.reason;
     this.analysis = init.analysis;
-  }
-}
-
-/** Event types the engine dispatches, with their classes. */
-export interface EngineEventMap {
-  /** Lifecycle state changes. */
-  statechange: LifecycleEvent;
-  /** Instance exits. */
-  instanceexit: InstanceExitEvent;
-  /** Instance starts (cold or hot). */
-  instancestart: InstanceStartEvent;
-  /** Log records. */
-  log: LogEvent;
-  /** Circuit breaker state changes. */
-  breakerchange: BreakerEvent;
-  /** Desired instance count changes (autoscaling). */
-  scale: ScaleEvent;
-  /** Phased release progress. */
-  canary: CanaryEvent;
-  /** Event delivery attempts: delivered, to be retried, dead-lettered. */
-  delivery: DeliveryEvent;
-}
-
-/** The engine's event target, typed by {@linkcode EngineEventMap}. */
-export class EngineEvents extends EventTarget {
-  /**
-   * Adds a typed listener.
-   *
-   * @param type Event type.
-   * @param listener Listener.
-   * @param options Listener options.
-   */
-  on<K extends keyof EngineEventMap>(
-    type: K,
-    listener: (event: EngineEventMap[K]) => void,
-    options?: AddEventListenerOptions,
-  ): void {
-    this.addEventListener(type, listener as EventListener, options);
-  }
-
-  /**
-   * Removes a typed listener.
-   *
-   * @param type Event type.
-   * @param listener Listener.
-   */
-  off<K extends keyof EngineEventMap>(type: K, listener: (event: EngineEventMap[K]) => void): void {
-    this.removeEventListener(type, listener as EventListener);
   }
 }

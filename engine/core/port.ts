@@ -6,7 +6,6 @@
  * @module
  */
 import type { LifecycleState } from "../sdk/types.ts";
-import type { EngineEvents } from "./lifecycle.ts";
 import type { OutcomeStats } from "./outcomes.ts";
 import type { RevisionStatus } from "./revision.ts";
 
@@ -28,7 +27,7 @@ export interface RuntimePort {
   /** Absolute path of the engine's data folder. */
   readonly dataDir: string;
   /** Lifecycle events (canary progress goes out here). */
-  readonly events: EngineEvents;
+  readonly events: EventTarget;
   /** Installs a version from a folder; it ends RESOLVED. */
   install(dir: string, options?: { hash?: string }): Promise<RevisionStatus>;
   /** Starts a version (the current one by default) and waits until ACTIVE. */

@@ -7,13 +7,13 @@ import { BundleStateError, UnavailableError } from "../base/errors.ts";
 import type { Instance, OutboundPublish } from "../sandbox/host/instance.ts";
 import type { ReadyInfo, TransportFactory } from "../sandbox/host/instance.ts";
 import type { AdmittedCall, CallRequest } from "../call/request.ts";
-import { assertTransition, type EngineEvents, LifecycleEvent, LogEvent } from "./lifecycle.ts";
+import { assertTransition, LifecycleEvent, LogEvent } from "./lifecycle.ts";
 import type { Manifest } from "../manifest/manifest.ts";
 import { isFailure, OutcomeStats } from "./outcomes.ts";
 import type { ResolvedPermissions } from "../manifest/permissions.ts";
 import type { InstancePool } from "../scaling/pool.ts";
-import { createRevisionPool } from "../scaling/revision_pool.ts";
-import { RevisionScaling, type ScalingStatus } from "../scaling/scaling.ts";
+import { createRevisionPool } from "./revision_pool.ts";
+import { RevisionScaling, type ScalingStatus } from "./scaling.ts";
 import type { IsolationTier, LifecycleState } from "../sdk/types.ts";
 
 /** Timings shared by every revision of an engine. */
@@ -63,7 +63,7 @@ export interface RevisionInit {
   /** Engine timings. */
   settings: RuntimeSettings;
   /** Engine events. */
-  events: EngineEvents;
+  events: EventTarget;
   /** Routes a call made by the bundle. */
   outbound(call: CallRequest, from: Revision): Promise<unknown>;
   /** Publishes an event for the bundle (`ctx.events`). */

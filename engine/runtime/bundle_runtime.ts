@@ -15,7 +15,8 @@ import {
   type CallRequest,
 } from "../call/request.ts";
 import type { BundleRouting, RuntimePort } from "../core/port.ts";
-import { BreakerEvent, type EngineEvents, type LifecycleEvent } from "../core/lifecycle.ts";
+import { BreakerEvent, type LifecycleEvent } from "../core/lifecycle.ts";
+import type { EngineEvents } from "./engine_events.ts";
 import type { OutcomeStats } from "../core/outcomes.ts";
 import { Revision, type RevisionStatus, type RuntimeSettings } from "../core/revision.ts";
 import { checkWeights } from "../core/weights.ts";

@@ -12,10 +12,10 @@ import {
   type ScaleDecision,
   type ScaleMode,
   type ScaleReason,
-} from "./autoscaler.ts";
-import { type EngineEvents, ScaleEvent } from "../core/lifecycle.ts";
+} from "../scaling/autoscaler.ts";
+import { ScaleEvent } from "./lifecycle.ts";
 import type { ManifestScaling } from "../manifest/manifest.ts";
-import type { InstancePool, PoolCounts } from "./pool.ts";
+import type { InstancePool, PoolCounts } from "../scaling/pool.ts";
 
 /** A change of the desired serving count, as kept in status. */
 export interface ScaleRecord {
@@ -62,7 +62,7 @@ export interface RevisionScalingInit {
   /** Autoscaler period, ms. */
   tickMs: number;
   /** Where scale events go. */
-  events: EngineEvents;
+  events: EventTarget;
 }
 
 /** Autoscaling, standby and scaling status of one running revision. */

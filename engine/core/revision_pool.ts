@@ -6,14 +6,9 @@
  */
 import type { CallRequest } from "../call/request.ts";
 import { Instance, type OutboundPublish, type TransportFactory } from "../sandbox/host/instance.ts";
-import {
-  type EngineEvents,
-  InstanceExitEvent,
-  InstanceStartEvent,
-  LogEvent,
-} from "../core/lifecycle.ts";
+import { InstanceExitEvent, InstanceStartEvent, LogEvent } from "./lifecycle.ts";
 import type { Manifest } from "../manifest/manifest.ts";
-import { InstancePool } from "./pool.ts";
+import { InstancePool } from "../scaling/pool.ts";
 import type { RevisionScaling } from "./scaling.ts";
 import type { IsolationTier } from "../sdk/types.ts";
 
@@ -46,7 +41,7 @@ export interface RevisionPoolInit {
   /** Engine timings. */
   settings: PoolSettings;
   /** Engine events. */
-  events: EngineEvents;
+  events: EventTarget;
   /** The revision's scaling (scale events, hot starts). */
   scaling: RevisionScaling;
   /** Routes a call made by the bundle. */
