@@ -380,10 +380,9 @@ export function startRuntime(port: GuestPort): void {
         void init(msg.entry, msg.bundle);
         break;
       case "call":
-        void call(msg);
-        break;
-      case "fetch":
-        void fetchRequest(msg.id, msg.request, msg.deadline, msg.traceparent);
+        if (msg.kind === "fetch") {
+          void fetchRequest(msg.id, msg.input as WireRequest, msg.deadline, msg.traceparent);
+        } else void call(msg);
         break;
       case "hook":
         void hook(msg);

@@ -229,15 +229,10 @@ export class Instance {
    */
   call(call: AdmittedCall): Promise<unknown> {
     this.#hops.remember(call);
-    if (call.kind === "fetch") {
-      const request = call.input as WireRequest;
-      return this.#request("fetch", `fetch ${request.method}`, call.deadline, call, (id) => {
-        const message: HostMessage = { type: "fetch", id, request, deadline: call.deadline };
-        if (call.traceparent) message.traceparent = call.traceparent;
-        return message;
-      }, request.body ? [request.body.buffer as ArrayBuffer] : undefined);
-    }
-    return this.#request("call", `${call.service}.${call.method}`, call.deadline, call, (id) => {
+    const fetch = call.kind === "fetch";
+    const body = fetch ? (call.input as WireRequest).body : null;
+    const label = fetch ? `fetch ${call.method}` : `${call.service}.${call.method}`;
+    return this.#request(fetch ? "fetch" : "call", label, call.deadline, call, (id) => {
       const message: HostMessage = {
         type: "call",
         id,
@@ -246,9 +241,10 @@ export class Instance {
         input: call.input,
         deadline: call.deadline,
       };
+      if (fetch) message.kind = "fetch";
       if (call.traceparent) message.traceparent = call.traceparent;
       return message;
-    });
+    }, body ? [body.buffer as ArrayBuffer] : undefined);
   }
 
   /**

@@ -72,15 +72,17 @@ export type HostMessage =
     maxMessageValues?: number;
   }
   | {
+    /** A call: a service method, or (`kind: "fetch"`) the bundle's HTTP handler. */
     type: "call";
     id: number;
+    kind?: "fetch";
     service: string;
     method: string;
+    /** The input; for a fetch, the request as data ({@linkcode WireRequest}). */
     input: unknown;
     deadline: number;
     traceparent?: string;
   }
-  | { type: "fetch"; id: number; request: WireRequest; deadline: number; traceparent?: string }
   | { type: "hook"; id: number; hook: HookName; deadline: number; instanceId?: string }
   | { type: "cancel"; id: number }
   | { type: "ping"; id: number }
