@@ -180,13 +180,44 @@ export interface BundleHooks {
   onRetire?(ctx: BundleContext): void | Promise<void>;
 }
 
+/**
+ * Any service method, as the engine calls it. Parameters compare both ways (the method-signature
+ * form), so a method that declares its own input type still fits, and an object literal's methods
+ * get `ctx` typed as {@linkcode BundleContext} from it.
+ *
+ * @example A method that fits
+ * ```ts
+ * import type { AnyServiceMethod } from "@bundlehost/sdk/bundle";
+ *
+ * const greet: AnyServiceMethod = (input, ctx) => `${String(input)} from ${ctx.bundle.id}`;
+ * ```
+ */
+export type AnyServiceMethod = {
+  method(input: unknown, ctx: BundleContext): unknown;
+}["method"];
+
+/**
+ * A service written as an object literal: method name → {@linkcode AnyServiceMethod}.
+ *
+ * @example A service object
+ * ```ts
+ * import type { ServiceObject } from "@bundlehost/sdk/bundle";
+ *
+ * const clock: ServiceObject = { now: (_input, ctx) => ({ at: Date.now(), by: ctx.bundle.id }) };
+ * ```
+ */
+export interface ServiceObject {
+  /** One method, called with the call's input and the {@linkcode BundleContext}. */
+  [method: string]: AnyServiceMethod;
+}
+
 /** What a bundle's entry module default-exports. */
 export interface BundleDefinition {
   /**
-   * Service name → implementation: an object (or class instance) whose methods are
-   * {@linkcode ServiceMethod}s.
+   * Service name → implementation: an object literal of {@linkcode ServiceMethod}s (whose `ctx`
+   * parameter is typed from here) or a class instance whose methods are.
    */
-  services?: Record<string, object>;
+  services?: Record<string, ServiceObject | object>;
   /** Optional Web-standard HTTP handler, served at `/b/<bundle id>/*`. */
   fetch?: (request: Request, ctx: BundleContext) => Response | Promise<Response>;
   /** Lifecycle hooks. */
