@@ -1,0 +1,263 @@
+/**
+ * The package's entry points (deno.json `exports`): every public symbol has an example, the bundle
+ * entry loads no engine code, and the testing helpers run bundles and plugins on a real engine.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { definePlugin } from "../mod.ts";
+import { testBundle, testPlugin } from "../engine/testing/mod.ts";
+import type hello from "../bundles/hello/mod.ts";
+import { ROOT } from "./_helpers.ts";
+
+const decoder = new TextDecoder();
+
+/** Runs `deno` with `args` in the repository and parses its JSON output. */
+async function denoJson<T>(args: string[]): Promise<T> {
+  const out = await new Deno.Command("deno", { args, cwd: ROOT, stdout: "piped", stderr: "piped" })
+    .output();
+  assert.equal(out.code, 0, decoder.decode(out.stderr));
+  return JSON.parse(decoder.decode(out.stdout)) as T;
+}
+
+interface DocJson {
+  nodes: Record<string, {
+    symbols?: {
+      name: string;
+      declarations: { jsDoc?: { tags?: { kind: string }[] } }[];
+    }[];
+  }>;
+}
+
+const EXPORTS = (JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)) as {
+  exports: Record<string, string>;
+}).exports;
+
+Deno.test("deno.json exports the host, bundle, testing and plugin entries", () => {
+  assert.deepEqual(Object.keys(EXPORTS).sort(), [
+    ".",
+    "./bundle",
+    "./observability",
+    "./service-release",
+    "./testing",
+  ]);
+});
+
+/**
+ * Public symbols still without an example (re-exported types whose JSDoc lives in the engine's
+ * files). The list may only shrink: a symbol that gains an example must leave it.
+ */
+const WITHOUT_EXAMPLE: readonly string[] = [
+  ". BundleStatus",
+  ". Engine",
+  ". EngineCallOptions",
+  ". EngineOptions",
+  ". EngineSettingsOptions",
+  ". EngineStatus",
+  ". InstanceStatus",
+  ". RevisionStatus",
+  ". BundleEventInfo",
+  ". CallInfo",
+  ". CallOutcome",
+  ". Plugin",
+  ". PluginError",
+  ". PluginHooks",
+  ". BundleCallError",
+  ". BundlehostError",
+  ". BundleStateError",
+  ". CallCancelledError",
+  ". CallTimeoutError",
+  ". ErrorCode",
+  ". InstanceLostError",
+  ". ManifestError",
+  ". NotFoundError",
+  ". OwnershipError",
+  ". PolicyError",
+  ". ReleaseRefusedError",
+  ". RemoteError",
+  ". UnavailableError",
+  ". DataFolderInUseError",
+  ". BundleRecord",
+  ". KvStore",
+  ". KvStoreOptions",
+  ". MemoryStore",
+  ". ReleaseRecord",
+  ". Store",
+  ". StoreChange",
+  ". OwnerStore",
+  ". DeadLetterPruning",
+  ". EventStore",
+  ". MemoryEventStore",
+  ". KvEventStore",
+  ". Clock",
+  ". systemClock",
+  ". TimerHandle",
+  ". BreakerEvent",
+  ". CanaryEvent",
+  ". CanaryPhase",
+  ". EngineEventMap",
+  ". EngineEvents",
+  ". InstanceExitEvent",
+  ". InstanceStartEvent",
+  ". LifecycleEvent",
+  ". LogEvent",
+  ". ScaleEvent",
+  ". Registry",
+  ". RegistryEntry",
+  ". ReleaseOptions",
+  ". ReleaseResult",
+  ". ReleaseSource",
+  ". RestoreReport",
+  ". CanaryOptions",
+  ". CanaryPlan",
+  ". CanaryState",
+  ". CanaryStatusName",
+  ". BundlePublish",
+  ". DeadLetterView",
+  ". EventBusOptions",
+  ". EventBusStats",
+  ". PublishOptions",
+  ". EventGuard",
+  ". EventLimitOptions",
+  ". GuardCounters",
+  ". ResolvedLimits",
+  ". DeadLetterRecord",
+  ". DeliveryEvent",
+  ". DeliveryKind",
+  ". DeliveryOutcome",
+  ". DeliveryRecord",
+  ". EventRecord",
+  ". EventStoreStats",
+  ". MapProgress",
+  ". ScheduleMark",
+  ". OperatorPolicy",
+  ". PolicyInput",
+  ". PolicyLimits",
+  ". PermissionCeiling",
+  ". PermissionKind",
+  ". BreakerStrategy",
+  ". ManifestGovernance",
+  ". ChannelLimits",
+  ". BreakerState",
+  ". GovernanceStatus",
+  ". BundleRule",
+  ". RulesDocument",
+  ". ServiceRule",
+  ". WindowSnapshot",
+  ". OutcomeMark",
+  ". OutcomeWindow",
+  ". ScaleDecision",
+  ". ScaleMode",
+  ". ScaleReason",
+  ". PoolCounts",
+  ". ScaleRecord",
+  ". ScalingStatus",
+  "./bundle Broker",
+  "./bundle BundleContext",
+  "./bundle BundleDefinition",
+  "./bundle BundleEvents",
+  "./bundle BundleHooks",
+  "./bundle BundleInfo",
+  "./bundle BundleLogger",
+  "./bundle CallOptions",
+  "./bundle EventEnvelope",
+  "./bundle IsolationTier",
+  "./bundle LifecycleState",
+  "./bundle PublishResult",
+  "./bundle RouteSpec",
+  "./bundle RouteType",
+  "./bundle ServiceClient",
+  "./bundle ServiceMethod",
+  "./testing TestBundleOptions",
+  "./testing TestPluginOptions",
+  "./service-release ServiceReleaseOptions",
+  "./service-release serviceRelease",
+  "./observability METRICS",
+  "./observability LogFormat",
+  "./observability LogLevel",
+  "./observability ObservabilityOptions",
+  "./observability observability",
+];
+
+Deno.test("Every public symbol of every entry has an @example", async () => {
+  const missing: string[] = [];
+  for (const [entry, file] of Object.entries(EXPORTS)) {
+    const doc = await denoJson<DocJson>(["doc", "--json", file]);
+    for (const node of Object.values(doc.nodes)) {
+      for (const symbol of node.symbols ?? []) {
+        const tags = symbol.declarations.flatMap((d) => d.jsDoc?.tags ?? []);
+        if (!tags.some((t) => t.kind === "example")) missing.push(`${entry} ${symbol.name}`);
+      }
+    }
+  }
+  assert.deepEqual(missing.filter((m) => !WITHOUT_EXAMPLE.includes(m)), [], "new symbols need one");
+  assert.deepEqual(WITHOUT_EXAMPLE.filter((m) => !missing.includes(m)), [], "now documented");
+});
+
+Deno.test("The bundle entry loads only the SDK's two files and nothing of the engine", async () => {
+  const info = await denoJson<{ modules: { specifier: string }[] }>(
+    ["info", "--json", EXPORTS["./bundle"]!],
+  );
+  const files = info.modules.map((m) => m.specifier.replace(`file://${ROOT}/`, "")).sort();
+  assert.deepEqual(files, ["engine/sdk/bundle.ts", "engine/sdk/types.ts"]);
+});
+
+Deno.test("testBundle releases a bundle in a temporary engine and types its calls", async () => {
+  let dataDir: string;
+  {
+    await using greeter = await testBundle<typeof hello>(`${ROOT}/bundles/hello`, {
+      tier: "worker",
+    });
+    dataDir = greeter.dataDir;
+    assert.equal(`${greeter.id}@${greeter.version}`, "hello@1.0.0");
+    const reply = await greeter.call("HelloService", "greet", { name: "Ada" });
+    assert.equal(reply.message, "Hello, Ada!");
+    assert.equal(reply.bundle, "hello@1.0.0");
+    const response = await greeter.fetch("/where?name=Grace");
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), {
+      hello: "Grace",
+      path: "/where",
+      bundle: "hello@1.0.0",
+    });
+    assert.equal(greeter.engine.bundle("hello").revisions[0]?.state, "ACTIVE");
+    await Deno.stat(dataDir);
+  }
+  await assert.rejects(Deno.stat(dataDir), Deno.errors.NotFound);
+});
+
+Deno.test("testBundle runs the process tier by default, with the bundle's permissions", async () => {
+  await using catalog = await testBundle(`${ROOT}/bundles/catalog`);
+  assert.equal(catalog.engine.bundle("catalog").revisions[0]?.isolation, "process");
+  const products = await catalog.call("CatalogService", "list") as { sku: string }[];
+  assert.ok(products.length > 0);
+  const outside = await catalog.call("CatalogService", "tryRead", { path: `${ROOT}/deno.json` });
+  assert.equal((outside as { ok: boolean }).ok, false);
+});
+
+Deno.test("testPlugin runs a plugin's fetch and wrapCall hooks against a real engine", async () => {
+  const calls: string[] = [];
+  const started: string[] = [];
+  const plugin = definePlugin({
+    name: "probe",
+    fetch: (request) =>
+      new URL(request.url).pathname === "/probe" ? Response.json({ calls }) : undefined,
+    wrapCall: async (call, next) => {
+      const outcome = await next(call);
+      calls.push(`${call.service}.${call.method} -> ${outcome.bundle}`);
+      return outcome;
+    },
+    bundleStarted: (event) => {
+      started.push(`${event.id}@${event.version}`);
+    },
+  });
+  await using t = await testPlugin(plugin, { bundles: [`${ROOT}/bundles/hello`], tier: "worker" });
+  assert.deepEqual(t.released.map((r) => `${r.id}@${r.version} ${r.state}`), [
+    "hello@1.0.0 ACTIVE",
+  ]);
+  assert.deepEqual(started, ["hello@1.0.0"]);
+  await t.call("HelloService", "greet", { name: "Ada" });
+  const response = await t.fetch("/probe");
+  assert.deepEqual(await response.json(), { calls: ["HelloService.greet -> hello@1.0.0"] });
+  assert.equal((await t.fetch("/elsewhere")).status, 404);
+});
