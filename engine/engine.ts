@@ -45,7 +45,22 @@ import { assertCeilingWithinEngine } from "./manifest/policy_reach.ts";
 
 export type { BundleStatus, EngineSettingsOptions, EngineStatus };
 
-/** Options for {@linkcode createEngine}; every field is optional. */
+/**
+ * Options for {@linkcode createEngine}; every field is optional.
+ *
+ * @example An engine with a policy, a plugin and fast event retries
+ * ```ts
+ * import { createEngine, definePlugin, type EngineOptions } from "@bundlehost/sdk";
+ *
+ * const options: EngineOptions = {
+ *   dataDir: ".bundlehost",
+ *   ceiling: { trusted: ["hello"] },
+ *   plugins: [definePlugin({ name: "quiet" })],
+ *   events: { backoffMs: 100 },
+ * };
+ * await using engine = await createEngine(options);
+ * ```
+ */
 export interface EngineOptions extends EngineSettingsOptions {
   /** Plugins, in registration order (see {@linkcode Plugin} for ordering rules). @default {[]} */
   plugins?: Plugin<Engine>[];
@@ -55,7 +70,23 @@ export interface EngineOptions extends EngineSettingsOptions {
   events?: EventBusOptions;
 }
 
-/** Per-call options for {@linkcode Engine.call}. */
+/**
+ * Per-call options for {@linkcode Engine.call}.
+ *
+ * @example A traced call with a timeout and a route
+ * ```ts
+ * import { createEngine, type EngineCallOptions } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const options: EngineCallOptions = {
+ *   timeoutMs: 2_000,
+ *   route: { type: "ID", pattern: "hello" },
+ *   traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+ *   signal: AbortSignal.timeout(5_000),
+ * };
+ * console.log(await engine.call("HelloService", "greet", { name: "Ada" }, options));
+ * ```
+ */
 export interface EngineCallOptions {
   /** Route to use. */
   route?: RouteSpec;
@@ -79,7 +110,20 @@ export interface EngineCallOptions {
   fromDetached?: boolean;
 }
 
-/** The resident engine. Create it with {@linkcode createEngine}. */
+/**
+ * The resident engine. Create it with {@linkcode createEngine}.
+ *
+ * @example Release a bundle durably and serve it over HTTP
+ * ```ts
+ * import { createEngine, type Engine } from "@bundlehost/sdk";
+ * import { serviceRelease } from "@bundlehost/sdk/service-release";
+ *
+ * const engine: Engine = await createEngine({ plugins: [serviceRelease()] });
+ * await engine.registry.release({ path: "./bundles/hello" });
+ * console.log(engine.status().bundles.map((b) => `${b.id}: ${b.state}`));
+ * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, engine.fetch);
+ * ```
+ */
 export class Engine {
   /** Engine version. */
   readonly version: string = ENGINE_VERSION;
@@ -244,7 +288,10 @@ export class Engine {
    * @throws {BundleStateError} Before {@linkcode Engine.setup} opened the store.
    *
    * @example Publish an event
-   * ```ts ignore
+   * ```ts
+   * import { createEngine } from "@bundlehost/sdk";
+   *
+   * await using engine = await createEngine();
    * const { id, deliveries } = await engine.eventBus.publish("order.created", { orderId: "o-1" });
    * ```
    */
@@ -764,8 +811,9 @@ export class Engine {
  * @returns A running engine with no bundles.
  *
  * @example Install, start and call a bundle
- * ```ts ignore
+ * ```ts
  * import { createEngine } from "@bundlehost/sdk";
+ *
  * await using engine = await createEngine({ dataDir: ".bundlehost" });
  * await engine.install("./bundles/hello");
  * await engine.start("hello");

@@ -20,7 +20,18 @@ export interface Declared {
   topics: readonly string[];
 }
 
-/** Where owners are kept; the registry store implements it. */
+/**
+ * Where owners are kept; the registry store implements it.
+ *
+ * @example Read who owns which service
+ * ```ts
+ * import { MemoryStore, type OwnerStore } from "@bundlehost/sdk";
+ *
+ * const owners: OwnerStore = new MemoryStore();
+ * await owners.putOwners({ "service:HelloService": "hello" });
+ * console.log(await owners.getOwners()); // { "service:HelloService": "hello" }
+ * ```
+ */
 export interface OwnerStore {
   /** Every owner: key (`service:<name>` or `topic:<name>`) → bundle id. */
   getOwners(): Promise<Record<string, string>>;

@@ -58,7 +58,17 @@ export type CallArgs<F> = F extends (input: infer I, ...rest: never[]) => unknow
  */
 export type CallResult<F> = F extends (...args: never[]) => infer O ? Awaited<O> : unknown;
 
-/** Options for {@linkcode testBundle}. */
+/**
+ * Options for {@linkcode testBundle}.
+ *
+ * @example The worker tier with a short call timeout
+ * ```ts
+ * import { testBundle, type TestBundleOptions } from "@bundlehost/sdk/testing";
+ *
+ * const options: TestBundleOptions = { tier: "worker", engine: { callTimeoutMs: 2_000 } };
+ * await using hello = await testBundle("./bundles/hello", options);
+ * ```
+ */
 export interface TestBundleOptions {
   /**
    * Isolation tier the bundle runs in. `"process"` is the tier production gives a bundle the

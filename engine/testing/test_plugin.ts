@@ -11,7 +11,22 @@ import type { ReleaseResult } from "../release/registry.ts";
 import type { IsolationTier } from "../sdk/types.ts";
 import { startTempEngine, toRequest } from "./_temp_engine.ts";
 
-/** Options for {@linkcode testPlugin}. */
+/**
+ * Options for {@linkcode testPlugin}.
+ *
+ * @example Release two bundles, with a plugin the one under test depends on
+ * ```ts
+ * import { definePlugin } from "@bundlehost/sdk";
+ * import { type TestPluginOptions, testPlugin } from "@bundlehost/sdk/testing";
+ *
+ * const base = definePlugin({ name: "base" });
+ * const options: TestPluginOptions = {
+ *   before: [base],
+ *   bundles: ["./bundles/hello", "./bundles/catalog"],
+ * };
+ * await using t = await testPlugin(definePlugin({ name: "mine", dependencies: ["base"] }), options);
+ * ```
+ */
 export interface TestPluginOptions {
   /** Bundle folders to release once the engine is ready. @default {[]} */
   bundles?: string[];
