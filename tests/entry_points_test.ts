@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { definePlugin } from "../mod.ts";
 import { testBundle, testPlugin } from "../engine/testing/mod.ts";
 import type hello from "../bundles/hello/mod.ts";
-import { ROOT } from "./_helpers.ts";
+import { manifest, ROOT, writeBundle } from "./_helpers.ts";
+import { BundleCallError } from "../mod.ts";
 
 const decoder = new TextDecoder();
 
@@ -96,6 +97,26 @@ Deno.test("testBundle runs the process tier by default, with the bundle's permis
   assert.ok(products.length > 0);
   const outside = await catalog.call("CatalogService", "tryRead", { path: `${ROOT}/deno.json` });
   assert.equal((outside as { ok: boolean }).ok, false);
+});
+
+Deno.test("testBundle fails with the bundle's own start error", async () => {
+  const root = await Deno.makeTempDir({ prefix: "bundlehost-entry-" });
+  try {
+    const dir = await writeBundle(root, manifest("no-config", { services: { S: "1.0.0" } }), {
+      "mod.ts": `export default {
+        services: { S: { m: () => 1 } },
+        hooks: { onStart() { throw new Error("config file missing"); } },
+      };`,
+    });
+    const error = await testBundle(dir, { tier: "worker" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof BundleCallError, String(error));
+    assert.match(error.message, /no-config@1\.0\.0 failed: Error: config file missing/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
 
 Deno.test("testPlugin runs a plugin's fetch and wrapCall hooks against a real engine", async () => {

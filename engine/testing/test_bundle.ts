@@ -141,6 +141,8 @@ export interface TestBundle<D = BundleDefinition> extends AsyncDisposable {
  * @returns The released bundle.
  * @throws {ManifestError} For a bad `bundle.json`.
  * @throws {ReleaseRefusedError} When the engine refuses the bundle's files or module graph.
+ * @throws {BundleCallError} When the bundle's `onStart` hook throws (the engine is closed and the
+ * folder removed).
  *
  * @example Test a bundle with typed calls
  * ```ts
