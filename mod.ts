@@ -1,47 +1,30 @@
 /**
- * Bundlehost: a resident Deno engine that hosts user bundles in sandboxed Web Workers or child
- * processes, releases them as services, routes calls between them, and scales them.
+ * Bundlehost for hosts: a resident Deno engine that hosts user bundles in sandboxed Web Workers or
+ * child processes, releases them as services, routes calls between them, and scales them.
  *
- * Bundle authors use {@linkcode defineBundle} and the context types; platform code uses
- * {@linkcode createEngine}.
+ * This entry is for code that runs an engine: {@linkcode createEngine}, the plugin API
+ * ({@linkcode definePlugin}), the errors, the stores a host may swap, and the clock. Bundle authors
+ * import `@bundlehost/sdk/bundle`; tests import `@bundlehost/sdk/testing`; the HTTP surface is the
+ * `@bundlehost/sdk/service-release` and `@bundlehost/sdk/observability` plugins.
  *
- * @example A bundle's entry module
+ * @example Serve an engine with a plugin of your own
  * ```ts
- * import { defineBundle } from "@bundlehost/sdk";
+ * import { createEngine, definePlugin } from "@bundlehost/sdk";
  *
- * export default defineBundle({
- *   services: {
- *     HelloService: {
- *       greet(input: { name: string }, ctx) {
- *         return { message: `Hello, ${input.name}`, instance: ctx.bundle.instanceId };
- *       },
- *     },
- *   },
+ * const audit = definePlugin({
+ *   name: "audit",
+ *   bundleStarted: (e) => console.log(`${e.id}@${e.version} started`),
  * });
+ * const engine = await createEngine({ plugins: [audit] });
+ * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, engine.fetch);
  * ```
  *
  * @module
  */
+import { defineBundle as defineBundleEntry } from "./engine/sdk/bundle.ts";
 import type { BundleDefinition } from "./engine/sdk/types.ts";
 
-export type {
-  Broker,
-  BundleContext,
-  BundleDefinition,
-  BundleEvents,
-  BundleHooks,
-  BundleInfo,
-  BundleLogger,
-  CallOptions,
-  EventEnvelope,
-  IsolationTier,
-  LifecycleState,
-  PublishResult,
-  RouteSpec,
-  RouteType,
-  ServiceClient,
-  ServiceMethod,
-} from "./engine/sdk/types.ts";
+// The engine.
 export {
   type BundleStatus,
   type CallOptions as EngineCallOptions,
@@ -51,59 +34,14 @@ export {
   type EngineSettingsOptions,
   type EngineStatus,
 } from "./engine/engine.ts";
-export type {
-  AdmittedCall,
-  CallKind,
-  CallOutcome,
-  CallRequest,
-  TimeoutPolicy,
-} from "./engine/call/request.ts";
-export type { BundleRuntime, RuntimeLinks } from "./engine/runtime/bundle_runtime.ts";
-export type { BundleRouting, RuntimePort } from "./engine/core/port.ts";
 export type { InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
-export {
-  BreakerEvent,
-  CanaryEvent,
-  type CanaryPhase,
-  InstanceExitEvent,
-  InstanceStartEvent,
-  LifecycleEvent,
-  LogEvent,
-  ScaleEvent,
-} from "./engine/core/lifecycle.ts";
-export { type EngineEventMap, EngineEvents } from "./engine/runtime/engine_events.ts";
-export type { ScaleDecision, ScaleMode, ScaleReason } from "./engine/scaling/autoscaler.ts";
-export type { ScaleRecord, ScalingStatus } from "./engine/core/scaling.ts";
-export type { PoolCounts } from "./engine/scaling/pool.ts";
-export type { OutcomeMark, OutcomeStats, OutcomeWindow } from "./engine/core/outcomes.ts";
-export type {
-  CanaryOptions,
-  CanaryPlan,
-  CanaryState,
-  CanaryStatusName,
-} from "./engine/release/canary.ts";
-export * from "./engine/base/errors.ts";
-export type {
-  BreakerStrategy,
-  Manifest,
-  ManifestGovernance,
-  ManifestPermissions,
-  ManifestScaling,
-} from "./engine/manifest/manifest.ts";
-export type { PermissionCeiling, PermissionKind } from "./engine/manifest/permissions.ts";
-export {
-  type ChannelLimits,
-  DEFAULT_CHANNEL_LIMITS,
-} from "./engine/sandbox/host/channel_limits.ts";
-export {
-  DEFAULT_LIMITS,
-  loadPolicyFile,
-  type OperatorPolicy,
-  parsePolicy,
-  type PolicyInput,
-  type PolicyLimits,
-} from "./engine/manifest/policy.ts";
-export type { OwnerStore } from "./engine/store/store.ts";
+export type { BundleRuntime, RuntimeLinks } from "./engine/runtime/bundle_runtime.ts";
+export type { BundleRouting } from "./engine/core/port.ts";
+
+// The one call type: what `engine.invoke` takes and `wrapCall` plugins see.
+export type { AdmittedCall, CallKind, CallOutcome, CallRequest } from "./engine/call/request.ts";
+
+// The plugin API.
 export {
   type BundleEventInfo,
   definePlugin,
@@ -111,16 +49,27 @@ export {
   PluginError,
   type PluginHooks,
 } from "./engine/plugin/plugin.ts";
+
+// Errors a host catches.
 export {
-  Registry,
-  type RegistryEntry,
-  type RegistryOptions,
-  type ReleaseOptions,
-  type ReleaseResult,
-  type ReleaseSource,
-  type RestoreReport,
-} from "./engine/release/registry.ts";
-export type { ReleaseLimits } from "./engine/release/files.ts";
+  BundleCallError,
+  BundlehostError,
+  BundleStateError,
+  CallCancelledError,
+  CallTimeoutError,
+  type ErrorCode,
+  InstanceLostError,
+  ManifestError,
+  NotFoundError,
+  OwnershipError,
+  PolicyError,
+  ReleaseRefusedError,
+  type RemoteError,
+  UnavailableError,
+} from "./engine/base/errors.ts";
+export { DataFolderInUseError } from "./engine/store/data_lock.ts";
+
+// Storage a host may swap, and the clock.
 export {
   type BundleRecord,
   KvStore,
@@ -130,82 +79,99 @@ export {
   type Store,
   type StoreChange,
 } from "./engine/store/store.ts";
-export type { DegradeReason, GovernanceStatus } from "./engine/broker/broker.ts";
-export {
-  backoffDelay,
-  type BundlePublish,
-  type DeadLetterView,
-  EventBus,
-  type EventBusHost,
-  type EventBusOptions,
-  type EventBusStats,
-  MAX_FANOUT,
-  type PublishOptions,
-} from "./engine/events/bus.ts";
-export { type Clock, ManualClock, systemClock, type TimerHandle } from "./engine/base/clock.ts";
-export {
-  EventGuard,
-  type EventLimitOptions,
-  type GuardCounters,
-  type ResolvedLimits,
-  resolveLimits,
-} from "./engine/events/guard.ts";
-export { KeyedBuckets, type RateSpec } from "./engine/events/rate_limit.ts";
-export type { BusBundle, DeliveryHost } from "./engine/events/delivery.ts";
-export type { BackoffOptions } from "./engine/events/dispatcher.ts";
-export {
-  EventMapStepError,
-  type MapRun,
-  type MapRunOptions,
-  runEventMap,
-  type StepResult,
-} from "./engine/events/event_map.ts";
-export { MAX_EVENT_PAYLOAD_BYTES, SCHEDULE_TOPIC, TOPIC_PATTERN } from "./engine/base/topic.ts";
-export {
-  type DeadLetterRecord,
-  DeliveryEvent,
-  type DeliveryKind,
-  type DeliveryOutcome,
-  type DeliveryRecord,
-  type EventMapStep,
-  type EventRecord,
-  type EventStoreStats,
-  type ManifestEventMap,
-  type ManifestSchedule,
-  type ManifestSubscription,
-  type MapProgress,
-  type MissedRunPolicy,
-  type ScheduleMark,
-  type StepErrorPolicy,
-} from "./engine/events/types.ts";
+export type { OwnerStore } from "./engine/store/store.ts";
 export {
   type DeadLetterPruning,
   type EventStore,
   MemoryEventStore,
 } from "./engine/store/event_store.ts";
 export { KvEventStore } from "./engine/store/kv_event_store.ts";
+export { type Clock, ManualClock, systemClock, type TimerHandle } from "./engine/base/clock.ts";
+
+// Types only: what the members above take and return (`engine.registry`, `engine.eventBus`,
+// `engine.events`, status views, store records), exported so a host can name them.
+export type {
+  BreakerEvent,
+  CanaryEvent,
+  CanaryPhase,
+  InstanceExitEvent,
+  InstanceStartEvent,
+  LifecycleEvent,
+  LogEvent,
+  ScaleEvent,
+} from "./engine/core/lifecycle.ts";
+export type { EngineEventMap, EngineEvents } from "./engine/runtime/engine_events.ts";
+export type {
+  Registry,
+  RegistryEntry,
+  ReleaseOptions,
+  ReleaseResult,
+  ReleaseSource,
+  RestoreReport,
+} from "./engine/release/registry.ts";
+export type {
+  CanaryOptions,
+  CanaryPlan,
+  CanaryState,
+  CanaryStatusName,
+} from "./engine/release/canary.ts";
+export type { EventBus } from "./engine/events/bus.ts";
+export type {
+  BundlePublish,
+  DeadLetterView,
+  EventBusOptions,
+  EventBusStats,
+  PublishOptions,
+} from "./engine/events/bus_types.ts";
+export type {
+  EventGuard,
+  EventLimitOptions,
+  GuardCounters,
+  ResolvedLimits,
+} from "./engine/events/guard.ts";
+export type {
+  DeadLetterRecord,
+  DeliveryEvent,
+  DeliveryKind,
+  DeliveryOutcome,
+  DeliveryRecord,
+  EventRecord,
+  EventStoreStats,
+  MapProgress,
+  ScheduleMark,
+} from "./engine/events/types.ts";
+export type { OperatorPolicy, PolicyInput, PolicyLimits } from "./engine/manifest/policy.ts";
+export type { PermissionCeiling, PermissionKind } from "./engine/manifest/permissions.ts";
+export type { BreakerStrategy, ManifestGovernance } from "./engine/manifest/manifest.ts";
+export type { ChannelLimits } from "./engine/sandbox/host/channel_limits.ts";
 export type { BreakerState } from "./engine/broker/breaker.ts";
+export type { GovernanceStatus } from "./engine/broker/broker.ts";
 export type { BundleRule, RulesDocument, ServiceRule } from "./engine/broker/rules.ts";
 export type { WindowSnapshot } from "./engine/broker/window.ts";
+export type { OutcomeMark, OutcomeStats, OutcomeWindow } from "./engine/core/outcomes.ts";
+export type { ScaleDecision, ScaleMode, ScaleReason } from "./engine/scaling/autoscaler.ts";
+export type { PoolCounts } from "./engine/scaling/pool_parts.ts";
+export type { ScaleRecord, ScalingStatus } from "./engine/core/scaling.ts";
 
 /**
- * Declares a bundle. It only adds types: a plain object of the same shape works too, so a bundle
- * needs no import at all.
+ * Declares a bundle; the same function as `defineBundle` in `@bundlehost/sdk/bundle`, kept here
+ * for one release so existing bundles and hosts keep compiling.
+ *
+ * @deprecated Import `defineBundle` from `@bundlehost/sdk/bundle`: that entry has no runtime
+ * imports, so a bundle loads one file instead of the engine.
  *
  * @typeParam D The definition's exact type.
  * @param definition Services, optional fetch handler, optional hooks.
  * @returns The same object.
  *
- * @example Declare a service with a start hook
+ * @example Move to the bundle entry
  * ```ts
- * import { defineBundle } from "@bundlehost/sdk";
+ * // Before: import { defineBundle } from "@bundlehost/sdk";
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
  *
- * export default defineBundle({
- *   services: { Clock: { now: () => Date.now() } },
- *   hooks: { onStart(ctx) { ctx.log.info("started", ctx.bundle.instanceId); } },
- * });
+ * export default defineBundle({ services: { Clock: { now: () => Date.now() } } });
  * ```
  */
 export function defineBundle<const D extends BundleDefinition>(definition: D): D {
-  return definition;
+  return defineBundleEntry(definition);
 }

@@ -41,7 +41,22 @@ import { fromWireResponse, servePlugins, toWireRequest } from "./edge/http.ts";
 
 export type { BundleStatus, EngineSettingsOptions, EngineStatus };
 
-/** Options for {@linkcode createEngine}; every field is optional. */
+/**
+ * Options for {@linkcode createEngine}; every field is optional.
+ *
+ * @example An engine with a policy, a plugin and fast event retries
+ * ```ts
+ * import { createEngine, definePlugin, type EngineOptions } from "@bundlehost/sdk";
+ *
+ * const options: EngineOptions = {
+ *   dataDir: ".bundlehost",
+ *   ceiling: { trusted: ["hello"] },
+ *   plugins: [definePlugin({ name: "quiet" })],
+ *   events: { backoffMs: 100 },
+ * };
+ * await using engine = await createEngine(options);
+ * ```
+ */
 export interface EngineOptions extends EngineSettingsOptions {
   /** Plugins, in registration order (see {@linkcode Plugin} for ordering rules). @default {[]} */
   plugins?: Plugin<Engine>[];
@@ -53,10 +68,40 @@ export interface EngineOptions extends EngineSettingsOptions {
   clock?: Clock;
 }
 
-/** Per-call options of {@linkcode Engine.call}: every field of a {@linkcode CallRequest} but what it names. */
+/**
+ * Per-call options of {@linkcode Engine.call}: every field of a {@linkcode CallRequest} but what
+ * it names.
+ *
+ * @example A traced call with a timeout and a route
+ * ```ts
+ * import { createEngine, type EngineCallOptions } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const options: EngineCallOptions = {
+ *   timeoutMs: 2_000,
+ *   route: { type: "ID", pattern: "hello" },
+ *   traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+ *   signal: AbortSignal.timeout(5_000),
+ * };
+ * console.log(await engine.call("HelloService", "greet", { name: "Ada" }, options));
+ * ```
+ */
 export type CallOptions = Omit<CallRequest, "kind" | "service" | "method" | "input">;
 
-/** The resident engine. Create it with {@linkcode createEngine}. */
+/**
+ * The resident engine. Create it with {@linkcode createEngine}.
+ *
+ * @example Release a bundle durably and serve it over HTTP
+ * ```ts
+ * import { createEngine, type Engine } from "@bundlehost/sdk";
+ * import { serviceRelease } from "@bundlehost/sdk/service-release";
+ *
+ * const engine: Engine = await createEngine({ plugins: [serviceRelease()] });
+ * await engine.registry.release({ path: "./bundles/hello" });
+ * console.log(engine.status().bundles.map((b) => `${b.id}: ${b.state}`));
+ * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, engine.fetch);
+ * ```
+ */
 export class Engine {
   /** Engine version. */
   readonly version: string = ENGINE_VERSION;
@@ -142,7 +187,10 @@ export class Engine {
    * @throws {BundleStateError} Before {@linkcode Engine.setup} opened the store.
    *
    * @example Publish an event
-   * ```ts ignore
+   * ```ts
+   * import { createEngine } from "@bundlehost/sdk";
+   *
+   * await using engine = await createEngine();
    * const { id, deliveries } = await engine.eventBus.publish("order.created", { orderId: "o-1" });
    * ```
    */
@@ -473,8 +521,9 @@ export class Engine {
  * @returns A running engine with its released bundles restored.
  *
  * @example Release a bundle and call it
- * ```ts ignore
+ * ```ts
  * import { createEngine } from "@bundlehost/sdk";
+ *
  * await using engine = await createEngine({ dataDir: ".bundlehost" });
  * await engine.release({ path: "./bundles/hello" });
  * console.log(await engine.call("HelloService", "greet", { name: "Ada" }));

@@ -35,7 +35,8 @@ export const LAYERS: readonly Layer[] = [
   { name: "runtime", paths: ["engine/runtime/"] },
   { name: "plugin", paths: ["engine/plugin/"] },
   { name: "edge", paths: ["engine/edge/"] },
-  { name: "engine", paths: ["engine/engine.ts", "engine/options.ts"] },
+  { name: "engine", paths: ["engine/engine.ts"] },
+  { name: "testing", paths: ["engine/testing/"] },
   { name: "plugins", paths: ["plugins/"] },
   { name: "entries", paths: ["mod.ts", "main.ts", "cli.ts"] },
 ];

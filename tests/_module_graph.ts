@@ -66,7 +66,7 @@ export const REPO_ROOT: string = new URL("..", import.meta.url).pathname.replace
  * @returns Entry files relative to the root.
  */
 export async function entryPoints(root: string = REPO_ROOT): Promise<string[]> {
-  const entries = ["mod.ts", "main.ts", "cli.ts"];
+  const entries = ["mod.ts", "main.ts", "cli.ts", "engine/sdk/bundle.ts", "engine/testing/mod.ts"];
   const plugins: string[] = [];
   for await (const entry of Deno.readDir(`${root}/plugins`)) {
     if (!entry.isDirectory) continue;

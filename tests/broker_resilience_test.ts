@@ -6,13 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  type BreakerEvent,
-  BundleCallError,
-  BundlehostError,
-  type Engine,
-  type RouteSpec,
-} from "../mod.ts";
+import { type BreakerEvent, BundleCallError, BundlehostError, type Engine } from "../mod.ts";
+import type { RouteSpec } from "../engine/sdk/bundle.ts";
 import { manifest, rejects, sharing, testEngine, writeBundle } from "./_helpers.ts";
 import { admin, releasePath, rpc } from "./_http.ts";
 import { testServer } from "./_server.ts";

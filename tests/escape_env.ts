@@ -7,7 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { Engine, IsolationTier } from "../mod.ts";
+import type { Engine } from "../mod.ts";
+import type { IsolationTier } from "../engine/sdk/bundle.ts";
 import { type BundleFiles, sharing, testEngine } from "./_helpers.ts";
 
 /** Isolation tiers the suite runs against. */

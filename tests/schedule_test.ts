@@ -6,13 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  createEngine,
-  type DeliveryEvent,
-  type Engine,
-  ManualClock,
-  SCHEDULE_TOPIC,
-} from "../mod.ts";
+import { createEngine, type DeliveryEvent, type Engine, ManualClock } from "../mod.ts";
+import { SCHEDULE_TOPIC } from "../engine/base/topic.ts";
 import { FAST, manifest, writeBundle } from "./_helpers.ts";
 import { DATA_PERMISSIONS, fileRecorderModule, readSeen } from "./_events.ts";
 

@@ -5,10 +5,30 @@
  * @module
  */
 
-/** An opaque timer handle of a {@linkcode Clock}. */
+/**
+ * An opaque timer handle of a {@linkcode Clock}.
+ *
+ * @example Cancel a timer
+ * ```ts
+ * import { systemClock, type TimerHandle } from "@bundlehost/sdk";
+ *
+ * const handle: TimerHandle = systemClock.setTimeout(() => console.log("late"), 1_000);
+ * systemClock.clearTimeout(handle);
+ * ```
+ */
 export type TimerHandle = unknown;
 
-/** Where the bus and the scheduler read the time and set timers. */
+/**
+ * Where the bus and the scheduler read the time and set timers.
+ *
+ * @example Drive the event bus from a manual clock
+ * ```ts
+ * import { type Clock, createEngine, ManualClock } from "@bundlehost/sdk";
+ *
+ * const clock: Clock = new ManualClock(Date.UTC(2026, 0, 1));
+ * await using engine = await createEngine({ events: { clock } });
+ * ```
+ */
 export interface Clock {
   /** The current time, epoch ms. */
   now(): number;
@@ -21,7 +41,16 @@ export interface Clock {
 /** The longest single wait; longer waits are re-armed (a timer cannot wait beyond 2^31 - 1 ms). */
 export const MAX_TIMER_MS = 60 * 60 * 1000;
 
-/** The real clock: `Date.now` and the global timers. */
+/**
+ * The real clock: `Date.now` and the global timers.
+ *
+ * @example Read the time
+ * ```ts
+ * import { systemClock } from "@bundlehost/sdk";
+ *
+ * console.log(new Date(systemClock.now()).toISOString());
+ * ```
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS)),

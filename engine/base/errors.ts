@@ -5,7 +5,18 @@
  * @module
  */
 
-/** Machine-readable codes carried by every {@linkcode BundlehostError}. */
+/**
+ * Machine-readable codes carried by every {@linkcode BundlehostError}.
+ *
+ * @example Map a code to an HTTP status
+ * ```ts
+ * import { BundlehostError, type ErrorCode } from "@bundlehost/sdk";
+ *
+ * const status = (code: ErrorCode): number => code === "NOT_FOUND" ? 404 : code === "TIMEOUT" ? 504 : 500;
+ * const error = new BundlehostError("TIMEOUT", "Call HelloService.greet timed out after 30000 ms");
+ * console.log(status(error.code)); // 504
+ * ```
+ */
 export type ErrorCode =
   | "BAD_INPUT"
   | "BAD_MANIFEST"
@@ -28,7 +39,22 @@ export type ErrorCode =
   | "FORBIDDEN"
   | "INTERNAL";
 
-/** Base class of every error the engine raises on purpose. */
+/**
+ * Base class of every error the engine raises on purpose.
+ *
+ * @example Catch every engine error by its code
+ * ```ts
+ * import { BundlehostError, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * try {
+ *   await engine.call("HelloService", "greet", { name: "Ada" });
+ * } catch (error) {
+ *   if (!(error instanceof BundlehostError)) throw error;
+ *   console.log(error.code, error.bundle, error.message);
+ * }
+ * ```
+ */
 export class BundlehostError extends Error {
   /** Stable code, e.g. `"TIMEOUT"`. */
   readonly code: ErrorCode;
@@ -53,7 +79,20 @@ export class BundlehostError extends Error {
   }
 }
 
-/** A `bundle.json` field is missing or invalid; `field` names it (dotted path). */
+/**
+ * A `bundle.json` field is missing or invalid; `field` names it (dotted path).
+ *
+ * @example Name the bad field of a release
+ * ```ts
+ * import { createEngine, ManifestError } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * await engine.registry.release({ path: "./bundles/hello" }).catch((error) => {
+ *   if (error instanceof ManifestError) console.log(`bundle.json ${error.field}: ${error.message}`);
+ *   else throw error;
+ * });
+ * ```
+ */
 export class ManifestError extends BundlehostError {
   /** Dotted path of the offending field, e.g. `"permissions.read[0]"`. */
   readonly field: string;
@@ -78,6 +117,17 @@ export class ManifestError extends BundlehostError {
 /**
  * The operator policy (`--ceiling` file or the `ceiling` option) is invalid, or grants more than
  * the engine itself holds; `field` names the offending entry.
+ *
+ * @example Report an invalid operator policy
+ * ```ts
+ * import { createEngine, PolicyError } from "@bundlehost/sdk";
+ *
+ * try {
+ *   await createEngine({ ceiling: { trusted: ["hello"], limits: { maxWorkers: -1 } } });
+ * } catch (error) {
+ *   if (error instanceof PolicyError) console.log(`policy ${error.field}: ${error.message}`);
+ * }
+ * ```
  */
 export class PolicyError extends BundlehostError {
   /** Dotted path of the offending policy field, e.g. `"limits.maxWorkers"` or `"net[0]"`. */
@@ -103,6 +153,17 @@ export class PolicyError extends BundlehostError {
 /**
  * A bundle declared a service or topic that another bundle owns, without a grant in the operator
  * policy: it would capture the owner's traffic.
+ *
+ * @example A bundle claims a service another owns
+ * ```ts
+ * import { createEngine, OwnershipError } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * await engine.registry.release({ path: "./bundles/hello-copy" }).catch((error) => {
+ *   if (error instanceof OwnershipError) console.log("grant it in the policy:", error.message);
+ *   else throw error;
+ * });
+ * ```
  */
 export class OwnershipError extends BundlehostError {
   /**
@@ -120,7 +181,20 @@ export class OwnershipError extends BundlehostError {
   }
 }
 
-/** A release was refused for a reason other than the manifest: module graph vetting, files, ceiling. */
+/**
+ * A release was refused for a reason other than the manifest: module graph vetting, files, ceiling.
+ *
+ * @example A bundle that imports outside its folder
+ * ```ts
+ * import { createEngine, ReleaseRefusedError } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * await engine.registry.release({ path: "./bundles/escapes" }).catch((error) => {
+ *   if (!(error instanceof ReleaseRefusedError)) throw error;
+ *   console.log(error.code, error.message); // RELEASE_REFUSED …
+ * });
+ * ```
+ */
 export class ReleaseRefusedError extends BundlehostError {
   /**
    * Creates the error.
@@ -138,7 +212,20 @@ export class ReleaseRefusedError extends BundlehostError {
   }
 }
 
-/** No bundle, version or service matches the request. */
+/**
+ * No bundle, version or service matches the request.
+ *
+ * @example No bundle provides the service
+ * ```ts
+ * import { createEngine, NotFoundError } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const reply = await engine.call("NoSuchService", "run", {}).catch((error) => {
+ *   if (error instanceof NotFoundError) return undefined;
+ *   throw error;
+ * });
+ * ```
+ */
 export class NotFoundError extends BundlehostError {
   /**
    * Creates the error.
@@ -155,7 +242,22 @@ export class NotFoundError extends BundlehostError {
   }
 }
 
-/** The operation does not fit the bundle's lifecycle state (e.g. starting an uninstalled bundle). */
+/**
+ * The operation does not fit the bundle's lifecycle state (e.g. starting an uninstalled bundle).
+ *
+ * @example The engine is closed
+ * ```ts
+ * import { BundleStateError, createEngine } from "@bundlehost/sdk";
+ *
+ * const engine = await createEngine();
+ * await engine.close();
+ * try {
+ *   await engine.call("HelloService", "greet", {});
+ * } catch (error) {
+ *   console.log(error instanceof BundleStateError); // true
+ * }
+ * ```
+ */
 export class BundleStateError extends BundlehostError {
   /**
    * Creates the error.
@@ -172,7 +274,21 @@ export class BundleStateError extends BundlehostError {
   }
 }
 
-/** A bundle has no instance that can take the call right now (stopped, stopping, crash loop). */
+/**
+ * A bundle has no instance that can take the call right now (stopped, stopping, crash loop).
+ *
+ * @example Retry later when no instance can serve
+ * ```ts
+ * import { createEngine, UnavailableError } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const reply = await engine.call("HelloService", "greet", {}).catch(async (error) => {
+ *   if (!(error instanceof UnavailableError)) throw error;
+ *   await new Promise((resolve) => setTimeout(resolve, 1_000));
+ *   return engine.call("HelloService", "greet", {});
+ * });
+ * ```
+ */
 export class UnavailableError extends BundlehostError {
   /**
    * Creates the error.
@@ -190,7 +306,20 @@ export class UnavailableError extends BundlehostError {
   }
 }
 
-/** A call passed its deadline. */
+/**
+ * A call passed its deadline.
+ *
+ * @example A call with a 100 ms budget
+ * ```ts
+ * import { CallTimeoutError, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * await engine.call("SlowService", "work", {}, { timeoutMs: 100 }).catch((error) => {
+ *   if (error instanceof CallTimeoutError) console.log("gave up:", error.message);
+ *   else throw error;
+ * });
+ * ```
+ */
 export class CallTimeoutError extends BundlehostError {
   /**
    * Creates the error.
@@ -207,7 +336,20 @@ export class CallTimeoutError extends BundlehostError {
   }
 }
 
-/** The caller cancelled the call (e.g. the HTTP client went away) before it finished. */
+/**
+ * The caller cancelled the call (e.g. the HTTP client went away) before it finished.
+ *
+ * @example Cancel a call with an AbortSignal
+ * ```ts
+ * import { CallCancelledError, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const signal = AbortSignal.timeout(50);
+ * await engine.call("SlowService", "work", {}, { signal }).catch((error) => {
+ *   if (!(error instanceof CallCancelledError)) throw error;
+ * });
+ * ```
+ */
 export class CallCancelledError extends BundlehostError {
   /**
    * Creates the error.
@@ -224,7 +366,18 @@ export class CallCancelledError extends BundlehostError {
   }
 }
 
-/** What a bundle threw, as it crossed the sandbox boundary: name, message and optional code only. */
+/**
+ * What a bundle threw, as it crossed the sandbox boundary: name, message and optional code only.
+ *
+ * @example Read what the bundle threw
+ * ```ts
+ * import { BundleCallError, type RemoteError } from "@bundlehost/sdk";
+ *
+ * const remote: RemoteError = { name: "RangeError", message: "No product \"x\"", code: "NO_SUCH_SKU" };
+ * const error = new BundleCallError("catalog@1.0.0", remote);
+ * console.log(error.message); // Bundle catalog@1.0.0 failed: RangeError: No product "x"
+ * ```
+ */
 export interface RemoteError {
   /** Error name inside the bundle (e.g. `"TypeError"`). */
   name: string;
@@ -234,7 +387,20 @@ export interface RemoteError {
   code?: string;
 }
 
-/** The bundle's own code threw or rejected; `remote` holds what it threw. */
+/**
+ * The bundle's own code threw or rejected; `remote` holds what it threw.
+ *
+ * @example Branch on the bundle's own error code
+ * ```ts
+ * import { BundleCallError, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * await engine.call("CatalogService", "get", { sku: "x" }).catch((error) => {
+ *   if (error instanceof BundleCallError && error.remote.code === "NO_SUCH_SKU") return null;
+ *   throw error;
+ * });
+ * ```
+ */
 export class BundleCallError extends BundlehostError {
   /** The error as the bundle raised it. */
   readonly remote: RemoteError;
@@ -256,7 +422,20 @@ export class BundleCallError extends BundlehostError {
   }
 }
 
-/** The instance serving a call died or stopped answering before it replied. */
+/**
+ * The instance serving a call died or stopped answering before it replied.
+ *
+ * @example The instance crashed mid-call
+ * ```ts
+ * import { createEngine, InstanceLostError } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * await engine.call("FlakyService", "run", {}).catch((error) => {
+ *   if (error instanceof InstanceLostError) console.log("crashed:", error.message);
+ *   else throw error;
+ * });
+ * ```
+ */
 export class InstanceLostError extends BundlehostError {
   /**
    * Creates the error.

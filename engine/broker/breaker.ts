@@ -10,7 +10,18 @@
 import type { BreakerStrategy } from "../manifest/manifest.ts";
 import { SlidingWindow, type WindowSnapshot } from "./window.ts";
 
-/** Breaker states; the forced ones are operator overrides. */
+/**
+ * Breaker states; the forced ones are operator overrides.
+ *
+ * @example Is the circuit open?
+ * ```ts
+ * import { type BreakerState, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const state: BreakerState | undefined = engine.bundle("hello").governance?.breaker?.state;
+ * console.log(state === "OPEN" || state === "FORCED_OPEN" ? "refusing calls" : "serving");
+ * ```
+ */
 export type BreakerState = "CLOSED" | "OPEN" | "HALF_OPEN" | "FORCED_OPEN" | "FORCED_CLOSED";
 
 /** Breaker parameters (Sentinel names). */

@@ -57,7 +57,18 @@ export interface BrokerHost {
   onBreakerChange(bundle: string, from: BreakerState, to: BreakerState): void;
 }
 
-/** Governance status of one bundle. */
+/**
+ * Governance status of one bundle.
+ *
+ * @example Current load of a bundle
+ * ```ts
+ * import { createEngine, type GovernanceStatus } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const governance: GovernanceStatus | undefined = engine.bundle("hello").governance;
+ * console.log(governance?.qps, governance?.concurrency?.active, governance?.concurrency?.max);
+ * ```
+ */
 export interface GovernanceStatus {
   /** Breaker state and window counters, when the bundle has a breaker. */
   breaker?: { state: BreakerState; window: WindowSnapshot };

@@ -24,7 +24,18 @@ import {
 import type { RouteSpec } from "../sdk/types.ts";
 import { compileLinearRegExp, MAX_ROUTE_PATTERN } from "./linear_regex.ts";
 
-/** Per-bundle rule: governance fields, plus a degradation target and a breaker override. */
+/**
+ * Per-bundle rule: governance fields, plus a degradation target and a breaker override.
+ *
+ * @example Degrade to a backup and force the breaker open
+ * ```ts
+ * import { createEngine, type BundleRule } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const rule: BundleRule = { degradeTo: "hello-backup", breaker: "forceOpen" };
+ * await engine.setRules({ bundles: { hello: rule }, services: {} });
+ * ```
+ */
 export interface BundleRule extends ManifestGovernance {
   /** Degradation bundle; `null` removes the manifest's. */
   degradeTo?: string | null;
@@ -32,7 +43,18 @@ export interface BundleRule extends ManifestGovernance {
   breaker?: "auto" | "forceOpen" | "forceClosed";
 }
 
-/** Per-service rule. */
+/**
+ * Per-service rule.
+ *
+ * @example Throttle a service
+ * ```ts
+ * import { createEngine, type ServiceRule } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const rule: ServiceRule = { qps: 100, maxConcurrency: 10, maxQueueingTimeMs: 200 };
+ * await engine.setRules({ bundles: {}, services: { HelloService: rule } });
+ * ```
+ */
 export interface ServiceRule {
   /** Route used when the caller gives none. */
   route?: RouteSpec;
@@ -52,7 +74,19 @@ export interface ServiceRule {
   providers?: string[];
 }
 
-/** The whole rules document. */
+/**
+ * The whole rules document.
+ *
+ * @example Read, change and apply the rules
+ * ```ts
+ * import { createEngine, type RulesDocument } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const rules: RulesDocument = structuredClone(engine.rules);
+ * rules.services["HelloService"] = { qps: 50 };
+ * await engine.setRules(rules);
+ * ```
+ */
 export interface RulesDocument {
   /** Bundle id → rule. */
   bundles: Record<string, BundleRule>;

@@ -6,7 +6,18 @@
  * @module
  */
 
-/** Counters over a window. */
+/**
+ * Counters over a window.
+ *
+ * @example What the breaker counted
+ * ```ts
+ * import { createEngine, type WindowSnapshot } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const window: WindowSnapshot | undefined = engine.bundle("hello").governance?.breaker?.window;
+ * if (window) console.log(`${window.errors} errors, ${window.slow} slow of ${window.total}`);
+ * ```
+ */
 export interface WindowSnapshot {
   /** Completed calls. */
   total: number;

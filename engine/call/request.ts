@@ -8,10 +8,44 @@
  */
 import type { RouteSpec } from "../sdk/types.ts";
 
-/** What a call runs: a service method, or a bundle's HTTP `fetch` handler (`/b/:id/*`). */
+/**
+ * What a call runs: a service method, or a bundle's HTTP `fetch` handler (`/b/:id/*`).
+ *
+ * @example Count the HTTP calls a plugin sees
+ * ```ts
+ * import { type CallKind, definePlugin } from "@bundlehost/sdk";
+ *
+ * const seen: Record<CallKind, number> = { service: 0, fetch: 0 };
+ * export const counter = definePlugin({
+ *   name: "counter",
+ *   wrapCall: (call, next) => {
+ *     seen[call.kind ?? "service"]++;
+ *     return next(call);
+ *   },
+ * });
+ * ```
+ */
 export type CallKind = "service" | "fetch";
 
-/** One call. Only `service`, `method` and `input` are required to make one. */
+/**
+ * One call. Only `service`, `method` and `input` are required to make one.
+ *
+ * @example Call a service with a route and a timeout, and say who served
+ * ```ts
+ * import { type CallRequest, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const call: CallRequest = {
+ *   service: "HelloService",
+ *   method: "greet",
+ *   input: { name: "Ada" },
+ *   route: { type: "ID", pattern: "hello" },
+ *   timeoutMs: 2_000,
+ * };
+ * const { result, bundle } = await engine.invoke(call);
+ * console.log(result, bundle);
+ * ```
+ */
 export interface CallRequest {
   /** What it runs. @default {"service"} */
   kind?: CallKind;
@@ -46,10 +80,39 @@ export interface CallRequest {
   detached?: boolean;
 }
 
-/** A call that has entered the engine: its deadline and hop count are fixed. */
+/**
+ * A call that has entered the engine: its deadline and hop count are fixed. This is what
+ * `wrapCall` plugins see.
+ *
+ * @example Log each call's remaining time
+ * ```ts
+ * import { type AdmittedCall, definePlugin } from "@bundlehost/sdk";
+ *
+ * const describe = (call: AdmittedCall) =>
+ *   `${call.service}/${call.method}: ${call.deadline - Date.now()} ms left, hop ${call.hops}`;
+ * export const log = definePlugin({
+ *   name: "log-calls",
+ *   wrapCall: (call, next) => {
+ *     console.log(describe(call));
+ *     return next(call);
+ *   },
+ * });
+ * ```
+ */
 export type AdmittedCall = CallRequest & { deadline: number; hops: number };
 
-/** What a call produced. */
+/**
+ * What a call produced.
+ *
+ * @example Tell a degraded answer
+ * ```ts
+ * import { type CallOutcome, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const outcome: CallOutcome = await engine.invoke({ service: "Stock", method: "check", input: {} });
+ * if (outcome.degraded) console.warn(`${outcome.bundle} answered (${outcome.degraded})`);
+ * ```
+ */
 export interface CallOutcome {
   /** The result value; for a `fetch`, the response as wire data. */
   result: unknown;

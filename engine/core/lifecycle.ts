@@ -47,7 +47,19 @@ export function assertTransition(label: string, from: LifecycleState, to: Lifecy
   }
 }
 
-/** A bundle revision changed lifecycle state. Event type: `"statechange"`. */
+/**
+ * A bundle revision changed lifecycle state. Event type: `"statechange"`.
+ *
+ * @example Log every state change
+ * ```ts
+ * import { createEngine, type LifecycleEvent } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * engine.events.on("statechange", (e: LifecycleEvent) => {
+ *   console.log(`${e.bundle}@${e.version}: ${e.from} -> ${e.to}${e.error ? ` (${e.error})` : ""}`);
+ * });
+ * ```
+ */
 export class LifecycleEvent extends Event {
   /** Bundle id. */
   readonly bundle: string;
@@ -85,7 +97,19 @@ export class LifecycleEvent extends Event {
   }
 }
 
-/** An instance of a bundle ended. Event type: `"instanceexit"`. */
+/**
+ * An instance of a bundle ended. Event type: `"instanceexit"`.
+ *
+ * @example Alert on crashed instances
+ * ```ts
+ * import { createEngine, type InstanceExitEvent } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * engine.events.on("instanceexit", (e: InstanceExitEvent) => {
+ *   if (!e.expected) console.error(`${e.bundle}@${e.version} ${e.instanceId} died: ${e.reason}`);
+ * });
+ * ```
+ */
 export class InstanceExitEvent extends Event {
   /** Bundle id. */
   readonly bundle: string;
@@ -127,6 +151,16 @@ export class InstanceExitEvent extends Event {
  * An instance of a bundle became ready to serve. Event type: `"instancestart"`. A `"cold"` start
  * launched a sandbox, loaded the bundle and ran `onStart`; a `"hot"` start handed out a warm,
  * pre-initialised instance (`onRefresh`).
+ *
+ * @example Measure cold starts
+ * ```ts
+ * import { createEngine, type InstanceStartEvent } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * engine.events.on("instancestart", (e: InstanceStartEvent) => {
+ *   if (e.kind === "cold") console.log(`${e.bundle} cold start in ${e.durationMs} ms`);
+ * });
+ * ```
  */
 export class InstanceStartEvent extends Event {
   /** Bundle id. */
@@ -165,7 +199,19 @@ export class InstanceStartEvent extends Event {
   }
 }
 
-/** A log record from a bundle or the engine. Event type: `"log"`. */
+/**
+ * A log record from a bundle or the engine. Event type: `"log"`.
+ *
+ * @example Forward bundle logs with their trace
+ * ```ts
+ * import { createEngine, type LogEvent } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * engine.events.on("log", (e: LogEvent) => {
+ *   console.log(e.level, e.bundle ?? "engine", e.message, e.traceparent ?? "");
+ * });
+ * ```
+ */
 export class LogEvent extends Event {
   /** Bundle id, or `undefined` for engine records. */
   readonly bundle: string | undefined;
@@ -203,7 +249,17 @@ export class LogEvent extends Event {
   }
 }
 
-/** A circuit breaker changed state. Event type: `"breakerchange"`. */
+/**
+ * A circuit breaker changed state. Event type: `"breakerchange"`.
+ *
+ * @example Watch circuit breakers
+ * ```ts
+ * import { type BreakerEvent, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * engine.events.on("breakerchange", (e: BreakerEvent) => console.log(`${e.bundle}: ${e.from} -> ${e.to}`));
+ * ```
+ */
 export class BreakerEvent extends Event {
   /** Bundle id. */
   readonly bundle: string;
@@ -230,6 +286,16 @@ export class BreakerEvent extends Event {
 /**
  * The desired number of serving instances of a revision changed (an autoscaler decision, a cold
  * start from zero, standby after a switch). Event type: `"scale"`.
+ *
+ * @example Follow the autoscaler
+ * ```ts
+ * import { createEngine, type ScaleEvent } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * engine.events.on("scale", (e: ScaleEvent) => {
+ *   console.log(`${e.bundle}@${e.version}: ${e.from} -> ${e.to} (${e.reason}, ${e.mode})`);
+ * });
+ * ```
  */
 export class ScaleEvent extends Event {
   /** Bundle id. */
@@ -272,10 +338,31 @@ export class ScaleEvent extends Event {
   }
 }
 
-/** Phases of a phased release (canary). */
+/**
+ * Phases of a phased release (canary).
+ *
+ * @example React to the end of a phased release
+ * ```ts
+ * import type { CanaryPhase } from "@bundlehost/sdk";
+ *
+ * const finished = (phase: CanaryPhase): boolean => phase !== "step";
+ * ```
+ */
 export type CanaryPhase = "step" | "promoted" | "rolled-back" | "aborted";
 
-/** A phased release moved: a traffic step, promotion, automatic rollback. Event type: `"canary"`. */
+/**
+ * A phased release moved: a traffic step, promotion, automatic rollback. Event type: `"canary"`.
+ *
+ * @example Follow a phased release
+ * ```ts
+ * import { type CanaryEvent, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * engine.events.on("canary", (e: CanaryEvent) => {
+ *   console.log(`${e.bundle}@${e.version} ${e.phase} at ${e.weight}%`, e.reason ?? "");
+ * });
+ * ```
+ */
 export class CanaryEvent extends Event {
   /** Bundle id. */
   readonly bundle: string;

@@ -22,7 +22,20 @@ export function isFailure(error: unknown): boolean {
   return error instanceof BundlehostError && FAILURE_CODES.has(error.code);
 }
 
-/** Where a window starts: counters at the time of {@linkcode OutcomeStats.mark}. */
+/**
+ * Where a window starts: counters at the time of {@linkcode OutcomeStats.mark}.
+ *
+ * @example Outcomes over the last minute
+ * ```ts
+ * import { createEngine, type OutcomeMark } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const stats = engine.runtime.outcomes("hello", "1.0.0");
+ * const mark: OutcomeMark = stats.mark();
+ * await new Promise((resolve) => setTimeout(resolve, 60_000));
+ * console.log(stats.since(mark).errorRatio);
+ * ```
+ */
 export interface OutcomeMark {
   /** Calls recorded before the mark. */
   calls: number;
@@ -32,7 +45,18 @@ export interface OutcomeMark {
   totalMs: number;
 }
 
-/** Outcomes since a mark. */
+/**
+ * Outcomes since a mark.
+ *
+ * @example The running canary step
+ * ```ts
+ * import { createEngine, type OutcomeWindow } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const step: OutcomeWindow | undefined = engine.registry.canaryProgress("hello");
+ * if (step) console.log(step.calls, step.errorRatio, step.p99Ms);
+ * ```
+ */
 export interface OutcomeWindow {
   /** Calls completed. */
   calls: number;

@@ -9,7 +9,19 @@ import type { LifecycleState } from "../sdk/types.ts";
 import type { OutcomeStats } from "./outcomes.ts";
 import type { RevisionStatus } from "./revision.ts";
 
-/** How one bundle is routed now: which version serves, the split, and each version's state. */
+/**
+ * How one bundle is routed now: which version serves, the split, and each version's state.
+ *
+ * @example Which versions of a bundle are ACTIVE
+ * ```ts
+ * import { createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const routing = engine.runtime.routing("hello");
+ * const active = routing?.versions.filter((v) => v.state === "ACTIVE").map((v) => v.version);
+ * console.log(routing?.current, routing?.weights, active);
+ * ```
+ */
 export interface BundleRouting {
   /** Version that serves when no weights are set. */
   current?: string;

@@ -72,7 +72,18 @@ export interface RevisionInit {
   afterTransition?(event: LifecycleEvent): Promise<void>;
 }
 
-/** Status of one instance. */
+/**
+ * Status of one instance.
+ *
+ * @example Memory of every instance
+ * ```ts
+ * import { createEngine, type InstanceStatus } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const instances: InstanceStatus[] = engine.bundle("hello").revisions.flatMap((r) => r.instances);
+ * for (const i of instances) console.log(i.id, i.tier, i.state, i.memory?.rss ?? "n/a");
+ * ```
+ */
 export interface InstanceStatus {
   /** Instance id. */
   id: string;
@@ -93,7 +104,18 @@ export interface InstanceStatus {
   startedAt: string;
 }
 
-/** Status of one revision. */
+/**
+ * Status of one revision.
+ *
+ * @example Install a version and look at it
+ * ```ts
+ * import { createEngine, type RevisionStatus } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const revision: RevisionStatus = await engine.runtime.install("./bundles/hello");
+ * console.log(revision.version, revision.state, revision.isolation, Object.keys(revision.services));
+ * ```
+ */
 export interface RevisionStatus {
   /** Bundle id. */
   id: string;

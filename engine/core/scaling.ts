@@ -17,7 +17,18 @@ import { ScaleEvent } from "./lifecycle.ts";
 import type { ManifestScaling } from "../manifest/manifest.ts";
 import type { InstancePool, PoolCounts } from "../scaling/pool.ts";
 
-/** A change of the desired serving count, as kept in status. */
+/**
+ * A change of the desired serving count, as kept in status.
+ *
+ * @example The last change of instance count
+ * ```ts
+ * import { createEngine, type ScaleRecord } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const last: ScaleRecord | undefined = engine.bundle("hello").revisions[0]?.scaling?.lastScale;
+ * if (last) console.log(last.at, `${last.from} -> ${last.to}`, last.reason);
+ * ```
+ */
 export interface ScaleRecord {
   /** When, ISO time. */
   at: string;
@@ -31,7 +42,18 @@ export interface ScaleRecord {
   concurrency: number;
 }
 
-/** Scaling status of a running revision. */
+/**
+ * Scaling status of a running revision.
+ *
+ * @example Is a version on standby?
+ * ```ts
+ * import { createEngine, type ScalingStatus } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const scaling: ScalingStatus | undefined = engine.bundle("hello").revisions[0]?.scaling;
+ * console.log(scaling?.standby, scaling?.mode, scaling?.hotStarts);
+ * ```
+ */
 export interface ScalingStatus extends PoolCounts {
   /** Autoscaler mode. */
   mode: ScaleMode;

@@ -61,8 +61,11 @@ function eventId(now: number): string {
  * Durable publish/subscribe with at-least-once delivery through the broker. The engine creates
  * one (`engine.eventBus`); subscribers, schedules and event maps come from bundle manifests.
  *
- * @example Publish, then look at dead letters
- * ```ts ignore
+ * @example Publish, then replay the dead letters
+ * ```ts
+ * import { createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
  * const { id } = await engine.eventBus.publish("order.created", { orderId: "o-1" });
  * for (const letter of await engine.eventBus.deadLetters()) {
  *   console.log(letter.id, letter.error);

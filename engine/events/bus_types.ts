@@ -8,7 +8,17 @@ import type { BusBundle, DeliveryHost } from "./delivery.ts";
 import type { EventLimitOptions, GuardCounters } from "./guard.ts";
 import type { DeadLetterRecord, EventStoreStats } from "./types.ts";
 
-/** Options of the event bus (`EngineOptions.events`); every field is optional. */
+/**
+ * Options of the event bus (`EngineOptions.events`); every field is optional.
+ *
+ * @example Fewer attempts, longer backoff
+ * ```ts
+ * import { createEngine, type EventBusOptions } from "@bundlehost/sdk";
+ *
+ * const events: EventBusOptions = { maxAttempts: 3, backoffMs: 2_000, maxBackoffMs: 60_000 };
+ * await using engine = await createEngine({ events });
+ * ```
+ */
 export interface EventBusOptions extends EventLimitOptions {
   /** Attempts before a delivery becomes a dead letter, unless the manifest says. @default {5} */
   maxAttempts?: number;
@@ -26,7 +36,21 @@ export interface EventBusOptions extends EventLimitOptions {
   clock?: Clock;
 }
 
-/** Where a publish comes from. */
+/**
+ * Where a publish comes from.
+ *
+ * @example Publish inside a trace
+ * ```ts
+ * import { createEngine, type PublishOptions } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const options: PublishOptions = {
+ *   traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+ *   source: "checkout",
+ * };
+ * await engine.eventBus.publish("order.created", { orderId: "o-1" }, options);
+ * ```
+ */
 export interface PublishOptions {
   /** The publisher's W3C trace context. */
   traceparent?: string;
@@ -38,7 +62,18 @@ export interface PublishOptions {
   bundle?: string;
 }
 
-/** An event a bundle publishes, with the call it was serving, if any. */
+/**
+ * An event a bundle publishes, with the call it was serving, if any.
+ *
+ * @example Publish on a bundle's behalf
+ * ```ts
+ * import { type BundlePublish, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const event: BundlePublish = { topic: "order.created", payload: { orderId: "o-1" } };
+ * await engine.eventBus.publishFor("hello@1.0.0", event);
+ * ```
+ */
 export interface BundlePublish {
   /** Topic. */
   topic: string;
@@ -63,7 +98,18 @@ export interface EventBusHost extends DeliveryHost {
   maxHops: number;
 }
 
-/** A dead letter with its event. */
+/**
+ * A dead letter with its event.
+ *
+ * @example Show a dead letter with its payload
+ * ```ts
+ * import { createEngine, type DeadLetterView } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const letter: DeadLetterView = await engine.eventBus.deadLetter("0000000001-00ff");
+ * console.log(letter.topic, letter.payload, letter.error);
+ * ```
+ */
 export interface DeadLetterView extends DeadLetterRecord {
   /** The event's payload. */
   payload: unknown;
@@ -73,7 +119,18 @@ export interface DeadLetterView extends DeadLetterRecord {
   source?: string;
 }
 
-/** Store counts plus this process's counters since start. */
+/**
+ * Store counts plus this process's counters since start.
+ *
+ * @example Store usage
+ * ```ts
+ * import { createEngine, type EventBusStats } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const stats: EventBusStats = await engine.eventBus.stats();
+ * console.log(`${stats.storeBytes} of ${stats.maxStoreBytes} bytes, ${stats.deadLettered} dead`);
+ * ```
+ */
 export interface EventBusStats extends EventStoreStats, GuardCounters {
   /** Estimated bytes the store holds, against `maxStoreBytes`. */
   storeBytes: number;

@@ -9,7 +9,17 @@ import { BundlehostError } from "../base/errors.ts";
 import type { Clock } from "../base/clock.ts";
 import { KeyedBuckets } from "./rate_limit.ts";
 
-/** Limits of the event bus (`EngineOptions.events`); every field is optional. */
+/**
+ * Limits of the event bus (`EngineOptions.events`); every field is optional.
+ *
+ * @example Tighter publish limits
+ * ```ts
+ * import { createEngine, type EventLimitOptions } from "@bundlehost/sdk";
+ *
+ * const limits: EventLimitOptions = { topicRate: 50, bundlePublishRate: 10, maxStoreBytes: 64 << 20 };
+ * await using engine = await createEngine({ events: limits });
+ * ```
+ */
 export interface EventLimitOptions {
   /** Publishes per second to one topic, from anyone (HTTP and bundles). @default {200} */
   topicRate?: number;
@@ -36,7 +46,18 @@ export interface EventLimitOptions {
   deadLetterSweepMs?: number;
 }
 
-/** The limits with their defaults. */
+/**
+ * The limits with their defaults.
+ *
+ * @example The limits in force
+ * ```ts
+ * import { createEngine, type ResolvedLimits } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const limits: ResolvedLimits = engine.eventBus.guard.limits;
+ * console.log(limits.topicRate, limits.maxStoreBytes);
+ * ```
+ */
 export type ResolvedLimits = Required<EventLimitOptions>;
 
 /**
@@ -69,7 +90,18 @@ export function resolveLimits(options: EventLimitOptions = {}): ResolvedLimits {
   return limits;
 }
 
-/** Refusals since start: the bus's loop and growth metrics. */
+/**
+ * Refusals since start: the bus's loop and growth metrics.
+ *
+ * @example How often the limits refused
+ * ```ts
+ * import { createEngine, type GuardCounters } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const counters: GuardCounters = engine.eventBus.guard.counters;
+ * console.log(counters.throttled, counters.storeFull, counters.hopLimited);
+ * ```
+ */
 export interface GuardCounters {
   /** Publishes refused by a topic or bundle rate limit. */
   throttled: number;
@@ -85,7 +117,18 @@ function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
-/** Checks publishes and detached work against the limits, counting every refusal. */
+/**
+ * Checks publishes and detached work against the limits, counting every refusal.
+ *
+ * @example Check the hop limit before publishing
+ * ```ts
+ * import { createEngine, type EventGuard } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const guard: EventGuard = engine.eventBus.guard;
+ * guard.checkHops(3, "Cannot publish to \"order.created\""); // throws HOP_LIMIT past the limit
+ * ```
+ */
 export class EventGuard {
   /** Refusals since start. */
   readonly counters: GuardCounters = {

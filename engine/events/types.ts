@@ -25,10 +25,36 @@ export type {
   StepErrorPolicy,
 } from "../manifest/events_schema.ts";
 
-/** How one delivery attempt ended. */
+/**
+ * How one delivery attempt ended.
+ *
+ * @example Only failures
+ * ```ts
+ * import { createEngine, type DeliveryOutcome } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const failed: DeliveryOutcome[] = ["retry", "dead"];
+ * engine.events.on("delivery", (e) => {
+ *   if (failed.includes(e.outcome)) console.warn(e.delivery.topic, e.outcome, e.error);
+ * });
+ * ```
+ */
 export type DeliveryOutcome = "delivered" | "retry" | "dead";
 
-/** A delivery attempt ended. Event type: `"delivery"`. */
+/**
+ * A delivery attempt ended. Event type: `"delivery"`.
+ *
+ * @example Count dead-lettered deliveries
+ * ```ts
+ * import { createEngine, type DeliveryEvent } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * let dead = 0;
+ * engine.events.on("delivery", (e: DeliveryEvent) => {
+ *   if (e.outcome === "dead") dead++;
+ * });
+ * ```
+ */
 export class DeliveryEvent extends Event {
   /** The delivery as it stands after the attempt. */
   readonly delivery: DeliveryRecord;

@@ -48,10 +48,31 @@ export interface ManifestPermissions {
   import?: string[];
 }
 
-/** Circuit breaking strategies, named as in Sentinel. */
+/**
+ * Circuit breaking strategies, named as in Sentinel.
+ *
+ * @example Break on slow calls
+ * ```ts
+ * import type { BreakerStrategy, BundleRule } from "@bundlehost/sdk";
+ *
+ * const strategy: BreakerStrategy = "slowRequestRatio";
+ * const rule: BundleRule = { strategy, maxRtMs: 500, threshold: 0.5 };
+ * ```
+ */
 export type BreakerStrategy = "slowRequestRatio" | "errorRatio" | "errorCount";
 
-/** Governance settings of a bundle (docs/architecture.md, "Broker semantics"); the broker applies them. */
+/**
+ * Governance settings of a bundle (docs/architecture.md, "Broker semantics"); the broker applies them.
+ *
+ * @example Governance for one bundle in the rules document
+ * ```ts
+ * import { createEngine, type ManifestGovernance } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const governance: ManifestGovernance = { timeoutMs: 2_000, strategy: "errorRatio", threshold: 0.2 };
+ * await engine.setRules({ bundles: { hello: governance }, services: {} });
+ * ```
+ */
 export interface ManifestGovernance {
   /** Call timeout, ms. @default {30000} */
   timeoutMs?: number;

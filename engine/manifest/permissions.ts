@@ -24,13 +24,32 @@ export const PERMISSION_KINDS: readonly PermissionKind[] = [
   "import",
 ];
 
-/** One permission kind. */
+/**
+ * One permission kind.
+ *
+ * @example What the policy allows per kind
+ * ```ts
+ * import { createEngine, type PermissionKind } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const kinds: PermissionKind[] = ["read", "write", "net", "env"];
+ * for (const kind of kinds) console.log(kind, engine.policy[kind]);
+ * ```
+ */
 export type PermissionKind = "read" | "write" | "net" | "env" | "sys" | "run" | "ffi" | "import";
 
 /**
  * The most any bundle may be granted. Paths may use `{bundle}` (the bundle's release folder) and
  * `{data}` (its persistent data folder); `net`/`import` entries are `host` (any port), `host:port`
  * or `*`; `env` entries are names, `PREFIX_*` or `*`; `sys` entries are API names or `*`.
+ *
+ * @example Network access for bundles, nothing else beyond the defaults
+ * ```ts
+ * import { createEngine, type PermissionCeiling } from "@bundlehost/sdk";
+ *
+ * const net: Pick<PermissionCeiling, "net"> = { net: ["api.example.com:443"] };
+ * await using engine = await createEngine({ ceiling: { ...net } });
+ * ```
  */
 export type PermissionCeiling = Record<PermissionKind, string[]>;
 

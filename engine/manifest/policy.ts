@@ -21,7 +21,18 @@ import { PolicyError } from "../base/errors.ts";
 import { BUNDLE_ID_PATTERN, SERVICE_NAME_PATTERN } from "./manifest.ts";
 import { DEFAULT_CEILING, type PermissionCeiling } from "./permissions.ts";
 
-/** Resource limits a manifest must stay within; the operator's, not the bundle's. */
+/**
+ * Resource limits a manifest must stay within; the operator's, not the bundle's.
+ *
+ * @example Room left under the worker limit
+ * ```ts
+ * import { createEngine, type PolicyLimits } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const limits: PolicyLimits = engine.policy.limits;
+ * console.log(`at most ${limits.maxWorkers} instances and ${limits.maxMemoryMb} MB per bundle`);
+ * ```
+ */
 export interface PolicyLimits {
   /** Highest `ranking` a manifest may ask for (the lowest is 0). @default {100} */
   maxRanking: number;
@@ -48,7 +59,18 @@ export interface PolicyLimits {
   logBurst: number;
 }
 
-/** The operator policy with every default applied. */
+/**
+ * The operator policy with every default applied.
+ *
+ * @example The policy an engine runs with
+ * ```ts
+ * import { createEngine, type OperatorPolicy } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine({ ceiling: { trusted: ["hello"], net: ["api.example.com:443"] } });
+ * const policy: OperatorPolicy = engine.policy;
+ * console.log(policy.trusted, policy.net, policy.limits.maxWorkers);
+ * ```
+ */
 export interface OperatorPolicy extends PermissionCeiling {
   /**
    * Bundle ids allowed to run in the worker tier (`"*"`: every bundle). Every other bundle runs in
@@ -70,7 +92,21 @@ export interface OperatorPolicy extends PermissionCeiling {
   limits: PolicyLimits;
 }
 
-/** A policy as an operator writes it: every section optional, limits merged over the defaults. */
+/**
+ * A policy as an operator writes it: every section optional, limits merged over the defaults.
+ *
+ * @example Trust one bundle, grant a shared service, cap memory
+ * ```ts
+ * import { createEngine, type PolicyInput } from "@bundlehost/sdk";
+ *
+ * const ceiling: PolicyInput = {
+ *   trusted: ["hello"],
+ *   services: { PriceService: ["prices", "prices-backup"] },
+ *   limits: { maxMemoryMb: 256 },
+ * };
+ * await using engine = await createEngine({ ceiling });
+ * ```
+ */
 export type PolicyInput = Partial<Omit<OperatorPolicy, "limits">> & {
   /** Resource limits; each one missing keeps its default. */
   limits?: Partial<PolicyLimits>;

@@ -22,7 +22,19 @@ import semver from "semver";
 import { BundlehostError } from "../base/errors.ts";
 import type { AdmittedCall, CallOutcome } from "../call/request.ts";
 
-/** A bundle lifecycle event as plugins see it. */
+/**
+ * A bundle lifecycle event as plugins see it.
+ *
+ * @example Report failed starts
+ * ```ts
+ * import { type BundleEventInfo, definePlugin } from "@bundlehost/sdk";
+ *
+ * const report = (e: BundleEventInfo) => {
+ *   if (e.error) console.error(`${e.id}@${e.version}: ${e.error}`);
+ * };
+ * const plugin = definePlugin({ name: "report", bundleStopped: report });
+ * ```
+ */
 export interface BundleEventInfo {
   /** Bundle id. */
   id: string;
@@ -35,6 +47,21 @@ export interface BundleEventInfo {
 /**
  * The hooks a plugin may implement. `E` is the engine type (kept generic so this module does not
  * depend on the engine class).
+ *
+ * @example Time every HTTP request
+ * ```ts
+ * import { definePlugin, type Engine, type PluginHooks } from "@bundlehost/sdk";
+ *
+ * const hooks: PluginHooks<Engine> = {
+ *   async wrapRequest(request, next) {
+ *     const started = performance.now();
+ *     const response = await next(request);
+ *     console.log(request.method, new URL(request.url).pathname, performance.now() - started);
+ *     return response;
+ *   },
+ * };
+ * const plugin = definePlugin({ name: "timing", ...hooks });
+ * ```
  */
 export interface PluginHooks<E> {
   /** *Sequential.* Runs while the engine is created, before bundles are restored. */
@@ -72,7 +99,25 @@ export interface PluginHooks<E> {
   ): Promise<CallOutcome>;
 }
 
-/** A plugin: identity, dependencies and hooks. */
+/**
+ * A plugin: identity, dependencies and hooks.
+ *
+ * @example A plugin that needs another and runs last
+ * ```ts
+ * import { createEngine, type Engine, type Plugin } from "@bundlehost/sdk";
+ * import { serviceRelease } from "@bundlehost/sdk/service-release";
+ *
+ * const banner: Plugin<Engine> = {
+ *   name: "banner",
+ *   version: "1.0.0",
+ *   dependencies: ["service-release"],
+ *   engine: "^0.1",
+ *   enforce: "post",
+ *   fetch: (request) => new URL(request.url).pathname === "/" ? new Response("Bundlehost") : undefined,
+ * };
+ * await using engine = await createEngine({ plugins: [serviceRelease(), banner] });
+ * ```
+ */
 export interface Plugin<E = unknown> extends PluginHooks<E> {
   /** Unique name, e.g. `"service-release"`. */
   name: string;
@@ -86,7 +131,19 @@ export interface Plugin<E = unknown> extends PluginHooks<E> {
   enforce?: "pre" | "post";
 }
 
-/** A hook failed; names the plugin and the hook, keeps the original error as `cause`. */
+/**
+ * A hook failed; names the plugin and the hook, keeps the original error as `cause`.
+ *
+ * @example Which plugin failed to start
+ * ```ts
+ * import { createEngine, definePlugin, PluginError } from "@bundlehost/sdk";
+ *
+ * const broken = definePlugin({ name: "broken", setup: () => { throw new Error("no config"); } });
+ * await createEngine({ plugins: [broken] }).catch((error) => {
+ *   if (error instanceof PluginError) console.log(error.plugin, error.hook, error.cause);
+ * });
+ * ```
+ */
 export class PluginError extends BundlehostError {
   /** Plugin name. */
   readonly plugin: string;
@@ -333,14 +390,18 @@ export class PluginHost<E> {
  * @returns The same object.
  *
  * @example A plugin that logs every bundle start
- * ```ts ignore
- * import { definePlugin } from "@bundlehost/sdk";
- * export function startLogger() {
+ * ```ts
+ * import { createEngine, definePlugin, type Engine, type Plugin } from "@bundlehost/sdk";
+ *
+ * function startLogger(): Plugin<Engine> {
  *   return definePlugin({
  *     name: "start-logger",
- *     bundleStarted(e) { console.log(`${e.id}@${e.version} is ACTIVE`); },
+ *     bundleStarted(e) {
+ *       console.log(`${e.id}@${e.version} is ACTIVE`);
+ *     },
  *   });
  * }
+ * await using engine = await createEngine({ plugins: [startLogger()] });
  * ```
  */
 export function definePlugin<E = unknown>(plugin: Plugin<E>): Plugin<E> {

@@ -39,10 +39,32 @@ import {
   writeReleaseFolder,
 } from "./files.ts";
 
-/** Where a release comes from. */
+/**
+ * Where a release comes from.
+ *
+ * @example Release from an uploaded archive
+ * ```ts
+ * import { createEngine, type ReleaseSource } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const source: ReleaseSource = { archive: await Deno.readFile("./hello-1.1.0.tar.gz") };
+ * await engine.registry.release(source);
+ * ```
+ */
 export type ReleaseSource = { path: string } | { archive: Uint8Array<ArrayBuffer> };
 
-/** Outcome of {@linkcode Registry.release}. */
+/**
+ * Outcome of {@linkcode Registry.release}.
+ *
+ * @example Tell a new release from a repeat
+ * ```ts
+ * import { createEngine, type ReleaseResult } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const result: ReleaseResult = await engine.registry.release({ path: "./bundles/hello" });
+ * console.log(`${result.id}@${result.version} ${result.created ? "released" : "unchanged"} (${result.state})`);
+ * ```
+ */
 export interface ReleaseResult {
   /** Bundle id. */
   id: string;
@@ -56,7 +78,18 @@ export interface ReleaseResult {
   state: string;
 }
 
-/** Outcome of {@linkcode Registry.restore}. */
+/**
+ * Outcome of {@linkcode Registry.restore}.
+ *
+ * @example Bundles that did not come back
+ * ```ts
+ * import { createEngine, type RestoreReport } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const report: RestoreReport = await engine.restore();
+ * for (const f of report.failed) console.error(`${f.id}: ${f.error}`);
+ * ```
+ */
 export interface RestoreReport {
   /** `id@version` restored. */
   restored: string[];
@@ -77,7 +110,18 @@ export interface RegistryOptions {
   rollbackWarmMs?: number;
 }
 
-/** Options for {@linkcode Registry.release}. */
+/**
+ * Options for {@linkcode Registry.release}.
+ *
+ * @example Store a version without moving traffic
+ * ```ts
+ * import { createEngine, type ReleaseOptions } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const options: ReleaseOptions = { activate: false };
+ * await engine.registry.release({ path: "./hello-1.1.0" }, options);
+ * ```
+ */
 export interface ReleaseOptions {
   /**
    * Move traffic to the new version (and start it). `false` only stores and installs it, e.g. for
@@ -87,7 +131,18 @@ export interface ReleaseOptions {
   activate?: boolean;
 }
 
-/** Registry view of one bundle: its record and every released version. */
+/**
+ * Registry view of one bundle: its record and every released version.
+ *
+ * @example Every bundle and its versions
+ * ```ts
+ * import { createEngine, type RegistryEntry } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const entries: RegistryEntry[] = await engine.registry.list();
+ * for (const e of entries) console.log(e.record.id, e.record.active, e.releases.map((r) => r.version));
+ * ```
+ */
 export interface RegistryEntry {
   /** The bundle record. */
   record: BundleRecord;
@@ -95,7 +150,20 @@ export interface RegistryEntry {
   releases: ReleaseRecord[];
 }
 
-/** Durable release management for an engine. */
+/**
+ * Durable release management for an engine.
+ *
+ * @example Release, split traffic, roll back
+ * ```ts
+ * import { createEngine, type Registry } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const registry: Registry = engine.registry;
+ * await registry.release({ path: "./hello-1.1.0" });
+ * await registry.setTraffic("hello", { "1.1.0": 10, "1.0.0": 90 });
+ * const serving = await registry.rollback("hello");
+ * ```
+ */
 export class Registry {
   readonly #engine: RuntimePort;
   readonly #store: Store;
@@ -520,7 +588,10 @@ export class Registry {
    * phased release is already in progress.
    *
    * @example Release without moving traffic, then phase it in
-   * ```ts ignore
+   * ```ts
+   * import { createEngine } from "@bundlehost/sdk";
+   *
+   * await using engine = await createEngine();
    * await engine.registry.release({ path: "./hello-1.1.0" }, { activate: false });
    * await engine.registry.canary("hello", "1.1.0", { steps: [10, 50, 100], stepMs: 30_000 });
    * ```

@@ -53,7 +53,20 @@ export interface RuntimeInit {
 
 /**
  * What the runtime asks of the event layer, connected once the event bus exists: publishing for
- * a bundle, and admitting a call a bundle makes (hop limit, detached budget).
+ * a bundle, and admitting a call a bundle makes (hop limit, detached budget). The composition root
+ * (`createEngine`) connects them; a host embedding the runtime alone connects its own.
+ *
+ * @example Links that refuse events and cap call chains at 8 hops
+ * ```ts
+ * import type { RuntimeLinks } from "@bundlehost/sdk";
+ *
+ * const links: RuntimeLinks = {
+ *   publish: () => Promise.reject(new Error("This host has no events")),
+ *   admitNested(call) {
+ *     if ((call.hops ?? 0) > 8) throw new RangeError("Call chain too long");
+ *   },
+ * };
+ * ```
  */
 export interface RuntimeLinks {
   /** Publishes an event for a bundle (`ctx.events.publish`). */
@@ -62,7 +75,20 @@ export interface RuntimeLinks {
   admitNested(call: CallRequest, from: Revision): void;
 }
 
-/** The bundle table, lifecycle and call path; see the module documentation. */
+/**
+ * The bundle table, lifecycle and call path; see the module documentation. Reach it as
+ * `engine.runtime`; its verbs are immediate and not durable.
+ *
+ * @example Install and start a version without recording a release (a test, an embedding)
+ * ```ts
+ * import { createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * await engine.runtime.install("./bundles/hello");
+ * await engine.runtime.start("hello");
+ * console.log(engine.runtime.stateOf("hello", "1.0.0")); // "ACTIVE"
+ * ```
+ */
 export class BundleRuntime implements RuntimePort {
   /** Lifecycle, instance and log events. */
   readonly events: EngineEvents;

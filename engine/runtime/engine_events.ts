@@ -16,7 +16,22 @@ import type {
 } from "../core/lifecycle.ts";
 import type { DeliveryEvent } from "../events/types.ts";
 
-/** Event types the engine dispatches, with their classes. */
+/**
+ * Event types the engine dispatches, with their classes.
+ *
+ * @example A listener for any event type
+ * ```ts
+ * import { createEngine, type EngineEventMap } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * function count<K extends keyof EngineEventMap>(type: K): () => number {
+ *   let seen = 0;
+ *   engine.events.on(type, () => seen++);
+ *   return () => seen;
+ * }
+ * const starts = count("instancestart");
+ * ```
+ */
 export interface EngineEventMap {
   /** Lifecycle state changes. */
   statechange: LifecycleEvent;
@@ -36,7 +51,20 @@ export interface EngineEventMap {
   delivery: DeliveryEvent;
 }
 
-/** The engine's event target, typed by {@linkcode EngineEventMap}. */
+/**
+ * The engine's event target, typed by {@linkcode EngineEventMap}.
+ *
+ * @example Listen once, then stop
+ * ```ts
+ * import { createEngine, type EngineEvents } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const events: EngineEvents = engine.events;
+ * const onLog = () => console.log("first log record");
+ * events.on("log", onLog, { once: true });
+ * events.off("log", onLog);
+ * ```
+ */
 export class EngineEvents extends EventTarget {
   /**
    * Adds a typed listener.

@@ -8,7 +8,17 @@ import { type OperatorPolicy, parsePolicy, type PolicyInput } from "../manifest/
 import type { IsolationTier } from "../sdk/types.ts";
 import { type ChannelLimits, resolveChannelLimits } from "../sandbox/host/channel_limits.ts";
 
-/** The engine's scalar settings (part of {@linkcode EngineOptions}); every field is optional. */
+/**
+ * The engine's scalar settings (part of {@linkcode EngineOptions}); every field is optional.
+ *
+ * @example Shorter timeouts, every bundle in the process tier
+ * ```ts
+ * import { createEngine, type EngineSettingsOptions } from "@bundlehost/sdk";
+ *
+ * const settings: EngineSettingsOptions = { isolation: "process", callTimeoutMs: 5_000, drainMs: 1_000 };
+ * await using engine = await createEngine(settings);
+ * ```
+ */
 export interface EngineSettingsOptions {
   /** Folder for the engine's state (registry, releases, bundle data). @default {".bundlehost"} */
   dataDir?: string;

@@ -7,7 +7,18 @@ import type { GovernanceStatus } from "../broker/broker.ts";
 import type { BundleEntry } from "../broker/router.ts";
 import type { RevisionStatus } from "../core/revision.ts";
 
-/** Status of one bundle id: its revisions and which serves traffic. */
+/**
+ * Status of one bundle id: its revisions and which serves traffic.
+ *
+ * @example One bundle's versions and instances
+ * ```ts
+ * import { type BundleStatus, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const hello: BundleStatus = engine.bundle("hello");
+ * console.log(hello.current, hello.state, hello.revisions.map((r) => r.version));
+ * ```
+ */
 export interface BundleStatus {
   /** Bundle id. */
   id: string;
@@ -25,7 +36,18 @@ export interface BundleStatus {
   logsDropped: number;
 }
 
-/** Status of the whole engine. */
+/**
+ * Status of the whole engine.
+ *
+ * @example A health summary
+ * ```ts
+ * import { createEngine, type EngineStatus } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const status: EngineStatus = engine.status();
+ * console.log(`up ${status.uptimeMs} ms, ${status.bundles.length} bundles`);
+ * ```
+ */
 export interface EngineStatus {
   /** Engine uptime, ms. */
   uptimeMs: number;

@@ -19,7 +19,20 @@
 /** Panic when the panic window asks for this many times the ready instances (Knative: 200%). */
 export const PANIC_THRESHOLD = 2;
 
-/** Why the desired instance count changed. */
+/**
+ * Why the desired instance count changed.
+ *
+ * @example Ignore idle scale-downs
+ * ```ts
+ * import { createEngine, type ScaleReason } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const quiet: ScaleReason[] = ["idle", "standby"];
+ * engine.events.on("scale", (e) => {
+ *   if (!quiet.includes(e.reason)) console.log(`${e.bundle}: ${e.from} -> ${e.to} (${e.reason})`);
+ * });
+ * ```
+ */
 export type ScaleReason =
   | "stable"
   | "panic"
@@ -29,7 +42,20 @@ export type ScaleReason =
   | "standby"
   | "resume";
 
-/** Whether the autoscaler follows the stable or the panic window. */
+/**
+ * Whether the autoscaler follows the stable or the panic window.
+ *
+ * @example Alert on panic scaling
+ * ```ts
+ * import { createEngine, type ScaleMode } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const panic: ScaleMode = "panic";
+ * engine.events.on("scale", (e) => {
+ *   if (e.mode === panic) console.warn(`${e.bundle} panics: ${e.from} -> ${e.to}`);
+ * });
+ * ```
+ */
 export type ScaleMode = "stable" | "panic";
 
 /** Settings of one {@linkcode Autoscaler}; the manifest's `scaling` block provides them. */
@@ -50,7 +76,18 @@ export interface AutoscalerSettings {
   idleMs: number;
 }
 
-/** One decision of the {@linkcode Autoscaler}. */
+/**
+ * One decision of the {@linkcode Autoscaler}.
+ *
+ * @example The autoscaler's last decision
+ * ```ts
+ * import { createEngine, type ScaleDecision } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const decision: ScaleDecision | undefined = engine.bundle("hello").revisions[0]?.scaling?.lastDecision;
+ * if (decision) console.log(decision.desired, decision.mode, decision.reason);
+ * ```
+ */
 export interface ScaleDecision {
   /** Serving instances wanted. */
   desired: number;

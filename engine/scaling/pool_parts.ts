@@ -54,7 +54,18 @@ export interface PoolOptions {
   onScale?(from: number, to: number, reason: ScaleReason): void;
 }
 
-/** Instance counts of a pool, by role. */
+/**
+ * Instance counts of a pool, by role.
+ *
+ * @example Warm and serving instances
+ * ```ts
+ * import { createEngine, type PoolCounts } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const pool: PoolCounts | undefined = engine.bundle("hello").revisions[0]?.scaling;
+ * if (pool) console.log(`${pool.serving} serving, ${pool.warm} warm, ${pool.buffered} buffered`);
+ * ```
+ */
 export interface PoolCounts {
   /** Serving instances wanted. */
   desired: number;

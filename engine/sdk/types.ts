@@ -7,7 +7,20 @@
  * @module
  */
 
-/** Identity of one running instance of a bundle, as seen from inside the bundle. */
+/**
+ * Identity of one running instance of a bundle, as seen from inside the bundle.
+ *
+ * @example Tag a reply with the instance that served it
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   services: {
+ *     Who: { am: (_input, ctx) => `${ctx.bundle.id}@${ctx.bundle.version} (${ctx.bundle.instanceId})` },
+ *   },
+ * });
+ * ```
+ */
 export interface BundleInfo {
   /** Bundle id from `bundle.json`. */
   readonly id: string;
@@ -19,7 +32,18 @@ export interface BundleInfo {
   readonly dataDir: string;
 }
 
-/** Leveled logger; records are tagged with bundle id, instance and trace id by the engine. */
+/**
+ * Leveled logger; records are tagged with bundle id, instance and trace id by the engine.
+ *
+ * @example Log with a level
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   hooks: { onRetire(ctx) { ctx.log.warn("retiring", ctx.bundle.instanceId); } },
+ * });
+ * ```
+ */
 export interface BundleLogger {
   /** Log at debug level. */
   debug(...args: unknown[]): void;
@@ -31,10 +55,29 @@ export interface BundleLogger {
   error(...args: unknown[]): void;
 }
 
-/** How the broker picks an implementation: the route modes of docs/architecture.md, "Broker semantics". */
+/**
+ * How the broker picks an implementation: the route modes of docs/architecture.md, "Broker semantics".
+ *
+ * @example Route by regular expression
+ * ```ts
+ * import type { RouteSpec, RouteType } from "@bundlehost/sdk/bundle";
+ *
+ * const type: RouteType = "REG";
+ * const route: RouteSpec = { type, pattern: "^config-.*$" };
+ * ```
+ */
 export type RouteType = "ID" | "REG" | "RULE";
 
-/** A route request, from HTTP headers or from `ctx.broker` inside a bundle. */
+/**
+ * A route request, from HTTP headers or from `ctx.broker` inside a bundle.
+ *
+ * @example Route by attributes, falling back to the mock
+ * ```ts
+ * import type { RouteSpec } from "@bundlehost/sdk/bundle";
+ *
+ * const route: RouteSpec = { type: "RULE", pattern: { region: ["eu", "us"] }, mock: "fail" };
+ * ```
+ */
 export interface RouteSpec {
   /** Route policy. `ID` matches a bundle id exactly, `REG` a regular expression, `RULE` attributes. */
   type?: RouteType;
@@ -49,7 +92,23 @@ export interface RouteSpec {
   mock?: "force" | "fail";
 }
 
-/** Options for one call made through the broker. */
+/**
+ * Options for one call made through the broker.
+ *
+ * @example Call with a shorter timeout
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   services: {
+ *     Front: {
+ *       price: (input: { sku: string }, ctx) =>
+ *         ctx.broker.call<number>("PriceService", "get", input, { timeoutMs: 500 }),
+ *     },
+ *   },
+ * });
+ * ```
+ */
 export interface CallOptions {
   /** Route to use instead of the default. */
   route?: RouteSpec;
@@ -57,22 +116,72 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
-/** A typed client for a service: every method takes the input and returns a promise of the output. */
+/**
+ * A typed client for a service: every method takes the input and returns a promise of the output.
+ *
+ * @example A typed client for another bundle's service
+ * ```ts
+ * import { defineBundle, type ServiceClient } from "@bundlehost/sdk/bundle";
+ *
+ * interface Stock {
+ *   count(input: { sku: string }): number;
+ * }
+ * export default defineBundle({
+ *   services: {
+ *     Shop: {
+ *       async available(input: { sku: string }, ctx) {
+ *         const stock: ServiceClient<Stock> = ctx.broker.get<Stock>("StockService");
+ *         return (await stock.count(input)) > 0;
+ *       },
+ *     },
+ *   },
+ * });
+ * ```
+ */
 export type ServiceClient<T> = {
   [K in keyof T]: T[K] extends (input: infer I, ...rest: never[]) => infer O
     ? (input: I) => Promise<Awaited<O>>
     : never;
 };
 
-/** Calls other bundles' services; every call carries the caller's deadline and trace context. */
+/**
+ * Calls other bundles' services; every call carries the caller's deadline and trace context.
+ *
+ * @example Call another bundle's service
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   services: {
+ *     Front: {
+ *       greet: (input: { name: string }, ctx) => ctx.broker.call("HelloService", "greet", input),
+ *     },
+ *   },
+ * });
+ * ```
+ */
 export interface Broker {
   /**
    * A typed client for `service` (optionally `Service@semverRange`).
    *
    * @example Query a config service routed by regular expression
-   * ```ts ignore
-   * const cfg = ctx.broker.get<ConfigReadService>("ConfigReadService", { type: "REG", pattern: "^drf-hz.*$" });
-   * const value = await cfg.queryConfig({ key: "x" });
+   * ```ts
+   * import { defineBundle } from "@bundlehost/sdk/bundle";
+   *
+   * interface ConfigReadService {
+   *   queryConfig(input: { key: string }): string;
+   * }
+   * export default defineBundle({
+   *   services: {
+   *     Reader: {
+   *       async read(input: { key: string }, ctx) {
+   *         const route = { type: "REG", pattern: "^drf-hz.*$" } as const;
+   *         const cfg = ctx.broker.get<ConfigReadService>("ConfigReadService", route);
+   *         return await cfg.queryConfig(input);
+   *       },
+   *     },
+   *   },
+   * });
    * ```
    */
   get<T extends object>(service: string, route?: RouteSpec): ServiceClient<T>;
@@ -89,7 +198,25 @@ export interface Broker {
   ): { getService(idOrParams: string | Record<string, string>): ServiceClient<T> };
 }
 
-/** What publishing an event returns once the event is durably stored. */
+/**
+ * What publishing an event returns once the event is durably stored.
+ *
+ * @example Keep the event id
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   services: {
+ *     Orders: {
+ *       async create(input: { sku: string }, ctx) {
+ *         const published = await ctx.events.publish("order.created", input);
+ *         return { event: published.id, subscribers: published.deliveries };
+ *       },
+ *     },
+ *   },
+ * });
+ * ```
+ */
 export interface PublishResult {
   /** Event id; with the subscriber, the key a handler can deduplicate deliveries on. */
   id: string;
@@ -102,6 +229,21 @@ export interface PublishResult {
  * an engine crash a handler may see the same `id` again, so handlers should be idempotent.
  *
  * @typeParam P Payload type.
+ *
+ * @example A subscription handler
+ * ```ts
+ * import { defineBundle, type EventEnvelope } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   services: {
+ *     Mailer: {
+ *       onOrder(envelope: EventEnvelope<{ orderId: string }>, ctx) {
+ *         ctx.log.info(`order ${envelope.payload.orderId}, attempt ${envelope.attempt}`);
+ *       },
+ *     },
+ *   },
+ * });
+ * ```
  */
 export interface EventEnvelope<P = unknown> {
   /** Event id (the same on every attempt and replay). */
@@ -116,7 +258,25 @@ export interface EventEnvelope<P = unknown> {
   attempt: number;
 }
 
-/** Publishes message events (`ctx.events`). */
+/**
+ * Publishes message events (`ctx.events`).
+ *
+ * @example Publish from a service method
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   services: {
+ *     Orders: {
+ *       async create(input: { orderId: string }, ctx) {
+ *         await ctx.events.publish("order.created", input);
+ *         return input.orderId;
+ *       },
+ *     },
+ *   },
+ * });
+ * ```
+ */
 export interface BundleEvents {
   /**
    * Publishes an event to a topic. Resolves once the event and one delivery per subscriber are
@@ -129,14 +289,45 @@ export interface BundleEvents {
    * @throws {RangeError} For a payload that is too large.
    *
    * @example Publish when an order is created
-   * ```ts ignore
-   * const { id } = await ctx.events.publish("order.created", { orderId: "o-1" });
+   * ```ts
+   * import { defineBundle } from "@bundlehost/sdk/bundle";
+   *
+   * export default defineBundle({
+   *   services: {
+   *     Orders: {
+   *       async create(input: { orderId: string }, ctx) {
+   *         const { id } = await ctx.events.publish("order.created", input);
+   *         return { orderId: input.orderId, event: id };
+   *       },
+   *     },
+   *   },
+   * });
    * ```
    */
   publish(topic: string, payload?: unknown): Promise<PublishResult>;
 }
 
-/** The context given to every service method, fetch handler and hook. */
+/**
+ * The context given to every service method, fetch handler and hook.
+ *
+ * @example Honour the deadline and cancellation
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   services: {
+ *     Slow: {
+ *       async wait(input: { ms: number }, ctx) {
+ *         const ms = Math.min(input.ms, ctx.deadline - Date.now());
+ *         await new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+ *         ctx.signal.throwIfAborted();
+ *         return ms;
+ *       },
+ *     },
+ *   },
+ * });
+ * ```
+ */
 export interface BundleContext {
   /** Which bundle instance is running. */
   readonly bundle: BundleInfo;
@@ -159,13 +350,38 @@ export interface BundleContext {
  *
  * @typeParam I Input type.
  * @typeParam O Output type.
+ *
+ * @example A method typed on its own
+ * ```ts
+ * import type { ServiceMethod } from "@bundlehost/sdk/bundle";
+ *
+ * const greet: ServiceMethod<{ name: string }, string> = (input, ctx) =>
+ *   `Hello, ${input.name} from ${ctx.bundle.id}`;
+ * ```
  */
 export type ServiceMethod<I = unknown, O = unknown> = (
   input: I,
   ctx: BundleContext,
 ) => O | Promise<O>;
 
-/** Lifecycle hooks of a bundle; each runs inside every instance of the bundle. */
+/**
+ * Lifecycle hooks of a bundle; each runs inside every instance of the bundle.
+ *
+ * @example Load data on start, reset per-instance state on refresh
+ * ```ts
+ * import type { BundleHooks } from "@bundlehost/sdk/bundle";
+ *
+ * let seed = Math.random();
+ * const hooks: BundleHooks = {
+ *   onStart(ctx) {
+ *     ctx.log.info("loading", ctx.bundle.dataDir);
+ *   },
+ *   onRefresh() {
+ *     seed = Math.random();
+ *   },
+ * };
+ * ```
+ */
 export interface BundleHooks {
   /** Runs once when an instance starts, before it takes calls; a throw fails the start. */
   onStart?(ctx: BundleContext): void | Promise<void>;
@@ -180,20 +396,74 @@ export interface BundleHooks {
   onRetire?(ctx: BundleContext): void | Promise<void>;
 }
 
-/** What a bundle's entry module default-exports. */
+/**
+ * Any service method, as the engine calls it. Parameters compare both ways (the method-signature
+ * form), so a method that declares its own input type still fits, and an object literal's methods
+ * get `ctx` typed as {@linkcode BundleContext} from it.
+ *
+ * @example A method that fits
+ * ```ts
+ * import type { AnyServiceMethod } from "@bundlehost/sdk/bundle";
+ *
+ * const greet: AnyServiceMethod = (input, ctx) => `${String(input)} from ${ctx.bundle.id}`;
+ * ```
+ */
+export type AnyServiceMethod = {
+  method(input: unknown, ctx: BundleContext): unknown;
+}["method"];
+
+/**
+ * A service written as an object literal: method name → {@linkcode AnyServiceMethod}.
+ *
+ * @example A service object
+ * ```ts
+ * import type { ServiceObject } from "@bundlehost/sdk/bundle";
+ *
+ * const clock: ServiceObject = { now: (_input, ctx) => ({ at: Date.now(), by: ctx.bundle.id }) };
+ * ```
+ */
+export interface ServiceObject {
+  /** One method, called with the call's input and the {@linkcode BundleContext}. */
+  [method: string]: AnyServiceMethod;
+}
+
+/**
+ * What a bundle's entry module default-exports.
+ *
+ * @example A bundle without defineBundle (annotate ctx yourself)
+ * ```ts
+ * import type { BundleContext, BundleDefinition } from "@bundlehost/sdk/bundle";
+ *
+ * export default {
+ *   services: {
+ *     Echo: { echo: (input: unknown, ctx: BundleContext) => ({ input, by: ctx.bundle.id }) },
+ *   },
+ *   fetch: (request: Request) => new Response(request.url),
+ * } satisfies BundleDefinition;
+ * ```
+ */
 export interface BundleDefinition {
   /**
-   * Service name → implementation: an object (or class instance) whose methods are
-   * {@linkcode ServiceMethod}s.
+   * Service name → implementation: an object literal of {@linkcode ServiceMethod}s (whose `ctx`
+   * parameter is typed from here) or a class instance whose methods are.
    */
-  services?: Record<string, object>;
+  services?: Record<string, ServiceObject | object>;
   /** Optional Web-standard HTTP handler, served at `/b/<bundle id>/*`. */
   fetch?: (request: Request, ctx: BundleContext) => Response | Promise<Response>;
   /** Lifecycle hooks. */
   hooks?: BundleHooks;
 }
 
-/** OSGi lifecycle states of a bundle revision (docs/architecture.md, "Broker semantics"). */
+/**
+ * OSGi lifecycle states of a bundle revision (docs/architecture.md, "Broker semantics").
+ *
+ * @example Wait for ACTIVE
+ * ```ts
+ * import type { LifecycleState } from "@bundlehost/sdk/bundle";
+ *
+ * const serving = (state: LifecycleState): boolean => state === "ACTIVE";
+ * ```
+ */
 export type LifecycleState =
   | "INSTALLED"
   | "RESOLVED"
@@ -202,5 +472,14 @@ export type LifecycleState =
   | "STOPPING"
   | "UNINSTALLED";
 
-/** Isolation tier: a Web Worker in the engine, or a separate child process. */
+/**
+ * Isolation tier: a Web Worker in the engine, or a separate child process.
+ *
+ * @example Pick a tier
+ * ```ts
+ * import type { IsolationTier } from "@bundlehost/sdk/bundle";
+ *
+ * const tier: IsolationTier = Deno.env.get("TIER") === "worker" ? "worker" : "process";
+ * ```
+ */
 export type IsolationTier = "worker" | "process";

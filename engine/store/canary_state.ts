@@ -7,7 +7,18 @@
  */
 import type { OutcomeWindow } from "../core/outcomes.ts";
 
-/** Options of a phased release; every field is optional. */
+/**
+ * Options of a phased release; every field is optional.
+ *
+ * @example A cautious phased release
+ * ```ts
+ * import { type CanaryOptions, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const options: CanaryOptions = { steps: [5, 25, 100], stepMs: 120_000, maxErrorRatio: 0.01, minCalls: 50 };
+ * await engine.registry.canary("hello", "1.1.0", options);
+ * ```
+ */
 export interface CanaryOptions {
   /**
    * Traffic weights of the new version, percent, strictly increasing, each in 1–100. The version is
@@ -30,13 +41,45 @@ export interface CanaryOptions {
   minCalls?: number;
 }
 
-/** A phased release's settings with defaults applied. */
+/**
+ * A phased release's settings with defaults applied.
+ *
+ * @example The plan a phased release runs
+ * ```ts
+ * import { type CanaryPlan, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const state = await engine.registry.canary("hello", "1.1.0");
+ * const plan: CanaryPlan = state; // every option, defaults applied
+ * console.log(plan.steps, plan.stepMs);
+ * ```
+ */
 export type CanaryPlan = Required<CanaryOptions>;
 
-/** Where a phased release stands. */
+/**
+ * Where a phased release stands.
+ *
+ * @example Is it still running?
+ * ```ts
+ * import type { CanaryStatusName } from "@bundlehost/sdk";
+ *
+ * const done = (status: CanaryStatusName): boolean => status !== "running";
+ * ```
+ */
 export type CanaryStatusName = "running" | "promoted" | "rolled-back" | "aborted";
 
-/** The persisted state of a phased release (in the bundle record). */
+/**
+ * The persisted state of a phased release (in the bundle record).
+ *
+ * @example Where a phased release stands
+ * ```ts
+ * import { type CanaryState, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const state: CanaryState | undefined = (await engine.registry.get("hello")).record.canary;
+ * if (state) console.log(`${state.version}: ${state.status} at ${state.weight}%`, state.reason ?? "");
+ * ```
+ */
 export interface CanaryState extends CanaryPlan {
   /** The new version. */
   version: string;

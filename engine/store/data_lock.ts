@@ -8,7 +8,20 @@
  */
 import { BundleStateError } from "../base/errors.ts";
 
-/** Another live engine holds the data folder. */
+/**
+ * Another live engine holds the data folder.
+ *
+ * @example One engine per data folder
+ * ```ts
+ * import { createEngine, DataFolderInUseError } from "@bundlehost/sdk";
+ *
+ * await using first = await createEngine({ dataDir: ".bundlehost" });
+ * await createEngine({ dataDir: ".bundlehost" }).catch((error) => {
+ *   if (error instanceof DataFolderInUseError) console.log(error.message);
+ *   else throw error;
+ * });
+ * ```
+ */
 export class DataFolderInUseError extends BundleStateError {
   /** The data folder. */
   readonly dataDir: string;

@@ -5,10 +5,30 @@
  * @module
  */
 
-/** What a delivery runs: a topic subscription, an event map, or a schedule. */
+/**
+ * What a delivery runs: a topic subscription, an event map, or a schedule.
+ *
+ * @example Tell schedule firings from subscriptions
+ * ```ts
+ * import type { DeliveryKind, DeliveryRecord } from "@bundlehost/sdk";
+ *
+ * const scheduled = (d: DeliveryRecord): boolean => d.kind === ("schedule" satisfies DeliveryKind);
+ * ```
+ */
 export type DeliveryKind = "subscription" | "map" | "schedule";
 
-/** One published event, stored once however many subscribers it has. */
+/**
+ * One published event, stored once however many subscribers it has.
+ *
+ * @example Read the event behind a delivery
+ * ```ts
+ * import { type EventRecord, MemoryEventStore } from "@bundlehost/sdk";
+ *
+ * const store = new MemoryEventStore();
+ * const event: EventRecord | undefined = await store.getEvent("0000000001-00ff");
+ * console.log(event?.topic, event?.source, event?.payload);
+ * ```
+ */
 export interface EventRecord {
   /** Event id: time-ordered, unique. */
   id: string;
@@ -26,7 +46,16 @@ export interface EventRecord {
   hops: number;
 }
 
-/** Progress of an event map delivery, saved after every step so a retry resumes there. */
+/**
+ * Progress of an event map delivery, saved after every step so a retry resumes there.
+ *
+ * @example Where an event map stands
+ * ```ts
+ * import type { DeliveryRecord, MapProgress } from "@bundlehost/sdk";
+ *
+ * const stepOf = (d: DeliveryRecord): number => (d.progress satisfies MapProgress | undefined)?.step ?? 0;
+ * ```
+ */
 export interface MapProgress {
   /** Bundle version whose map ran; a retry under another version starts again at step 0. */
   version: string;
@@ -36,7 +65,18 @@ export interface MapProgress {
   input: unknown;
 }
 
-/** One pending delivery of an event to one subscriber (its own attempts and schedule). */
+/**
+ * One pending delivery of an event to one subscriber (its own attempts and schedule).
+ *
+ * @example Deliveries due now
+ * ```ts
+ * import { type DeliveryRecord, MemoryEventStore } from "@bundlehost/sdk";
+ *
+ * const store = new MemoryEventStore();
+ * const due: DeliveryRecord[] = await store.due(Date.now(), 10);
+ * for (const d of due) console.log(`${d.bundle}.${d.handler} attempt ${d.attempts + 1}/${d.maxAttempts}`);
+ * ```
+ */
 export interface DeliveryRecord {
   /** Delivery id `<event id>~<n>`: the event id plus the subscriber's place in the fan-out. */
   id: string;
@@ -70,7 +110,18 @@ export interface DeliveryRecord {
   progress?: MapProgress;
 }
 
-/** A delivery that used up its attempts (or can no longer run), kept until replayed or deleted. */
+/**
+ * A delivery that used up its attempts (or can no longer run), kept until replayed or deleted.
+ *
+ * @example Why deliveries died
+ * ```ts
+ * import { createEngine, type DeadLetterRecord } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const letters: DeadLetterRecord[] = await engine.eventBus.deadLetters({ limit: 20 });
+ * for (const l of letters) console.log(new Date(l.deadAt).toISOString(), l.topic, l.error);
+ * ```
+ */
 export interface DeadLetterRecord extends DeliveryRecord {
   /** When it was dead-lettered, epoch ms. */
   deadAt: number;
@@ -78,7 +129,17 @@ export interface DeadLetterRecord extends DeliveryRecord {
   error: string;
 }
 
-/** Counts over the event store. */
+/**
+ * Counts over the event store.
+ *
+ * @example Pending and dead counts
+ * ```ts
+ * import { type EventStoreStats, MemoryEventStore } from "@bundlehost/sdk";
+ *
+ * const stats: EventStoreStats = await new MemoryEventStore().stats();
+ * console.log(stats.pending, stats.inFlight, stats.deadLetters);
+ * ```
+ */
 export interface EventStoreStats {
   /** Events still referenced by a delivery or dead letter. */
   events: number;
@@ -90,7 +151,22 @@ export interface EventStoreStats {
   deadLetters: number;
 }
 
-/** The last slot a schedule fired (or was skipped to), advanced with the enqueue that fires it. */
+/**
+ * The last slot a schedule fired (or was skipped to), advanced with the enqueue that fires it.
+ *
+ * @example Fire a schedule slot once
+ * ```ts
+ * import { type EventRecord, MemoryEventStore, type ScheduleMark } from "@bundlehost/sdk";
+ *
+ * const store = new MemoryEventStore();
+ * const slot = Date.UTC(2026, 0, 1);
+ * const event: EventRecord = {
+ *   id: "e-1", topic: "bundlehost.schedule", payload: {}, publishedAt: slot, source: "engine", hops: 0,
+ * };
+ * const mark: ScheduleMark = { key: "hello:daily", slot };
+ * await store.enqueue(event, [], mark); // a second enqueue with the same slot fails with CONFLICT
+ * ```
+ */
 export interface ScheduleMark {
   /** Schedule key: `<bundle id> <cron expression>`. */
   key: string;

@@ -20,7 +20,18 @@ import type {
   ScheduleMark,
 } from "./event_records.ts";
 
-/** Durable event operations of a store. */
+/**
+ * Durable event operations of a store.
+ *
+ * @example Count pending events
+ * ```ts
+ * import { type EventStore, MemoryStore } from "@bundlehost/sdk";
+ *
+ * const events: EventStore = new MemoryStore().events;
+ * const stats = await events.stats();
+ * console.log(stats);
+ * ```
+ */
 export interface EventStore {
   /**
    * Stores an event and its deliveries, atomically and durably. With `mark`, the schedule's mark
@@ -79,7 +90,19 @@ export interface EventStore {
   pruneDeadLetters(options: DeadLetterPruning): Promise<number>;
 }
 
-/** What {@linkcode EventStore.pruneDeadLetters} drops. */
+/**
+ * What {@linkcode EventStore.pruneDeadLetters} drops.
+ *
+ * @example Drop dead letters older than a week
+ * ```ts
+ * import type { DeadLetterPruning, EventStore } from "@bundlehost/sdk";
+ *
+ * async function prune(store: EventStore): Promise<number> {
+ *   const options: DeadLetterPruning = { before: Date.now() - 7 * 86_400_000, maxPerSubscriber: 1_000 };
+ *   return await store.pruneDeadLetters(options);
+ * }
+ * ```
+ */
 export interface DeadLetterPruning {
   /** Dead letters whose `deadAt` is before this (epoch ms) expire. */
   before: number;
@@ -156,7 +179,17 @@ export function deliveryOf(letter: DeadLetterRecord, at: number): DeliveryRecord
   return { ...rest, attempts: 0, nextAttemptAt: at };
 }
 
-/** The event store in memory, for tests and throwaway engines. */
+/**
+ * The event store in memory, for tests and throwaway engines.
+ *
+ * @example An event store for a test
+ * ```ts
+ * import { MemoryEventStore } from "@bundlehost/sdk";
+ *
+ * const store = new MemoryEventStore();
+ * console.log(await store.due(Date.now(), 10)); // []
+ * ```
+ */
 export class MemoryEventStore implements EventStore {
   readonly #events = new Map<string, { event: EventRecord; refs: number }>();
   readonly #deliveries = new Map<string, DeliveryRecord>();

@@ -62,7 +62,17 @@ function unpackEvent(e: StoredEvent): EventRecord {
   return { ...rest, payload: unpack(payload) };
 }
 
-/** The event store on Deno KV (keys under `["events", …]`). */
+/**
+ * The event store on Deno KV (keys under `["events", …]`).
+ *
+ * @example Events in their own Deno KV database
+ * ```ts
+ * import { KvEventStore } from "@bundlehost/sdk";
+ *
+ * const store = new KvEventStore(await Deno.openKv(":memory:"));
+ * console.log(store.usedBytes()); // 0
+ * ```
+ */
 export class KvEventStore implements EventStore {
   readonly #kv: Deno.Kv;
   #used = 0;

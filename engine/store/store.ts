@@ -15,7 +15,19 @@ import type { CanaryState } from "./canary_state.ts";
 import { type EventStore, MemoryEventStore } from "./event_store.ts";
 import { EVENTS_ROOT, KvEventStore } from "./kv_event_store.ts";
 
-/** One released version; immutable once written. */
+/**
+ * One released version; immutable once written.
+ *
+ * @example List a bundle's releases
+ * ```ts
+ * import { createEngine, type ReleaseRecord } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const { releases } = await engine.registry.get("hello");
+ * const latest: ReleaseRecord | undefined = releases.at(-1);
+ * console.log(latest?.version, latest?.hash, latest?.releasedAt);
+ * ```
+ */
 export interface ReleaseRecord {
   /** Bundle id. */
   id: string;
@@ -27,7 +39,18 @@ export interface ReleaseRecord {
   releasedAt: string;
 }
 
-/** What the registry knows about one bundle id. */
+/**
+ * What the registry knows about one bundle id.
+ *
+ * @example Which version serves
+ * ```ts
+ * import { type BundleRecord, createEngine } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const record: BundleRecord = (await engine.registry.get("hello")).record;
+ * console.log(record.active, record.weights ?? "no split", record.desired);
+ * ```
+ */
 export interface BundleRecord {
   /** Bundle id. */
   id: string;
@@ -45,7 +68,21 @@ export interface BundleRecord {
   updatedAt: string;
 }
 
-/** One atomic change to the store. */
+/**
+ * One atomic change to the store.
+ *
+ * @example Record a release atomically
+ * ```ts
+ * import { MemoryStore, type StoreChange } from "@bundlehost/sdk";
+ *
+ * const store = new MemoryStore();
+ * const change: StoreChange = {
+ *   release: { id: "hello", version: "1.0.0", hash: "sha256-00", releasedAt: new Date().toISOString() },
+ * };
+ * await store.commit(change);
+ * console.log((await store.listReleases("hello")).length); // 1
+ * ```
+ */
 export interface StoreChange {
   /** New release to record; the commit fails with `CONFLICT` if that id@version exists. */
   release?: ReleaseRecord;
@@ -55,7 +92,18 @@ export interface StoreChange {
   deleteBundle?: string;
 }
 
-/** Where owners are kept; {@linkcode Store} extends it (`runtime/ownership.ts` reads and writes them). */
+/**
+ * Where owners are kept; the registry store implements it.
+ *
+ * @example Read who owns which service
+ * ```ts
+ * import { MemoryStore, type OwnerStore } from "@bundlehost/sdk";
+ *
+ * const owners: OwnerStore = new MemoryStore();
+ * await owners.putOwners({ "service:HelloService": "hello" });
+ * console.log(await owners.getOwners()); // { "service:HelloService": "hello" }
+ * ```
+ */
 export interface OwnerStore {
   /** Every owner: key (`service:<name>` or `topic:<name>`) → bundle id. */
   getOwners(): Promise<Record<string, string>>;
@@ -65,7 +113,17 @@ export interface OwnerStore {
   dropOwners(id: string): Promise<void>;
 }
 
-/** Persistent registry storage, including who owns which service and topic. */
+/**
+ * Persistent registry storage, including who owns which service and topic.
+ *
+ * @example Keep the registry in memory
+ * ```ts
+ * import { createEngine, MemoryStore, type Store } from "@bundlehost/sdk";
+ *
+ * const store: Store = new MemoryStore();
+ * await using engine = await createEngine({ store });
+ * ```
+ */
 export interface Store extends OwnerStore {
   /** A bundle record, if any. */
   getBundle(id: string): Promise<BundleRecord | undefined>;
@@ -98,7 +156,17 @@ function conflict(release: ReleaseRecord): BundlehostError {
   );
 }
 
-/** Options of {@linkcode KvStore.open}. */
+/**
+ * Options of {@linkcode KvStore.open}.
+ *
+ * @example Events in a database of their own
+ * ```ts
+ * import { KvStore, type KvStoreOptions } from "@bundlehost/sdk";
+ *
+ * const options: KvStoreOptions = { eventsPath: "/var/lib/bundlehost/events.sqlite3" };
+ * const store = await KvStore.open("/var/lib/bundlehost/registry.sqlite3", options);
+ * ```
+ */
 export interface KvStoreOptions {
   /** The event store's database file. @default {`events.sqlite3` in the registry file's folder} */
   eventsPath?: string;
@@ -136,7 +204,17 @@ async function migrateEvents(registry: Deno.Kv, events: Deno.Kv): Promise<number
   }
 }
 
-/** Deno KV on disk: the embedded default store. */
+/**
+ * Deno KV on disk: the embedded default store.
+ *
+ * @example Open the registry on disk
+ * ```ts
+ * import { createEngine, KvStore } from "@bundlehost/sdk";
+ *
+ * const store = await KvStore.open(".bundlehost/registry.sqlite3");
+ * await using engine = await createEngine({ store });
+ * ```
+ */
 export class KvStore implements Store {
   readonly #kv: Deno.Kv;
   readonly #eventsKv: Deno.Kv;
@@ -273,7 +351,17 @@ export class KvStore implements Store {
   }
 }
 
-/** In-memory store, for tests and throwaway engines; loses everything on exit. */
+/**
+ * In-memory store, for tests and throwaway engines; loses everything on exit.
+ *
+ * @example A throwaway registry for a test
+ * ```ts
+ * import { createEngine, MemoryStore } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine({ dataDir: await Deno.makeTempDir(), store: new MemoryStore() });
+ * console.log(await engine.registry.list()); // []
+ * ```
+ */
 export class MemoryStore implements Store {
   /** The event bus's storage, in memory. */
   readonly events: EventStore = new MemoryEventStore();

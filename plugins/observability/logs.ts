@@ -20,9 +20,29 @@ import type {
 import { isTraceparent } from "../../engine/sandbox/wire/protocol.ts";
 import { contextFromTraceparent } from "./tracing.ts";
 
-/** Log levels, lowest first. */
+/**
+ * Log levels, lowest first.
+ *
+ * @example Print warnings and errors only
+ * ```ts
+ * import { observability, type LogLevel } from "@bundlehost/sdk/observability";
+ *
+ * const logLevel: LogLevel = "warn";
+ * const plugin = observability({ logLevel });
+ * ```
+ */
 export type LogLevel = "debug" | "info" | "warn" | "error";
-/** Console formats. */
+/**
+ * Console formats.
+ *
+ * @example One JSON object per line
+ * ```ts
+ * import { type LogFormat, observability } from "@bundlehost/sdk/observability";
+ *
+ * const logFormat: LogFormat = "json";
+ * const plugin = observability({ logFormat });
+ * ```
+ */
 export type LogFormat = "human" | "json";
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };

@@ -12,10 +12,11 @@
  *   exported with the trace id of the call that produced it (see `logs.ts`).
  *
  * @example Serve an engine with metrics and tracing
- * ```ts ignore
+ * ```ts
  * import { createEngine } from "@bundlehost/sdk";
- * import { serviceRelease } from "./plugins/service_release/mod.ts";
- * import { observability } from "./plugins/observability/mod.ts";
+ * import { serviceRelease } from "@bundlehost/sdk/service-release";
+ * import { observability } from "@bundlehost/sdk/observability";
+ *
  * const engine = await createEngine({ plugins: [observability(), serviceRelease()] });
  * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, engine.fetch);
  * ```
@@ -51,7 +52,17 @@ import { otelEnabled, toTraceparent, Tracing } from "./tracing.ts";
 export { METRICS } from "./semconv.ts";
 export type { LogFormat, LogLevel } from "./logs.ts";
 
-/** Options for {@linkcode observability}. */
+/**
+ * Options for {@linkcode observability}.
+ *
+ * @example JSON logs at info and above, no /metrics
+ * ```ts
+ * import { observability, type ObservabilityOptions } from "@bundlehost/sdk/observability";
+ *
+ * const options: ObservabilityOptions = { logFormat: "json", logLevel: "info", metricsPath: false };
+ * const plugin = observability(options);
+ * ```
+ */
 export interface ObservabilityOptions {
   /** Path that serves Prometheus text; `false` serves none. @default {"/metrics"} */
   metricsPath?: string | false;
@@ -133,6 +144,16 @@ function routeOf(path: string, exact: readonly string[]): string | undefined {
  *
  * @param options Endpoint, log format, OpenTelemetry switch.
  * @returns The plugin.
+ *
+ * @example Metrics on a private path, spans only when OTEL_DENO is set
+ * ```ts
+ * import { createEngine } from "@bundlehost/sdk";
+ * import { observability } from "@bundlehost/sdk/observability";
+ *
+ * const engine = await createEngine({ plugins: [observability({ metricsPath: "/internal/metrics" })] });
+ * const metrics = await engine.fetch(new Request("http://127.0.0.1/internal/metrics"));
+ * console.log(metrics.headers.get("content-type"));
+ * ```
  */
 export function observability(options: ObservabilityOptions = {}): Plugin<Engine> {
   const metricsPath = options.metricsPath ?? "/metrics";

@@ -75,7 +75,16 @@ export const START_BUCKETS: readonly number[] = [
   30,
 ];
 
-/** Every metric the plugin records; the README's metric table lists the same. */
+/**
+ * Every metric the plugin records; the README's metric table lists the same.
+ *
+ * @example Look up a metric's name and unit
+ * ```ts
+ * import { METRICS } from "@bundlehost/sdk/observability";
+ *
+ * console.log(METRICS.callDuration.name, METRICS.callDuration.unit);
+ * ```
+ */
 export const METRICS = {
   calls: {
     name: "bundlehost.calls",

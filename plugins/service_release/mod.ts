@@ -5,9 +5,10 @@
  * plugin starts answering.
  *
  * @example Serve an engine with the plugin
- * ```ts ignore
+ * ```ts
  * import { createEngine } from "@bundlehost/sdk";
- * import { serviceRelease } from "./plugins/service_release/mod.ts";
+ * import { serviceRelease } from "@bundlehost/sdk/service-release";
+ *
  * const engine = await createEngine({ plugins: [serviceRelease()] });
  * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, engine.fetch);
  * ```
@@ -25,7 +26,21 @@ import { eventsAdminApi } from "./events_admin.ts";
 import { servicePlane } from "./service_plane.ts";
 import { loadAdminToken } from "./token.ts";
 
-/** Options for {@linkcode serviceRelease}. */
+/**
+ * Options for {@linkcode serviceRelease}.
+ *
+ * @example No admin API, a publish token for POST /events
+ * ```ts
+ * import { serviceRelease, type ServiceReleaseOptions } from "@bundlehost/sdk/service-release";
+ *
+ * const options: ServiceReleaseOptions = {
+ *   admin: false,
+ *   publishToken: "publish-token-0123456789",
+ *   maxRpcBodyBytes: 256 * 1024,
+ * };
+ * const plugin = serviceRelease(options);
+ * ```
+ */
 export interface ServiceReleaseOptions {
   /** Admin token; by default `BUNDLEHOST_ADMIN_TOKEN`, else generated into `<dataDir>/admin_token`. */
   adminToken?: string;
@@ -75,6 +90,16 @@ function publishTokenOf(options: ServiceReleaseOptions): string | undefined {
  *
  * @param options Token and limits.
  * @returns The plugin.
+ *
+ * @example Call a bundle over /rpc in-process
+ * ```ts
+ * import { createEngine } from "@bundlehost/sdk";
+ * import { serviceRelease } from "@bundlehost/sdk/service-release";
+ *
+ * await using engine = await createEngine({ plugins: [serviceRelease({ adminToken: "a".repeat(32) })] });
+ * const health = await engine.fetch(new Request("http://127.0.0.1/healthz"));
+ * console.log(health.status);
+ * ```
  */
 export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engine> {
   let token: string | undefined;

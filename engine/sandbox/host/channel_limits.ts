@@ -14,7 +14,17 @@
  * @module
  */
 
-/** Bounds on what one sandbox may make the engine decode. */
+/**
+ * Bounds on what one sandbox may make the engine decode.
+ *
+ * @example Fewer messages per second from each sandbox
+ * ```ts
+ * import { createEngine, type ChannelLimits } from "@bundlehost/sdk";
+ *
+ * const channel: Partial<ChannelLimits> = { maxMessagesPerSecond: 2_000 };
+ * await using engine = await createEngine({ channel });
+ * ```
+ */
 export interface ChannelLimits {
   /** Messages up to this size are decoded on the main thread at once, bytes. @default {65536} */
   inlineDecodeBytes: number;
