@@ -98,7 +98,7 @@ export class Engine {
   ) => Promise<CallOutcome>;
   readonly #bundles = new Map<string, BundleEntry>();
   readonly #broker: Broker;
-  readonly #startedAt = Date.now();
+  readonly #startedAt: number;
   /** Live child processes (process tier), so close() can make sure none outlives the engine. */
   readonly #sandboxes: Sandboxes;
   #closed = false;
@@ -119,6 +119,8 @@ export class Engine {
    */
   constructor(options: EngineOptions = {}) {
     this.#options = resolveOptions(options);
+    const clock = this.#options.clock;
+    this.#startedAt = clock.now();
     assertCeilingWithinEngine(this.#options.ceiling, this.#options.dataDir);
     this.#ownership = new Ownership(
       this.#options.ceiling,
@@ -128,6 +130,7 @@ export class Engine {
     this.#logBudget = new LogBudget({
       linesPerSecond: limits.logLinesPerSecond,
       burst: limits.logBurst,
+      clock,
     });
     this.#sandboxes = new Sandboxes(this.#options.denoCommand, this.#options.channel);
     this.#eventOptions = options.events ?? {};
@@ -141,6 +144,7 @@ export class Engine {
       unresponsiveMs: o.unresponsiveMs,
       probeMs: o.probeMs,
       autoscaleTickMs: o.autoscaleTickMs,
+      clock,
     };
     this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
     this.fetch = servePlugins(this.#plugins, (message) => this.#log("error", message));
@@ -152,6 +156,7 @@ export class Engine {
       onBreakerChange: (bundle, from, to) => {
         this.events.dispatchEvent(new BreakerEvent(bundle, from, to));
       },
+      clock,
     });
   }
 
@@ -192,10 +197,12 @@ export class Engine {
     await this.#ownership.open(this.#store);
     this.#registry = new Registry(this, this.#store, {
       rollbackWarmMs: this.#options.rollbackWarmMs,
+      clock: this.#options.clock,
     });
     this.#bus = new EventBus(this.#busHost(), this.#store.events, {
       ...this.#eventOptions,
       timeoutMs: this.#eventOptions.timeoutMs ?? this.#options.callTimeoutMs,
+      clock: this.#eventOptions.clock ?? this.#options.clock,
     });
     const rules = await this.#store.getRules();
     if (rules !== undefined) {
@@ -677,7 +684,7 @@ export class Engine {
       bundleStatus(e, this.#options.name, this.#broker.status(e.id), this.#logBudget.dropped(e.id))
     );
     return {
-      uptimeMs: Date.now() - this.#startedAt,
+      uptimeMs: this.#options.clock.now() - this.#startedAt,
       bundles,
       leakedWorkers: bundles.reduce(
         (n, b) => n + b.revisions.reduce((m, r) => m + r.leakedWorkers, 0),
@@ -730,7 +737,7 @@ export class Engine {
       options.timeoutMs ?? revision.manifest.governance.timeoutMs ?? this.#options.callTimeoutMs,
       this.#options.ceiling.limits.maxTimeoutMs,
     );
-    const deadline = Math.min(options.deadline ?? Infinity, Date.now() + timeout);
+    const deadline = Math.min(options.deadline ?? Infinity, this.#options.clock.now() + timeout);
     const record: CallRecord = { deadline, hops: options.hops ?? 0 };
     if (options.traceparent) record.traceparent = options.traceparent;
     return record;

@@ -26,6 +26,7 @@ import { parseManifest } from "../manifest/manifest.ts";
 import type { Engine } from "../engine.ts";
 import type { BundleRecord, ReleaseRecord, Store } from "../store/store.ts";
 import { type CanaryOptions, type CanaryState, resolveCanaryPlan } from "./canary.ts";
+import type { Clock } from "../base/clock.ts";
 import { abandonedCanary, TrafficControl } from "./traffic.ts";
 import type { OutcomeWindow } from "../core/outcomes.ts";
 import {
@@ -74,6 +75,8 @@ export interface RegistryOptions {
    * once. @default {300000}
    */
   rollbackWarmMs?: number;
+  /** Time of warm rollback targets and phased releases. @default {systemClock} */
+  clock?: Clock;
 }
 
 /** Options for {@linkcode Registry.release}. */
@@ -120,6 +123,7 @@ export class Registry {
       store,
       lock: (id, work) => this.#lock(id, work),
       rollbackWarmMs: options.rollbackWarmMs ?? 300_000,
+      ...(options.clock ? { clock: options.clock } : {}),
     });
   }
 

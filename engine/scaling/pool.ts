@@ -19,6 +19,7 @@
 import { Activator } from "./activator.ts";
 import type { ScaleReason } from "./autoscaler.ts";
 import { UnavailableError } from "../base/errors.ts";
+import { type Clock, sleep, systemClock, type TimerHandle } from "../base/clock.ts";
 import type { Instance } from "../sandbox/host/instance.ts";
 import {
   CrashHistory,
@@ -41,15 +42,16 @@ export class InstancePool {
   leaked = 0;
 
   readonly #options: PoolOptions;
+  readonly #clock: Clock;
   readonly #activator: Activator;
-  readonly #roles = new RoleTable();
+  readonly #roles: RoleTable;
   readonly #retirements: Retirements;
   readonly #stopping = new WeakSet<Instance>();
   readonly #served = new WeakMap<Instance, number>();
   readonly #crashes: CrashHistory;
   #accepting = false;
   #closed = false;
-  #backoffTimer?: ReturnType<typeof setTimeout>;
+  #backoffTimer?: TimerHandle;
   #target: number;
   #warm: number;
 
@@ -60,8 +62,10 @@ export class InstancePool {
    */
   constructor(options: PoolOptions) {
     this.#options = options;
-    this.#activator = new Activator(options.label, options.maxBuffered ?? 1000);
-    this.#retirements = new Retirements(options.hookTimeoutMs);
+    this.#clock = options.clock ?? systemClock;
+    this.#roles = new RoleTable(this.#clock);
+    this.#activator = new Activator(options.label, options.maxBuffered ?? 1000, this.#clock);
+    this.#retirements = new Retirements(options.hookTimeoutMs, this.#clock);
     this.#crashes = new CrashHistory(options);
     this.#target = Math.max(1, options.min);
     this.#warm = options.warm ?? 0;
@@ -237,9 +241,10 @@ export class InstancePool {
     this.#accepting = false;
     this.#clearBackoff();
     this.#activator.rejectAll(`Bundle ${this.#options.label} is stopping`);
-    const until = Date.now() + graceMs;
-    while (this.inflight > 0 && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, until - Date.now()))));
+    const clock = this.#clock;
+    const until = clock.now() + graceMs;
+    while (this.inflight > 0 && clock.now() < until) {
+      await sleep(clock, Math.min(20, Math.max(1, until - clock.now())));
     }
     return this.inflight;
   }
@@ -257,7 +262,7 @@ export class InstancePool {
     const all = this.#roles.instances();
     for (const instance of all) this.#stopping.add(instance);
     if (runOnStop) {
-      const deadline = Date.now() + this.#options.hookTimeoutMs;
+      const deadline = this.#clock.now() + this.#options.hookTimeoutMs;
       const stoppable = all.filter((i) =>
         (i.state === "ready" || i.state === "retiring") && this.#retirements.claimStopHook(i)
       );
@@ -283,7 +288,7 @@ export class InstancePool {
     this.lastExitReason = reason;
     if (!this.#accepting) return;
     this.restarts++;
-    const crash = this.#crashes.record(Date.now(), reason);
+    const crash = this.#crashes.record(this.#clock.now(), reason);
     if (crash.loop !== undefined) {
       this.#accepting = false;
       this.#options.onCrashLoop(crash.loop);
@@ -292,7 +297,7 @@ export class InstancePool {
     const delay = crash.backoffMs;
     // One timer serves every exit that happened during the backoff.
     this.#clearBackoff();
-    this.#backoffTimer = setTimeout(() => {
+    this.#backoffTimer = this.#clock.setTimeout(() => {
       this.#backoffTimer = undefined;
       this.#reconcile();
     }, delay);
@@ -301,7 +306,7 @@ export class InstancePool {
   }
 
   #clearBackoff(): void {
-    clearTimeout(this.#backoffTimer);
+    this.#clock.clearTimeout(this.#backoffTimer);
     this.#backoffTimer = undefined;
   }
 
@@ -374,18 +379,19 @@ export class InstancePool {
 
   /** A warm instance becomes a serving one: a fresh instance id, then the bundle's `onRefresh`. */
   #handOut(instance: Instance): void {
-    const started = performance.now();
+    const clock = this.#clock;
+    const started = clock.monotonic();
     this.#roles.set(instance, "handing-out");
     const refreshed = instance.refresh(
       crypto.randomUUID(),
-      Date.now() + this.#options.hookTimeoutMs,
+      clock.now() + this.#options.hookTimeoutMs,
     );
-    const sent = performance.now() - started;
+    const sent = clock.monotonic() - started;
     refreshed.then(() => {
-      const resumed = performance.now();
+      const resumed = clock.monotonic();
       if (this.#roles.get(instance) !== "handing-out") return;
       this.#roles.set(instance, "serving");
-      const done = performance.now();
+      const done = clock.monotonic();
       this.#options.onHandOut?.(instance, done - started, sent + (done - resumed));
       this.#serveWaiters();
       this.#reconcile();
@@ -406,12 +412,12 @@ export class InstancePool {
   }
 
   async #launch(): Promise<Instance> {
-    const launchedAt = performance.now();
+    const launchedAt = this.#clock.monotonic();
     let instance: Instance | undefined;
     try {
       instance = this.#options.spawn();
       this.#roles.set(instance, "starting");
-      const deadline = Date.now() + this.#options.startTimeoutMs;
+      const deadline = this.#clock.now() + this.#options.startTimeoutMs;
       await instance.start(deadline);
       await instance.hook("onStart", deadline);
       if (instance.state !== "ready") {
@@ -422,7 +428,7 @@ export class InstancePool {
       instance?.kill(`failed to start: ${(error as Error).message}`);
       throw error;
     }
-    this.#options.onStart?.(instance, performance.now() - launchedAt);
+    this.#options.onStart?.(instance, this.#clock.monotonic() - launchedAt);
     this.#place(instance);
     return instance;
   }
