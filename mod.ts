@@ -136,7 +136,13 @@ export {
   MAX_FANOUT,
   type PublishOptions,
 } from "./engine/events/bus.ts";
-export { type Clock, ManualClock, systemClock, type TimerHandle } from "./engine/base/clock.ts";
+export {
+  type Clock,
+  ManualClock,
+  systemClock,
+  type TimerHandle,
+  type TimerOptions,
+} from "./engine/base/clock.ts";
 export {
   EventGuard,
   type EventLimitOptions,
