@@ -28,19 +28,42 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The longest single wait; longer waits are re-armed (a timer cannot wait beyond 2^31 - 1 ms). */
+/** The longest single runtime timer; a longer wait is re-armed (none can wait beyond 2^31 - 1 ms). */
 export const MAX_TIMER_MS = 60 * 60 * 1000;
+
+type RuntimeTimer = ReturnType<typeof setTimeout>;
+
+/** A wait longer than {@linkcode MAX_TIMER_MS}: the runtime timer it is at now. */
+class LongWait {
+  timer: RuntimeTimer | undefined;
+}
+
+function runtimeTimer(fn: () => void, ms: number, unref: boolean | undefined): RuntimeTimer {
+  const timer = setTimeout(fn, ms);
+  if (unref) Deno.unrefTimer(timer);
+  return timer;
+}
 
 /** The real clock: `Date.now`, `performance.now` and the global timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
   setTimeout: (fn, ms, options) => {
-    const timer = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS));
-    if (options?.unref) Deno.unrefTimer(timer);
-    return timer;
+    if (!(ms > MAX_TIMER_MS)) return runtimeTimer(fn, Math.max(0, ms), options?.unref);
+    const due = performance.now() + ms;
+    const wait = new LongWait();
+    const step = () => {
+      const left = due - performance.now();
+      wait.timer = left > MAX_TIMER_MS
+        ? runtimeTimer(step, MAX_TIMER_MS, options?.unref)
+        : runtimeTimer(fn, Math.max(0, left), options?.unref);
+    };
+    step();
+    return wait;
   },
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  clearTimeout: (handle) => {
+    clearTimeout(handle instanceof LongWait ? handle.timer : handle as RuntimeTimer);
+  },
 };
 
 /**

@@ -55,3 +55,12 @@ Deno.test("systemClock reads real time and runs real timers", async () => {
   await sleep(systemClock, 5);
   assert.equal(fired, false, "a cleared timer never fires");
 });
+
+Deno.test("systemClock waits beyond the longest runtime timer and can cancel such a wait", () => {
+  // A wait of two hours is armed in steps; cancelling it leaves no timer (the test would leak one).
+  let fired = false;
+  const handle = systemClock.setTimeout(() => fired = true, 2 * 60 * 60 * 1000);
+  systemClock.clearTimeout(handle);
+  systemClock.clearTimeout(undefined);
+  assert.equal(fired, false);
+});
