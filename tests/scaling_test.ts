@@ -301,6 +301,37 @@ Deno.test("InstancePool retires an instance at maxLifetimeMs: onRetire runs, cal
   assert.equal(revision(t.engine, "lifetime").restarts, 0);
 });
 
+Deno.test("Engine stop drains calls in flight: the last call ends the drain, the clock ends its grace", async () => {
+  // The clock stands still unless moved: the first drain ends because its call ended, the second
+  // because the clock passed drainMs while a call was still running (it is cut off).
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine({ ...manualTime(clock), drainMs: 1_000 });
+  await t.deploy(manifest("drain", { services: { Scale: "1.0.0" } }), { "mod.ts": SCALE });
+  const inflight = () => revision(t.engine, "drain").instances.reduce((n, i) => n + i.inflight, 0);
+  const short = t.engine.call("Scale", "slow", { ms: 300 });
+  await waitFor(() => inflight() === 1, 5_000, "the short call sent");
+  await t.engine.stop("drain");
+  assert.equal(typeof await short, "string", "the call finished during the drain");
+  assert.equal(t.engine.stateOf("drain", "1.0.0"), "RESOLVED");
+
+  await t.engine.start("drain");
+  const long = t.engine.call("Scale", "slow", { ms: 60_000 }).then(() => "done", (e) => e.code);
+  await waitFor(() => inflight() === 1, 5_000, "the long call sent");
+  const stopped = t.engine.stop("drain");
+  await waitFor(() => t.engine.stateOf("drain", "1.0.0") === "STOPPING", 5_000, "stopping");
+  // A second of engine time per poll: the drain's grace timer may be armed a little later.
+  await waitFor(
+    async () => {
+      await clock.advance(1_000);
+      return t.engine.stateOf("drain", "1.0.0") === "RESOLVED";
+    },
+    10_000,
+    "the grace to end",
+  );
+  await stopped;
+  assert.notEqual(await long, "done", "cut off when the grace ended");
+});
+
 Deno.test("Registry rollback to the warm previous version fails no call and routes every later call to it", async () => {
   await using t = await testEngine({ rollbackWarmMs: 60_000 });
   const release = async (version: string) => {

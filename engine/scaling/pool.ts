@@ -19,7 +19,7 @@
 import { Activator } from "./activator.ts";
 import type { ScaleReason } from "./autoscaler.ts";
 import { UnavailableError } from "../base/errors.ts";
-import { type Clock, sleep, systemClock, type TimerHandle } from "../base/clock.ts";
+import { type Clock, systemClock, type TimerHandle } from "../base/clock.ts";
 import type { Instance } from "../sandbox/host/instance.ts";
 import {
   CrashHistory,
@@ -52,6 +52,8 @@ export class InstancePool {
   #accepting = false;
   #closed = false;
   #backoffTimer?: TimerHandle;
+  /** Ends a drain's wait; set while one waits for the calls in flight. */
+  #drained?: () => void;
   #target: number;
   #warm: number;
 
@@ -187,6 +189,7 @@ export class InstancePool {
    */
   release(instance: Instance): void {
     this.#retirements.released(instance);
+    if (this.#drained && this.inflight === 0) this.#drained();
   }
 
   /**
@@ -241,11 +244,19 @@ export class InstancePool {
     this.#accepting = false;
     this.#clearBackoff();
     this.#activator.rejectAll(`Bundle ${this.#options.label} is stopping`);
+    if (this.inflight === 0) return 0;
+    // Woken by the last call ending (release, exited) or by the clock at the end of the grace,
+    // whichever comes first: no polling, and calls that end in real time end the wait on any clock.
     const clock = this.#clock;
-    const until = clock.now() + graceMs;
-    while (this.inflight > 0 && clock.now() < until) {
-      await sleep(clock, Math.min(20, Math.max(1, until - clock.now())));
-    }
+    await new Promise<void>((resolve) => {
+      const timer = clock.setTimeout(done, graceMs);
+      function done() {
+        clock.clearTimeout(timer);
+        resolve();
+      }
+      this.#drained = done;
+    });
+    this.#drained = undefined;
     return this.inflight;
   }
 
@@ -281,6 +292,7 @@ export class InstancePool {
   exited(instance: Instance, reason: string): void {
     if (!this.#roles.delete(instance)) return;
     this.#retirements.released(instance);
+    if (this.#drained && this.inflight === 0) this.#drained();
     const expected = this.#stopping.has(instance);
     if (instance.unresponsive && instance.tier === "worker") this.leaked++;
     this.#options.onExit?.(instance, reason, expected);
