@@ -221,6 +221,7 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
       }
     },
     async wrapCall(call, next) {
+      // Real elapsed time, as for requests above.
       const started = performance.now();
       recorder.callStarted(call);
       const span = tracing?.startCall(call);
