@@ -104,7 +104,7 @@ export class CircuitBreaker {
    *
    * @param rule Parameters.
    * @param onChange Called on every state change.
-   * @param clock Time source (its monotonic reading: windows and the retry timeout are durations).
+   * @param clock Time source (`now()`, as cheap as `Date.now`: it is read on every call).
    * @default {systemClock}
    */
   constructor(
@@ -145,7 +145,7 @@ export class CircuitBreaker {
     if (this.#forced === "FORCED_OPEN") return undefined;
     if (this.#forced === "FORCED_CLOSED" || this.#state === "CLOSED") return NORMAL;
     if (this.#state === "OPEN") {
-      if (this.#clock.monotonic() - this.#openedAt < this.rule.retryTimeoutMs) return undefined;
+      if (this.#clock.now() - this.#openedAt < this.rule.retryTimeoutMs) return undefined;
       this.#transition("HALF_OPEN");
       this.#probesAdmitted = 0;
       this.#probesPassed = 0;
@@ -169,7 +169,7 @@ export class CircuitBreaker {
       else if (++this.#probesPassed >= this.rule.probeNum) this.#close();
       return;
     }
-    const now = this.#clock.monotonic();
+    const now = this.#clock.now();
     this.#window.record(now, result.error, result.rtMs > this.rule.maxRtMs);
     if (
       this.#forced === undefined && this.#state === "CLOSED" && bad &&
@@ -181,11 +181,11 @@ export class CircuitBreaker {
 
   /** Counters of the current window (for status). */
   snapshot(): WindowSnapshot {
-    return this.#window.snapshot(this.#clock.monotonic());
+    return this.#window.snapshot(this.#clock.now());
   }
 
   #open(): void {
-    this.#openedAt = this.#clock.monotonic();
+    this.#openedAt = this.#clock.now();
     this.#transition("OPEN");
   }
 

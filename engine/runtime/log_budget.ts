@@ -57,7 +57,7 @@ export class LogBudget {
    * ```
    */
   admit(id: string): boolean {
-    const now = this.#clock.monotonic();
+    const now = this.#clock.now();
     let bucket = this.#buckets.get(id);
     if (!bucket) {
       bucket = { tokens: this.#burst, at: now, dropped: 0 };
@@ -84,7 +84,7 @@ export class LogBudget {
   countDropped(id: string, count: number): void {
     let bucket = this.#buckets.get(id);
     if (!bucket) {
-      bucket = { tokens: this.#burst, at: this.#clock.monotonic(), dropped: 0 };
+      bucket = { tokens: this.#burst, at: this.#clock.now(), dropped: 0 };
       this.#buckets.set(id, bucket);
     }
     bucket.dropped += count;

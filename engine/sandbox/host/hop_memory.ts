@@ -44,12 +44,12 @@ export class HopMemory {
    */
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
-    this.#at = clock.monotonic();
+    this.#at = clock.now();
   }
 
   /** The deepest call of the last one or two windows. */
   inherited(): Inherited {
-    const now = this.#clock.monotonic();
+    const now = this.#clock.now();
     if (now - this.#at >= HOP_WINDOW_MS) {
       this.#previous = now - this.#at >= 2 * HOP_WINDOW_MS ? { hops: 0 } : this.#current;
       this.#current = { hops: 0 };
