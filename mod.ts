@@ -86,7 +86,13 @@ export {
   MemoryEventStore,
 } from "./engine/store/event_store.ts";
 export { KvEventStore } from "./engine/store/kv_event_store.ts";
-export { type Clock, ManualClock, systemClock, type TimerHandle } from "./engine/base/clock.ts";
+export {
+  type Clock,
+  ManualClock,
+  systemClock,
+  type TimerHandle,
+  type TimerOptions,
+} from "./engine/base/clock.ts";
 
 // Types only: what the members above take and return (`engine.registry`, `engine.eventBus`,
 // `engine.events`, status views, store records), exported so a host can name them.

@@ -8,7 +8,7 @@
  * @module
  */
 import { BundleStateError } from "./base/errors.ts";
-import { type Clock, systemClock } from "./base/clock.ts";
+import type { Clock } from "./base/clock.ts";
 import { ENGINE_VERSION } from "./base/version.ts";
 import type { CallOutcome, CallRequest } from "./call/request.ts";
 import { type LifecycleEvent, LogEvent } from "./core/lifecycle.ts";
@@ -64,8 +64,6 @@ export interface EngineOptions extends EngineSettingsOptions {
   store?: Store;
   /** Message and scheduled events: attempts, timeouts, backoff (README, "Events"). */
   events?: EventBusOptions;
-  /** Time source for deadlines and timers (a `ManualClock` in tests). @default {systemClock} */
-  clock?: Clock;
 }
 
 /**
@@ -139,7 +137,7 @@ export class Engine {
   constructor(options: EngineOptions = {}) {
     this.#options = resolveOptions(options);
     assertCeilingWithinEngine(this.#options.ceiling, this.#options.dataDir);
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = this.#options.clock;
     this.#startedAt = this.#clock.now();
     this.#eventOptions = options.events ?? {};
     this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
@@ -215,6 +213,7 @@ export class Engine {
     await runtime.ownership.open(this.#store);
     this.#registry = new Registry(runtime, this.#store, {
       rollbackWarmMs: this.#options.rollbackWarmMs,
+      clock: this.#options.clock,
     });
     const bus = new EventBus(
       {
@@ -232,6 +231,7 @@ export class Engine {
       {
         ...this.#eventOptions,
         timeoutMs: this.#eventOptions.timeoutMs ?? this.#options.callTimeoutMs,
+        clock: this.#eventOptions.clock ?? this.#clock,
       },
     );
     this.#bus = bus;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createEngine, type Engine, type EngineOptions } from "../mod.ts";
+import { type Clock, createEngine, type Engine, type EngineOptions } from "../mod.ts";
 
 /** Folder of the repository root. */
 export const ROOT: string = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -70,6 +70,19 @@ export const FAST: EngineOptions = {
   // trusts every test bundle with it. The library default trusts none (hostile_memory_test.ts).
   ceiling: { trusted: ["*"] },
 };
+
+/**
+ * Engine options for a test that moves time by hand: the engine runs on `clock`, and heartbeats
+ * are spaced far apart, because a heartbeat's reply takes real time while the test may move the
+ * clock by seconds at once (the instance would look unresponsive).
+ *
+ * @param clock The engine's clock, e.g. `new ManualClock(Date.now())`: sandboxes enforce call
+ * deadlines on their own real clock, so it must start near real time.
+ * @returns Options to pass to {@linkcode testEngine} or `testServer`.
+ */
+export function manualTime(clock: Clock): EngineOptions {
+  return { clock, heartbeatMs: 3_600_000, unresponsiveMs: 7_200_000 };
+}
 
 /**
  * Engine options whose operator policy grants several bundles the same services (and topics): a

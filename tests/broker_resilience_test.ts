@@ -6,13 +6,22 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type BreakerEvent, BundleCallError, BundlehostError, type Engine } from "../mod.ts";
+import {
+  type BreakerEvent,
+  BundleCallError,
+  BundlehostError,
+  type Engine,
+  ManualClock,
+} from "../mod.ts";
 import type { RouteSpec } from "../engine/sdk/bundle.ts";
-import { manifest, rejects, sharing, testEngine, writeBundle } from "./_helpers.ts";
+import { manifest, manualTime, rejects, sharing, testEngine, writeBundle } from "./_helpers.ts";
 import { admin, releasePath, rpc } from "./_http.ts";
 import { testServer } from "./_server.ts";
 
-/** `{ sleepMs }` makes a call slow (cut short at the deadline), `{ fail: true }` makes it throw. */
+/**
+ * `{ sleepMs }` makes a call slow (cut short at the deadline), `{ fail: true }` makes it throw,
+ * `{ slow: true }` logs "slow call" first (a test on a manual clock then moves time) and takes 100 ms.
+ */
 const STOCK = `
 const sleep = (ms, signal) => new Promise((resolve) => {
   const timer = setTimeout(resolve, ms);
@@ -20,6 +29,10 @@ const sleep = (ms, signal) => new Promise((resolve) => {
 });
 export default { services: { Stock: {
   async check(input, ctx) {
+    if (input?.slow) {
+      ctx.log.info("slow call");
+      await sleep(100, ctx.signal);
+    }
     if (input?.sleepMs) await sleep(input.sleepMs, ctx.signal);
     if (input?.fail) throw new Error("stock backend down");
     return ctx.bundle.id;
@@ -217,7 +230,7 @@ const CASES: Record<string, StrategyCase> = {
       minRequestAmount: 4,
       probeNum: 1,
     },
-    bad: { sleepMs: 300 },
+    bad: { slow: true },
     trip: ["bad", "good", "bad", "good", "bad"],
     window: { total: 5, errors: 0, slow: 3 },
   },
@@ -225,7 +238,10 @@ const CASES: Record<string, StrategyCase> = {
 
 for (const [strategy, c] of Object.entries(CASES)) {
   Deno.test(`Broker breaker (${strategy}) goes CLOSED → OPEN → HALF_OPEN → OPEN → HALF_OPEN → CLOSED → OPEN`, async () => {
-    await using t = await testEngine();
+    // The breaker's windows, response times and retry timeout run on the engine's clock: the
+    // test moves it, so a loaded machine cannot make the breaker half-open early.
+    const clock = new ManualClock(Date.now());
+    await using t = await testEngine(manualTime(clock));
     const id = `breaker-${strategy.toLowerCase()}`;
     await t.deploy(
       manifest(id, {
@@ -239,9 +255,17 @@ for (const [strategy, c] of Object.entries(CASES)) {
       if (e.bundle === id) events.push(`${e.from}>${e.to}`);
     });
     const state = () => t.engine.bundle(id).governance?.breaker?.state;
+    // A slow call takes 300 ms of engine time: the clock moves once the bundle has it.
+    t.engine.events.on("log", (e) => {
+      if (e.bundle === id && e.message === "slow call") void clock.advance(300);
+    });
     const call = (kind: Call) => check(t.engine, kind === "bad" ? c.bad : {});
     const probeNum = c.governance.probeNum as number;
-    const waitRetry = () => new Promise((r) => setTimeout(r, RETRY_MS + 50));
+    const waitRetry = async () => {
+      await clock.advance(RETRY_MS - 1);
+      assert.equal(await call("good"), "CIRCUIT_OPEN", "still OPEN just before retryTimeoutMs");
+      await clock.advance(1);
+    };
     const trip = async () => {
       const states: (string | undefined)[] = [];
       for (const kind of c.trip) {

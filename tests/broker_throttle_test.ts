@@ -5,8 +5,16 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { BundlehostError, createEngine, type Engine } from "../mod.ts";
-import { FAST, manifest, sharing, testEngine, waitFor, writeBundle } from "./_helpers.ts";
+import { BundlehostError, createEngine, type Engine, ManualClock } from "../mod.ts";
+import {
+  FAST,
+  manifest,
+  manualTime,
+  sharing,
+  testEngine,
+  waitFor,
+  writeBundle,
+} from "./_helpers.ts";
 import { admin, rpc } from "./_http.ts";
 import { type TestServer, testServer } from "./_server.ts";
 
@@ -44,15 +52,15 @@ async function deploy(srv: TestServer, m: Record<string, unknown>, mod = STOCK):
 }
 
 /** Fires `n` calls at once; counts outcomes by serving bundle or error code. */
-async function burst(engine: Engine, n: number, input: unknown = {}) {
+async function burst(engine: Engine, n: number, input: unknown = {}, onSettled = () => {}) {
   const outcomes = await Promise.all(
     Array.from(
       { length: n },
       () =>
-        engine.invoke({ service: "Stock", method: "check", input: input }).then(
+        engine.invoke({ service: "Stock", method: "check", input }).then(
           (o) => o.bundle,
           (e) => e instanceof BundlehostError ? e.code : String(e),
-        ),
+        ).finally(onSettled),
     ),
   );
   const counts: Record<string, number> = {};
@@ -61,7 +69,9 @@ async function burst(engine: Engine, n: number, input: unknown = {}) {
 }
 
 Deno.test("Broker QPS limit answers 429 for every call over the limit within the window", async () => {
-  await using srv = await testServer();
+  // The window runs on the engine's clock: however slowly the 20 requests arrive, they share it.
+  const clock = new ManualClock(Date.now());
+  await using srv = await testServer(manualTime(clock));
   await deploy(srv, manifest("limited", { services: SERVICES, governance: { qps: 5 } }));
   const replies = await Promise.all(
     Array.from({ length: 20 }, () => rpc(srv.url, "Stock", "check", {})),
@@ -76,11 +86,14 @@ Deno.test("Broker QPS limit answers 429 for every call over the limit within the
   );
   assert.equal(srv.engine.bundle("limited").governance?.qps, 5);
   // Once the one-second window has slid past, the bundle admits calls again.
-  await waitFor(async () => (await rpc(srv.url, "Stock", "check", {})).status === 200, 3_000);
+  assert.equal((await rpc(srv.url, "Stock", "check", {})).status, 429);
+  await clock.advance(1_000);
+  assert.equal((await rpc(srv.url, "Stock", "check", {})).status, 200);
 });
 
 Deno.test("Broker QPS limit with maxQueueingTimeMs paces calls and refuses longer waits", async () => {
-  await using t = await testEngine();
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine(manualTime(clock));
   // 2 per second = one every 500 ms: the first passes, the second waits 500 ms, a third would
   // wait 1000 ms > 600 ms and is refused.
   await t.deploy(
@@ -90,7 +103,13 @@ Deno.test("Broker QPS limit with maxQueueingTimeMs paces calls and refuses longe
     }),
     { "mod.ts": STOCK },
   );
-  assert.deepEqual(await burst(t.engine, 5), { "paced@1.0.0": 2, THROTTLED: 3 });
+  let settled = 0;
+  const outcomes = burst(t.engine, 5, {}, () => settled++);
+  await waitFor(() => settled === 4, 10_000, "all but the queued call");
+  await clock.advance(499);
+  assert.equal(settled, 4, "the queued call waits its 500 ms of engine time");
+  await clock.advance(1);
+  assert.deepEqual(await outcomes, { "paced@1.0.0": 2, THROTTLED: 3 });
 });
 
 Deno.test("Broker concurrency limit rejects or queues calls beyond maxConcurrency", async () => {
@@ -122,7 +141,12 @@ Deno.test("Broker concurrency limit rejects or queues calls beyond maxConcurrenc
 });
 
 Deno.test("Broker service limits from rules apply across every provider", async () => {
-  await using t = await testEngine(sharing({ Stock: ["svc-a", "svc-b"] }));
+  // On a manual clock the ten calls fall in one QPS window however slowly they are sent.
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine({
+    ...sharing({ Stock: ["svc-a", "svc-b"] }),
+    ...manualTime(clock),
+  });
   for (const id of ["svc-a", "svc-b"]) {
     await t.deploy(manifest(id, { services: SERVICES }), { "mod.ts": STOCK });
   }

@@ -6,9 +6,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type CanaryEvent, createEngine, type Engine } from "../mod.ts";
+import { type CanaryEvent, createEngine, type Engine, ManualClock } from "../mod.ts";
 import { main as cli } from "../cli.ts";
-import { FAST, manifest, type TestEngine, testEngine, waitFor } from "./_helpers.ts";
+import { FAST, manifest, manualTime, type TestEngine, testEngine, waitFor } from "./_helpers.ts";
 import { admin, type BundleView, rpc } from "./_http.ts";
 import { TEST_TOKEN, testServer } from "./_server.ts";
 
@@ -177,23 +177,42 @@ for (
 }
 
 Deno.test("Registry.canary promotes a healthy version step by step and keeps the old one warm", async () => {
-  await using t = await testEngine({ rollbackWarmMs: 60_000 });
+  // Steps last a minute of the engine's clock, which moves once a step has had its calls: a slow
+  // machine cannot leave a step short of minCalls (it would be held, then rolled back). Calls are
+  // made one at a time, so none is in flight while the clock moves (its latency would be a minute).
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine({ ...manualTime(clock), rollbackWarmMs: 60_000 });
   const events = canaryEvents(t.engine);
   await release(t, "1.0.0");
   await release(t, "2.0.0", {}, false);
-  const traffic = load(t.engine, 2);
   await t.engine.registry.canary("shop", "2.0.0", {
     steps: [25, 50, 100],
-    stepMs: 200,
+    stepMs: 60_000,
     minCalls: 5,
   });
+  const failures: unknown[] = [];
+  const served = new Set<string>();
+  for (const weight of [25, 50]) {
+    await waitFor(() => events.some((e) => e.phase === "step" && e.weight === weight), 5_000);
+    for (let i = 0; i < 2_000 && (t.engine.registry.canaryProgress("shop")?.calls ?? 0) < 5; i++) {
+      await t.engine.invoke({ service: "Shop", method: "price", input: null }).then(
+        (o) => served.add(o.bundle),
+        (e) => {
+          failures.push(e);
+        },
+      );
+    }
+    await clock.advance(59_999);
+    assert.equal(events.at(-1)?.weight, weight, "a step lasts stepMs");
+    await clock.advance(1);
+  }
   await waitFor(() => events.some((e) => e.phase === "promoted"), 20_000, "the promotion");
-  await traffic.stop();
+  assert.deepEqual([...served].sort(), ["shop@1.0.0", "shop@2.0.0"]);
   assert.deepEqual(events.map((e) => [e.phase, e.weight]), [["step", 25], ["step", 50], [
     "promoted",
     100,
   ]]);
-  assert.deepEqual(traffic.failures, []);
+  assert.deepEqual(failures, []);
   const { record } = await t.engine.registry.get("shop");
   assert.deepEqual([record.active, record.weights, record.canary?.status], [
     "2.0.0",
@@ -241,7 +260,9 @@ Deno.test("Registry.restore rolls back a phased release interrupted by a restart
 });
 
 Deno.test("Admin API and CLI run a phased release: validation, progress, promotion", async () => {
-  await using srv = await testServer({ rollbackWarmMs: 60_000 });
+  // The step lasts 2 s of the engine's clock, which moves only once the step was seen running.
+  const clock = new ManualClock(Date.now());
+  await using srv = await testServer({ ...manualTime(clock), rollbackWarmMs: 60_000 });
   const write = async (version: string) => {
     const dir = `${srv.root}/src/shop-${version}`;
     await Deno.mkdir(dir, { recursive: true });
@@ -307,15 +328,13 @@ Deno.test("Admin API and CLI run a phased release: validation, progress, promoti
     await cli(["canary", "shop", "2.0.0", "--steps", "x", "--url", srv.url, "--token", TEST_TOKEN]),
     2,
   );
-  // Traffic goes on until the step is judged (minCalls 3 on 2.0.0) and the version promoted.
-  await waitFor(
-    async () => {
-      assert.equal((await rpc(srv.url, "Shop", "price")).status, 200);
-      return (await view()).canary?.status === "promoted";
-    },
-    15_000,
-    "promotion",
-  );
+  // Traffic goes on until the step has minCalls (3) on 2.0.0; then the step is judged.
+  for (let i = 0; i < 400 && (during.canary?.live?.calls ?? 0) < 3; i++) {
+    assert.equal((await rpc(srv.url, "Shop", "price")).status, 200);
+    during = await view();
+  }
+  await clock.advance(2_000);
+  await waitFor(async () => (await view()).canary?.status === "promoted", 15_000, "promotion");
   const after = await view();
   assert.equal(after.active, "2.0.0");
   assert.equal((await rpc(srv.url, "Shop", "price")).headers.get("x-bundle"), "shop@2.0.0");

@@ -11,12 +11,13 @@ import {
   type Engine,
   type InstanceStartEvent,
   ManifestError,
+  ManualClock,
   type RevisionStatus,
   type ScaleEvent,
   UnavailableError,
 } from "../mod.ts";
 import { parseManifest } from "../engine/manifest/manifest.ts";
-import { manifest, rejects, testEngine, waitFor } from "./_helpers.ts";
+import { manifest, manualTime, rejects, testEngine, waitFor } from "./_helpers.ts";
 
 /** A bundle that reports its identity, its refreshes and a per-instance random seed. */
 const SCALE = `let seed = Math.random();
@@ -197,16 +198,21 @@ Deno.test("Autoscaler scales out under a burst in panic mode and back in without
 });
 
 Deno.test("Engine scales a minWorkers 0 bundle to zero after idleMs and serves the next call", async () => {
-  await using t = await testEngine({ autoscaleTickMs: 50 });
+  // Autoscaler ticks and the idle period run on the engine's clock, which the test moves.
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine({ ...manualTime(clock), autoscaleTickMs: 1_000 });
   const scales = record<ScaleEvent>(t.engine, "scale");
   await t.deploy(
     manifest("zero", {
       services: { Scale: "1.0.0" },
-      scaling: { minWorkers: 0, idleMs: 300, maxBuffered: 2 },
+      scaling: { minWorkers: 0, idleMs: 5_000, maxBuffered: 2 },
     }),
     { "mod.ts": SCALE },
   );
   await t.engine.call("Scale", "whoami", null);
+  await clock.advance(4_000);
+  assert.equal(scales.length, 0, "not idle for idleMs yet");
+  await clock.advance(2_000);
   await waitFor(() => revision(t.engine, "zero").instances.length === 0, 10_000, "scale to zero");
   assert.deepEqual(
     scales.map((e) => [e.from, e.to, e.reason]),
@@ -225,6 +231,7 @@ Deno.test("Engine scales a minWorkers 0 bundle to zero after idleMs and serves t
     ],
   );
   // At zero again, a burst beyond maxBuffered (2) is refused with 503, the rest is served.
+  await clock.advance(7_000);
   await waitFor(() => revision(t.engine, "zero").instances.length === 0, 10_000, "zero again");
   const results = await Promise.allSettled(
     Array.from({ length: 5 }, () => t.engine.call("Scale", "whoami", null)),
@@ -239,11 +246,12 @@ Deno.test("Engine scales a minWorkers 0 bundle to zero after idleMs and serves t
 });
 
 Deno.test("Engine fails a buffered call at its own deadline while the cold start is slower", async () => {
-  await using t = await testEngine({ autoscaleTickMs: 50 });
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine({ ...manualTime(clock), autoscaleTickMs: 1_000 });
   await t.deploy(
     manifest("slowstart", {
       services: { Scale: "1.0.0" },
-      scaling: { minWorkers: 0, idleMs: 200 },
+      scaling: { minWorkers: 0, idleMs: 2_000 },
     }),
     {
       "mod.ts": SCALE.replace(
@@ -252,24 +260,26 @@ Deno.test("Engine fails a buffered call at its own deadline while the cold start
       ),
     },
   );
+  await clock.advance(3_000);
   await waitFor(() => revision(t.engine, "slowstart").instances.length === 0, 10_000, "zero");
-  await rejects(
-    () => t.engine.call("Scale", "whoami", null, { timeoutMs: 100 }),
-    UnavailableError,
-    "has no ready instance",
-  );
+  const buffered = t.engine.call("Scale", "whoami", null, { timeoutMs: 100 });
+  buffered.catch(() => {}); // Checked below, once the clock passed its deadline.
+  await waitFor(() => revision(t.engine, "slowstart").scaling!.buffered === 1, 5_000, "buffered");
+  await clock.advance(100);
+  await rejects(() => buffered, UnavailableError, "has no ready instance");
   // The cold start it triggered still completes and serves the next call.
   assert.equal(typeof ((await t.engine.call("Scale", "whoami", null)) as Whoami).id, "string");
 });
 
 Deno.test("InstancePool retires an instance at maxLifetimeMs: onRetire runs, calls in flight finish", async () => {
-  await using t = await testEngine({ autoscaleTickMs: 50 });
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine({ ...manualTime(clock), autoscaleTickMs: 1_000 });
   const logs: string[] = [];
   t.engine.events.on("log", (e) => logs.push(e.message));
   await t.deploy(
     manifest("lifetime", {
       services: { Scale: "1.0.0" },
-      scaling: { minWorkers: 1, maxWorkers: 2, maxLifetimeMs: 300 },
+      scaling: { minWorkers: 1, maxWorkers: 2, maxLifetimeMs: 5_000 },
     }),
     {
       "mod.ts": SCALE.replace(
@@ -280,11 +290,46 @@ Deno.test("InstancePool retires an instance at maxLifetimeMs: onRetire runs, cal
   );
   const first = (await t.engine.call("Scale", "whoami", null) as Whoami).id;
   const inflight = t.engine.call("Scale", "slow", { ms: 600 });
+  await waitFor(() => revision(t.engine, "lifetime").instances[0]!.inflight === 1, 5_000, "sent");
+  await clock.advance(4_000);
+  assert.ok(!logs.includes(`retire ${first}`), "not retired before maxLifetimeMs");
+  await clock.advance(1_000);
   await waitFor(() => logs.includes(`retire ${first}`), 5_000, "onRetire");
   assert.equal(await inflight, first, "the call in flight finished on the retiring instance");
   const next = (await t.engine.call("Scale", "whoami", null) as Whoami).id;
   assert.notEqual(next, first);
   assert.equal(revision(t.engine, "lifetime").restarts, 0);
+});
+
+Deno.test("Engine stop drains calls in flight: the last call ends the drain, the clock ends its grace", async () => {
+  // The clock stands still unless moved: the first drain ends because its call ended, the second
+  // because the clock passed drainMs while a call was still running (it is cut off).
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine({ ...manualTime(clock), drainMs: 1_000 });
+  await t.deploy(manifest("drain", { services: { Scale: "1.0.0" } }), { "mod.ts": SCALE });
+  const inflight = () => revision(t.engine, "drain").instances.reduce((n, i) => n + i.inflight, 0);
+  const short = t.engine.call("Scale", "slow", { ms: 300 });
+  await waitFor(() => inflight() === 1, 5_000, "the short call sent");
+  await t.engine.runtime.stop("drain");
+  assert.equal(typeof await short, "string", "the call finished during the drain");
+  assert.equal(t.engine.runtime.stateOf("drain", "1.0.0"), "RESOLVED");
+
+  await t.engine.runtime.start("drain");
+  const long = t.engine.call("Scale", "slow", { ms: 60_000 }).then(() => "done", (e) => e.code);
+  await waitFor(() => inflight() === 1, 5_000, "the long call sent");
+  const stopped = t.engine.runtime.stop("drain");
+  await waitFor(() => t.engine.runtime.stateOf("drain", "1.0.0") === "STOPPING", 5_000, "stopping");
+  // A second of engine time per poll: the drain's grace timer may be armed a little later.
+  await waitFor(
+    async () => {
+      await clock.advance(1_000);
+      return t.engine.runtime.stateOf("drain", "1.0.0") === "RESOLVED";
+    },
+    10_000,
+    "the grace to end",
+  );
+  await stopped;
+  assert.notEqual(await long, "done", "cut off when the grace ended");
 });
 
 Deno.test("Registry rollback to the warm previous version fails no call and routes every later call to it", async () => {
@@ -342,7 +387,8 @@ Deno.test("Registry rollback to the warm previous version fails no call and rout
 });
 
 Deno.test("Registry stops the warm previous version after rollbackWarmMs", async () => {
-  await using t = await testEngine({ rollbackWarmMs: 200 });
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine({ ...manualTime(clock), rollbackWarmMs: 60_000 });
   for (const version of ["1.0.0", "2.0.0"]) {
     const dir = await t.bundle(manifest("fade", { version, services: { Scale: "1.0.0" } }), {
       "mod.ts": SCALE,
@@ -350,6 +396,9 @@ Deno.test("Registry stops the warm previous version after rollbackWarmMs", async
     await t.engine.registry.release({ path: dir });
   }
   assert.equal(revision(t.engine, "fade", "1.0.0").state, "ACTIVE");
+  await clock.advance(59_999);
+  assert.equal(revision(t.engine, "fade", "1.0.0").state, "ACTIVE", "warm until rollbackWarmMs");
+  await clock.advance(1);
   await waitFor(
     () => revision(t.engine, "fade", "1.0.0").state === "RESOLVED",
     5_000,

@@ -1,6 +1,8 @@
 /**
- * Time for the event bus and the scheduler: {@linkcode systemClock} in production, and
- * {@linkcode ManualClock} in tests, which moves only when told to and fires its timers in order.
+ * The engine's one source of time: every engine part reads the time and arms its timers through
+ * an injected {@linkcode Clock} (engine option `clock`, docs/architecture.md, "Time").
+ * {@linkcode systemClock} is the real one; {@linkcode ManualClock} is for tests: it moves only when
+ * told to and fires its timers in order, so timing logic is tested without sleeping.
  *
  * @module
  */
@@ -18,8 +20,14 @@
  */
 export type TimerHandle = unknown;
 
+/** Options of {@linkcode Clock.setTimeout}. */
+export interface TimerOptions {
+  /** Whether the timer may not keep the process alive on its own (`Deno.unrefTimer`). @default {false} */
+  unref?: boolean;
+}
+
 /**
- * Where the bus and the scheduler read the time and set timers.
+ * Where engine code reads the time and sets timers.
  *
  * @example Drive the event bus from a manual clock
  * ```ts
@@ -30,19 +38,34 @@ export type TimerHandle = unknown;
  * ```
  */
 export interface Clock {
-  /** The current time, epoch ms. */
+  /** The current time, epoch ms (deadlines, timestamps). */
   now(): number;
+  /** A reading for durations, ms from an arbitrary origin; never goes back, unlike `now()`. */
+  monotonic(): number;
   /** Runs `fn` once after `ms`. */
-  setTimeout(fn: () => void, ms: number): TimerHandle;
-  /** Cancels a timer; unknown handles are ignored. */
+  setTimeout(fn: () => void, ms: number, options?: TimerOptions): TimerHandle;
+  /** Cancels a timer; unknown handles (and `undefined`) are ignored. */
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The longest single wait; longer waits are re-armed (a timer cannot wait beyond 2^31 - 1 ms). */
+/** The longest single runtime timer; a longer wait is re-armed (none can wait beyond 2^31 - 1 ms). */
 export const MAX_TIMER_MS = 60 * 60 * 1000;
 
+type RuntimeTimer = ReturnType<typeof setTimeout>;
+
+/** A wait longer than {@linkcode MAX_TIMER_MS}: the runtime timer it is at now. */
+class LongWait {
+  timer: RuntimeTimer | undefined;
+}
+
+function runtimeTimer(fn: () => void, ms: number, unref: boolean | undefined): RuntimeTimer {
+  const timer = setTimeout(fn, ms);
+  if (unref) Deno.unrefTimer(timer);
+  return timer;
+}
+
 /**
- * The real clock: `Date.now` and the global timers.
+ * The real clock: `Date.now`, `performance.now` and the global timers.
  *
  * @example Read the time
  * ```ts
@@ -53,9 +76,96 @@ export const MAX_TIMER_MS = 60 * 60 * 1000;
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS)),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  monotonic: () => performance.now(),
+  setTimeout: (fn, ms, options) => {
+    if (!(ms > MAX_TIMER_MS)) return runtimeTimer(fn, Math.max(0, ms), options?.unref);
+    const due = performance.now() + ms;
+    const wait = new LongWait();
+    const step = () => {
+      const left = due - performance.now();
+      wait.timer = left > MAX_TIMER_MS
+        ? runtimeTimer(step, MAX_TIMER_MS, options?.unref)
+        : runtimeTimer(fn, Math.max(0, left), options?.unref);
+    };
+    step();
+    return wait;
+  },
+  clearTimeout: (handle) => {
+    clearTimeout(handle instanceof LongWait ? handle.timer : handle as RuntimeTimer);
+  },
 };
+
+/**
+ * Waits `ms` on a clock.
+ *
+ * @param clock The clock.
+ * @param ms Milliseconds.
+ * @returns Settles after `ms` of the clock's time.
+ *
+ * @example Wait on a manual clock
+ * ```ts
+ * import { ManualClock, sleep } from "./clock.ts";
+ * const clock = new ManualClock(0);
+ * const slept = sleep(clock, 500);
+ * await clock.advance(500);
+ * await slept;
+ * ```
+ */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}
+
+/** A repeating timer from {@linkcode every}. */
+export interface Repeating {
+  /** Stops it (idempotent). */
+  stop(): void;
+}
+
+/**
+ * Runs `fn` every `ms` on a clock until stopped; each run is timed from the end of the previous
+ * one, so a slow run never piles up behind itself.
+ *
+ * @param clock The clock.
+ * @param ms Period, ms.
+ * @param fn What to run.
+ * @param options Timer options of every run.
+ * @returns The handle to stop it.
+ *
+ * @example Tick three times
+ * ```ts
+ * import { every, ManualClock } from "./clock.ts";
+ * const clock = new ManualClock(0);
+ * let ticks = 0;
+ * const timer = every(clock, 1000, () => ticks++);
+ * await clock.advance(3000);
+ * timer.stop();
+ * console.log(ticks); // 3
+ * ```
+ */
+export function every(
+  clock: Clock,
+  ms: number,
+  fn: () => void,
+  options?: TimerOptions,
+): Repeating {
+  let stopped = false;
+  let handle: TimerHandle;
+  const run = () => {
+    if (stopped) return;
+    try {
+      fn();
+    } finally {
+      if (!stopped) handle = clock.setTimeout(run, ms, options);
+    }
+  };
+  handle = clock.setTimeout(run, ms, options);
+  return {
+    stop() {
+      stopped = true;
+      clock.clearTimeout(handle);
+    },
+  };
+}
 
 interface ManualTimer {
   at: number;
@@ -79,6 +189,7 @@ interface ManualTimer {
  */
 export class ManualClock implements Clock {
   #now: number;
+  readonly #start: number;
   #seq = 0;
   readonly #timers = new Map<number, ManualTimer>();
 
@@ -89,6 +200,7 @@ export class ManualClock implements Clock {
    */
   constructor(start: number) {
     this.#now = start;
+    this.#start = start;
   }
 
   /** The current time, epoch ms. */
@@ -96,7 +208,12 @@ export class ManualClock implements Clock {
     return this.#now;
   }
 
-  /** Registers a timer due at `now() + ms`. */
+  /** Time since the clock was made, ms (it moves with {@linkcode ManualClock.now}). */
+  monotonic(): number {
+    return this.#now - this.#start;
+  }
+
+  /** Registers a timer due at `now() + ms` (options are ignored: nothing keeps a process alive). */
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const handle = ++this.#seq;
     this.#timers.set(handle, { at: this.#now + Math.max(0, ms), seq: handle, fn });
@@ -106,6 +223,11 @@ export class ManualClock implements Clock {
   /** Cancels a timer. */
   clearTimeout(handle: TimerHandle): void {
     if (typeof handle === "number") this.#timers.delete(handle);
+  }
+
+  /** Timers waiting. */
+  get pending(): number {
+    return this.#timers.size;
   }
 
   /** Due time of the earliest pending timer, if any. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 
 /** Granularity of deadlines, ms: a deadline fires at most this much late. */
 export const RESOLUTION_MS = 5;
@@ -20,11 +21,39 @@ interface Entry extends Deadline {
   fire(): void;
 }
 
-/** Fires callbacks at (or just after) their deadlines with a single runtime timer. */
+/** Options of {@linkcode DeadlineScheduler}. */
+export interface DeadlineSchedulerOptions {
+  /** Where time is read and the timer armed. @default {systemClock} */
+  clock?: Clock;
+}
+
+/**
+ * Fires callbacks at (or just after) their deadlines with a single timer of its clock.
+ *
+ * @example Deadlines on a manual clock
+ * ```ts
+ * import { DeadlineScheduler } from "./deadlines.ts";
+ * import { ManualClock } from "./clock.ts";
+ * const clock = new ManualClock(0);
+ * const scheduler = new DeadlineScheduler({ clock });
+ * scheduler.schedule(100, () => console.log("due"));
+ * await clock.advance(100); // logs "due"
+ * ```
+ */
 export class DeadlineScheduler {
   readonly #buckets = new Map<number, Set<Entry>>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
   #armedFor = Infinity;
+
+  /**
+   * Creates a scheduler with no deadlines.
+   *
+   * @param options The clock.
+   */
+  constructor(options: DeadlineSchedulerOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
 
   /**
    * Schedules `fire` at `at`.
@@ -66,13 +95,13 @@ export class DeadlineScheduler {
   }
 
   #arm(bucket: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#armedFor = bucket;
-    this.#timer = setTimeout(() => this.#run(), Math.max(0, bucket - Date.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#run(), bucket - this.#clock.now());
   }
 
   #disarm(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedFor = Infinity;
   }
@@ -80,7 +109,7 @@ export class DeadlineScheduler {
   #run(): void {
     this.#timer = undefined;
     this.#armedFor = Infinity;
-    const now = Date.now();
+    const now = this.#clock.now();
     let next = Infinity;
     for (const [bucket, set] of this.#buckets) {
       if (bucket > now) {
@@ -102,5 +131,24 @@ export class DeadlineScheduler {
   }
 }
 
-/** The process-wide scheduler the engine's instances share. */
+/** The process-wide scheduler on {@linkcode systemClock} (the guest's and the engine's by default). */
 export const deadlines: DeadlineScheduler = new DeadlineScheduler();
+
+const byClock = new WeakMap<Clock, DeadlineScheduler>();
+
+/**
+ * The scheduler of a clock: one per clock, so every instance of an engine shares one timer;
+ * {@linkcode deadlines} for {@linkcode systemClock}.
+ *
+ * @param clock The clock.
+ * @returns Its scheduler.
+ */
+export function deadlinesFor(clock: Clock): DeadlineScheduler {
+  if (clock === systemClock) return deadlines;
+  let scheduler = byClock.get(clock);
+  if (!scheduler) {
+    scheduler = new DeadlineScheduler({ clock });
+    byClock.set(clock, scheduler);
+  }
+  return scheduler;
+}

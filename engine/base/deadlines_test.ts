@@ -1,58 +1,77 @@
 import assert from "node:assert/strict";
-import { DeadlineScheduler } from "./deadlines.ts";
+import { deadlines, DeadlineScheduler, deadlinesFor, RESOLUTION_MS } from "./deadlines.ts";
+import { ManualClock, systemClock } from "./clock.ts";
 
-/** Polls until `check` holds (generous bound: the machine may be loaded). */
-async function until(check: () => boolean): Promise<void> {
-  const end = Date.now() + 5_000;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("condition not reached within 5 s");
-    await new Promise((r) => setTimeout(r, 5));
-  }
+const START = Date.UTC(2026, 0, 1);
+
+function scheduler() {
+  const clock = new ManualClock(START);
+  return { clock, scheduler: new DeadlineScheduler({ clock }) };
 }
 
 Deno.test("DeadlineScheduler fires each deadline once, in time order, never before it is due", async () => {
-  const scheduler = new DeadlineScheduler();
+  const { clock, scheduler: s } = scheduler();
   const fired: { name: string; late: number }[] = [];
-  const start = Date.now();
   for (const [name, after] of [["b", 30], ["a", 10], ["c", 50]] as const) {
-    const at = start + after;
-    scheduler.schedule(at, () => fired.push({ name, late: Date.now() - at }));
+    const at = START + after;
+    s.schedule(at, () => fired.push({ name, late: clock.now() - at }));
   }
-  await until(() => fired.length === 3);
+  assert.equal(clock.pending, 1, "one timer for every deadline");
+  await clock.advance(9);
+  assert.equal(fired.length, 0, "nothing before the first deadline");
+  await clock.advance(41);
   assert.deepEqual(fired.map((f) => f.name), ["a", "b", "c"]);
-  assert.ok(fired.every((f) => f.late >= 0), "never before the deadline");
-  assert.equal(scheduler.size, 0);
+  assert.ok(
+    fired.every((f) => f.late >= 0 && f.late < RESOLUTION_MS),
+    "due, at most a bucket late",
+  );
+  assert.equal(s.size, 0);
+  assert.equal(clock.pending, 0, "no timer left armed");
 });
 
 Deno.test("DeadlineScheduler cancel stops a deadline and leaves the rest", async () => {
-  const scheduler = new DeadlineScheduler();
+  const { clock, scheduler: s } = scheduler();
   const fired: string[] = [];
-  const now = Date.now();
-  const keep = scheduler.schedule(now + 15, () => fired.push("keep"));
-  const drop = scheduler.schedule(now + 15, () => fired.push("drop"));
-  const later = scheduler.schedule(now + 40, () => fired.push("later"));
-  scheduler.cancel(drop);
-  scheduler.cancel(later);
-  assert.equal(scheduler.size, 1);
-  const marker = scheduler.schedule(now + 60, () => fired.push("marker"));
-  await until(() => fired.includes("marker"));
-  assert.deepEqual(fired, ["keep", "marker"], "cancelled deadlines never fire");
-  scheduler.cancel(keep); // after firing: a no-op
-  scheduler.cancel(marker);
-  assert.equal(scheduler.size, 0);
+  const keep = s.schedule(START + 15, () => fired.push("keep"));
+  const drop = s.schedule(START + 15, () => fired.push("drop"));
+  const later = s.schedule(START + 40, () => fired.push("later"));
+  s.cancel(drop);
+  s.cancel(later);
+  assert.equal(s.size, 1);
+  await clock.advance(100);
+  assert.deepEqual(fired, ["keep"], "cancelled deadlines never fire");
+  s.cancel(keep); // after firing: a no-op
+  assert.equal(s.size, 0);
+  const only = s.schedule(START + 200, () => fired.push("only"));
+  s.cancel(only);
+  assert.equal(clock.pending, 0, "cancelling the last deadline disarms the timer");
 });
 
 Deno.test("DeadlineScheduler re-arms for an earlier deadline and for ones added while firing", async () => {
-  const scheduler = new DeadlineScheduler();
+  const { clock, scheduler: s } = scheduler();
   const fired: string[] = [];
-  const now = Date.now();
-  scheduler.schedule(now + 2_000, () => fired.push("late"));
-  scheduler.schedule(now + 5, () => {
+  s.schedule(START + 2_000, () => fired.push("late"));
+  s.schedule(START + 5, () => {
     fired.push("early");
-    scheduler.schedule(Date.now() + 5, () => fired.push("chained"));
+    s.schedule(clock.now() + 5, () => fired.push("chained"));
   });
-  await until(() => fired.length >= 2);
+  assert.equal(clock.nextTimer, START + 5, "armed for the earlier deadline");
+  await clock.advance(20);
   assert.deepEqual(fired, ["early", "chained"], "the early ones did not wait for the late one");
-  await until(() => fired.length === 3);
+  await clock.advance(2_000);
   assert.deepEqual(fired, ["early", "chained", "late"]);
+});
+
+Deno.test("DeadlineScheduler on the system clock fires a real deadline", async () => {
+  const s = new DeadlineScheduler();
+  const at = Date.now() + 10;
+  const fired = new Promise<number>((resolve) => s.schedule(at, () => resolve(Date.now())));
+  assert.ok(await fired >= at, "never before its deadline");
+});
+
+Deno.test("deadlinesFor gives one scheduler per clock and the shared one for the system clock", () => {
+  const clock = new ManualClock(START);
+  assert.equal(deadlinesFor(systemClock), deadlines);
+  assert.equal(deadlinesFor(clock), deadlinesFor(clock));
+  assert.notEqual(deadlinesFor(clock), deadlines);
 });

@@ -8,6 +8,7 @@
  * @module
  */
 import type { BreakerStrategy } from "../manifest/manifest.ts";
+import { type Clock, systemClock } from "../base/clock.ts";
 import { SlidingWindow, type WindowSnapshot } from "./window.ts";
 
 /**
@@ -102,7 +103,7 @@ export class CircuitBreaker {
   readonly #strategy: TripStrategy;
   readonly #window: SlidingWindow;
   readonly #onChange: (from: BreakerState, to: BreakerState) => void;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   #state: "CLOSED" | "OPEN" | "HALF_OPEN" = "CLOSED";
   #forced: "FORCED_OPEN" | "FORCED_CLOSED" | undefined;
   #openedAt = 0;
@@ -114,18 +115,19 @@ export class CircuitBreaker {
    *
    * @param rule Parameters.
    * @param onChange Called on every state change.
-   * @param now Clock, ms. @default {Date.now}
+   * @param clock Time source (`now()`, as cheap as `Date.now`: it is read on every call).
+   * @default {systemClock}
    */
   constructor(
     rule: BreakerRule,
     onChange: (from: BreakerState, to: BreakerState) => void = () => {},
-    now: () => number = Date.now,
+    clock: Clock = systemClock,
   ) {
     this.rule = rule;
     this.#strategy = STRATEGIES[rule.strategy];
     this.#window = new SlidingWindow(rule.statIntervalMs);
     this.#onChange = onChange;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   /** Current state (a forced state wins). */
@@ -154,7 +156,7 @@ export class CircuitBreaker {
     if (this.#forced === "FORCED_OPEN") return undefined;
     if (this.#forced === "FORCED_CLOSED" || this.#state === "CLOSED") return NORMAL;
     if (this.#state === "OPEN") {
-      if (this.#now() - this.#openedAt < this.rule.retryTimeoutMs) return undefined;
+      if (this.#clock.now() - this.#openedAt < this.rule.retryTimeoutMs) return undefined;
       this.#transition("HALF_OPEN");
       this.#probesAdmitted = 0;
       this.#probesPassed = 0;
@@ -178,7 +180,7 @@ export class CircuitBreaker {
       else if (++this.#probesPassed >= this.rule.probeNum) this.#close();
       return;
     }
-    const now = this.#now();
+    const now = this.#clock.now();
     this.#window.record(now, result.error, result.rtMs > this.rule.maxRtMs);
     if (
       this.#forced === undefined && this.#state === "CLOSED" && bad &&
@@ -190,11 +192,11 @@ export class CircuitBreaker {
 
   /** Counters of the current window (for status). */
   snapshot(): WindowSnapshot {
-    return this.#window.snapshot(this.#now());
+    return this.#window.snapshot(this.#clock.now());
   }
 
   #open(): void {
-    this.#openedAt = this.#now();
+    this.#openedAt = this.#clock.now();
     this.#transition("OPEN");
   }
 

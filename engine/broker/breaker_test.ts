@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
 import { type BreakerRule, type BreakerState, CircuitBreaker, STRATEGIES } from "./breaker.ts";
 import { SlidingWindow } from "./window.ts";
+import { ManualClock } from "../base/clock.ts";
 import type { BreakerStrategy } from "../manifest/manifest.ts";
-
-/** A clock tests move by hand. */
-function fakeClock(start = 1_000_000) {
-  let now = start;
-  return { now: () => now, advance: (ms: number) => void (now += ms) };
-}
 
 const BASE: Omit<BreakerRule, "strategy" | "threshold"> = {
   maxRtMs: 100,
@@ -37,12 +32,12 @@ function run(breaker: CircuitBreaker, result: { error: boolean; rtMs: number }):
 for (const strategy of Object.keys(CASES) as BreakerStrategy[]) {
   const { threshold, bad } = CASES[strategy];
   const make = () => {
-    const clock = fakeClock();
+    const clock = new ManualClock(1_000_000);
     const changes: string[] = [];
     const breaker = new CircuitBreaker(
       { ...BASE, strategy, threshold },
       (from: BreakerState, to: BreakerState) => changes.push(`${from}>${to}`),
-      clock.now,
+      clock,
     );
     return { clock, changes, breaker };
   };
@@ -53,14 +48,14 @@ for (const strategy of Object.keys(CASES) as BreakerStrategy[]) {
     assert.equal(breaker.state, "CLOSED");
   });
 
-  Deno.test(`CircuitBreaker (${strategy}) goes CLOSED → OPEN → HALF_OPEN → CLOSED, and OPEN again`, () => {
+  Deno.test(`CircuitBreaker (${strategy}) goes CLOSED → OPEN → HALF_OPEN → CLOSED, and OPEN again`, async () => {
     const { clock, changes, breaker } = make();
     for (let i = 0; i < 6; i++) run(breaker, bad);
     assert.equal(breaker.state, "OPEN");
     assert.equal(breaker.tryPass(), undefined, "OPEN refuses calls");
-    clock.advance(BASE.retryTimeoutMs - 1);
+    await clock.advance(BASE.retryTimeoutMs - 1);
     assert.equal(breaker.tryPass(), undefined, "still OPEN just before retryTimeoutMs");
-    clock.advance(1);
+    await clock.advance(1);
     const probe1 = breaker.tryPass();
     assert.equal(breaker.state, "HALF_OPEN");
     assert.deepEqual(probe1, { probe: true });
@@ -74,7 +69,7 @@ for (const strategy of Object.keys(CASES) as BreakerStrategy[]) {
     // Trip again, then fail a probe: straight back to OPEN.
     for (let i = 0; i < 6; i++) run(breaker, bad);
     assert.equal(breaker.state, "OPEN");
-    clock.advance(BASE.retryTimeoutMs);
+    await clock.advance(BASE.retryTimeoutMs);
     const probe = breaker.tryPass()!;
     breaker.complete(probe, bad);
     assert.equal(breaker.state, "OPEN");
@@ -89,10 +84,10 @@ for (const strategy of Object.keys(CASES) as BreakerStrategy[]) {
     ]);
   });
 
-  Deno.test(`CircuitBreaker (${strategy}) forgets calls older than statIntervalMs`, () => {
+  Deno.test(`CircuitBreaker (${strategy}) forgets calls older than statIntervalMs`, async () => {
     const { clock, breaker } = make();
     for (let i = 0; i < 3; i++) run(breaker, bad);
-    clock.advance(BASE.statIntervalMs + 1);
+    await clock.advance(BASE.statIntervalMs + 1);
     for (let i = 0; i < 3; i++) run(breaker, GOOD);
     run(breaker, bad);
     assert.equal(breaker.state, "CLOSED");

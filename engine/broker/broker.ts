@@ -11,6 +11,7 @@
  */
 import semver from "semver";
 import { BundleCallError, BundlehostError, NotFoundError } from "../base/errors.ts";
+import { type Clock, systemClock } from "../base/clock.ts";
 import type { ManifestGovernance } from "../manifest/manifest.ts";
 import type { AdmittedCall, CallOutcome } from "../call/request.ts";
 import type { Revision } from "../core/revision.ts";
@@ -55,6 +56,8 @@ export interface BrokerHost {
   entry(id: string): BundleEntry | undefined;
   /** A breaker changed state. */
   onBreakerChange(bundle: string, from: BreakerState, to: BreakerState): void;
+  /** Time of deadlines, breakers and throttles. @default {systemClock} */
+  clock?: Clock;
 }
 
 /**
@@ -148,6 +151,7 @@ function attemptCall(state: CallState, deadline: number): AdmittedCall {
 /** Routes, protects and degrades calls. */
 export class Broker {
   readonly #host: BrokerHost;
+  readonly #clock: Clock;
   #rules: CompiledRules = { document: { bundles: {}, services: {} }, routes: new Map() };
   readonly #breakers = new Map<string, { key: string; breaker: CircuitBreaker }>();
   readonly #bundleLimits = new Map<string, Limits>();
@@ -160,6 +164,7 @@ export class Broker {
    */
   constructor(host: BrokerHost) {
     this.#host = host;
+    this.#clock = host.clock ?? systemClock;
   }
 
   /** The current rules document. */
@@ -352,11 +357,11 @@ export class Broker {
     }
     const deadline = gov.timeoutMs === undefined
       ? state.deadline
-      : Math.min(state.deadline, Date.now() + gov.timeoutMs);
-    const started = performance.now();
+      : Math.min(state.deadline, this.#clock.now() + gov.timeoutMs);
+    const started = this.#clock.monotonic();
     try {
       const result = await revision.call(attemptCall(state, deadline));
-      breaker?.complete(permit, { error: false, rtMs: performance.now() - started });
+      breaker?.complete(permit, { error: false, rtMs: this.#clock.monotonic() - started });
       return degraded === undefined
         ? { result, bundle: revision.label }
         : { result, bundle: revision.label, degraded };
@@ -365,7 +370,7 @@ export class Broker {
       // Metrics and logs name the bundle that failed (the first one, when a fallback fails too).
       if (error instanceof BundlehostError) error.bundle ??= revision.label;
       const failure = error instanceof BundlehostError && FAILURE_CODES.has(error.code);
-      breaker?.complete(permit, { error: failure, rtMs: performance.now() - started });
+      breaker?.complete(permit, { error: failure, rtMs: this.#clock.monotonic() - started });
       const reason = reasonFor(error);
       if (reason === undefined) throw error;
       return await this.#degrade(state, revision, degraded ?? reason, error);
@@ -445,7 +450,11 @@ export class Broker {
       const id = revision.id;
       entry = {
         key,
-        breaker: new CircuitBreaker(rule, (from, to) => this.#host.onBreakerChange(id, from, to)),
+        breaker: new CircuitBreaker(
+          rule,
+          (from, to) => this.#host.onBreakerChange(id, from, to),
+          this.#clock,
+        ),
       };
       this.#breakers.set(id, entry);
     }
@@ -482,9 +491,16 @@ export class Broker {
     if (!limits || limits.key !== configKey) {
       const queue = settings.maxQueueingTimeMs ?? 0;
       limits = { key: configKey };
-      if (settings.qps !== undefined) limits.qps = new QpsLimiter(label, settings.qps, queue);
+      if (settings.qps !== undefined) {
+        limits.qps = new QpsLimiter(label, settings.qps, queue, this.#clock);
+      }
       if (settings.maxConcurrency !== undefined) {
-        limits.concurrency = new ConcurrencyLimiter(label, settings.maxConcurrency, queue);
+        limits.concurrency = new ConcurrencyLimiter(
+          label,
+          settings.maxConcurrency,
+          queue,
+          this.#clock,
+        );
       }
       table.set(key, limits);
     }

@@ -6,14 +6,11 @@
  * @module
  */
 import { BundlehostError } from "../base/errors.ts";
+import { type Clock, sleep, systemClock, type TimerHandle } from "../base/clock.ts";
 import { SlidingWindow } from "./window.ts";
 
 function throttled(what: string): BundlehostError {
   return new BundlehostError("THROTTLED", `Throttled: ${what}`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Calls-per-second limit. */
@@ -24,7 +21,7 @@ export class QpsLimiter {
   readonly maxQueueingTimeMs: number;
   readonly #label: string;
   readonly #window = new SlidingWindow(1000, 10);
-  readonly #now: () => number;
+  readonly #clock: Clock;
   #latestPassed = -Infinity;
 
   /**
@@ -33,13 +30,13 @@ export class QpsLimiter {
    * @param label What is limited, for messages.
    * @param qps Calls per second.
    * @param maxQueueingTimeMs Longest pacing wait, ms (0: reject at once).
-   * @param now Clock. @default {Date.now}
+   * @param clock Time source and timers. @default {systemClock}
    */
-  constructor(label: string, qps: number, maxQueueingTimeMs = 0, now: () => number = Date.now) {
+  constructor(label: string, qps: number, maxQueueingTimeMs = 0, clock: Clock = systemClock) {
     this.#label = label;
     this.qps = qps;
     this.maxQueueingTimeMs = maxQueueingTimeMs;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   /**
@@ -49,7 +46,7 @@ export class QpsLimiter {
    * @throws {BundlehostError} `THROTTLED` when over the limit.
    */
   async acquire(deadline = Infinity): Promise<void> {
-    const now = this.#now();
+    const now = this.#clock.now();
     if (this.maxQueueingTimeMs <= 0) {
       if (this.#window.snapshot(now).total >= this.qps) {
         throw throttled(`${this.#label} is over ${this.qps} calls per second`);
@@ -68,7 +65,7 @@ export class QpsLimiter {
       throw throttled(`${this.#label} queue is longer than ${this.maxQueueingTimeMs} ms`);
     }
     this.#latestPassed = expected;
-    await sleep(wait);
+    await sleep(this.#clock, wait);
   }
 }
 
@@ -79,8 +76,9 @@ export class ConcurrencyLimiter {
   /** Longest wait for a slot, ms; 0 rejects at once. */
   readonly maxQueueingTimeMs: number;
   readonly #label: string;
+  readonly #clock: Clock;
   #active = 0;
-  #waiters: { admit(): void; timer: ReturnType<typeof setTimeout> }[] = [];
+  #waiters: { admit(): void; timer: TimerHandle }[] = [];
 
   /**
    * Creates a limiter.
@@ -88,11 +86,13 @@ export class ConcurrencyLimiter {
    * @param label What is limited, for messages.
    * @param max Calls in flight.
    * @param maxQueueingTimeMs Longest wait for a slot, ms (0: reject at once).
+   * @param clock Time source and timers. @default {systemClock}
    */
-  constructor(label: string, max: number, maxQueueingTimeMs = 0) {
+  constructor(label: string, max: number, maxQueueingTimeMs = 0, clock: Clock = systemClock) {
     this.#label = label;
     this.max = max;
     this.maxQueueingTimeMs = maxQueueingTimeMs;
+    this.#clock = clock;
   }
 
   /** Calls in flight. */
@@ -112,17 +112,17 @@ export class ConcurrencyLimiter {
       this.#active++;
       return Promise.resolve(this.#releaser());
     }
-    const wait = Math.min(this.maxQueueingTimeMs, deadline - Date.now());
+    const wait = Math.min(this.maxQueueingTimeMs, deadline - this.#clock.now());
     if (wait <= 0) {
       return Promise.reject(throttled(`${this.#label} has ${this.max} calls in flight`));
     }
     return new Promise((resolve, reject) => {
       const waiter = {
         admit: () => {
-          clearTimeout(waiter.timer);
+          this.#clock.clearTimeout(waiter.timer);
           resolve(this.#releaser());
         },
-        timer: setTimeout(() => {
+        timer: this.#clock.setTimeout(() => {
           this.#waiters = this.#waiters.filter((w) => w !== waiter);
           reject(throttled(`${this.#label} had no free slot within ${wait} ms`));
         }, wait),

@@ -15,6 +15,7 @@ import type { InstancePool } from "../scaling/pool.ts";
 import { createRevisionPool } from "./revision_pool.ts";
 import { RevisionScaling, type ScalingStatus } from "./scaling.ts";
 import type { IsolationTier, LifecycleState } from "../sdk/types.ts";
+import { type Clock, systemClock } from "../base/clock.ts";
 
 /** Timings shared by every revision of an engine. */
 export interface RuntimeSettings {
@@ -34,6 +35,8 @@ export interface RuntimeSettings {
   probeMs: number;
   /** Autoscaler period, ms. */
   autoscaleTickMs: number;
+  /** The engine's clock. @default {systemClock} */
+  clock?: Clock;
 }
 
 /** Everything a revision needs, prepared by the engine at install. */
@@ -271,6 +274,7 @@ export class Revision {
         scaling: this.manifest.scaling,
         tickMs: this.#init.settings.autoscaleTickMs,
         events: this.#init.events,
+        clock: this.#init.settings.clock ?? systemClock,
       });
       const pool = this.#createPool(scaling);
       try {
@@ -340,7 +344,8 @@ export class Revision {
     if (this.state !== "ACTIVE" || !pool || !scaling) {
       throw new UnavailableError(`Bundle ${this.label} is ${this.state}, not ACTIVE`);
     }
-    const started = performance.now();
+    const clock = this.#init.settings.clock ?? systemClock;
+    const started = clock.monotonic();
     scaling.meter.begin(started);
     let instance = pool.tryAcquire();
     let failed = false;
@@ -351,7 +356,7 @@ export class Revision {
       failed = isFailure(error);
       throw error;
     } finally {
-      const ended = performance.now();
+      const ended = clock.monotonic();
       scaling.meter.end(ended);
       this.#outcomes.record(failed, ended - started);
       if (instance) pool.release(instance);

@@ -11,6 +11,7 @@ import type { Manifest } from "../manifest/manifest.ts";
 import { InstancePool } from "../scaling/pool.ts";
 import type { RevisionScaling } from "./scaling.ts";
 import type { IsolationTier } from "../sdk/types.ts";
+import type { Clock } from "../base/clock.ts";
 
 /** Engine timings a pool uses. */
 export interface PoolSettings {
@@ -24,6 +25,8 @@ export interface PoolSettings {
   unresponsiveMs: number;
   /** Liveness probe after a timed-out call, ms. */
   probeMs: number;
+  /** Time of the pool and its instances. @default {systemClock} */
+  clock?: Clock;
 }
 
 /** What {@linkcode createRevisionPool} needs. */
@@ -80,6 +83,7 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
       : { maxLifetimeMs: manifest.scaling.maxLifetimeMs }),
     startTimeoutMs: settings.startTimeoutMs,
     hookTimeoutMs: settings.hookTimeoutMs,
+    ...(settings.clock ? { clock: settings.clock } : {}),
     spawn: () => {
       const instanceId = crypto.randomUUID();
       const instance: Instance = new Instance(init.transport(`${label}#${instanceId}`), {
@@ -89,6 +93,7 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
         heartbeatMs: settings.heartbeatMs,
         unresponsiveMs: settings.unresponsiveMs,
         probeMs: settings.probeMs,
+        ...(settings.clock ? { clock: settings.clock } : {}),
         onLog: (level, message, record) => {
           // One budget per bundle id, shared by every instance of every version, so more
           // instances never buy more log volume.

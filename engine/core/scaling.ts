@@ -16,6 +16,7 @@ import {
 import { ScaleEvent } from "./lifecycle.ts";
 import type { ManifestScaling } from "../manifest/manifest.ts";
 import type { InstancePool, PoolCounts } from "../scaling/pool.ts";
+import { type Clock, every, type Repeating, systemClock } from "../base/clock.ts";
 
 /**
  * A change of the desired serving count, as kept in status.
@@ -85,16 +86,19 @@ export interface RevisionScalingInit {
   tickMs: number;
   /** Where scale events go. */
   events: EventTarget;
+  /** Time of the ticks, the concurrency meter and the autoscaler. @default {systemClock} */
+  clock?: Clock;
 }
 
 /** Autoscaling, standby and scaling status of one running revision. */
 export class RevisionScaling {
   /** Calls in flight, time-weighted; the revision reports every call's begin and end. */
-  readonly meter: ConcurrencyMeter = new ConcurrencyMeter(performance.now());
+  readonly meter: ConcurrencyMeter;
   readonly #init: RevisionScalingInit;
+  readonly #clock: Clock;
   readonly #autoscaler: Autoscaler;
   #pool?: InstancePool;
-  #timer?: ReturnType<typeof setInterval>;
+  #timer?: Repeating;
   #standby = false;
   #resumeTo = 1;
   #latest = 0;
@@ -111,6 +115,8 @@ export class RevisionScaling {
    */
   constructor(init: RevisionScalingInit) {
     this.#init = init;
+    this.#clock = init.clock ?? systemClock;
+    this.meter = new ConcurrencyMeter(this.#clock.monotonic());
     const s = init.scaling;
     this.#autoscaler = new Autoscaler({
       minWorkers: s.minWorkers,
@@ -120,7 +126,7 @@ export class RevisionScaling {
       panicWindowMs: s.panicWindowMs,
       scaleDownDelayMs: s.scaleDownDelayMs,
       idleMs: s.idleMs,
-    }, performance.now());
+    }, this.#clock.monotonic());
   }
 
   /** Whether the revision is held in standby. */
@@ -140,13 +146,12 @@ export class RevisionScaling {
   /** Starts the autoscaler ticks. */
   start(): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => this.tick(), this.#init.tickMs);
-    Deno.unrefTimer(this.#timer);
+    this.#timer = every(this.#clock, this.#init.tickMs, () => this.tick(), { unref: true });
   }
 
   /** Stops the autoscaler ticks. */
   stop(): void {
-    clearInterval(this.#timer);
+    this.#timer?.stop();
     this.#timer = undefined;
   }
 
@@ -154,14 +159,14 @@ export class RevisionScaling {
   tick(): void {
     const pool = this.#pool;
     if (!pool) return;
-    const now = performance.now();
+    const now = this.#clock.monotonic();
     const sample = this.meter.take(now);
     this.#latest = sample.average;
     this.#autoscaler.record(now, sample.average, sample.arrivals);
-    pool.retireExpired(Date.now());
+    pool.retireExpired(this.#clock.now());
     if (this.#standby) return;
     const decision = this.#autoscaler.decide(now, pool.readyServing, pool.target);
-    this.#decision = { ...decision, at: new Date().toISOString() };
+    this.#decision = { ...decision, at: new Date(this.#clock.now()).toISOString() };
     if (decision.desired !== pool.target) pool.scaleTo(decision.desired, decision.reason);
   }
 
@@ -181,7 +186,7 @@ export class RevisionScaling {
       pool.scaleTo(1, "standby");
       return;
     }
-    this.#autoscaler.reset(performance.now());
+    this.#autoscaler.reset(this.#clock.monotonic());
     pool.setWarm(this.#init.scaling.warmWorkers);
     pool.scaleTo(Math.max(this.#resumeTo, this.#init.scaling.minWorkers, 1), "resume");
   }
@@ -198,7 +203,13 @@ export class RevisionScaling {
     const concurrency = decided && this.#decision
       ? (reason === "panic" ? this.#decision.panicConcurrency : this.#decision.stableConcurrency)
       : this.meter.current;
-    this.#lastScale = { at: new Date().toISOString(), from, to, reason, concurrency };
+    this.#lastScale = {
+      at: new Date(this.#clock.now()).toISOString(),
+      from,
+      to,
+      reason,
+      concurrency,
+    };
     this.#init.events.dispatchEvent(
       new ScaleEvent({
         bundle: this.#init.bundle,

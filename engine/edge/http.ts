@@ -5,6 +5,7 @@
  */
 import { readLimited } from "../base/bytes.ts";
 import { BundlehostError } from "../base/errors.ts";
+import { type Clock, systemClock, type TimerHandle } from "../base/clock.ts";
 import type { PluginHost } from "../plugin/plugin.ts";
 import type { WireRequest, WireResponse } from "../sandbox/wire/protocol.ts";
 
@@ -46,6 +47,7 @@ export const BODY_TIMEOUT_MS = 30_000;
  * @param request The request.
  * @param maxBytes Largest body accepted.
  * @param timeoutMs Longest wait for the whole body, ms.
+ * @param clock Time of the body timeout. @default {systemClock}
  * @returns The body, or `null` when there is none.
  * @throws {BundlehostError} `TOO_LARGE` when the body is larger, `BODY_TIMEOUT` when it is late,
  * `CANCELLED` when the client went away before it arrived.
@@ -54,13 +56,14 @@ export async function readBody(
   request: Request,
   maxBytes: number,
   timeoutMs: number = BODY_TIMEOUT_MS,
+  clock: Clock = systemClock,
 ): Promise<Uint8Array<ArrayBuffer> | null> {
   // `request.body` builds a ReadableStream: with a declared length, read without touching it.
   const declared = request.headers.get("content-length");
   if (declared !== null) {
     if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
     if (declared === "0") return null;
-    const bytes = new Uint8Array(await arriving(request.arrayBuffer(), timeoutMs));
+    const bytes = new Uint8Array(await arriving(request.arrayBuffer(), timeoutMs, clock));
     // A request made in-process can declare one length and carry another.
     if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
     return bytes;
@@ -69,6 +72,7 @@ export async function readBody(
   return await arriving(
     readLimited(request.body, maxBytes, () => tooLarge(maxBytes)),
     timeoutMs,
+    clock,
   );
 }
 
@@ -83,10 +87,10 @@ const CLIENT_GONE = [
 ];
 
 /** Waits for a body read within `timeoutMs`, naming a late or vanished client as such. */
-async function arriving<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+async function arriving<T>(read: Promise<T>, timeoutMs: number, clock: Clock): Promise<T> {
+  let timer: TimerHandle | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
+    timer = clock.setTimeout(
       () =>
         reject(
           new BundlehostError("BODY_TIMEOUT", `Request body did not arrive within ${timeoutMs} ms`),
@@ -108,7 +112,7 @@ async function arriving<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
       late,
     ]);
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
   }
 }
 

@@ -159,6 +159,8 @@ async function acceptLoop(edge: Edge, listener: Deno.Listener): Promise<void> {
   while (!edge.closed) {
     // At the cap, close the longest-idle connections and wait until a descriptor is freed:
     // descriptors, not just connections still tracked, must stay under the cap.
+    // The pauses below are real time, not the edge's clock: they wait on the OS (descriptors, a
+    // full backlog), which a manual clock never moves.
     if (edge.table.makeRoom() === "wait") {
       await Promise.race([edge.table.freed(), new Promise((r) => setTimeout(r, 100))]);
       continue;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ManualClock } from "../base/clock.ts";
 import assert from "node:assert/strict";
 import { DEFAULT_LIMITS, loadPolicyFile, parsePolicy } from "./policy.ts";
 import { checkLimits, chooseTier } from "../runtime/admission.ts";
@@ -193,23 +194,23 @@ Deno.test("Ownership survives a reopen and is released with its owner", async ()
   assert.equal(again.owner("service", "Own"), undefined, "an owner that is no bundle is pruned");
 });
 
-Deno.test("LogBudget shares one bucket per bundle id, refills at the rate, counts drops", () => {
-  let now = 1_000;
-  const budget = new LogBudget({ linesPerSecond: 10, burst: 5, now: () => now });
+Deno.test("LogBudget shares one bucket per bundle id, refills at the rate, counts drops", async () => {
+  const clock = new ManualClock(1_000);
+  const budget = new LogBudget({ linesPerSecond: 10, burst: 5, clock });
   const admitted = (id: string, n: number) =>
     Array.from({ length: n }, () => budget.admit(id)).filter(Boolean).length;
   assert.equal(admitted("a", 8), 5, "the burst");
   assert.equal(budget.dropped("a"), 3);
   assert.equal(admitted("b", 5), 5, "another bundle has its own budget");
-  now += 300; // 3 lines refilled
+  await clock.advance(300); // 3 lines refilled
   assert.equal(admitted("a", 5), 3);
   assert.equal(budget.dropped("a"), 5);
-  now += 60_000; // refills up to the burst only
+  await clock.advance(60_000); // refills up to the burst only
   assert.equal(admitted("a", 10), 5);
   budget.forget("a");
   assert.equal(budget.dropped("a"), 0);
-  const silent = new LogBudget({ linesPerSecond: 0, burst: 1, now: () => now });
+  const silent = new LogBudget({ linesPerSecond: 0, burst: 1, clock });
   assert.equal(silent.admit("x"), true);
-  now += 10_000;
+  await clock.advance(10_000);
   assert.equal(silent.admit("x"), false, "a rate of 0 never refills");
 });

@@ -13,6 +13,7 @@
 import { CanaryEvent } from "../core/lifecycle.ts";
 import type { OutcomeMark, OutcomeStats, OutcomeWindow } from "../core/outcomes.ts";
 import type { CanaryOptions, CanaryPlan, CanaryState } from "../store/canary_state.ts";
+import { type Clock, systemClock } from "../base/clock.ts";
 
 // Re-exported for the release code: the store, a lower layer, persists these types.
 export type {
@@ -135,6 +136,7 @@ export class CanaryRun {
   /** Settles when the loop has ended (promoted, rolled back, aborted). */
   readonly done: Promise<void>;
   readonly #host: CanaryHost;
+  readonly #clock: Clock;
   #aborted = false;
   #wake?: () => void;
   #step?: { stats: OutcomeStats; mark: OutcomeMark };
@@ -145,11 +147,13 @@ export class CanaryRun {
    * @param id Bundle id.
    * @param state Initial state (`status: "running"`).
    * @param host Side effects.
+   * @param clock Time of the steps. @default {systemClock}
    */
-  constructor(id: string, state: CanaryState, host: CanaryHost) {
+  constructor(id: string, state: CanaryState, host: CanaryHost, clock: Clock = systemClock) {
     this.id = id;
     this.state = state;
     this.#host = host;
+    this.#clock = clock;
     this.done = this.#loop().catch((error) => {
       if (this.#aborted) return;
       // A failing side effect must not leave traffic split without a controller.
@@ -179,7 +183,7 @@ export class CanaryRun {
    * @param change Fields to change.
    */
   update(change: Partial<CanaryState>): void {
-    this.state = { ...this.state, ...change, updatedAt: new Date().toISOString() };
+    this.state = { ...this.state, ...change, updatedAt: new Date(this.#clock.now()).toISOString() };
   }
 
   /**
@@ -213,10 +217,11 @@ export class CanaryRun {
       const stats = this.#host.outcomes();
       const mark = stats.mark();
       this.#step = { stats, mark };
-      let end = Date.now() + stepMs;
+      const clock = this.#clock;
+      let end = clock.now() + stepMs;
       let holds = 0;
       for (;;) {
-        await this.#sleep(Math.min(CHECK_MS, Math.max(0, end - Date.now())));
+        await this.#sleep(Math.min(CHECK_MS, Math.max(0, end - clock.now())));
         if (this.#aborted) return;
         const window = stats.since(mark);
         const verdict = analyseStep(window, this.state);
@@ -224,7 +229,7 @@ export class CanaryRun {
           this.update({ analysis: window });
           return await this.#host.rollBack(this, verdict.reason);
         }
-        if (Date.now() < end) continue;
+        if (clock.now() < end) continue;
         if (verdict.verdict === "pass") {
           this.update({ analysis: window });
           break;
@@ -241,9 +246,10 @@ export class CanaryRun {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const clock = this.#clock;
+      const timer = clock.setTimeout(done, ms);
       function done() {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve();
       }
       this.#wake = done;

@@ -27,6 +27,7 @@ import type { RuntimePort } from "../core/port.ts";
 import { checkWeights } from "../core/weights.ts";
 import type { BundleRecord, ReleaseRecord, Store } from "../store/store.ts";
 import { type CanaryOptions, type CanaryState, resolveCanaryPlan } from "./canary.ts";
+import type { Clock } from "../base/clock.ts";
 import { abandonedCanary, TrafficControl } from "./traffic.ts";
 import type { OutcomeWindow } from "../core/outcomes.ts";
 import {
@@ -108,6 +109,8 @@ export interface RegistryOptions {
    * once. @default {300000}
    */
   rollbackWarmMs?: number;
+  /** Time of warm rollback targets and phased releases. @default {systemClock} */
+  clock?: Clock;
 }
 
 /**
@@ -189,6 +192,7 @@ export class Registry {
       store,
       lock: (id, work) => this.#lock(id, work),
       rollbackWarmMs: options.rollbackWarmMs ?? 300_000,
+      ...(options.clock ? { clock: options.clock } : {}),
     });
   }
 

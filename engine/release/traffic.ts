@@ -11,6 +11,7 @@ import type { RuntimePort } from "../core/port.ts";
 import type { OutcomeWindow } from "../core/outcomes.ts";
 import { type CanaryHost, type CanaryPlan, CanaryRun, type CanaryState } from "./canary.ts";
 import type { BundleRecord, Store } from "../store/store.ts";
+import { type Clock, systemClock, type TimerHandle } from "../base/clock.ts";
 
 /** What {@linkcode TrafficControl} needs from the registry. */
 export interface TrafficHost {
@@ -22,11 +23,13 @@ export interface TrafficHost {
   lock<T>(id: string, work: () => Promise<T>): Promise<T>;
   /** How long the previous version stays warm after a switch, ms (0: stopped at once). */
   rollbackWarmMs: number;
+  /** Time of the standby timers and phased releases. @default {systemClock} */
+  clock?: Clock;
 }
 
 interface Standby {
   version: string;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerHandle;
 }
 
 /** A bundle record without traffic weights. */
@@ -38,6 +41,7 @@ function withoutWeights(record: BundleRecord): BundleRecord {
 /** Warm rollback targets and phased releases of every bundle. */
 export class TrafficControl {
   readonly #host: TrafficHost;
+  readonly #clock: Clock;
   readonly #standbys = new Map<string, Standby>();
   readonly #canaries = new Map<string, CanaryRun>();
 
@@ -48,6 +52,7 @@ export class TrafficControl {
    */
   constructor(host: TrafficHost) {
     this.#host = host;
+    this.#clock = host.clock ?? systemClock;
   }
 
   /**
@@ -94,7 +99,8 @@ export class TrafficControl {
    * @param id Bundle id.
    */
   cancelStandby(id: string): void {
-    clearTimeout(this.#standbys.get(id)?.timer);
+    const standby = this.#standbys.get(id);
+    if (standby) this.#clock.clearTimeout(standby.timer);
     this.#standbys.delete(id);
   }
 
@@ -112,18 +118,21 @@ export class TrafficControl {
     const { engine } = this.#host;
     this.cancelStandby(id);
     engine.standby(id, version, true);
-    const timer = setTimeout(() => {
-      this.#host.lock(id, async () => {
-        if (this.#standbys.get(id)?.timer !== timer) return;
-        this.#standbys.delete(id);
-        const routing = engine.routing(id);
-        if (!routing || routing.current === version || (routing.weights?.[version] ?? 0) > 0) {
-          return;
-        }
-        await engine.stop(id, version);
-      }).catch(() => {});
-    }, this.#host.rollbackWarmMs);
-    Deno.unrefTimer(timer);
+    const timer = this.#clock.setTimeout(
+      () => {
+        this.#host.lock(id, async () => {
+          if (this.#standbys.get(id)?.timer !== timer) return;
+          this.#standbys.delete(id);
+          const routing = engine.routing(id);
+          if (!routing || routing.current === version || (routing.weights?.[version] ?? 0) > 0) {
+            return;
+          }
+          await engine.stop(id, version);
+        }).catch(() => {});
+      },
+      this.#host.rollbackWarmMs,
+      { unref: true },
+    );
     this.#standbys.set(id, { version, timer });
   }
 
@@ -196,7 +205,10 @@ export class TrafficControl {
       bundle: { ...record, canary: state, updatedAt: state.updatedAt },
     });
     this.wake(id, version);
-    this.#canaries.set(id, new CanaryRun(id, state, this.#canaryHost(id, version)));
+    this.#canaries.set(
+      id,
+      new CanaryRun(id, state, this.#canaryHost(id, version), this.#clock),
+    );
     return state;
   }
 

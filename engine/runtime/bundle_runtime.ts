@@ -125,6 +125,7 @@ export class BundleRuntime implements RuntimePort {
       unresponsiveMs: o.unresponsiveMs,
       probeMs: o.probeMs,
       autoscaleTickMs: o.autoscaleTickMs,
+      clock: init.clock,
     };
     this.#ownership = new Ownership(
       o.ceiling,
@@ -134,6 +135,7 @@ export class BundleRuntime implements RuntimePort {
     this.#logBudget = new LogBudget({
       linesPerSecond: limits.logLinesPerSecond,
       burst: limits.logBurst,
+      clock: init.clock,
     });
     this.#sandboxes = new Sandboxes(o.denoCommand, o.channel);
     this.#broker = new Broker({
@@ -142,6 +144,7 @@ export class BundleRuntime implements RuntimePort {
       onBreakerChange: (bundle, from, to) => {
         this.events.dispatchEvent(new BreakerEvent(bundle, from, to));
       },
+      clock: init.clock,
     });
     const route: CallChain = (call) => this.#broker.call(call);
     this.#chain = init.wrapCall ? init.wrapCall(route) : route;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Clock, systemClock } from "../base/clock.ts";
 
 /** Options of {@linkcode LogBudget}. */
 export interface LogBudgetOptions {
@@ -12,8 +13,8 @@ export interface LogBudgetOptions {
   linesPerSecond: number;
   /** Bucket size: lines a bundle may write in one burst. */
   burst: number;
-  /** The time, epoch ms (the engine's clock; tests pass a manual one). @default {Date.now} */
-  now?: () => number;
+  /** The engine's clock (tests pass a `ManualClock`). @default {systemClock} */
+  clock?: Clock;
 }
 
 interface Bucket {
@@ -26,7 +27,7 @@ interface Bucket {
 export class LogBudget {
   readonly #rate: number;
   readonly #burst: number;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #buckets = new Map<string, Bucket>();
 
   /**
@@ -37,7 +38,7 @@ export class LogBudget {
   constructor(options: LogBudgetOptions) {
     this.#rate = options.linesPerSecond;
     this.#burst = options.burst;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /**
@@ -49,14 +50,14 @@ export class LogBudget {
    * @example Two lines a second, a burst of two
    * ```ts
    * import { LogBudget } from "./log_budget.ts";
-   * let now = 0;
-   * const budget = new LogBudget({ linesPerSecond: 2, burst: 2, now: () => now });
+   * import { ManualClock } from "../base/clock.ts";
+   * const budget = new LogBudget({ linesPerSecond: 2, burst: 2, clock: new ManualClock(0) });
    * budget.admit("a"); budget.admit("a");
    * console.log(budget.admit("a"), budget.dropped("a")); // false 1
    * ```
    */
   admit(id: string): boolean {
-    const now = this.#now();
+    const now = this.#clock.now();
     let bucket = this.#buckets.get(id);
     if (!bucket) {
       bucket = { tokens: this.#burst, at: now, dropped: 0 };
@@ -83,7 +84,7 @@ export class LogBudget {
   countDropped(id: string, count: number): void {
     let bucket = this.#buckets.get(id);
     if (!bucket) {
-      bucket = { tokens: this.#burst, at: this.#now(), dropped: 0 };
+      bucket = { tokens: this.#burst, at: this.#clock.now(), dropped: 0 };
       this.#buckets.set(id, bucket);
     }
     bucket.dropped += count;

@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { type OperatorPolicy, parsePolicy, type PolicyInput } from "../manifest/policy.ts";
 import type { IsolationTier } from "../sdk/types.ts";
 import { type ChannelLimits, resolveChannelLimits } from "../sandbox/host/channel_limits.ts";
+import { type Clock, systemClock } from "../base/clock.ts";
 
 /**
  * The engine's scalar settings (part of {@linkcode EngineOptions}); every field is optional.
@@ -73,6 +74,14 @@ export interface EngineSettingsOptions {
    * per-second budget is killed); merged over {@linkcode DEFAULT_CHANNEL_LIMITS}.
    */
   channel?: Partial<ChannelLimits>;
+  /**
+   * Where every engine part reads the time and arms its timers: call deadlines, throttles,
+   * breakers, pools, autoscaling, phased releases, log budgets and the event bus (unless
+   * `events.clock` names another). Tests pass a `ManualClock` started at `Date.now()`: sandboxes
+   * enforce call deadlines on their own real clock (docs/architecture.md, "Time").
+   * @default {systemClock}
+   */
+  clock?: Clock;
 }
 
 /** Settings with every default applied. */
@@ -112,6 +121,7 @@ export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions 
     maxHops: options.maxHops ?? 8,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
     channel: resolveChannelLimits(options.channel),
+    clock: options.clock ?? systemClock,
   };
   if (resolved.callTimeoutMs > maxTimeoutMs) {
     throw new RangeError(

@@ -6,18 +6,20 @@
  * @module
  */
 import { UnavailableError } from "../base/errors.ts";
+import { type Clock, systemClock, type TimerHandle } from "../base/clock.ts";
 import type { Instance } from "../sandbox/host/instance.ts";
 
 interface Waiter {
   resolve(instance: Instance): void;
   reject(error: unknown): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerHandle;
 }
 
 /** Calls waiting for an instance of one revision. */
 export class Activator {
   readonly #label: string;
   readonly #max: number;
+  readonly #clock: Clock;
   #waiters: Waiter[] = [];
 
   /**
@@ -25,10 +27,12 @@ export class Activator {
    *
    * @param label `id@version`, for messages.
    * @param max Most calls waiting at once (`scaling.maxBuffered`).
+   * @param clock Time of the deadlines. @default {systemClock}
    */
-  constructor(label: string, max: number) {
+  constructor(label: string, max: number, clock: Clock = systemClock) {
     this.#label = label;
     this.#max = max;
+    this.#clock = clock;
   }
 
   /** Calls waiting. */
@@ -55,10 +59,10 @@ export class Activator {
       const waiter: Waiter = {
         resolve,
         reject,
-        timer: setTimeout(() => {
+        timer: this.#clock.setTimeout(() => {
           this.#waiters = this.#waiters.filter((w) => w !== waiter);
           reject(new UnavailableError(`Bundle ${this.#label} has no ready instance`));
-        }, Math.max(0, deadline - Date.now())),
+        }, deadline - this.#clock.now()),
       };
       this.#waiters.push(waiter);
     });
@@ -74,7 +78,7 @@ export class Activator {
       const instance = pick();
       if (!instance) return;
       const waiter = this.#waiters.shift()!;
-      clearTimeout(waiter.timer);
+      this.#clock.clearTimeout(waiter.timer);
       waiter.resolve(instance);
     }
   }
@@ -89,7 +93,7 @@ export class Activator {
     this.#waiters = [];
     const error = typeof reason === "string" ? new UnavailableError(reason) : reason;
     for (const waiter of waiters) {
-      clearTimeout(waiter.timer);
+      this.#clock.clearTimeout(waiter.timer);
       waiter.reject(error);
     }
   }

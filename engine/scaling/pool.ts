@@ -19,6 +19,7 @@
 import { Activator } from "./activator.ts";
 import type { ScaleReason } from "./autoscaler.ts";
 import { UnavailableError } from "../base/errors.ts";
+import { type Clock, systemClock, type TimerHandle } from "../base/clock.ts";
 import type { Instance } from "../sandbox/host/instance.ts";
 import {
   CrashHistory,
@@ -41,15 +42,18 @@ export class InstancePool {
   leaked = 0;
 
   readonly #options: PoolOptions;
+  readonly #clock: Clock;
   readonly #activator: Activator;
-  readonly #roles = new RoleTable();
+  readonly #roles: RoleTable;
   readonly #retirements: Retirements;
   readonly #stopping = new WeakSet<Instance>();
   readonly #served = new WeakMap<Instance, number>();
   readonly #crashes: CrashHistory;
   #accepting = false;
   #closed = false;
-  #backoffTimer?: ReturnType<typeof setTimeout>;
+  #backoffTimer?: TimerHandle;
+  /** Ends a drain's wait; set while one waits for the calls in flight. */
+  #drained?: () => void;
   #target: number;
   #warm: number;
 
@@ -60,8 +64,10 @@ export class InstancePool {
    */
   constructor(options: PoolOptions) {
     this.#options = options;
-    this.#activator = new Activator(options.label, options.maxBuffered ?? 1000);
-    this.#retirements = new Retirements(options.hookTimeoutMs);
+    this.#clock = options.clock ?? systemClock;
+    this.#roles = new RoleTable(this.#clock);
+    this.#activator = new Activator(options.label, options.maxBuffered ?? 1000, this.#clock);
+    this.#retirements = new Retirements(options.hookTimeoutMs, this.#clock);
     this.#crashes = new CrashHistory(options);
     this.#target = Math.max(1, options.min);
     this.#warm = options.warm ?? 0;
@@ -183,6 +189,7 @@ export class InstancePool {
    */
   release(instance: Instance): void {
     this.#retirements.released(instance);
+    if (this.#drained && this.inflight === 0) this.#drained();
   }
 
   /**
@@ -237,10 +244,19 @@ export class InstancePool {
     this.#accepting = false;
     this.#clearBackoff();
     this.#activator.rejectAll(`Bundle ${this.#options.label} is stopping`);
-    const until = Date.now() + graceMs;
-    while (this.inflight > 0 && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, until - Date.now()))));
-    }
+    if (this.inflight === 0) return 0;
+    // Woken by the last call ending (release, exited) or by the clock at the end of the grace,
+    // whichever comes first: no polling, and calls that end in real time end the wait on any clock.
+    const clock = this.#clock;
+    await new Promise<void>((resolve) => {
+      const timer = clock.setTimeout(done, graceMs);
+      function done() {
+        clock.clearTimeout(timer);
+        resolve();
+      }
+      this.#drained = done;
+    });
+    this.#drained = undefined;
     return this.inflight;
   }
 
@@ -257,7 +273,7 @@ export class InstancePool {
     const all = this.#roles.instances();
     for (const instance of all) this.#stopping.add(instance);
     if (runOnStop) {
-      const deadline = Date.now() + this.#options.hookTimeoutMs;
+      const deadline = this.#clock.now() + this.#options.hookTimeoutMs;
       const stoppable = all.filter((i) =>
         (i.state === "ready" || i.state === "retiring") && this.#retirements.claimStopHook(i)
       );
@@ -276,6 +292,7 @@ export class InstancePool {
   exited(instance: Instance, reason: string): void {
     if (!this.#roles.delete(instance)) return;
     this.#retirements.released(instance);
+    if (this.#drained && this.inflight === 0) this.#drained();
     const expected = this.#stopping.has(instance);
     if (instance.unresponsive && instance.tier === "worker") this.leaked++;
     this.#options.onExit?.(instance, reason, expected);
@@ -283,7 +300,7 @@ export class InstancePool {
     this.lastExitReason = reason;
     if (!this.#accepting) return;
     this.restarts++;
-    const crash = this.#crashes.record(Date.now(), reason);
+    const crash = this.#crashes.record(this.#clock.now(), reason);
     if (crash.loop !== undefined) {
       this.#accepting = false;
       this.#options.onCrashLoop(crash.loop);
@@ -292,7 +309,7 @@ export class InstancePool {
     const delay = crash.backoffMs;
     // One timer serves every exit that happened during the backoff.
     this.#clearBackoff();
-    this.#backoffTimer = setTimeout(() => {
+    this.#backoffTimer = this.#clock.setTimeout(() => {
       this.#backoffTimer = undefined;
       this.#reconcile();
     }, delay);
@@ -301,7 +318,7 @@ export class InstancePool {
   }
 
   #clearBackoff(): void {
-    clearTimeout(this.#backoffTimer);
+    this.#clock.clearTimeout(this.#backoffTimer);
     this.#backoffTimer = undefined;
   }
 
@@ -374,18 +391,19 @@ export class InstancePool {
 
   /** A warm instance becomes a serving one: a fresh instance id, then the bundle's `onRefresh`. */
   #handOut(instance: Instance): void {
-    const started = performance.now();
+    const clock = this.#clock;
+    const started = clock.monotonic();
     this.#roles.set(instance, "handing-out");
     const refreshed = instance.refresh(
       crypto.randomUUID(),
-      Date.now() + this.#options.hookTimeoutMs,
+      clock.now() + this.#options.hookTimeoutMs,
     );
-    const sent = performance.now() - started;
+    const sent = clock.monotonic() - started;
     refreshed.then(() => {
-      const resumed = performance.now();
+      const resumed = clock.monotonic();
       if (this.#roles.get(instance) !== "handing-out") return;
       this.#roles.set(instance, "serving");
-      const done = performance.now();
+      const done = clock.monotonic();
       this.#options.onHandOut?.(instance, done - started, sent + (done - resumed));
       this.#serveWaiters();
       this.#reconcile();
@@ -406,12 +424,12 @@ export class InstancePool {
   }
 
   async #launch(): Promise<Instance> {
-    const launchedAt = performance.now();
+    const launchedAt = this.#clock.monotonic();
     let instance: Instance | undefined;
     try {
       instance = this.#options.spawn();
       this.#roles.set(instance, "starting");
-      const deadline = Date.now() + this.#options.startTimeoutMs;
+      const deadline = this.#clock.now() + this.#options.startTimeoutMs;
       await instance.start(deadline);
       await instance.hook("onStart", deadline);
       if (instance.state !== "ready") {
@@ -422,7 +440,7 @@ export class InstancePool {
       instance?.kill(`failed to start: ${(error as Error).message}`);
       throw error;
     }
-    this.#options.onStart?.(instance, performance.now() - launchedAt);
+    this.#options.onStart?.(instance, this.#clock.monotonic() - launchedAt);
     this.#place(instance);
     return instance;
   }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ScaleReason } from "./autoscaler.ts";
+import type { Clock } from "../base/clock.ts";
 import type { Instance } from "../sandbox/host/instance.ts";
 
 /** Options for `InstancePool`. */
@@ -52,6 +53,8 @@ export interface PoolOptions {
   onHandOut?(instance: Instance, durationMs: number, engineMs: number): void;
   /** Called whenever the desired serving count changes. */
   onScale?(from: number, to: number, reason: ScaleReason): void;
+  /** Time of deadlines, backoff, lifetimes and hand-out durations. @default {systemClock} */
+  clock?: Clock;
 }
 
 /**
@@ -90,6 +93,16 @@ export type PoolRole = "starting" | "warm" | "handing-out" | "serving" | "retiri
 export class RoleTable {
   readonly #roles = new Map<Instance, PoolRole>();
   readonly #servingSince = new WeakMap<Instance, number>();
+  readonly #clock: Clock;
+
+  /**
+   * Creates an empty table.
+   *
+   * @param clock Time of `servingSince`.
+   */
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
 
   /** Number of instances. */
   get size(): number {
@@ -131,7 +144,7 @@ export class RoleTable {
    */
   set(instance: Instance, role: PoolRole): void {
     if (role === "serving" && this.#roles.get(instance) !== "serving") {
-      this.#servingSince.set(instance, Date.now());
+      this.#servingSince.set(instance, this.#clock.now());
     }
     this.#roles.set(instance, role);
   }
@@ -192,6 +205,7 @@ export class RoleTable {
 /** Instances being retired gracefully, and which ones already ran `onStop`. */
 export class Retirements {
   readonly #hookTimeoutMs: number;
+  readonly #clock: Clock;
   readonly #idleWaiters = new Map<Instance, () => void>();
   readonly #running = new Set<Promise<void>>();
   readonly #stopHookRun = new WeakSet<Instance>();
@@ -200,9 +214,11 @@ export class Retirements {
    * Creates the tracker.
    *
    * @param hookTimeoutMs Time allowed for `onRetire` and `onStop`, ms.
+   * @param clock Time of the hook deadlines.
    */
-  constructor(hookTimeoutMs: number) {
+  constructor(hookTimeoutMs: number, clock: Clock) {
     this.#hookTimeoutMs = hookTimeoutMs;
+    this.#clock = clock;
   }
 
   /**
@@ -215,7 +231,7 @@ export class Retirements {
    */
   start(instance: Instance, reason: string, soft: boolean): void {
     if (instance.state === "ready") instance.state = "retiring";
-    const deadline = () => Date.now() + this.#hookTimeoutMs;
+    const deadline = () => this.#clock.now() + this.#hookTimeoutMs;
     const done = (async () => {
       // Let a caller that just picked this instance send its call first.
       await Promise.resolve();

@@ -173,6 +173,7 @@ export const DROPPED_SERIES: MetricDefinition = {
 /** Attribute of {@linkcode DROPPED_SERIES}: the metric that reached its cap. */
 export const METRIC_NAME_ATTRIBUTE = "bundlehost.metric.name";
 
+/** One turn of the event loop: a yield, not a wait. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** Instruments by name; renders them all as Prometheus text. */
@@ -350,6 +351,7 @@ export class MetricRegistry {
    */
   async *renderSliced(sliceMs = 2): AsyncGenerator<string> {
     let lines: string[] = [];
+    // Real time: a slice bounds how long this holds the main thread.
     let sliceStart = performance.now();
     let sinceCheck = 0;
     for (const entry of this.#entries.values()) {

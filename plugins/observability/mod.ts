@@ -102,6 +102,7 @@ function sharedRender(
   cacheMs: number,
 ): () => Promise<string[]> {
   let last: { chunks: Promise<string[]>; at: number } | undefined;
+  // Real time: the plugin measures what scrapes and calls cost the process, not engine time.
   return () => {
     if (last && performance.now() - last.at < cacheMs) return last.chunks;
     const entry = { chunks: Array.fromAsync(render()), at: Infinity };
@@ -226,6 +227,7 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
       });
     },
     async wrapRequest(request, next) {
+      // Latency metrics are real elapsed time, whatever clock the engine runs on.
       const started = performance.now();
       const route = routeOf(pathOf(request.url), exactRoutes);
       let status = 500;
@@ -240,6 +242,7 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
       }
     },
     async wrapCall(call, next) {
+      // Real elapsed time, as for requests above.
       const started = performance.now();
       recorder.callStarted(call);
       const span = tracing?.startCall(call);

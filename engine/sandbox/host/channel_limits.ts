@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { type Clock, systemClock } from "../../base/clock.ts";
 
 /**
  * Bounds on what one sandbox may make the engine decode.
@@ -82,7 +83,7 @@ const WINDOWS_PER_SECOND = 10;
  */
 export class ChannelBudget {
   readonly #limits: ChannelLimits;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   #windowStart: number;
   #messages = 0;
   #bytes = 0;
@@ -92,12 +93,12 @@ export class ChannelBudget {
    * Creates a budget.
    *
    * @param limits The per-second limits.
-   * @param now Clock, ms. @default {performance.now}
+   * @param clock Time source (its monotonic reading). @default {systemClock}
    */
-  constructor(limits: ChannelLimits, now: () => number = () => performance.now()) {
+  constructor(limits: ChannelLimits, clock: Clock = systemClock) {
     this.#limits = limits;
-    this.#now = now;
-    this.#windowStart = now();
+    this.#clock = clock;
+    this.#windowStart = clock.monotonic();
   }
 
   /**
@@ -109,7 +110,7 @@ export class ChannelBudget {
    * @returns The reason to kill the sandbox, or undefined while within budget.
    */
   charge(messages: number, bytes: number, values = 0): string | undefined {
-    const now = this.#now();
+    const now = this.#clock.monotonic();
     if (now - this.#windowStart >= 1000 / WINDOWS_PER_SECOND) {
       this.#windowStart = now;
       this.#messages = this.#bytes = this.#values = 0;

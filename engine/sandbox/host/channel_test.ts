@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "../../base/clock.ts";
 import { serialize } from "node:v8";
 import { ChannelBudget, resolveChannelLimits } from "./channel_limits.ts";
 import { GuestInbox } from "./inbox.ts";
@@ -38,13 +39,15 @@ Deno.test("countSerializedValues refuses truncated, headerless and unknown input
   assert.ok(!unknown.ok && /serialization tag 0x1/.test(unknown.reason), JSON.stringify(unknown));
 });
 
-Deno.test("ChannelBudget enforces a tenth of each per-second budget per 100 ms window", () => {
-  let now = 0;
+Deno.test("ChannelBudget enforces a tenth of each per-second budget per 100 ms window", async () => {
+  const clock = new ManualClock(0);
   const limits = resolveChannelLimits({ maxMessagesPerSecond: 100, maxBytesPerSecond: 1_000 });
-  const budget = new ChannelBudget(limits, () => now);
+  const budget = new ChannelBudget(limits, clock);
   for (let i = 0; i < 10; i++) assert.equal(budget.charge(1, 10), undefined);
   assert.match(budget.charge(1, 0)!, /11 messages within 100 ms exceed the budget of 100 messages/);
-  now = 100; // a new window
+  await clock.advance(99);
+  assert.match(budget.charge(1, 0)!, /12 messages/, "the same window until 100 ms passed");
+  await clock.advance(1); // a new window
   assert.equal(budget.charge(10, 100), undefined);
   assert.match(budget.charge(0, 1)!, /101 bytes within 100 ms exceed the budget of 1000 bytes/);
   assert.throws(() => resolveChannelLimits({ maxMessageValues: 0 }), /maxMessageValues must be/);
@@ -55,7 +58,7 @@ Deno.test("GuestInbox charges only messages the engine did not ask for", () => {
   const failures: string[] = [];
   const inbox = new GuestInbox({
     limits: resolveChannelLimits({ maxMessagesPerSecond: 10 }), // one per 100 ms window
-    now: () => 0,
+    clock: new ManualClock(0),
     deliver: (value) => delivered.push(value),
     fail: (reason) => failures.push(reason),
     solicited: (value) => (value as { type?: string }).type === "reply",

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Clock, systemClock } from "../../base/clock.ts";
 import type { AdmittedCall } from "../../call/request.ts";
 
 /** Hops and trace a detached guest request inherits. */
@@ -35,21 +36,21 @@ export class HopMemory {
   #at: number;
   #current: Inherited = { hops: 0 };
   #previous: Inherited = { hops: 0 };
-  readonly #now: () => number;
+  readonly #clock: Clock;
 
   /**
    * Creates an empty memory.
    *
-   * @param now Time source, epoch ms. @default {Date.now}
+   * @param clock Time source. @default {systemClock}
    */
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
-    this.#at = now();
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+    this.#at = clock.now();
   }
 
   /** The deepest call of the last one or two windows. */
   inherited(): Inherited {
-    const now = this.#now();
+    const now = this.#clock.now();
     if (now - this.#at >= HOP_WINDOW_MS) {
       this.#previous = now - this.#at >= 2 * HOP_WINDOW_MS ? { hops: 0 } : this.#current;
       this.#current = { hops: 0 };

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { Clock } from "../../base/clock.ts";
 import type { HostMessage } from "../wire/protocol.ts";
 import { decodePayload } from "../wire/framing.ts";
 import { unbatch } from "../wire/batcher.ts";
@@ -30,8 +31,8 @@ export interface InboxOptions {
   solicited?(value: unknown): boolean;
   /** Checks a decoded large message before delivery (e.g. its frame kind); returns a reason. */
   validate?(value: unknown): string | undefined;
-  /** Clock, ms. @default {performance.now} */
-  now?: () => number;
+  /** Time of the per-second budget. @default {systemClock} */
+  clock?: Clock;
 }
 
 /** Budgeted, checked delivery of one sandbox's messages. */
@@ -47,7 +48,7 @@ export class GuestInbox {
    */
   constructor(options: InboxOptions) {
     this.#options = options;
-    this.#budget = new ChannelBudget(options.limits, options.now);
+    this.#budget = new ChannelBudget(options.limits, options.clock);
   }
 
   /** Whether the sandbox has been failed (nothing more is delivered). */

@@ -29,7 +29,8 @@ import {
   type WireRequest,
 } from "../wire/protocol.ts";
 import type { IsolationTier } from "../../sdk/types.ts";
-import { type Deadline, deadlines } from "../../base/deadlines.ts";
+import { type Deadline, type DeadlineScheduler, deadlinesFor } from "../../base/deadlines.ts";
+import { type Clock, every, type Repeating, systemClock } from "../../base/clock.ts";
 import { HopMemory } from "./hop_memory.ts";
 import { guestTrace, outboundPublish, withGuestTrace } from "./outbound.ts";
 import { type AdmittedCall, type CallRequest, nestedCall } from "../../call/request.ts";
@@ -58,6 +59,8 @@ export interface InstanceOptions {
   unresponsiveMs?: number;
   /** After a call times out, the instance must answer a ping within this long, ms. @default {1000} */
   probeMs?: number;
+  /** Time of deadlines, heartbeats and the start timeout. @default {systemClock} */
+  clock?: Clock;
   /** A log record from the guest. */
   onLog?(level: LogLevel, message: string, call: AdmittedCall | undefined): void;
   /** The sandbox's log gate dropped this many records (its own note; counted, not printed). */
@@ -115,7 +118,7 @@ export class Instance {
   /** Why it died, once dead. */
   exitReason?: string;
   /** When it was created, epoch ms. */
-  readonly createdAt: number = Date.now();
+  readonly createdAt: number;
   /** Malformed messages received. */
   violations = 0;
   /** Whether it was killed while unresponsive (a worker thread may still be spinning). */
@@ -126,11 +129,13 @@ export class Instance {
   readonly #pending = new Map<number, Pending>();
   #inflight = 0;
   #nextId = 1;
-  #heartbeat?: ReturnType<typeof setInterval>;
-  #lastPong = Date.now();
+  readonly #clock: Clock;
+  readonly #deadlines: DeadlineScheduler;
+  #heartbeat?: Repeating;
+  #lastPong: number;
   #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
   /** Hops and trace of the deepest recent call: what a request made outside any call inherits. */
-  readonly #hops = new HopMemory();
+  readonly #hops: HopMemory;
 
   /**
    * Creates the instance and its sandbox; {@linkcode Instance.start} loads the bundle.
@@ -142,6 +147,10 @@ export class Instance {
     this.id = options.bundle.instanceId;
     this.tier = options.tier;
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#deadlines = deadlinesFor(this.#clock);
+    this.#hops = new HopMemory(this.#clock);
+    this.createdAt = this.#lastPong = this.#clock.now();
     this.#transport = factory({
       receive: (raw) => this.#receive(raw),
       closed: (reason) => this.kill(reason),
@@ -174,7 +183,7 @@ export class Instance {
     const pending = this.#pending.get(id);
     if (!pending) return undefined;
     this.#pending.delete(id);
-    deadlines.cancel(pending.timer);
+    this.#deadlines.cancel(pending.timer);
     pending.unlisten?.();
     if (pending.kind === "call" || pending.kind === "fetch") this.#inflight--;
     return pending;
@@ -195,17 +204,18 @@ export class Instance {
    */
   start(deadline: number): Promise<ReadyInfo> {
     return new Promise<ReadyInfo>((resolve, reject) => {
-      const timer = setTimeout(
+      const clock = this.#clock;
+      const timer = clock.setTimeout(
         () => this.kill(`did not become ready within ${deadline - this.createdAt} ms`),
-        Math.max(0, deadline - Date.now()),
+        deadline - clock.now(),
       );
       this.#startWaiter = {
         resolve: (info) => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           resolve(info);
         },
         reject: (error) => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           reject(error);
         },
       };
@@ -288,7 +298,7 @@ export class Instance {
    * @returns The memory it reported.
    */
   ping(timeoutMs: number): Promise<WireMemory> {
-    return this.#request("ping", "ping", Date.now() + timeoutMs, undefined, (id) => ({
+    return this.#request("ping", "ping", this.#clock.now() + timeoutMs, undefined, (id) => ({
       type: "ping",
       id,
     })) as Promise<WireMemory>;
@@ -298,16 +308,17 @@ export class Instance {
   startHeartbeat(): void {
     const period = this.#options.heartbeatMs ?? 2000;
     const limit = this.#options.unresponsiveMs ?? 5000;
-    this.#lastPong = Date.now();
-    this.#heartbeat = setInterval(() => {
+    this.#lastPong = this.#clock.now();
+    this.#heartbeat?.stop();
+    this.#heartbeat = every(this.#clock, period, () => {
       if (this.state === "dead") return;
-      if (Date.now() - this.#lastPong > limit) {
+      if (this.#clock.now() - this.#lastPong > limit) {
         this.unresponsive = true;
         this.kill(`unresponsive: no heartbeat reply for ${limit} ms`);
         return;
       }
       this.ping(limit).catch(() => {});
-    }, period);
+    });
   }
 
   /**
@@ -319,7 +330,7 @@ export class Instance {
     if (this.state === "dead") return;
     this.state = "dead";
     this.exitReason = reason;
-    clearInterval(this.#heartbeat);
+    this.#heartbeat?.stop();
     const label = `${this.#options.bundle.id}@${this.#options.bundle.version} instance ${this.id}`;
     const error = new InstanceLostError(`Bundle ${label} died: ${reason}`);
     this.#startWaiter?.reject(error);
@@ -347,7 +358,7 @@ export class Instance {
     const signal = call?.signal;
     if (signal?.aborted) return Promise.reject(this.#cancelled(label));
     return new Promise((resolve, reject) => {
-      const timer = deadlines.schedule(deadline, () => this.#expire(id));
+      const timer = this.#deadlines.schedule(deadline, () => this.#expire(id));
       const pending: Pending = { resolve, reject, timer, kind, label };
       if (call) pending.call = call;
       if (signal) {
@@ -460,7 +471,7 @@ export class Instance {
         return;
       }
       case "pong": {
-        this.#lastPong = Date.now();
+        this.#lastPong = this.#clock.now();
         this.memory = message.memory;
         if (this.#pending.get(message.id)?.kind === "ping") {
           this.#take(message.id)!.resolve(message.memory);

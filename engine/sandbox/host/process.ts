@@ -214,6 +214,7 @@ async function pump(
 
 /** Resolves after `ms`, or at once when `signal` aborts, leaving no timer behind. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
+  // Real time, not the engine's clock: this waits on an OS process, whose exit takes real time.
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
     signal.addEventListener("abort", () => {
