@@ -20,7 +20,18 @@
  */
 export type TimerHandle = unknown;
 
-/** Options of {@linkcode Clock.setTimeout}. */
+/**
+ * Options of {@linkcode Clock.setTimeout}.
+ *
+ * @example A timer that does not keep the process alive
+ * ```ts
+ * import { systemClock, type TimerOptions } from "@bundlehost/sdk";
+ *
+ * const options: TimerOptions = { unref: true };
+ * const handle = systemClock.setTimeout(() => console.log("later"), 60_000, options);
+ * systemClock.clearTimeout(handle);
+ * ```
+ */
 export interface TimerOptions {
   /** Whether the timer may not keep the process alive on its own (`Deno.unrefTimer`). @default {false} */
   unref?: boolean;
