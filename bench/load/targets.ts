@@ -216,6 +216,11 @@ export interface EngineStartOptions {
   name?: string;
   /** Bundle ids the operator policy trusts with the worker tier (`--ceiling`). @default {none} */
   trusted?: string[];
+  /**
+   * Services every bundle may provide besides their first owner (`--ceiling` `services`): the
+   * cold-start and idle-memory copies provide the hello bundle's service. @default {none}
+   */
+  sharedServices?: string[];
 }
 
 /**
@@ -242,11 +247,13 @@ export async function startEngine(
   ).join("");
   const flags = await engineRunFlags(dataDir, [workDir, readDir]);
   const tier = options.isolation ? ["--isolation", options.isolation] : [];
-  if (options.trusted) {
-    await Deno.writeTextFile(
-      `${workDir}/policy.json`,
-      JSON.stringify({ trusted: options.trusted }),
-    );
+  if (options.trusted || options.sharedServices) {
+    const policy: Record<string, unknown> = {};
+    if (options.trusted) policy.trusted = options.trusted;
+    if (options.sharedServices) {
+      policy.services = Object.fromEntries(options.sharedServices.map((s) => [s, ["*"]]));
+    }
+    await Deno.writeTextFile(`${workDir}/policy.json`, JSON.stringify(policy));
     tier.push("--ceiling", `${workDir}/policy.json`);
   }
   const process = group.spawn(options.name ?? "bundlehost", Deno.execPath(), [
@@ -296,6 +303,7 @@ export async function startBundlehost(
   const server = await startEngine(group, workDir, readDir, {
     isolation: tier,
     name: `bundlehost (${tier})`,
+    sharedServices: ["HelloBench"],
   });
   try {
     await server.release(HELLO_BUNDLE);
