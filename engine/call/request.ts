@@ -157,21 +157,15 @@ export function admitCall(call: CallRequest, now: number, policy: TimeoutPolicy)
   return { ...call, deadline, hops: call.hops ?? 0 };
 }
 
-/** What a bundle asks for when it calls another bundle (`ctx.broker`). */
-export interface NestedAsk {
-  /** Service (optionally `Service@range`). */
-  service: string;
-  /** Method. */
-  method: string;
-  /** Input. */
-  input: unknown;
-  /** Route asked for (untrusted). */
-  route?: RouteSpec;
-  /** Timeout asked for, ms; never beyond the parent's deadline. */
-  timeoutMs?: number;
-  /** The guest's own trace context (a span the bundle made), already checked against the parent. */
-  traceparent?: string;
-}
+/**
+ * What a bundle asks for when it calls another bundle (`ctx.broker`): the fields of a
+ * {@linkcode CallRequest} a guest may choose. Its `traceparent` is the guest's own (a span the
+ * bundle made), already checked against the parent's trace; its route is untrusted.
+ */
+export type NestedAsk = Pick<
+  CallRequest,
+  "service" | "method" | "input" | "route" | "timeoutMs" | "traceparent"
+>;
 
 /**
  * The call a bundle makes while serving `parent`: one hop deeper, under the parent's deadline,
