@@ -30,9 +30,8 @@ const versionSchema = z.string().max(256).refine((v) => semver.valid(v) === v, {
 });
 const releaseBody = z.strictObject({ path: z.string().min(1).max(4096) });
 const rollbackBody = z.strictObject({ version: versionSchema.optional() });
-const trafficBody = z.strictObject({
-  weights: z.record(versionSchema, z.number().min(0).max(1_000_000)),
-});
+// The shape only: the bounds are checked once, by the registry (engine/core/weights.ts).
+const trafficBody = z.strictObject({ weights: z.record(versionSchema, z.number()) });
 const canaryBody = z.strictObject({
   version: versionSchema,
   steps: z.array(z.number().int().min(1).max(100)).min(1).max(20)
