@@ -35,8 +35,7 @@ export {
   type EngineStatus,
 } from "./engine/engine.ts";
 export type { InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
-export type { BundleRuntime, RuntimeLinks } from "./engine/runtime/bundle_runtime.ts";
-export type { BundleRouting } from "./engine/core/port.ts";
+export type { BundleRouting, RuntimePort } from "./engine/core/port.ts";
 
 // The one call type: what `engine.invoke` takes and `wrapCall` plugins see.
 export type { AdmittedCall, CallKind, CallOutcome, CallRequest } from "./engine/call/request.ts";

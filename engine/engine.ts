@@ -30,6 +30,7 @@ import {
   type RestoreReport,
 } from "./release/registry.ts";
 import { BundleRuntime } from "./runtime/bundle_runtime.ts";
+import type { RuntimePort } from "./core/port.ts";
 import {
   type EngineSettingsOptions,
   type ResolvedOptions,
@@ -110,7 +111,10 @@ export class Engine {
    * uninstall) that the registry makes durable. Use the facade's verbs unless you manage state
    * yourself (tests, embedding).
    */
-  readonly runtime: BundleRuntime;
+  get runtime(): RuntimePort {
+    return this.#runtime;
+  }
+  readonly #runtime: BundleRuntime;
   /**
    * Serves an HTTP request: `wrapRequest` plugin hooks around the first plugin `fetch` hook that
    * answers; 404 when none does. Bound, so `Deno.serve(engine.fetch)` works.
@@ -142,7 +146,7 @@ export class Engine {
     this.#eventOptions = options.events ?? {};
     this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
     this.fetch = servePlugins(this.#plugins, (message) => this.#log("error", message));
-    this.runtime = new BundleRuntime({
+    this.#runtime = new BundleRuntime({
       options: this.#options,
       events: this.events,
       clock: this.#clock,
@@ -209,7 +213,7 @@ export class Engine {
     // One engine per data folder, before any state is opened (README, "Limits and hardening").
     this.#dataLock = await lockDataDir(this.#options.dataDir);
     this.#store = store ?? await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
-    const runtime = this.runtime;
+    const runtime = this.#runtime;
     await runtime.ownership.open(this.#store);
     this.#registry = new Registry(runtime, this.#store, {
       rollbackWarmMs: this.#options.rollbackWarmMs,
@@ -267,8 +271,8 @@ export class Engine {
   async restore(): Promise<RestoreReport> {
     const report = await this.registry.restore();
     const known = new Set((await this.#store!.listBundles()).map((b) => b.id));
-    for (const entry of this.runtime.entries()) known.add(entry.id);
-    await this.runtime.ownership.prune(known);
+    for (const entry of this.#runtime.entries()) known.add(entry.id);
+    await this.#runtime.ownership.prune(known);
     for (const failure of report.failed) {
       this.#log("error", `Could not restore bundle ${failure.id}: ${failure.error}`);
     }
@@ -385,7 +389,7 @@ export class Engine {
    * @returns Result, serving `id@version`, degradation reason.
    */
   invoke(call: CallRequest): Promise<CallOutcome> {
-    return this.runtime.call(call);
+    return this.#runtime.call(call);
   }
 
   /**
@@ -414,7 +418,7 @@ export class Engine {
 
   /** The governance rules in force (`PUT /admin/rules`). */
   get rules(): RulesDocument {
-    return this.runtime.rules;
+    return this.#runtime.rules;
   }
 
   /**
@@ -426,12 +430,12 @@ export class Engine {
    * @throws {TypeError} Listing every problem.
    */
   async setRules(rules: unknown): Promise<RulesDocument> {
-    const previous = this.runtime.rules;
-    const applied = this.runtime.setRules(rules);
+    const previous = this.#runtime.rules;
+    const applied = this.#runtime.setRules(rules);
     try {
       await this.#store?.putRules(applied);
     } catch (error) {
-      this.runtime.setRules(previous);
+      this.#runtime.setRules(previous);
       throw error;
     }
     return applied;
@@ -445,7 +449,7 @@ export class Engine {
    * @returns The owning bundle id, if any.
    */
   ownerOf(kind: "service" | "topic", name: string): string | undefined {
-    return this.runtime.ownership.owner(kind, name);
+    return this.#runtime.ownership.owner(kind, name);
   }
 
   /**
@@ -456,12 +460,12 @@ export class Engine {
    * @throws {NotFoundError} For an unknown bundle.
    */
   bundle(id: string): BundleStatus {
-    return this.runtime.bundle(id);
+    return this.#runtime.bundle(id);
   }
 
   /** Status of every bundle. */
   status(): EngineStatus {
-    const bundles = this.runtime.bundles();
+    const bundles = this.#runtime.bundles();
     return {
       uptimeMs: this.#clock.now() - this.#startedAt,
       bundles,
@@ -480,7 +484,7 @@ export class Engine {
     this.#bus?.stop();
     // Phased releases and warm rollback targets stop first, so none of them moves traffic now.
     await this.#registry?.close();
-    await this.runtime.close();
+    await this.#runtime.close();
     try {
       await this.#bus?.close();
       await this.#plugins.sequential("close", this);

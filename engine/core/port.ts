@@ -32,8 +32,20 @@ export interface BundleRouting {
 }
 
 /**
- * What the durable layers may ask of the runtime. Every verb here is immediate and not durable;
- * the registry makes it durable by recording its intent in the store first.
+ * What the durable layers may ask of the runtime, and what a host reaches as `engine.runtime`.
+ * Every verb here is immediate and not durable; the registry makes it durable by recording its
+ * intent in the store first.
+ *
+ * @example Install and start a version without recording a release (a test, an embedding)
+ * ```ts
+ * import { createEngine, type RuntimePort } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const runtime: RuntimePort = engine.runtime;
+ * await runtime.install("./bundles/hello");
+ * await runtime.start("hello");
+ * console.log(runtime.stateOf("hello", "1.0.0")); // "ACTIVE"
+ * ```
  */
 export interface RuntimePort {
   /** Absolute path of the engine's data folder. */

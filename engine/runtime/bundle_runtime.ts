@@ -55,18 +55,6 @@ export interface RuntimeInit {
  * What the runtime asks of the event layer, connected once the event bus exists: publishing for
  * a bundle, and admitting a call a bundle makes (hop limit, detached budget). The composition root
  * (`createEngine`) connects them; a host embedding the runtime alone connects its own.
- *
- * @example Links that refuse events and cap call chains at 8 hops
- * ```ts
- * import type { RuntimeLinks } from "@bundlehost/sdk";
- *
- * const links: RuntimeLinks = {
- *   publish: () => Promise.reject(new Error("This host has no events")),
- *   admitNested(call) {
- *     if ((call.hops ?? 0) > 8) throw new RangeError("Call chain too long");
- *   },
- * };
- * ```
  */
 export interface RuntimeLinks {
   /** Publishes an event for a bundle (`ctx.events.publish`). */
