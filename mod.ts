@@ -119,7 +119,7 @@ export type {
   CanaryPlan,
   CanaryState,
   CanaryStatusName,
-} from "./engine/release/canary.ts";
+} from "./engine/store/canary_state.ts";
 export type { EventBus } from "./engine/events/bus.ts";
 export type {
   BundlePublish,
@@ -134,17 +134,16 @@ export type {
   GuardCounters,
   ResolvedLimits,
 } from "./engine/events/guard.ts";
+export type { DeliveryEvent, DeliveryOutcome } from "./engine/events/types.ts";
 export type {
   DeadLetterRecord,
-  DeliveryEvent,
   DeliveryKind,
-  DeliveryOutcome,
   DeliveryRecord,
   EventRecord,
   EventStoreStats,
   MapProgress,
   ScheduleMark,
-} from "./engine/events/types.ts";
+} from "./engine/store/event_records.ts";
 export type { OperatorPolicy, PolicyInput, PolicyLimits } from "./engine/manifest/policy.ts";
 export type { PermissionCeiling, PermissionKind } from "./engine/manifest/permissions.ts";
 export type { BreakerStrategy, ManifestGovernance } from "./engine/manifest/manifest.ts";

@@ -21,7 +21,7 @@ import { KvStore, type Store } from "./store/store.ts";
 import { type DataLock, lockDataDir } from "./store/data_lock.ts";
 import { EventBus, type EventBusOptions } from "./events/bus.ts";
 import { busBundle } from "./events/delivery.ts";
-import type { CanaryOptions, CanaryState } from "./release/canary.ts";
+import type { CanaryOptions, CanaryState } from "./store/canary_state.ts";
 import {
   Registry,
   type ReleaseOptions,

@@ -14,7 +14,7 @@ import {
   type ReleaseRecord,
   type Store,
 } from "../engine/store/store.ts";
-import type { DeliveryRecord, EventRecord } from "../engine/events/types.ts";
+import type { DeliveryRecord, EventRecord } from "../engine/store/event_records.ts";
 import { rejects } from "./_helpers.ts";
 import { KvEventStore } from "../engine/store/kv_event_store.ts";
 

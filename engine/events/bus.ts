@@ -30,7 +30,7 @@ import type { BusBundle } from "./delivery.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { type Firing, Scheduler } from "./schedule.ts";
 import { payloadJson, SCHEDULE_TOPIC, topicProblem } from "../base/topic.ts";
-import type { DeadLetterRecord, DeliveryRecord, EventRecord } from "./types.ts";
+import type { DeadLetterRecord, DeliveryRecord, EventRecord } from "../store/event_records.ts";
 import type {
   BundlePublish,
   DeadLetterView,

@@ -6,7 +6,7 @@
 import type { Clock } from "../base/clock.ts";
 import type { BusBundle, DeliveryHost } from "./delivery.ts";
 import type { EventLimitOptions, GuardCounters } from "./guard.ts";
-import type { DeadLetterRecord, EventStoreStats } from "./types.ts";
+import type { DeadLetterRecord, EventStoreStats } from "../store/event_records.ts";
 
 /**
  * Options of the event bus (`EngineOptions.events`); every field is optional.

@@ -14,7 +14,7 @@ import type { EventEnvelope, RouteSpec } from "../sdk/types.ts";
 import { runEventMap } from "./event_map.ts";
 import { splitHandler } from "../manifest/events_schema.ts";
 import { payloadJson } from "../base/topic.ts";
-import type { DeliveryRecord, EventRecord, MapProgress } from "./types.ts";
+import type { DeliveryRecord, EventRecord, MapProgress } from "../store/event_records.ts";
 
 /** A bundle as the bus sees it: its current version's manifest and whether that version serves. */
 export interface BusBundle {

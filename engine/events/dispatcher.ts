@@ -9,7 +9,8 @@ import { BundlehostError } from "../base/errors.ts";
 import type { EventStore } from "../store/event_store.ts";
 import type { Clock, TimerHandle } from "../base/clock.ts";
 import { attemptDelivery, type DeliveryHost, PermanentDeliveryError } from "./delivery.ts";
-import { DeliveryEvent, type DeliveryRecord } from "./types.ts";
+import { DeliveryEvent } from "./types.ts";
+import type { DeliveryRecord } from "../store/event_records.ts";
 
 /** Most steps of an event map (the manifest schema's limit). */
 const MAX_MAP_STEPS = 32;

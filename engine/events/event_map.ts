@@ -18,7 +18,7 @@ import { asBundlehostError, BundlehostError } from "../base/errors.ts";
 import type { CallOutcome } from "../call/request.ts";
 import type { RouteSpec } from "../sdk/types.ts";
 import { splitHandler } from "../manifest/events_schema.ts";
-import type { EventMapStep } from "./types.ts";
+import type { EventMapStep } from "../manifest/events_schema.ts";
 
 /** How one step ended. */
 export interface StepResult {

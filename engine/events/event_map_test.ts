@@ -3,7 +3,7 @@ import { BundlehostError } from "../base/errors.ts";
 import type { CallOutcome } from "../call/request.ts";
 import type { RouteSpec } from "../sdk/types.ts";
 import { EventMapStepError, runEventMap } from "./event_map.ts";
-import type { EventMapStep } from "./types.ts";
+import type { EventMapStep } from "../manifest/events_schema.ts";
 
 /** A stub broker: each method appends its name; methods listed in `failing` throw. */
 function broker(failing: string[]) {

@@ -19,7 +19,7 @@ import type { EventStore } from "../store/event_store.ts";
 import type { Clock, TimerHandle } from "../base/clock.ts";
 import { CronSlots } from "../manifest/cron.ts";
 import type { BusBundle } from "./delivery.ts";
-import type { ManifestSchedule } from "./types.ts";
+import type { ManifestSchedule } from "../manifest/events_schema.ts";
 
 /** One slot of one schedule to fire. */
 export interface Firing {

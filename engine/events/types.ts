@@ -7,24 +7,6 @@
  */
 import type { DeliveryRecord } from "../store/event_records.ts";
 
-export type {
-  DeadLetterRecord,
-  DeliveryKind,
-  DeliveryRecord,
-  EventRecord,
-  EventStoreStats,
-  MapProgress,
-  ScheduleMark,
-} from "../store/event_records.ts";
-export type {
-  EventMapStep,
-  ManifestEventMap,
-  ManifestSchedule,
-  ManifestSubscription,
-  MissedRunPolicy,
-  StepErrorPolicy,
-} from "../manifest/events_schema.ts";
-
 /**
  * How one delivery attempt ended.
  *

@@ -15,14 +15,6 @@ import type { OutcomeMark, OutcomeStats, OutcomeWindow } from "../core/outcomes.
 import type { CanaryOptions, CanaryPlan, CanaryState } from "../store/canary_state.ts";
 import { type Clock, systemClock } from "../base/clock.ts";
 
-// Re-exported for the release code: the store, a lower layer, persists these types.
-export type {
-  CanaryOptions,
-  CanaryPlan,
-  CanaryState,
-  CanaryStatusName,
-} from "../store/canary_state.ts";
-
 /** Defaults of {@linkcode CanaryOptions}. */
 export const CANARY_DEFAULTS: CanaryPlan = {
   steps: [10, 25, 50, 100],

@@ -3,12 +3,12 @@ import {
   analyseStep,
   CANARY_DEFAULTS,
   type CanaryHost,
-  type CanaryPlan,
   CanaryRun,
   MAX_HOLDS,
   resolveCanaryPlan,
 } from "./canary.ts";
 import { ManualClock } from "../base/clock.ts";
+import type { CanaryPlan } from "../store/canary_state.ts";
 import { LATENCY_RING, OutcomeStats } from "../core/outcomes.ts";
 
 Deno.test("OutcomeStats counts a window from its mark and takes p99 over recent calls", () => {

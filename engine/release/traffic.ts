@@ -9,7 +9,8 @@
 import { BundleStateError } from "../base/errors.ts";
 import type { RuntimePort } from "../core/port.ts";
 import type { OutcomeWindow } from "../core/outcomes.ts";
-import { type CanaryHost, type CanaryPlan, CanaryRun, type CanaryState } from "./canary.ts";
+import { type CanaryHost, CanaryRun } from "./canary.ts";
+import type { CanaryPlan, CanaryState } from "../store/canary_state.ts";
 import type { BundleRecord, Store } from "../store/store.ts";
 import { type Clock, systemClock, type TimerHandle } from "../base/clock.ts";
 
