@@ -217,7 +217,7 @@ export class Engine {
     await runtime.ownership.open(this.#store);
     this.#registry = new Registry(runtime, this.#store, {
       rollbackWarmMs: this.#options.rollbackWarmMs,
-      clock: this.#options.clock,
+      clock: this.#clock,
     });
     const bus = new EventBus(
       {

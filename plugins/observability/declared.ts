@@ -33,15 +33,23 @@ export function httpMethodLabel(method: string): string {
   return HTTP_METHODS.has(method) ? method : "_OTHER";
 }
 
+/** What the label index holds. */
+interface Index {
+  /** Service → method names a ready instance exports. */
+  names: Map<string, Set<string>>;
+  /** Installed bundle ids. */
+  bundles: Set<string>;
+}
+
 /**
- * The service and method names installed bundles declare, read from `engine.status()` (each
- * revision's services, and the methods its ready instances export) and rebuilt only after
- * {@linkcode DeclaredNames.invalidate} (the plugin calls it on every lifecycle event).
+ * The service and method names installed bundles declare, and their ids, read from one
+ * `engine.status()` (each revision's services, and the methods its ready instances export) and
+ * rebuilt only after {@linkcode DeclaredNames.invalidate} (the plugin calls it on every lifecycle
+ * event).
  */
 export class DeclaredNames {
   readonly #status: () => EngineStatus | undefined;
-  #names?: Map<string, Set<string>>;
-  #bundles?: Set<string>;
+  #cache?: Index;
 
   /**
    * Creates the index.
@@ -54,8 +62,7 @@ export class DeclaredNames {
 
   /** Forgets the index; the next lookup rebuilds it. */
   invalidate(): void {
-    this.#names = undefined;
-    this.#bundles = undefined;
+    this.#cache = undefined;
   }
 
   /**
@@ -66,22 +73,19 @@ export class DeclaredNames {
    * @returns The label value.
    */
   fetchService(id: string): string {
-    if (!this.#bundles) {
-      const status = this.#status();
-      const ids = new Set(status?.bundles.map((b) => b.id) ?? []);
-      if (status) this.#bundles = ids;
-      return ids.has(id) ? `/b/${id}` : UNKNOWN_LABEL;
-    }
-    return this.#bundles.has(id) ? `/b/${id}` : UNKNOWN_LABEL;
+    return this.#index().bundles.has(id) ? `/b/${id}` : UNKNOWN_LABEL;
   }
 
-  #index(): Map<string, Set<string>> {
-    if (this.#names) return this.#names;
-    const names = new Map<string, Set<string>>();
+  /** Service → methods and the installed bundle ids, from one read of the engine's status. */
+  #index(): Index {
+    if (this.#cache) return this.#cache;
+    const index: Index = { names: new Map(), bundles: new Set() };
+    const names = index.names;
     const status = this.#status();
     // An engine not attached yet gives an empty index that must not stick.
-    if (!status) return names;
+    if (!status) return index;
     for (const bundle of status.bundles) {
+      index.bundles.add(bundle.id);
       for (const revision of bundle.revisions) {
         for (const [service, { methods }] of Object.entries(revision.services)) {
           let known = names.get(service);
@@ -90,8 +94,8 @@ export class DeclaredNames {
         }
       }
     }
-    this.#names = names;
-    return names;
+    this.#cache = index;
+    return index;
   }
 
   /**
@@ -101,7 +105,7 @@ export class DeclaredNames {
    * @returns The name when an installed bundle declares it, else {@linkcode UNKNOWN_LABEL}.
    */
   service(service: string): string {
-    return this.#index().has(service) ? service : UNKNOWN_LABEL;
+    return this.#index().names.has(service) ? service : UNKNOWN_LABEL;
   }
 
   /**
@@ -113,6 +117,6 @@ export class DeclaredNames {
    *   {@linkcode UNKNOWN_LABEL}.
    */
   method(service: string, method: string): string {
-    return this.#index().get(service)?.has(method) ? method : UNKNOWN_LABEL;
+    return this.#index().names.get(service)?.has(method) ? method : UNKNOWN_LABEL;
   }
 }
