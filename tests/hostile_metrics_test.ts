@@ -217,6 +217,45 @@ Deno.test("Hostile metrics: every metric has a hard series cap with an overflow 
   assert.match(text, /^c_total\{otel_metric_overflow="true"\} 4901$/m);
 });
 
+Deno.test("Hostile metrics: a bound series at the cap still counts every folded recording", () => {
+  const registry = new MetricRegistry({ maxSeriesPerMetric: 3 });
+  const counter = registry.counter({ name: "c", unit: "{x}", type: "counter", description: "C" });
+  const histogram = registry.histogram({
+    name: "h",
+    unit: "s",
+    type: "histogram",
+    description: "H",
+    buckets: [1],
+  });
+  // Two series fit (the overflow series takes the third slot); the rest are bound to overflow.
+  const counters = Array.from({ length: 10 }, (_, i) => counter.bind({ name: `n${i}` }));
+  const histograms = Array.from({ length: 10 }, (_, i) => histogram.bind({ name: `n${i}` }));
+  for (let round = 0; round < 3; round++) {
+    for (const bound of counters) bound.add(2);
+    for (const bound of histograms) bound.record(0.5);
+  }
+  assert.throws(() => counters[0]!.add(-1), RangeError);
+  const points = counter.points();
+  assert.equal(points.length, 3);
+  assert.deepEqual(points.find((p) => p.attributes.name === "n0"), {
+    attributes: { name: "n0" },
+    value: 6,
+  });
+  const overflow = points.find((p) => p.attributes["otel.metric.overflow"] === true);
+  assert.equal(overflow?.value, 8 * 3 * 2, "what did not fit is counted in the overflow series");
+  assert.equal(histogram.points().reduce((sum, p) => sum + p.count, 0), 30);
+  const text = registry.render();
+  // Binding records nothing; every recording through an overflow handle counts once.
+  assert.match(
+    text,
+    /^bundlehost_metric_dropped_series_total\{bundlehost_metric_name="c"\} 24$/m,
+  );
+  assert.match(
+    text,
+    /^bundlehost_metric_dropped_series_total\{bundlehost_metric_name="h"\} 24$/m,
+  );
+});
+
 Deno.test("Hostile metrics: a sliced render gives the same text as a whole one", async () => {
   const registry = new MetricRegistry();
   const histogram = registry.histogram({

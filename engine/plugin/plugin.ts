@@ -355,21 +355,34 @@ export class PluginHost<E> {
         | undefined;
       if (!fn) continue;
       const downstream = next;
-      const tracked = async (input: I) => {
+      // Promise chains, not async functions: this runs on every call, once per plugin.
+      const mark = (error: unknown): unknown => {
+        if (typeof error === "object" && error !== null) PASSED_THROUGH.add(error);
+        return error;
+      };
+      const rethrowMarked = (error: unknown): never => {
+        throw mark(error);
+      };
+      const tracked = (input: I): Promise<O> => {
         try {
-          return await downstream(input);
+          return downstream(input).catch(rethrowMarked);
         } catch (error) {
-          if (typeof error === "object" && error !== null) PASSED_THROUGH.add(error);
-          throw error;
+          return Promise.reject(mark(error));
         }
       };
-      next = async (input: I) => {
+      // Errors from further in are the operation's own; only the wrapper's are the plugin's.
+      const own = (error: unknown): unknown =>
+        typeof error === "object" && error !== null && PASSED_THROUGH.has(error)
+          ? error
+          : new PluginError(plugin.name, hook, error);
+      const rethrowOwn = (error: unknown): never => {
+        throw own(error);
+      };
+      next = (input: I): Promise<O> => {
         try {
-          return await fn.call(plugin, input, tracked);
+          return Promise.resolve(fn.call(plugin, input, tracked)).catch(rethrowOwn);
         } catch (error) {
-          // Errors from further in are the operation's own; only the wrapper's are the plugin's.
-          if (typeof error === "object" && error !== null && PASSED_THROUGH.has(error)) throw error;
-          throw new PluginError(plugin.name, hook, error);
+          return Promise.reject(own(error));
         }
       };
     }

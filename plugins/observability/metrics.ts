@@ -77,6 +77,28 @@ export class Counter {
     this.#series.get(attributes).value += value;
   }
 
+  /**
+   * The series of `attributes`, found once: a caller that records to the same series on every
+   * call keeps the handle and skips the attribute lookup. A handle to the overflow series looks
+   * up on every recording, so each is still counted as folded.
+   *
+   * @param attributes Series attributes.
+   * @returns A handle that adds to that series.
+   */
+  bind(attributes: AttributeInput): BoundCounter {
+    const point = this.#series.get(attributes, false);
+    if (this.#series.isOverflow(point)) return { add: (value) => this.add(value, attributes) };
+    const monotonic = this.#monotonic;
+    return {
+      add(value) {
+        if (monotonic && !(value >= 0)) {
+          throw new RangeError(`A counter only grows; cannot add ${value}`);
+        }
+        point.value += value;
+      },
+    };
+  }
+
   /** Current series. */
   points(): ValuePoint[] {
     return [...this.#series.values()].map((p) => ({ attributes: p.attributes, value: p.value }));
@@ -123,7 +145,24 @@ export class Histogram {
    * @param attributes Series attributes.
    */
   record(value: number, attributes: AttributeInput = {}): void {
-    const point = this.#series.get(attributes);
+    this.#into(this.#series.get(attributes), value);
+  }
+
+  /**
+   * The series of `attributes`, found once (see {@linkcode Counter.bind}).
+   *
+   * @param attributes Series attributes.
+   * @returns A handle that records to that series.
+   */
+  bind(attributes: AttributeInput): BoundHistogram {
+    const point = this.#series.get(attributes, false);
+    if (this.#series.isOverflow(point)) {
+      return { record: (value) => this.record(value, attributes) };
+    }
+    return { record: (value) => this.#into(point, value) };
+  }
+
+  #into(point: HistogramPoint & { counts: number[] }, value: number): void {
     let bucket = 0;
     while (bucket < this.#bounds.length && value > this.#bounds[bucket]!) bucket++;
     point.counts[bucket]!++;
@@ -152,6 +191,18 @@ type Entry =
   | { definition: MetricDefinition; counter: Counter }
   | { definition: MetricDefinition; histogram: Histogram }
   | { definition: MetricDefinition; observe: Observer };
+
+/** One series of a {@linkcode Counter}, found once. */
+export interface BoundCounter {
+  /** Adds to the series. */
+  add(value: number): void;
+}
+
+/** One series of a {@linkcode Histogram}, found once. */
+export interface BoundHistogram {
+  /** Records one value to the series. */
+  record(value: number): void;
+}
 
 /** Options for {@linkcode MetricRegistry}. */
 export interface MetricRegistryOptions {

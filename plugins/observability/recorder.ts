@@ -14,7 +14,13 @@ import type {
   InstanceStartEvent,
 } from "../../engine/core/lifecycle.ts";
 import type { AdmittedCall, CallOutcome } from "../../engine/call/request.ts";
-import { type Counter, type Histogram, MetricRegistry } from "./metrics.ts";
+import {
+  type BoundCounter,
+  type BoundHistogram,
+  type Counter,
+  type Histogram,
+  MetricRegistry,
+} from "./metrics.ts";
 import { DeclaredNames, httpMethodLabel } from "./declared.ts";
 import { ATTR, BREAKER_STATES, METRICS } from "./semconv.ts";
 
@@ -43,6 +49,9 @@ export function errorType(error: unknown): string {
   return "Error";
 }
 
+/** Most bound series the recorder keeps per cache before starting over. */
+const MAX_BOUND_SERIES = 4096;
+
 /** Records Bundlehost's metrics; see `METRICS` in `semconv.ts` for names and units. */
 export class BundlehostMetrics {
   /** The registry (render it for `/metrics`). */
@@ -62,7 +71,11 @@ export class BundlehostMetrics {
   /** Service and method names installed bundles declare; others fold into one label value. */
   readonly #declared = new DeclaredNames(() => this.#engine?.status());
   /** The service label each call in flight was counted under, so its end uncounts the same. */
-  readonly #active = new WeakMap<AdmittedCall, string>();
+  readonly #active = new WeakMap<AdmittedCall, BoundCounter>();
+  /** Bound series of the calls that succeed undegraded, by call shape (the hot path). */
+  readonly #served = new Map<string, { calls: BoundCounter; duration: BoundHistogram }>();
+  /** Bound active-call series, by call shape. */
+  readonly #activeBy = new Map<string, BoundCounter>();
 
   /**
    * Registers every instrument.
@@ -115,19 +128,42 @@ export class BundlehostMetrics {
    */
   attach(engine: Engine): void {
     this.#engine = engine;
-    this.#declared.invalidate();
+    this.#forgetNames();
   }
 
   /** Stops observing (the engine closed). */
   detach(): void {
     this.#engine = undefined;
-    this.#declared.invalidate();
+    this.#forgetNames();
     this.registry.close();
   }
 
   /** Bundles or instances changed: the declared service and method names are read again. */
   namesChanged(): void {
+    this.#forgetNames();
+  }
+
+  /** Labels are re-derived from the declared names: the bound series go with them. */
+  #forgetNames(): void {
     this.#declared.invalidate();
+    this.#served.clear();
+    this.#activeBy.clear();
+  }
+
+  /**
+   * A cache entry for `key`; the cache is emptied when full (keys come from client-chosen names,
+   * so it must stay bounded; labels are bounded by the declared names anyway).
+   */
+  static #remember<V>(cache: Map<string, V>, key: string, value: V): V {
+    if (cache.size >= MAX_BOUND_SERIES) cache.clear();
+    cache.set(key, value);
+    return value;
+  }
+
+  #serviceLabel(call: AdmittedCall): string {
+    return call.kind === "fetch"
+      ? this.#declared.fetchService(call.service)
+      : this.#declared.service(serviceName(call.service));
   }
 
   /**
@@ -136,11 +172,15 @@ export class BundlehostMetrics {
    * @param call The call.
    */
   callStarted(call: AdmittedCall): void {
-    const service = call.kind === "fetch"
-      ? this.#declared.fetchService(call.service)
-      : this.#declared.service(serviceName(call.service));
-    this.#active.set(call, service);
-    this.#activeCalls.add(1, { [ATTR.rpcService]: service });
+    const key = `${call.kind ?? "service"}\u0000${call.service}`;
+    const active = this.#activeBy.get(key) ??
+      BundlehostMetrics.#remember(
+        this.#activeBy,
+        key,
+        this.#activeCalls.bind({ [ATTR.rpcService]: this.#serviceLabel(call) }),
+      );
+    this.#active.set(call, active);
+    active.add(1);
   }
 
   /**
@@ -152,31 +192,61 @@ export class BundlehostMetrics {
    * @param error What it failed with, otherwise.
    */
   callEnded(call: AdmittedCall, seconds: number, outcome?: CallOutcome, error?: unknown): void {
+    this.#active.get(call)?.add(-1);
+    this.#active.delete(call);
+    if (outcome && outcome.degraded === undefined) {
+      // The common case, recorded through series found once per call shape.
+      const key = `${
+        call.kind ?? "service"
+      }\u0000${call.service}\u0000${call.method}\u0000${outcome.bundle}`;
+      const served = this.#served.get(key) ??
+        BundlehostMetrics.#remember(this.#served, key, this.#bindServed(call, outcome.bundle));
+      served.calls.add(1);
+      served.duration.record(seconds);
+      return;
+    }
+    this.#recordUnusual(call, seconds, outcome, error);
+  }
+
+  #attributes(call: AdmittedCall, label: string | undefined, outcome: string, type?: string) {
     const name = serviceName(call.service);
     const fetch = call.kind === "fetch";
-    const service = fetch ? this.#declared.fetchService(name) : this.#declared.service(name);
-    this.#activeCalls.add(-1, { [ATTR.rpcService]: this.#active.get(call) ?? service });
-    this.#active.delete(call);
-    const label = outcome?.bundle ?? (error instanceof BundlehostError ? error.bundle : undefined);
     const bundle = label === undefined ? undefined : splitLabel(label);
-    const type = outcome ? undefined : errorType(error);
-    const attributes = {
-      [ATTR.rpcService]: service,
+    return {
+      [ATTR.rpcService]: this.#serviceLabel(call),
       [ATTR.rpcMethod]: fetch
         ? httpMethodLabel(call.method)
         : this.#declared.method(name, call.method),
       [ATTR.bundleId]: bundle?.id,
       [ATTR.bundleVersion]: bundle?.version,
-      [ATTR.outcome]: outcome ? (outcome.degraded ? "degraded" : "ok") : "error",
+      [ATTR.outcome]: outcome,
       [ATTR.errorType]: type,
     };
+  }
+
+  #bindServed(call: AdmittedCall, label: string) {
+    const attributes = this.#attributes(call, label, "ok");
+    return { calls: this.#calls.bind(attributes), duration: this.#callDuration.bind(attributes) };
+  }
+
+  /** A degraded or failed call: rarer, recorded by attributes. */
+  #recordUnusual(
+    call: AdmittedCall,
+    seconds: number,
+    outcome: CallOutcome | undefined,
+    error: unknown,
+  ): void {
+    const label = outcome?.bundle ?? (error instanceof BundlehostError ? error.bundle : undefined);
+    const type = outcome ? undefined : errorType(error);
+    const attributes = this.#attributes(call, label, outcome ? "degraded" : "error", type);
     this.#calls.add(1, attributes);
     this.#callDuration.record(seconds, attributes);
+    const service = attributes[ATTR.rpcService];
     const reason = outcome?.degraded;
     if (reason !== undefined) {
       this.#degraded.add(1, {
         [ATTR.rpcService]: service,
-        [ATTR.bundleId]: bundle?.id,
+        [ATTR.bundleId]: attributes[ATTR.bundleId],
         [ATTR.degradedReason]: reason,
       });
     }

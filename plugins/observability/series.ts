@@ -77,9 +77,10 @@ export class SeriesTable<P extends { attributes: Attributes }> {
    * The series of `input`, created when new and below the cap, else the overflow series.
    *
    * @param input Attributes.
+   * @param recording Whether a recording follows (counted when it folds into the overflow series).
    * @returns The series to record to.
    */
-  get(input: AttributeInput): P {
+  get(input: AttributeInput, recording = true): P {
     let order = "";
     for (const key in input) {
       const value = input[key];
@@ -92,7 +93,7 @@ export class SeriesTable<P extends { attributes: Attributes }> {
     let point = this.#byKey.get(key);
     if (!point) {
       // The overflow series counts toward the cap: the table never holds more than maxSeries.
-      if (this.#byKey.size >= this.#limits.maxSeries - 1) return this.#fold();
+      if (this.#byKey.size >= this.#limits.maxSeries - 1) return this.#fold(recording);
       point = this.#create(attributes);
       this.#byKey.set(key, point);
     }
@@ -100,10 +101,21 @@ export class SeriesTable<P extends { attributes: Attributes }> {
     return point;
   }
 
-  #fold(): P {
-    this.#limits.onOverflow?.();
+  #fold(recording: boolean): P {
+    if (recording) this.#limits.onOverflow?.();
     if (!this.#overflow) this.#overflow = this.#create(OVERFLOW_ATTRIBUTES);
     return this.#overflow;
+  }
+
+  /**
+   * Whether `point` is the overflow series (recordings to it must each go through
+   * {@linkcode SeriesTable.get}, which counts them).
+   *
+   * @param point A series this table returned.
+   * @returns True for the overflow series.
+   */
+  isOverflow(point: P): boolean {
+    return point === this.#overflow;
   }
 
   /** Number of series, the overflow series included. */
