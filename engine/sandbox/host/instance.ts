@@ -159,6 +159,8 @@ export class Instance {
         const answer = m?.type === "reply" || m?.type === "response" || m?.type === "pong";
         return answer && typeof m.id === "number" && this.#pending.has(m.id);
       },
+      // The message being sent is pending already: busy means others are too.
+      busy: () => this.#pending.size > 1,
     });
   }
 

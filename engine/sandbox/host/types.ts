@@ -39,6 +39,12 @@ export interface TransportSink {
    * asked for the answers, and a flood cannot consist of them (each id is answered once).
    */
   solicited?(raw: unknown): boolean;
+  /**
+   * Whether the guest has other requests in flight, so it is awake or about to be: a message may
+   * then wait for the end of the event loop's turn and share one post with others (one wake-up of
+   * the guest's thread for many calls under load; none of that delay when it is idle).
+   */
+  busy?(): boolean;
 }
 
 /** Creates the transport for one instance; one implementation per isolation tier. */

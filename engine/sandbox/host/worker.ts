@@ -43,7 +43,10 @@ export function workerTransport(spec: WorkerSpec): TransportFactory {
       deno: { permissions: toWorkerPermissions(spec.permissions) },
     });
     let ended = false;
-    const batcher = new MessageBatcher((data, transfer) => worker.postMessage(data, transfer));
+    const batcher = new MessageBatcher(
+      (data, transfer) => worker.postMessage(data, transfer),
+      sink.busy,
+    );
     const limits = spec.channel ?? resolveChannelLimits();
     const inbox = new GuestInbox({
       limits,

@@ -20,9 +20,17 @@ interface Item {
   onUndeliverable: ((error: unknown) => void) | undefined;
 }
 
+/**
+ * Whether the batch may wait for the end of this turn of the event loop: true when the other side
+ * is busy with earlier messages anyway, so messages arriving meanwhile (other requests) go out in
+ * the same post and the other thread is woken once for all of them.
+ */
+export type DeferPolicy = () => boolean;
+
 /** A per-tick batch of outgoing messages. */
 export class MessageBatcher {
   readonly #post: Poster;
+  readonly #defer: DeferPolicy | undefined;
   #queue: Item[] = [];
   #closed = false;
 
@@ -30,9 +38,11 @@ export class MessageBatcher {
    * Creates a batcher over a poster.
    *
    * @param post The underlying `postMessage`.
+   * @param defer When a batch may wait for the end of the event loop's turn. @default {never}
    */
-  constructor(post: Poster) {
+  constructor(post: Poster, defer?: DeferPolicy) {
     this.#post = post;
+    this.#defer = defer;
   }
 
   /**
@@ -49,7 +59,10 @@ export class MessageBatcher {
   ): void {
     if (this.#closed) return;
     if (this.#queue.push({ message, transfer, onUndeliverable }) === 1) {
-      queueMicrotask(() => this.flush());
+      // A zero-delay task, not a clock timer: this orders work within the event loop, it does
+      // not measure time (a manual clock must not hold messages back).
+      if (this.#defer?.()) setTimeout(() => this.flush(), 0);
+      else queueMicrotask(() => this.flush());
     }
   }
 
