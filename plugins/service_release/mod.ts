@@ -24,6 +24,7 @@ import { adminApi } from "./admin.ts";
 import { errorReply } from "./errors.ts";
 import { eventsAdminApi } from "./events_admin.ts";
 import { servicePlane } from "./service_plane.ts";
+import { type RpcHandler, rpcHandler, rpcTarget } from "./rpc.ts";
 import { loadAdminToken } from "./token.ts";
 
 /**
@@ -104,6 +105,8 @@ function publishTokenOf(options: ServiceReleaseOptions): string | undefined {
 export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engine> {
   let token: string | undefined;
   let app: Hono | undefined;
+  let rpc: RpcHandler | undefined;
+  let failed: ((error: unknown) => Response) | undefined;
   return definePlugin<Engine>({
     name: "service-release",
     version: "0.1.0",
@@ -118,10 +121,12 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
         );
       app = new Hono();
       // Every route's failure becomes the same JSON error reply (status from the error's code).
-      app.onError((error) => {
+      failed = (error) => {
         const { status, body } = errorReply(error, onInternal);
         return Response.json(body, { status });
-      });
+      };
+      app.onError(failed);
+      rpc = rpcHandler(engine, options.maxRpcBodyBytes ?? 1024 * 1024);
       const publishToken = publishTokenOf(options);
       const requirePublish = options.requirePublishToken ?? publishToken !== undefined;
       if (requirePublish && publishToken === undefined && options.admin === false) {
@@ -130,7 +135,7 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
         );
       }
       servicePlane(app, engine, {
-        maxRpcBodyBytes: options.maxRpcBodyBytes ?? 1024 * 1024,
+        rpc,
         publishTokens: () =>
           requirePublish ? [publishToken, token].filter((t) => t !== undefined) : [],
       });
@@ -149,6 +154,9 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
     fetch(request) {
       if (!app) return undefined;
       const path = pathOf(request.url);
+      // The hottest route skips the router: same handler, same error replies.
+      const target = rpc && rpcTarget(request.method, path);
+      if (target) return rpc!(request, target.service, target.method).catch(failed!);
       if (!OWN_PREFIXES.some((p) => path === p || path.startsWith(p) || `${path}/` === p)) {
         return undefined;
       }
