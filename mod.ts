@@ -33,7 +33,9 @@ export {
   type EngineOptions,
   type EngineSettingsOptions,
   type EngineStatus,
+  type FetchBundleOptions,
 } from "./engine/engine.ts";
+export type { ForwardTarget } from "./engine/edge/http.ts";
 export type { InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
 export type { BundleRouting, RuntimePort } from "./engine/core/port.ts";
 

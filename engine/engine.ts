@@ -38,7 +38,7 @@ import {
 } from "./runtime/options.ts";
 import type { BundleStatus, EngineStatus } from "./runtime/status.ts";
 import { orderPlugins, type Plugin, PluginHost } from "./plugin/plugin.ts";
-import { fromWireResponse, servePlugins, toWireRequest } from "./edge/http.ts";
+import { type ForwardTarget, fromWireResponse, servePlugins, toWireRequest } from "./edge/http.ts";
 
 export type { BundleStatus, EngineSettingsOptions, EngineStatus };
 
@@ -86,6 +86,23 @@ export interface EngineOptions extends EngineSettingsOptions {
  * ```
  */
 export type CallOptions = Omit<CallRequest, "kind" | "service" | "method" | "input">;
+
+/**
+ * Options of {@linkcode Engine.fetchBundle}: the call's options, and the URL and headers the
+ * bundle sees when the request is forwarded under another URL (as `/b/:id/*` does).
+ *
+ * @example Forward a request under the bundle's own path
+ * ```ts
+ * import type { FetchBundleOptions } from "@bundlehost/sdk";
+ *
+ * const options: FetchBundleOptions = {
+ *   url: "http://127.0.0.1:8000/hello?x=1",
+ *   setHeaders: [["x-forwarded-prefix", "/b/shop"]],
+ *   timeoutMs: 2_000,
+ * };
+ * ```
+ */
+export type FetchBundleOptions = CallOptions & ForwardTarget;
 
 /**
  * The resident engine. Create it with {@linkcode createEngine}.
@@ -397,14 +414,23 @@ export class Engine {
    * call (plugins, throttling, breaker, degradation, cancellation).
    *
    * @param id Bundle id.
-   * @param request The request, with the URL the bundle should see.
-   * @param options Timeout, deadline, trace context, cancellation.
+   * @param request The request.
+   * @param options Timeout, deadline, trace context, cancellation; the URL and headers the
+   * bundle sees when it is not the request's own.
    * @returns The bundle's response, with `x-bundle` (and `x-degraded` when a fallback served).
    */
-  async fetchBundle(id: string, request: Request, options: CallOptions = {}): Promise<Response> {
-    const input = await toWireRequest(request, this.#options.maxBodyBytes);
+  async fetchBundle(
+    id: string,
+    request: Request,
+    options: FetchBundleOptions = {},
+  ): Promise<Response> {
+    const { url, setHeaders, ...call } = options;
+    const target: ForwardTarget = {};
+    if (url !== undefined) target.url = url;
+    if (setHeaders !== undefined) target.setHeaders = setHeaders;
+    const input = await toWireRequest(request, this.#options.maxBodyBytes, target);
     const outcome = await this.invoke({
-      ...options,
+      ...call,
       kind: "fetch",
       service: id,
       method: request.method,

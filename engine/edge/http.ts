@@ -22,17 +22,50 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * Reads a request into data, refusing bodies larger than `maxBytes`.
+ * Where a request is forwarded: the URL the bundle sees and headers set on the way.
+ *
+ * @example A request for `/b/shop/cart` as the bundle sees it
+ * ```ts
+ * import type { ForwardTarget } from "@bundlehost/sdk";
+ *
+ * const target: ForwardTarget = {
+ *   url: "http://127.0.0.1:8000/cart",
+ *   setHeaders: [["x-forwarded-prefix", "/b/shop"]],
+ * };
+ * ```
+ */
+export interface ForwardTarget {
+  /** The URL the bundle sees. @default {the request's own URL} */
+  url?: string;
+  /** Headers set on the forwarded request, replacing the client's of the same (lower-case) name. */
+  setHeaders?: [string, string][];
+}
+
+/**
+ * Reads a request into data, refusing bodies larger than `maxBytes`. A `GET` or `HEAD` carries
+ * no body across the sandbox boundary.
  *
  * @param request The request.
  * @param maxBytes Largest body accepted.
+ * @param target The URL and headers the bundle sees, when forwarded under another URL.
  * @returns The request as data.
  * @throws {BundlehostError} `BAD_INPUT` when the body is too large.
  */
-export async function toWireRequest(request: Request, maxBytes: number): Promise<WireRequest> {
-  const body = await readBody(request, maxBytes);
-  const headers = [...request.headers].filter(([k]) => !HOP_BY_HOP.has(k));
-  return { method: request.method, url: request.url, headers, body };
+export async function toWireRequest(
+  request: Request,
+  maxBytes: number,
+  target: ForwardTarget = {},
+): Promise<WireRequest> {
+  const method = request.method;
+  const body = method === "GET" || method === "HEAD" ? null : await readBody(request, maxBytes);
+  const set = target.setHeaders ?? [];
+  const headers: [string, string][] = [];
+  for (const header of request.headers) {
+    const name = header[0];
+    if (!HOP_BY_HOP.has(name) && !set.some(([n]) => n === name)) headers.push(header);
+  }
+  for (const header of set) headers.push(header);
+  return { method, url: target.url ?? request.url, headers, body };
 }
 
 /** How long a request body may take to arrive once its head has, ms (README, "Limits and hardening"). */

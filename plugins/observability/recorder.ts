@@ -74,6 +74,8 @@ export class BundlehostMetrics {
   readonly #active = new WeakMap<AdmittedCall, BoundCounter>();
   /** Bound series of the calls that succeed undegraded, by call shape (the hot path). */
   readonly #served = new Map<string, { calls: BoundCounter; duration: BoundHistogram }>();
+  /** Bound request-duration series, by method, route and status. */
+  readonly #requests = new Map<string, BoundHistogram>();
   /** Bound active-call series, by call shape. */
   readonly #activeBy = new Map<string, BoundCounter>();
 
@@ -267,11 +269,18 @@ export class BundlehostMetrics {
    * @param seconds Duration.
    */
   request(method: string, route: string | undefined, status: number, seconds: number): void {
-    this.#httpDuration.record(seconds, {
-      [ATTR.httpMethod]: httpMethodLabel(method),
-      [ATTR.httpRoute]: route,
-      [ATTR.httpStatus]: status,
-    });
+    const key = `${method}\u0000${route}\u0000${status}`;
+    const series = this.#requests.get(key) ??
+      BundlehostMetrics.#remember(
+        this.#requests,
+        key,
+        this.#httpDuration.bind({
+          [ATTR.httpMethod]: httpMethodLabel(method),
+          [ATTR.httpRoute]: route,
+          [ATTR.httpStatus]: status,
+        }),
+      );
+    series.record(seconds);
   }
 
   /**
