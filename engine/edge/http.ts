@@ -6,7 +6,7 @@
 import { readLimited } from "../base/bytes.ts";
 import { BundlehostError } from "../base/errors.ts";
 import { type Clock, systemClock } from "../base/clock.ts";
-import { type Deadline, deadlinesFor } from "../base/deadlines.ts";
+import { deadlinesFor } from "../base/deadlines.ts";
 import type { PluginHost } from "../plugin/plugin.ts";
 import type { WireRequest, WireResponse } from "../sandbox/wire/protocol.ts";
 
@@ -127,32 +127,32 @@ const CLIENT_GONE = [
  */
 async function arriving<T>(read: Promise<T>, timeoutMs: number, clock: Clock): Promise<T> {
   const scheduler = deadlinesFor(clock);
-  let deadline: Deadline | undefined;
-  const late = new Promise<never>((_, reject) => {
-    deadline = scheduler.schedule(
+  // One promise and one deadline per body, no race: this runs for every request with a body.
+  return await new Promise<T>((resolve, reject) => {
+    const deadline = scheduler.schedule(
       clock.now() + timeoutMs,
       () =>
         reject(
           new BundlehostError("BODY_TIMEOUT", `Request body did not arrive within ${timeoutMs} ms`),
         ),
     );
+    read.then((value) => {
+      scheduler.cancel(deadline);
+      resolve(value);
+    }, (error: unknown) => {
+      scheduler.cancel(deadline);
+      reject(
+        CLIENT_GONE.some((type) => error instanceof type)
+          ? new BundlehostError(
+            "CANCELLED",
+            `The client closed its connection before the request body arrived (${
+              (error as Error).message
+            })`,
+          )
+          : error,
+      );
+    });
   });
-  try {
-    return await Promise.race([
-      read.catch((error: unknown) => {
-        if (!CLIENT_GONE.some((type) => error instanceof type)) throw error;
-        throw new BundlehostError(
-          "CANCELLED",
-          `The client closed its connection before the request body arrived (${
-            (error as Error).message
-          })`,
-        );
-      }),
-      late,
-    ]);
-  } finally {
-    if (deadline) scheduler.cancel(deadline);
-  }
 }
 
 function tooLarge(maxBytes: number): BundlehostError {
