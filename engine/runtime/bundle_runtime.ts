@@ -22,6 +22,7 @@ import { Revision, type RevisionStatus, type RuntimeSettings } from "../core/rev
 import { checkWeights } from "../core/weights.ts";
 import { Broker } from "../broker/broker.ts";
 import type { BundleEntry } from "../broker/router.ts";
+import { ProviderIndex } from "../broker/providers.ts";
 import type { RulesDocument } from "../broker/rules.ts";
 import { METHOD_NAME_PATTERN, SERVICE_NAME_PATTERN } from "../manifest/manifest.ts";
 import type { OperatorPolicy } from "../manifest/policy.ts";
@@ -84,6 +85,8 @@ export class BundleRuntime implements RuntimePort {
   readonly #settings: RuntimeSettings;
   readonly #clock: Clock;
   readonly #bundles = new Map<string, BundleEntry>();
+  /** Service → bundles declaring it, kept with `#bundles`, for the route decision. */
+  readonly #providers = new ProviderIndex();
   readonly #broker: Broker;
   readonly #sandboxes: Sandboxes;
   readonly #ownership: Ownership;
@@ -129,6 +132,7 @@ export class BundleRuntime implements RuntimePort {
     this.#broker = new Broker({
       entries: () => this.#bundles.values(),
       entry: (id) => this.#bundles.get(id),
+      providers: (service) => this.#providers.providers(service),
       onBreakerChange: (bundle, from, to) => {
         this.events.dispatchEvent(new BreakerEvent(bundle, from, to));
       },
@@ -239,6 +243,7 @@ export class BundleRuntime implements RuntimePort {
     }
     entry.revisions.set(manifest.version, revision);
     entry.current ??= manifest.version;
+    this.#providers.update(entry);
     await revision.transition("RESOLVED");
     return revision.status();
   }
@@ -394,6 +399,7 @@ export class BundleRuntime implements RuntimePort {
       entry.revisions.delete(revision.version);
       if (entry.current === revision.version) entry.current = undefined;
       entry.weights?.delete(revision.version);
+      this.#providers.update(entry);
     }
     if (entry.revisions.size === 0) {
       this.#bundles.delete(id);

@@ -1,0 +1,113 @@
+/**
+ * Density (issue 14): a route decision reads the providers of the called service only, never
+ * every installed bundle, and that index follows installs and uninstalls of real bundles.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { NotFoundError } from "../mod.ts";
+import { Broker } from "../engine/broker/broker.ts";
+import { ProviderIndex } from "../engine/broker/providers.ts";
+import type { BundleEntry } from "../engine/broker/router.ts";
+import type { Revision } from "../engine/core/revision.ts";
+import { manifest, rejects, testEngine } from "./_helpers.ts";
+
+/** What the index and the router read of a revision: id, state, manifest; `call` answers its id. */
+function revision(id: string, services: string[], version = "1.0.0"): Revision {
+  return {
+    id,
+    version,
+    label: `${id}@${version}`,
+    state: "ACTIVE",
+    manifest: {
+      id,
+      version,
+      services: Object.fromEntries(services.map((s) => [s, "1.0.0"])),
+      attributes: {},
+      mock: false,
+      ranking: 0,
+      governance: {},
+    },
+    call: () => Promise.resolve(id),
+  } as unknown as Revision;
+}
+
+function entry(...revisions: Revision[]): BundleEntry {
+  return {
+    id: revisions[0]!.id,
+    revisions: new Map(revisions.map((r) => [r.version, r])),
+    current: revisions[0]!.version,
+  };
+}
+
+const ids = (entries: Iterable<BundleEntry>) => [...entries].map((e) => e.id).sort();
+
+Deno.test("ProviderIndex lists the bundles whose revisions declare a service", () => {
+  const index = new ProviderIndex();
+  const a = entry(revision("a", ["Greeter", "Clock"]));
+  const b = entry(revision("b", ["Greeter"]));
+  index.update(a);
+  index.update(b);
+  assert.deepEqual(ids(index.providers("Greeter")), ["a", "b"]);
+  assert.deepEqual(ids(index.providers("Clock")), ["a"]);
+  assert.deepEqual(ids(index.providers("Nothing")), []);
+
+  // A second version adds a service; removing the first drops the one only it declared.
+  a.revisions.set("2.0.0", revision("a", ["Greeter", "Weather"], "2.0.0"));
+  index.update(a);
+  assert.deepEqual(ids(index.providers("Weather")), ["a"]);
+  a.revisions.delete("1.0.0");
+  index.update(a);
+  assert.deepEqual(ids(index.providers("Clock")), []);
+  assert.deepEqual(ids(index.providers("Greeter")), ["a", "b"]);
+
+  // An entry without revisions leaves the index.
+  b.revisions.clear();
+  index.update(b);
+  assert.deepEqual(ids(index.providers("Greeter")), ["a"]);
+  a.revisions.clear();
+  index.update(a);
+  assert.equal(index.size, 0);
+});
+
+Deno.test("Broker routes a call through the provider index without reading every bundle", async () => {
+  const entries = new Map<string, BundleEntry>();
+  const index = new ProviderIndex();
+  for (let i = 0; i < 50; i++) {
+    const e = entry(revision(`dense-${i}`, [`Dense${i}`]));
+    entries.set(e.id, e);
+    index.update(e);
+  }
+  const broker = new Broker({
+    entries: () => {
+      throw new Error("The route decision read every bundle");
+    },
+    entry: (id) => entries.get(id),
+    providers: (service) => index.providers(service),
+    onBreakerChange: () => {},
+  });
+  const call = (service: string) =>
+    broker.call({ service, method: "hello", input: null, deadline: Date.now() + 5_000, hops: 0 });
+  assert.equal((await call("Dense7")).result, "dense-7");
+  assert.equal((await call("Dense49")).bundle, "dense-49@1.0.0");
+  // A miss (no provider, no degradation, no mock) is answered from the index too.
+  await rejects(() => call("Missing"), NotFoundError, "No active bundle provides service Missing");
+});
+
+Deno.test("BundleRuntime keeps the route index in step with installs and uninstalls", async () => {
+  await using t = await testEngine();
+  const mod = (service: string) =>
+    `export default { services: { ${service}: { who: (_input, ctx) => ctx.bundle.id } } };`;
+  await t.deploy(manifest("alpha", { services: { Alpha: "1.0.0" } }), { "mod.ts": mod("Alpha") });
+  await t.deploy(manifest("beta", { services: { Beta: "1.0.0" } }), { "mod.ts": mod("Beta") });
+  assert.equal(await t.engine.call("Alpha", "who", null), "alpha");
+  assert.equal(await t.engine.call("Beta", "who", null), "beta");
+
+  await t.engine.runtime.uninstall("alpha");
+  await rejects(() => t.engine.call("Alpha", "who", null), NotFoundError, "service Alpha");
+
+  // Released again under another bundle id, the service is found at its new provider.
+  await t.deploy(manifest("gamma", { services: { Alpha: "1.0.0" } }), { "mod.ts": mod("Alpha") });
+  assert.equal(await t.engine.call("Alpha", "who", null), "gamma");
+  assert.equal(await t.engine.call("Beta", "who", null), "beta");
+});
