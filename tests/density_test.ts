@@ -1,16 +1,17 @@
 /**
  * Density (issue 14): a route decision reads the providers of the called service only, never
- * every installed bundle, and that index follows installs and uninstalls of real bundles.
+ * every installed bundle, and that index follows installs and uninstalls of real bundles; a
+ * revision scaled to zero costs no autoscaler work until a call wakes it.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { NotFoundError } from "../mod.ts";
+import { ManualClock, NotFoundError } from "../mod.ts";
 import { Broker } from "../engine/broker/broker.ts";
 import { ProviderIndex } from "../engine/broker/providers.ts";
 import type { BundleEntry } from "../engine/broker/router.ts";
 import type { Revision } from "../engine/core/revision.ts";
-import { manifest, rejects, testEngine } from "./_helpers.ts";
+import { manifest, manualTime, rejects, testEngine, waitFor } from "./_helpers.ts";
 
 /** What the index and the router read of a revision: id, state, manifest; `call` answers its id. */
 function revision(id: string, services: string[], version = "1.0.0"): Revision {
@@ -110,4 +111,35 @@ Deno.test("BundleRuntime keeps the route index in step with installs and uninsta
   await t.deploy(manifest("gamma", { services: { Alpha: "1.0.0" } }), { "mod.ts": mod("Alpha") });
   assert.equal(await t.engine.call("Alpha", "who", null), "gamma");
   assert.equal(await t.engine.call("Beta", "who", null), "beta");
+});
+
+Deno.test("RevisionScaling pauses its ticks while scaled to zero and resumes them on the next call", async () => {
+  const clock = new ManualClock(Date.now());
+  await using t = await testEngine({ ...manualTime(clock), autoscaleTickMs: 1_000 });
+  await t.deploy(
+    manifest("sleepy", {
+      services: { Sleepy: "1.0.0" },
+      scaling: { minWorkers: 0, idleMs: 2_000 },
+    }),
+    { "mod.ts": "export default { services: { Sleepy: { ping: () => 'pong' } } };" },
+  );
+  const scaling = () => t.engine.bundle("sleepy").revisions[0]!.scaling!;
+  const instances = () => t.engine.bundle("sleepy").revisions[0]!.instances.length;
+  assert.equal(await t.engine.call("Sleepy", "ping", null), "pong");
+  await clock.advance(3_000);
+  await waitFor(() => instances() === 0, 10_000, "scale to zero");
+  const pausedAt = scaling().lastDecision?.at;
+  assert.equal(scaling().lastDecision?.reason, "idle");
+
+  // Ten tick periods at zero: no decision is taken (the autoscaler does not run).
+  await clock.advance(10_000);
+  assert.equal(scaling().lastDecision?.at, pausedAt);
+
+  // A call scales it up from zero, and the ticks resume: a new decision, then zero again.
+  assert.equal(await t.engine.call("Sleepy", "ping", null), "pong");
+  await clock.advance(1_000);
+  assert.notEqual(scaling().lastDecision?.at, pausedAt);
+  await clock.advance(3_000);
+  await waitFor(() => instances() === 0, 10_000, "scale to zero again");
+  assert.equal(scaling().lastDecision?.reason, "idle");
 });
