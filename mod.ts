@@ -34,7 +34,7 @@ export {
   type EngineSettingsOptions,
   type EngineStatus,
 } from "./engine/engine.ts";
-export type { InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
+export type { Exposed, InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
 export type { BundleRouting, RuntimePort } from "./engine/core/port.ts";
 
 // The one call type: what `engine.invoke` takes and `wrapCall` plugins see.

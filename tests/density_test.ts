@@ -1,17 +1,26 @@
 /**
  * Density (issue 14): a route decision reads the providers of the called service only, never
  * every installed bundle, and that index follows installs and uninstalls of real bundles; a
- * revision scaled to zero costs no autoscaler work until a call wakes it.
+ * revision scaled to zero costs no autoscaler work until a call wakes it; a restart restores a
+ * scale-to-zero release without starting a sandbox for it.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { ManualClock, NotFoundError } from "../mod.ts";
+import { createEngine, ManualClock, NotFoundError } from "../mod.ts";
 import { Broker } from "../engine/broker/broker.ts";
 import { ProviderIndex } from "../engine/broker/providers.ts";
 import type { BundleEntry } from "../engine/broker/router.ts";
 import type { Revision } from "../engine/core/revision.ts";
-import { manifest, manualTime, rejects, testEngine, waitFor } from "./_helpers.ts";
+import {
+  FAST,
+  manifest,
+  manualTime,
+  rejects,
+  testEngine,
+  waitFor,
+  writeBundle,
+} from "./_helpers.ts";
 
 /** What the index and the router read of a revision: id, state, manifest; `call` answers its id. */
 function revision(id: string, services: string[], version = "1.0.0"): Revision {
@@ -142,4 +151,42 @@ Deno.test("RevisionScaling pauses its ticks while scaled to zero and resumes the
   await clock.advance(3_000);
   await waitFor(() => instances() === 0, 10_000, "scale to zero again");
   assert.equal(scaling().lastDecision?.reason, "idle");
+});
+
+Deno.test("Registry restores a scale-to-zero release without an instance, showing what it exposes", async () => {
+  const root = await Deno.makeTempDir({ prefix: "bundlehost-density-" });
+  const options = { ...FAST, dataDir: `${root}/.bundlehost` };
+  const mod = (service: string) =>
+    `export default { services: { ${service}: { ping: () => '${service}' } }, fetch: () => new Response('hi') };`;
+  try {
+    {
+      await using engine = await createEngine(options);
+      for (
+        const [id, service, minWorkers] of [["lazy", "Lazy", 0], ["eager", "Eager", 1]] as const
+      ) {
+        const dir = await writeBundle(`${root}/src`, {
+          ...manifest(id, { services: { [service]: "1.0.0" } }),
+          scaling: { minWorkers, idleMs: 60_000 },
+        }, { "mod.ts": mod(service) });
+        await engine.registry.release({ path: dir });
+      }
+      // At its release the scale-to-zero bundle was loaded and started once, like any other.
+      assert.equal(engine.bundle("lazy").revisions[0]!.instances.length, 1);
+    }
+    await using engine = await createEngine(options);
+    const lazy = () => engine.bundle("lazy").revisions[0]!;
+    assert.equal(engine.bundle("lazy").state, "ACTIVE");
+    assert.equal(lazy().instances.length, 0);
+    assert.deepEqual(lazy().services.Lazy?.methods, ["ping"]);
+    assert.equal(lazy().fetch, true);
+    // A bundle that keeps an instance still gets it at restore.
+    assert.equal(engine.bundle("eager").revisions[0]!.instances.length, 1);
+
+    // The first call starts the sandbox, as after an idle scale-down.
+    assert.equal(await engine.call("Lazy", "ping", null), "Lazy");
+    assert.equal(lazy().instances.length, 1);
+    assert.equal(lazy().scaling?.lastScale?.reason, "cold-start");
+  } finally {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
 });

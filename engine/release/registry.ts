@@ -24,6 +24,7 @@
 import { BundlehostError, BundleStateError, ManifestError, NotFoundError } from "../base/errors.ts";
 import { parseManifest } from "../manifest/manifest.ts";
 import type { RuntimePort } from "../core/port.ts";
+import type { Exposed, RevisionStatus } from "../core/revision.ts";
 import { checkWeights } from "../core/weights.ts";
 import type { BundleRecord, ReleaseRecord, Store } from "../store/store.ts";
 import { resolveCanaryPlan } from "./canary.ts";
@@ -298,11 +299,14 @@ export class Registry {
     const staged = !activate && record !== undefined;
     try {
       await this.#engine.install(dir, { hash });
-      if (desired === "started" && !staged) await this.#engine.start(id, version);
+      const started = desired === "started" && !staged
+        ? await this.#engine.start(id, version)
+        : undefined;
       // The bundle record keeps its latest phased release (aborted now if it was running).
       const canary = (staged ? undefined : this.#traffic.abortCanary(id, `released ${version}`)) ??
         record?.canary;
-      const release = { id, version, hash, releasedAt: new Date().toISOString() };
+      const release: ReleaseRecord = { id, version, hash, releasedAt: new Date().toISOString() };
+      if (started?.state === "ACTIVE") release.exposes = exposedBy(started);
       await this.#store.commit(
         staged ? { release } : {
           release,
@@ -331,9 +335,13 @@ export class Registry {
     };
   }
 
-  /** Installs a stored version into the engine unless it already is, verifying its hash. */
-  async #ensureInstalled(id: string, version: string): Promise<void> {
-    if (this.#engine.stateOf(id, version) !== undefined) return;
+  /**
+   * Installs a stored version into the engine unless it already is, verifying its hash.
+   *
+   * @returns Its release record when it installed it.
+   */
+  async #ensureInstalled(id: string, version: string): Promise<ReleaseRecord | undefined> {
+    if (this.#engine.stateOf(id, version) !== undefined) return undefined;
     const release = await this.#store.getRelease(id, version);
     if (!release) throw new NotFoundError(`Bundle ${id} has no released version "${version}"`);
     const dir = this.releaseDir(id, version);
@@ -344,7 +352,11 @@ export class Registry {
         `Stored release ${id}@${version} was modified on disk (hash ${actual}, recorded ${release.hash})`,
       );
     }
-    await this.#engine.install(dir, { hash: release.hash });
+    await this.#engine.install(
+      dir,
+      release.exposes ? { hash: release.hash, exposes: release.exposes } : { hash: release.hash },
+    );
+    return release;
   }
 
   async #record(id: string): Promise<BundleRecord> {
@@ -553,9 +565,14 @@ export class Registry {
         await this.#lock(record.id, async () => {
           const versions = [...new Set([record.active, ...this.#serving(record)])];
           for (const version of versions) {
-            await this.#ensureInstalled(record.id, version);
+            const release = await this.#ensureInstalled(record.id, version);
             if (record.desired === "started" && this.#serving(record).includes(version)) {
-              await this.#engine.start(record.id, version);
+              // Loaded and started once at its release (the hash is checked again above): a
+              // scale-to-zero version comes back without an instance (docs/architecture.md,
+              // "Density").
+              await this.#engine.start(record.id, version, {
+                atZero: release?.exposes !== undefined,
+              });
             }
             report.restored.push(`${record.id}@${version}`);
           }
@@ -609,7 +626,9 @@ export class Registry {
         record,
         version,
         plan,
-        () => this.#ensureInstalled(id, version),
+        async () => {
+          await this.#ensureInstalled(id, version);
+        },
       );
     });
   }
@@ -649,4 +668,11 @@ export class Registry {
       }
     }
   }
+}
+
+/** What a started version exposes, from its status. */
+function exposedBy(status: RevisionStatus): Exposed {
+  const services: Record<string, string[]> = {};
+  for (const [name, service] of Object.entries(status.services)) services[name] = service.methods;
+  return { services, fetch: status.fetch };
 }
