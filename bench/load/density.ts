@@ -64,6 +64,8 @@ export interface Density {
   restoreListeningMs: number[];
   /** Engine spawn → every bundle ACTIVE in `/admin/status`, per round, ms. */
   restoreActiveMs: number[];
+  /** The restarted engine's tree once every release is restored and idle (last round). */
+  memoryRestored?: TreeMemory;
 }
 
 /** What {@linkcode measureDensity} needs. */
@@ -243,13 +245,16 @@ async function timedStart(
   workDir: string,
   readDir: string,
   expected: number,
-): Promise<{ listeningMs: number; activeMs: number }> {
+  settleMs: number,
+): Promise<{ listeningMs: number; activeMs: number; memory: TreeMemory }> {
   const started = performance.now();
   const server = await start(group, workDir, readDir, "bundlehost (density restart)");
   try {
     const listeningMs = performance.now() - started;
     while ((await census(server)).active < expected) await pause(5);
-    return { listeningMs, activeMs: performance.now() - started };
+    const activeMs = performance.now() - started;
+    await waitScaledToZero(server, 60_000 + expected * 100);
+    return { listeningMs, activeMs, memory: await settledMemory(server.pid, settleMs) };
   } finally {
     await server.stop();
   }
@@ -315,21 +320,29 @@ export async function measureDensity(options: DensityOptions): Promise<Density> 
   const startEmptyMs: number[] = [];
   const restoreListeningMs: number[] = [];
   const restoreActiveMs: number[] = [];
+  let memoryRestored: TreeMemory | undefined;
   for (let round = 0; round < options.restarts; round++) {
     // Alternate which goes first, so that neither always runs on a cooler machine.
     const order = round % 2 === 0 ? ["empty", "full"] : ["full", "empty"];
     for (const which of order) {
       if (which === "empty") {
         const fresh = `${tmp}/density-empty-${round}`;
-        startEmptyMs.push((await timedStart(group, fresh, src, 0)).listeningMs);
+        startEmptyMs.push((await timedStart(group, fresh, src, 0, 0)).listeningMs);
       } else {
-        const t = await timedStart(group, workDir, src, count + 1);
+        const t = await timedStart(group, workDir, src, count + 1, options.settleMs);
         restoreListeningMs.push(t.listeningMs);
         restoreActiveMs.push(t.activeMs);
+        memoryRestored = t.memory;
       }
     }
   }
-  return { ...result, startEmptyMs, restoreListeningMs, restoreActiveMs };
+  return {
+    ...result,
+    startEmptyMs,
+    restoreListeningMs,
+    restoreActiveMs,
+    ...(memoryRestored ? { memoryRestored } : {}),
+  };
 }
 
 /**

@@ -54,6 +54,17 @@ export function densityCells(d: Density): string[][] {
   return [
     row(`engine RSS, idle (${n} released, scaled to zero)`, d.memoryOne.rss, d.memoryAll.rss, mib),
     row("engine PSS, idle", d.memoryOne.pss, d.memoryAll.pss, mib),
+    ...(d.memoryRestored
+      ? [
+        row(
+          "engine RSS after a restart (all restored, idle)",
+          d.memoryOne.rss,
+          d.memoryRestored.rss,
+          mib,
+        ),
+        row("engine PSS after a restart", d.memoryOne.pss, d.memoryRestored.pss, mib),
+      ]
+      : []),
     [
       "RSS per released idle bundle",
       "—",
