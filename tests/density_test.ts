@@ -7,7 +7,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createEngine, ManualClock, NotFoundError } from "../mod.ts";
+import {
+  createEngine,
+  definePlugin,
+  type Engine,
+  type LifecycleEvent,
+  ManualClock,
+  NotFoundError,
+} from "../mod.ts";
 import { Broker } from "../engine/broker/broker.ts";
 import { ProviderIndex } from "../engine/broker/providers.ts";
 import type { BundleEntry } from "../engine/broker/router.ts";
@@ -186,6 +193,45 @@ Deno.test("Registry restores a scale-to-zero release without an instance, showin
     assert.equal(await engine.call("Lazy", "ping", null), "Lazy");
     assert.equal(lazy().instances.length, 1);
     assert.equal(lazy().scaling?.lastScale?.reason, "cold-start");
+  } finally {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("Registry restore installs every bundle before it starts any, then starts them in order", async () => {
+  const root = await Deno.makeTempDir({ prefix: "bundlehost-density-" });
+  const options = { ...FAST, dataDir: `${root}/.bundlehost` };
+  const ids = ["r-a", "r-b", "r-c", "r-d", "r-e", "r-f"];
+  try {
+    {
+      await using engine = await createEngine(options);
+      for (const [i, id] of ids.entries()) {
+        const service = `Restore${i}`;
+        const dir = await writeBundle(
+          `${root}/src`,
+          manifest(id, { services: { [service]: "1.0.0" } }),
+          { "mod.ts": `export default { services: { ${service}: { ping: () => '${id}' } } };` },
+        );
+        await engine.registry.release({ path: dir });
+      }
+    }
+    const seen: string[] = [];
+    const watch = definePlugin<Engine>({
+      name: "watch-restore",
+      setup(engine) {
+        engine.events.on("statechange", (e: LifecycleEvent) => seen.push(`${e.to} ${e.bundle}`));
+      },
+    });
+    await using engine = await createEngine({ ...options, plugins: [watch] });
+    const resolved = seen.filter((s) => s.startsWith("RESOLVED "));
+    const starting = seen.filter((s) => s.startsWith("STARTING "));
+    assert.equal(resolved.length, ids.length);
+    // Installs (vetting) overlap; starts keep the registry's order.
+    assert.ok(seen.indexOf(starting[0]!) > seen.indexOf(resolved.at(-1)!), seen.join(", "));
+    assert.deepEqual(starting, ids.map((id) => `STARTING ${id}`));
+    for (const [i, id] of ids.entries()) {
+      assert.equal(await engine.call(`Restore${i}`, "ping", null), id);
+    }
   } finally {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }

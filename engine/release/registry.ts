@@ -81,6 +81,19 @@ export interface ReleaseResult {
   state: string;
 }
 
+/** Bundles a restore installs at once. */
+const RESTORE_LANES = 4;
+
+/** A bundle's versions installed by a restore, before they start. */
+interface Installed {
+  /** Its record (a running phased release already abandoned). */
+  record: BundleRecord;
+  /** The versions installed, each with its release record when the restore installed it. */
+  versions: { version: string; release: ReleaseRecord | undefined }[];
+  /** Why installing stopped, if it did. */
+  error?: string;
+}
+
 /**
  * Outcome of {@linkcode Registry.restore}.
  *
@@ -556,36 +569,69 @@ export class Registry {
       }
     }
     await this.#removeOrphans(known, report);
-    for (const stored of records) {
-      try {
-        // A phased release has no controller after a restart: back to the stable version.
-        const record = stored.canary?.status === "running"
-          ? await this.#abandonCanary(stored)
-          : stored;
-        await this.#lock(record.id, async () => {
-          const versions = [...new Set([record.active, ...this.#serving(record)])];
-          for (const version of versions) {
-            const release = await this.#ensureInstalled(record.id, version);
-            if (record.desired === "started" && this.#serving(record).includes(version)) {
-              // Loaded and started once at its release (the hash is checked again above): a
-              // scale-to-zero version comes back without an instance (docs/architecture.md,
-              // "Density").
-              await this.#engine.start(record.id, version, {
-                atZero: release?.exposes !== undefined,
-              });
-            }
-            report.restored.push(`${record.id}@${version}`);
-          }
-          this.#engine.activate(record.id, record.active, { requireActive: false });
-          if (record.weights && record.desired === "started") {
-            this.#engine.setWeights(record.id, record.weights);
-          }
-        });
-      } catch (error) {
-        report.failed.push({ id: stored.id, error: (error as Error).message });
+    // Vetting (`deno info`) is most of a restore and overlaps well: bundles are installed several
+    // at once, then started one after another in the usual order, so that a bundle whose onStart
+    // calls another still finds it started (docs/architecture.md, "Density").
+    const installs: Installed[] = [];
+    let next = 0;
+    const lane = async () => {
+      while (next < records.length) {
+        const i = next++;
+        installs[i] = await this.#installForRestore(records[i]!);
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(RESTORE_LANES, records.length) }, lane));
+    for (const installed of installs) await this.#startForRestore(installed, report);
     return report;
+  }
+
+  /** Installs the versions a bundle serves (first step of a restore); never throws. */
+  async #installForRestore(stored: BundleRecord): Promise<Installed> {
+    const installed: Installed = { record: stored, versions: [] };
+    try {
+      // A phased release has no controller after a restart: back to the stable version.
+      const record = stored.canary?.status === "running"
+        ? await this.#abandonCanary(stored)
+        : stored;
+      installed.record = record;
+      await this.#lock(record.id, async () => {
+        for (const version of new Set([record.active, ...this.#serving(record)])) {
+          installed.versions.push({
+            version,
+            release: await this.#ensureInstalled(record.id, version),
+          });
+        }
+      });
+    } catch (error) {
+      installed.error = (error as Error).message;
+    }
+    return installed;
+  }
+
+  /** Starts and routes what {@linkcode Registry.#installForRestore} installed. */
+  async #startForRestore(installed: Installed, report: RestoreReport): Promise<void> {
+    const { record } = installed;
+    try {
+      await this.#lock(record.id, async () => {
+        for (const { version, release } of installed.versions) {
+          if (record.desired === "started" && this.#serving(record).includes(version)) {
+            // Loaded and started once at its release (the hash is checked again at install): a
+            // scale-to-zero version comes back without an instance.
+            await this.#engine.start(record.id, version, {
+              atZero: release?.exposes !== undefined,
+            });
+          }
+          report.restored.push(`${record.id}@${version}`);
+        }
+        if (installed.error !== undefined) throw new Error(installed.error);
+        this.#engine.activate(record.id, record.active, { requireActive: false });
+        if (record.weights && record.desired === "started") {
+          this.#engine.setWeights(record.id, record.weights);
+        }
+      });
+    } catch (error) {
+      report.failed.push({ id: record.id, error: (error as Error).message });
+    }
   }
 
   async #abandonCanary(record: BundleRecord): Promise<BundleRecord> {
