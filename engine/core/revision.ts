@@ -42,6 +42,16 @@ export interface RuntimeSettings {
 /**
  * What a version exposes, as its sandbox reported when it last started: kept with the release, so
  * that a version restored scaled to zero shows its services before an instance starts.
+ *
+ * @example What the latest release of a bundle exposed
+ * ```ts
+ * import { createEngine, type Exposed } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const { releases } = await engine.registry.get("hello");
+ * const exposed: Exposed | undefined = releases.at(-1)?.exposes;
+ * console.log(exposed?.services, exposed?.fetch);
+ * ```
  */
 export interface Exposed {
   /** Service name → method names. */
