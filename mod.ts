@@ -36,7 +36,7 @@ export {
   type FetchBundleOptions,
 } from "./engine/engine.ts";
 export type { ForwardTarget } from "./engine/edge/http.ts";
-export type { InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
+export type { Exposed, InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
 export type { BundleRouting, RuntimePort } from "./engine/core/port.ts";
 
 // The one call type: what `engine.invoke` takes and `wrapCall` plugins see.

@@ -22,6 +22,8 @@
 import { parseArgs } from "node:util";
 import { ENGINE_VERSION } from "../../engine/base/version.ts";
 import { type ColdStarts, type IdleMemories, measureFootprint } from "./footprint.ts";
+import { type Density, measureDensity, routeDecisionRatio } from "./density.ts";
+import { DENSITY_HEAD, densityCells } from "./density_report.ts";
 import {
   type LoadGenerator,
   loadGenerator,
@@ -98,6 +100,7 @@ function settings(): Settings & { loadgen: LoadGeneratorChoice } {
     coldSamples: quick ? 2 : 7,
     idleUnits: quick ? 3 : 10,
     settleMs: quick ? 500 : 2_000,
+    densityBundles: quick ? 100 : 1000,
     loadgen,
   };
 }
@@ -197,8 +200,40 @@ async function run(
   log("\ncold start and idle memory");
   const footprint = await measureFootprint({ group, tmp, fail, ...tools, ...s });
   if (group.closed) return; // Interrupted: write nothing half-measured.
+  log(`\ndensity: ${s.densityBundles} bundles${s.quick ? " (quick run: 1000 in a full run)" : ""}`);
+  let density: Density | undefined;
+  try {
+    density = await measureDensity({
+      group,
+      tmp,
+      count: s.densityBundles,
+      firstCalls: s.quick ? 20 : 50,
+      restarts: s.quick ? 1 : 2,
+      settleMs: s.settleMs,
+      log,
+    });
+  } catch (error) {
+    fail("density", error);
+  }
+  if (group.closed) return;
+  let routeRatio: number | undefined;
+  try {
+    routeRatio = await routeDecisionRatio(ROOT);
+  } catch (error) {
+    fail("density route decision", error);
+  }
   facts.loadEnd = loadAverage();
-  await finish({ startedAt, facts, tools, s, rows, errors, ...footprint });
+  await finish({
+    startedAt,
+    facts,
+    tools,
+    s,
+    rows,
+    errors,
+    ...footprint,
+    ...(density ? { density } : {}),
+    ...(routeRatio === undefined ? {} : { routeRatio }),
+  });
 }
 
 /** Alternating rounds: every server alone for its turn, both request shapes, then stopped. */
@@ -269,15 +304,23 @@ async function finish(run: {
   errors: string[];
   coldStart: ColdStarts;
   idleMemory: IdleMemories;
+  density?: Density;
+  routeRatio?: number;
 }): Promise<void> {
-  const { facts, tools, s, rows, coldStart, idleMemory } = run;
+  const { facts, tools, s, rows, coldStart, idleMemory, density, routeRatio } = run;
   const summaries = summarise(rows);
-  const targets = checkTargets(summaries);
+  const targets = checkTargets(summaries, {
+    coldStart,
+    idleMemory,
+    ...(density ? { density } : {}),
+    ...(routeRatio === undefined ? {} : { routeRatio }),
+  });
   log(`\nThroughput and latency: medians of ${s.rounds} rounds; ratios paired per round\n`);
   log(textTable(THROUGHPUT_HEAD, throughputCells(rows, summaries)));
   log(`\nTargets (reported, never asserted):\n${targetLines(targets).join("\n")}`);
   log(`\nCold start\n\n${textTable(COLD_HEAD, coldCells(coldStart))}`);
   log(`\nIdle memory\n\n${textTable(MEMORY_HEAD, memoryCells(idleMemory))}`);
+  if (density) log(`\nDensity\n\n${textTable(DENSITY_HEAD, densityCells(density))}`);
   log(`\nload average at start ${facts.loadStart.join(" ")}, at end ${facts.loadEnd.join(" ")}`);
 
   const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`)).tasks ?? {};
@@ -317,6 +360,8 @@ async function finish(run: {
     targets,
     coldStart,
     idleMemory,
+    ...(density ? { density } : {}),
+    ...(routeRatio === undefined ? {} : { routeRatio }),
     errors: run.errors,
   };
   const files = await writeRecord(ROOT, record, rows);

@@ -5,6 +5,8 @@
  * @module
  */
 import type { ColdStarts, IdleMemories } from "./footprint.ts";
+import type { Density } from "./density.ts";
+import { DENSITY_HEAD, densityCells } from "./density_report.ts";
 import type { Machine } from "./machine.ts";
 import {
   COLD_HEAD,
@@ -38,6 +40,8 @@ export interface Settings {
   idleUnits: number;
   /** Pause before a memory reading, ms. */
   settleMs: number;
+  /** Bundles the density section releases besides the hello bundle. */
+  densityBundles: number;
 }
 
 /** What every benchmark record (load harness, soak) starts with: when, what, where. */
@@ -81,6 +85,10 @@ export interface RunRecord extends RecordHeader {
   coldStart: ColdStarts;
   /** Idle memory. */
   idleMemory: IdleMemories;
+  /** Many bundles on one engine, idle and scaled to zero. */
+  density?: Density;
+  /** The route decision with the density bundles ÷ with one (`bench/density_bench.ts`). */
+  routeRatio?: number;
   /** What failed during the run (rows or figures then missing). */
   errors: string[];
 }
@@ -175,6 +183,7 @@ export function renderMarkdown(record: RunRecord, rows: Row[]): string {
     "  touched once); per unit = growth ÷ the extra workers. PSS splits shared pages between the",
     "  processes that share them, so it is the fairer figure for the process tier.",
     "",
+    ...densitySection(record),
     "## Running it",
     "",
     "- Everything: `deno task bench` (the `deno bench` micro-benchmarks, the script benches, then",
@@ -191,6 +200,33 @@ export function renderMarkdown(record: RunRecord, rows: Row[]): string {
     lines.push("", "## Errors during the run", "", ...record.errors.map((e) => `- ${e}`));
   }
   return `${lines.join("\n")}\n`;
+}
+
+function densitySection(record: RunRecord): string[] {
+  const d = record.density;
+  if (!d) return [];
+  const route = record.routeRatio;
+  return [
+    "## Density",
+    "",
+    markdownTable(DENSITY_HEAD, densityCells(d)),
+    "",
+    `- One engine (worker tier) serves the hello bundle warm; then ${d.count} distinct copies of it`,
+    "  are released one by one (each its own id and service, `scaling: { minWorkers: 0, idleMs:",
+    "  1000 }`), and every figure is read again once the autoscaler has taken each to zero",
+    "  instances. Memory: the engine's process tree, as in the idle memory section. Idle CPU: the",
+    "  engine's user + system time over 2 s of quiet.",
+    "- First call: `POST /rpc/<service>/hello` to a random scaled-to-zero bundle (a sandbox starts",
+    "  while the call waits), each right after one to the warm hello bundle.",
+    "- Restart: the engine is stopped and started on the same data folder; it restores every",
+    "  release before it listens. The baseline is an engine started on an empty data folder, the",
+    "  two alternating. Memory after a restart: the restarted engine once every release is",
+    "  restored and idle. The density section alone: `deno run -A bench/load/density_report.ts",
+    "  [count]` (prints the table, writes nothing).",
+    `- Route decision (\`deno bench bench/density_bench.ts\`): \`Broker.call\` with ${d.count}`,
+    `  bundles ÷ with one: ${route === undefined ? "n/a" : `${route.toFixed(2)}×`}.`,
+    "",
+  ];
 }
 
 /**

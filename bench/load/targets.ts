@@ -221,6 +221,8 @@ export interface EngineStartOptions {
    * cold-start and idle-memory copies provide the hello bundle's service. @default {none}
    */
   sharedServices?: string[];
+  /** Longest wait for the engine to listen (it restores its registry first), ms. @default {60000} */
+  listenTimeoutMs?: number;
 }
 
 /**
@@ -263,7 +265,10 @@ export async function startEngine(
     ...tier,
   ], { cwd: ROOT, clearEnv: true, env: { ...baseEnv(), BUNDLEHOST_ADMIN_TOKEN: token } });
   try {
-    const url = (await process.waitFor(/listening on (http:\/\/[0-9.]+:\d+)/, 60_000))[1]!;
+    const url = (await process.waitFor(
+      /listening on (http:\/\/[0-9.]+:\d+)/,
+      options.listenTimeoutMs ?? 60_000,
+    ))[1]!;
     const admin = (method: string, path: string, body?: unknown) =>
       fetch(`${url}${path}`, {
         method,

@@ -52,6 +52,11 @@ export type DegradeReason =
 export interface BrokerHost {
   /** Every bundle. */
   entries(): Iterable<BundleEntry>;
+  /**
+   * The bundles that may provide a service (a superset of those that do), so that a route
+   * decision reads those only. @default {every bundle}
+   */
+  providers?(service: string): Iterable<BundleEntry>;
   /** One bundle. */
   entry(id: string): BundleEntry | undefined;
   /** A breaker changed state. */
@@ -282,7 +287,7 @@ export class Broker {
       const query: Query = { service, mock: false };
       if (range !== undefined) query.range = range;
       if (route) query.route = route;
-      const primary = selectRevision(this.#host.entries(), query);
+      const primary = selectRevision(this.#candidates(query.service), query);
       if (primary) return await this.#attempt(state, primary, undefined);
       const notFound = new NotFoundError(
         `No active bundle provides service ${service}${range ? `@${range}` : ""}${
@@ -418,16 +423,21 @@ export class Broker {
   async #mockCall(state: CallState, reason: DegradeReason): Promise<CallOutcome> {
     const query: Query = { service: state.service, mock: true };
     if (state.range !== undefined) query.range = state.range;
-    const mock = selectRevision(this.#host.entries(), query);
+    const mock = selectRevision(this.#candidates(query.service), query);
     if (!mock) throw new NotFoundError(`No mock bundle provides service ${state.service}`);
     const result = await mock.call(attemptCall(state, state.deadline));
     return { result, bundle: mock.label, degraded: reason === "mock" ? "mock" : reason };
   }
 
+  /** The bundles that may provide `service`. */
+  #candidates(service: string): Iterable<BundleEntry> {
+    return this.#host.providers?.(service) ?? this.#host.entries();
+  }
+
   /** An installed but not serving provider that has a degradation target (service "not found"). */
   #inactiveProvider(query: Query): Revision | undefined {
     let best: Revision | undefined;
-    for (const entry of this.#host.entries()) {
+    for (const entry of this.#candidates(query.service)) {
       if (query.route?.id !== undefined && entry.id !== query.route.id) continue;
       const revision = currentRevision(entry);
       if (!revision || !provides(revision, query) || !matchesRoute(revision, query.route)) continue;

@@ -7,7 +7,7 @@
  */
 import type { LifecycleState } from "../sdk/types.ts";
 import type { OutcomeStats } from "./outcomes.ts";
-import type { RevisionStatus } from "./revision.ts";
+import type { Exposed, RevisionStatus } from "./revision.ts";
 
 /**
  * How one bundle is routed now: which version serves, the split, and each version's state.
@@ -52,10 +52,16 @@ export interface RuntimePort {
   readonly dataDir: string;
   /** Lifecycle events (canary progress goes out here). */
   readonly events: EventTarget;
-  /** Installs a version from a folder; it ends RESOLVED. */
-  install(dir: string, options?: { hash?: string }): Promise<RevisionStatus>;
-  /** Starts a version (the current one by default) and waits until ACTIVE. */
-  start(id: string, version?: string): Promise<RevisionStatus>;
+  /**
+   * Installs a version from a folder; it ends RESOLVED. `exposes`: what it exposed when it last
+   * started (a restore), shown until an instance starts.
+   */
+  install(dir: string, options?: { hash?: string; exposes?: Exposed }): Promise<RevisionStatus>;
+  /**
+   * Starts a version (the current one by default) and waits until ACTIVE; `atZero` starts it
+   * scaled to zero when its scaling allows (restore).
+   */
+  start(id: string, version?: string, options?: { atZero?: boolean }): Promise<RevisionStatus>;
   /** Stops a version (the current one by default), draining calls in flight. */
   stop(id: string, version?: string): Promise<RevisionStatus>;
   /** Uninstalls one version, or all. */

@@ -39,6 +39,27 @@ export interface RuntimeSettings {
   clock?: Clock;
 }
 
+/**
+ * What a version exposes, as its sandbox reported when it last started: kept with the release, so
+ * that a version restored scaled to zero shows its services before an instance starts.
+ *
+ * @example What the latest release of a bundle exposed
+ * ```ts
+ * import { createEngine, type Exposed } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const { releases } = await engine.registry.get("hello");
+ * const exposed: Exposed | undefined = releases.at(-1)?.exposes;
+ * console.log(exposed?.services, exposed?.fetch);
+ * ```
+ */
+export interface Exposed {
+  /** Service name → method names. */
+  services: Record<string, string[]>;
+  /** Whether the bundle has a fetch handler. */
+  fetch: boolean;
+}
+
 /** Everything a revision needs, prepared by the engine at install. */
 export interface RevisionInit {
   /** Validated manifest. */
@@ -61,6 +82,8 @@ export interface RevisionInit {
   countDroppedLogs?(count: number): void;
   /** Content hash of the release, when known. */
   hash?: string;
+  /** What it exposed when it last started (restore), until an instance reports it again. */
+  exposes?: Exposed;
   /** Builds a transport for one instance. */
   transport(instanceName: string): TransportFactory;
   /** Engine timings. */
@@ -197,6 +220,8 @@ export class Revision {
     this.label = `${this.id}@${this.version}`;
     this.dir = init.dir;
     this.tier = init.tier;
+    // Hooks are the instance's own business: a revision reads services and fetch only.
+    if (init.exposes) this.ready = { ...init.exposes, hooks: [] };
   }
 
   /** Release content hash. */
@@ -257,11 +282,14 @@ export class Revision {
 
   /**
    * Starts the revision: RESOLVED → STARTING → ACTIVE, or back to RESOLVED with the error kept.
+   * `atZero` (restore) starts it scaled to zero when its scaling allows (`minWorkers` and
+   * `warmWorkers` 0): no instance until the first call, as after an idle scale-down.
    *
+   * @param options `atZero`: start scaled to zero when the scaling allows it.
    * @throws {BundleStateError} When not RESOLVED.
    * @throws The load or `onStart` failure.
    */
-  start(): Promise<void> {
+  start(options: { atZero?: boolean } = {}): Promise<void> {
     return this.#serial(async () => {
       if (this.state === "ACTIVE") return;
       if (this.state !== "RESOLVED") {
@@ -278,7 +306,9 @@ export class Revision {
       });
       const pool = this.#createPool(scaling);
       try {
-        await pool.open();
+        await pool.open({
+          atZero: options.atZero === true && this.manifest.scaling.warmWorkers === 0,
+        });
       } catch (error) {
         this.#absorb(pool);
         await this.transition("RESOLVED", (error as Error).message);
@@ -286,7 +316,7 @@ export class Revision {
       }
       this.#pool = pool;
       this.#scaling = scaling;
-      this.ready = pool.instances.find((i) => i.ready)?.ready;
+      this.ready = pool.instances.find((i) => i.ready)?.ready ?? this.ready;
       this.error = undefined;
       scaling.start();
       await this.transition("ACTIVE");
@@ -425,6 +455,9 @@ export class Revision {
       ...(init.publish ? { publish: (event: OutboundPublish) => init.publish!(event, this) } : {}),
       ...(init.admitLog ? { admitLog: init.admitLog } : {}),
       ...(init.countDroppedLogs ? { countDroppedLogs: init.countDroppedLogs } : {}),
+      onStarted: (instance) => {
+        if (instance.ready) this.ready = instance.ready;
+      },
       onCrashLoop: (reason) => {
         this.#serial(() => this.#stop(reason)).catch((error) => {
           init.events.dispatchEvent(

@@ -53,6 +53,8 @@ export interface RevisionPoolInit {
   publish?(event: OutboundPublish): Promise<unknown>;
   /** The pool gave up after a crash loop. */
   onCrashLoop(reason: string): void;
+  /** An instance started (cold) and is ready. */
+  onStarted?(instance: Instance): void;
   /** Whether the bundle's log budget admits one more line; dropped lines are counted there. */
   admitLog?(): boolean;
   /** Lines the sandbox dropped itself, to count with the bundle's other drops. */
@@ -120,6 +122,7 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
       events.dispatchEvent(new InstanceExitEvent(id, version, instance.id, reason, expected));
     },
     onStart: (instance, durationMs) => {
+      init.onStarted?.(instance);
       events.dispatchEvent(new InstanceStartEvent(id, version, instance.id, "cold", durationMs));
     },
     onHandOut: (instance, durationMs, engineMs) => {

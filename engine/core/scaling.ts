@@ -99,6 +99,8 @@ export class RevisionScaling {
   readonly #autoscaler: Autoscaler;
   #pool?: InstancePool;
   #timer?: Repeating;
+  /** Between `start` and `stop`; the ticks pause while the pool is idle at zero. */
+  #running = false;
   #standby = false;
   #resumeTo = 1;
   #latest = 0;
@@ -145,12 +147,22 @@ export class RevisionScaling {
 
   /** Starts the autoscaler ticks. */
   start(): void {
-    if (this.#timer !== undefined) return;
-    this.#timer = every(this.#clock, this.#init.tickMs, () => this.tick(), { unref: true });
+    this.#running = true;
+    this.#arm();
   }
 
   /** Stops the autoscaler ticks. */
   stop(): void {
+    this.#running = false;
+    this.#pause();
+  }
+
+  #arm(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = every(this.#clock, this.#init.tickMs, () => this.tick(), { unref: true });
+  }
+
+  #pause(): void {
     this.#timer?.stop();
     this.#timer = undefined;
   }
@@ -168,6 +180,9 @@ export class RevisionScaling {
     const decision = this.#autoscaler.decide(now, pool.readyServing, pool.target);
     this.#decision = { ...decision, at: new Date(this.#clock.now()).toISOString() };
     if (decision.desired !== pool.target) pool.scaleTo(decision.desired, decision.reason);
+    // Scaled to zero and idle: nothing to decide until a call scales it up again (`scaled`), so
+    // a thousand idle bundles cost no timer work (docs/architecture.md, "Density").
+    if (pool.target === 0 && sample.arrivals === 0 && this.meter.current === 0) this.#pause();
   }
 
   /**
@@ -199,6 +214,11 @@ export class RevisionScaling {
    * @param reason Why.
    */
   scaled(from: number, to: number, reason: ScaleReason): void {
+    if (to > 0 && this.#running && this.#timer === undefined) {
+      // Up from a pause at zero: the windows start afresh, as after a standby.
+      this.#autoscaler.reset(this.#clock.monotonic());
+      this.#arm();
+    }
     const decided = reason === "stable" || reason === "panic" || reason === "min";
     const concurrency = decided && this.#decision
       ? (reason === "panic" ? this.#decision.panicConcurrency : this.#decision.stableConcurrency)

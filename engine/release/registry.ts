@@ -24,6 +24,7 @@
 import { BundlehostError, BundleStateError, ManifestError, NotFoundError } from "../base/errors.ts";
 import { parseManifest } from "../manifest/manifest.ts";
 import type { RuntimePort } from "../core/port.ts";
+import type { Exposed, RevisionStatus } from "../core/revision.ts";
 import { checkWeights } from "../core/weights.ts";
 import type { BundleRecord, ReleaseRecord, Store } from "../store/store.ts";
 import { resolveCanaryPlan } from "./canary.ts";
@@ -78,6 +79,19 @@ export interface ReleaseResult {
   created: boolean;
   /** Lifecycle state of the released version afterwards. */
   state: string;
+}
+
+/** Bundles a restore installs at once. */
+const RESTORE_LANES = 4;
+
+/** A bundle's versions installed by a restore, before they start. */
+interface Installed {
+  /** Its record (a running phased release already abandoned). */
+  record: BundleRecord;
+  /** The versions installed, each with its release record when the restore installed it. */
+  versions: { version: string; release: ReleaseRecord | undefined }[];
+  /** Why installing stopped, if it did. */
+  error?: string;
 }
 
 /**
@@ -298,11 +312,14 @@ export class Registry {
     const staged = !activate && record !== undefined;
     try {
       await this.#engine.install(dir, { hash });
-      if (desired === "started" && !staged) await this.#engine.start(id, version);
+      const started = desired === "started" && !staged
+        ? await this.#engine.start(id, version)
+        : undefined;
       // The bundle record keeps its latest phased release (aborted now if it was running).
       const canary = (staged ? undefined : this.#traffic.abortCanary(id, `released ${version}`)) ??
         record?.canary;
-      const release = { id, version, hash, releasedAt: new Date().toISOString() };
+      const release: ReleaseRecord = { id, version, hash, releasedAt: new Date().toISOString() };
+      if (started?.state === "ACTIVE") release.exposes = exposedBy(started);
       await this.#store.commit(
         staged ? { release } : {
           release,
@@ -331,9 +348,13 @@ export class Registry {
     };
   }
 
-  /** Installs a stored version into the engine unless it already is, verifying its hash. */
-  async #ensureInstalled(id: string, version: string): Promise<void> {
-    if (this.#engine.stateOf(id, version) !== undefined) return;
+  /**
+   * Installs a stored version into the engine unless it already is, verifying its hash.
+   *
+   * @returns Its release record when it installed it.
+   */
+  async #ensureInstalled(id: string, version: string): Promise<ReleaseRecord | undefined> {
+    if (this.#engine.stateOf(id, version) !== undefined) return undefined;
     const release = await this.#store.getRelease(id, version);
     if (!release) throw new NotFoundError(`Bundle ${id} has no released version "${version}"`);
     const dir = this.releaseDir(id, version);
@@ -344,7 +365,11 @@ export class Registry {
         `Stored release ${id}@${version} was modified on disk (hash ${actual}, recorded ${release.hash})`,
       );
     }
-    await this.#engine.install(dir, { hash: release.hash });
+    await this.#engine.install(
+      dir,
+      release.exposes ? { hash: release.hash, exposes: release.exposes } : { hash: release.hash },
+    );
+    return release;
   }
 
   async #record(id: string): Promise<BundleRecord> {
@@ -544,31 +569,69 @@ export class Registry {
       }
     }
     await this.#removeOrphans(known, report);
-    for (const stored of records) {
-      try {
-        // A phased release has no controller after a restart: back to the stable version.
-        const record = stored.canary?.status === "running"
-          ? await this.#abandonCanary(stored)
-          : stored;
-        await this.#lock(record.id, async () => {
-          const versions = [...new Set([record.active, ...this.#serving(record)])];
-          for (const version of versions) {
-            await this.#ensureInstalled(record.id, version);
-            if (record.desired === "started" && this.#serving(record).includes(version)) {
-              await this.#engine.start(record.id, version);
-            }
-            report.restored.push(`${record.id}@${version}`);
-          }
-          this.#engine.activate(record.id, record.active, { requireActive: false });
-          if (record.weights && record.desired === "started") {
-            this.#engine.setWeights(record.id, record.weights);
-          }
-        });
-      } catch (error) {
-        report.failed.push({ id: stored.id, error: (error as Error).message });
+    // Vetting (`deno info`) is most of a restore and overlaps well: bundles are installed several
+    // at once, then started one after another in the usual order, so that a bundle whose onStart
+    // calls another still finds it started (docs/architecture.md, "Density").
+    const installs: Installed[] = [];
+    let next = 0;
+    const lane = async () => {
+      while (next < records.length) {
+        const i = next++;
+        installs[i] = await this.#installForRestore(records[i]!);
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(RESTORE_LANES, records.length) }, lane));
+    for (const installed of installs) await this.#startForRestore(installed, report);
     return report;
+  }
+
+  /** Installs the versions a bundle serves (first step of a restore); never throws. */
+  async #installForRestore(stored: BundleRecord): Promise<Installed> {
+    const installed: Installed = { record: stored, versions: [] };
+    try {
+      // A phased release has no controller after a restart: back to the stable version.
+      const record = stored.canary?.status === "running"
+        ? await this.#abandonCanary(stored)
+        : stored;
+      installed.record = record;
+      await this.#lock(record.id, async () => {
+        for (const version of new Set([record.active, ...this.#serving(record)])) {
+          installed.versions.push({
+            version,
+            release: await this.#ensureInstalled(record.id, version),
+          });
+        }
+      });
+    } catch (error) {
+      installed.error = (error as Error).message;
+    }
+    return installed;
+  }
+
+  /** Starts and routes what {@linkcode Registry.#installForRestore} installed. */
+  async #startForRestore(installed: Installed, report: RestoreReport): Promise<void> {
+    const { record } = installed;
+    try {
+      await this.#lock(record.id, async () => {
+        for (const { version, release } of installed.versions) {
+          if (record.desired === "started" && this.#serving(record).includes(version)) {
+            // Loaded and started once at its release (the hash is checked again at install): a
+            // scale-to-zero version comes back without an instance.
+            await this.#engine.start(record.id, version, {
+              atZero: release?.exposes !== undefined,
+            });
+          }
+          report.restored.push(`${record.id}@${version}`);
+        }
+        if (installed.error !== undefined) throw new Error(installed.error);
+        this.#engine.activate(record.id, record.active, { requireActive: false });
+        if (record.weights && record.desired === "started") {
+          this.#engine.setWeights(record.id, record.weights);
+        }
+      });
+    } catch (error) {
+      report.failed.push({ id: record.id, error: (error as Error).message });
+    }
   }
 
   async #abandonCanary(record: BundleRecord): Promise<BundleRecord> {
@@ -609,7 +672,9 @@ export class Registry {
         record,
         version,
         plan,
-        () => this.#ensureInstalled(id, version),
+        async () => {
+          await this.#ensureInstalled(id, version);
+        },
       );
     });
   }
@@ -649,4 +714,11 @@ export class Registry {
       }
     }
   }
+}
+
+/** What a started version exposes, from its status. */
+function exposedBy(status: RevisionStatus): Exposed {
+  const services: Record<string, string[]> = {};
+  for (const [name, service] of Object.entries(status.services)) services[name] = service.methods;
+  return { services, fetch: status.fetch };
 }

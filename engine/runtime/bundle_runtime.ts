@@ -18,10 +18,16 @@ import type { BundleRouting, RuntimePort } from "../core/port.ts";
 import { BreakerEvent, type LifecycleEvent } from "../core/lifecycle.ts";
 import type { EngineEvents } from "./engine_events.ts";
 import type { OutcomeStats } from "../core/outcomes.ts";
-import { Revision, type RevisionStatus, type RuntimeSettings } from "../core/revision.ts";
+import {
+  type Exposed,
+  Revision,
+  type RevisionStatus,
+  type RuntimeSettings,
+} from "../core/revision.ts";
 import { checkWeights } from "../core/weights.ts";
 import { Broker } from "../broker/broker.ts";
 import type { BundleEntry } from "../broker/router.ts";
+import { ProviderIndex } from "../broker/providers.ts";
 import type { RulesDocument } from "../broker/rules.ts";
 import { METHOD_NAME_PATTERN, SERVICE_NAME_PATTERN } from "../manifest/manifest.ts";
 import type { OperatorPolicy } from "../manifest/policy.ts";
@@ -84,6 +90,8 @@ export class BundleRuntime implements RuntimePort {
   readonly #settings: RuntimeSettings;
   readonly #clock: Clock;
   readonly #bundles = new Map<string, BundleEntry>();
+  /** Service → bundles declaring it, kept with `#bundles`, for the route decision. */
+  readonly #providers = new ProviderIndex();
   readonly #broker: Broker;
   readonly #sandboxes: Sandboxes;
   readonly #ownership: Ownership;
@@ -129,6 +137,7 @@ export class BundleRuntime implements RuntimePort {
     this.#broker = new Broker({
       entries: () => this.#bundles.values(),
       entry: (id) => this.#bundles.get(id),
+      providers: (service) => this.#providers.providers(service),
       onBreakerChange: (bundle, from, to) => {
         this.events.dispatchEvent(new BreakerEvent(bundle, from, to));
       },
@@ -183,7 +192,8 @@ export class BundleRuntime implements RuntimePort {
    * ceiling, vets the module graph, claims its services and topics. The version ends RESOLVED.
    *
    * @param dir Bundle folder.
-   * @param options `hash`: the release's content hash, shown in status.
+   * @param options `hash`: the release's content hash, shown in status; `exposes`: what the
+   * version exposed when it last started (restore), shown until an instance starts.
    * @returns The version's status.
    * @throws {ManifestError} For a bad manifest, permissions beyond the ceiling, or a field above
    * the operator's limits.
@@ -191,7 +201,10 @@ export class BundleRuntime implements RuntimePort {
    * @throws {ReleaseRefusedError} When vetting refuses the module graph.
    * @throws {BundleStateError} When this id@version is already installed.
    */
-  async install(dir: string, options: { hash?: string } = {}): Promise<RevisionStatus> {
+  async install(
+    dir: string,
+    options: { hash?: string; exposes?: Exposed } = {},
+  ): Promise<RevisionStatus> {
     this.#assertOpen();
     const policy: InstallPolicy = {
       dataRoot: this.#options.dataDir,
@@ -213,6 +226,7 @@ export class BundleRuntime implements RuntimePort {
       admitLog: () => this.#logBudget.admit(manifest.id),
       countDroppedLogs: (count) => this.#logBudget.countDropped(manifest.id, count),
       ...(options.hash === undefined ? {} : { hash: options.hash }),
+      ...(options.exposes === undefined ? {} : { exposes: options.exposes }),
       transport: (name) =>
         this.#sandboxes.transport({ tier, name, grants, memoryMb: manifest.scaling.memoryMb }),
       settings: this.#settings,
@@ -239,6 +253,7 @@ export class BundleRuntime implements RuntimePort {
     }
     entry.revisions.set(manifest.version, revision);
     entry.current ??= manifest.version;
+    this.#providers.update(entry);
     await revision.transition("RESOLVED");
     return revision.status();
   }
@@ -248,14 +263,20 @@ export class BundleRuntime implements RuntimePort {
    *
    * @param id Bundle id.
    * @param version Version; the current one when omitted.
+   * @param options `atZero`: start it scaled to zero when its scaling allows (`minWorkers` and
+   * `warmWorkers` 0): the first call starts an instance.
    * @returns The version's status.
    * @throws {NotFoundError} For an unknown bundle or version.
    * @throws The load or `onStart` failure; the version is RESOLVED again with the error kept.
    */
-  async start(id: string, version?: string): Promise<RevisionStatus> {
+  async start(
+    id: string,
+    version?: string,
+    options: { atZero?: boolean } = {},
+  ): Promise<RevisionStatus> {
     this.#assertOpen();
     const revision = this.#revision(id, version);
-    await revision.start();
+    await revision.start(options);
     return revision.status();
   }
 
@@ -394,6 +415,7 @@ export class BundleRuntime implements RuntimePort {
       entry.revisions.delete(revision.version);
       if (entry.current === revision.version) entry.current = undefined;
       entry.weights?.delete(revision.version);
+      this.#providers.update(entry);
     }
     if (entry.revisions.size === 0) {
       this.#bundles.delete(id);

@@ -118,13 +118,16 @@ export class InstancePool {
 
   /**
    * Launches the initial instances (at least one serving, plus the warm spares) and starts
-   * accepting calls.
+   * accepting calls; or, `atZero` (only when `min` is 0), launches none and accepts calls as a
+   * pool scaled to zero does: the first call starts an instance.
    *
+   * @param options `atZero`: open scaled to zero when `min` allows it.
    * @throws The first launch failure (load error, `onStart` error); every instance is stopped then.
    */
-  async open(): Promise<void> {
+  async open(options: { atZero?: boolean } = {}): Promise<void> {
     this.#crashes.clear();
     this.#closed = false;
+    if (options.atZero && this.#options.min === 0) this.#target = 0;
     const count = this.#target + this.#spares();
     const results = await Promise.allSettled(
       Array.from({ length: count }, () => this.#launch()),

@@ -11,6 +11,7 @@
  * @module
  */
 import { BundlehostError } from "../base/errors.ts";
+import type { Exposed } from "../core/revision.ts";
 import type { CanaryState } from "./canary_state.ts";
 import { type EventStore, MemoryEventStore } from "./event_store.ts";
 import { EVENTS_ROOT, KvEventStore } from "./kv_event_store.ts";
@@ -37,6 +38,11 @@ export interface ReleaseRecord {
   hash: string;
   /** When it was released, ISO time. */
   releasedAt: string;
+  /**
+   * What it exposed when its release started it; with it a restore starts a scale-to-zero
+   * version without an instance (absent when the release did not start it).
+   */
+  exposes?: Exposed;
 }
 
 /**
