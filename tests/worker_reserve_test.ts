@@ -1,6 +1,6 @@
 /**
  * The reserve of pre-spawned workers (`engine/sandbox/host/worker_reserve.ts`): it spawns nothing
- * until first used, hands out what it holds, drops a spare that fails to start, and terminates
+ * until asked to refill, never in the caller's turn, hands out what it holds, drops a spare that fails to start, and terminates
  * every spare on close. The spares are real Web Workers; what a handed-out spare can reach is
  * attacked in `escape_handout_test.ts`.
  *
@@ -17,13 +17,17 @@ function counting(make: () => Worker = spawnSpare) {
   return { spawned, spawn: () => spawned[spawned.push(make()) - 1]! };
 }
 
-Deno.test("WorkerReserve fills on first use, hands out its spares, and refills on demand", () => {
+Deno.test("WorkerReserve spawns nothing until asked, hands out its spares, and refills", async () => {
   const { spawned, spawn } = counting();
   const reserve = new WorkerReserve(spawn, 2);
   try {
-    assert.equal(spawned.length, 0, "an unused reserve spawns nothing");
-    assert.equal(reserve.take(), undefined, "empty at first use");
-    assert.equal(reserve.idle, 2);
+    assert.equal(reserve.take(), undefined, "empty at first");
+    assert.equal(spawned.length, 0, "a take spawns nothing: that would block the caller");
+    reserve.refillSoon();
+    reserve.refillSoon();
+    assert.equal(spawned.length, 0, "not in the caller's turn either");
+    await waitFor(() => reserve.idle === 2, 10_000, "the reserve to fill");
+    assert.equal(spawned.length, 2);
     const first = reserve.take();
     const second = reserve.take();
     assert.ok(first && second && first !== second);
@@ -39,6 +43,8 @@ Deno.test("WorkerReserve fills on first use, hands out its spares, and refills o
   }
   assert.equal(reserve.idle, 0);
   assert.equal(reserve.take(), undefined, "a closed reserve hands out nothing");
+  reserve.refill();
+  reserve.refillSoon();
   assert.equal(spawned.length, 4, "and spawns nothing more");
 });
 

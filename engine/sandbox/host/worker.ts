@@ -64,6 +64,15 @@ export function spawnSpare(): Worker {
   return spawnWorker("bundlehost-spare", noGrants());
 }
 
+/** Whether a message from the guest holds an answer to a request (a reply or a response). */
+function answersRequest(data: unknown): boolean {
+  const answer = (m: unknown) => {
+    const type = (m as { type?: unknown } | null)?.type;
+    return type === "reply" || type === "response";
+  };
+  return Array.isArray(data) ? data.some(answer) : answer(data);
+}
+
 /**
  * Transport factory for the Web Worker tier.
  *
@@ -76,7 +85,7 @@ export function workerTransport(spec: WorkerSpec): TransportFactory {
     const reserve = isNoGrants(spec.permissions) ? spec.reserve : undefined;
     const worker = reserve?.take() ?? spawnWorker(spec.name, spec.permissions);
     let ended = false;
-    let answered = false;
+    let answered = reserve === undefined;
     const batcher = new MessageBatcher((data, transfer) => worker.postMessage(data, transfer));
     const limits = spec.channel ?? resolveChannelLimits();
     const inbox = new GuestInbox({
@@ -89,11 +98,11 @@ export function workerTransport(spec: WorkerSpec): TransportFactory {
       },
     });
     worker.addEventListener("message", (event) => {
-      if (!answered) {
-        answered = true;
-        reserve?.refill();
-      }
       const data: unknown = event.data;
+      if (!answered && answersRequest(data)) {
+        answered = true;
+        reserve?.refillSoon();
+      }
       if (!isEncoded(data)) return unbatch(data, (message) => inbox.value(message));
       const bytes = data.payload.byteLength;
       if (!inbox.charge(1, bytes)) return;
