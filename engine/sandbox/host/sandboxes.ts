@@ -29,7 +29,7 @@ export class Sandboxes {
   readonly #denoCommand: string;
   readonly #channel: ChannelLimits;
   readonly #children = new Set<ProcessTransport>();
-  readonly #reserve = new WorkerReserve(spawnSpare, 2);
+  readonly #reserve = new WorkerReserve(spawnSpare);
 
   /**
    * Creates the factory.

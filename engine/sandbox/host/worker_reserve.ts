@@ -30,7 +30,7 @@ export class WorkerReserve {
    * Creates an empty reserve.
    *
    * @param spawn Spawns a spare with no permissions.
-   * @param size Spares kept. @default {1}
+   * @param size Spares kept: one serves releases that come one after another. @default {1}
    */
   constructor(spawn: SpareFactory, size = 1) {
     this.#spawn = spawn;
