@@ -663,8 +663,15 @@ const IMPORTS: Attempt[] = [
     name: "an outside import added after vetting (the second layer)",
     mechanism: P,
     async run(env) {
-      const dir = await env.bundle(manifest("late", { services: { Probe: "1.0.0" } }), {
+      // A grant keeps it loading from its files: a bundle with none runs its vetted source in the
+      // worker tier (escape_handout_test.ts covers that case).
+      const late = manifest("late", {
+        services: { Probe: "1.0.0" },
+        permissions: { read: ["./data"] },
+      });
+      const dir = await env.bundle(late, {
         "mod.ts": probeModule("return 1;"),
+        "data/x.txt": "x",
       });
       await env.engine.runtime.install(dir);
       await Deno.writeTextFile(

@@ -2,8 +2,12 @@
  * Cold start and idle memory, for Bundlehost (per tier) and workerd, with bare Deno as reference.
  *
  * - Bundlehost cold start: `POST /admin/releases` of a new version of a bundle → first successful
- *   `/rpc` reply routed to it (vetting with `deno info`, copy, registry commit, sandbox start);
- *   the engine's own spawn-to-ready time (`bundlehost_instance_start_duration_seconds`) beside.
+ *   `/rpc` reply routed to it (vetting with `deno info`, or its cached verdict when the modules are
+ *   unchanged, copy, registry commit, sandbox start); the engine's own spawn-to-ready time
+ *   (`bundlehost_instance_start_duration_seconds`) beside. The hello bundle asks for no permission,
+ *   so in the worker tier it is handed a pre-spawned worker and that time runs from the hand-out to
+ *   ready; the engine's reserve fills after the first answered request, so the first sample of a
+ *   fresh engine spawns its worker.
  * - workerd and bare Deno cold start: process spawn → first successful reply (their unit of
  *   deployment is the process: workerd cannot add a worker to a running process).
  * - Bundlehost idle memory: growth of the engine's process tree (engine + process-tier children)

@@ -254,6 +254,16 @@ export function noGrants(): ResolvedPermissions {
 }
 
 /**
+ * Whether grants hold nothing of any kind.
+ *
+ * @param grants Resolved grants.
+ * @returns True when every kind is empty.
+ */
+export function isNoGrants(grants: ResolvedPermissions): boolean {
+  return PERMISSION_KINDS.every((kind) => grants[kind].length === 0);
+}
+
+/**
  * Adds the files a bundle must read to load its own code (its vetted module graph) to its grants.
  *
  * @param grants Resolved grants.

@@ -161,6 +161,17 @@ export async function hashFiles(files: readonly ReleaseFile[]): Promise<string> 
   return `sha256-${hex(digest)}`;
 }
 
+/** Files written (and synced) at the same time by {@linkcode writeReleaseFolder}. */
+const WRITE_CONCURRENCY = 8;
+
+/** Writes a new read-only file and syncs it to disk. */
+async function writeSynced(path: string, data: Uint8Array): Promise<void> {
+  using handle = await Deno.open(path, { write: true, createNew: true, mode: 0o444 });
+  let written = 0;
+  while (written < data.byteLength) written += await handle.write(data.subarray(written));
+  await handle.sync();
+}
+
 /**
  * Writes files into `target` atomically: into a temporary sibling folder first (each file synced),
  * then renamed into place, so a crash never leaves a half-written release under the final name.
@@ -176,16 +187,20 @@ export async function writeReleaseFolder(
   await Deno.mkdir(parent, { recursive: true });
   const temp = `${target}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    for (const file of files) {
+    const folders = new Set(files.map((file) => {
       const path = `${temp}/${file.path}`;
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      using handle = await Deno.open(path, { write: true, createNew: true, mode: 0o444 });
-      let written = 0;
-      while (written < file.data.byteLength) {
-        written += await handle.write(file.data.subarray(written));
+      return path.slice(0, path.lastIndexOf("/"));
+    }));
+    for (const folder of folders) await Deno.mkdir(folder, { recursive: true });
+    // Files are written and synced a few at a time: their syncs overlap (the journal commits them
+    // together), where one after another each waited for its own.
+    let next = 0;
+    const worker = async () => {
+      for (let file = files[next++]; file !== undefined; file = files[next++]) {
+        await writeSynced(`${temp}/${file.path}`, file.data);
       }
-      await handle.sync();
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, files.length) }, worker));
     await Deno.rename(temp, target);
   } catch (error) {
     await Deno.remove(temp, { recursive: true }).catch(() => {});

@@ -14,6 +14,7 @@
  */
 import semver from "semver";
 import { ReleaseRefusedError } from "../base/errors.ts";
+import { VetCache, vetKey } from "./vet_cache.ts";
 
 /** What vetting found in an accepted graph. */
 export interface VetReport {
@@ -35,7 +36,15 @@ export interface VetOptions {
   timeoutMs?: number;
   /** Working directory for `deno info` (decides which deno.json import map applies). */
   cwd?: string;
+  /**
+   * Accepted graphs by content (`vet_cache.ts`); `null` vets every time.
+   * @default {the process-wide cache}
+   */
+  cache?: VetCache | null;
 }
+
+/** The process-wide cache of accepted graphs. */
+const SHARED_CACHE = new VetCache();
 
 interface InfoDependency {
   specifier?: string;
@@ -114,7 +123,8 @@ async function refuseOutwardLinks(root: string): Promise<void> {
 }
 
 /**
- * Vets a bundle's module graph.
+ * Vets a bundle's module graph. An accepted graph is remembered by the folder's content
+ * (`vet_cache.ts`), so a folder with the same files is not run through `deno info` again.
  *
  * @param bundleDir Bundle folder (absolute).
  * @param entry Entry module, relative to the folder.
@@ -137,6 +147,32 @@ export async function vetBundle(
   const imports = options.imports ?? [];
   const root = await Deno.realPath(bundleDir);
   await refuseOutwardLinks(root);
+  const cache = options.cache === undefined ? SHARED_CACHE : options.cache;
+  const key = cache === null ? undefined : await vetKey(root, {
+    entry,
+    imports,
+    denoCommand: options.denoCommand ?? "deno",
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
+  const hit = key === undefined ? undefined : cache?.get(key);
+  if (hit) return { ...hit, moduleFiles: hit.moduleFiles.map((rel) => `${root}/${rel}`) };
+  const report = await vetGraph(root, entry, imports, options);
+  if (key !== undefined) {
+    cache?.set(key, {
+      ...report,
+      moduleFiles: report.moduleFiles.map((file) => file.slice(root.length + 1)),
+    });
+  }
+  return report;
+}
+
+/** Runs `deno info` on the entry and checks every module of the graph. */
+async function vetGraph(
+  root: string,
+  entry: string,
+  imports: readonly string[],
+  options: VetOptions,
+): Promise<VetReport> {
   const entryPath = `${root}/${entry.replace(/^\.\//, "")}`;
   const command = new Deno.Command(options.denoCommand ?? "deno", {
     args: ["info", "--json", "--no-lock", entryPath],

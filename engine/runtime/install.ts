@@ -18,6 +18,7 @@ import {
 } from "../manifest/permissions.ts";
 import type { IsolationTier } from "../sdk/types.ts";
 import { vetBundle } from "../release/vet.ts";
+import { preparedModule } from "../release/prepared_module.ts";
 
 /** The engine settings an install depends on. */
 export interface InstallPolicy {
@@ -41,13 +42,19 @@ export interface PreparedInstall {
   bundleDir: string;
   /** Persistent data folder (created). */
   dataDir: string;
-  /** Exact grants, including the bundle's own module files. */
+  /**
+   * Exact grants, including the bundle's own module files (none when the entry is prepared: it
+   * reaches the sandbox as source).
+   */
   grants: ResolvedPermissions;
   /** Tier the bundle runs in. */
   tier: IsolationTier;
   /** Why that tier. */
   tierReason: string;
-  /** Entry module URL. */
+  /**
+   * Entry module URL: the file, or for a self-contained bundle with no grants in the worker tier,
+   * the module itself as a `data:` URL (`release/prepared_module.ts`).
+   */
   entryUrl: string;
 }
 
@@ -89,13 +96,17 @@ export async function prepareInstall(dir: string, policy: InstallPolicy): Promis
   });
   await Deno.mkdir(dataDir, { recursive: true });
   const { tier, reason } = chooseTier(manifest, policy.ceiling, policy.isolation);
+  const entryFile = resolve(bundleDir, manifest.entry);
+  const prepared = tier === "worker"
+    ? await preparedModule(entryFile, report, requested)
+    : undefined;
   return {
     manifest,
     bundleDir,
     dataDir,
-    grants: withModuleFiles(requested, report.moduleFiles),
+    grants: prepared === undefined ? withModuleFiles(requested, report.moduleFiles) : requested,
     tier,
     tierReason: reason,
-    entryUrl: pathToFileURL(resolve(bundleDir, manifest.entry)).href,
+    entryUrl: prepared ?? pathToFileURL(entryFile).href,
   };
 }

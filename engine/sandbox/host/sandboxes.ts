@@ -9,7 +9,8 @@ import type { IsolationTier } from "../../sdk/types.ts";
 import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
 import type { TransportFactory } from "./instance.ts";
 import { type ProcessTransport, processTransport } from "./process.ts";
-import { workerTransport } from "./worker.ts";
+import { spawnSpare, workerTransport } from "./worker.ts";
+import { WorkerReserve } from "./worker_reserve.ts";
 
 /** What a sandbox is made from. */
 export interface SandboxSpec {
@@ -28,6 +29,7 @@ export class Sandboxes {
   readonly #denoCommand: string;
   readonly #channel: ChannelLimits;
   readonly #children = new Set<ProcessTransport>();
+  readonly #reserve = new WorkerReserve(spawnSpare);
 
   /**
    * Creates the factory.
@@ -57,6 +59,7 @@ export class Sandboxes {
         name: spec.name,
         permissions: spec.grants,
         channel: this.#channel,
+        reserve: this.#reserve,
       });
     }
     const factory = processTransport({
@@ -74,8 +77,12 @@ export class Sandboxes {
     };
   }
 
-  /** Kills any child process still running and waits until every one is reaped. */
+  /**
+   * Kills any child process still running and waits until every one is reaped; terminates the
+   * pre-spawned workers.
+   */
   async reapAll(): Promise<void> {
+    this.#reserve.close();
     for (const child of this.#children) child.kill();
     await Promise.all([...this.#children].map((child) => child.ended));
   }

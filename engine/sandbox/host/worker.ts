@@ -9,13 +9,19 @@
  *
  * @module
  */
-import { type ResolvedPermissions, toWorkerPermissions } from "../../manifest/permissions.ts";
+import {
+  isNoGrants,
+  noGrants,
+  type ResolvedPermissions,
+  toWorkerPermissions,
+} from "../../manifest/permissions.ts";
 import { isEncoded } from "../guest/clone_check.ts";
 import { decodePayload } from "../wire/framing.ts";
 import { MessageBatcher, unbatch } from "../wire/batcher.ts";
 import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
 import { GuestInbox, withCap } from "./inbox.ts";
 import type { Transport, TransportFactory } from "./instance.ts";
+import type { WorkerReserve } from "./worker_reserve.ts";
 
 const RUNTIME_URL = new URL("../guest/worker_main.ts", import.meta.url);
 
@@ -27,6 +33,44 @@ export interface WorkerSpec {
   permissions: ResolvedPermissions;
   /** What the worker may make the engine decode. @default {DEFAULT_CHANNEL_LIMITS} */
   channel?: ChannelLimits;
+  /**
+   * Pre-spawned workers with no permissions, handed out when the grants are empty.
+   * @default {none: every sandbox is spawned on demand}
+   */
+  reserve?: WorkerReserve;
+}
+
+/**
+ * Spawns a worker-tier sandbox (the guest runtime, waiting for `init`).
+ *
+ * @param name Worker name.
+ * @param permissions Exact grants.
+ * @returns The worker.
+ */
+export function spawnWorker(name: string, permissions: ResolvedPermissions): Worker {
+  return new Worker(RUNTIME_URL, {
+    type: "module",
+    name,
+    deno: { permissions: toWorkerPermissions(permissions) },
+  });
+}
+
+/**
+ * A spare for a {@linkcode WorkerReserve}: a worker with no permission of any kind.
+ *
+ * @returns The worker.
+ */
+export function spawnSpare(): Worker {
+  return spawnWorker("bundlehost-spare", noGrants());
+}
+
+/** Whether a message from the guest holds an answer to a request (a reply or a response). */
+function answersRequest(data: unknown): boolean {
+  const answer = (m: unknown) => {
+    const type = (m as { type?: unknown } | null)?.type;
+    return type === "reply" || type === "response";
+  };
+  return Array.isArray(data) ? data.some(answer) : answer(data);
 }
 
 /**
@@ -37,12 +81,11 @@ export interface WorkerSpec {
  */
 export function workerTransport(spec: WorkerSpec): TransportFactory {
   return (sink) => {
-    const worker = new Worker(RUNTIME_URL, {
-      type: "module",
-      name: spec.name,
-      deno: { permissions: toWorkerPermissions(spec.permissions) },
-    });
+    // A spare holds no permission, so only a sandbox granted nothing may be one.
+    const reserve = isNoGrants(spec.permissions) ? spec.reserve : undefined;
+    const worker = reserve?.take() ?? spawnWorker(spec.name, spec.permissions);
     let ended = false;
+    let answered = reserve === undefined;
     const batcher = new MessageBatcher(
       (data, transfer) => worker.postMessage(data, transfer),
       sink.busy,
@@ -59,6 +102,10 @@ export function workerTransport(spec: WorkerSpec): TransportFactory {
     });
     worker.addEventListener("message", (event) => {
       const data: unknown = event.data;
+      if (!answered && answersRequest(data)) {
+        answered = true;
+        reserve?.refillSoon();
+      }
       if (!isEncoded(data)) return unbatch(data, (message) => inbox.value(message));
       const bytes = data.payload.byteLength;
       if (!inbox.charge(1, bytes)) return;

@@ -1,0 +1,115 @@
+/**
+ * Vetting once per content (`engine/release/vet_cache.ts`): a folder with the same files as one
+ * already accepted is not vetted again, and any difference that could change the verdict (a
+ * module's bytes, an added file, the allow-list, an outward link) is vetted afresh.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { ReleaseRefusedError } from "../mod.ts";
+import { vetBundle } from "../engine/release/vet.ts";
+import { type CachedGraph, VetCache, vetKey } from "../engine/release/vet_cache.ts";
+import { rejects, writeBundle } from "./_helpers.ts";
+
+/** A cache that counts its hits and stores. */
+class CountingCache extends VetCache {
+  hits = 0;
+  stores = 0;
+  override get(key: string): CachedGraph | undefined {
+    const graph = super.get(key);
+    if (graph) this.hits++;
+    return graph;
+  }
+  override set(key: string, graph: CachedGraph): void {
+    this.stores++;
+    super.set(key, graph);
+  }
+}
+
+const FILES = {
+  "mod.ts": 'import { two } from "./lib/two.ts";\nexport default { n: two };\n',
+  "lib/two.ts": "export const two = 2;\n",
+};
+
+async function withRoot(work: (root: string) => Promise<void>): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "bundlehost-vet-cache-" });
+  try {
+    await work(await Deno.realPath(root));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+Deno.test("vetBundle reuses an accepted graph for a new version with the same modules", async () => {
+  await withRoot(async (root) => {
+    const cache = new CountingCache();
+    const first = await writeBundle(root, { id: "c", version: "1.0.0" }, FILES);
+    const second = await writeBundle(root, { id: "c", version: "1.0.1" }, FILES);
+    const a = await vetBundle(first, "./mod.ts", { cache });
+    const b = await vetBundle(second, "./mod.ts", { cache });
+    assert.deepEqual(a.moduleFiles, [`${first}/lib/two.ts`, `${first}/mod.ts`]);
+    assert.deepEqual(b.moduleFiles, [`${second}/lib/two.ts`, `${second}/mod.ts`]);
+    assert.deepEqual({ hits: cache.hits, stores: cache.stores }, { hits: 1, stores: 1 });
+    // Vetted without the cache, the second folder gives the same report.
+    assert.deepEqual(await vetBundle(second, "./mod.ts", { cache: null }), b);
+  });
+});
+
+Deno.test("vetBundle vets afresh when a module changes, and refuses what the change brings", async () => {
+  await withRoot(async (root) => {
+    const cache = new CountingCache();
+    await Deno.writeTextFile(`${root}/outside.ts`, "export const two = 2;\n");
+    const good = await writeBundle(root, { id: "c", version: "1.0.0" }, FILES);
+    await vetBundle(good, "./mod.ts", { cache });
+    const bad = await writeBundle(root, { id: "c", version: "1.0.1" }, {
+      ...FILES,
+      "lib/two.ts": 'export { two } from "../../outside.ts";\n',
+    });
+    await rejects(() => vetBundle(bad, "./mod.ts", { cache }), ReleaseRefusedError, "outside");
+    assert.equal(cache.hits, 0);
+    assert.equal(cache.stores, 1, "a refusal is not remembered");
+  });
+});
+
+Deno.test("vetBundle still refuses an outward link in a folder whose modules are cached", async () => {
+  await withRoot(async (root) => {
+    const cache = new CountingCache();
+    const good = await writeBundle(root, { id: "c", version: "1.0.0" }, FILES);
+    await vetBundle(good, "./mod.ts", { cache });
+    const linked = await writeBundle(root, { id: "c", version: "1.0.1" }, FILES);
+    await Deno.symlink("/etc", `${linked}/etc`);
+    await rejects(() => vetBundle(linked, "./mod.ts", { cache }), ReleaseRefusedError, "link");
+    assert.equal(cache.hits, 0);
+  });
+});
+
+Deno.test("vetKey covers every file but the manifest, and the allow-list", async () => {
+  await withRoot(async (root) => {
+    const parts = { entry: "./mod.ts", imports: [], denoCommand: "deno" };
+    const a = await writeBundle(root, { id: "c", version: "1.0.0" }, FILES);
+    const b = await writeBundle(root, { id: "c", version: "9.9.9", description: "x" }, FILES);
+    const c = await writeBundle(root, { id: "c", version: "1.0.0" }, { ...FILES, "x.txt": "" });
+    const key = await vetKey(a, parts);
+    assert.equal(await vetKey(b, parts), key, "the manifest is not part of the key");
+    assert.notEqual(await vetKey(c, parts), key, "an added file is");
+    assert.notEqual(await vetKey(a, { ...parts, imports: ["npm:x@1"] }), key);
+    assert.notEqual(await vetKey(a, { ...parts, entry: "./lib/two.ts" }), key);
+  });
+});
+
+Deno.test("VetCache drops the least recently used graph past its capacity", () => {
+  const cache = new VetCache(2);
+  const graph = (name: string): CachedGraph => ({
+    moduleFiles: [name],
+    npmPackages: [],
+    remoteModules: [],
+  });
+  cache.set("a", graph("a"));
+  cache.set("b", graph("b"));
+  assert.ok(cache.get("a"));
+  cache.set("c", graph("c"));
+  assert.equal(cache.size, 2);
+  assert.equal(cache.get("b"), undefined);
+  assert.deepEqual(cache.get("a")?.moduleFiles, ["a"]);
+  assert.deepEqual(cache.get("c")?.moduleFiles, ["c"]);
+});
