@@ -20,6 +20,7 @@ import { Instance, type TransportFactory } from "../engine/sandbox/host/instance
 import { workerTransport } from "../engine/sandbox/host/worker.ts";
 import { noGrants, type ResolvedPermissions } from "../engine/manifest/permissions.ts";
 import { pathToFileURL } from "node:url";
+import { type Clock, systemClock } from "../engine/base/clock.ts";
 import type { BusyReport } from "./fixtures/busy_engine.ts";
 import { manifest, rejects, ROOT, testEngine, waitFor } from "./_helpers.ts";
 
@@ -232,6 +233,41 @@ Deno.test("Instance evicts a worker that ended without a word once heartbeats go
         }),
       UnavailableError,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Instance treats an answer that arrives after the call's deadline as a timeout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bundlehost-late-" });
+  try {
+    const entry = `${dir}/mod.ts`;
+    await Deno.writeTextFile(
+      entry,
+      `export default { services: { S: { now: () => "on time" } } };`,
+    );
+    const grants: ResolvedPermissions = { ...noGrants(), read: [entry] };
+    // The engine's clock jumps past the deadline after the call is sent and before the answer is
+    // read, as when the engine's thread is held up: the deadline timer has not run yet.
+    let skew = 0;
+    const clock: Clock = { ...systemClock, now: () => Date.now() + skew };
+    const instance = new Instance(workerTransport({ name: "late", permissions: grants }), {
+      tier: "worker",
+      bundle: { id: "late", version: "1.0.0", instanceId: "late-1", dataDir: dir },
+      entry: pathToFileURL(entry).href,
+      clock,
+    });
+    try {
+      await instance.start(Date.now() + 20_000);
+      const call = (deadline: number) =>
+        instance.call({ service: "S", method: "now", input: null, deadline, hops: 0 });
+      assert.equal(await call(Date.now() + 10_000), "on time");
+      const late = call(Date.now() + 10_000);
+      skew = 20_000;
+      await rejects(() => late, CallTimeoutError, "Call S.now to late@1.0.0 timed out");
+    } finally {
+      instance.kill("test over");
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -77,6 +77,8 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   timer: Deadline;
+  /** When the answer is due, epoch ms: an answer that arrives later is a timeout. */
+  deadline: number;
   /** The call it serves (calls and fetches only): the parent of the bundle's own requests. */
   call?: AdmittedCall;
   kind: "call" | "fetch" | "hook" | "ping";
@@ -361,7 +363,7 @@ export class Instance {
     if (signal?.aborted) return Promise.reject(this.#cancelled(label));
     return new Promise((resolve, reject) => {
       const timer = this.#deadlines.schedule(deadline, () => this.#expire(id));
-      const pending: Pending = { resolve, reject, timer, kind, label };
+      const pending: Pending = { resolve, reject, timer, deadline, kind, label };
       if (call) pending.call = call;
       if (signal) {
         const onAbort = () => this.#cancel(id);
@@ -400,6 +402,12 @@ export class Instance {
     }
   }
 
+  #timedOut(pending: Pending): CallTimeoutError {
+    return new CallTimeoutError(
+      `Call ${pending.label} to ${this.#options.bundle.id}@${this.#options.bundle.version} timed out`,
+    );
+  }
+
   #expire(id: number): void {
     const pending = this.#take(id);
     if (!pending) return;
@@ -407,11 +415,7 @@ export class Instance {
       pending.reject(new CallTimeoutError("Heartbeat timed out"));
       return;
     }
-    pending.reject(
-      new CallTimeoutError(
-        `Call ${pending.label} to ${this.#options.bundle.id}@${this.#options.bundle.version} timed out`,
-      ),
-    );
+    pending.reject(this.#timedOut(pending));
     try {
       this.#transport.send({ type: "cancel", id });
     } catch {
@@ -462,6 +466,12 @@ export class Instance {
         if (this.#pending.get(message.id)?.kind === "ping") return;
         const pending = this.#take(message.id);
         if (!pending) return;
+        // The deadline timer has a few milliseconds of resolution and waits for the event loop;
+        // an answer that arrived after the deadline is still a timeout, whichever ran first.
+        if (this.#clock.now() >= pending.deadline) {
+          pending.reject(this.#timedOut(pending));
+          return;
+        }
         if (message.type === "response") {
           if (pending.kind === "fetch") pending.resolve(message.response);
           else pending.reject(new TypeError("Bundle answered a call with an HTTP response"));
