@@ -138,9 +138,11 @@ async function settledMemory(pid: number, settleMs: number): Promise<TreeMemory>
   };
 }
 
-/** CPU ticks (user + system) of one process. */
+/** CPU ticks (user + system) of one process (read with `cat`: Deno wants --allow-all for /proc). */
 async function cpuTicks(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`], stdout: "piped" })
+    .output();
+  const stat = new TextDecoder().decode(out.stdout);
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(fields[11]) + Number(fields[12]);
 }
