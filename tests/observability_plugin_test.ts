@@ -265,3 +265,42 @@ Deno.test("Observability reports circuit breaker transitions and state", async (
     1,
   );
 });
+
+Deno.test("Observability's per-bundle gauges grow with what runs: a bundle scaled to zero has no series", async () => {
+  await using t = await testEngine({ plugins: [observability({ logFormat: "off" })] });
+  await t.deploy(manifest("busy", { services: { BusyService: "1.0.0" } }), {
+    "mod.ts": WORK.replace("WorkService", "BusyService"),
+  });
+  await t.deploy(
+    manifest("idle", {
+      services: { IdleService: "1.0.0" },
+      scaling: { minWorkers: 0, idleMs: 200 },
+    }),
+    { "mod.ts": WORK.replace("WorkService", "IdleService") },
+  );
+  assert.equal(await t.engine.call("IdleService", "ok", null), "fine");
+  await waitFor(() => t.engine.bundle("idle").revisions[0]?.instances.length === 0, 15_000);
+  const text = await scrape(t.engine);
+  const labels = (id: string) => ({
+    bundlehost_bundle_id: id,
+    bundlehost_bundle_version: "1.0.0",
+    bundlehost_isolation: "worker",
+    bundlehost_instance_state: "ready",
+  });
+  assert.equal(sample(text, "bundlehost_instance_count", labels("busy")), 1);
+  assert.doesNotMatch(text, /^bundlehost_instance_count\{[^}]*bundlehost_bundle_id="idle"/m);
+  assert.equal(sample(text, "bundlehost_bundle_count", { bundlehost_bundle_state: "ACTIVE" }), 2);
+  // No bundle dropped a log line: no per-bundle series at all.
+  assert.doesNotMatch(text, /^bundlehost_log_dropped/m);
+  // Its call is still counted, under its own labels.
+  assert.equal(
+    sample(text, "bundlehost_calls_total", {
+      rpc_service: "IdleService",
+      rpc_method: "ok",
+      bundlehost_bundle_id: "idle",
+      bundlehost_bundle_version: "1.0.0",
+      bundlehost_call_outcome: "ok",
+    }),
+    1,
+  );
+});
