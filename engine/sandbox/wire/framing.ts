@@ -76,6 +76,28 @@ function kindCap(kind: FrameKind, maxBytes: number): number {
   return maxBytes;
 }
 
+// Creating a `Serializer` costs several times what serializing a small message does (measured on
+// Deno 2.9: ≈ 25 µs against ≈ 3 µs for a call message), so one is kept and reused; its buffer is
+// released after every message. Serializing can run code (a getter of the value may log, which
+// encodes a frame): a nested call gets a serializer of its own.
+let spare: Serializer | undefined = new Serializer();
+
+function serialize(value: unknown): Uint8Array {
+  const serializer = spare ?? new Serializer();
+  spare = undefined;
+  try {
+    serializer.writeHeader();
+    serializer.writeValue(value);
+    return serializer.releaseBuffer();
+  } catch (error) {
+    // Drop what the failed message left in the buffer, so the serializer starts clean again.
+    serializer.releaseBuffer();
+    throw new DOMException((error as Error).message, "DataCloneError");
+  } finally {
+    spare = serializer;
+  }
+}
+
 /**
  * Serializes a message into one frame.
  *
@@ -95,15 +117,7 @@ function kindCap(kind: FrameKind, maxBytes: number): number {
  * ```
  */
 export function encodeFrame(value: unknown, maxBytes: number = MAX_FRAME_BYTES): Uint8Array {
-  let payload: Uint8Array;
-  try {
-    const serializer = new Serializer();
-    serializer.writeHeader();
-    serializer.writeValue(value);
-    payload = serializer.releaseBuffer();
-  } catch (error) {
-    throw new DOMException((error as Error).message, "DataCloneError");
-  }
+  const payload = serialize(value);
   const kind = frameKindOf(value);
   const cap = kindCap(kind, maxBytes);
   if (payload.byteLength > cap) {
@@ -283,12 +297,13 @@ export class FrameDecoder {
     if (live < FRAME_HEADER_BYTES + length) return false;
     if (this.#options.onHeader?.(kind, length) === false) return this.#stop();
     const payloadStart = this.#start + FRAME_HEADER_BYTES;
-    const payload = buf.slice(payloadStart, payloadStart + length);
     this.#start = payloadStart + length;
     if (kind === "data" && length > this.#inline) {
-      this.#options.onLarge!(payload);
+      this.#options.onLarge!(buf.slice(payloadStart, payloadStart + length));
       return true;
     }
+    // Decoded at once, before the buffer is reused: a view is enough (V8 copies what it keeps).
+    const payload = buf.subarray(payloadStart, payloadStart + length);
     let value: unknown;
     try {
       value = decodePayload(payload);

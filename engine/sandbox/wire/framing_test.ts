@@ -156,3 +156,41 @@ Deno.test("FrameDecoder hands data frames over the inline size to onLarge undeco
   assert.equal(large.length, 1);
   assert.deepEqual(decodePayload(large[0]!), big);
 });
+
+Deno.test("encodeFrame starts clean after a message that cannot be cloned", () => {
+  const { decoder, frames } = collect();
+  // The failed message leaves its first fields in the reused serializer's buffer unless dropped.
+  assert.throws(() => encodeFrame({ type: "reply", id: 7, value: { ok: 1, f() {} } }));
+  decoder.push(encodeFrame({ type: "reply", id: 8, ok: true, value: "after" }));
+  assert.deepEqual(frames, [{ type: "reply", id: 8, ok: true, value: "after" }]);
+});
+
+Deno.test("encodeFrame called from a getter of the value it is encoding", () => {
+  const { decoder, frames } = collect();
+  let inner: Uint8Array | undefined;
+  const outer = {
+    type: "reply",
+    get value() {
+      // Bundle code runs here (e.g. it logs): the nested frame needs a serializer of its own.
+      inner = encodeFrame({ type: "log", level: "info", message: "from a getter" });
+      return "outer";
+    },
+  };
+  const frame = encodeFrame(outer);
+  decoder.push(concat(inner!, frame, encodeFrame("next")));
+  assert.deepEqual(frames, [
+    { type: "log", level: "info", message: "from a getter" },
+    { type: "reply", value: "outer" },
+    "next",
+  ]);
+});
+
+Deno.test("FrameDecoder values do not share memory with its buffer", () => {
+  const { decoder, frames } = collect();
+  decoder.push(encodeFrame({ bytes: Uint8Array.of(1, 2, 3) }));
+  // The next frame lands where the first one was buffered.
+  decoder.push(encodeFrame({ bytes: Uint8Array.of(9, 9, 9) }));
+  const [first, second] = frames as { bytes: Uint8Array }[];
+  assert.deepEqual([...first!.bytes], [1, 2, 3]);
+  assert.deepEqual([...second!.bytes], [9, 9, 9]);
+});
