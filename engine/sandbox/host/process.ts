@@ -197,15 +197,25 @@ function lineSplitter(emit: (line: string) => void) {
   };
 }
 
+/** Bytes one read of a child's pipe may return. */
+const READ_BYTES = 64 * 1024;
+
+/**
+ * Feeds a pipe to `push` chunk by chunk. A BYOB read fills one buffer, handed back after every
+ * read, where a default reader would allocate a fresh 64 KiB chunk per read; `push` must copy
+ * what it keeps.
+ */
 async function pump(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: ReadableStreamBYOBReader,
   push: (chunk: Uint8Array) => void,
 ): Promise<void> {
+  let buffer = new Uint8Array(READ_BYTES);
   try {
     for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
+      const { value, done } = await reader.read(buffer);
+      if (done || value === undefined) return;
       push(value);
+      buffer = new Uint8Array(value.buffer);
     }
   } catch {
     // Cancelled after the child died, or the pipe broke: nothing more will come.
@@ -324,13 +334,22 @@ export function processTransport(
     // input cannot make the engine buffer without limit.
     let queued = 0;
     let outgoing: Uint8Array[] = [];
+    // One write in flight at a time: frames sent while the pipe is busy leave together when it is
+    // done, so under load a write carries many calls (fewer writes, promises and child wake-ups)
+    // and an idle channel still sends at the end of the tick.
+    let writing = false;
     const flushOutgoing = () => {
       const frames = outgoing;
       outgoing = [];
       if (frames.length === 0 || killed || exited) return;
       const batch = frames.length === 1 ? frames[0]! : concatBytes(frames);
       const size = batch.byteLength;
-      const done = () => (queued -= size);
+      writing = true;
+      const done = () => {
+        queued -= size;
+        writing = false;
+        if (outgoing.length > 0) flushOutgoing();
+      };
       input.write(batch).then(done, done);
     };
     let killed = false;
@@ -375,8 +394,8 @@ export function processTransport(
         if (!killed && !exited) sink.closed(reason);
       },
     });
-    const stdout = child.stdout.getReader();
-    const stderr = child.stderr.getReader();
+    const stdout = child.stdout.getReader({ mode: "byob" });
+    const stderr = child.stderr.getReader({ mode: "byob" });
     const reading = Promise.all([
       pump(stdout, (chunk) => out.push(chunk)),
       pump(stderr, (chunk) => errLines.push(chunk)),
@@ -410,8 +429,8 @@ export function processTransport(
           throw new RangeError(`The bundle is not reading its input (${queued} bytes queued)`);
         }
         queued += frame.byteLength;
-        // Frames sent in the same tick leave in one write.
-        if (outgoing.push(frame) === 1) queueMicrotask(flushOutgoing);
+        // Frames sent in the same tick, or while a write is in flight, leave in one write.
+        if (outgoing.push(frame) === 1 && !writing) queueMicrotask(flushOutgoing);
       },
       kill() {
         if (killed) return;
