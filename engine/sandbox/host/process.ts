@@ -334,22 +334,13 @@ export function processTransport(
     // input cannot make the engine buffer without limit.
     let queued = 0;
     let outgoing: Uint8Array[] = [];
-    // One write in flight at a time: frames sent while the pipe is busy leave together when it is
-    // done, so under load a write carries many calls (fewer writes, promises and child wake-ups)
-    // and an idle channel still sends at the end of the tick.
-    let writing = false;
     const flushOutgoing = () => {
       const frames = outgoing;
       outgoing = [];
       if (frames.length === 0 || killed || exited) return;
       const batch = frames.length === 1 ? frames[0]! : concatBytes(frames);
       const size = batch.byteLength;
-      writing = true;
-      const done = () => {
-        queued -= size;
-        writing = false;
-        if (outgoing.length > 0) flushOutgoing();
-      };
+      const done = () => (queued -= size);
       input.write(batch).then(done, done);
     };
     let killed = false;
@@ -429,8 +420,8 @@ export function processTransport(
           throw new RangeError(`The bundle is not reading its input (${queued} bytes queued)`);
         }
         queued += frame.byteLength;
-        // Frames sent in the same tick, or while a write is in flight, leave in one write.
-        if (outgoing.push(frame) === 1 && !writing) queueMicrotask(flushOutgoing);
+        // Frames sent in the same tick leave in one write.
+        if (outgoing.push(frame) === 1) queueMicrotask(flushOutgoing);
       },
       kill() {
         if (killed) return;
