@@ -1,12 +1,10 @@
 /**
  * Process-tier frame micro-benchmarks (`deno task bench`): what the engine and the child pay per
  * message to cross the stdio channel (`engine/sandbox/wire/framing.ts`), for the messages of a
- * hello call. The baseline of the encode group builds a `node:v8` `Serializer` per message, as
- * `encodeFrame` did before it kept one.
+ * hello call.
  *
  * @module
  */
-import { Serializer } from "node:v8";
 import { encodeFrame, FrameDecoder } from "../engine/sandbox/wire/framing.ts";
 
 const CALL = {
@@ -20,14 +18,7 @@ const CALL = {
 };
 const REPLY = { type: "reply", id: 12_345, ok: true, value: "hello" };
 
-Deno.bench("call frame, a new Serializer per message", { group: "encode", baseline: true }, () => {
-  const serializer = new Serializer();
-  serializer.writeHeader();
-  serializer.writeValue(CALL);
-  serializer.releaseBuffer();
-});
-
-Deno.bench("call frame, encodeFrame", { group: "encode" }, () => {
+Deno.bench("call frame, encodeFrame", () => {
   encodeFrame(CALL);
 });
 
@@ -43,6 +34,6 @@ const decoder = new FrameDecoder({
 });
 const replyFrame = encodeFrame(REPLY);
 
-Deno.bench("reply frame, decoded by FrameDecoder", { group: "decode" }, () => {
+Deno.bench("reply frame, decoded by FrameDecoder", () => {
   decoder.push(replyFrame);
 });
