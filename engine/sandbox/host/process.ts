@@ -197,25 +197,15 @@ function lineSplitter(emit: (line: string) => void) {
   };
 }
 
-/** Bytes one read of a child's pipe may return. */
-const READ_BYTES = 64 * 1024;
-
-/**
- * Feeds a pipe to `push` chunk by chunk. A BYOB read fills one buffer, handed back after every
- * read, where a default reader would allocate a fresh 64 KiB chunk per read; `push` must copy
- * what it keeps.
- */
 async function pump(
-  reader: ReadableStreamBYOBReader,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
   push: (chunk: Uint8Array) => void,
 ): Promise<void> {
-  let buffer = new Uint8Array(READ_BYTES);
   try {
     for (;;) {
-      const { value, done } = await reader.read(buffer);
-      if (done || value === undefined) return;
+      const { value, done } = await reader.read();
+      if (done) return;
       push(value);
-      buffer = new Uint8Array(value.buffer);
     }
   } catch {
     // Cancelled after the child died, or the pipe broke: nothing more will come.
@@ -385,8 +375,8 @@ export function processTransport(
         if (!killed && !exited) sink.closed(reason);
       },
     });
-    const stdout = child.stdout.getReader({ mode: "byob" });
-    const stderr = child.stderr.getReader({ mode: "byob" });
+    const stdout = child.stdout.getReader();
+    const stderr = child.stderr.getReader();
     const reading = Promise.all([
       pump(stdout, (chunk) => out.push(chunk)),
       pump(stderr, (chunk) => errLines.push(chunk)),
