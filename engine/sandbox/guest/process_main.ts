@@ -25,7 +25,7 @@ import { droppedNote, LogGate } from "./log_gate.ts";
 import { startRuntime } from "./runtime.ts";
 
 const stdout = Deno.stdout;
-const input = Deno.stdin.readable.getReader();
+const stdin = Deno.stdin;
 // The runtime wraps Deno.exit to report a bundle's call; the port must end the process for real.
 const exit = Deno.exit.bind(Deno);
 const text = new TextDecoder();
@@ -178,11 +178,15 @@ const decoder = new FrameDecoder({
   onStray: () => protocolFault("bytes outside a frame"),
 });
 
+// Read straight into one reused buffer (the decoder copies what it keeps): a stream reader would
+// allocate a fresh 64 KiB chunk per read and go through the streams machinery every time.
+const chunk = new Uint8Array(64 * 1024);
+
 async function pump(): Promise<void> {
   for (;;) {
-    const { value, done } = await input.read();
-    if (done) break;
-    decoder.push(value);
+    const read = await stdin.read(chunk);
+    if (read === null) break;
+    decoder.push(chunk.subarray(0, read));
   }
   // End of input: the engine is gone or has let go of this instance.
   flushAndExit(0);

@@ -97,6 +97,8 @@ function kindCap(kind: FrameKind, maxBytes: number): number {
 export function encodeFrame(value: unknown, maxBytes: number = MAX_FRAME_BYTES): Uint8Array {
   let payload: Uint8Array;
   try {
+    // A new serializer per message: one kept and reused would write an object it has already
+    // serialized (in an earlier message) as a back-reference the reader cannot resolve.
     const serializer = new Serializer();
     serializer.writeHeader();
     serializer.writeValue(value);
@@ -283,12 +285,13 @@ export class FrameDecoder {
     if (live < FRAME_HEADER_BYTES + length) return false;
     if (this.#options.onHeader?.(kind, length) === false) return this.#stop();
     const payloadStart = this.#start + FRAME_HEADER_BYTES;
-    const payload = buf.slice(payloadStart, payloadStart + length);
     this.#start = payloadStart + length;
     if (kind === "data" && length > this.#inline) {
-      this.#options.onLarge!(payload);
+      this.#options.onLarge!(buf.slice(payloadStart, payloadStart + length));
       return true;
     }
+    // Decoded at once, before the buffer is reused: a view is enough (V8 copies what it keeps).
+    const payload = buf.subarray(payloadStart, payloadStart + length);
     let value: unknown;
     try {
       value = decodePayload(payload);

@@ -156,3 +156,22 @@ Deno.test("FrameDecoder hands data frames over the inline size to onLarge undeco
   assert.equal(large.length, 1);
   assert.deepEqual(decodePayload(large[0]!), big);
 });
+
+Deno.test("encodeFrame carries an object sent in an earlier message whole", () => {
+  const { decoder, frames, invalid } = collect();
+  // A bundle returns the same object from two calls: each frame must stand alone.
+  const shared = { seen: [1, 2] };
+  decoder.push(concat(encodeFrame({ first: shared }), encodeFrame({ second: shared })));
+  assert.deepEqual(invalid, []);
+  assert.deepEqual(frames, [{ first: { seen: [1, 2] } }, { second: { seen: [1, 2] } }]);
+});
+
+Deno.test("FrameDecoder values do not share memory with its buffer", () => {
+  const { decoder, frames } = collect();
+  decoder.push(encodeFrame({ bytes: Uint8Array.of(1, 2, 3) }));
+  // The next frame lands where the first one was buffered.
+  decoder.push(encodeFrame({ bytes: Uint8Array.of(9, 9, 9) }));
+  const [first, second] = frames as { bytes: Uint8Array }[];
+  assert.deepEqual([...first!.bytes], [1, 2, 3]);
+  assert.deepEqual([...second!.bytes], [9, 9, 9]);
+});
