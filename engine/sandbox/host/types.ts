@@ -41,7 +41,7 @@ export interface TransportSink {
   solicited?(raw: unknown): boolean;
   /**
    * Whether the guest has other requests in flight, so it is awake or about to be: a message may
-   * then wait for the end of the event loop's turn and share one post with others (one wake-up of
+   * then wait for the event loop's I/O poll and share one post with others (one wake-up of
    * the guest's thread for many calls under load; none of that delay when it is idle).
    */
   busy?(): boolean;

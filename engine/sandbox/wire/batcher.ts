@@ -21,9 +21,9 @@ interface Item {
 }
 
 /**
- * Whether the batch may wait for the end of this turn of the event loop: true when the other side
- * is busy with earlier messages anyway, so messages arriving meanwhile (other requests) go out in
- * the same post and the other thread is woken once for all of them.
+ * Whether the batch may wait until the event loop has polled for I/O: true when the other side is
+ * busy with earlier messages anyway, so messages arriving meanwhile (other requests) go out in the
+ * same post and the other thread is woken once for all of them.
  */
 export type DeferPolicy = () => boolean;
 
@@ -38,7 +38,7 @@ export class MessageBatcher {
    * Creates a batcher over a poster.
    *
    * @param post The underlying `postMessage`.
-   * @param defer When a batch may wait for the end of the event loop's turn. @default {never}
+   * @param defer When a batch may wait for the event loop's I/O poll. @default {never}
    */
   constructor(post: Poster, defer?: DeferPolicy) {
     this.#post = post;
@@ -59,9 +59,11 @@ export class MessageBatcher {
   ): void {
     if (this.#closed) return;
     if (this.#queue.push({ message, transfer, onUndeliverable }) === 1) {
-      // A zero-delay task, not a clock timer: this orders work within the event loop, it does
-      // not measure time (a manual clock must not hold messages back).
-      if (this.#defer?.()) setTimeout(() => this.flush(), 0);
+      // setImmediate runs once the event loop has polled for I/O, so the requests that poll
+      // delivers join the batch; it is ordering, not a timer (a manual clock must not hold
+      // messages back, and setTimeout(0) is clamped to a millisecond: measured, it cut
+      // throughput at 4 connections to a third).
+      if (this.#defer?.()) setImmediate(() => this.flush());
       else queueMicrotask(() => this.flush());
     }
   }

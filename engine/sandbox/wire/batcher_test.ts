@@ -28,7 +28,7 @@ Deno.test("MessageBatcher posts what one tick sent in one post, and each tick on
   assert.deepEqual(posts, [[{ n: 1 }, { n: 2 }], [{ n: 3 }]]);
 });
 
-Deno.test("MessageBatcher waits for the end of the event loop's turn while the other side is busy", async () => {
+Deno.test("MessageBatcher waits for the event loop's I/O poll while the other side is busy", async () => {
   const { posts, batcher } = recorder();
   let busy = true;
   const b = batcher(() => busy);
