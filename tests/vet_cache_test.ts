@@ -113,3 +113,32 @@ Deno.test("VetCache drops the least recently used graph past its capacity", () =
   assert.deepEqual(cache.get("a")?.moduleFiles, ["a"]);
   assert.deepEqual(cache.get("c")?.moduleFiles, ["c"]);
 });
+
+Deno.test("An engine's accepted graphs survive a restart in its folder, and a forged one is ignored", async () => {
+  await withRoot(async (root) => {
+    const dir = `${root}/vet`;
+    const folder = await writeBundle(root, { id: "p", version: "1.0.0" }, FILES);
+    const first = new CountingCache(16, dir);
+    const report = await vetBundle(folder, "./mod.ts", { cache: first });
+    const [stored] = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.match(stored ?? "", /^[0-9a-f]{64}\.json$/);
+    // A new process: an empty memory, the same folder. The graph comes from the folder, so
+    // deno info is not run (vetBundle stores only what deno info produced).
+    const second = new CountingCache(16, dir);
+    const again = await vetBundle(folder, "./mod.ts", { cache: second });
+    assert.deepEqual(again, report);
+    assert.equal(second.stores, 0, "deno info did not run again");
+    assert.equal(second.size, 1, "the graph read from the folder is in memory now");
+    // A file that would grant a read outside the folder is not a graph: vetted afresh.
+    const key = stored!.slice(0, -".json".length);
+    await Deno.writeTextFile(
+      `${dir}/${stored}`,
+      JSON.stringify({ moduleFiles: ["../../etc/passwd"], npmPackages: [], remoteModules: [] }),
+    );
+    assert.equal(await new VetCache(16, dir).lookup(key), undefined);
+    const third = new CountingCache(16, dir);
+    assert.deepEqual(await vetBundle(folder, "./mod.ts", { cache: third }), report);
+    assert.equal(third.stores, 1, "the forged graph was vetted afresh and replaced");
+    assert.equal(first.size, 1);
+  });
+});

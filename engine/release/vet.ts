@@ -154,11 +154,11 @@ export async function vetBundle(
     denoCommand: options.denoCommand ?? "deno",
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
-  const hit = key === undefined ? undefined : cache?.get(key);
+  const hit = key === undefined ? undefined : await cache?.lookup(key);
   if (hit) return { ...hit, moduleFiles: hit.moduleFiles.map((rel) => `${root}/${rel}`) };
   const report = await vetGraph(root, entry, imports, options);
   if (key !== undefined) {
-    cache?.set(key, {
+    await cache?.remember(key, {
       ...report,
       moduleFiles: report.moduleFiles.map((file) => file.slice(root.length + 1)),
     });

@@ -12,8 +12,16 @@
  * folder, so a hit is rebased onto the folder being released. Outward links are checked on every
  * folder, hit or not (`vet.ts`).
  *
+ * An engine also keeps its accepted graphs on disk, in its data folder (`<data>/vet/<key>.json`,
+ * at most {@linkcode MAX_STORED_GRAPHS}), so a restart does not run `deno info` again for every
+ * stored release: restoring 1000 releases was mostly that. The key then also covers the Deno and
+ * engine versions, so an upgrade vets afresh. The files sit beside the registry and the releases
+ * they describe, with the same trust: whoever can write them can write the releases too.
+ *
  * @module
  */
+
+import { ENGINE_VERSION } from "../base/version.ts";
 
 /** An accepted graph, module paths relative to the bundle folder. */
 export interface CachedGraph {
@@ -37,8 +45,11 @@ export interface VetKeyParts {
   cwd?: string;
 }
 
-/** Most graphs kept. */
+/** Most graphs kept in memory. */
 const DEFAULT_CAPACITY = 256;
+
+/** Most graphs kept on disk; past it, older files make room. */
+export const MAX_STORED_GRAPHS = 4096;
 
 function hex(buffer: ArrayBuffer): string {
   return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -54,7 +65,14 @@ function hex(buffer: ArrayBuffer): string {
  */
 export async function vetKey(root: string, parts: VetKeyParts): Promise<string> {
   const lines: string[] = [
-    JSON.stringify([parts.entry, parts.imports, parts.denoCommand, parts.cwd ?? null]),
+    JSON.stringify([
+      parts.entry,
+      parts.imports,
+      parts.denoCommand,
+      parts.cwd ?? null,
+      Deno.version.deno,
+      ENGINE_VERSION,
+    ]),
   ];
   const folders = [""];
   for (let rel = folders.pop(); rel !== undefined; rel = folders.pop()) {
@@ -80,17 +98,20 @@ export async function vetKey(root: string, parts: VetKeyParts): Promise<string> 
 export class VetCache {
   readonly #capacity: number;
   readonly #graphs = new Map<string, CachedGraph>();
+  readonly #dir: string | undefined;
 
   /**
    * Creates an empty cache.
    *
-   * @param capacity Most graphs kept. @default {256}
+   * @param capacity Most graphs kept in memory. @default {256}
+   * @param dir A folder to keep accepted graphs in across restarts. @default {memory only}
    */
-  constructor(capacity: number = DEFAULT_CAPACITY) {
+  constructor(capacity: number = DEFAULT_CAPACITY, dir?: string) {
     this.#capacity = capacity;
+    this.#dir = dir;
   }
 
-  /** Graphs kept. */
+  /** Graphs kept in memory. */
   get size(): number {
     return this.#graphs.size;
   }
@@ -106,24 +127,104 @@ export class VetCache {
     if (graph === undefined) return undefined;
     this.#graphs.delete(key);
     this.#graphs.set(key, graph);
-    return {
-      moduleFiles: [...graph.moduleFiles],
-      npmPackages: [...graph.npmPackages],
-      remoteModules: [...graph.remoteModules],
-    };
+    return copy(graph);
   }
 
   /**
-   * Remembers an accepted graph.
+   * The graph under `key` from memory, or else from the cache's folder.
+   *
+   * @param key A {@linkcode vetKey}.
+   * @returns A copy of the graph, or `undefined` (also for a file that is not a graph).
+   */
+  async lookup(key: string): Promise<CachedGraph | undefined> {
+    const known = this.get(key);
+    if (known !== undefined || this.#dir === undefined || !/^[0-9a-f]{64}$/.test(key)) {
+      return known;
+    }
+    let stored: unknown;
+    try {
+      stored = JSON.parse(await Deno.readTextFile(`${this.#dir}/${key}.json`));
+    } catch {
+      return undefined; // Not there, or unreadable: vet afresh.
+    }
+    if (!isGraph(stored)) return undefined;
+    this.#put(key, stored);
+    return copy(stored);
+  }
+
+  /**
+   * Remembers an accepted graph in memory.
    *
    * @param key A {@linkcode vetKey}.
    * @param graph The graph, module paths relative to the folder.
    */
   set(key: string, graph: CachedGraph): void {
+    this.#put(key, graph);
+  }
+
+  /**
+   * Remembers an accepted graph in memory and in the cache's folder. A failed write is not an
+   * error: the graph is vetted again after a restart.
+   *
+   * @param key A {@linkcode vetKey}.
+   * @param graph The graph, module paths relative to the folder.
+   */
+  async remember(key: string, graph: CachedGraph): Promise<void> {
+    this.set(key, graph);
+    if (this.#dir === undefined) return;
+    try {
+      await Deno.mkdir(this.#dir, { recursive: true });
+      await this.#makeRoom(this.#dir);
+      const file = `${this.#dir}/${key}.json`;
+      const temporary = `${file}.${crypto.randomUUID()}.tmp`;
+      await Deno.writeTextFile(temporary, JSON.stringify(graph));
+      await Deno.rename(temporary, file);
+    } catch {
+      // Best effort: the in-memory entry still serves this process.
+    }
+  }
+
+  #put(key: string, graph: CachedGraph): void {
     this.#graphs.delete(key);
     this.#graphs.set(key, graph);
     while (this.#graphs.size > this.#capacity) {
       this.#graphs.delete(this.#graphs.keys().next().value!);
     }
   }
+
+  /** Keeps the folder under its cap: at the cap, the oldest files go. */
+  async #makeRoom(dir: string): Promise<void> {
+    const files: { path: string; mtime: number }[] = [];
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile) continue;
+      const path = `${dir}/${entry.name}`;
+      const info = await Deno.stat(path).catch(() => undefined);
+      files.push({ path, mtime: info?.mtime?.getTime() ?? 0 });
+    }
+    if (files.length < MAX_STORED_GRAPHS) return;
+    files.sort((a, b) => a.mtime - b.mtime);
+    for (const { path } of files.slice(0, files.length - MAX_STORED_GRAPHS + 1)) {
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+}
+
+function copy(graph: CachedGraph): CachedGraph {
+  return {
+    moduleFiles: [...graph.moduleFiles],
+    npmPackages: [...graph.npmPackages],
+    remoteModules: [...graph.remoteModules],
+  };
+}
+
+const strings = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((v) => typeof v === "string");
+
+/** Whether a stored value is a graph whose module paths stay inside the folder. */
+function isGraph(value: unknown): value is CachedGraph {
+  if (typeof value !== "object" || value === null) return false;
+  const graph = value as Record<string, unknown>;
+  return strings(graph.moduleFiles) && strings(graph.npmPackages) &&
+    strings(graph.remoteModules) &&
+    graph.moduleFiles.every((p) => p !== "" && !p.startsWith("/") && !p.split("/").includes(".."));
 }

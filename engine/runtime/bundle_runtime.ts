@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { VetCache } from "../release/vet_cache.ts";
 import { BundleStateError, NotFoundError } from "../base/errors.ts";
 import type { Clock } from "../base/clock.ts";
 import {
@@ -92,6 +93,8 @@ export class BundleRuntime implements RuntimePort {
   readonly #bundles = new Map<string, BundleEntry>();
   /** Service → bundles declaring it, kept with `#bundles`, for the route decision. */
   readonly #providers = new ProviderIndex();
+  /** Accepted module graphs by content, kept in the data folder across restarts. */
+  readonly #vetCache: VetCache;
   readonly #broker: Broker;
   readonly #sandboxes: Sandboxes;
   readonly #ownership: Ownership;
@@ -109,6 +112,7 @@ export class BundleRuntime implements RuntimePort {
   constructor(init: RuntimeInit) {
     const o = init.options;
     this.#options = o;
+    this.#vetCache = new VetCache(undefined, `${this.#options.dataDir}/vet`);
     this.events = init.events;
     this.#clock = init.clock;
     this.#afterTransition = init.afterTransition;
@@ -211,6 +215,7 @@ export class BundleRuntime implements RuntimePort {
       ceiling: this.#options.ceiling,
       denoCommand: this.#options.denoCommand,
       installed: (id, version) => this.#bundles.get(id)?.revisions.has(version) ?? false,
+      vetCache: this.#vetCache,
     };
     if (this.#options.isolation) policy.isolation = this.#options.isolation;
     const prepared = await prepareInstall(dir, policy);

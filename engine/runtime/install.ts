@@ -18,6 +18,7 @@ import {
 } from "../manifest/permissions.ts";
 import type { IsolationTier } from "../sdk/types.ts";
 import { vetBundle } from "../release/vet.ts";
+import type { VetCache } from "../release/vet_cache.ts";
 import { preparedModule } from "../release/prepared_module.ts";
 
 /** The engine settings an install depends on. */
@@ -32,6 +33,8 @@ export interface InstallPolicy {
   isolation?: IsolationTier;
   /** Whether an id@version is already installed. */
   installed(id: string, version: string): boolean;
+  /** Accepted graphs by content (the engine's, kept in its data folder). @default {the process's} */
+  vetCache?: VetCache;
 }
 
 /** A bundle ready to become a revision. */
@@ -93,6 +96,7 @@ export async function prepareInstall(dir: string, policy: InstallPolicy): Promis
   const report = await vetBundle(bundleDir, manifest.entry, {
     imports: manifest.imports,
     denoCommand: policy.denoCommand,
+    ...(policy.vetCache ? { cache: policy.vetCache } : {}),
   });
   await Deno.mkdir(dataDir, { recursive: true });
   const { tier, reason } = chooseTier(manifest, policy.ceiling, policy.isolation);
