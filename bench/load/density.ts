@@ -18,8 +18,7 @@
  *
  * @module
  */
-import { type ProcessGroup, type TreeMemory, treeMemory } from "./procs.ts";
-import { median } from "./stats.ts";
+import { type ProcessGroup, settledMemory, type TreeMemory } from "./procs.ts";
 import { type BundlehostServer, HELLO_BUNDLE, PATHS, probe, startEngine } from "./targets.ts";
 import type { Shape } from "./loadgen.ts";
 
@@ -121,21 +120,6 @@ async function writeCopies(dir: string, count: number): Promise<string[]> {
     folders.push(folder);
   }
   return folders;
-}
-
-/** Samples a tree's memory a few times and keeps the median of each figure. */
-async function settledMemory(pid: number, settleMs: number): Promise<TreeMemory> {
-  await pause(settleMs);
-  const samples: TreeMemory[] = [];
-  for (let i = 0; i < 5; i++) {
-    samples.push(await treeMemory(pid));
-    await pause(100);
-  }
-  return {
-    rss: median(samples.map((s) => s.rss)),
-    pss: median(samples.map((s) => s.pss)),
-    processes: median(samples.map((s) => s.processes)),
-  };
 }
 
 /** CPU ticks (user + system) of one process (read with `cat`: Deno wants --allow-all for /proc). */

@@ -17,8 +17,7 @@
  *
  * @module
  */
-import { type ProcessGroup, type TreeMemory, treeMemory } from "./procs.ts";
-import { median } from "./stats.ts";
+import { type ProcessGroup, settledMemory, type TreeMemory } from "./procs.ts";
 import {
   type BundlehostServer,
   freePort,
@@ -36,7 +35,6 @@ import {
 import type { Shape } from "./loadgen.ts";
 
 const RPC: Shape = { name: "rpc", method: "POST", body: "{}" };
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Cold start samples, ms. */
 export interface ColdStart {
@@ -86,21 +84,6 @@ async function copyBundle(dir: string, id: string, version: string): Promise<str
   const manifest = JSON.parse(await Deno.readTextFile(`${HELLO_BUNDLE}/bundle.json`));
   await Deno.writeTextFile(`${dir}/bundle.json`, JSON.stringify({ ...manifest, id, version }));
   return dir;
-}
-
-/** Samples a tree's memory a few times and keeps the median of each figure. */
-async function settledMemory(pid: number, settleMs: number): Promise<TreeMemory> {
-  await pause(settleMs);
-  const samples: TreeMemory[] = [];
-  for (let i = 0; i < 5; i++) {
-    samples.push(await treeMemory(pid));
-    await pause(100);
-  }
-  return {
-    rss: median(samples.map((s) => s.rss)),
-    pss: median(samples.map((s) => s.pss)),
-    processes: median(samples.map((s) => s.processes)),
-  };
 }
 
 function idle(count: number, base: TreeMemory, loaded: TreeMemory): IdleMemory {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { median } from "./stats.ts";
 
 /** Options of {@linkcode ProcessGroup.spawn}. */
 export interface SpawnOptions {
@@ -293,4 +294,27 @@ export async function withProcessGroup(
     Deno.removeSignalListener("SIGINT", sigint);
     Deno.removeSignalListener("SIGTERM", sigterm);
   }
+}
+
+/**
+ * Samples a tree's memory five times, 100 ms apart, after `settleMs` of quiet, and keeps the
+ * median of each figure (shared by the idle-memory and density sections).
+ *
+ * @param pid Root of the tree.
+ * @param settleMs Quiet before the first sample, ms.
+ * @returns The medians.
+ */
+export async function settledMemory(pid: number, settleMs: number): Promise<TreeMemory> {
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  await pause(settleMs);
+  const samples: TreeMemory[] = [];
+  for (let i = 0; i < 5; i++) {
+    samples.push(await treeMemory(pid));
+    await pause(100);
+  }
+  return {
+    rss: median(samples.map((s) => s.rss)),
+    pss: median(samples.map((s) => s.pss)),
+    processes: median(samples.map((s) => s.processes)),
+  };
 }
