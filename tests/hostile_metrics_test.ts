@@ -185,8 +185,9 @@ Deno.test("Hostile metrics: OTLP export gets the same folded label values", asyn
   assert.ok(allowed(methods, ["known", "ping", "_unknown", "GET"]), [...methods].join(", "));
 });
 
-Deno.test("Hostile metrics: every metric has a hard series cap with an overflow series", () => {
-  const registry = new MetricRegistry({ maxSeriesPerMetric: 100 });
+/** A registry with a series cap, a counter "c" and a histogram "h" (one bucket at 1). */
+function cappedMetrics(maxSeriesPerMetric: number) {
+  const registry = new MetricRegistry({ maxSeriesPerMetric });
   const counter = registry.counter({ name: "c", unit: "{x}", type: "counter", description: "C" });
   const histogram = registry.histogram({
     name: "h",
@@ -195,6 +196,11 @@ Deno.test("Hostile metrics: every metric has a hard series cap with an overflow 
     description: "H",
     buckets: [1],
   });
+  return { registry, counter, histogram };
+}
+
+Deno.test("Hostile metrics: every metric has a hard series cap with an overflow series", () => {
+  const { registry, counter, histogram } = cappedMetrics(100);
   for (let i = 0; i < 5_000; i++) {
     counter.add(1, { name: `n${i}` });
     histogram.record(0.5, { name: `n${i}` });
@@ -218,15 +224,7 @@ Deno.test("Hostile metrics: every metric has a hard series cap with an overflow 
 });
 
 Deno.test("Hostile metrics: a bound series at the cap still counts every folded recording", () => {
-  const registry = new MetricRegistry({ maxSeriesPerMetric: 3 });
-  const counter = registry.counter({ name: "c", unit: "{x}", type: "counter", description: "C" });
-  const histogram = registry.histogram({
-    name: "h",
-    unit: "s",
-    type: "histogram",
-    description: "H",
-    buckets: [1],
-  });
+  const { registry, counter, histogram } = cappedMetrics(3);
   // Two series fit (the overflow series takes the third slot); the rest are bound to overflow.
   const counters = Array.from({ length: 10 }, (_, i) => counter.bind({ name: `n${i}` }));
   const histograms = Array.from({ length: 10 }, (_, i) => histogram.bind({ name: `n${i}` }));
