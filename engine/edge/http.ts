@@ -225,12 +225,36 @@ export function servePlugins<E>(
  * @returns The path, e.g. `"/rpc/Svc/m"`.
  */
 export function pathOf(url: string): string {
+  const [start, end] = pathBounds(url);
+  return start === end ? "/" : url.slice(start, end);
+}
+
+/**
+ * The same URL with another path: origin, query and fragment kept, without building a `URL`
+ * object (see {@linkcode pathOf}).
+ *
+ * @param url An absolute URL as `Request.url` holds it.
+ * @param path The new path, starting with `/`.
+ * @returns The URL.
+ *
+ * @example
+ * ```ts ignore
+ * withPath("http://h:1/b/shop/cart?x=1", "/cart"); // "http://h:1/cart?x=1"
+ * ```
+ */
+export function withPath(url: string, path: string): string {
+  const [start, end] = pathBounds(url);
+  return `${url.slice(0, start)}${path}${url.slice(end)}`;
+}
+
+/** Where a normalized absolute URL's path starts and ends (equal when it has none). */
+function pathBounds(url: string): [number, number] {
   const start = url.indexOf("/", url.indexOf("://") + 3);
-  if (start < 0) return "/";
+  if (start < 0) return [url.length, url.length];
   let end = url.length;
   const query = url.indexOf("?", start);
   if (query >= 0) end = query;
   const hash = url.indexOf("#", start);
   if (hash >= 0 && hash < end) end = hash;
-  return url.slice(start, end);
+  return [start, end];
 }

@@ -7,6 +7,7 @@
 import type { Hono } from "hono";
 import type { Engine } from "../../engine/engine.ts";
 import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/base/topic.ts";
+import { pathOf, withPath } from "../../engine/edge/http.ts";
 import { errorResponse } from "./errors.ts";
 import { jsonBody, timeoutHeader, TRACEPARENT } from "./call_headers.ts";
 import type { RpcHandler } from "./rpc.ts";
@@ -76,15 +77,9 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
         `/b/${id}`,
       );
     }
-    // The URL the bundle sees, cut from the normalized request URL with no parsing.
-    const raw = c.req.url;
-    const start = raw.indexOf("/", raw.indexOf("://") + 3);
-    const query = raw.indexOf("?", start);
-    const path = query < 0 ? raw.slice(start) : raw.slice(start, query);
+    // The URL the bundle sees: the request's, without the prefix.
     const prefix = `/b/${id}`;
-    const url = `${raw.slice(0, start)}${path.slice(prefix.length) || "/"}${
-      query < 0 ? "" : raw.slice(query)
-    }`;
+    const url = withPath(c.req.url, pathOf(c.req.url).slice(prefix.length) || "/");
     const traceparent = c.req.header("traceparent");
     const timeoutMs = timeoutHeader(c.req.header("x-timeout-ms"));
     const response = await engine.fetchBundle(id, c.req.raw, {
