@@ -11,35 +11,19 @@ import { type BundleEntry, type Query, selectRevision } from "../engine/broker/r
 import { compileRoute } from "../engine/broker/rules.ts";
 import { SlidingWindow } from "../engine/broker/window.ts";
 import type { Revision } from "../engine/core/revision.ts";
+import { standInRevision } from "./_stand_in.ts";
 import type { RouteSpec } from "../engine/sdk/types.ts";
 
 const CANDIDATES = 100;
 const MERCHANTS = ["hema", "rtmart", "next", "ole"];
 
-/**
- * A stand-in for an ACTIVE {@linkcode Revision}: the router reads only `id`, `state` and
- * `manifest.{services, attributes, mock, ranking}`, the broker also `label`, `manifest.governance`,
- * `manifest.degradeTo` and `call()`. Spawning 100 real workers would measure the sandboxes, not
- * the route decision.
- */
+/** Candidate `i`: ProfileService with a warehouse, a merchant and a ranking. */
 function standIn(i: number): Revision {
-  const id = `profile-${String(i).padStart(3, "0")}`;
-  return {
-    id,
-    version: "1.0.0",
-    label: `${id}@1.0.0`,
-    state: "ACTIVE",
-    manifest: {
-      id,
-      version: "1.0.0",
-      services: { ProfileService: "1.2.0" },
-      attributes: { wareHouseId: String(2000 + i), merchant: MERCHANTS[i % MERCHANTS.length]! },
-      mock: false,
-      ranking: i % 10,
-      governance: {},
-    },
-    call: () => Promise.resolve(i),
-  } as unknown as Revision;
+  return standInRevision(`profile-${String(i).padStart(3, "0")}`, {
+    services: { ProfileService: "1.2.0" },
+    attributes: { wareHouseId: String(2000 + i), merchant: MERCHANTS[i % MERCHANTS.length]! },
+    ranking: i % 10,
+  }, i);
 }
 
 const entries = new Map<string, BundleEntry>();

@@ -11,32 +11,15 @@ import { Broker } from "../engine/broker/broker.ts";
 import { ProviderIndex } from "../engine/broker/providers.ts";
 import type { BundleEntry } from "../engine/broker/router.ts";
 import type { Revision } from "../engine/core/revision.ts";
+import { standInRevision } from "./_stand_in.ts";
 
 /** Bundles in the dense case. */
 export const DENSE = 1000; // The load harness reads the case named after it.
 
-/**
- * A stand-in for an ACTIVE {@linkcode Revision} (what the broker reads of one), so that the
- * benchmark measures the route decision, not a sandbox.
- */
+/** Bundle `i` of the benchmark: one service of its own. */
 function standIn(i: number): Revision {
   const id = `dense-${String(i).padStart(4, "0")}`;
-  return {
-    id,
-    version: "1.0.0",
-    label: `${id}@1.0.0`,
-    state: "ACTIVE",
-    manifest: {
-      id,
-      version: "1.0.0",
-      services: { [`Dense${i}`]: "1.0.0" },
-      attributes: {},
-      mock: false,
-      ranking: 0,
-      governance: {},
-    },
-    call: () => Promise.resolve(i),
-  } as unknown as Revision;
+  return standInRevision(id, { services: { [`Dense${i}`]: "1.0.0" } }, i);
 }
 
 function broker(count: number, indexed: boolean): Broker {
