@@ -142,3 +142,30 @@ Deno.test("An engine's accepted graphs survive a restart in its folder, and a fo
     assert.equal(first.size, 1);
   });
 });
+
+Deno.test("An engine keeps at most its cap of accepted graphs on disk, the newest ones", async () => {
+  await withRoot(async (root) => {
+    const dir = `${root}/vet`;
+    const cache = new VetCache(16, dir, 3);
+    const folders: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      // Each folder's modules differ, so each is a graph of its own.
+      const folder = await writeBundle(root, { id: `k${i}`, version: "1.0.0" }, {
+        ...FILES,
+        "lib/two.ts": `export const two = ${i};\n`,
+      });
+      folders.push(folder);
+      await vetBundle(folder, "./mod.ts", { cache });
+      await new Promise((resolve) => setTimeout(resolve, 20)); // distinct modification times
+    }
+    const stored = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.equal(stored.length, 3);
+    // The last three folders' graphs are the ones a restart finds.
+    const keys = await Promise.all(
+      folders.map((folder) =>
+        vetKey(folder, { entry: "./mod.ts", imports: [], denoCommand: "deno" })
+      ),
+    );
+    assert.deepEqual(stored.sort(), keys.slice(3).map((k) => `${k}.json`).sort());
+  });
+});

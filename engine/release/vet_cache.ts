@@ -99,16 +99,19 @@ export class VetCache {
   readonly #capacity: number;
   readonly #graphs = new Map<string, CachedGraph>();
   readonly #dir: string | undefined;
+  readonly #maxStored: number;
 
   /**
    * Creates an empty cache.
    *
    * @param capacity Most graphs kept in memory. @default {256}
    * @param dir A folder to keep accepted graphs in across restarts. @default {memory only}
+   * @param maxStored Most files in that folder. @default {MAX_STORED_GRAPHS}
    */
-  constructor(capacity: number = DEFAULT_CAPACITY, dir?: string) {
+  constructor(capacity: number = DEFAULT_CAPACITY, dir?: string, maxStored = MAX_STORED_GRAPHS) {
     this.#capacity = capacity;
     this.#dir = dir;
+    this.#maxStored = maxStored;
   }
 
   /** Graphs kept in memory. */
@@ -201,9 +204,9 @@ export class VetCache {
       const info = await Deno.stat(path).catch(() => undefined);
       files.push({ path, mtime: info?.mtime?.getTime() ?? 0 });
     }
-    if (files.length < MAX_STORED_GRAPHS) return;
+    if (files.length < this.#maxStored) return;
     files.sort((a, b) => a.mtime - b.mtime);
-    for (const { path } of files.slice(0, files.length - MAX_STORED_GRAPHS + 1)) {
+    for (const { path } of files.slice(0, files.length - this.#maxStored + 1)) {
       await Deno.remove(path).catch(() => {});
     }
   }
