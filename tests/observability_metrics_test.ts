@@ -6,7 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { isTraceparent, parseGuestMessage } from "../engine/sandbox/wire/protocol.ts";
+import { parseGuestMessage } from "../engine/sandbox/wire/protocol.ts";
+import { isTraceparent } from "../engine/base/trace_context.ts";
 import { formatHuman, formatJson, LogSink } from "../plugins/observability/logs.ts";
 import { MetricRegistry } from "../plugins/observability/metrics.ts";
 import { prometheusName, renderPrometheus } from "../plugins/observability/prometheus.ts";

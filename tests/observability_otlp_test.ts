@@ -216,18 +216,26 @@ Deno.test("Observability exports one connected trace, named metrics and trace-ta
 
     // /b/:bundleId/*: the same call path as /rpc — a call span under the request's server span,
     // and the bundle's handler under the call span.
-    await waitFor(() => receiver.spans.some((s) => s.name === "front.page"), 10_000, "front.page");
-    const pageSpans = receiver.spans.filter((s) => s.traceId === PAGE_TRACE_ID);
-    const pageServer = only(pageSpans, (s) => s.kind === 2, "page server span");
+    const pageSpans = () => receiver.spans.filter((s) => s.traceId === PAGE_TRACE_ID);
+    // Three processes' exporters each send in their own time: wait for all three spans.
+    await waitFor(
+      () =>
+        ["front.page", "GET /b/:bundleId/*", "/b/front GET"].every((n) =>
+          pageSpans().some((s) => s.name === n)
+        ),
+      10_000,
+      "the page request's spans",
+    );
+    const pageServer = only(pageSpans(), (s) => s.kind === 2, "page server span");
     assert.equal(pageServer.name, "GET /b/:bundleId/*");
     assert.equal(pageServer.parentSpanId, CALLER_SPAN);
-    const pageCall = only(pageSpans, (s) => s.name === "/b/front GET", "page call span");
+    const pageCall = only(pageSpans(), (s) => s.name === "/b/front GET", "page call span");
     assert.equal(pageCall.kind, 3);
     assert.equal(pageCall.parentSpanId, pageServer.spanId);
     assert.equal(pageCall.attributes["bundlehost.bundle.id"], "front");
     assert.equal(pageCall.attributes["bundlehost.call.outcome"], "ok");
     assert.equal(
-      only(pageSpans, (s) => s.name === "front.page", "front.page").parentSpanId,
+      only(pageSpans(), (s) => s.name === "front.page", "front.page").parentSpanId,
       pageCall.spanId,
     );
 

@@ -67,8 +67,13 @@ export interface CallRequest {
   timeoutMs?: number;
   /** Absolute deadline, epoch ms; always set once the call has entered the engine. */
   deadline?: number;
-  /** W3C trace context; a `wrapCall` plugin may replace it before calling `next()`. */
+  /**
+   * W3C trace context, version `00` as the engine read it at its edge; a `wrapCall` plugin may
+   * replace it before calling `next()`.
+   */
   traceparent?: string;
+  /** The vendors' `tracestate` that goes with {@linkcode CallRequest.traceparent}, normalised. */
+  tracestate?: string;
   /** Broker hops so far (0 for calls from outside). @default {0} */
   hops?: number;
   /** Aborts the call: it fails with `CANCELLED` and the bundle's `ctx.signal` aborts. */
@@ -164,7 +169,7 @@ export function admitCall(call: CallRequest, now: number, policy: TimeoutPolicy)
  */
 export type NestedAsk = Pick<
   CallRequest,
-  "service" | "method" | "input" | "route" | "timeoutMs" | "traceparent"
+  "service" | "method" | "input" | "route" | "timeoutMs" | "traceparent" | "tracestate"
 >;
 
 /**
@@ -193,8 +198,11 @@ export function nestedCall(parent: AdmittedCall, ask: NestedAsk): CallRequest {
   if (Number.isFinite(parent.deadline)) call.deadline = parent.deadline;
   if (ask.route !== undefined) call.route = ask.route;
   if (ask.timeoutMs !== undefined) call.timeoutMs = ask.timeoutMs;
-  const traceparent = ask.traceparent ?? parent.traceparent;
-  if (traceparent !== undefined) call.traceparent = traceparent;
+  const trace = ask.traceparent !== undefined ? ask : parent;
+  if (trace.traceparent !== undefined) {
+    call.traceparent = trace.traceparent;
+    if (trace.tracestate !== undefined) call.tracestate = trace.tracestate;
+  }
   if (parent.signal) call.signal = parent.signal;
   if (parent.detached) call.detached = true;
   return call;

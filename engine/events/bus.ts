@@ -151,7 +151,10 @@ export class EventBus {
       hops: (parent?.hops ?? 0) + 1,
       bundle,
     };
-    if (parent?.traceparent !== undefined) options.traceparent = parent.traceparent;
+    if (parent?.traceparent !== undefined) {
+      options.traceparent = parent.traceparent;
+      if (parent.tracestate !== undefined) options.tracestate = parent.tracestate;
+    }
     return await this.publish(topic, payload, options);
   }
 
@@ -187,7 +190,10 @@ export class EventBus {
       source: options.source ?? "engine",
       hops,
     };
-    if (options.traceparent !== undefined) event.traceparent = options.traceparent;
+    if (options.traceparent !== undefined) {
+      event.traceparent = options.traceparent;
+      if (options.tracestate !== undefined) event.tracestate = options.tracestate;
+    }
     const deliveries: DeliveryRecord[] = [];
     for (const bundle of this.#host.bundles()) {
       if (!bundle.active) continue;

@@ -52,8 +52,10 @@ export interface EventBusOptions extends EventLimitOptions {
  * ```
  */
 export interface PublishOptions {
-  /** The publisher's W3C trace context. */
+  /** The publisher's W3C trace context (version `00`). */
   traceparent?: string;
+  /** The `tracestate` that goes with it, normalised. */
+  tracestate?: string;
   /** Broker hops of the publisher plus one (0 from outside). @default {0} */
   hops?: number;
   /** Who publishes. @default {"engine"} */
@@ -83,7 +85,7 @@ export interface BundlePublish {
    * The engine call the bundle was serving (its hops and trace context); `detached` when it was
    * serving none, and the hops and trace are those of its instance's last call.
    */
-  parent?: { hops: number; traceparent?: string; detached?: boolean };
+  parent?: { hops: number; traceparent?: string; tracestate?: string; detached?: boolean };
 }
 
 /** What the bus needs from the engine. */

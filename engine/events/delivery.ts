@@ -109,7 +109,10 @@ export async function attemptDelivery(
       hops: event.hops,
     };
     if (route) c.route = route;
-    if (event.traceparent !== undefined) c.traceparent = event.traceparent;
+    if (event.traceparent !== undefined) {
+      c.traceparent = event.traceparent;
+      if (event.tracestate !== undefined) c.tracestate = event.tracestate;
+    }
     return host.invoke(c);
   };
   const label = `${bundle.id}@${bundle.version}`;

@@ -343,6 +343,8 @@ export interface BundleContext {
   readonly deadline: number;
   /** W3C `traceparent` of the current call, when it is traced. */
   readonly traceparent?: string;
+  /** W3C `tracestate` of the current call, when the caller sent one. */
+  readonly tracestate?: string;
 }
 
 /**

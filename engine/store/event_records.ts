@@ -42,6 +42,8 @@ export interface EventRecord {
   source: string;
   /** The publisher's W3C trace context, when it had one; deliveries continue that trace. */
   traceparent?: string;
+  /** The `tracestate` that goes with it. */
+  tracestate?: string;
   /** Broker hops of the publisher plus one (0 from outside): bounds event loops between bundles. */
   hops: number;
 }

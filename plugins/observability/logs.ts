@@ -17,7 +17,7 @@ import type {
   LifecycleEvent,
   LogEvent,
 } from "../../engine/core/lifecycle.ts";
-import { isTraceparent } from "../../engine/sandbox/wire/protocol.ts";
+import { isTraceparent } from "../../engine/base/trace_context.ts";
 import { contextFromTraceparent } from "./tracing.ts";
 
 /**

@@ -47,7 +47,7 @@ import {
 } from "./logs.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
 import { BundlehostMetrics } from "./recorder.ts";
-import { otelEnabled, toTraceparent, Tracing } from "./tracing.ts";
+import { otelEnabled, Tracing } from "./tracing.ts";
 
 export { METRICS } from "./semconv.ts";
 export type { LogFormat, LogLevel } from "./logs.ts";
@@ -247,9 +247,7 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
       recorder.callStarted(call);
       const span = tracing?.startCall(call);
       try {
-        const outcome = await next(
-          span ? { ...call, traceparent: toTraceparent(span.spanContext()) } : call,
-        );
+        const outcome = await next(span ? { ...call, ...tracing!.contextOf(call, span) } : call);
         recorder.callEnded(call, (performance.now() - started) / 1000, outcome);
         if (span) tracing!.endCall(span, outcome);
         return outcome;

@@ -2,13 +2,15 @@
  * Spans for HTTP requests and routed calls, and the W3C trace context that links them.
  *
  * One trace per request: when `Deno.serve` runs with `OTEL_DENO=true`, Deno has already made the
- * SERVER span (honouring an incoming `traceparent`) and made it the active context of the handler;
- * the plugin names it after the route. Without such a span (the engine's `fetch` called directly)
- * the plugin makes the SERVER span itself from the incoming header and makes it active. Every
- * routed call gets a CLIENT span `<service>/<method>` under it, and the call travels on with that
- * span's context: into the sandbox (where the guest runtime makes it the bundle's active context)
- * and on to the next hop. A request for a bundle's own HTTP handler (`/b/:id/*`) is forwarded with
- * the SERVER span's `traceparent`, which the engine hands to the bundle.
+ * SERVER span and made it the active context of the handler; the plugin names it after the route,
+ * when Deno read the incoming context as the engine does. Deno matches header names
+ * case-sensitively and takes the first of two `traceparent` headers, so when its span is in another
+ * trace than the one the engine read (engine/base/trace_context.ts), or there is no such span (the
+ * engine's `fetch` called directly), the plugin makes the SERVER span itself and makes it active.
+ * Every routed call gets a CLIENT span `<service>/<method>` under it, and the call travels on with
+ * that span's context ({@linkcode Tracing.contextOf}): into the sandbox (where the guest runtime
+ * makes it the bundle's active context, and sets it on a `/b/` request's headers) and on to the
+ * next hop, with the caller's `tracestate` and flags.
  *
  * @module
  */
@@ -24,7 +26,16 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { AdmittedCall, CallOutcome } from "../../engine/call/request.ts";
-import { isTraceparent } from "../../engine/sandbox/wire/protocol.ts";
+import {
+  flagsOf,
+  formatTraceparent,
+  isTraceparent,
+  RANDOM,
+  readTraceContext,
+  SAMPLED,
+  type TraceContext,
+  traceIdOf,
+} from "../../engine/base/trace_context.ts";
 import type { RouteSpec } from "../../engine/sdk/types.ts";
 import { errorType, serviceName, splitLabel } from "./recorder.ts";
 import { ATTR, RPC_SYSTEM } from "./semconv.ts";
@@ -83,8 +94,16 @@ export function routeMode(route: RouteSpec | undefined): string {
   return "default";
 }
 
-/** The route whose handler gives the request's `traceparent` header to a bundle as is. */
-const BUNDLE_FETCH_ROUTE = "/b/:bundleId/*";
+/**
+ * Whether Deno's SERVER span has the parent the engine read: the same trace as a valid incoming
+ * context, or, without one, a trace no `traceparent` header named (Deno may have read one the
+ * engine refuses, such as the first of two headers).
+ */
+function sameParent(active: Span, incoming: TraceContext | undefined, headers: Headers): boolean {
+  const traceId = active.spanContext().traceId;
+  if (incoming !== undefined) return traceIdOf(incoming.traceparent) === traceId;
+  return !(headers.get("traceparent") ?? "").includes(traceId);
+}
 
 function parentOf(call: AdmittedCall): Context {
   if (call.hops === 0) {
@@ -154,7 +173,8 @@ export class Tracing {
   ): Promise<Response> {
     const name = route === undefined ? request.method : `${request.method} ${route}`;
     const active = trace.getActiveSpan();
-    const adopted = active?.isRecording() === true;
+    const incoming = readTraceContext(request.headers);
+    const adopted = active?.isRecording() === true && sameParent(active, incoming, request.headers);
     let span: Span;
     if (adopted) {
       span = active!;
@@ -162,7 +182,6 @@ export class Tracing {
       if (route !== undefined) span.setAttribute(ATTR.httpRoute, route);
     } else {
       const url = new URL(request.url);
-      const incoming = request.headers.get("traceparent");
       span = this.#tracer.startSpan(name, {
         kind: SpanKind.SERVER,
         attributes: {
@@ -171,24 +190,12 @@ export class Tracing {
           [ATTR.urlScheme]: url.protocol.replace(/:$/, ""),
           ...(route === undefined ? {} : { [ATTR.httpRoute]: route }),
         },
-      }, isTraceparent(incoming) ? contextFromTraceparent(incoming) : context.active());
-    }
-    let forwarded = request;
-    if (route === BUNDLE_FETCH_ROUTE) {
-      const headers = new Headers(request.headers);
-      headers.set("traceparent", toTraceparent(span.spanContext()));
-      // The client's signal goes along: `/b/` cancels the bundle's call when the client leaves.
-      forwarded = new Request(request.url, {
-        method: request.method,
-        headers,
-        body: request.body,
-        signal: request.signal,
-      });
+      }, contextFromTraceparent(incoming?.traceparent));
     }
     try {
       const response = adopted
-        ? await next(forwarded)
-        : await context.with(trace.setSpan(context.active(), span), () => next(forwarded));
+        ? await next(request)
+        : await context.with(trace.setSpan(context.active(), span), () => next(request));
       if (!adopted) span.setAttribute(ATTR.httpStatus, response.status);
       // Server spans: 5xx is an error, 4xx is the client's (semantic conventions).
       if (response.status >= 500) {
@@ -224,6 +231,29 @@ export class Tracing {
       { kind: SpanKind.CLIENT, attributes: callAttributes(call) },
       parentOf(call),
     );
+  }
+
+  /**
+   * The context a call travels on with: its CLIENT span's ids, the caller's `tracestate`, and the
+   * caller's flags: the random-trace-id flag as received, the sampled flag only when both the
+   * caller and the engine's sampler sampled (an unsampled request never becomes a sampled one).
+   * A trace the engine starts is flagged random (Deno's ids are random) and sampled as its span.
+   *
+   * @param call The call (its `traceparent` and `tracestate` as received).
+   * @param span The call's span.
+   * @returns The context to hand on.
+   */
+  contextOf(call: AdmittedCall, span: Span): TraceContext {
+    const { traceId, spanId, traceFlags } = span.spanContext();
+    if (call.traceparent === undefined || traceIdOf(call.traceparent) !== traceId) {
+      return { traceparent: formatTraceparent(traceId, spanId, (traceFlags & SAMPLED) | RANDOM) };
+    }
+    const received = flagsOf(call.traceparent);
+    const flags = (received & traceFlags & SAMPLED) | (received & RANDOM);
+    const traceparent = formatTraceparent(traceId, spanId, flags);
+    return call.tracestate === undefined
+      ? { traceparent }
+      : { traceparent, tracestate: call.tracestate };
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * What a call over HTTP carries besides its body: the route headers (`x-route-id`,
- * `x-route-type` + `x-route-pattern`, `x-route-params`, `x-mock`), `x-timeout-ms`, `traceparent`,
- * and the bounded JSON body reader. Shared by `/rpc`, `/b/` and `/events`.
+ * `x-route-type` + `x-route-pattern`, `x-route-params`, `x-mock`), `x-timeout-ms`, and the
+ * bounded JSON body reader. Shared by `/rpc`, `/b/` and `/events`; the trace context
+ * (`traceparent`, `tracestate`) is read by the engine's own W3C parser.
  *
  * @module
  */
@@ -10,8 +11,6 @@ import { BundlehostError } from "../../engine/base/errors.ts";
 import { readBody } from "../../engine/edge/http.ts";
 import { compileLinearRegExp } from "../../engine/broker/linear_regex.ts";
 
-/** A W3C `traceparent` header value. */
-export const TRACEPARENT: RegExp = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const MAX_HEADER = 4096;
 
 /** Reads a JSON object header; with `lists`, a value may also be an array (a RULE any-of). */

@@ -8,7 +8,8 @@
 import type { Engine } from "../../engine/engine.ts";
 import type { CallRequest } from "../../engine/call/request.ts";
 import { errorResponse } from "./errors.ts";
-import { jsonBody, routeFromHeaders, timeoutHeader, TRACEPARENT } from "./call_headers.ts";
+import { readTraceContext } from "../../engine/base/trace_context.ts";
+import { jsonBody, routeFromHeaders, timeoutHeader } from "./call_headers.ts";
 
 /** Answers one `/rpc` call; throws what the plugin's error reply turns into a status. */
 export type RpcHandler = (request: Request, service: string, method: string) => Promise<Response>;
@@ -26,7 +27,7 @@ export function rpcHandler(engine: Engine, maxBodyBytes: number): RpcHandler {
     const headers = request.headers;
     const route = routeFromHeaders(headers);
     const timeoutMs = timeoutHeader(headers.get("x-timeout-ms") ?? undefined);
-    const traceparent = headers.get("traceparent");
+    const trace = readTraceContext(headers);
     const call: CallRequest = {
       service,
       method,
@@ -36,7 +37,10 @@ export function rpcHandler(engine: Engine, maxBodyBytes: number): RpcHandler {
     };
     if (route) call.route = route;
     if (timeoutMs !== undefined) call.timeoutMs = timeoutMs;
-    if (traceparent && TRACEPARENT.test(traceparent)) call.traceparent = traceparent;
+    if (trace !== undefined) {
+      call.traceparent = trace.traceparent;
+      if (trace.tracestate !== undefined) call.tracestate = trace.tracestate;
+    }
     const outcome = await engine.invoke(call);
     let body: string;
     try {

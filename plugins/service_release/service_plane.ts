@@ -9,7 +9,8 @@ import type { Engine } from "../../engine/engine.ts";
 import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/base/topic.ts";
 import { pathOf, withPath } from "../../engine/edge/http.ts";
 import { errorResponse } from "./errors.ts";
-import { jsonBody, timeoutHeader, TRACEPARENT } from "./call_headers.ts";
+import { readTraceContext } from "../../engine/base/trace_context.ts";
+import { jsonBody, timeoutHeader } from "./call_headers.ts";
 import type { RpcHandler } from "./rpc.ts";
 import { confineResponse, isServiceWorkerScript } from "./origin.ts";
 import { bearerMatches } from "./token.ts";
@@ -59,10 +60,9 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
         );
       }
       const payload = await jsonBody(c.req.raw, MAX_EVENT_PAYLOAD_BYTES);
-      const traceparent = c.req.header("traceparent");
       const result = await engine.eventBus.publish(c.req.param("topic"), payload, {
         source: "http",
-        ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+        ...readTraceContext(c.req.raw.headers),
       });
       return c.json(result, 202);
     },
@@ -80,13 +80,12 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
     // The URL the bundle sees: the request's, without the prefix.
     const prefix = `/b/${id}`;
     const url = withPath(c.req.url, pathOf(c.req.url).slice(prefix.length) || "/");
-    const traceparent = c.req.header("traceparent");
     const timeoutMs = timeoutHeader(c.req.header("x-timeout-ms"));
     const response = await engine.fetchBundle(id, c.req.raw, {
       url,
       setHeaders: [["x-forwarded-prefix", prefix]],
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-      ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+      ...readTraceContext(c.req.raw.headers),
       // Aborts when the client disconnects: the bundle's ctx.signal aborts too.
       signal: c.req.raw.signal,
     });

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { TraceContext } from "../../base/trace_context.ts";
 import type { GuestMessage, HostMessage } from "../wire/protocol.ts";
 import { ReplyTable } from "./reply_table.ts";
 
@@ -26,7 +27,7 @@ type BrokerReply = Extract<HostMessage, { type: "broker-reply" }>;
 export function makeBroker(
   post: (message: GuestMessage) => void,
   currentCall: () => number | undefined,
-  currentTrace: () => string | undefined = () => undefined,
+  currentTrace: () => TraceContext | undefined = () => undefined,
 ): { client: Broker; settle(reply: BrokerReply): void } {
   const replies = new ReplyTable(currentCall, currentTrace);
 

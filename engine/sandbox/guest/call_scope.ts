@@ -7,11 +7,14 @@
  * @module
  */
 import { type Deadline, deadlines } from "../../base/deadlines.ts";
+import type { TraceContext } from "../../base/trace_context.ts";
 
 /** One call's lazily created abort signal. */
 export class CallScope {
   /** The call's absolute deadline, epoch ms. */
   readonly deadline: number;
+  /** The call's trace context, if it is traced. */
+  readonly trace: TraceContext | undefined;
   #controller?: AbortController;
   #reason?: DOMException;
   #timer?: Deadline;
@@ -20,9 +23,11 @@ export class CallScope {
    * Creates the scope; nothing is allocated until {@linkcode CallScope.signal} is read.
    *
    * @param deadline Absolute deadline, epoch ms.
+   * @param trace The call's trace context, if it is traced.
    */
-  constructor(deadline: number) {
+  constructor(deadline: number, trace?: TraceContext) {
     this.deadline = deadline;
+    this.trace = trace;
   }
 
   /** The call's abort signal: aborted at the deadline or on cancel. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { TraceContext } from "../../base/trace_context.ts";
 import { payloadJson, topicProblem } from "../../base/topic.ts";
 import type { GuestMessage, HostMessage } from "../wire/protocol.ts";
 import type { BundleEvents, PublishResult } from "../../sdk/types.ts";
@@ -24,7 +25,7 @@ type PublishReply = Extract<HostMessage, { type: "publish-reply" }>;
 export function makeEvents(
   post: (message: GuestMessage) => void,
   currentCall: () => number | undefined,
-  currentTrace: () => string | undefined = () => undefined,
+  currentTrace: () => TraceContext | undefined = () => undefined,
 ): { client: BundleEvents; settle(reply: PublishReply): void } {
   const replies = new ReplyTable(currentCall, currentTrace);
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { TraceContext } from "../../base/trace_context.ts";
 import type { WireError } from "../wire/protocol.ts";
 
 /** Error raised inside a bundle when a request to the engine fails; keeps the remote name and code. */
@@ -38,13 +39,15 @@ export interface RequestOrigin {
   callId?: number;
   /** The sandbox's active W3C trace context. */
   traceparent?: string;
+  /** The `tracestate` that goes with it. */
+  tracestate?: string;
 }
 
 /** Pending requests of one kind. */
 export class ReplyTable {
   readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   readonly #currentCall: () => number | undefined;
-  readonly #currentTrace: () => string | undefined;
+  readonly #currentTrace: () => TraceContext | undefined;
   #nextId = 1;
 
   /**
@@ -53,7 +56,10 @@ export class ReplyTable {
    * @param currentCall Id of the engine call being served, if any.
    * @param currentTrace The active W3C trace context, if any.
    */
-  constructor(currentCall: () => number | undefined, currentTrace: () => string | undefined) {
+  constructor(
+    currentCall: () => number | undefined,
+    currentTrace: () => TraceContext | undefined,
+  ) {
     this.#currentCall = currentCall;
     this.#currentTrace = currentTrace;
   }
@@ -72,8 +78,11 @@ export class ReplyTable {
       const origin: RequestOrigin = {};
       const callId = this.#currentCall();
       if (callId !== undefined) origin.callId = callId;
-      const traceparent = this.#currentTrace();
-      if (traceparent !== undefined) origin.traceparent = traceparent;
+      const trace = this.#currentTrace();
+      if (trace !== undefined) {
+        origin.traceparent = trace.traceparent;
+        if (trace.tracestate !== undefined) origin.tracestate = trace.tracestate;
+      }
       try {
         send(id, origin);
       } catch (error) {

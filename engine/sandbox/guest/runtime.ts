@@ -32,6 +32,7 @@ import { readLimited } from "../../base/bytes.ts";
 import { makeEvents } from "./events_client.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
+import type { TraceContext } from "../../base/trace_context.ts";
 
 /** How the runtime talks to the engine; one implementation per isolation tier. */
 export interface GuestPort {
@@ -74,6 +75,28 @@ function collectMethods(target: object): Map<string, Method> {
     proto = Object.getPrototypeOf(proto);
   }
   return methods;
+}
+
+/** The trace context an engine call carries, if any. */
+function traceOf(msg: { traceparent?: string; tracestate?: string }): TraceContext | undefined {
+  if (msg.traceparent === undefined) return undefined;
+  return msg.tracestate === undefined
+    ? { traceparent: msg.traceparent }
+    : { traceparent: msg.traceparent, tracestate: msg.tracestate };
+}
+
+/**
+ * A request's headers with the context the bundle runs in: its `traceparent` (the engine's span)
+ * and `tracestate`. Every other header arrives as the caller sent it.
+ */
+function withTrace(headers: [string, string][], trace: TraceContext): [string, string][] {
+  const kept = headers.filter(([name]) => {
+    const lower = name.toLowerCase();
+    return lower !== "traceparent" && lower !== "tracestate";
+  });
+  kept.push(["traceparent", trace.traceparent]);
+  if (trace.tracestate !== undefined) kept.push(["tracestate", trace.tracestate]);
+  return kept;
 }
 
 function formatArgs(args: unknown[]): string {
@@ -119,7 +142,20 @@ export function startRuntime(port: GuestPort): void {
   let info: WireBundleInfo | undefined;
   let dying = false;
   // Before bundle code runs: the incoming call's trace context becomes the bundle's active one.
-  const trace = captureTraceContext();
+  const callTrace = () => {
+    const id = callStore.getStore();
+    return id === undefined ? undefined : inflight.get(id)?.trace;
+  };
+  const trace = captureTraceContext(callTrace);
+  // A bundle's outgoing requests carry the context it runs in (README, "Traces").
+  const platformFetch = globalThis.fetch;
+  globalThis.fetch = function fetch(input: RequestInfo | URL, init?: RequestInit) {
+    try {
+      return trace.fetch(platformFetch, input, init);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
 
   const post = (
     message: GuestMessage,
@@ -163,8 +199,8 @@ export function startRuntime(port: GuestPort): void {
     const callId = callStore.getStore();
     const message: GuestMessage = { type: "log", level, message: formatArgs(args) };
     if (callId !== undefined) message.callId = callId;
-    const traceparent = trace.current();
-    if (traceparent !== undefined) message.traceparent = traceparent;
+    const current = trace.current();
+    if (current !== undefined) message.traceparent = current.traceparent;
     try {
       post(message);
     } catch {
@@ -186,7 +222,7 @@ export function startRuntime(port: GuestPort): void {
   const broker = makeBroker(post, () => callStore.getStore(), trace.current);
   const events = makeEvents(post, () => callStore.getStore(), trace.current);
 
-  function context(scope: CallScope, traceparent?: string): BundleContext {
+  function context(scope: CallScope): BundleContext {
     if (info === undefined) throw new Error("Runtime not initialised");
     const bundle = info;
     return {
@@ -198,7 +234,7 @@ export function startRuntime(port: GuestPort): void {
       get signal() {
         return scope.signal;
       },
-      ...(traceparent === undefined ? {} : { traceparent }),
+      ...(scope.trace === undefined ? {} : scope.trace),
     };
   }
 
@@ -207,8 +243,9 @@ export function startRuntime(port: GuestPort): void {
     id: number,
     deadline: number,
     work: (scope: CallScope) => Promise<T>,
+    traced?: TraceContext,
   ): Promise<T> {
-    const scope = new CallScope(deadline);
+    const scope = new CallScope(deadline, traced);
     inflight.set(id, scope);
     try {
       return await callStore.run(id, () => work(scope));
@@ -294,10 +331,11 @@ export function startRuntime(port: GuestPort): void {
       return;
     }
     try {
+      const traced = traceOf(msg);
       const value = await withDeadline(msg.id, msg.deadline, async (scope) => {
-        const ctx = context(scope, msg.traceparent);
-        return await trace.run(msg.traceparent, () => method.call(entry.target, msg.input, ctx));
-      });
+        const ctx = context(scope);
+        return await trace.run(traced, () => method.call(entry.target, msg.input, ctx));
+      }, traced);
       replyValue(msg.id, value);
     } catch (error) {
       replyError(msg.id, toWireError(error));
@@ -317,7 +355,7 @@ export function startRuntime(port: GuestPort): void {
     id: number,
     wire: WireRequest,
     deadline: number,
-    traceparent?: string,
+    traced?: TraceContext,
   ): Promise<void> {
     const handler = definition.fetch;
     if (!handler) {
@@ -333,12 +371,12 @@ export function startRuntime(port: GuestPort): void {
       const { status, headers, body } = await withDeadline(id, deadline, async (scope) => {
         const request = new Request(wire.url, {
           method: wire.method,
-          headers: wire.headers,
+          headers: traced === undefined ? wire.headers : withTrace(wire.headers, traced),
           body: wire.body,
           signal: scope.signal,
         });
-        const ctx = context(scope, traceparent);
-        const response = await trace.run(traceparent, () => handler(request, ctx));
+        const ctx = context(scope);
+        const response = await trace.run(traced, () => handler(request, ctx));
         if (!(response instanceof Response)) {
           throw new TypeError("fetch handler must return a Response");
         }
@@ -347,7 +385,7 @@ export function startRuntime(port: GuestPort): void {
           headers: [...response.headers],
           body: await readBody(response),
         };
-      });
+      }, traced);
       post(
         { type: "response", id, response: { status, headers, body } },
         body ? [body.buffer] : [],
@@ -381,7 +419,7 @@ export function startRuntime(port: GuestPort): void {
         break;
       case "call":
         if (msg.kind === "fetch") {
-          void fetchRequest(msg.id, msg.input as WireRequest, msg.deadline, msg.traceparent);
+          void fetchRequest(msg.id, msg.input as WireRequest, msg.deadline, traceOf(msg));
         } else void call(msg);
         break;
       case "hook":

@@ -14,6 +14,8 @@ export interface Inherited {
   hops: number;
   /** Its trace context, if any. */
   traceparent?: string;
+  /** The `tracestate` that goes with it. */
+  tracestate?: string;
 }
 
 /** How long a call's hop count is remembered, ms: one or two windows of this length. */
@@ -67,8 +69,11 @@ export class HopMemory {
   remember(record: AdmittedCall): void {
     this.inherited();
     if (record.detached || record.hops < this.#current.hops) return;
-    this.#current = record.traceparent === undefined
-      ? { hops: record.hops }
-      : { hops: record.hops, traceparent: record.traceparent };
+    const current: Inherited = { hops: record.hops };
+    if (record.traceparent !== undefined) {
+      current.traceparent = record.traceparent;
+      if (record.tracestate !== undefined) current.tracestate = record.tracestate;
+    }
+    this.#current = current;
   }
 }

@@ -256,7 +256,10 @@ export class Instance {
         deadline: call.deadline,
       };
       if (fetch) message.kind = "fetch";
-      if (call.traceparent) message.traceparent = call.traceparent;
+      if (call.traceparent) {
+        message.traceparent = call.traceparent;
+        if (call.tracestate) message.tracestate = call.tracestate;
+      }
       return message;
     }, body ? [body.buffer as ArrayBuffer] : undefined);
   }
@@ -550,8 +553,8 @@ export class Instance {
         ...(message.route === undefined ? {} : { route: message.route }),
         ...(message.timeoutMs === undefined ? {} : { timeoutMs: message.timeoutMs }),
       };
-      const traceparent = guestTrace(parent, message);
-      return route(nestedCall(parent, traceparent === undefined ? ask : { ...ask, traceparent }));
+      const trace = guestTrace(parent, message);
+      return route(nestedCall(parent, trace === undefined ? ask : { ...ask, ...trace }));
     });
   }
 
@@ -573,7 +576,10 @@ export class Instance {
       hops: inherited.hops,
       detached: true,
     };
-    if (inherited.traceparent !== undefined) detached.traceparent = inherited.traceparent;
+    if (inherited.traceparent !== undefined) {
+      detached.traceparent = inherited.traceparent;
+      if (inherited.tracestate !== undefined) detached.tracestate = inherited.tracestate;
+    }
     return detached;
   }
 

@@ -8,6 +8,15 @@
 import type { GuestMessage } from "../wire/protocol.ts";
 import type { AdmittedCall } from "../../call/request.ts";
 import type { OutboundPublish } from "./types.ts";
+import { type TraceContext, traceIdOf } from "../../base/trace_context.ts";
+
+/** The trace context of a call, if it has one. */
+function contextOf(call: AdmittedCall | undefined): TraceContext | undefined {
+  if (call?.traceparent === undefined) return undefined;
+  return call.tracestate === undefined
+    ? { traceparent: call.traceparent }
+    : { traceparent: call.traceparent, tracestate: call.tracestate };
+}
 
 /**
  * The trace context a guest request runs under: the guest's own (a span the bundle made) when it
@@ -20,16 +29,18 @@ import type { OutboundPublish } from "./types.ts";
  */
 export function guestTrace(
   parent: AdmittedCall | undefined,
-  message: { traceparent?: string },
-): string | undefined {
+  message: { traceparent?: string; tracestate?: string },
+): TraceContext | undefined {
   const own = message.traceparent;
-  if (own === undefined) return parent?.traceparent;
+  if (own === undefined) return contextOf(parent);
   if (!parent) return undefined;
-  // Both are validated W3C values: "vv-<trace id>-<span id>-ff"; the trace id is chars 3..35.
-  if (parent.traceparent !== undefined && own.slice(3, 35) !== parent.traceparent.slice(3, 35)) {
-    return parent.traceparent;
+  // Both are validated version-00 values.
+  if (parent.traceparent !== undefined && traceIdOf(own) !== traceIdOf(parent.traceparent)) {
+    return contextOf(parent);
   }
-  return own;
+  // A span the bundle made carries no trace state of its own: the call's goes on with it.
+  const tracestate = message.tracestate ?? parent.tracestate;
+  return tracestate === undefined ? { traceparent: own } : { traceparent: own, tracestate };
 }
 
 /**
@@ -42,11 +53,15 @@ export function guestTrace(
  */
 export function withGuestTrace(
   call: AdmittedCall | undefined,
-  message: { traceparent?: string },
+  message: { traceparent?: string; tracestate?: string },
 ): AdmittedCall | undefined {
   if (!call) return call;
-  const traceparent = guestTrace(call, message);
-  return traceparent === call.traceparent ? call : { ...call, traceparent: traceparent! };
+  const trace = guestTrace(call, message);
+  if (trace?.traceparent === call.traceparent && trace?.tracestate === call.tracestate) return call;
+  const traced: AdmittedCall = { ...call, traceparent: trace!.traceparent };
+  if (trace!.tracestate === undefined) delete traced.tracestate;
+  else traced.tracestate = trace!.tracestate;
+  return traced;
 }
 
 /**

@@ -121,6 +121,13 @@ export const CHILD_ENV_PASSTHROUGH: readonly string[] = [
   "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
   "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
   "OTEL_METRIC_EXPORT_INTERVAL",
+  // The same sampling and export batching as the engine: a child must not sample what the
+  // engine's sampler dropped, nor hold its spans for longer.
+  "OTEL_TRACES_SAMPLER",
+  "OTEL_TRACES_SAMPLER_ARG",
+  "OTEL_PROPAGATORS",
+  "OTEL_BSP_SCHEDULE_DELAY",
+  "OTEL_BLRP_SCHEDULE_DELAY",
 ];
 
 /**

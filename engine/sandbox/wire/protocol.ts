@@ -10,6 +10,7 @@
  */
 import type { RouteSpec } from "../../sdk/types.ts";
 import { MAX_EVENT_PAYLOAD_BYTES, TOPIC_PATTERN } from "../../base/topic.ts";
+import { isTraceparent, isTracestate } from "../../base/trace_context.ts";
 
 /** Hooks the engine can run inside an instance. */
 export type HookName = "onStart" | "onStop" | "onRefresh" | "onRetire";
@@ -82,6 +83,8 @@ export type HostMessage =
     input: unknown;
     deadline: number;
     traceparent?: string;
+    /** The call's `tracestate`, normalised; only beside a `traceparent`. */
+    tracestate?: string;
   }
   | { type: "hook"; id: number; hook: HookName; deadline: number; instanceId?: string }
   | { type: "cancel"; id: number }
@@ -129,6 +132,8 @@ export type GuestMessage =
     timeoutMs?: number;
     /** The guest's active W3C trace context (e.g. a span the bundle made); the engine checks it. */
     traceparent?: string;
+    /** The `tracestate` that goes with it. */
+    tracestate?: string;
   }
   | {
     /** `ctx.events.publish`. */
@@ -140,6 +145,8 @@ export type GuestMessage =
     data: string;
     /** The guest's active W3C trace context; the engine checks it like a broker call's. */
     traceparent?: string;
+    /** The `tracestate` that goes with it. */
+    tracestate?: string;
   }
   | { type: "fatal"; reason: string; error?: WireError };
 
@@ -147,19 +154,6 @@ export type GuestMessage =
 export const MAX_ERROR_MESSAGE = 2048;
 /** Longest log record kept from a guest. */
 export const MAX_LOG_MESSAGE = 16 * 1024;
-
-/** W3C `traceparent`: a known version (not `ff`), a non-zero trace id and a non-zero parent id. */
-const TRACEPARENT = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
-
-/**
- * Whether a value is a well-formed W3C `traceparent` header value.
- *
- * @param value Anything.
- * @returns `true` for e.g. `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`.
- */
-export function isTraceparent(value: unknown): value is string {
-  return typeof value === "string" && value.length === 55 && TRACEPARENT.test(value);
-}
 
 const HOOKS = new Set<string>(["onStart", "onStop", "onRefresh", "onRetire"]);
 const LEVELS = new Set<string>(["debug", "info", "warn", "error"]);
@@ -317,7 +311,10 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
       if (Number.isFinite(raw.timeoutMs) && (raw.timeoutMs as number) > 0) {
         msg.timeoutMs = raw.timeoutMs as number;
       }
-      if (isTraceparent(raw.traceparent)) msg.traceparent = raw.traceparent;
+      if (isTraceparent(raw.traceparent)) {
+        msg.traceparent = raw.traceparent;
+        if (isTracestate(raw.tracestate)) msg.tracestate = raw.tracestate;
+      }
       return msg;
     }
     case "publish": {
@@ -330,7 +327,10 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
       }
       const msg: GuestMessage = { type: "publish", id: raw.id, topic: raw.topic, data: raw.data };
       if (isId(raw.callId)) msg.callId = raw.callId;
-      if (isTraceparent(raw.traceparent)) msg.traceparent = raw.traceparent;
+      if (isTraceparent(raw.traceparent)) {
+        msg.traceparent = raw.traceparent;
+        if (isTracestate(raw.tracestate)) msg.tracestate = raw.tracestate;
+      }
       return msg;
     }
     case "fatal": {
