@@ -14,6 +14,8 @@ export interface Seen {
   payload: unknown;
   attempt: number;
   trace: string | null;
+  /** The delivery's `tracestate` (`ctx.tracestate`). */
+  state: string | null;
 }
 
 /**
@@ -35,7 +37,7 @@ export default {
         tries.push(event.attempt);
         if (failing) throw new Error("boom on attempt " + event.attempt);
         seen.push({ id: event.id, topic: event.topic, payload: event.payload,
-          attempt: event.attempt, trace: ctx.traceparent ?? null });
+          attempt: event.attempt, trace: ctx.traceparent ?? null, state: ctx.tracestate ?? null });
         return { ok: true };
       },
       seen: () => seen,

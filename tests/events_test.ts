@@ -237,12 +237,14 @@ Deno.test("EventBus delivers in the publisher's trace and bounds event loops wit
   );
   await t.engine.call("Publisher", "emit", { topic: "order.created", payload: 1 }, {
     traceparent: TRACE,
+    tracestate: "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
   });
   await t.engine.eventBus.publish("loop", { n: 0 });
   await drained(t.engine);
   const seen = await t.engine.call("Orders", "seen", null) as Seen[];
   assert.equal(seen.length, 1);
   assert.equal(seen[0]!.trace?.slice(3, 35), TRACE.slice(3, 35), "same trace as the publisher");
+  assert.equal(seen[0]!.state, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7", "and its tracestate");
 
   const letters = await t.engine.eventBus.deadLetters();
   assert.equal(letters.length, 1);
