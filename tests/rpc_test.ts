@@ -304,6 +304,7 @@ Deno.test("Engine gives a bundle its identity, deadline and trace context in ctx
       deadline: ctx.deadline,
       aborted: ctx.signal.aborted,
       traceparent: ctx.traceparent ?? null,
+      tracestate: ctx.tracestate ?? null,
     }) } } };`,
   });
   interface Seen {
@@ -311,6 +312,7 @@ Deno.test("Engine gives a bundle its identity, deadline and trace context in ctx
     deadline: number;
     aborted: boolean;
     traceparent: string | null;
+    tracestate: string | null;
   }
   const before = Date.now();
   const seen = (await t.engine.call("X", "ctx", null, { timeoutMs: 5_000 })) as Seen;
@@ -331,6 +333,19 @@ Deno.test("Engine gives a bundle its identity, deadline and trace context in ctx
   const traced = (await t.engine.call("X", "ctx", null, { deadline, traceparent })) as Seen;
   assert.equal(traced.deadline, deadline);
   assert.equal(traced.traceparent, traceparent);
+  assert.equal(traced.tracestate, null);
+
+  const tracestate = "congo=t61rcWkgMzE";
+  const stated = (await t.engine.call("X", "ctx", null, { traceparent, tracestate })) as Seen;
+  assert.equal(stated.tracestate, tracestate);
+  // An embedder's malformed context never reaches the bundle (its spans could not start from it).
+  const forged = (await t.engine.call("X", "ctx", null, {
+    traceparent: traceparent.toUpperCase(),
+    tracestate,
+  })) as Seen;
+  assert.deepEqual([forged.traceparent, forged.tracestate], [null, null]);
+  const badState = await t.engine.call("X", "ctx", null, { traceparent, tracestate: "A=1" });
+  assert.equal((badState as Seen).tracestate, null);
 });
 
 Deno.test("Engine turns ctx.log and console output into log events tagged with the instance", async () => {

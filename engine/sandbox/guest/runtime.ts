@@ -32,7 +32,7 @@ import { readLimited } from "../../base/bytes.ts";
 import { makeEvents } from "./events_client.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
-import type { TraceContext } from "../../base/trace_context.ts";
+import { isTraceparent, isTracestate, type TraceContext } from "../../base/trace_context.ts";
 
 /** How the runtime talks to the engine; one implementation per isolation tier. */
 export interface GuestPort {
@@ -77,12 +77,15 @@ function collectMethods(target: object): Map<string, Method> {
   return methods;
 }
 
-/** The trace context an engine call carries, if any. */
+/**
+ * The trace context an engine call carries, if any. A plugin or an embedder may have set it, so it
+ * is checked here too: a malformed parent would make the bundle's own spans fail to start.
+ */
 function traceOf(msg: { traceparent?: string; tracestate?: string }): TraceContext | undefined {
-  if (msg.traceparent === undefined) return undefined;
-  return msg.tracestate === undefined
-    ? { traceparent: msg.traceparent }
-    : { traceparent: msg.traceparent, tracestate: msg.tracestate };
+  if (!isTraceparent(msg.traceparent)) return undefined;
+  return isTracestate(msg.tracestate)
+    ? { traceparent: msg.traceparent, tracestate: msg.tracestate }
+    : { traceparent: msg.traceparent };
 }
 
 /**
