@@ -1,6 +1,6 @@
 /**
  * The engine side of the trace-context test: the bundles it releases (a forwarding bundle per tier,
- * a pair that calls from one bundle to the other), and helpers to set up an engine whose bundles
+ * a pair that calls from one bundle to the other, a bundle that fetches through a proxy), and helpers to set up an engine whose bundles
  * may reach the capture server, release a bundle into it and call the forwarding bundle. Used by
  * `tests/trace_context_test.ts`.
  *
@@ -64,6 +64,29 @@ export default {
   },
 };`;
 
+/**
+ * The proxied bundle: fetches `url` with Deno's `client` init option, a client whose proxy is
+ * `proxy` (the capture server). The request reaches the capture server only if the guest's traced
+ * `fetch` keeps `client`; without it, it goes straight to the server `url` names. Answers with the
+ * status, or with the error as a 502.
+ */
+export const PROXIED = `
+export default {
+  async fetch(request) {
+    const { url, proxy } = await request.json();
+    const client = Deno.createHttpClient({ proxy: { url: proxy } });
+    try {
+      const response = await fetch(url, { client });
+      await response.body?.cancel();
+      return Response.json({ status: response.status });
+    } catch (error) {
+      return Response.json({ error: String(error) }, { status: 502 });
+    } finally {
+      client.close();
+    }
+  },
+};`;
+
 /** What the forwarding bundle answers. */
 export interface FwdReply {
   /** The `traceparent` of the bundle's own Request. */
@@ -76,10 +99,10 @@ export interface FwdReply {
   statuses: number[];
 }
 
-/** One forwarding bundle per tier. */
+/** One forwarding bundle and one proxied bundle per tier. */
 export const TIERS = [
-  { tier: "worker", bundle: "fwd-w" },
-  { tier: "process", bundle: "fwd-p" },
+  { tier: "worker", bundle: "fwd-w", proxied: "via-w" },
+  { tier: "process", bundle: "fwd-p", proxied: "via-p" },
 ] as const;
 
 /** POSTs a JSON list of calls to a forwarding bundle through `/b/`, with raw header lines. */
@@ -102,6 +125,27 @@ export async function forward(
   return body;
 }
 
+/**
+ * POSTs to a proxied bundle through `/b/`, with raw header lines: it fetches `url` through a client
+ * whose proxy is `proxy`. Fails with the bundle's error unless a server answered 204.
+ */
+export async function fetchThroughProxy(
+  engine: string,
+  bundle: string,
+  headers: [string, string][],
+  call: { url: string; proxy: string },
+): Promise<void> {
+  const reply = await rawRequest(
+    engine,
+    "POST",
+    `/b/${bundle}/proxied`,
+    [["content-type", "application/json"], ...headers],
+    JSON.stringify(call),
+  );
+  assert.equal(reply.status, 200, reply.text);
+  assert.equal(JSON.parse(reply.text).status, 204, reply.text);
+}
+
 /** Writes a bundle under the engine's data folder and releases it through the admin API. */
 export async function release(
   engine: EngineProcess,
@@ -121,37 +165,72 @@ export async function tierOf(engine: EngineProcess, id: string): Promise<string[
   return view.body.revisions.map((r) => r.isolation);
 }
 
+/**
+ * The environment of an engine with Deno's OpenTelemetry on, exporting to `endpoint` (OTLP over
+ * HTTP/JSON), spans and logs in batches of 100 ms, metrics as good as never.
+ */
+export function otelEnv(endpoint: string): Record<string, string> {
+  return {
+    OTEL_DENO: "true",
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_SERVICE_NAME: "bundlehost-trace-test",
+    OTEL_METRIC_EXPORT_INTERVAL: "60000",
+    OTEL_BSP_SCHEDULE_DELAY: "100",
+    OTEL_BLRP_SCHEDULE_DELAY: "100",
+  };
+}
+
 /** Where an engine of the test keeps its data and what its bundles may reach. */
 export interface EngineFolder {
   /** The engine's data folder. */
   dataDir: string;
   /** Where released bundles' sources are written. */
   sources: string;
-  /** The `net` grant that reaches the capture server (the policy's whole `net` ceiling). */
+  /** The `net` grant that reaches the capture server. */
   net: string[];
+  /**
+   * The `net` grant of the proxied bundles: the capture server (their proxy) and the direct server
+   * their URLs name, since Deno checks a fetch's own URL even when a proxy carries it. It is the
+   * policy's whole `net` ceiling.
+   */
+  proxiedNet: string[];
   /** Engine arguments: an empty bundles folder and the policy as ceiling. */
   args: string[];
+}
+
+/** The servers an engine's bundles may reach. */
+export interface Reachable {
+  /** The capture server: the forwarding bundles' target, the proxied bundles' proxy. */
+  capture: CaptureServer;
+  /**
+   * The server a proxied bundle's URL names: a request that bypassed the proxy would land there
+   * (the engine's own `net` is loopback only, so a host that resolves nowhere cannot be granted).
+   */
+  direct: CaptureServer;
 }
 
 /** Data folder, sources folder and operator policy for an engine whose bundles may reach `net`. */
 export async function engineFolder(
   root: string,
   name: string,
-  capture: CaptureServer,
+  { capture, direct }: Reachable,
 ): Promise<EngineFolder> {
   const dataDir = `${root}/${name}`;
   const sources = `${dataDir}/sources`;
   await Deno.mkdir(`${dataDir}/no-bundles`, { recursive: true });
   await Deno.mkdir(sources, { recursive: true });
   const net = [`127.0.0.1:${capture.port}`];
+  const proxiedNet = [...net, `127.0.0.1:${direct.port}`];
   await Deno.writeTextFile(
     `${dataDir}/policy.json`,
-    JSON.stringify({ net, trusted: ["fwd-w", "front"] }),
+    JSON.stringify({ net: proxiedNet, trusted: ["fwd-w", "front", "via-w"] }),
   );
   return {
     dataDir,
     sources,
     net,
+    proxiedNet,
     args: ["--bundles", `${dataDir}/no-bundles`, "--ceiling", `${dataDir}/policy.json`],
   };
 }

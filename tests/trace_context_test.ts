@@ -5,7 +5,8 @@
  * on a bare TCP socket (so header-name casing, repeated fields and whitespace arrive exactly as a
  * case writes them) through `/b/:bundleId/*` into a forwarding bundle in each tier, and through
  * `/rpc` into a call between two bundles (worker tier to process tier); a capture server on
- * loopback records the raw header list of each outgoing `fetch` a bundle makes. Each rule of the
+ * loopback records the raw header list of each outgoing `fetch` a bundle makes, also one that
+ * goes through the bundle's own Deno HTTP client (`client` option) as a proxy. Each rule of the
  * specification (version 00, spec/20-http_request_header_format.md) is a step of its own, named
  * after the rule. A second engine without OpenTelemetry checks that context passes through
  * unchanged there. The rules' case tables and checks are in `_trace_cases.ts`; the bundles and
@@ -36,9 +37,12 @@ import {
 import {
   BACK,
   engineFolder,
+  fetchThroughProxy,
   forward,
   FRONT,
   FWD,
+  otelEnv,
+  PROXIED,
   release,
   tierOf,
   TIERS,
@@ -47,18 +51,15 @@ import {
 Deno.test("Trace context holds end to end through /b/, /rpc and bundle fetches (OTel on)", async (t) => {
   await using receiver = startOtlpReceiver();
   await using capture = startCaptureServer();
+  await using direct = startCaptureServer();
   const root = await Deno.makeTempDir({ prefix: "bundlehost-trace-" });
   try {
-    const folder = await engineFolder(root, "on", capture);
-    await using engine = await startEngineProcess(folder.dataDir, folder.args, {
-      OTEL_DENO: "true",
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-      OTEL_SERVICE_NAME: "bundlehost-trace-test",
-      OTEL_METRIC_EXPORT_INTERVAL: "60000",
-      OTEL_BSP_SCHEDULE_DELAY: "100",
-      OTEL_BLRP_SCHEDULE_DELAY: "100",
-    });
+    const folder = await engineFolder(root, "on", { capture, direct });
+    await using engine = await startEngineProcess(
+      folder.dataDir,
+      folder.args,
+      otelEnv(receiver.url),
+    );
     const permissions = { net: folder.net };
     await release(engine, folder.sources, {
       id: "fwd-w",
@@ -85,12 +86,22 @@ Deno.test("Trace context holds end to end through /b/, /rpc and bundle fetches (
       services: { BackService: "1.0.0" },
       permissions,
     }, BACK);
+    for (const { tier, proxied } of TIERS) {
+      await release(engine, folder.sources, {
+        id: proxied,
+        version: "1.0.0",
+        isolation: tier,
+        permissions: { net: folder.proxiedNet },
+      }, PROXIED);
+    }
     assert.deepEqual(await tierOf(engine, "fwd-w"), ["worker"]);
     assert.deepEqual(await tierOf(engine, "fwd-p"), ["process"]);
     assert.deepEqual(await tierOf(engine, "front"), ["worker"]);
     assert.deepEqual(await tierOf(engine, "back"), ["process"]);
+    assert.deepEqual(await tierOf(engine, "via-w"), ["worker"]);
+    assert.deepEqual(await tierOf(engine, "via-p"), ["process"]);
 
-    for (const { tier, bundle } of TIERS) {
+    for (const { tier, bundle, proxied } of TIERS) {
       /** Sends `headers` to the bundle, which fetches one fresh capture path; rule 1 checked. */
       const once = async (rule: string, headers: [string, string][]) => {
         const path = capture.fresh(`${tier}-${rule}`);
@@ -240,6 +251,22 @@ Deno.test("Trace context holds end to end through /b/, /rpc and bundle fetches (
       );
 
       await t.step(
+        `${tier} tier: a fetch with Deno's client option goes through that client, in the trace`,
+        async () => {
+          const path = capture.fresh(`${tier}-client`);
+          const url = `${direct.url}${path}`;
+          await fetchThroughProxy(engine.url, proxied, [
+            ["traceparent", tp("01")],
+            ["tracestate", STATE],
+          ], { url, proxy: capture.url });
+          assert.equal(direct.at(path).length, 0, "no request bypassed the bundle's proxy");
+          const out = onlyOutgoing(capture, path);
+          assert.equal(capture.at(path)[0]!.url, url, "a proxy request for the bundle's URL");
+          assertContinues(out, { flags: 0x01, tracestate: STATE });
+        },
+      );
+
+      await t.step(
         `${tier} tier: rule 8, the parent id sent on is a span exported in the trace`,
         async () => {
           const traceId = crypto.randomUUID().replaceAll("-", "");
@@ -308,9 +335,10 @@ Deno.test("Trace context holds end to end through /b/, /rpc and bundle fetches (
 
 Deno.test("Trace context passes through unchanged when OpenTelemetry is off", async (t) => {
   await using capture = startCaptureServer();
+  await using direct = startCaptureServer();
   const root = await Deno.makeTempDir({ prefix: "bundlehost-trace-off-" });
   try {
-    const folder = await engineFolder(root, "off", capture);
+    const folder = await engineFolder(root, "off", { capture, direct });
     await using engine = await startEngineProcess(folder.dataDir, folder.args);
     await release(engine, folder.sources, {
       id: "fwd-w",
@@ -318,7 +346,14 @@ Deno.test("Trace context passes through unchanged when OpenTelemetry is off", as
       isolation: "worker",
       permissions: { net: folder.net },
     }, FWD);
+    await release(engine, folder.sources, {
+      id: "via-w",
+      version: "1.0.0",
+      isolation: "worker",
+      permissions: { net: folder.proxiedNet },
+    }, PROXIED);
     assert.deepEqual(await tierOf(engine, "fwd-w"), ["worker"]);
+    assert.deepEqual(await tierOf(engine, "via-w"), ["worker"]);
 
     await t.step("a valid context arrives unchanged (tracestate normalised)", async () => {
       const path = capture.fresh("off-pass");
@@ -331,6 +366,21 @@ Deno.test("Trace context passes through unchanged when OpenTelemetry is off", as
       assert.equal(got.length, 1);
       assert.deepEqual(headerValues(got[0]!, "traceparent"), [incoming]);
       assert.equal(headerOf(got[0]!, "tracestate"), `${STATE},rojo=${PARENT_ID}`);
+    });
+
+    await t.step("a fetch with Deno's client option goes through that client", async () => {
+      const path = capture.fresh("off-client");
+      const url = `${direct.url}${path}`;
+      const incoming = tp("00");
+      await fetchThroughProxy(engine.url, "via-w", [["traceparent", incoming]], {
+        url,
+        proxy: capture.url,
+      });
+      assert.equal(direct.at(path).length, 0, "no request bypassed the bundle's proxy");
+      const got = capture.at(path);
+      assert.equal(got.length, 1);
+      assert.equal(got[0]!.url, url, "a proxy request for the bundle's URL");
+      assert.deepEqual(headerValues(got[0]!, "traceparent"), [incoming]);
     });
 
     await t.step("without incoming context no traceparent is added", async () => {
