@@ -11,6 +11,8 @@
 export interface CapturedRequest {
   /** Request path (with the query). */
   path: string;
+  /** Request URL as the server saw it: a proxy request's names the host it is meant for. */
+  url: string;
   /** `[...request.headers]`: lower-case names; repeated fields joined with ", ". */
   headers: [string, string][];
 }
@@ -39,7 +41,11 @@ export function startCaptureServer(): CaptureServer {
   let next = 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
     const url = new URL(request.url);
-    requests.push({ path: `${url.pathname}${url.search}`, headers: [...request.headers] });
+    requests.push({
+      path: `${url.pathname}${url.search}`,
+      url: request.url,
+      headers: [...request.headers],
+    });
     return new Response(null, { status: 204 });
   });
   const url = `http://127.0.0.1:${server.addr.port}`;
