@@ -19,6 +19,10 @@
  * (100/s), `--detached-rate <n>` (20/s); `--require-publish-token` makes `POST /events` need a
  * bearer token (BUNDLEHOST_PUBLISH_TOKEN or the admin token).
  *
+ * Development mode: `--dev [folders…]` (`deno task dev`) releases every folder under `--bundles`
+ * and each folder given, as development revisions, on every start, and again on every saved change
+ * (README, "Writing a bundle").
+ *
  * Every start-up mistake (bad flag, unreadable or invalid policy file, a policy granting more than
  * the engine's own flags, data folder not writable or in use by another engine, port in use) is
  * one line on stderr and exit code 2.
@@ -34,6 +38,7 @@ import { type EdgeServer, serveEdge } from "./engine/edge/serve.ts";
 import { LINEAR_REGEXP_V8_FLAG, linearRegExpAvailable } from "./engine/broker/linear_regex.ts";
 import { serviceRelease } from "./plugins/service_release/mod.ts";
 import { observability } from "./plugins/observability/mod.ts";
+import { DevMode } from "./engine/dev/dev_mode.ts";
 
 /** Ends start-up with one clear line and exit code 2: an operator mistake, not a crash. */
 function fail(message: string): never {
@@ -73,11 +78,16 @@ const FLAGS = {
   "bundle-publish-rate": { type: "string" },
   "detached-rate": { type: "string" },
   "require-publish-token": { type: "boolean" },
+  dev: { type: "boolean" },
 } as const;
 
-function parse(): ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: true }>>["values"] {
+type Parsed = ReturnType<
+  typeof parseArgs<{ options: typeof FLAGS; strict: true; allowPositionals: true }>
+>;
+
+function parse(): Parsed {
   try {
-    return parseArgs({ args: Deno.args, options: FLAGS, strict: true }).values;
+    return parseArgs({ args: Deno.args, options: FLAGS, strict: true, allowPositionals: true });
   } catch (error) {
     return fail(`Invalid arguments: ${(error as Error).message}`);
   }
@@ -103,7 +113,10 @@ function numberFlag(name: keyof typeof FLAGS): number | undefined {
   return Number(raw);
 }
 
-const values = parse();
+const { values, positionals } = parse();
+if (positionals.length > 0 && !values.dev) {
+  fail(`Invalid arguments: unexpected "${positionals[0]}" (bundle folders are given with --dev)`);
+}
 const host = values.host ?? env("HOST") ?? "127.0.0.1";
 const rawPort = values.port ?? env("PORT") ?? "8000";
 const port = /^[0-9]{1,5}$/.test(rawPort) ? Number(rawPort) : NaN;
@@ -177,7 +190,8 @@ if (Deno.permissions.querySync({ name: "write", path: dataDir }).state !== "gran
 }
 const engine: Engine = await createEngine(options).catch((error) => fail(startError(error)));
 
-if ((await engine.registry.list()).length === 0) {
+/** The bundle folders under `--bundles`, sorted. */
+async function bundleFolders(): Promise<string[]> {
   const folders: string[] = [];
   try {
     for await (const entry of Deno.readDir(bundlesDir)) {
@@ -190,7 +204,16 @@ if ((await engine.registry.list()).length === 0) {
       console.error(`Cannot read ${bundlesDir}: ${(error as Error).message}`);
     }
   }
-  for (const folder of folders.sort()) {
+  return folders.sort();
+}
+
+let dev: DevMode | undefined;
+if (values.dev) {
+  const folders = [...new Set([...await bundleFolders(), ...positionals])];
+  dev = new DevMode(engine, { folders });
+  await dev.start();
+} else if ((await engine.registry.list()).length === 0) {
+  for (const folder of await bundleFolders()) {
     try {
       const result = await engine.registry.release({ path: folder });
       console.log(`Released ${result.id}@${result.version} from ${folder} (${result.state})`);
@@ -242,6 +265,7 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: draining and stopping`);
+  await dev?.close();
   await server.shutdown();
   await engine.close();
   // A worker thread spinning in a busy loop would keep the process alive

@@ -37,6 +37,7 @@ export const LAYERS: readonly Layer[] = [
   { name: "edge", paths: ["engine/edge/"] },
   { name: "engine", paths: ["engine/engine.ts"] },
   { name: "testing", paths: ["engine/testing/"] },
+  { name: "dev", paths: ["engine/dev/"] },
   { name: "plugins", paths: ["plugins/"] },
   { name: "entries", paths: ["mod.ts", "main.ts", "cli.ts"] },
 ];

@@ -28,6 +28,7 @@ import type { Exposed, RevisionStatus } from "../core/revision.ts";
 import { checkWeights } from "../core/weights.ts";
 import type { BundleRecord, ReleaseRecord, Store } from "../store/store.ts";
 import { resolveCanaryPlan } from "./canary.ts";
+import { prunable } from "./prune.ts";
 import type { CanaryOptions, CanaryState } from "../store/canary_state.ts";
 import type { Clock } from "../base/clock.ts";
 import { abandonedCanary, TrafficControl } from "./traffic.ts";
@@ -147,6 +148,11 @@ export interface ReleaseOptions {
    * activated. @default {true}
    */
   activate?: boolean;
+  /**
+   * Release under this version instead of the manifest's, e.g. a development revision
+   * `1.2.0-dev.1764452701123` (the stored `bundle.json` says it). @default {the manifest's version}
+   */
+  version?: string;
 }
 
 /**
@@ -271,6 +277,11 @@ export class Registry {
         "bundle.json",
         `Cannot release bundle: bundle.json is not valid JSON (${(error as Error).message})`,
       );
+    }
+    if (options.version !== undefined) {
+      // The stored bundle.json names the version the release is recorded under.
+      json = { ...(json as Record<string, unknown>), version: options.version };
+      manifestFile.data = new TextEncoder().encode(JSON.stringify(json, null, 2));
     }
     const manifest = parseManifest(json);
     return await this.#lock(
@@ -523,6 +534,36 @@ export class Registry {
       await this.#engine.disown(id);
       await Deno.remove(`${this.#root}/${id}`, { recursive: true }).catch(() => {});
       await Deno.remove(`${this.#engine.dataDir}/data/${id}`, { recursive: true }).catch(() => {});
+    });
+  }
+
+  /**
+   * Removes old versions of a bundle that nothing serves or may soon serve (see
+   * {@linkcode prunable}): their records, installed revisions and release folders.
+   *
+   * @param id Bundle id.
+   * @param keep How many of the newest matching versions stay.
+   * @param match Which versions may go. @default {every version}
+   * @returns The versions removed.
+   * @throws {NotFoundError} For an unknown bundle.
+   */
+  prune(
+    id: string,
+    keep: number,
+    match: (version: string) => boolean = () => true,
+  ): Promise<string[]> {
+    return this.#lock(id, async () => {
+      const record = await this.#record(id);
+      const versions = prunable(record, await this.#store.listReleases(id), keep, match);
+      if (versions.length === 0) return versions;
+      await this.#store.commit({ deleteReleases: { id, versions } });
+      for (const version of versions) {
+        if (this.#engine.stateOf(id, version) !== undefined) {
+          await this.#engine.uninstall(id, version);
+        }
+        await Deno.remove(this.releaseDir(id, version), { recursive: true }).catch(() => {});
+      }
+      return versions;
     });
   }
 

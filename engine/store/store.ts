@@ -96,6 +96,8 @@ export interface StoreChange {
   bundle?: BundleRecord;
   /** Bundle id whose bundle record and releases to delete. */
   deleteBundle?: string;
+  /** Releases of one bundle to delete (old versions nothing serves). */
+  deleteReleases?: { id: string; versions: string[] };
 }
 
 /**
@@ -306,6 +308,10 @@ export class KvStore implements Store {
         op.delete(entry.key);
       }
     }
+    if (change.deleteReleases) {
+      const { id, versions } = change.deleteReleases;
+      for (const version of versions) op.delete(["release", id, version]);
+    }
     if (change.release) {
       const key = ["release", change.release.id, change.release.version];
       op.check({ key, versionstamp: null }).set(key, change.release);
@@ -412,6 +418,10 @@ export class MemoryStore implements Store {
       for (const [key, release] of this.#releases) {
         if (release.id === change.deleteBundle) this.#releases.delete(key);
       }
+    }
+    if (change.deleteReleases) {
+      const { id, versions } = change.deleteReleases;
+      for (const version of versions) this.#releases.delete(`${id}\u0000${version}`);
     }
     if (change.release) {
       this.#releases.set(
