@@ -107,7 +107,7 @@ for (const tier of ["worker", "process"] as IsolationTier[]) {
     assert.equal(betaEvent.id, String(beta.seq));
     controller.abort();
     await reader.closed;
-    await waitFor(() => srv.engine.logFollowers === 0, 10_000, "close");
+    await waitFor(() => srv.engine.logFollowers === 0, 10_000, "the follower to close");
   });
 }
 

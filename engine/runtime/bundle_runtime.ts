@@ -141,7 +141,10 @@ export class BundleRuntime implements RuntimePort {
       clock: init.clock,
     });
     this.logs = new LogBuffer(o.logs, init.clock);
-    this.events.on("log", (event) => this.logs.append(event));
+    // Only bundles the runtime holds: a late line after a delete must not bring a ring back.
+    this.events.on("log", (event) => {
+      if (event.bundle !== undefined && this.#bundles.has(event.bundle)) this.logs.append(event);
+    });
     this.#sandboxes = new Sandboxes(o.denoCommand, o.channel);
     this.#broker = new Broker({
       entries: () => this.#bundles.values(),
