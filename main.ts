@@ -266,6 +266,8 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   console.log(`${signal}: draining and stopping`);
   await dev?.close();
+  // An open log stream (`/admin/bundles/:id/logs?follow=1`) would keep the shutdown waiting.
+  engine.endLogFollowers();
   await server.shutdown();
   await engine.close();
   // A worker thread spinning in a busy loop would keep the process alive

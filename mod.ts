@@ -109,6 +109,18 @@ export type {
 } from "./engine/core/lifecycle.ts";
 export type { EngineEventMap, EngineEvents } from "./engine/runtime/engine_events.ts";
 export type {
+  FollowLogsOptions,
+  LogBufferOptions,
+  RecentLogsOptions,
+} from "./engine/runtime/log_buffer.ts";
+export type {
+  BundleLogRecord,
+  LogFollower,
+  LogFollowItem,
+  LogLevel,
+  StoredLogRecord,
+} from "./engine/runtime/log_follower.ts";
+export type {
   Registry,
   RegistryEntry,
   ReleaseOptions,

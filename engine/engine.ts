@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { BundleStateError } from "./base/errors.ts";
+import { BundleStateError, NotFoundError } from "./base/errors.ts";
 import type { Clock } from "./base/clock.ts";
 import { ENGINE_VERSION } from "./base/version.ts";
 import type { CallOutcome, CallRequest } from "./call/request.ts";
@@ -30,6 +30,8 @@ import {
   type RestoreReport,
 } from "./release/registry.ts";
 import { BundleRuntime } from "./runtime/bundle_runtime.ts";
+import type { FollowLogsOptions, RecentLogsOptions } from "./runtime/log_buffer.ts";
+import type { BundleLogRecord, LogFollower } from "./runtime/log_follower.ts";
 import type { RuntimePort } from "./core/port.ts";
 import {
   type EngineSettingsOptions,
@@ -442,6 +444,78 @@ export class Engine {
     return response;
   }
 
+  /**
+   * A bundle's recent log records, oldest first (the engine keeps a bounded number per bundle;
+   * engine option `logs`).
+   *
+   * @param id Bundle id.
+   * @param options How many (default 100), lowest level, only those after a sequence number.
+   * @returns The records.
+   * @throws {NotFoundError} For an unknown bundle.
+   *
+   * @example The last ten warnings of a bundle
+   * ```ts
+   * import { createEngine } from "@bundlehost/sdk";
+   *
+   * await using engine = await createEngine();
+   * await engine.release({ path: "./bundles/hello" });
+   * for (const record of await engine.logs("hello", { limit: 10, level: "warn" })) {
+   *   console.log(record.time, record.level, record.message, record.traceId ?? "");
+   * }
+   * ```
+   */
+  async logs(id: string, options: RecentLogsOptions = {}): Promise<BundleLogRecord[]> {
+    await this.#assertKnown(id);
+    return this.#runtime.logs.recent(id, options).map((stored) => stored.record);
+  }
+
+  /**
+   * Follows a bundle's logs: its recent records (unless `tail` is false, or those after `after`
+   * for a resume), then new ones as they come. A follower that reads too slowly loses records
+   * (counted and reported as a `dropped` item) rather than holding them; every follower ends when
+   * the bundle is deleted or the engine stops.
+   *
+   * @param id Bundle id.
+   * @param options Replay, level, resume point, cancellation.
+   * @returns The follower; close it (or abort `signal`) when done.
+   * @throws {NotFoundError} For an unknown bundle.
+   * @throws {UnavailableError} When the bundle, or the engine, has its most followers.
+   * @throws {BundleStateError} Once the engine is closing.
+   *
+   * @example Follow new records for a second
+   * ```ts
+   * import { createEngine } from "@bundlehost/sdk";
+   *
+   * await using engine = await createEngine();
+   * await engine.release({ path: "./bundles/hello" });
+   * const follower = await engine.followLogs("hello", { tail: false, signal: AbortSignal.timeout(1_000) });
+   * for await (const item of follower) {
+   *   if (item.kind === "record") console.log(item.stored.record.message);
+   *   if (item.kind === "dropped") console.log(`${item.count} records lost`);
+   * }
+   * ```
+   */
+  async followLogs(id: string, options: FollowLogsOptions = {}): Promise<LogFollower> {
+    await this.#assertKnown(id);
+    if (this.#closed) throw new BundleStateError("The engine is closed");
+    return this.#runtime.logs.follow(id, options);
+  }
+
+  /** Log followers open now, of every bundle (`GET /admin/bundles/:id/logs?follow=1`). */
+  get logFollowers(): number {
+    return this.#runtime.logs.followers;
+  }
+
+  /**
+   * Ends every log follower: a server about to shut down calls this first, since an open log
+   * stream would keep it waiting; {@linkcode Engine.close} does it too.
+   *
+   * @param reason Why, told to each follower.
+   */
+  endLogFollowers(reason = "the engine is stopping"): void {
+    this.#runtime.logs.endFollowers(reason);
+  }
+
   /** The governance rules in force (`PUT /admin/rules`). */
   get rules(): RulesDocument {
     return this.#runtime.rules;
@@ -506,6 +580,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.endLogFollowers();
     // No new deliveries or schedule firings; those in flight finish while bundles drain.
     this.#bus?.stop();
     // Phased releases and warm rollback targets stop first, so none of them moves traffic now.
@@ -523,6 +598,13 @@ export class Engine {
   /** `await using engine = await createEngine()` closes it at scope end. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  async #assertKnown(id: string): Promise<void> {
+    if (this.#runtime.entry(id)) return;
+    // Released but not installed (never started, or failed to restore): known to the registry.
+    if (!this.#registry) throw new NotFoundError(`No bundle "${id}"`);
+    await this.#registry.get(id);
   }
 
   #log(level: "debug" | "info" | "warn" | "error", message: string): void {

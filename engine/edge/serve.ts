@@ -197,12 +197,21 @@ function serveOne(edge: Edge, conn: Deno.Conn): void {
   }
   const counted: Handler = (request) => {
     table.begin(entry);
-    const done = () => table.end(entry, clock.now());
+    let ended = false;
+    const done = () => {
+      if (ended) return;
+      ended = true;
+      table.end(entry, clock.now());
+    };
     try {
       const response = edge.handler(request);
-      if (response instanceof Promise) return response.finally(done);
-      done();
-      return response;
+      if (response instanceof Promise) {
+        return response.then((r) => busyUntilStreamEnds(r, done), (error) => {
+          done();
+          throw error;
+        });
+      }
+      return busyUntilStreamEnds(response, done);
     } catch (error) {
       done();
       throw error;
@@ -222,6 +231,44 @@ function serveOne(edge: Edge, conn: Deno.Conn): void {
     edge.open.delete(finished);
   });
   edge.open.add(finished);
+}
+
+/**
+ * Calls `done` when the request is over: at once for a plain response, when its body ends for a
+ * server-sent event stream (`text/event-stream`, e.g. `/admin/bundles/:id/logs?follow=1`). The
+ * head timeout is for connections waiting for a request; an event stream may be quiet for long and
+ * keeps its connection busy. Only event streams are wrapped, so other bodies keep Deno's fast path.
+ *
+ * @param response The handler's response.
+ * @param done Marks the request as over (idempotent).
+ * @returns The response to send.
+ */
+function busyUntilStreamEnds(response: Response, done: () => void): Response {
+  const type = response.headers.get("content-type");
+  const source = type?.startsWith("text/event-stream") ? response.body : null;
+  if (!source) {
+    done();
+    return response;
+  }
+  const reader = source.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const chunk = await reader.read();
+        if (!chunk.done) return controller.enqueue(chunk.value);
+        controller.close();
+      } catch (error) {
+        controller.error(error);
+      }
+      done();
+    },
+    cancel(reason) {
+      done();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  const { status, statusText, headers } = response;
+  return new Response(body, { status, statusText, headers });
 }
 
 function fallbackServe(

@@ -72,6 +72,40 @@ Deno.test("serveEdge closes a half-sent request head once the head timeout passe
   assert.equal(await (await fetch(`${server.url}/after`)).text(), "/after");
 });
 
+Deno.test("serveEdge keeps an event stream's connection busy past the head timeout until it ends", async () => {
+  const clock = new ManualClock(0);
+  const encoder = new TextEncoder();
+  let events!: ReadableStreamDefaultController<Uint8Array>;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      events = controller;
+      controller.enqueue(encoder.encode(": open\n\n"));
+    },
+  });
+  await using server = Object.assign(
+    serveEdge(
+      () => new Response(stream, { headers: { "content-type": "text/event-stream" } }),
+      { hostname: "127.0.0.1", port: 0, clock, headTimeoutMs: 1_000 },
+    ),
+    { [Symbol.asyncDispose]: () => server.shutdown() },
+  );
+  const response = await fetch(`http://127.0.0.1:${server.addr.port}/`);
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  assert.equal((await reader.read()).value, ": open\n\n");
+  // Quiet far longer than the head timeout: the stream is a request in flight, not an idle wait.
+  await clock.advance(10_000);
+  events.enqueue(encoder.encode("data: later\n\n"));
+  assert.equal((await reader.read()).value, "data: later\n\n");
+  assert.equal(server.counts().timedOut, 0);
+  // Once it ends, the connection is idle again and the head timeout applies.
+  events.close();
+  assert.equal((await reader.read()).done, true);
+  await until(() => {
+    void clock.advance(2_000);
+    return server.counts().timedOut === 1;
+  }, "the idle connection to time out");
+});
+
 Deno.test("serveEdge closes the longest-idle connection to admit a newcomer at the cap", async () => {
   await using server = edge({ maxConnections: 2, fdReserve: 1 });
   assert.equal(server.counts().maxConnections, 2);

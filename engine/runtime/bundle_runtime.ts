@@ -37,6 +37,7 @@ import type { OutboundPublish } from "../sandbox/host/types.ts";
 import type { LifecycleState } from "../sdk/types.ts";
 import { type InstallPolicy, prepareInstall } from "./install.ts";
 import { LogBudget } from "./log_budget.ts";
+import { LogBuffer } from "./log_buffer.ts";
 import type { ResolvedOptions } from "./options.ts";
 import { Ownership } from "./ownership.ts";
 import { type BundleStatus, bundleStatus } from "./status.ts";
@@ -99,6 +100,8 @@ export class BundleRuntime implements RuntimePort {
   readonly #sandboxes: Sandboxes;
   readonly #ownership: Ownership;
   readonly #logBudget: LogBudget;
+  /** Recent log records of each bundle and their live followers (`engine.logs`). */
+  readonly logs: LogBuffer;
   readonly #chain: CallChain;
   readonly #afterTransition: ((event: LifecycleEvent) => Promise<void>) | undefined;
   #links?: RuntimeLinks;
@@ -136,6 +139,11 @@ export class BundleRuntime implements RuntimePort {
       linesPerSecond: limits.logLinesPerSecond,
       burst: limits.logBurst,
       clock: init.clock,
+    });
+    this.logs = new LogBuffer(o.logs, init.clock);
+    // Only bundles the runtime holds: a late line after a delete must not bring a ring back.
+    this.events.on("log", (event) => {
+      if (event.bundle !== undefined && this.#bundles.has(event.bundle)) this.logs.append(event);
     });
     this.#sandboxes = new Sandboxes(o.denoCommand, o.channel);
     this.#broker = new Broker({
@@ -430,12 +438,13 @@ export class BundleRuntime implements RuntimePort {
   }
 
   /**
-   * Releases every service and topic a bundle owns, and forgets its log budget.
+   * Releases every service and topic a bundle owns, and forgets its log budget and recent logs.
    *
    * @param id Bundle id.
    */
   async disown(id: string): Promise<void> {
     this.#logBudget.forget(id);
+    this.logs.drop(id);
     await this.#ownership.release(id);
   }
 

@@ -8,6 +8,11 @@ import { type OperatorPolicy, parsePolicy, type PolicyInput } from "../manifest/
 import type { IsolationTier } from "../sdk/types.ts";
 import { type ChannelLimits, resolveChannelLimits } from "../sandbox/host/channel_limits.ts";
 import { type Clock, systemClock } from "../base/clock.ts";
+import {
+  type LogBufferOptions,
+  type ResolvedLogBufferOptions,
+  resolveLogBufferOptions,
+} from "./log_buffer.ts";
 
 /**
  * The engine's scalar settings (part of {@linkcode EngineOptions}); every field is optional.
@@ -75,6 +80,11 @@ export interface EngineSettingsOptions {
    */
   channel?: Partial<ChannelLimits>;
   /**
+   * Bounds of the recent log records kept per bundle and of their live followers
+   * (`GET /admin/bundles/:id/logs`), merged over the defaults of {@linkcode LogBufferOptions}.
+   */
+  logs?: LogBufferOptions;
+  /**
    * Where every engine part reads the time and arms its timers: call deadlines, throttles,
    * breakers, pools, autoscaling, phased releases, log budgets and the event bus (unless
    * `events.clock` names another). Tests pass a `ManualClock` started at `Date.now()`: sandboxes
@@ -86,11 +96,12 @@ export interface EngineSettingsOptions {
 
 /** Settings with every default applied. */
 export type ResolvedOptions =
-  & Required<Omit<EngineSettingsOptions, "isolation" | "ceiling" | "channel">>
+  & Required<Omit<EngineSettingsOptions, "isolation" | "ceiling" | "channel" | "logs">>
   & {
     isolation?: IsolationTier;
     ceiling: OperatorPolicy;
     channel: ChannelLimits;
+    logs: ResolvedLogBufferOptions;
   };
 
 /**
@@ -121,6 +132,7 @@ export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions 
     maxHops: options.maxHops ?? 8,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
     channel: resolveChannelLimits(options.channel),
+    logs: resolveLogBufferOptions(options.logs),
     clock: options.clock ?? systemClock,
   };
   if (resolved.callTimeoutMs > maxTimeoutMs) {

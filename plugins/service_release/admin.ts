@@ -14,6 +14,7 @@ import { BUNDLE_ID_PATTERN } from "../../engine/manifest/manifest.ts";
 import { NotFoundError } from "../../engine/base/errors.ts";
 import { errorResponse } from "./errors.ts";
 import { bearerMatches } from "./token.ts";
+import { logsAdminApi } from "./logs_admin.ts";
 
 /** Options of the admin API. */
 export interface AdminOptions {
@@ -227,4 +228,6 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
     await engine.registry.setTraffic(id, body.weights);
     return c.json(await bundleView(id));
   });
+
+  logsAdminApi(app, engine, idParam);
 }
