@@ -300,7 +300,8 @@ function testEngineOptions(options: TestBundleOptions) {
     : undefined;
   const calls: MockCall[] = [];
   const engineOptions: Omit<EngineOptions, "dataDir" | "isolation"> = { ...given };
-  if (clock) engineOptions.events = { ...given.events, clock };
+  // Scans and schedules are woken by what happens; a minute's poll keeps long advances cheap.
+  if (clock) engineOptions.events = { pollMs: 60_000, ...given.events, clock };
   if (options.mocks) {
     const mocks = mockPlugin(options.mocks, calls, given.clock ?? systemClock);
     engineOptions.plugins = [...(given.plugins ?? []), mocks];
