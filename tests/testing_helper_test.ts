@@ -32,6 +32,10 @@ export default {
         try { return await ctx.broker.get("PriceService").quote({ sku: input.sku }); }
         catch (error) { return described(error); }
       },
+      async quoteWithin(input, ctx) {
+        try { return await ctx.broker.call("PriceService", "quote", {}, { timeoutMs: input.ms }); }
+        catch (error) { return described(error); }
+      },
       async stock(_input, ctx) {
         try { return await ctx.broker.get("StockService").check({}); }
         catch (error) { return described(error); }
@@ -94,7 +98,10 @@ for (const tier of ["worker", "process"] as IsolationTier[]) {
       name: "probe",
       wrapCall: async (call, next) => {
         const outcome = await next(call);
-        seen.push(`${call.service}.${call.method} -> ${outcome.bundle}`);
+        // The shop's schedule may fire on the real clock meanwhile.
+        if (call.method !== "tick") {
+          seen.push(`${call.service}.${call.method} -> ${outcome.bundle}`);
+        }
         return outcome;
       },
     });
@@ -223,4 +230,30 @@ Deno.test("testBundle on a manual clock fires a schedule and a retry when the te
   await t.advance(1);
   assert.deepEqual(await t.call("Shop", "seen"), [{ sku: "tea" }]);
   await assert.rejects(t.advance(-1), RangeError);
+});
+
+Deno.test("testBundle: a mock that never answers is bounded by the call's deadline and signal", async () => {
+  await using dirs = await folders();
+  const never = () => new Promise<never>(() => {});
+  await using t = await testBundle(dirs.shop, {
+    tier: "worker",
+    mocks: { PriceService: { quote: never } },
+  });
+  await assert.rejects(
+    t.call("PriceService", "quote", {}, { timeoutMs: 100 }),
+    (e: Error) =>
+      e.name === "CallTimeoutError" && /mock:PriceService@0\.0\.0 timed out/.test(e.message),
+  );
+  const controller = new AbortController();
+  const cancelled = t.call("PriceService", "quote", {}, { signal: controller.signal });
+  controller.abort();
+  await assert.rejects(cancelled, (e: Error) => e.name === "CallCancelledError");
+  // From inside the bundle, the timeout reaches the bundle as the engine's error.
+  const fromBundle = await t.call("Shop", "quoteWithin", { ms: 100 });
+  assert.equal((fromBundle as { code: string }).code, "TIMEOUT");
+  assert.deepEqual(t.mockCalls("PriceService").map((c) => (c.error as Error).name), [
+    "CallTimeoutError",
+    "CallCancelledError",
+    "CallTimeoutError",
+  ]);
 });
