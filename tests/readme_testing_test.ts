@@ -52,7 +52,7 @@ Deno.test("README's Testing a bundle example passes as written", async () => {
     const [sub, ...args] = runCommand("### Testing a bundle");
     assert.equal(sub, "test");
     // The package's own name resolves through its deno.json, as a user's import map would.
-    const out = await new Deno.Command(Deno.execPath(), {
+    const out = await new Deno.Command("deno", {
       args: ["test", "--config", `${ROOT}/deno.json`, "--no-lock", ...args],
       cwd: root,
       stdout: "piped",

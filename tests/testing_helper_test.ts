@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { definePlugin } from "../mod.ts";
 import type { IsolationTier } from "../engine/sdk/bundle.ts";
-import { type MockCallMeta, testBundle } from "../engine/testing/mod.ts";
+import { ManualClock, type MockCallMeta, testBundle } from "../engine/testing/mod.ts";
 import { manifest, writeBundle } from "./_helpers.ts";
 
 const SHOP = `
@@ -204,20 +204,30 @@ Deno.test("testBundle publish runs the bundle's subscriber and reports the deliv
   assert.deepEqual(t.published, []);
   assert.deepEqual((await t.publish("nobody.listens")).deliveries, []);
   assert.throws(() => t.clock, /runs on the system clock: pass \{ clock: "manual" \}/);
+  await assert.rejects(t.advance(1), TypeError);
+  await assert.rejects(
+    testBundle(dirs.shop, { clock: "Manual" as "manual" }),
+    /Unknown clock "Manual": use "system", "manual" or a ManualClock/,
+  );
 });
 
 Deno.test("testBundle on a manual clock fires a schedule and a retry when the test moves time", async () => {
   await using dirs = await folders();
-  await using t = await testBundle(dirs.shop, { tier: "process", clock: "manual" });
-  const start = t.clock.now();
+  // A clock of the test's own starts when the test says: 2 minutes past midnight.
+  const start = Date.UTC(2030, 0, 1, 0, 2);
+  const clock = new ManualClock(start);
+  await using t = await testBundle(dirs.shop, { tier: "process", clock });
+  assert.equal(t.clock, clock);
   await t.settle();
   assert.equal(await t.call("Shop", "ticks"), 0);
-  // Every 5 minutes of the clock fire the schedule once; real time barely moves.
-  await t.advance(5 * MIN);
+  // The schedule fires at 00:05, not a millisecond before; real time barely moves.
+  await t.advance(3 * MIN - 1);
+  assert.equal(await t.call("Shop", "ticks"), 0);
+  await t.advance(1);
   assert.equal(await t.call("Shop", "ticks"), 1);
   await t.advance(10 * MIN);
   assert.equal(await t.call("Shop", "ticks"), 3);
-  assert.equal(t.clock.now(), start + 15 * MIN);
+  assert.equal(t.clock.now(), start + 13 * MIN);
 
   // A failed delivery waits for its backoff on the same clock.
   await t.call("Shop", "failNext");

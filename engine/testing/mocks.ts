@@ -106,7 +106,13 @@ export interface MockCall {
   error?: unknown;
 }
 
-/** The `bundle` label of an outcome a mock served. */
+/**
+ * The `bundle` label of an outcome a mock served: `mock:<Service>@0.0.0`, which no bundle id can
+ * take.
+ *
+ * @param service Service name.
+ * @returns The label.
+ */
 export function mockLabel(service: string): string {
   return `mock:${service}@0.0.0`;
 }

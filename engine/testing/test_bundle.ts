@@ -279,7 +279,7 @@ export async function testBundle<D = BundleDefinition>(
       get clock() {
         return manual();
       },
-      advance: (ms) => advance(engine, manual(), ms),
+      advance: async (ms) => await advance(engine, manual(), ms),
       settle: () => settle(engine, clock),
       close,
       [Symbol.asyncDispose]: close,
@@ -293,9 +293,15 @@ export async function testBundle<D = BundleDefinition>(
 /** The engine options for a test: the caller's, the event clock and the mock plugin (innermost). */
 function testEngineOptions(options: TestBundleOptions) {
   const given = options.engine ?? {};
-  const clock = options.clock instanceof ManualClock
-    ? options.clock
-    : options.clock === "manual"
+  const asked = options.clock ?? "system";
+  if (!(asked instanceof ManualClock) && asked !== "manual" && asked !== "system") {
+    throw new TypeError(
+      `Unknown clock ${JSON.stringify(asked)}: use "system", "manual" or a ManualClock`,
+    );
+  }
+  const clock = asked instanceof ManualClock
+    ? asked
+    : asked === "manual"
     ? new ManualClock(systemClock.now())
     : undefined;
   const calls: MockCall[] = [];
