@@ -148,7 +148,7 @@ export type {
   GuardCounters,
   ResolvedLimits,
 } from "./engine/events/guard.ts";
-export type { DeliveryEvent, DeliveryOutcome } from "./engine/events/types.ts";
+export type { DeliveryEvent, DeliveryOutcome, PublishEvent } from "./engine/events/types.ts";
 export type {
   DeadLetterRecord,
   DeliveryKind,

@@ -28,6 +28,7 @@ import { EventGuard, type EventLimitOptions, type GuardCounters, resolveLimits }
 import { RECORD_OVERHEAD_BYTES } from "../store/event_store.ts";
 import type { BusBundle } from "./delivery.ts";
 import { Dispatcher } from "./dispatcher.ts";
+import { PublishEvent } from "./types.ts";
 import { type Firing, Scheduler } from "./schedule.ts";
 import { payloadJson, SCHEDULE_TOPIC, topicProblem } from "../base/topic.ts";
 import type { DeadLetterRecord, DeliveryRecord, EventRecord } from "../store/event_records.ts";
@@ -216,7 +217,17 @@ export class EventBus {
     }
     await this.#store.enqueue(event, deliveries);
     if (deliveries.length > 0) this.#dispatcher.wake(now);
-    return { id: event.id, deliveries: deliveries.length };
+    const { id, source } = event;
+    this.#host.events.dispatchEvent(
+      new PublishEvent({
+        id,
+        topic,
+        payload: event.payload,
+        source,
+        deliveries: deliveries.length,
+      }),
+    );
+    return { id, deliveries: deliveries.length };
   }
 
   #delivery(

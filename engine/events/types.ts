@@ -72,3 +72,47 @@ export class DeliveryEvent extends Event {
     this.degraded = extra.degraded;
   }
 }
+
+/**
+ * An event was published and committed to the store, with its deliveries (from `POST /events`,
+ * `engine.eventBus.publish` or a bundle's `ctx.events.publish`; scheduled firings are not
+ * publishes). Event type: `"publish"`.
+ *
+ * @example Print what bundles publish
+ * ```ts
+ * import { createEngine, type PublishEvent } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * engine.events.on("publish", (e: PublishEvent) => {
+ *   if (e.source.startsWith("bundle:")) console.log(e.source, e.topic, e.deliveries);
+ * });
+ * ```
+ */
+export class PublishEvent extends Event {
+  /** Event id. */
+  readonly id: string;
+  /** Topic. */
+  readonly topic: string;
+  /** Payload, as stored (a JSON copy). */
+  readonly payload: unknown;
+  /** Who published: `bundle:<id>@<version>`, or `engine` for the engine's callers and HTTP. */
+  readonly source: string;
+  /** Deliveries it fanned out to. */
+  readonly deliveries: number;
+
+  /**
+   * Creates the event.
+   *
+   * @param init Event id, topic, payload, source and number of deliveries.
+   */
+  constructor(
+    init: { id: string; topic: string; payload: unknown; source: string; deliveries: number },
+  ) {
+    super("publish");
+    this.id = init.id;
+    this.topic = init.topic;
+    this.payload = init.payload;
+    this.source = init.source;
+    this.deliveries = init.deliveries;
+  }
+}

@@ -176,6 +176,19 @@ const PASSED_THROUGH = new WeakSet<object>();
 const NAME = /^[a-z0-9@][a-z0-9@/._-]{0,127}$/;
 
 /**
+ * Marks an error a wrap hook raises as the operation's own, not the plugin's: a wrapper that
+ * answers a call itself (the testing helper's mocks) fails it with the error a bundle would
+ * have, instead of a {@linkcode PluginError}.
+ *
+ * @param error The error to pass on unchanged.
+ * @returns The same error.
+ */
+export function ownFailure<T extends object>(error: T): T {
+  PASSED_THROUGH.add(error);
+  return error;
+}
+
+/**
  * Validates plugins and sorts them into run order.
  *
  * @param plugins Plugins in registration order.

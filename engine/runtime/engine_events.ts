@@ -14,7 +14,7 @@ import type {
   LogEvent,
   ScaleEvent,
 } from "../core/lifecycle.ts";
-import type { DeliveryEvent } from "../events/types.ts";
+import type { DeliveryEvent, PublishEvent } from "../events/types.ts";
 
 /**
  * Event types the engine dispatches, with their classes.
@@ -49,6 +49,8 @@ export interface EngineEventMap {
   canary: CanaryEvent;
   /** Event delivery attempts: delivered, to be retried, dead-lettered. */
   delivery: DeliveryEvent;
+  /** Events published (committed with their deliveries). */
+  publish: PublishEvent;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Helpers for testing a bundle or a plugin against a real engine (real sandboxes, real Deno KV,
- * in a temporary data folder), not mocks: {@linkcode testBundle} and {@linkcode testPlugin}.
+ * in a temporary data folder): {@linkcode testBundle} (with mocked services, captured logs and
+ * publishes, and a manual event clock) and {@linkcode testPlugin}.
  *
  * @example Test a bundle in `deno test`
  * ```ts
@@ -24,3 +25,7 @@ export {
   type TestBundleOptions,
 } from "./test_bundle.ts";
 export { type TestPlugin, testPlugin, type TestPluginOptions } from "./test_plugin.ts";
+export type { MockCall, MockCallMeta, MockMethod, ServiceMocks } from "./mocks.ts";
+export type { CapturedLog, PublishedEvent } from "./capture.ts";
+export type { DeliveryReport, PublishReport } from "./event_driver.ts";
+export { ManualClock } from "../base/clock.ts";

@@ -1,12 +1,18 @@
 /**
  * {@linkcode testBundle}: one bundle released into a real engine in a temporary data folder, with
- * typed calls to its services and requests to its fetch handler.
+ * typed calls to its services and requests to its fetch handler, mocked services, captured logs
+ * and publishes, and an event clock the test can move.
  *
  * @module
  */
+import { ManualClock, systemClock } from "../base/clock.ts";
 import type { CallOptions as EngineCallOptions, Engine, EngineOptions } from "../engine.ts";
+import type { ReleaseResult } from "../release/registry.ts";
 import type { BundleDefinition, IsolationTier, ServiceObject } from "../sdk/types.ts";
 import { startTempEngine, toRequest } from "./_temp_engine.ts";
+import { capture, type CapturedLog, type PublishedEvent } from "./capture.ts";
+import { advance, publishAndWait, type PublishReport, settle } from "./event_driver.ts";
+import { type MockCall, mockPlugin, type ServiceMocks } from "./mocks.ts";
 
 /**
  * The services of a bundle definition type, service name → implementation. For a definition whose
@@ -77,6 +83,24 @@ export interface TestBundleOptions {
   tier?: IsolationTier;
   /** Engine options (timeouts, policy, plugins); the data folder is always a temporary one. */
   engine?: Omit<EngineOptions, "dataDir" | "isolation">;
+  /**
+   * Services answered by the test's functions instead of a bundle: every call to them (from the
+   * bundle's `ctx.broker`, an event map step, or {@linkcode TestBundle.call}) runs the mock in the
+   * test's process and is recorded ({@linkcode TestBundle.mockCalls}). A throw fails the call as a
+   * bundle's throw would (`BundleCallError`, code `BUNDLE_ERROR`); a thrown engine error (e.g. a
+   * `NotFoundError`) is passed on as it is. @default {{}}
+   */
+  mocks?: ServiceMocks;
+  /** More bundle folders to release first, beside the one under test (real dependencies). @default {[]} */
+  with?: string[];
+  /**
+   * The event clock: `"manual"` (a {@linkcode ManualClock} at the current time), or your own
+   * `ManualClock` (to start at a chosen time) drives schedules, retry backoff, event rate limits
+   * and dead-letter expiry through {@linkcode TestBundle.advance}. It does not drive call
+   * timeouts, heartbeats or scaling (real time), nor `Date.now()` and timers inside the bundle's
+   * sandbox. @default {"system"}
+   */
+  clock?: "system" | "manual" | ManualClock;
 }
 
 /**
@@ -125,6 +149,53 @@ export interface TestBundle<D = BundleDefinition> extends AsyncDisposable {
    * @returns The bundle's response.
    */
   fetch(input: string | Request, init?: RequestInit): Promise<Response>;
+  /** Log records every bundle wrote (`console.*`, `ctx.log`) since the engine started, in order. */
+  readonly logs: readonly CapturedLog[];
+  /** Events bundles published with `ctx.events.publish`, in order (not the test's own). */
+  readonly published: readonly PublishedEvent[];
+  /**
+   * The calls mocked services received, in order.
+   *
+   * @param service Only this service's.
+   * @param method Only this method's.
+   * @returns The calls, each with its input and, once settled, its result or error.
+   */
+  mockCalls(service?: string, method?: string): MockCall[];
+  /**
+   * Releases one more bundle folder into the engine (a dependency, or a new version).
+   *
+   * @param dir Bundle folder.
+   * @returns What was released.
+   */
+  release(dir: string): Promise<ReleaseResult>;
+  /**
+   * Publishes an event as `POST /events` does and waits until the first attempt of each of its
+   * deliveries (the bundles' `subscribe` handlers and event maps) has ended.
+   *
+   * @param topic Topic.
+   * @param payload JSON-compatible payload.
+   * @returns The event id and how each delivery's first attempt ended.
+   */
+  publish(topic: string, payload?: unknown): Promise<PublishReport>;
+  /**
+   * The manual event clock.
+   *
+   * @throws {TypeError} When the bundle was not started with `clock: "manual"`.
+   */
+  readonly clock: ManualClock;
+  /**
+   * Moves the manual event clock by `ms`, firing the schedules and retries due on the way and
+   * waiting for their deliveries at each step.
+   *
+   * @param ms How far, ms.
+   * @throws {TypeError} When the bundle was not started with `clock: "manual"`.
+   */
+  advance(ms: number): Promise<void>;
+  /**
+   * Waits until the event bus has finished what is due now (on a manual clock, after a
+   * `t.clock.advance` of your own).
+   */
+  settle(): Promise<void>;
   /** Closes the engine and removes the temporary folder; a second call does nothing. */
   close(): Promise<void>;
 }
@@ -137,7 +208,7 @@ export interface TestBundle<D = BundleDefinition> extends AsyncDisposable {
  * @typeParam D The bundle definition type, e.g. `typeof import("./mod.ts").default`, for typed
  * calls; without it, any service and method may be called and results are `unknown`.
  * @param dir The bundle folder (with `bundle.json`).
- * @param options Isolation tier and engine options.
+ * @param options Isolation tier, engine options, mocked services, more bundles, event clock.
  * @returns The released bundle.
  * @throws {ManifestError} For a bad `bundle.json`.
  * @throws {ReleaseRefusedError} When the engine refuses the bundle's files or module graph.
@@ -153,16 +224,40 @@ export interface TestBundle<D = BundleDefinition> extends AsyncDisposable {
  * await using t = await testBundle<typeof counter>("./bundles/counter", { tier: "worker" });
  * const next: number = await t.call("Counter", "add", { n: 1 });
  * ```
+ *
+ * @example Mock a service the bundle calls, read its logs and publishes, move the event clock
+ * ```ts
+ * import { testBundle } from "@bundlehost/sdk/testing";
+ *
+ * await using t = await testBundle("./bundles/shop", {
+ *   mocks: { PriceService: { quote: (input: { sku: string }) => ({ sku: input.sku, price: 42 }) } },
+ *   clock: "manual",
+ * });
+ * await t.call("ShopService", "buy", { sku: "tea" });
+ * console.log(t.mockCalls("PriceService", "quote").length, t.logs, t.published);
+ * await t.advance(5 * 60_000); // fires an every-5-minutes schedule once
+ * ```
  */
 export async function testBundle<D = BundleDefinition>(
   dir: string,
   options: TestBundleOptions = {},
 ): Promise<TestBundle<D>> {
-  const temp = await startTempEngine(options.engine ?? {}, options.tier ?? "process");
+  const { clock, engineOptions, calls } = testEngineOptions(options);
+  const temp = await startTempEngine(engineOptions, options.tier ?? "process");
   const { engine } = temp;
+  const captured = capture(engine);
+  const close = () => {
+    captured.stop();
+    return temp.close();
+  };
+  const manual = () => {
+    if (clock) return clock;
+    throw new TypeError(`Bundle ${dir} runs on the system clock: pass { clock: "manual" }`);
+  };
   try {
-    const released = await engine.registry.release({ path: dir });
-    const { id, version } = released;
+    const release = (path: string) => engine.registry.release({ path });
+    for (const other of options.with ?? []) await release(other);
+    const { id, version } = await release(dir);
     const call = (service: string, method: string, input?: unknown, opts?: EngineCallOptions) =>
       engine.call(service, method, input, opts);
     return {
@@ -172,11 +267,50 @@ export async function testBundle<D = BundleDefinition>(
       dataDir: engine.dataDir,
       call: call as TestBundle<D>["call"],
       fetch: (input, init) => engine.fetchBundle(id, toRequest(input, init)),
-      close: temp.close,
-      [Symbol.asyncDispose]: temp.close,
+      logs: captured.logs,
+      published: captured.published,
+      mockCalls: (service, method) =>
+        calls.filter((c) =>
+          (service === undefined || c.service === service) &&
+          (method === undefined || c.method === method)
+        ),
+      release,
+      publish: (topic, payload = null) => publishAndWait(engine, clock, topic, payload),
+      get clock() {
+        return manual();
+      },
+      advance: async (ms) => await advance(engine, manual(), ms),
+      settle: () => settle(engine, clock),
+      close,
+      [Symbol.asyncDispose]: close,
     };
   } catch (error) {
-    await temp.close();
+    await close();
     throw error;
   }
+}
+
+/** The engine options for a test: the caller's, the event clock and the mock plugin (innermost). */
+function testEngineOptions(options: TestBundleOptions) {
+  const given = options.engine ?? {};
+  const asked = options.clock ?? "system";
+  if (!(asked instanceof ManualClock) && asked !== "manual" && asked !== "system") {
+    throw new TypeError(
+      `Unknown clock ${JSON.stringify(asked)}: use "system", "manual" or a ManualClock`,
+    );
+  }
+  const clock = asked instanceof ManualClock
+    ? asked
+    : asked === "manual"
+    ? new ManualClock(systemClock.now())
+    : undefined;
+  const calls: MockCall[] = [];
+  const engineOptions: Omit<EngineOptions, "dataDir" | "isolation"> = { ...given };
+  // Scans and schedules are woken by what happens; a minute's poll keeps long advances cheap.
+  if (clock) engineOptions.events = { pollMs: 60_000, ...given.events, clock };
+  if (options.mocks) {
+    const mocks = mockPlugin(options.mocks, calls, given.clock ?? systemClock);
+    engineOptions.plugins = [...(given.plugins ?? []), mocks];
+  }
+  return { clock, engineOptions, calls };
 }
