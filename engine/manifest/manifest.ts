@@ -137,6 +137,8 @@ export interface ManifestScaling {
 
 /** A validated `bundle.json`. */
 export interface Manifest {
+  /** JSON Schema an editor checks the file against; ignored by the engine. */
+  $schema?: string;
   /** Bundle id. */
   id: string;
   /** Semver version of this release. */
@@ -210,6 +212,7 @@ const semverString = z.string().max(256).refine((v) => semver.valid(v) === v, {
 });
 
 const manifestSchema = z.strictObject({
+  $schema: z.string().max(1024).optional(),
   id: z.string().regex(BUNDLE_ID_PATTERN, {
     message: "must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits, dashes)",
   }),
