@@ -289,6 +289,9 @@ const manifestSchema = z.strictObject({
   for (const issue of eventHandlerIssues(m)) ctx.addIssue({ code: "custom", ...issue });
 });
 
+/** The validator of `bundle.json`, for generating its JSON Schema (`json_schema.ts`). */
+export const MANIFEST_SCHEMA: z.ZodType = manifestSchema;
+
 function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const part of path) {
