@@ -9,7 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ReleaseRefusedError } from "../mod.ts";
+import { type LogEvent, ReleaseRefusedError } from "../mod.ts";
 import { manifest, rejects, testEngine, writeBundle } from "./_helpers.ts";
 import { admin, type BundleView, releasePath, rpc } from "./_http.ts";
 import { testServer } from "./_server.ts";
@@ -177,5 +177,38 @@ for (const tier of TIERS) {
       t.engine.bundle("greeter").revisions.find((r) => r.version === "1.2.0")?.instances,
       [],
     );
+  });
+
+  Deno.test(`Contract (${tier}): a refused module's onStart never runs, and a start from what it last exposed (a restore) is refused too`, async () => {
+    await using t = await testEngine();
+    const logs: string[] = [];
+    t.engine.events.addEventListener("log", (e) => logs.push((e as LogEvent).message));
+    const declared = { isolation: tier, services: { GreeterService: "1.0.0" } };
+    const dir = await t.bundle(manifest("hooked", declared), {
+      "mod.ts": `export default {
+        services: { GreeterSvc: { greet: () => "hi" } },
+        hooks: { onStart: () => console.log("onStart ran") },
+      };`,
+    });
+    await rejects(() => t.engine.release({ path: dir }), ReleaseRefusedError, "GreeterService");
+    assert.deepEqual(logs.filter((line) => line.includes("onStart ran")), []);
+
+    // A version brought back scaled to zero loads no module: what it exposed is checked instead,
+    // and it stays RESOLVED with the error in its status, as a bundle that fails to start does.
+    const zero = await t.bundle(
+      manifest("restored", { ...declared, scaling: { minWorkers: 0 } }),
+      { "mod.ts": moduleExporting({ GreeterSvc: ["greet"] }) },
+    );
+    await t.engine.runtime.install(zero, {
+      exposes: { services: { GreeterSvc: ["greet"] }, fetch: false },
+    });
+    await rejects(
+      () => t.engine.runtime.start("restored", "1.0.0", { atZero: true }),
+      ReleaseRefusedError,
+      `field "services.GreeterService" is not exported by mod.ts (it exports: GreeterSvc)`,
+    );
+    const revision = t.engine.bundle("restored").revisions[0];
+    assert.equal(revision?.state, "RESOLVED");
+    assert.match(revision?.error ?? "", /services\.GreeterService/);
   });
 }
