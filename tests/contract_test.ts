@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { type LogEvent, ReleaseRefusedError } from "../mod.ts";
 import { manifest, rejects, testEngine, writeBundle } from "./_helpers.ts";
 import { admin, type BundleView, releasePath, rpc } from "./_http.ts";
-import { testServer } from "./_server.ts";
+import { startEngineProcess, testServer } from "./_server.ts";
 
 const TIERS = ["worker", "process"] as const;
 
@@ -212,3 +212,32 @@ for (const tier of TIERS) {
     assert.match(revision?.error ?? "", /services\.GreeterService/);
   });
 }
+
+Deno.test("Contract: main.ts --bundles reports a bundle that breaks its contract and serves the others", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "bundlehost-contract-" });
+  try {
+    // `--bundles` must be readable by the engine: a folder inside its data folder.
+    const bundles = `${dataDir}/bundles`;
+    await writeBundle(bundles, manifest("good", { services: { GoodService: "1.0.0" } }), {
+      "mod.ts": moduleExporting({ GoodService: ["ping"] }),
+    });
+    await writeBundle(
+      bundles,
+      manifest("broken", {
+        services: { GreeterService: "1.0.0" },
+        schedule: { "0 3 * * *": "GreeterService.nightly" },
+      }),
+      { "mod.ts": moduleExporting({ GreeterService: ["greet"] }) },
+    );
+    await using engine = await startEngineProcess(dataDir, ["--bundles", bundles]);
+    assert.match(
+      engine.output(),
+      /Could not release .*broken-1\.0\.0-[0-9a-f]+: Cannot release bundle "broken@1\.0\.0": field "schedule\.0 3 \* \* \*" names GreeterService\.nightly, which has no method "nightly" \(methods: greet\)/,
+    );
+    assert.equal((await admin(engine.url, "GET", "/admin/bundles/broken")).status, 404);
+    const served = await rpc(engine.url, "GoodService", "ping");
+    assert.equal(served.body.result, "GoodService.ping");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+});
