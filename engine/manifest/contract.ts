@@ -28,8 +28,16 @@ export type ContractManifest = Pick<
   "id" | "version" | "entry" | "services" | "subscribe" | "schedule" | "eventMaps"
 >;
 
+/** Names listed in a message before the rest are counted: a module may export thousands. */
+const MAX_LISTED_NAMES = 32;
+/** Problems spelled out in a refusal before the rest are counted. */
+const MAX_LISTED_PROBLEMS = 10;
+
 function list(names: readonly string[]): string {
-  return names.length === 0 ? "none" : names.join(", ");
+  if (names.length === 0) return "none";
+  const shown = names.slice(0, MAX_LISTED_NAMES).join(", ");
+  const more = names.length - MAX_LISTED_NAMES;
+  return more > 0 ? `${shown} and ${more} more` : shown;
 }
 
 /**
@@ -99,7 +107,8 @@ export function contractProblems(
  *
  * @param manifest The validated manifest.
  * @param exported What the module exports: service name → method names.
- * @throws {ReleaseRefusedError} Naming every field and missing name, and what the module exports.
+ * @throws {ReleaseRefusedError} Naming each field and missing name (the first ten; the rest are
+ * counted), and what the module exports.
  *
  * @example Refuse a handler naming a missing method
  * ```ts
@@ -125,7 +134,10 @@ export function assertContract(
 ): void {
   const problems = contractProblems(manifest, exported);
   if (problems.length === 0) return;
-  const details = problems.map((p) => `field "${p.field}" ${p.reason}`).join("; ");
+  const shown = problems.slice(0, MAX_LISTED_PROBLEMS);
+  let details = shown.map((p) => `field "${p.field}" ${p.reason}`).join("; ");
+  const more = problems.length - shown.length;
+  if (more > 0) details += `; and ${more} more`;
   throw new ReleaseRefusedError(
     `Cannot release bundle "${manifest.id}@${manifest.version}": ${details}`,
   );

@@ -62,3 +62,22 @@ Deno.test("assertContract throws one ReleaseRefusedError listing every problem",
     AuditService: [],
   });
 });
+
+Deno.test("A refusal stays bounded however much the module exports or lacks", () => {
+  const many = parseManifest({
+    id: "many",
+    version: "1.0.0",
+    services: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`Declared${i}`, "1.0.0"])),
+  });
+  const exported = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`Other${i}`, []]));
+  let error: unknown;
+  try {
+    assertContract(many, exported);
+  } catch (thrown) {
+    error = thrown;
+  }
+  assert.ok(error instanceof ReleaseRefusedError);
+  assert.match(error.message, /Other31 and 4968 more\)/);
+  assert.match(error.message, /field "services\.Declared9" .*; and 30 more$/);
+  assert.ok(error.message.length < 8_000, `${error.message.length} characters`);
+});
