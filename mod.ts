@@ -161,6 +161,7 @@ export type {
 export type { OperatorPolicy, PolicyInput, PolicyLimits } from "./engine/manifest/policy.ts";
 export type { PermissionCeiling, PermissionKind } from "./engine/manifest/permissions.ts";
 export type { BreakerStrategy, ManifestGovernance } from "./engine/manifest/manifest.ts";
+export { manifestJsonSchema } from "./engine/manifest/json_schema.ts";
 export type { ChannelLimits } from "./engine/sandbox/host/channel_limits.ts";
 export type { BreakerState } from "./engine/broker/breaker.ts";
 export type { GovernanceStatus } from "./engine/broker/broker.ts";

@@ -62,6 +62,11 @@ export interface RuntimePort {
    * scaled to zero when its scaling allows (restore).
    */
   start(id: string, version?: string, options?: { atZero?: boolean }): Promise<RevisionStatus>;
+  /**
+   * Loads a version that is not started once, in a sandbox of its own, and checks that its module
+   * exports every service and method its manifest declares or names (the release contract check).
+   */
+  vet(id: string, version: string): Promise<void>;
   /** Stops a version (the current one by default), draining calls in flight. */
   stop(id: string, version?: string): Promise<RevisionStatus>;
   /** Uninstalls one version, or all. */

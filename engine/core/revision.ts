@@ -12,7 +12,8 @@ import type { Manifest } from "../manifest/manifest.ts";
 import { isFailure, OutcomeStats } from "./outcomes.ts";
 import type { ResolvedPermissions } from "../manifest/permissions.ts";
 import type { InstancePool } from "../scaling/pool.ts";
-import { createRevisionPool } from "./revision_pool.ts";
+import { createRevisionPool, type RevisionPoolInit, spawnInstance } from "./revision_pool.ts";
+import { assertContract } from "../manifest/contract.ts";
 import { RevisionScaling, type ScalingStatus } from "./scaling.ts";
 import type { IsolationTier, LifecycleState } from "../sdk/types.ts";
 import { type Clock, systemClock } from "../base/clock.ts";
@@ -306,6 +307,8 @@ export class Revision {
       });
       const pool = this.#createPool(scaling);
       try {
+        // Scaled to zero, no instance loads now: what it exposed when it last started is checked.
+        if (options.atZero && this.ready) assertContract(this.manifest, this.ready.services);
         await pool.open({
           atZero: options.atZero === true && this.manifest.scaling.warmWorkers === 0,
         });
@@ -320,6 +323,28 @@ export class Revision {
       this.error = undefined;
       scaling.start();
       await this.transition("ACTIVE");
+    });
+  }
+
+  /**
+   * Vets a revision that is not started (a release that moves no traffic, a stopped bundle): loads
+   * its module once in a sandbox of its own, without `onStart` or traffic, checks what it exports
+   * against the manifest (`assertContract`), and ends that sandbox. The state does not change.
+   *
+   * @throws {ReleaseRefusedError} When the module lacks a declared or named service or method.
+   * @throws The load failure.
+   */
+  vet(): Promise<void> {
+    return this.#serial(async () => {
+      const clock = this.#init.settings.clock ?? systemClock;
+      const instance = spawnInstance(this.#poolInit(), () => {});
+      try {
+        const ready = await instance.start(clock.now() + this.#init.settings.startTimeoutMs);
+        assertContract(this.manifest, ready.services);
+        this.ready = ready;
+      } finally {
+        instance.kill("vetted at release");
+      }
     });
   }
 
@@ -443,18 +468,8 @@ export class Revision {
   #createPool(scaling: RevisionScaling): InstancePool {
     const init = this.#init;
     return createRevisionPool({
-      manifest: init.manifest,
-      tier: this.tier,
-      dataDir: init.dataDir,
-      entryUrl: init.entryUrl,
-      transport: init.transport,
-      settings: init.settings,
-      events: init.events,
+      ...this.#poolInit(),
       scaling,
-      outbound: (call) => init.outbound(call, this),
-      ...(init.publish ? { publish: (event: OutboundPublish) => init.publish!(event, this) } : {}),
-      ...(init.admitLog ? { admitLog: init.admitLog } : {}),
-      ...(init.countDroppedLogs ? { countDroppedLogs: init.countDroppedLogs } : {}),
       onStarted: (instance) => {
         if (instance.ready) this.ready = instance.ready;
       },
@@ -471,5 +486,23 @@ export class Revision {
         });
       },
     });
+  }
+
+  /** What every instance of this revision is built from. */
+  #poolInit(): Omit<RevisionPoolInit, "scaling" | "onCrashLoop"> {
+    const init = this.#init;
+    return {
+      manifest: init.manifest,
+      tier: this.tier,
+      dataDir: init.dataDir,
+      entryUrl: init.entryUrl,
+      transport: init.transport,
+      settings: init.settings,
+      events: init.events,
+      outbound: (call) => init.outbound(call, this),
+      ...(init.publish ? { publish: (event: OutboundPublish) => init.publish!(event, this) } : {}),
+      ...(init.admitLog ? { admitLog: init.admitLog } : {}),
+      ...(init.countDroppedLogs ? { countDroppedLogs: init.countDroppedLogs } : {}),
+    };
   }
 }

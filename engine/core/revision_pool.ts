@@ -8,6 +8,7 @@ import type { CallRequest } from "../call/request.ts";
 import { Instance, type OutboundPublish, type TransportFactory } from "../sandbox/host/instance.ts";
 import { InstanceExitEvent, InstanceStartEvent, LogEvent } from "./lifecycle.ts";
 import type { Manifest } from "../manifest/manifest.ts";
+import { assertContract } from "../manifest/contract.ts";
 import { InstancePool } from "../scaling/pool.ts";
 import type { RevisionScaling } from "./scaling.ts";
 import type { IsolationTier } from "../sdk/types.ts";
@@ -86,37 +87,8 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
     startTimeoutMs: settings.startTimeoutMs,
     hookTimeoutMs: settings.hookTimeoutMs,
     ...(settings.clock ? { clock: settings.clock } : {}),
-    spawn: () => {
-      const instanceId = crypto.randomUUID();
-      const instance: Instance = new Instance(init.transport(`${label}#${instanceId}`), {
-        tier: init.tier,
-        bundle: { id, version, instanceId, dataDir: init.dataDir },
-        entry: init.entryUrl,
-        heartbeatMs: settings.heartbeatMs,
-        unresponsiveMs: settings.unresponsiveMs,
-        probeMs: settings.probeMs,
-        ...(settings.clock ? { clock: settings.clock } : {}),
-        onLog: (level, message, record) => {
-          // One budget per bundle id, shared by every instance of every version, so more
-          // instances never buy more log volume.
-          if (init.admitLog && !init.admitLog()) return;
-          const log: ConstructorParameters<typeof LogEvent>[0] = {
-            bundle: id,
-            version,
-            instanceId: instance.id,
-            level,
-            message,
-          };
-          if (record?.traceparent) log.traceparent = record.traceparent;
-          events.dispatchEvent(new LogEvent(log));
-        },
-        ...(init.countDroppedLogs ? { onLogsDropped: init.countDroppedLogs } : {}),
-        onOutboundCall: (call) => init.outbound(call),
-        ...(init.publish ? { onPublish: init.publish } : {}),
-        onExit: (reason, self) => pool.exited(self, reason),
-      });
-      return instance;
-    },
+    spawn: () => spawnInstance(init, (reason, self) => pool.exited(self, reason)),
+    checkReady: (ready) => assertContract(manifest, ready.services),
     onCrashLoop: (reason) => init.onCrashLoop(reason),
     onExit: (instance, reason, expected) => {
       events.dispatchEvent(new InstanceExitEvent(id, version, instance.id, reason, expected));
@@ -133,4 +105,50 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
   });
   scaling.attach(pool);
   return pool;
+}
+
+/**
+ * Creates one instance of a revision (not started): its identity, entry, timings, and how its
+ * logs, outbound calls and published events reach the engine.
+ *
+ * @param init Manifest, tier, timings, events and callbacks.
+ * @param onExit Called once when the instance dies.
+ * @returns The instance.
+ */
+export function spawnInstance(
+  init: Omit<RevisionPoolInit, "scaling" | "onCrashLoop">,
+  onExit: (reason: string, instance: Instance) => void,
+): Instance {
+  const { manifest, settings, events } = init;
+  const { id, version } = manifest;
+  const label = `${id}@${version}`;
+  const instanceId = crypto.randomUUID();
+  const instance: Instance = new Instance(init.transport(`${label}#${instanceId}`), {
+    tier: init.tier,
+    bundle: { id, version, instanceId, dataDir: init.dataDir },
+    entry: init.entryUrl,
+    heartbeatMs: settings.heartbeatMs,
+    unresponsiveMs: settings.unresponsiveMs,
+    probeMs: settings.probeMs,
+    ...(settings.clock ? { clock: settings.clock } : {}),
+    onLog: (level, message, record) => {
+      // One budget per bundle id, shared by every instance of every version, so more
+      // instances never buy more log volume.
+      if (init.admitLog && !init.admitLog()) return;
+      const log: ConstructorParameters<typeof LogEvent>[0] = {
+        bundle: id,
+        version,
+        instanceId: instance.id,
+        level,
+        message,
+      };
+      if (record?.traceparent) log.traceparent = record.traceparent;
+      events.dispatchEvent(new LogEvent(log));
+    },
+    ...(init.countDroppedLogs ? { onLogsDropped: init.countDroppedLogs } : {}),
+    onOutboundCall: (call) => init.outbound(call),
+    ...(init.publish ? { onPublish: init.publish } : {}),
+    onExit,
+  });
+  return instance;
 }

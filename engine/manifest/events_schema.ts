@@ -90,10 +90,25 @@ const topicKey = z.string().refine((t) => topicProblem(t) === undefined, {
 });
 const expand = (key: string) => (v: unknown) => typeof v === "string" ? { [key]: v } : v;
 
+const shorthands = new Map<object, z.ZodType>();
+function withShorthand<T extends z.ZodType>(schema: T, shorthand: z.ZodType): T {
+  shorthands.set(schema, shorthand);
+  return schema;
+}
+
+/**
+ * Each entry schema that expands a shorthand before validation, with the shorthand it accepts
+ * (`"Service.method"`, a list of steps): the generated JSON Schema offers both forms.
+ */
+export const SHORTHAND_FORMS: ReadonlyMap<object, z.ZodType> = shorthands;
+
 /** `subscribe`: topic → `"Service.method"` or `{ handler, maxAttempts?, timeoutMs? }`. */
 export const SUBSCRIBE_FIELD = z.record(
   topicKey,
-  z.preprocess(expand("handler"), z.strictObject({ handler, maxAttempts, timeoutMs })),
+  withShorthand(
+    z.preprocess(expand("handler"), z.strictObject({ handler, maxAttempts, timeoutMs })),
+    handler,
+  ),
 ).refine((v) => Object.keys(v).length <= 64, { message: "declares more than 64 topics" })
   .default({});
 
@@ -103,16 +118,20 @@ export const SCHEDULE_FIELD = z.record(
     const problem = cronProblem(expression);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   }),
-  z.preprocess(
-    expand("handler"),
-    z.strictObject({
-      handler,
-      timezone: z.string().max(64).refine(isTimeZone, { message: "is not a known IANA time zone" })
-        .default("UTC"),
-      missed: z.enum(["once", "skip"]).default("once"),
-      maxAttempts,
-      timeoutMs,
-    }),
+  withShorthand(
+    z.preprocess(
+      expand("handler"),
+      z.strictObject({
+        handler,
+        timezone: z.string().max(64).refine(isTimeZone, {
+          message: "is not a known IANA time zone",
+        }).default("UTC"),
+        missed: z.enum(["once", "skip"]).default("once"),
+        maxAttempts,
+        timeoutMs,
+      }),
+    ),
+    handler,
   ),
 ).refine((v) => Object.keys(v).length <= 32, { message: "declares more than 32 schedules" })
   .default({});
@@ -126,16 +145,17 @@ const step = z.strictObject({
   path: ["fallback"],
 });
 
+const steps = z.array(step).min(1, { message: "must list at least one step" }).max(32);
+
 /** `eventMaps`: topic → steps, or `{ steps, maxAttempts?, timeoutMs? }`. */
 export const EVENT_MAPS_FIELD = z.record(
   topicKey,
-  z.preprocess(
-    (v) => Array.isArray(v) ? { steps: v } : v,
-    z.strictObject({
-      steps: z.array(step).min(1, { message: "must list at least one step" }).max(32),
-      maxAttempts,
-      timeoutMs,
-    }),
+  withShorthand(
+    z.preprocess(
+      (v) => Array.isArray(v) ? { steps: v } : v,
+      z.strictObject({ steps, maxAttempts, timeoutMs }),
+    ),
+    steps,
   ),
 ).refine((v) => Object.keys(v).length <= 32, { message: "declares more than 32 event maps" })
   .default({});

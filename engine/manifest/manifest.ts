@@ -137,6 +137,8 @@ export interface ManifestScaling {
 
 /** A validated `bundle.json`. */
 export interface Manifest {
+  /** JSON Schema an editor checks the file against; ignored by the engine. */
+  $schema?: string;
   /** Bundle id. */
   id: string;
   /** Semver version of this release. */
@@ -210,6 +212,7 @@ const semverString = z.string().max(256).refine((v) => semver.valid(v) === v, {
 });
 
 const manifestSchema = z.strictObject({
+  $schema: z.string().max(1024).optional(),
   id: z.string().regex(BUNDLE_ID_PATTERN, {
     message: "must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits, dashes)",
   }),
@@ -285,6 +288,9 @@ const manifestSchema = z.strictObject({
 }).superRefine((m, ctx) => {
   for (const issue of eventHandlerIssues(m)) ctx.addIssue({ code: "custom", ...issue });
 });
+
+/** The validator of `bundle.json`, for generating its JSON Schema (`json_schema.ts`). */
+export const MANIFEST_SCHEMA: z.ZodType = manifestSchema;
 
 function formatPath(path: readonly PropertyKey[]): string {
   let out = "";

@@ -326,6 +326,8 @@ export class Registry {
       const started = desired === "started" && !staged
         ? await this.#engine.start(id, version)
         : undefined;
+      // Starting checks the module against the manifest; a version that does not start is vetted.
+      if (started === undefined) await this.#engine.vet(id, version);
       // The bundle record keeps its latest phased release (aborted now if it was running).
       const canary = (staged ? undefined : this.#traffic.abortCanary(id, `released ${version}`)) ??
         record?.canary;

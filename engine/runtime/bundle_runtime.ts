@@ -294,6 +294,20 @@ export class BundleRuntime implements RuntimePort {
   }
 
   /**
+   * Vets a version that is not started: loads its module once in a sandbox of its own (no
+   * `onStart`, no traffic) and checks its exports against the manifest.
+   *
+   * @param id Bundle id.
+   * @param version Version.
+   * @throws {ReleaseRefusedError} When the module lacks a declared or named service or method.
+   * @throws The load failure.
+   */
+  async vet(id: string, version: string): Promise<void> {
+    this.#assertOpen();
+    await this.#revision(id, version).vet();
+  }
+
+  /**
    * Stops a version (the current one by default): drains calls in flight, runs `onStop`.
    *
    * @param id Bundle id.

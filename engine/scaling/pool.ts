@@ -433,7 +433,8 @@ export class InstancePool {
       instance = this.#options.spawn();
       this.#roles.set(instance, "starting");
       const deadline = this.#clock.now() + this.#options.startTimeoutMs;
-      await instance.start(deadline);
+      const ready = await instance.start(deadline);
+      this.#options.checkReady?.(ready);
       await instance.hook("onStart", deadline);
       if (instance.state !== "ready") {
         throw new UnavailableError(`Instance ${instance.id} ended during start`);

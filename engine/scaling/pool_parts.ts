@@ -7,7 +7,7 @@
  */
 import type { ScaleReason } from "./autoscaler.ts";
 import type { Clock } from "../base/clock.ts";
-import type { Instance } from "../sandbox/host/instance.ts";
+import type { Instance, ReadyInfo } from "../sandbox/host/instance.ts";
 
 /** Options for `InstancePool`. */
 export interface PoolOptions {
@@ -43,6 +43,11 @@ export interface PoolOptions {
   onCrashLoop(reason: string): void;
   /** Called for every instance exit. */
   onExit?(instance: Instance, reason: string, expected: boolean): void;
+  /**
+   * Checks what a launched instance reports ready with, before its `onStart` runs; throwing fails
+   * the launch with that error (the release contract check).
+   */
+  checkReady?(ready: ReadyInfo): void;
   /** Called when a launched instance is ready (after `onStart`), with the launch time in ms. */
   onStart?(instance: Instance, durationMs: number): void;
   /**
