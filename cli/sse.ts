@@ -37,6 +37,8 @@ export async function* readEvents(
     buffer += chunk;
     let end: number;
     while ((end = buffer.search(/\r\n|\r|\n/)) !== -1) {
+      // A CR that ends the chunk may be the first half of a CRLF: wait for the next chunk.
+      if (buffer[end] === "\r" && end === buffer.length - 1) break;
       const line = buffer.slice(0, end);
       buffer = buffer.slice(end + (buffer.startsWith("\r\n", end) ? 2 : 1));
       if (line === "") {
