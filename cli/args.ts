@@ -51,12 +51,17 @@ export function parseCommandArgs(
   args: string[],
 ): { flags: FlagValues; positionals: string[] } {
   const flags: Record<string, Flag> = { ...GLOBAL_FLAGS, ...command.flags };
-  for (const arg of args) {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
     if (arg === "--") break;
     if (!arg.startsWith("-") || arg === "-h") continue;
     const name = arg.replace(/^--?/, "").split("=")[0]!;
     const negated = name.startsWith("no-") && flags[name.slice(3)]?.type === "boolean";
-    if (arg.startsWith("--") && (flags[name] || negated)) continue;
+    if (arg.startsWith("--") && (flags[name] || negated)) {
+      // The value of a string flag may itself start with a dash (`--token -x…`).
+      if (flags[name]?.type === "string" && !arg.includes("=")) i++;
+      continue;
+    }
     const hint = didYouMean(name, Object.keys(flags), "--");
     throw new CliError(
       `Unknown flag ${arg.split("=")[0]} for "${command.name}".${hint}`,

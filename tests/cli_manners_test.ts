@@ -58,6 +58,17 @@ Deno.test("cli suggests the command or flag meant, and refuses unknown flags by 
     assert.equal(await cli([...args, "--url", "http://127.0.0.1:9"], io), 2, args.join(" "));
     assert.match(io.errors[0]!, message, args.join(" "));
   }
+  // A flag's value that starts with a dash is never taken for a flag: `--token=-x` passes it,
+  // `--token -x` is refused saying how to pass it.
+  const dashed = testIo();
+  assert.equal(await cli(["list", "--token=-dash", "--url", "http://127.0.0.1:9"], dashed), 3);
+  assert.match(dashed.errors[0]!, /Cannot reach the engine at http:\/\/127\.0\.0\.1:9/);
+  const ambiguous = testIo();
+  assert.equal(
+    await cli(["list", "--token", "-dash", "--url", "http://127.0.0.1:9"], ambiguous),
+    2,
+  );
+  assert.match(ambiguous.errors[0]!, /'--token' argument is ambiguous/);
   const json = testIo();
   assert.equal(await cli(["stauts", "--json"], json), 2);
   assert.deepEqual(JSON.parse(json.text), {
