@@ -44,13 +44,14 @@ export function serviceName(id: string): string {
  * The `bundle.json` text.
  *
  * @param id Bundle id.
+ * @param schema Whether to add the `"$schema"` line.
  * @returns The JSON text.
  */
-export function manifestText(id: string): string {
+export function manifestText(id: string, schema: boolean = SCAFFOLD_SCHEMA): string {
   return `${
     JSON.stringify(
       {
-        ...(SCAFFOLD_SCHEMA ? { $schema: SCHEMA_URL } : {}),
+        ...(schema ? { $schema: SCHEMA_URL } : {}),
         id,
         version: "0.1.0",
         entry: "./mod.ts",
@@ -84,11 +85,12 @@ const BODY = (service: string, ctx: string, req: string) =>
  * The entry module's text.
  *
  * @param id Bundle id.
+ * @param sdkImport Whether the module imports `defineBundle` from the SDK.
  * @returns The TypeScript source.
  */
-export function moduleText(id: string): string {
+export function moduleText(id: string, sdkImport: boolean = SCAFFOLD_SDK_IMPORT): string {
   const service = serviceName(id);
-  if (SCAFFOLD_SDK_IMPORT) {
+  if (sdkImport) {
     return `/** The ${id} bundle: one service and an HTTP handler. */
 import { defineBundle } from "@bundlehost/sdk/bundle";
 

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { main as cli } from "../cli.ts";
 import { BUNDLE_ID } from "../cli/init.ts";
+import { manifestText, moduleText, SCHEMA_URL } from "../cli/init_templates.ts";
 import { BUNDLE_ID_PATTERN } from "../engine/manifest/manifest.ts";
 import type { IsolationTier } from "../engine/sdk/types.ts";
 import { ROOT } from "./_helpers.ts";
@@ -140,6 +141,28 @@ Deno.test("cli init's scaffolded test passes against a local SDK checkout", asyn
     assert.equal(out.code, 0, text);
     assert.match(text, /GreeterService greets by name \.\.\. ok/);
     assert.match(text, /ok \| 1 passed/);
+
+    // The module type-checks as scaffolded, and in the variant the lead switches on once bundles
+    // can import the SDK (against the SDK's types); that variant's manifest starts with $schema.
+    for (const sdkImport of [false, true]) {
+      await Deno.writeTextFile(`${dir}/greeter/mod.ts`, moduleText("greeter", sdkImport));
+      const check = await new Deno.Command(Deno.execPath(), {
+        args: ["check", "mod.ts"],
+        cwd: `${dir}/greeter`,
+        env: { NO_COLOR: "1" },
+        stderr: "piped",
+      }).output();
+      assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
+    }
+    assert.match(
+      moduleText("greeter", true),
+      /import \{ defineBundle \} from "@bundlehost\/sdk\/bundle"/,
+    );
+    assert.deepEqual(Object.keys(JSON.parse(manifestText("greeter", true))).slice(0, 2), [
+      "$schema",
+      "id",
+    ]);
+    assert.equal(JSON.parse(manifestText("greeter", true)).$schema, SCHEMA_URL);
 
     const bad = testIo();
     assert.equal(await cli(["init", "other", `${dir}/other`, "--sdk", dir], bad), 2);
