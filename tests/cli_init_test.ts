@@ -102,7 +102,7 @@ Deno.test("cli task may write under the current folder only", async () => {
   const outside = await tempDir();
   try {
     const run = async (args: string[]) => {
-      const out = await new Deno.Command(Deno.execPath(), {
+      const out = await new Deno.Command("deno", {
         args: ["run", ...cliTaskFlags(), `${ROOT}/cli.ts`, ...args],
         cwd: dir,
         stdout: "piped",
@@ -130,7 +130,7 @@ Deno.test("cli init's scaffolded test passes against a local SDK checkout", asyn
     assert.equal(await cli(["init", "greeter", `${dir}/greeter`, "--sdk", ROOT], io), 0);
     const config = JSON.parse(await Deno.readTextFile(`${dir}/greeter/deno.json`));
     assert.match(config.imports["@bundlehost/sdk/testing"], /engine\/testing\/mod\.ts$/);
-    const out = await new Deno.Command(Deno.execPath(), {
+    const out = await new Deno.Command("deno", {
       args: ["task", "test"],
       cwd: `${dir}/greeter`,
       env: { NO_COLOR: "1" },
@@ -146,7 +146,7 @@ Deno.test("cli init's scaffolded test passes against a local SDK checkout", asyn
     // can import the SDK (against the SDK's types); that variant's manifest starts with $schema.
     for (const sdkImport of [false, true]) {
       await Deno.writeTextFile(`${dir}/greeter/mod.ts`, moduleText("greeter", sdkImport));
-      const check = await new Deno.Command(Deno.execPath(), {
+      const check = await new Deno.Command("deno", {
         args: ["check", "mod.ts"],
         cwd: `${dir}/greeter`,
         env: { NO_COLOR: "1" },
