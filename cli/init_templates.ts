@@ -5,11 +5,8 @@
  */
 import { ENGINE_VERSION } from "../engine/base/version.ts";
 
-/**
- * Whether `bundle.json` gets a `"$schema"` line. Off until the engine's manifest validator
- * accepts the field (it refuses unknown fields); flip when it does.
- */
-export const SCAFFOLD_SCHEMA = false;
+/** Whether `bundle.json` gets a `"$schema"` line (the manifest accepts and ignores it). */
+export const SCAFFOLD_SCHEMA = true;
 
 /**
  * Whether `mod.ts` imports `defineBundle` from `@bundlehost/sdk/bundle`. Off until a bundle can
