@@ -1,8 +1,8 @@
 /**
  * `deno task cli logs <id> [--follow]` against a fake of the engine's logs endpoint on loopback
  * (`GET /admin/bundles/:id/logs`, JSON; `?follow=1`, server-sent events `event: log`). The fake
- * speaks exactly the contract the engine's endpoint is built to; the end-to-end test against the
- * real endpoint lives with it.
+ * speaks exactly the contract the engine's endpoint is built to; the last test runs the command
+ * against the real endpoint of a real engine.
  *
  * @module
  */
@@ -10,6 +10,11 @@ import assert from "node:assert/strict";
 import { main as cli } from "../cli.ts";
 import { MAX_EVENT_CHARS, readEvents } from "../cli/sse.ts";
 import { testIo } from "./_cli_io.ts";
+import { manifest, waitFor, writeBundle } from "./_helpers.ts";
+import { admin, releasePath, rpc } from "./_http.ts";
+import { TEST_TOKEN, testServer } from "./_server.ts";
+
+const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 const TOKEN = "fake-logs-token";
 
@@ -162,4 +167,45 @@ Deno.test("readEvents joins data lines, keeps the last id and reads a CRLF split
     { event: "log", data: "a\nb", id: "7" },
     { event: "message", data: "c", id: "7" },
   ]);
+});
+
+Deno.test("cli logs reads the engine's real endpoint, and --follow follows it until the bundle is deleted", async () => {
+  await using srv = await testServer();
+  const dir = await writeBundle(
+    `${srv.root}/src`,
+    manifest("talker", { services: { Talk: "1.0.0" } }),
+    {
+      "mod.ts":
+        `export default { services: { Talk: { say: (input) => { console.log("said " + input); return 1; } } } };`,
+    },
+  );
+  assert.equal((await releasePath(srv.url, dir)).status, 201);
+  await rpc(srv.url, "Talk", "say", "one", { traceparent: TRACEPARENT });
+  await waitFor(
+    async () => {
+      const io = testIo();
+      await cli(["logs", "talker", "--url", srv.url, "--token", TEST_TOKEN], io);
+      return io.text.includes("said one");
+    },
+    20_000,
+    "the record through the CLI",
+  );
+  const recent = testIo();
+  assert.equal(await cli(["logs", "talker", "--url", srv.url, "--token", TEST_TOKEN], recent), 0);
+  assert.match(
+    recent.text,
+    /^\S+Z INFO {2}talker@1\.0\.0 \[[^\]]+] said one trace=4bf92f3577b34da6a3ce929d0e0e4736$/m,
+  );
+
+  const io = testIo();
+  const following = cli(
+    ["logs", "talker", "--follow", "--url", srv.url, "--token", TEST_TOKEN],
+    io,
+  );
+  await waitFor(() => io.text.includes("said one"), 10_000, "the replayed record");
+  await rpc(srv.url, "Talk", "say", "two");
+  await waitFor(() => io.text.includes("said two"), 20_000, "the live record");
+  // Deleting the bundle ends its followers: the command ends by itself, with success.
+  assert.equal((await admin(srv.url, "DELETE", "/admin/bundles/talker")).status, 200);
+  assert.equal(await following, 0);
 });
