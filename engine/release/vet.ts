@@ -15,6 +15,7 @@
 import semver from "semver";
 import { ReleaseRefusedError } from "../base/errors.ts";
 import { VetCache, vetKey } from "./vet_cache.ts";
+import { isBareSpecifier, SDK_SPECIFIER } from "./bundle_imports.ts";
 
 /** What vetting found in an accepted graph. */
 export interface VetReport {
@@ -166,6 +167,22 @@ export async function vetBundle(
   return report;
 }
 
+/** The refusal for an import that does not resolve; a bare one is named with how to map it. */
+function unresolved(importer: string, specifier: string, error: string): ReleaseRefusedError {
+  const from = importer.startsWith("file://") ? importer.slice(7) : importer;
+  if (!isBareSpecifier(specifier)) {
+    return new ReleaseRefusedError(
+      `Cannot release bundle: ${from} imports "${specifier}": ${error}`,
+    );
+  }
+  const sdk = specifier.startsWith("@bundlehost/sdk") && specifier !== SDK_SPECIFIER
+    ? ` (a bundle can import the SDK as "${SDK_SPECIFIER}" only)`
+    : "";
+  return new ReleaseRefusedError(
+    `Cannot release bundle: ${from} imports "${specifier}", which the bundle's own deno.json does not map${sdk}: map it under "imports" in a deno.json beside bundle.json (the engine's import map does not apply to bundles), and declare an npm or remote target in bundle.json "imports"`,
+  );
+}
+
 /** Runs `deno info` on the entry and checks every module of the graph. */
 async function vetGraph(
   root: string,
@@ -175,7 +192,9 @@ async function vetGraph(
 ): Promise<VetReport> {
   const entryPath = `${root}/${entry.replace(/^\.\//, "")}`;
   const command = new Deno.Command(options.denoCommand ?? "deno", {
-    args: ["info", "--json", "--no-lock", entryPath],
+    // `--no-config`: a bundle resolves nothing through the engine's import map; its own map was
+    // applied to the stored files at release (`bundle_imports.ts`).
+    args: ["info", "--json", "--no-lock", "--no-config", entryPath],
     cwd: options.cwd,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -205,11 +224,7 @@ async function vetGraph(
   for (const m of modules) {
     for (const dep of m.dependencies ?? []) {
       for (const target of [dep.code, dep.type]) {
-        if (target?.error) {
-          throw new ReleaseRefusedError(
-            `Cannot release bundle: ${m.specifier} imports "${dep.specifier}": ${target.error}`,
-          );
-        }
+        if (target?.error) throw unresolved(m.specifier, dep.specifier ?? "", target.error);
         if (target?.specifier && !importer.has(target.specifier)) {
           importer.set(target.specifier, m.specifier);
         }
