@@ -6,9 +6,11 @@
  * A Web Worker resolves modules with the engine's import map and no worker option changes that, so
  * the released copy carries no bare specifier at all: the engine copies the SDK's bundle-side files
  * (no runtime imports, no privilege: `defineBundle` returns its argument) into the release under the
- * reserved folder {@linkcode RESERVED_DIR}, asks `deno info` to resolve the graph with the bundle's
- * map, and rewrites each bare specifier in the stored files to what it resolved to (a relative path
- * inside the folder, or the full `npm:`/`jsr:`/`https:` specifier). Both tiers then load the same
+ * reserved folder {@linkcode RESERVED_DIR}, and rewrites each bare specifier the bundle's modules
+ * import to what the bundle's map resolves it to (a relative path inside the folder, or the full
+ * `npm:`/`jsr:`/`https:` specifier). The rewrite finds imports by their syntax (`from "…"`,
+ * `import "…"`, `import("…")`); a mapped specifier quoted that way inside a string or a comment is
+ * rewritten too. Both tiers then load the same
  * files with no import map (the process tier runs with `--no-config`, vetting too), the rewritten
  * files are what the content hash and the vet cache key cover, and vetting still refuses a file
  * outside the folder and an undeclared npm or remote import. A file of the bundle's own under the
@@ -44,18 +46,6 @@ const EMIT_OPTIONS: readonly string[] = [
   "experimentalDecorators",
   "emitDecoratorMetadata",
 ];
-
-/** Options for {@linkcode resolveBundleImports}. */
-export interface ResolveOptions {
-  /** Entry module, relative to the bundle folder. */
-  entry: string;
-  /** A folder path that does not exist yet, for the files while `deno info` reads them. */
-  stage: string;
-  /** Deno executable. @default {"deno"} */
-  denoCommand?: string;
-  /** Give up after this long, ms. @default {60000} */
-  timeoutMs?: number;
-}
 
 /** A bundle's import map, as read from its `deno.json`. */
 interface ImportMap {
@@ -151,38 +141,33 @@ async function sdkFiles(): Promise<ReleaseFile[]> {
   }));
 }
 
-/** Targets relative to the bundle folder (`./lib/`) made absolute against the staged folder. */
-function absolute(map: Record<string, string>, base: string): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(map).map((
-      [key, target],
-    ) => [key, /^\.{0,2}\//.test(target) ? new URL(target, base).href : target]),
-  );
-}
+/** Files that can hold an import: JavaScript and TypeScript modules. */
+const MODULE_FILE = /\.(?:[cm]?[jt]s|[jt]sx)$/;
+
+/** A quoted specifier where it is imported: after `from`, inside `import(`, after `import`. */
+const IMPORT = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s*)(["'])([^"'\n]{1,2048})\2/g;
 
 /**
- * Adds the SDK copy to a release's files and rewrites every bare specifier of its module graph to
- * what the bundle's own `deno.json` (or the SDK mapping) resolves it to. A bare specifier nothing
- * maps is left as it is, for vetting to refuse with its name.
+ * Adds the SDK copy to a release's files (when a file names the SDK) and rewrites every bare
+ * specifier its modules import to what the bundle's own `deno.json` maps it to, as Deno resolves
+ * an import map: `scopes` first, an exact key, the longest key ending in `/`, and a key mapped to an
+ * `npm:`/`jsr:` package also maps that package's subpaths. A bare specifier nothing maps is left as
+ * it is, for vetting to refuse with its name.
  *
  * @param files The release's files, sorted by path.
- * @param options The entry and a staging folder for `deno info`.
  * @returns The files as they are stored and run, sorted by path.
  * @throws {ReleaseRefusedError} For a file under {@linkcode RESERVED_DIR}, a malformed
- * `deno.json`, or a `compilerOptions` entry that changes the emitted code.
+ * `deno.json`, a mapping to a file outside the bundle folder, or a `compilerOptions` entry that
+ * changes the emitted code.
  *
  * @example Resolve an uploaded bundle's imports
  * ```ts ignore
- * const stored = await resolveBundleImports(files, { entry: "mod.ts", stage: "/data/stage-1" });
+ * const stored = await resolveBundleImports(await readBundleFiles("./bundles/catalog"));
  * ```
  */
-export async function resolveBundleImports(
-  files: readonly ReleaseFile[],
-  options: ResolveOptions,
-): Promise<ReleaseFile[]> {
+export async function resolveBundleImports(files: readonly ReleaseFile[]): Promise<ReleaseFile[]> {
   const reserved = files.find((f) =>
-    f.path === RESERVED_DIR || f.path.startsWith(`${SDK_DIR}/`) ||
-    f.path.startsWith(`${RESERVED_DIR}/`)
+    f.path === RESERVED_DIR || f.path.startsWith(`${RESERVED_DIR}/`)
   );
   if (reserved !== undefined) {
     throw new ReleaseRefusedError(
@@ -196,12 +181,20 @@ export async function resolveBundleImports(
   all.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const mapped = Object.keys(map.imports).length + Object.keys(map.scopes).length > 0;
   if (!usesSdk && !mapped) return all;
-  return await rewriteGraph(all, map, usesSdk, options);
+  // The engine's entry for the SDK wins over the bundle's own.
+  if (usesSdk) map.imports = { ...map.imports, [SDK_SPECIFIER]: `./${SDK_DIR}/bundle.ts` };
+  // A root no mapping can name by accident: an absolute target (`/x`) lands outside it.
+  const root = `file:///${crypto.randomUUID()}/`;
+  return all.map((file) =>
+    MODULE_FILE.test(file.path) && !file.path.startsWith(`${RESERVED_DIR}/`)
+      ? rewrite(file, map, root)
+      : file
+  );
 }
 
 function includes(haystack: Uint8Array, needle: Uint8Array): boolean {
-  const first = needle[0];
-  for (let i = haystack.indexOf(first!); i >= 0; i = haystack.indexOf(first!, i + 1)) {
+  const first = needle[0]!;
+  for (let i = haystack.indexOf(first); i >= 0; i = haystack.indexOf(first, i + 1)) {
     if (i + needle.length > haystack.length) return false;
     let j = 1;
     while (j < needle.length && haystack[i + j] === needle[j]) j++;
@@ -210,143 +203,73 @@ function includes(haystack: Uint8Array, needle: Uint8Array): boolean {
   return false;
 }
 
-interface InfoTarget {
-  specifier?: string;
-  error?: string;
-}
-interface InfoModule {
-  specifier: string;
-  local?: string;
-  dependencies?: { specifier?: string; code?: InfoTarget; type?: InfoTarget }[];
-}
-
-/** Stages the files, asks `deno info` how the map resolves them, and applies the rewrites. */
-async function rewriteGraph(
-  files: readonly ReleaseFile[],
-  map: ImportMap,
-  usesSdk: boolean,
-  options: ResolveOptions,
-): Promise<ReleaseFile[]> {
-  await Deno.mkdir(options.stage, { recursive: true });
-  const stage = await Deno.realPath(options.stage);
-  const base = `file://${stage}/`;
-  const importMap = {
-    imports: {
-      ...absolute(map.imports, base),
-      ...(usesSdk ? { [SDK_SPECIFIER]: `${base}${SDK_DIR}/bundle.ts` } : {}),
-    },
-    scopes: Object.fromEntries(
-      Object.entries(map.scopes).map(([scope, entries]) => [
-        /^\.{0,2}\//.test(scope) ? new URL(scope, base).href : scope,
-        absolute(entries, base),
-      ]),
-    ),
-  };
+/** The file with each mapped bare specifier it imports replaced; unchanged if none is. */
+function rewrite(file: ReleaseFile, map: ImportMap, root: string): ReleaseFile {
+  let text: string;
   try {
-    for (const file of files) {
-      const path = `${stage}/${file.path}`;
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      await Deno.writeFile(path, file.data);
-    }
-    await Deno.writeTextFile(`${stage}.importmap.json`, JSON.stringify(importMap));
-    const output = await new Deno.Command(options.denoCommand ?? "deno", {
-      args: [
-        "info",
-        "--json",
-        "--no-lock",
-        "--no-config",
-        `--import-map=${stage}.importmap.json`,
-        `${stage}/${options.entry.replace(/^\.\//, "")}`,
-      ],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-      signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
-    }).output();
-    // A graph deno info cannot read is vetting's to refuse, with its own message.
-    if (!output.success) return [...files];
-    const info = JSON.parse(new TextDecoder().decode(output.stdout)) as { modules?: InfoModule[] };
-    const edits = collectEdits(info.modules ?? [], stage);
-    return files.map((file) => {
-      const fileEdits = edits.get(file.path);
-      return fileEdits === undefined
-        ? file
-        : { path: file.path, data: applyEdits(file, fileEdits) };
-    });
-  } finally {
-    await Deno.remove(stage, { recursive: true }).catch(() => {});
-    await Deno.remove(`${stage}.importmap.json`).catch(() => {});
+    text = new TextDecoder("utf-8", { fatal: true }).decode(file.data);
+  } catch {
+    return file; // Not text: no module Deno would load.
   }
+  let changed = false;
+  const out = text.replace(IMPORT, (match, lead: string, quote: string, specifier: string) => {
+    if (!isBareSpecifier(specifier)) return match;
+    const target = resolveBare(specifier, file.path, map, root);
+    if (target === undefined) return match;
+    changed = true;
+    return `${lead}${quote}${target}${quote}`;
+  });
+  return changed ? { path: file.path, data: new TextEncoder().encode(out) } : file;
 }
 
-/**
- * The rewrites of every staged module, by path relative to the bundle folder: written bare
- * specifier → what it becomes. `deno info` lists each specifier of a module once, however often the
- * module imports it, so the rewrite applies to every import of it in the file.
- */
-function collectEdits(
-  modules: readonly InfoModule[],
-  stage: string,
-): Map<string, Map<string, string>> {
-  const edits = new Map<string, Map<string, string>>();
-  for (const module of modules) {
-    if (module.local === undefined || !module.local.startsWith(`${stage}/`)) continue;
-    const from = module.local.slice(stage.length + 1);
-    const rewrites = new Map<string, string>();
-    for (const dependency of module.dependencies ?? []) {
-      const written = dependency.specifier;
-      if (written === undefined || !isBareSpecifier(written)) continue;
-      // The code target is what loads; a type-only import has only a type target.
-      const target = dependency.code ?? dependency.type;
-      if (target?.specifier === undefined) continue;
-      rewrites.set(written, replacement(target.specifier, from, stage, written));
-    }
-    if (rewrites.size > 0) edits.set(from, rewrites);
+/** What `specifier`, imported by the module at `from`, is written as after resolution. */
+function resolveBare(
+  specifier: string,
+  from: string,
+  map: ImportMap,
+  root: string,
+): string | undefined {
+  const importer = `${root}${from}`;
+  const scopes = Object.keys(map.scopes)
+    .map((key) => ({ key, href: new URL(key, root).href }))
+    .filter(({ href }) => importer.startsWith(href))
+    .sort((a, b) => b.href.length - a.href.length);
+  for (const { key } of scopes) {
+    const target = lookup(specifier, map.scopes[key]!);
+    if (target !== undefined) return place(target, specifier, from, root);
   }
-  return edits;
+  const target = lookup(specifier, map.imports);
+  return target === undefined ? undefined : place(target, specifier, from, root);
 }
 
-/** What a resolved specifier is written as in the stored module `from`. */
-function replacement(resolved: string, from: string, stage: string, written: string): string {
-  if (!resolved.startsWith("file://")) return resolved;
-  const path = decodeURIComponent(new URL(resolved).pathname);
-  if (!path.startsWith(`${stage}/`)) {
+/** The target one map gives a specifier, if any. */
+function lookup(specifier: string, entries: Record<string, string>): string | undefined {
+  const exact = entries[specifier];
+  if (exact !== undefined) return exact;
+  const keys = Object.keys(entries).sort((a, b) => b.length - a.length);
+  const prefix = keys.find((key) => key.endsWith("/") && specifier.startsWith(key));
+  if (prefix !== undefined) return `${entries[prefix]}${specifier.slice(prefix.length)}`;
+  // Deno's own extension: a package mapped by name maps its subpaths too (`zod/mini`).
+  const name = keys.find((key) =>
+    /^(?:npm|jsr):/.test(entries[key]!) && specifier.startsWith(`${key}/`)
+  );
+  return name === undefined ? undefined : `${entries[name]}${specifier.slice(name.length)}`;
+}
+
+/** A target as the stored module at `from` imports it: a relative path, or the specifier. */
+function place(target: string, specifier: string, from: string, root: string): string {
+  const local = /^\.{0,2}\//.test(target);
+  if (!local && !target.startsWith("file:")) return target;
+  const url = new URL(target, root).href;
+  if (!local || !url.startsWith(root)) {
     throw new ReleaseRefusedError(
-      `Cannot release bundle: deno.json maps "${written}" to ${path}, a file outside the bundle folder`,
+      `Cannot release bundle: deno.json maps "${specifier}" to "${target}", outside the bundle folder`,
     );
   }
-  const target = path.slice(stage.length + 1).split("/");
+  const path = url.slice(root.length).split("/");
   const source = from.split("/").slice(0, -1);
   let common = 0;
-  while (common < source.length && source[common] === target[common]) common++;
+  while (common < source.length && source[common] === path[common]) common++;
   const up = source.length - common;
-  const rest = target.slice(common).map(encodeURIComponent).join("/");
-  return `${up === 0 ? "./" : "../".repeat(up)}${rest}`;
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-/**
- * The file with each quoted specifier replaced where it is imported: after `from`, after `import`
- * (a side-effect import) and inside a literal `import(…)`.
- */
-function applyEdits(
-  file: ReleaseFile,
-  rewrites: ReadonlyMap<string, string>,
-): Uint8Array<ArrayBuffer> {
-  let text = new TextDecoder().decode(file.data);
-  for (const [written, to] of rewrites) {
-    const pattern = new RegExp(
-      `(\\bfrom\\s*|\\bimport\\s*|\\bimport\\s*\\(\\s*)(["'])${escapeRegExp(written)}\\2`,
-      "g",
-    );
-    text = text.replace(
-      pattern,
-      (_match, lead: string, quote: string) => `${lead}${quote}${to}${quote}`,
-    );
-  }
-  return new TextEncoder().encode(text);
+  return `${up === 0 ? "./" : "../".repeat(up)}${path.slice(common).join("/")}`;
 }

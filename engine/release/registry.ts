@@ -275,12 +275,7 @@ export class Registry {
     }
     const manifest = parseManifest(json);
     // The stored copy carries the SDK and no bare specifier (`bundle_imports.ts`).
-    const stored = await resolveBundleImports(files, {
-      entry: manifest.entry,
-      stage: `${this.releaseDir(manifest.id, manifest.version)}.stage-${
-        crypto.randomUUID().slice(0, 8)
-      }`,
-    });
+    const stored = await resolveBundleImports(files);
     return await this.#lock(
       manifest.id,
       () => this.#release(manifest.id, manifest.version, stored, options.activate ?? true),
