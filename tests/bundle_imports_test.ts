@@ -266,3 +266,23 @@ export default { services: { Greeter: { greet: () => which } } };`,
   assert.equal(released.status, 201, JSON.stringify(released.body));
   assert.equal((await rpc(s.url, "Greeter", "greet")).body.result, "b");
 });
+
+Deno.test("worker tier: an SDK bundle with no grants is still prepared as source and needs no read grant", async () => {
+  await using s = await testServer();
+  const dir = await writeBundle(`${s.root}/src`, greeter("prepared", "worker"), {
+    "mod.ts": `import { defineBundle } from "@bundlehost/sdk/bundle";
+export default defineBundle({
+  services: {
+    Greeter: { greet: (input: { path: string }) => Deno.permissions.querySync({ name: "read", path: input.path }).state },
+  },
+});
+`,
+  });
+  assert.equal((await releasePath(s.url, dir)).status, 201);
+  const stored = `${s.root}/.bundlehost/releases/prepared/1.0.0`;
+  const own = await rpc(s.url, "Greeter", "greet", { path: `${stored}/mod.ts` });
+  assert.equal(own.status, 200, JSON.stringify(own.body));
+  assert.notEqual(own.body.result, "granted", "the prepared entry reads no file");
+  const sdk = await rpc(s.url, "Greeter", "greet", { path: `${stored}/.bundlehost/sdk/bundle.ts` });
+  assert.notEqual(sdk.body.result, "granted", "the SDK is inlined too");
+});
