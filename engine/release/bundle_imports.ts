@@ -10,11 +10,11 @@
  * import to what the bundle's map resolves it to (a relative path inside the folder, or the full
  * `npm:`/`jsr:`/`https:` specifier). The rewrite finds imports by their syntax (`from "…"`,
  * `import "…"`, `import("…")`); a mapped specifier quoted that way inside a string or a comment is
- * rewritten too. Both tiers then load the same
- * files with no import map (the process tier runs with `--no-config`, vetting too), the rewritten
- * files are what the content hash and the vet cache key cover, and vetting still refuses a file
- * outside the folder and an undeclared npm or remote import. A file of the bundle's own under the
- * reserved folder is refused, so the SDK copy cannot be shadowed.
+ * rewritten too. Both tiers then load the same files with no import map (the process tier runs
+ * with `--no-config`, vetting too), the rewritten files are what the content hash and the vet cache
+ * key cover, and vetting still refuses a file outside the folder and an undeclared npm or remote
+ * import. A file of the bundle's own under the reserved folder is refused, so the SDK copy cannot
+ * be shadowed.
  *
  * @module
  */
@@ -212,9 +212,10 @@ function rewrite(file: ReleaseFile, map: ImportMap, root: string): ReleaseFile {
     return file; // Not text: no module Deno would load.
   }
   let changed = false;
+  const scopes = scopesOf(file.path, map, root);
   const out = text.replace(IMPORT, (match, lead: string, quote: string, specifier: string) => {
     if (!isBareSpecifier(specifier)) return match;
-    const target = resolveBare(specifier, file.path, map, root);
+    const target = resolveBare(specifier, file.path, scopes, map.imports, root);
     if (target === undefined) return match;
     changed = true;
     return `${lead}${quote}${target}${quote}`;
@@ -226,27 +227,39 @@ function rewrite(file: ReleaseFile, map: ImportMap, root: string): ReleaseFile {
 function resolveBare(
   specifier: string,
   from: string,
-  map: ImportMap,
+  scopes: readonly Record<string, string>[],
+  imports: Record<string, string>,
   root: string,
 ): string | undefined {
-  const importer = `${root}${from}`;
-  const scopes = Object.keys(map.scopes)
-    .map((key) => ({ key, href: new URL(key, root).href }))
-    .filter(({ href }) => importer.startsWith(href))
-    .sort((a, b) => b.href.length - a.href.length);
-  for (const { key } of scopes) {
-    const target = lookup(specifier, map.scopes[key]!);
+  for (const entries of scopes) {
+    const target = lookup(specifier, entries);
     if (target !== undefined) return place(target, specifier, from, root);
   }
-  const target = lookup(specifier, map.imports);
+  const target = lookup(specifier, imports);
   return target === undefined ? undefined : place(target, specifier, from, root);
 }
 
+/** The scopes that apply to the module at `from`, most specific first. */
+function scopesOf(from: string, map: ImportMap, root: string): Record<string, string>[] {
+  const importer = `${root}${from}`;
+  return Object.entries(map.scopes)
+    .map(([key, entries]) => ({ href: new URL(key, root).href, entries }))
+    .filter(({ href }) => importer.startsWith(href))
+    .sort((a, b) => b.href.length - a.href.length)
+    .map(({ entries }) => entries);
+}
+
+/** Keys of a map, longest first, computed once per map. */
+const LONGEST_FIRST = new WeakMap<Record<string, string>, string[]>();
+
 /** The target one map gives a specifier, if any. */
 function lookup(specifier: string, entries: Record<string, string>): string | undefined {
-  const exact = entries[specifier];
-  if (exact !== undefined) return exact;
-  const keys = Object.keys(entries).sort((a, b) => b.length - a.length);
+  if (Object.hasOwn(entries, specifier)) return entries[specifier];
+  let keys = LONGEST_FIRST.get(entries);
+  if (keys === undefined) {
+    keys = Object.keys(entries).sort((a, b) => b.length - a.length);
+    LONGEST_FIRST.set(entries, keys);
+  }
   const prefix = keys.find((key) => key.endsWith("/") && specifier.startsWith(key));
   if (prefix !== undefined) return `${entries[prefix]}${specifier.slice(prefix.length)}`;
   // Deno's own extension: a package mapped by name maps its subpaths too (`zod/mini`).
