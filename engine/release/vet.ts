@@ -6,6 +6,10 @@
  * or when the folder holds a symbolic link that resolves outside it (a link is not a module, but
  * reading through it would bypass the bundle's read grants).
  *
+ * `deno info` runs with `--no-config`: the engine's import map never resolves a bundle's imports. A
+ * released bundle's bare specifiers were rewritten at release through its own `deno.json`
+ * (`bundle_imports.ts`); one left unmapped is refused, naming it and how to map it.
+ *
  * This is the first of two layers: at run time the engine loads the bundle's entry with a
  * non-literal `import()` from inside the sandbox, so its graph is also checked against the
  * sandbox's own permissions.
@@ -35,7 +39,7 @@ export interface VetOptions {
   denoCommand?: string;
   /** Give up after this long, ms. @default {60000} */
   timeoutMs?: number;
-  /** Working directory for `deno info` (decides which deno.json import map applies). */
+  /** Working directory for `deno info` (no deno.json applies: it runs with `--no-config`). */
   cwd?: string;
   /**
    * Accepted graphs by content (`vet_cache.ts`); `null` vets every time.
