@@ -75,20 +75,15 @@ Deno.test("The SDK copy is added only when a file names it, and its mapping beat
   assert.ok(out[".bundlehost/sdk/types.ts"]);
 });
 
-Deno.test("Mappings outside the folder and files in the reserved folder are refused", async () => {
+Deno.test("A mapping outside the folder is left for vetting; reserved files and bad maps are refused", async () => {
   for (
     const target of ["../secret.ts", "/etc/hostname", "file:///etc/hostname", "./a/../../x.ts"]
   ) {
-    await assert.rejects(
-      resolved({
-        "deno.json": JSON.stringify({ imports: { "@out": target } }),
-        "mod.ts": `import "@out";`,
-      }),
-      (error: unknown) =>
-        error instanceof ReleaseRefusedError &&
-        /"@out".*outside the bundle folder/.test(error.message),
-      target,
-    );
+    const out = await resolved({
+      "deno.json": JSON.stringify({ imports: { "@out": target } }),
+      "mod.ts": `import "@out";`,
+    });
+    assert.equal(out["mod.ts"], `import "@out";`, target);
   }
   await assert.rejects(
     resolved({ ".bundlehost/x.ts": "", "mod.ts": "" }),

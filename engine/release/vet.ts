@@ -171,12 +171,42 @@ export async function vetBundle(
   return report;
 }
 
+/**
+ * What the bundle's own `deno.json` `imports` map a specifier to (an exact key, or the longest key
+ * ending in `/`): the release left it as it was because the target is outside the folder.
+ */
+async function mappedTo(root: string, specifier: string): Promise<string | undefined> {
+  let imports: unknown;
+  try {
+    imports = (JSON.parse(await Deno.readTextFile(`${root}/deno.json`)) as { imports?: unknown })
+      .imports;
+  } catch {
+    return undefined;
+  }
+  if (typeof imports !== "object" || imports === null) return undefined;
+  const map = imports as Record<string, unknown>;
+  if (Object.hasOwn(map, specifier)) return String(map[specifier]);
+  const key = Object.keys(map).filter((k) => k.endsWith("/") && specifier.startsWith(k))
+    .sort((a, b) => b.length - a.length)[0];
+  return key === undefined ? undefined : `${String(map[key])}${specifier.slice(key.length)}`;
+}
+
 /** The refusal for an import that does not resolve; a bare one is named with how to map it. */
-function unresolved(importer: string, specifier: string, error: string): ReleaseRefusedError {
+function unresolved(
+  importer: string,
+  specifier: string,
+  error: string,
+  mapped: string | undefined,
+): ReleaseRefusedError {
   const from = importer.startsWith("file://") ? importer.slice(7) : importer;
   if (!isBareSpecifier(specifier)) {
     return new ReleaseRefusedError(
       `Cannot release bundle: ${from} imports "${specifier}": ${error}`,
+    );
+  }
+  if (mapped !== undefined) {
+    return new ReleaseRefusedError(
+      `Cannot release bundle: ${from} imports "${specifier}", which the bundle's deno.json maps to "${mapped}", outside the bundle folder: a bundle imports only files inside its folder`,
     );
   }
   const sdk = specifier.startsWith("@bundlehost/sdk") && specifier !== SDK_SPECIFIER
@@ -228,7 +258,10 @@ async function vetGraph(
   for (const m of modules) {
     for (const dep of m.dependencies ?? []) {
       for (const target of [dep.code, dep.type]) {
-        if (target?.error) throw unresolved(m.specifier, dep.specifier ?? "", target.error);
+        if (target?.error) {
+          const specifier = dep.specifier ?? "";
+          throw unresolved(m.specifier, specifier, target.error, await mappedTo(root, specifier));
+        }
         if (target?.specifier && !importer.has(target.specifier)) {
           importer.set(target.specifier, m.specifier);
         }
