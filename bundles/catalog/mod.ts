@@ -1,9 +1,11 @@
 /**
  * Example bundle with a permission it really uses: it reads `data/products.json` from its own
  * folder (`"permissions": { "read": ["./data"] }`). Anything else on disk is refused by Deno.
+ * `defineBundle` from the SDK types its services and hooks; it adds nothing at run time.
  *
  * @module
  */
+import { defineBundle } from "@bundlehost/sdk/bundle";
 
 interface Product {
   sku: string;
@@ -18,7 +20,7 @@ async function load(): Promise<void> {
   products = JSON.parse(await Deno.readTextFile(url)) as Product[];
 }
 
-export default {
+export default defineBundle({
   services: {
     CatalogService: {
       list(): Product[] {
@@ -50,4 +52,4 @@ export default {
       await load();
     },
   },
-};
+});

@@ -5,7 +5,8 @@
  * none (`sandbox/host/worker_reserve.ts`), and its sandbox's start is the bundle's own import only.
  *
  * Only a self-contained module qualifies: its vetted graph is the entry file alone (`node:`
- * built-ins aside), it asks for no permission, and it does not locate itself (`import.meta`) nor
+ * built-ins aside) or the entry and the release's SDK copy (`bundle_imports.ts`: no runtime import,
+ * inlined as `data:` URLs of its own), it asks for no permission, and it does not locate itself (`import.meta`) nor
  * import by a computed specifier (`import(`), which both resolve against the module's own URL.
  * Such a bundle cannot name its own folder, so losing the read of its own module file changes
  * nothing it can do. Every other bundle keeps the file URL and the read of its module files.
@@ -14,6 +15,7 @@
  */
 import { isNoGrants, type ResolvedPermissions } from "../manifest/permissions.ts";
 import type { VetReport } from "./vet.ts";
+import { SDK_DIR } from "./bundle_imports.ts";
 
 /** Largest module inlined, bytes; a larger one loads from its file. */
 export const MAX_PREPARED_BYTES = 256 * 1024;
@@ -36,6 +38,39 @@ function bytesToBase64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
+/** A file of a release's SDK copy. */
+const SDK_FILE = new RegExp(`/${SDK_DIR.replaceAll(".", "\\.")}/(?:bundle|types)\\.ts$`);
+
+/** A quoted specifier where it is imported: after `from`, after `import`. */
+const IMPORT = /(\bfrom\s*|\bimport\s*)(["'])(\.{1,2}\/[^"'\n]{1,2048})\2/g;
+
+/**
+ * The entry's source with each import of an SDK file replaced by that file as a `data:` URL, or
+ * `undefined` when a relative import names anything else. The SDK's entry imports its type file
+ * for types only, which a `data:` module drops when it is compiled.
+ */
+async function inlineSdk(
+  text: string,
+  entryFile: string,
+  sdk: readonly string[],
+): Promise<string | undefined> {
+  const entryUrl = new URL(`file://${entryFile}`);
+  const urls = new Map<string, string>();
+  for (const file of sdk) {
+    const bytes = await Deno.readFile(file);
+    // A folder installed as it is may hold files of its own there: only the SDK's kind qualifies.
+    if (SELF_LOCATING.test(new TextDecoder().decode(bytes))) return undefined;
+    urls.set(file, `data:application/typescript;base64,${bytesToBase64(bytes)}`);
+  }
+  let foreign = false;
+  const out = text.replace(IMPORT, (match, lead: string, quote: string, specifier: string) => {
+    const url = urls.get(decodeURIComponent(new URL(specifier, entryUrl).pathname));
+    if (url === undefined) foreign = true;
+    return url === undefined ? match : `${lead}${quote}${url}${quote}`;
+  });
+  return foreign ? undefined : out;
+}
+
 /**
  * The release's entry as a `data:` URL, when the bundle qualifies (see the module doc).
  *
@@ -56,7 +91,9 @@ export async function preparedModule(
 ): Promise<string | undefined> {
   if (!isNoGrants(requested)) return undefined;
   if (report.npmPackages.length > 0 || report.remoteModules.length > 0) return undefined;
-  if (report.moduleFiles.length !== 1 || report.moduleFiles[0] !== entryFile) return undefined;
+  if (!report.moduleFiles.includes(entryFile)) return undefined;
+  const sdk = report.moduleFiles.filter((file) => file !== entryFile);
+  if (!sdk.every((file) => SDK_FILE.test(file))) return undefined;
   const dot = entryFile.lastIndexOf(".");
   const mediaType = MEDIA_TYPES.get(dot < 0 ? "" : entryFile.slice(dot));
   if (mediaType === undefined) return undefined;
@@ -69,5 +106,10 @@ export async function preparedModule(
     return undefined;
   }
   if (SELF_LOCATING.test(text)) return undefined;
-  return `data:${mediaType};base64,${bytesToBase64(bytes)}`;
+  if (sdk.length > 0) {
+    const inlined = await inlineSdk(text, entryFile, sdk);
+    if (inlined === undefined) return undefined;
+    text = inlined;
+  }
+  return `data:${mediaType};base64,${bytesToBase64(new TextEncoder().encode(text))}`;
 }

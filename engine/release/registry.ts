@@ -33,6 +33,7 @@ import type { CanaryOptions, CanaryState } from "../store/canary_state.ts";
 import type { Clock } from "../base/clock.ts";
 import { abandonedCanary, TrafficControl } from "./traffic.ts";
 import type { OutcomeWindow } from "../core/outcomes.ts";
+import { resolveBundleImports } from "./bundle_imports.ts";
 import {
   DEFAULT_LIMITS,
   hashFiles,
@@ -284,9 +285,11 @@ export class Registry {
       manifestFile.data = new TextEncoder().encode(JSON.stringify(json, null, 2));
     }
     const manifest = parseManifest(json);
+    // The stored copy carries the SDK and no bare specifier (`bundle_imports.ts`).
+    const stored = await resolveBundleImports(files);
     return await this.#lock(
       manifest.id,
-      () => this.#release(manifest.id, manifest.version, files, options.activate ?? true),
+      () => this.#release(manifest.id, manifest.version, stored, options.activate ?? true),
     );
   }
 

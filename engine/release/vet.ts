@@ -6,6 +6,10 @@
  * or when the folder holds a symbolic link that resolves outside it (a link is not a module, but
  * reading through it would bypass the bundle's read grants).
  *
+ * `deno info` runs with `--no-config`: the engine's import map never resolves a bundle's imports. A
+ * released bundle's bare specifiers were rewritten at release through its own `deno.json`
+ * (`bundle_imports.ts`); one left unmapped is refused, naming it and how to map it.
+ *
  * This is the first of two layers: at run time the engine loads the bundle's entry with a
  * non-literal `import()` from inside the sandbox, so its graph is also checked against the
  * sandbox's own permissions.
@@ -15,6 +19,7 @@
 import semver from "semver";
 import { ReleaseRefusedError } from "../base/errors.ts";
 import { VetCache, vetKey } from "./vet_cache.ts";
+import { isBareSpecifier, SDK_SPECIFIER } from "./bundle_imports.ts";
 
 /** What vetting found in an accepted graph. */
 export interface VetReport {
@@ -34,7 +39,7 @@ export interface VetOptions {
   denoCommand?: string;
   /** Give up after this long, ms. @default {60000} */
   timeoutMs?: number;
-  /** Working directory for `deno info` (decides which deno.json import map applies). */
+  /** Working directory for `deno info` (no deno.json applies: it runs with `--no-config`). */
   cwd?: string;
   /**
    * Accepted graphs by content (`vet_cache.ts`); `null` vets every time.
@@ -166,6 +171,52 @@ export async function vetBundle(
   return report;
 }
 
+/**
+ * What the bundle's own `deno.json` `imports` map a specifier to (an exact key, or the longest key
+ * ending in `/`): the release left it as it was because the target is outside the folder.
+ */
+async function mappedTo(root: string, specifier: string): Promise<string | undefined> {
+  let imports: unknown;
+  try {
+    imports = (JSON.parse(await Deno.readTextFile(`${root}/deno.json`)) as { imports?: unknown })
+      .imports;
+  } catch {
+    return undefined;
+  }
+  if (typeof imports !== "object" || imports === null) return undefined;
+  const map = imports as Record<string, unknown>;
+  if (Object.hasOwn(map, specifier)) return String(map[specifier]);
+  const key = Object.keys(map).filter((k) => k.endsWith("/") && specifier.startsWith(k))
+    .sort((a, b) => b.length - a.length)[0];
+  return key === undefined ? undefined : `${String(map[key])}${specifier.slice(key.length)}`;
+}
+
+/** The refusal for an import that does not resolve; a bare one is named with how to map it. */
+function unresolved(
+  importer: string,
+  specifier: string,
+  error: string,
+  mapped: string | undefined,
+): ReleaseRefusedError {
+  const from = importer.startsWith("file://") ? importer.slice(7) : importer;
+  if (!isBareSpecifier(specifier)) {
+    return new ReleaseRefusedError(
+      `Cannot release bundle: ${from} imports "${specifier}": ${error}`,
+    );
+  }
+  if (mapped !== undefined) {
+    return new ReleaseRefusedError(
+      `Cannot release bundle: ${from} imports "${specifier}", which the bundle's deno.json maps to "${mapped}", outside the bundle folder: a bundle imports only files inside its folder`,
+    );
+  }
+  const sdk = specifier.startsWith("@bundlehost/sdk") && specifier !== SDK_SPECIFIER
+    ? ` (a bundle can import the SDK as "${SDK_SPECIFIER}" only)`
+    : "";
+  return new ReleaseRefusedError(
+    `Cannot release bundle: ${from} imports "${specifier}", which the bundle's own deno.json does not map${sdk}: map it under "imports" in a deno.json beside bundle.json (the engine's import map does not apply to bundles), and declare an npm or remote target in bundle.json "imports"`,
+  );
+}
+
 /** Runs `deno info` on the entry and checks every module of the graph. */
 async function vetGraph(
   root: string,
@@ -175,7 +226,9 @@ async function vetGraph(
 ): Promise<VetReport> {
   const entryPath = `${root}/${entry.replace(/^\.\//, "")}`;
   const command = new Deno.Command(options.denoCommand ?? "deno", {
-    args: ["info", "--json", "--no-lock", entryPath],
+    // `--no-config`: a bundle resolves nothing through the engine's import map; its own map was
+    // applied to the stored files at release (`bundle_imports.ts`).
+    args: ["info", "--json", "--no-lock", "--no-config", entryPath],
     cwd: options.cwd,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -206,9 +259,8 @@ async function vetGraph(
     for (const dep of m.dependencies ?? []) {
       for (const target of [dep.code, dep.type]) {
         if (target?.error) {
-          throw new ReleaseRefusedError(
-            `Cannot release bundle: ${m.specifier} imports "${dep.specifier}": ${target.error}`,
-          );
+          const specifier = dep.specifier ?? "";
+          throw unresolved(m.specifier, specifier, target.error, await mappedTo(root, specifier));
         }
         if (target?.specifier && !importer.has(target.specifier)) {
           importer.set(target.specifier, m.specifier);

@@ -72,6 +72,8 @@ export async function vetKey(root: string, parts: VetKeyParts): Promise<string> 
       parts.cwd ?? null,
       Deno.version.deno,
       ENGINE_VERSION,
+      // Graphs vetted with the engine's import map (before `--no-config`) are not reused.
+      "no-config",
     ]),
   ];
   const folders = [""];
