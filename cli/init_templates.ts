@@ -8,12 +8,8 @@ import { ENGINE_VERSION } from "../engine/base/version.ts";
 /** Whether `bundle.json` gets a `"$schema"` line (the manifest accepts and ignores it). */
 export const SCAFFOLD_SCHEMA = true;
 
-/**
- * Whether `mod.ts` imports `defineBundle` from `@bundlehost/sdk/bundle`. Off until a bundle can
- * import the SDK at release in both tiers; until then `mod.ts` is a plain object of the same shape
- * (which needs no import). Flip when it does.
- */
-export const SCAFFOLD_SDK_IMPORT = false;
+/** Whether `mod.ts` imports `defineBundle` from `@bundlehost/sdk/bundle` (the engine provides it). */
+export const SCAFFOLD_SDK_IMPORT = true;
 
 /** The published JSON Schema of `bundle.json`, for editors. */
 export const SCHEMA_URL =
