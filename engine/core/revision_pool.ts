@@ -12,6 +12,7 @@ import { InstancePool } from "../scaling/pool.ts";
 import type { RevisionScaling } from "./scaling.ts";
 import type { IsolationTier } from "../sdk/types.ts";
 import type { Clock } from "../base/clock.ts";
+import { type BundleFolder, inAuthorTerms } from "../base/author_terms.ts";
 
 /** Engine timings a pool uses. */
 export interface PoolSettings {
@@ -39,6 +40,8 @@ export interface RevisionPoolInit {
   dataDir: string;
   /** Entry module URL. */
   entryUrl: string;
+  /** The bundle's folders: its errors and logs name the author's files. */
+  folder: BundleFolder;
   /** Builds a transport for one instance. */
   transport(instanceName: string): TransportFactory;
   /** Engine timings. */
@@ -71,6 +74,7 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
   const { manifest, settings, events, scaling } = init;
   const { id, version } = manifest;
   const label = `${id}@${version}`;
+  const { folder } = init;
   const pool: InstancePool = new InstancePool({
     label,
     min: manifest.scaling.minWorkers,
@@ -92,6 +96,7 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
         tier: init.tier,
         bundle: { id, version, instanceId, dataDir: init.dataDir },
         entry: init.entryUrl,
+        folder,
         heartbeatMs: settings.heartbeatMs,
         unresponsiveMs: settings.unresponsiveMs,
         probeMs: settings.probeMs,
@@ -105,7 +110,7 @@ export function createRevisionPool(init: RevisionPoolInit): InstancePool {
             version,
             instanceId: instance.id,
             level,
-            message,
+            message: inAuthorTerms(message, folder, "author"),
           };
           if (record?.traceparent) log.traceparent = record.traceparent;
           events.dispatchEvent(new LogEvent(log));
