@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { closestName } from "../base/author_terms.ts";
 import semver from "semver";
 import { BundleCallError, BundlehostError, NotFoundError } from "../base/errors.ts";
 import { type Clock, systemClock } from "../base/clock.ts";
@@ -292,7 +293,7 @@ export class Broker {
       const notFound = new NotFoundError(
         `No active bundle provides service ${service}${range ? `@${range}` : ""}${
           route?.type ? ` on route ${route.type}` : route?.params ? " with those parameters" : ""
-        }`,
+        }${this.#didYouMean(service)}`,
       );
       const inactive = this.#inactiveProvider(query);
       if (inactive) return await this.#degrade(state, inactive, "not-found", notFound);
@@ -427,6 +428,18 @@ export class Broker {
     if (!mock) throw new NotFoundError(`No mock bundle provides service ${state.service}`);
     const result = await mock.call(attemptCall(state, state.deadline));
     return { result, bundle: mock.label, degraded: reason === "mock" ? "mock" : reason };
+  }
+
+  /** ` (did you mean X?)` when an installed bundle declares a service named close to `service`. */
+  #didYouMean(service: string): string {
+    const known = new Set<string>();
+    for (const entry of this.#host.entries()) {
+      for (const revision of entry.revisions.values()) {
+        for (const name of Object.keys(revision.manifest.services)) known.add(name);
+      }
+    }
+    const close = closestName(service, known);
+    return close === undefined ? "" : ` (did you mean ${close}?)`;
   }
 
   /** The bundles that may provide `service`. */
