@@ -55,6 +55,9 @@ const FAILING = `export default {
       async net() {
         return (await fetch("http://example.com/")).status;
       },
+      writeData(_input, ctx) {
+        return Deno.writeTextFile(ctx.bundle.dataDir + "/cache.json", "{}");
+      },
     },
   },
 };
@@ -231,6 +234,11 @@ export default {
     assert.match(
       (await rpc("net")).message,
       /Requires net access to "example\.com:80": add "example\.com:80" to "permissions\.net" in bundle\.json/,
+    );
+    // The bundle's data folder is $DATA, as bundle.json names it.
+    assert.match(
+      (await rpc("writeData")).message,
+      /Requires write access to "\$DATA\/cache\.json": add "\$DATA\/cache\.json" to "permissions\.write" in bundle\.json/,
     );
     // The library caller gets the same, with the location on its own.
     const error = await rejects(() => server.engine.call("Faulty", "oops", {}), BundleCallError);

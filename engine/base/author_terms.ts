@@ -16,6 +16,8 @@ export interface BundleFolder {
   source?: string;
   /** The entry module, relative to the folder (it may run inlined, as a `data:` URL). */
   entry?: string;
+  /** The bundle's persistent data folder (`ctx.bundle.dataDir`), named `$DATA` to everyone. */
+  data?: string;
 }
 
 /**
@@ -66,21 +68,38 @@ function prefixes(dir: string): string[] {
  * @returns The message with the engine's paths replaced.
  */
 export function inAuthorTerms(text: string, folder: BundleFolder, audience: Audience): string {
+  const out = folder.data === undefined ? text : replaceFolder(text, folder.data, "$DATA/");
+  return replaceFolder(
+    out,
+    folder.dir,
+    audience === "author" && folder.source !== undefined
+      ? `${folder.source.replace(/\/+$/, "")}/`
+      : "",
+  );
+}
+
+/** Replaces the mentions of `dir` (as URL, path, or the bare folder) with `replacement`. */
+function replaceFolder(text: string, dir: string, replacement: string): string {
   // The common case (a log line, a message without paths) costs one search.
-  if (!text.includes(folder.dir) && !text.includes(encodeURI(folder.dir))) return text;
-  const replacement = audience === "author" && folder.source !== undefined
-    ? `${folder.source.replace(/\/+$/, "")}/`
-    : "";
+  if (!text.includes(dir) && !text.includes(encodeURI(dir))) return text;
   let out = text;
-  for (const prefix of prefixes(folder.dir)) out = out.replaceAll(prefix, replacement);
+  for (const prefix of prefixes(dir)) out = out.replaceAll(prefix, () => replacement);
   // The folder itself, e.g. "cannot read /…/releases/x/1.0.0".
-  const bare = new RegExp(`(?:file://)?${escapeRegExp(folder.dir)}(?![\\w./-])`, "g");
-  return out.replace(bare, replacement === "" ? "the bundle folder" : replacement.slice(0, -1));
+  const bare = new RegExp(`(?:file://)?${escapeRegExp(dir)}(?![\\w./-])`, "g");
+  const folder = replacement === "" ? "the bundle folder" : replacement.slice(0, -1);
+  return out.replace(bare, () => folder);
 }
 
 /** The path of `file` relative to `dir` when it lies inside it (`undefined` otherwise). */
 function inside(file: string, dir: string): string | undefined {
-  const path = file.startsWith("file://") ? decodeURI(file.slice(7)) : file;
+  let path = file;
+  if (file.startsWith("file://")) {
+    try {
+      path = decodeURI(file.slice(7));
+    } catch {
+      return undefined; // Not a URL any module of the bundle has.
+    }
+  }
   if (!path.startsWith(`${dir}/`)) return undefined;
   const rel = path.slice(dir.length + 1);
   return rel.split("/").includes("..") ? undefined : rel;
@@ -152,6 +171,8 @@ export function permissionHint(
     `Requires ${kind} access to "${shown}": add "${value}" to ${field} in bundle.json ` +
     "(the operator policy must allow it too)";
   if (kind !== "read" && kind !== "write") return grant(resource, resource);
+  const inData = folder.data === undefined ? undefined : inside(resource, folder.data);
+  if (inData !== undefined) return grant(`$DATA/${inData}`, `$DATA/${inData}`);
   const relative = !resource.startsWith("/") && !resource.startsWith("file:");
   const absolute = relative && cwd !== undefined
     ? `${cwd.replace(/\/+$/, "")}/${resource}`

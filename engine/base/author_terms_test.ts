@@ -9,7 +9,8 @@ import {
 } from "./author_terms.ts";
 
 const DIR = "/srv/data/.bundlehost/releases/shop/1.2.0";
-const FOLDER = { dir: DIR, source: "/home/ada/shop", entry: "./mod.ts" };
+const DATA = "/srv/data/.bundlehost/data/shop";
+const FOLDER = { dir: DIR, source: "/home/ada/shop", entry: "./mod.ts", data: DATA };
 
 Deno.test("inAuthorTerms names the author's files, or bundle-relative ones for clients", () => {
   const text = `Module not found "file://${DIR}/lib/x.ts" (imported by ${DIR}/mod.ts); in ${DIR}`;
@@ -20,6 +21,11 @@ Deno.test("inAuthorTerms names the author's files, or bundle-relative ones for c
   assert.equal(
     inAuthorTerms(text, FOLDER, "client"),
     'Module not found "lib/x.ts" (imported by mod.ts); in the bundle folder',
+  );
+  // The data folder is $DATA to everyone.
+  assert.equal(
+    inAuthorTerms(`cannot open ${DATA}/a.db`, FOLDER, "client"),
+    "cannot open $DATA/a.db",
   );
   // A sibling folder that only shares the prefix is not the bundle's.
   assert.equal(inAuthorTerms(`${DIR}0/mod.ts`, FOLDER, "client"), `${DIR}0/mod.ts`);
@@ -32,6 +38,7 @@ Deno.test("locate picks the first frame inside the bundle; an inlined entry maps
   assert.equal(locate("data::7:9 file:///x.ts:1:1", FOLDER, "client"), "mod.ts:7:9");
   assert.equal(locate(`file://${DIR}/../../etc/x.ts:1:1`, FOLDER, "client"), undefined);
   assert.equal(locate("file:///srv/engine/guest/runtime.ts:1:2", FOLDER, "client"), undefined);
+  assert.equal(locate(`file://${DIR}/%E0.ts:1:1`, FOLDER, "client"), undefined);
 });
 
 Deno.test("permissionHint names the field and value, or says no grant can allow it", () => {
@@ -57,6 +64,11 @@ Deno.test("permissionHint names the field and value, or says no grant can allow 
   assert.match(
     permissionHint(denied("sys", "hostname"), FOLDER, "/srv")!,
     /add "hostname" to "permissions\.sys"/,
+  );
+  assert.equal(
+    permissionHint(denied("write", `${DATA}/cache/a.db`), FOLDER, "/srv"),
+    'Requires write access to "$DATA/cache/a.db": add "$DATA/cache/a.db" to "permissions.write" ' +
+      "in bundle.json (the operator policy must allow it too)",
   );
   assert.equal(permissionHint("Some other failure", FOLDER, "/srv"), undefined);
   // A refusal worded differently still loses the flag advice and gains the field.

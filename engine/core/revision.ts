@@ -452,6 +452,7 @@ export class Revision {
       folder: {
         dir: init.dir,
         entry: init.manifest.entry,
+        data: init.dataDir,
         ...(init.source === undefined ? {} : { source: init.source }),
       },
       transport: init.transport,
