@@ -58,6 +58,11 @@ export interface BrokerHost {
    * decision reads those only. @default {every bundle}
    */
   providers?(service: string): Iterable<BundleEntry>;
+  /**
+   * The service names installed bundles declare, for "did you mean" on a miss (none when
+   * absent: a miss never reads every bundle).
+   */
+  serviceNames?(): Iterable<string>;
   /** One bundle. */
   entry(id: string): BundleEntry | undefined;
   /** A breaker changed state. */
@@ -432,13 +437,8 @@ export class Broker {
 
   /** ` (did you mean X?)` when an installed bundle declares a service named close to `service`. */
   #didYouMean(service: string): string {
-    const known = new Set<string>();
-    for (const entry of this.#host.entries()) {
-      for (const revision of entry.revisions.values()) {
-        for (const name of Object.keys(revision.manifest.services)) known.add(name);
-      }
-    }
-    const close = closestName(service, known);
+    const known = this.#host.serviceNames?.();
+    const close = known === undefined ? undefined : closestName(service, known);
     return close === undefined ? "" : ` (did you mean ${close}?)`;
   }
 

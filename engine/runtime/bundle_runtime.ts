@@ -151,6 +151,7 @@ export class BundleRuntime implements RuntimePort {
       entries: () => this.#bundles.values(),
       entry: (id) => this.#bundles.get(id),
       providers: (service) => this.#providers.providers(service),
+      serviceNames: () => this.#providers.services(),
       onBreakerChange: (bundle, from, to) => {
         this.events.dispatchEvent(new BreakerEvent(bundle, from, to));
       },
