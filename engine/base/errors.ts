@@ -404,16 +404,25 @@ export interface RemoteError {
 export class BundleCallError extends BundlehostError {
   /** The error as the bundle raised it. */
   readonly remote: RemoteError;
+  /**
+   * Where in the bundle it was raised, e.g. `mod.ts:3:9` (relative to the bundle folder for a
+   * call's error), when its stack said so.
+   */
+  readonly at?: string;
 
   /**
    * Creates the error.
    *
    * @param bundle `id@version` of the bundle that threw.
    * @param remote The error it raised.
+   * @param where `at`: where in the bundle it was raised; `inMessage`: name it in the message too
+   * (a load failure, read by the author; a call's error keeps file names out of its message).
    */
-  constructor(bundle: string, remote: RemoteError) {
-    super("BUNDLE_ERROR", `Bundle ${bundle} failed: ${remote.name}: ${remote.message}`);
+  constructor(bundle: string, remote: RemoteError, where?: { at: string; inMessage?: boolean }) {
+    const suffix = where?.inMessage ? ` (at ${where.at})` : "";
+    super("BUNDLE_ERROR", `Bundle ${bundle} failed: ${remote.name}: ${remote.message}${suffix}`);
     this.remote = remote;
+    if (where !== undefined) this.at = where.at;
   }
 
   /** Error class name. */

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { closestName } from "../base/author_terms.ts";
 import semver from "semver";
 import { BundleCallError, BundlehostError, NotFoundError } from "../base/errors.ts";
 import { type Clock, systemClock } from "../base/clock.ts";
@@ -57,6 +58,11 @@ export interface BrokerHost {
    * decision reads those only. @default {every bundle}
    */
   providers?(service: string): Iterable<BundleEntry>;
+  /**
+   * The service names installed bundles declare, for "did you mean" on a miss (none when
+   * absent: a miss never reads every bundle).
+   */
+  serviceNames?(): Iterable<string>;
   /** One bundle. */
   entry(id: string): BundleEntry | undefined;
   /** A breaker changed state. */
@@ -292,7 +298,7 @@ export class Broker {
       const notFound = new NotFoundError(
         `No active bundle provides service ${service}${range ? `@${range}` : ""}${
           route?.type ? ` on route ${route.type}` : route?.params ? " with those parameters" : ""
-        }`,
+        }${this.#didYouMean(service)}`,
       );
       const inactive = this.#inactiveProvider(query);
       if (inactive) return await this.#degrade(state, inactive, "not-found", notFound);
@@ -427,6 +433,13 @@ export class Broker {
     if (!mock) throw new NotFoundError(`No mock bundle provides service ${state.service}`);
     const result = await mock.call(attemptCall(state, state.deadline));
     return { result, bundle: mock.label, degraded: reason === "mock" ? "mock" : reason };
+  }
+
+  /** ` (did you mean X?)` when an installed bundle declares a service named close to `service`. */
+  #didYouMean(service: string): string {
+    const known = this.#host.serviceNames?.();
+    const close = known === undefined ? undefined : closestName(service, known);
+    return close === undefined ? "" : ` (did you mean ${close}?)`;
   }
 
   /** The bundles that may provide `service`. */

@@ -66,6 +66,11 @@ export class ProviderIndex {
     return this.#byService.get(service) ?? NONE;
   }
 
+  /** The names of the services that have at least one provider. */
+  services(): Iterable<string> {
+    return this.#byService.keys();
+  }
+
   /** Services with at least one provider. */
   get size(): number {
     return this.#byService.size;

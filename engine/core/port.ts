@@ -56,7 +56,10 @@ export interface RuntimePort {
    * Installs a version from a folder; it ends RESOLVED. `exposes`: what it exposed when it last
    * started (a restore), shown until an instance starts.
    */
-  install(dir: string, options?: { hash?: string; exposes?: Exposed }): Promise<RevisionStatus>;
+  install(
+    dir: string,
+    options?: { hash?: string; exposes?: Exposed; source?: string },
+  ): Promise<RevisionStatus>;
   /**
    * Starts a version (the current one by default) and waits until ACTIVE; `atZero` starts it
    * scaled to zero when its scaling allows (restore).

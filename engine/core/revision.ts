@@ -83,6 +83,8 @@ export interface RevisionInit {
   countDroppedLogs?(count: number): void;
   /** Content hash of the release, when known. */
   hash?: string;
+  /** The author's folder the release came from: errors name its files (base/author_terms.ts). */
+  source?: string;
   /** What it exposed when it last started (restore), until an instance reports it again. */
   exposes?: Exposed;
   /** Builds a transport for one instance. */
@@ -496,6 +498,12 @@ export class Revision {
       tier: this.tier,
       dataDir: init.dataDir,
       entryUrl: init.entryUrl,
+      folder: {
+        dir: init.dir,
+        entry: init.manifest.entry,
+        data: init.dataDir,
+        ...(init.source === undefined ? {} : { source: init.source }),
+      },
       transport: init.transport,
       settings: init.settings,
       events: init.events,

@@ -13,6 +13,7 @@ import { InstancePool } from "../scaling/pool.ts";
 import type { RevisionScaling } from "./scaling.ts";
 import type { IsolationTier } from "../sdk/types.ts";
 import type { Clock } from "../base/clock.ts";
+import { type BundleFolder, inAuthorTerms } from "../base/author_terms.ts";
 
 /** Engine timings a pool uses. */
 export interface PoolSettings {
@@ -40,6 +41,8 @@ export interface RevisionPoolInit {
   dataDir: string;
   /** Entry module URL. */
   entryUrl: string;
+  /** The bundle's folders: its errors and logs name the author's files. */
+  folder: BundleFolder;
   /** Builds a transport for one instance. */
   transport(instanceName: string): TransportFactory;
   /** Engine timings. */
@@ -127,6 +130,7 @@ export function spawnInstance(
     tier: init.tier,
     bundle: { id, version, instanceId, dataDir: init.dataDir },
     entry: init.entryUrl,
+    folder: init.folder,
     heartbeatMs: settings.heartbeatMs,
     unresponsiveMs: settings.unresponsiveMs,
     probeMs: settings.probeMs,
@@ -140,7 +144,7 @@ export function spawnInstance(
         version,
         instanceId: instance.id,
         level,
-        message,
+        message: inAuthorTerms(message, init.folder, "author"),
       };
       if (record?.traceparent) log.traceparent = record.traceparent;
       events.dispatchEvent(new LogEvent(log));

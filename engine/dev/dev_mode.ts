@@ -63,23 +63,6 @@ function devVersion(version: string, at: number): string {
 
 const DEV = /-dev\.[0-9]+$/;
 
-/**
- * The error as the author reads it: paths inside the engine's copy of the release become paths in
- * the author's folder.
- *
- * @param message The engine's message.
- * @param releaseDir The release folder the engine made.
- * @param folder The author's folder.
- * @returns The message with the folder's paths.
- */
-export function inAuthorTerms(message: string, releaseDir: string, folder: string): string {
-  const absolute = new URL(`file://${releaseDir.startsWith("/") ? "" : "/"}${releaseDir}`).pathname;
-  return message
-    .replaceAll(`file://${absolute}`, folder)
-    .replaceAll(absolute, folder)
-    .replaceAll(releaseDir, folder);
-}
-
 /** Watches bundle folders and releases each saved change as a development revision. */
 export class DevMode implements AsyncDisposable {
   readonly #engine: Engine;
@@ -179,12 +162,8 @@ export class DevMode implements AsyncDisposable {
         throw new Error(status?.error ?? `the new revision is ${result.state}, not ACTIVE`);
       }
     } catch (error) {
-      const message = inAuthorTerms(
-        (error as Error).message,
-        registry.releaseDir(id, version),
-        folder,
-      );
-      return this.#failed(folder, `${folder}: ${message}`);
+      // The registry names files in the author's folder already (engine/base/author_terms.ts).
+      return this.#failed(folder, `${folder}: ${(error as Error).message}`);
     }
     await registry.prune(id, this.#keep, (v) => DEV.test(v)).catch(() => []);
     this.#lastError.delete(folder);

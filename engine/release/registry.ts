@@ -287,9 +287,10 @@ export class Registry {
     const manifest = parseManifest(json);
     // The stored copy carries the SDK and no bare specifier (`bundle_imports.ts`).
     const stored = await resolveBundleImports(files);
+    const from = "path" in source ? await sourceFolder(source.path) : undefined;
     return await this.#lock(
       manifest.id,
-      () => this.#release(manifest.id, manifest.version, stored, options.activate ?? true),
+      () => this.#release(manifest.id, manifest.version, stored, options.activate ?? true, from),
     );
   }
 
@@ -298,6 +299,7 @@ export class Registry {
     version: string,
     files: ReleaseFile[],
     activate: boolean,
+    source: string | undefined,
   ): Promise<ReleaseResult> {
     const hash = await hashFiles(files);
     const existing = await this.#store.getRelease(id, version);
@@ -325,7 +327,7 @@ export class Registry {
     // Stored and installed only: traffic (and any phased release) stays as it is.
     const staged = !activate && record !== undefined;
     try {
-      await this.#engine.install(dir, { hash });
+      await this.#engine.install(dir, source === undefined ? { hash } : { hash, source });
       const started = desired === "started" && !staged
         ? await this.#engine.start(id, version)
         : undefined;
@@ -335,6 +337,7 @@ export class Registry {
       const canary = (staged ? undefined : this.#traffic.abortCanary(id, `released ${version}`)) ??
         record?.canary;
       const release: ReleaseRecord = { id, version, hash, releasedAt: new Date().toISOString() };
+      if (source !== undefined) release.source = source;
       if (started?.state === "ACTIVE") release.exposes = exposedBy(started);
       await this.#store.commit(
         staged ? { release } : {
@@ -381,10 +384,11 @@ export class Registry {
         `Stored release ${id}@${version} was modified on disk (hash ${actual}, recorded ${release.hash})`,
       );
     }
-    await this.#engine.install(
-      dir,
-      release.exposes ? { hash: release.hash, exposes: release.exposes } : { hash: release.hash },
-    );
+    await this.#engine.install(dir, {
+      hash: release.hash,
+      ...(release.exposes ? { exposes: release.exposes } : {}),
+      ...(release.source === undefined ? {} : { source: release.source }),
+    });
     return release;
   }
 
@@ -767,4 +771,9 @@ function exposedBy(status: RevisionStatus): Exposed {
   const services: Record<string, string[]> = {};
   for (const [name, service] of Object.entries(status.services)) services[name] = service.methods;
   return { services, fetch: status.fetch };
+}
+
+/** The author's folder a release is made from, absolute, so that its errors can name it. */
+async function sourceFolder(path: string): Promise<string | undefined> {
+  return await Deno.realPath(path).catch(() => undefined);
 }

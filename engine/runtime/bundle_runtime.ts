@@ -9,6 +9,7 @@
 import { VetCache } from "../release/vet_cache.ts";
 import { BundleStateError, NotFoundError } from "../base/errors.ts";
 import type { Clock } from "../base/clock.ts";
+import { authorFolderOf, vetErrorInAuthorTerms } from "../base/author_terms.ts";
 import {
   admitCall,
   type AdmittedCall,
@@ -150,6 +151,7 @@ export class BundleRuntime implements RuntimePort {
       entries: () => this.#bundles.values(),
       entry: (id) => this.#bundles.get(id),
       providers: (service) => this.#providers.providers(service),
+      serviceNames: () => this.#providers.services(),
       onBreakerChange: (bundle, from, to) => {
         this.events.dispatchEvent(new BreakerEvent(bundle, from, to));
       },
@@ -205,7 +207,8 @@ export class BundleRuntime implements RuntimePort {
    *
    * @param dir Bundle folder.
    * @param options `hash`: the release's content hash, shown in status; `exposes`: what the
-   * version exposed when it last started (restore), shown until an instance starts.
+   * version exposed when it last started (restore), shown until an instance starts; `source`: the
+   * author's folder the release was copied from, so that its errors name the author's files.
    * @returns The version's status.
    * @throws {ManifestError} For a bad manifest, permissions beyond the ceiling, or a field above
    * the operator's limits.
@@ -215,7 +218,7 @@ export class BundleRuntime implements RuntimePort {
    */
   async install(
     dir: string,
-    options: { hash?: string; exposes?: Exposed } = {},
+    options: { hash?: string; exposes?: Exposed; source?: string } = {},
   ): Promise<RevisionStatus> {
     this.#assertOpen();
     const policy: InstallPolicy = {
@@ -226,7 +229,10 @@ export class BundleRuntime implements RuntimePort {
       vetCache: this.#vetCache,
     };
     if (this.#options.isolation) policy.isolation = this.#options.isolation;
-    const prepared = await prepareInstall(dir, policy);
+    const source = authorFolderOf(dir, this.#options.dataDir, options.source);
+    const prepared = await prepareInstall(dir, policy).catch((error) => {
+      throw vetErrorInAuthorTerms(error, dir, source);
+    });
     const { manifest, tier, grants } = prepared;
     const revision = new Revision({
       manifest,
@@ -239,6 +245,7 @@ export class BundleRuntime implements RuntimePort {
       admitLog: () => this.#logBudget.admit(manifest.id),
       countDroppedLogs: (count) => this.#logBudget.countDropped(manifest.id, count),
       ...(options.hash === undefined ? {} : { hash: options.hash }),
+      ...(source === undefined ? {} : { source }),
       ...(options.exposes === undefined ? {} : { exposes: options.exposes }),
       transport: (name) =>
         this.#sandboxes.transport({ tier, name, grants, memoryMb: manifest.scaling.memoryMb }),

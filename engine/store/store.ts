@@ -43,6 +43,8 @@ export interface ReleaseRecord {
    * version without an instance (absent when the release did not start it).
    */
   exposes?: Exposed;
+  /** The author's folder it was released from (absent for an archive): errors name its files. */
+  source?: string;
 }
 
 /**

@@ -46,6 +46,8 @@ export interface ErrorBody {
     field?: string;
     /** What the bundle threw, for `BUNDLE_ERROR`. */
     bundle?: { name: string; code?: string };
+    /** Where in the bundle it was thrown, relative to its folder (`mod.ts:3:9`), when known. */
+    at?: string;
   };
 }
 
@@ -67,6 +69,7 @@ export function errorReply(
       body.error.bundle = error.remote.code === undefined
         ? { name: error.remote.name }
         : { name: error.remote.name, code: error.remote.code };
+      if (error.at !== undefined) body.error.at = error.at;
     }
     const status = STATUS_BY_CODE[error.code] ?? 500;
     if (status >= 500 && error.code === "INTERNAL") onInternal?.(error);

@@ -17,6 +17,12 @@ import {
   UnavailableError,
 } from "../../base/errors.ts";
 import {
+  type Audience,
+  type BundleFolder,
+  explainFault,
+  listNames,
+} from "../../base/author_terms.ts";
+import {
   type GuestMessage,
   type HookName,
   type HostMessage,
@@ -53,6 +59,8 @@ export interface InstanceOptions {
   bundle: WireBundleInfo;
   /** URL of the bundle's entry module. */
   entry: string;
+  /** The bundle's folders: errors leave the instance in the author's terms (author_terms.ts). */
+  folder?: BundleFolder;
   /** Heartbeat period, ms. @default {2000} */
   heartbeatMs?: number;
   /** No heartbeat reply for this long and the instance is declared unresponsive, ms. @default {5000} */
@@ -459,9 +467,9 @@ export class Instance {
         if (!this.#startWaiter) return;
         const waiter = this.#startWaiter;
         this.#startWaiter = undefined;
-        const label = `${this.#options.bundle.id}@${this.#options.bundle.version}`;
-        waiter.reject(new BundleCallError(label, message.error));
-        this.kill(`failed to load: ${message.error.name}: ${message.error.message}`);
+        const error = this.#bundleError(message.error, "author");
+        waiter.reject(error);
+        this.kill(`failed to load: ${describe(error)}`);
         return;
       }
       case "reply":
@@ -481,7 +489,10 @@ export class Instance {
         } else if (message.ok) {
           pending.resolve(message.value);
         } else {
-          pending.reject(this.#remoteError(message.error));
+          // A hook's failure (onStart…) is read by the author in status; a call's by its caller.
+          pending.reject(
+            this.#remoteError(message.error, pending.kind === "hook" ? "author" : "client"),
+          );
         }
         return;
       }
@@ -512,25 +523,43 @@ export class Instance {
       case "publish":
         void this.#publish(message);
         return;
-      case "fatal":
-        this.kill(
-          message.error
-            ? `${message.reason}: ${message.error.name}: ${message.error.message}`
-            : message.reason,
-        );
+      case "fatal": {
+        // Seen by the callers it fails too: bundle-relative paths.
+        const error = message.error && this.#bundleError(message.error, "client");
+        this.kill(error ? `${message.reason}: ${describe(error)}` : message.reason);
         return;
+      }
     }
   }
 
-  #remoteError(error: WireError): Error {
-    if (error.source === "runtime" && error.code === "NOT_FOUND") {
-      return new NotFoundError(error.message);
+  #remoteError(wire: WireError, audience: Audience): Error {
+    if (wire.source === "runtime" && wire.code === "NOT_FOUND") {
+      const service = /^Service (\S+) has no method "/.exec(wire.message)?.[1];
+      const methods = service === undefined ? undefined : this.ready?.services[service];
+      return new NotFoundError(
+        methods ? `${wire.message} (methods: ${listNames(methods)})` : wire.message,
+      );
     }
-    return new BundleCallError(`${this.#options.bundle.id}@${this.#options.bundle.version}`, {
-      name: error.name,
-      message: error.message,
-      ...(error.code === undefined ? {} : { code: error.code }),
-    });
+    return this.#bundleError(wire, audience);
+  }
+
+  /** The one place a bundle's error is put in the author's terms (base/author_terms.ts). */
+  #bundleError(wire: WireError, audience: Audience): BundleCallError {
+    const folder = this.#options.folder;
+    const explained = folder
+      ? explainFault(wire, folder, audience, workingFolder())
+      : { message: wire.message };
+    return new BundleCallError(
+      `${this.#options.bundle.id}@${this.#options.bundle.version}`,
+      {
+        name: wire.name,
+        message: explained.message,
+        ...(wire.code === undefined ? {} : { code: wire.code }),
+      },
+      explained.at === undefined
+        ? undefined
+        : { at: explained.at, inMessage: audience === "author" },
+    );
   }
 
   #publish(message: Extract<GuestMessage, { type: "publish" }>): Promise<void> {
@@ -603,5 +632,20 @@ export class Instance {
         { type, id, ok: false, error: toWireError(error, "runtime") } as HostMessage,
       );
     }
+  }
+}
+
+/** `Name: message (at mod.ts:3:9)` of a bundle's error. */
+function describe(error: BundleCallError): string {
+  const at = error.at === undefined ? "" : ` (at ${error.at})`;
+  return `${error.remote.name}: ${error.remote.message}${at}`;
+}
+
+/** The sandboxes' working folder (the engine's), where relative paths resolve. */
+function workingFolder(): string | undefined {
+  try {
+    return Deno.cwd();
+  } catch {
+    return undefined;
   }
 }
