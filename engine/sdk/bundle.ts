@@ -44,6 +44,7 @@ export type {
   ServiceMethod,
   ServiceObject,
 } from "./types.ts";
+export type { Implements, ServiceImplementation } from "./contract.ts";
 
 /**
  * Declares a bundle. It only adds types: the object is returned as it is, so a plain object of
