@@ -3,12 +3,14 @@
  * bundle.json), the real CLI process writes it into a consumer's folder, `deno check` passes the
  * consumer's correct call and fails a wrong input naming the property, and both bundles release
  * and the typed call answers with the consumer in each tier. A provider whose method drifts from
- * its contract fails `deno check` through `Implements`.
+ * its contract fails `deno check` through `Implements`, and the README's examples type-check as
+ * written.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import type { IsolationTier } from "../engine/sdk/types.ts";
+import { generatedText } from "../cli/types.ts";
 import { manifest, ROOT, writeBundle } from "./_helpers.ts";
 import { admin, releasePath, rpc } from "./_http.ts";
 import { TEST_TOKEN, testServer } from "./_server.ts";
@@ -196,6 +198,44 @@ export default defineBundle<Implements<{ HelloService: HelloService }>>({
     const renamed = await denoCheck(config, `${dir}/renamed.ts`);
     assert.equal(renamed.ok, false, "a method the contract does not name must fail");
     assert.match(renamed.text, /'hello' does not exist/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("README's typed-call examples type-check as written", async () => {
+  const readme = await Deno.readTextFile(`${ROOT}/README.md`);
+  const start = readme.indexOf("\n### Typed calls between bundles\n");
+  assert.ok(start >= 0, "README.md has no typed-calls section");
+  const section = readme.slice(start, readme.indexOf("\n### ", start + 1));
+  const files = new Map<string, string>();
+  for (const [, indent, body] of section.matchAll(/\n( *)```ts\n([\s\S]*?)\n *```/g)) {
+    const text = body!.split("\n").map((line) => line.slice(indent!.length)).join("\n");
+    const path = /^\/\/ (\S+)\n/.exec(text)?.[1];
+    if (path !== undefined) files.set(path, `${text}\n`);
+  }
+  assert.deepEqual([...files.keys()].sort(), [
+    "bundles/greeter/contract.ts",
+    "bundles/greeter/mod.ts",
+    "bundles/shop/mod.ts",
+  ]);
+  const dir = await Deno.makeTempDir({ prefix: "bundlehost-types-readme-" });
+  try {
+    for (const [path, content] of files) {
+      await Deno.mkdir(`${dir}/${path.slice(0, path.lastIndexOf("/"))}`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/${path}`, content);
+    }
+    // What `cli types greeter --out bundles/shop/types/greeter.ts` writes.
+    await Deno.mkdir(`${dir}/bundles/shop/types`);
+    await Deno.writeTextFile(
+      `${dir}/bundles/shop/types/greeter.ts`,
+      generatedText("greeter", "greeter@1.0.0", files.get("bundles/greeter/contract.ts")!),
+    );
+    const config = await sdkConfig(dir);
+    for (const entry of ["bundles/greeter/mod.ts", "bundles/shop/mod.ts"]) {
+      const result = await denoCheck(config, `${dir}/${entry}`);
+      assert.ok(result.ok, `${entry}: ${result.text}`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
