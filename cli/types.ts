@@ -97,13 +97,18 @@ export const types: Command = {
       : "";
     const response = await admin.get(`${bundlePath(id)}/types${query}`);
     const release = response.headers.get("x-bundle") ?? id;
-    const body = new Uint8Array(await response.arrayBuffer());
-    if (body.byteLength > MAX_CONTRACT_BYTES) {
-      throw new CliError(
-        `The engine sent ${body.byteLength} bytes of types, more than ${MAX_CONTRACT_BYTES}`,
+    const tooLarge = (bytes: number) =>
+      new CliError(
+        `The engine sent ${bytes} bytes of types, more than ${MAX_CONTRACT_BYTES}`,
         EXIT.refused,
       );
+    const declared = Number(response.headers.get("content-length") ?? "0");
+    if (declared > MAX_CONTRACT_BYTES) {
+      await response.body?.cancel();
+      throw tooLarge(declared);
     }
+    const body = new Uint8Array(await response.arrayBuffer());
+    if (body.byteLength > MAX_CONTRACT_BYTES) throw tooLarge(body.byteLength);
     await write(out, generatedText(id, release, new TextDecoder().decode(body)));
     return {
       data: { id, release, file: out, bytes: body.byteLength },

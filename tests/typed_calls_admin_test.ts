@@ -33,6 +33,7 @@ Deno.test("a release with a bad types file is refused naming the field", async (
     [{ types: "../other/contract.ts" }, {}, /field "types" must not contain '\.\.'/, 400],
     [{ types: "./contract.d.json" }, {}, /field "types" must be a relative path to a \.ts/, 400],
     [{ types: "/etc/passwd.ts" }, {}, /field "types" must be a relative path/, 400],
+    [{ types: "./api/./contract.ts" }, {}, /field "types" must not contain '\.\.' or '\.'/, 400],
     [
       { types: "./contract.ts" },
       { "contract.ts": `export interface A {}\n${"// padding\n".repeat(7000)}` },

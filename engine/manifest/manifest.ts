@@ -230,8 +230,9 @@ const manifestSchema = z.strictObject({
   description: z.string().max(1024).optional(),
   types: z.string().max(256).regex(TYPES_PATTERN, {
     message: "must be a relative path to a .ts file inside the bundle folder",
-  }).refine((v) => !v.split("/").includes(".."), { message: "must not contain '..'" })
-    .optional(),
+  }).refine((v) => !v.replace(/^\.\//, "").split("/").some((s) => s === ".." || s === "."), {
+    message: "must not contain '..' or '.' segments",
+  }).optional(),
   services: z.record(
     z.string().regex(SERVICE_NAME_PATTERN, { message: "is not a valid service name" }),
     semverString,
