@@ -29,6 +29,13 @@ export interface AdminClient {
    * @throws {CliError} as {@linkcode AdminClient.call}.
    */
   open(path: string, signal?: AbortSignal): Promise<Response>;
+  /**
+   * Sends a GET for a text (not JSON) answer; the response is returned unread when it is 2xx, so
+   * its headers can be read too.
+   *
+   * @throws {CliError} as {@linkcode AdminClient.call}.
+   */
+  get(path: string): Promise<Response>;
 }
 
 async function readToken(explicit: string | undefined): Promise<string> {
@@ -104,6 +111,11 @@ export function adminClient(options: AdminClientOptions): AdminClient {
         headers: { accept: "text/event-stream" },
         ...(signal ? { signal } : {}),
       });
+      if (!response.ok) throw await refusal(response);
+      return response;
+    },
+    async get(path) {
+      const response = await send("GET", path, {});
       if (!response.ok) throw await refusal(response);
       return response;
     },

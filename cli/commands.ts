@@ -16,6 +16,7 @@ import { rollback } from "./rollback.ts";
 import { traffic } from "./traffic.ts";
 import { canary } from "./canary.ts";
 import { events } from "./events.ts";
+import { types } from "./types.ts";
 
 /** The commands. */
 export const COMMANDS: readonly Command[] = [
@@ -31,4 +32,5 @@ export const COMMANDS: readonly Command[] = [
   traffic,
   canary,
   events,
+  types,
 ];

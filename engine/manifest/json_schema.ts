@@ -16,6 +16,8 @@ const FIELD_HELP: Record<string, string> = {
   version: "Semver version of this release, e.g. 1.0.0.",
   entry: "Entry module, relative to the bundle folder; it default-exports the bundle definition.",
   description: "Free text.",
+  types:
+    "Self-contained .ts file of this bundle's service interfaces (max 64 KiB), served to callers.",
   services: "Service name → SPI semver version; the entry's default export implements each.",
   attributes: "Attributes matched by RULE routes and dynamic routing.",
   permissions: "Permissions the bundle asks for; none when empty.",

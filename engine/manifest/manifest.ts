@@ -147,6 +147,11 @@ export interface Manifest {
   entry: string;
   /** Free text. */
   description?: string;
+  /**
+   * TypeScript declarations of the services this bundle provides (a self-contained `.ts` file in
+   * the bundle folder, at most 64 KiB), served to callers by `GET /admin/bundles/:id/types`.
+   */
+  types?: string;
   /** Service name → SPI semver version. */
   services: Record<string, string>;
   /** Attributes matched by `RULE` routes and dynamic routing. */
@@ -175,6 +180,7 @@ export interface Manifest {
   eventMaps: Record<string, ManifestEventMap>;
 }
 
+const TYPES_PATTERN = /^(\.\/)?([A-Za-z0-9_\-.]+\/)*[A-Za-z0-9_\-.]+\.ts$/;
 const ENTRY_PATTERN = /^(\.\/)?([A-Za-z0-9_\-.]+\/)*[A-Za-z0-9_\-.]+\.(ts|js|mts|mjs|tsx|jsx)$/;
 const ATTRIBUTE_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -222,6 +228,11 @@ const manifestSchema = z.strictObject({
   }).refine((v) => !v.split("/").includes(".."), { message: "must not contain '..'" })
     .default("./mod.ts"),
   description: z.string().max(1024).optional(),
+  types: z.string().max(256).regex(TYPES_PATTERN, {
+    message: "must be a relative path to a .ts file inside the bundle folder",
+  }).refine((v) => !v.replace(/^\.\//, "").split("/").some((s) => s === ".." || s === "."), {
+    message: "must not contain '..' or '.' segments",
+  }).optional(),
   services: z.record(
     z.string().regex(SERVICE_NAME_PATTERN, { message: "is not a valid service name" }),
     semverString,

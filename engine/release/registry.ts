@@ -29,6 +29,7 @@ import { checkWeights } from "../core/weights.ts";
 import type { BundleRecord, ReleaseRecord, Store } from "../store/store.ts";
 import { resolveCanaryPlan } from "./canary.ts";
 import { prunable } from "./prune.ts";
+import { checkTypesFile } from "./types_file.ts";
 import type { CanaryOptions, CanaryState } from "../store/canary_state.ts";
 import type { Clock } from "../base/clock.ts";
 import { abandonedCanary, TrafficControl } from "./traffic.ts";
@@ -285,6 +286,7 @@ export class Registry {
       manifestFile.data = new TextEncoder().encode(JSON.stringify(json, null, 2));
     }
     const manifest = parseManifest(json);
+    checkTypesFile(manifest, files);
     // The stored copy carries the SDK and no bare specifier (`bundle_imports.ts`).
     const stored = await resolveBundleImports(files);
     const from = "path" in source ? await sourceFolder(source.path) : undefined;

@@ -15,6 +15,7 @@ import { NotFoundError } from "../../engine/base/errors.ts";
 import { errorResponse } from "./errors.ts";
 import { bearerMatches } from "./token.ts";
 import { logsAdminApi } from "./logs_admin.ts";
+import { typesAdminApi } from "./types_admin.ts";
 
 /** Options of the admin API. */
 export interface AdminOptions {
@@ -230,4 +231,5 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
   });
 
   logsAdminApi(app, engine, idParam);
+  typesAdminApi(app, engine, idParam);
 }
