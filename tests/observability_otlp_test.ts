@@ -150,9 +150,12 @@ Deno.test("Observability exports one connected trace, named metrics and trace-ta
     const inTrace = () => receiver.spans.filter((s) => s.traceId === TRACE_ID);
     const names = ["quote.compute", "QuoteService/quote", "front.prepare", "FrontService/order"];
     await waitFor(
-      // front.detached is in a trace of its own, exported in its own time: wait for it too.
+      // All 11 spans of the trace (the server span, the front call, front.prepare, two quote
+      // calls, two quote.compute, two runtime fetch spans and Deno's own under each), and
+      // front.detached, in a trace of its own: each exporter sends in its own time.
       () =>
-        names.every((n) => inTrace().some((s) => s.name === n)) && inTrace().length >= 9 &&
+        names.every((n) => inTrace().some((s) => s.name === n)) &&
+        inTrace().some((s) => s.kind === 2) && inTrace().length >= 11 &&
         receiver.spans.some((s) => s.name === "front.detached"),
       20_000,
       `the request's spans (got ${receiver.spans.map((s) => s.name).join(", ")}; ${
