@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { concatBytes } from "../engine/base/bytes.ts";
 
 /** One request the capture server received. */
 export interface CapturedRequest {
@@ -124,13 +125,7 @@ function dechunk(body: Uint8Array): Uint8Array {
     parts.push(body.subarray(end + 2, end + 2 + size));
     at = end + 2 + size + 2;
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**
@@ -180,12 +175,7 @@ export async function rawRequest(
       // The readable stream closed it already.
     }
   }
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
+  const all = concatBytes(chunks);
   const split = indexOf(all, encoder.encode("\r\n\r\n"));
   if (split < 0) throw new Error(`Incomplete HTTP reply: ${decoder.decode(all)}`);
   const [statusLine, ...headerLines] = decoder.decode(all.subarray(0, split)).split("\r\n");
