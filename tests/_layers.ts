@@ -31,6 +31,8 @@ export const LAYERS: readonly Layer[] = [
   { name: "broker", paths: ["engine/broker/"] },
   { name: "store", paths: ["engine/store/"] },
   { name: "events", paths: ["engine/events/"] },
+  // Cluster mode: NATS implementations of the store and event-store interfaces.
+  { name: "cluster", paths: ["engine/cluster/"] },
   { name: "release", paths: ["engine/release/"] },
   { name: "runtime", paths: ["engine/runtime/"] },
   { name: "plugin", paths: ["engine/plugin/"] },

@@ -1,0 +1,54 @@
+/**
+ * The cluster connection against a real 3-node `nats-server` cluster on loopback: an R3 key-value
+ * bucket keeps answering when one node is killed, and server lists are checked before connecting.
+ */
+import assert from "node:assert/strict";
+import { Kvm } from "@nats-io/kv";
+import { BundlehostError } from "../engine/base/errors.ts";
+import { connectCluster, parseClusterServers } from "../engine/cluster/connection.ts";
+import { natsAvailable, startNatsCluster } from "./_nats_cluster.ts";
+
+Deno.test("parseClusterServers reads nats:// lists and names the entry it refuses", () => {
+  assert.deepEqual(parseClusterServers(" nats://127.0.0.1:4222 , nats://example.test "), [
+    "127.0.0.1:4222",
+    "example.test:4222",
+  ]);
+  for (
+    const bad of ["", "http://127.0.0.1:4222", "127.0.0.1:4222", "nats://u:p@h:1", "nats://h:1/x"]
+  ) {
+    assert.throws(() => parseClusterServers(bad), BundlehostError, bad);
+  }
+  assert.throws(
+    () => parseClusterServers(Array(17).fill("nats://h:1").join(",")),
+    /17 servers given, at most 16/,
+  );
+});
+
+Deno.test("connectCluster refuses clearly when no server answers", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  await assert.rejects(
+    () => connectCluster([`127.0.0.1:${port}`], "test"),
+    (error: unknown) => error instanceof BundlehostError && error.code === "UNAVAILABLE",
+  );
+});
+
+Deno.test({
+  name: "an R3 bucket on a 3-node NATS cluster keeps answering with one node killed",
+  ignore: !natsAvailable(),
+}, async () => {
+  await using cluster = await startNatsCluster(await Deno.makeTempDir({ prefix: "bh-nats-" }));
+  const nc = await connectCluster(parseClusterServers(cluster.urls), "connection-test");
+  try {
+    const kv = await new Kvm(nc).create("probe", { replicas: 3 });
+    await kv.put("k", "one");
+    await cluster.kill(0);
+    await kv.put("k", "two");
+    assert.equal((await kv.get("k"))?.string(), "two");
+    await cluster.restart(0);
+    assert.equal((await kv.get("k"))?.string(), "two");
+  } finally {
+    await nc.close();
+  }
+});
