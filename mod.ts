@@ -101,6 +101,9 @@ export {
   BundleSettings,
   MAX_SECRET_BYTES,
   type SecretListing,
+  type SettingsDefaults,
+  type SettingsHost,
+  type SettingsSnapshot,
 } from "./engine/runtime/bundle_settings.ts";
 export {
   type Clock,

@@ -10,19 +10,55 @@
  */
 import { BundlehostError, NotFoundError } from "../base/errors.ts";
 import type { Clock } from "../base/clock.ts";
-import type { Manifest } from "../manifest/manifest.ts";
 import {
   configProblem,
   type JsonObject,
   mergeConfig,
   SECRET_NAME_PATTERN,
 } from "../manifest/settings_schema.ts";
-import type { WireSettings } from "../sandbox/wire/protocol.ts";
 import type { ConfigRevision, ConfigStore } from "../store/config_store.ts";
 import type { SecretBox } from "../store/secret_box.ts";
 
 /** Largest secret value, bytes of UTF-8. */
 export const MAX_SECRET_BYTES = 8 * 1024;
+
+/**
+ * What a version's manifest says about settings: its config defaults and declared secrets.
+ *
+ * @example The settings part of a manifest
+ * ```ts
+ * import type { SettingsDefaults } from "@bundlehost/sdk";
+ *
+ * const defaults: SettingsDefaults = { id: "shop", version: "1.0.0", config: { currency: "EUR" }, secrets: ["PSP_KEY"] };
+ * ```
+ */
+export interface SettingsDefaults {
+  /** Bundle id. */
+  id: string;
+  /** Version. */
+  version: string;
+  /** `bundle.json` `config`. */
+  config: Record<string, unknown>;
+  /** `bundle.json` `secrets`. */
+  secrets: string[];
+}
+
+/**
+ * The settings one version's instances get: `ctx.config`, and each declared secret's value.
+ *
+ * @example What a sandbox is sent
+ * ```ts
+ * import type { SettingsSnapshot } from "@bundlehost/sdk";
+ *
+ * const snapshot: SettingsSnapshot = { config: { currency: "EUR" }, secrets: { PSP_KEY: null } };
+ * ```
+ */
+export interface SettingsSnapshot {
+  /** The merged config. */
+  config: Record<string, unknown>;
+  /** Declared name → value, or `null` when not set. */
+  secrets: Record<string, string | null>;
+}
 
 /**
  * A bundle's config as the admin API shows it.
@@ -39,9 +75,9 @@ export const MAX_SECRET_BYTES = 8 * 1024;
  */
 export interface BundleConfigView {
   /** The merged config the active version's instances get (`ctx.config`). */
-  config: JsonObject;
+  config: Record<string, unknown>;
   /** The operator's overrides (`{}` before the first PUT). */
-  overrides: JsonObject;
+  overrides: Record<string, unknown>;
   /** The overrides' revision (0 before the first PUT). */
   revision: number;
   /** Version whose defaults were merged. */
@@ -82,7 +118,7 @@ export interface SettingsHost {
   /** Whether the registry holds the bundle. */
   exists(id: string): Promise<boolean>;
   /** Manifests of the installed versions of a bundle, the active one first. */
-  manifests(id: string): Manifest[];
+  manifests(id: string): SettingsDefaults[];
   /** Sends the new settings to the bundle's instances. */
   changed(id: string): Promise<void>;
   /** An engine log line (names only, never a value). */
@@ -158,7 +194,7 @@ export class BundleSettings {
    * @param manifest The version's manifest.
    * @returns Settings for the sandbox.
    */
-  snapshot(manifest: Manifest): WireSettings {
+  snapshot(manifest: SettingsDefaults): SettingsSnapshot {
     const overrides = this.#overrides.get(manifest.id)?.values ?? {};
     const open = this.#secrets.get(manifest.id);
     const secrets: Record<string, string | null> = {};
@@ -325,12 +361,12 @@ export class BundleSettings {
     return next;
   }
 
-  async #installed(id: string): Promise<Manifest[]> {
+  async #installed(id: string): Promise<SettingsDefaults[]> {
     if (!(await this.#host.exists(id))) throw new NotFoundError(`Bundle ${id} is not released`);
     return this.#host.manifests(id);
   }
 
-  async #active(id: string): Promise<Manifest | undefined> {
+  async #active(id: string): Promise<SettingsDefaults | undefined> {
     return (await this.#installed(id))[0];
   }
 

@@ -131,26 +131,6 @@ export const CHILD_ENV_PASSTHROUGH: readonly string[] = [
 ];
 
 /**
- * The variable names a bundle's `env` grants cover in the engine's environment. A name is itself;
- * a `PREFIX_*` or `*` grant covers every variable of the engine's environment that it matches, as
- * it does in the worker tier (a worker reads the engine's environment). Without this the child got
- * a variable named `PREFIX_*`, that is nothing.
- */
-function grantedNames(grants: readonly string[]): string[] {
-  const names = grants.filter((g) => !g.endsWith("*"));
-  const prefixes = grants.filter((g) => g.endsWith("*")).map((g) => g.slice(0, -1));
-  if (prefixes.length === 0) return names;
-  let all: string[];
-  try {
-    all = Object.keys(Deno.env.toObject());
-  } catch {
-    // The engine may not list its environment (no bare --allow-env): names only.
-    return names;
-  }
-  return [...names, ...all.filter((name) => prefixes.some((p) => name.startsWith(p)))];
-}
-
-/**
  * The child's whole environment: `NO_COLOR`, the pass-through list above and the variables the
  * bundle is granted (`permissions.env`), each only when the engine can read it.
  *
@@ -161,7 +141,7 @@ export function childEnv(grants: ResolvedPermissions): Record<string, string> {
   // No PATH: Deno would resolve the `deno` command itself with the child's PATH, and the engine's
   // `--allow-run=deno` grant covers only the `deno` its own PATH finds.
   const env: Record<string, string> = { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
-  for (const name of [...CHILD_ENV_PASSTHROUGH, ...grantedNames(grants.env)]) {
+  for (const name of [...CHILD_ENV_PASSTHROUGH, ...grants.env]) {
     try {
       const value = Deno.env.get(name);
       if (value !== undefined) env[name] = value;
