@@ -85,11 +85,14 @@ export function mergeConfig(defaults: JsonObject, overrides: JsonObject): JsonOb
   return out;
 }
 
-/** `config` of `bundle.json`: a bounded JSON object of defaults. */
-export const CONFIG_FIELD = z.record(z.string().max(256), z.unknown()).superRefine((v, ctx) => {
+/**
+ * `config` of `bundle.json`: a bounded JSON object of defaults. Checked as a whole by
+ * {@linkcode configProblem}, so a wrong type is named as such ("must be a JSON object").
+ */
+export const CONFIG_FIELD = z.unknown().superRefine((v, ctx) => {
   const problem = configProblem(v);
   if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
-}).default({});
+}).meta({ type: "object" }).default({});
 
 /** `secrets` of `bundle.json`: distinct names the bundle may read with `ctx.secrets.get`. */
 export const SECRETS_FIELD = z.array(
