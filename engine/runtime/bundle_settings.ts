@@ -68,8 +68,8 @@ export interface SettingsSnapshot {
  * import { type BundleConfigView, createEngine } from "@bundlehost/sdk";
  *
  * await using engine = await createEngine();
- * await engine.release({ path: "./bundles/greeter" });
- * const view: BundleConfigView = await engine.settings.getConfig("greeter");
+ * await engine.release({ path: "./bundles/notifier" });
+ * const view: BundleConfigView = await engine.settings.getConfig("notifier");
  * console.log(view.config, view.revision);
  * ```
  */
@@ -92,7 +92,7 @@ export interface BundleConfigView {
  * import { createEngine, type SecretListing } from "@bundlehost/sdk";
  *
  * await using engine = await createEngine();
- * const secrets: SecretListing[] = await engine.settings.listSecrets("greeter").catch(() => []);
+ * const secrets: SecretListing[] = await engine.settings.listSecrets("notifier").catch(() => []);
  * console.log(secrets.map((s) => s.name));
  * ```
  */
@@ -138,9 +138,9 @@ interface OpenSecret {
  * import { createEngine } from "@bundlehost/sdk";
  *
  * await using engine = await createEngine();
- * await engine.release({ path: "./bundles/greeter" });
- * await engine.settings.putConfig("greeter", { greeting: "Hey" });
- * await engine.settings.putSecret("greeter", "GREETER_SIGNING_KEY", "k-123");
+ * await engine.release({ path: "./bundles/notifier" });
+ * await engine.settings.putConfig("notifier", { sender: "Shop" });
+ * await engine.settings.putSecret("notifier", "NOTIFIER_API_KEY", "k-123");
  * ```
  */
 export class BundleSettings {
