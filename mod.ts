@@ -88,7 +88,6 @@ export {
 } from "./engine/store/event_store.ts";
 export { KvEventStore } from "./engine/store/kv_event_store.ts";
 export {
-  CONFIG_HISTORY,
   type ConfigRevision,
   type ConfigStore,
   KvConfigStore,
@@ -99,7 +98,6 @@ export { SecretBox, type SecretKeyOptions } from "./engine/store/secret_box.ts";
 export {
   type BundleConfigView,
   BundleSettings,
-  MAX_SECRET_BYTES,
   type SecretListing,
   type SettingsDefaults,
   type SettingsHost,

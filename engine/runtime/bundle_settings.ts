@@ -107,7 +107,27 @@ export interface SecretListing {
   updatedAt?: string;
 }
 
-/** What {@linkcode BundleSettings} needs from the engine. */
+/**
+ * What {@linkcode BundleSettings} needs from the engine (the engine builds it in `setup`).
+ *
+ * @example A settings service over a memory store, outside an engine
+ * ```ts
+ * import { BundleSettings, MemoryStore, SecretBox, type SettingsHost, systemClock } from "@bundlehost/sdk";
+ *
+ * const store = new MemoryStore();
+ * const host: SettingsHost = {
+ *   store,
+ *   box: await SecretBox.open(await Deno.makeTempDir()),
+ *   clock: systemClock,
+ *   exists: (id) => Promise.resolve(id === "shop"),
+ *   manifests: () => [{ id: "shop", version: "1.0.0", config: { currency: "EUR" }, secrets: [] }],
+ *   changed: () => Promise.resolve(),
+ *   log: (level, message) => console.log(level, message),
+ * };
+ * const settings = new BundleSettings(host);
+ * console.log((await settings.putConfig("shop", { currency: "CHF" })).config);
+ * ```
+ */
 export interface SettingsHost {
   /** Durable storage. */
   store: ConfigStore;
