@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { manifest, writeBundle } from "./_helpers.ts";
 import { admin, releasePath, rpc } from "./_http.ts";
-import { testServer } from "./_server.ts";
+import { startEngineProcess, testServer } from "./_server.ts";
 import { observability } from "../plugins/observability/mod.ts";
 import type { EngineEvents } from "../engine/runtime/engine_events.ts";
 
@@ -280,5 +280,42 @@ Deno.test("Config overrides and secrets survive a restart, and a deleted bundle'
     }
   } finally {
     await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("An acknowledged config PUT and secret PUT survive kill -9 of the engine", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "bundlehost-settings-kill-" });
+  try {
+    await Deno.mkdir(`${dataDir}/none`);
+    const dir = await writeBundle(
+      `${dataDir}/src`,
+      manifest("durable-settings", {
+        services: { DurableSettings: "1.0.0" },
+        config: { n: 1 },
+        secrets: ["TOKEN"],
+      }),
+      {
+        "mod.ts":
+          `export default { services: { DurableSettings: { async get(_i, ctx) { return [ctx.config.n, await ctx.secrets.get("TOKEN")]; } } } };`,
+      },
+    );
+    const args = ["--bundles", `${dataDir}/none`];
+    {
+      const engine = await startEngineProcess(dataDir, args);
+      assert.equal((await releasePath(engine.url, dir)).status, 201);
+      const path = "/admin/bundles/durable-settings";
+      assert.equal((await admin(engine.url, "PUT", `${path}/config`, { n: 2 })).status, 200);
+      const set = await admin(engine.url, "PUT", `${path}/secrets/TOKEN`, { value: "t-kill" });
+      assert.equal(set.status, 200);
+      await engine.kill9();
+    }
+    await using engine = await startEngineProcess(dataDir, args);
+    assert.deepEqual((await rpc(engine.url, "DurableSettings", "get", {})).body.result, [
+      2,
+      "t-kill",
+    ]);
+    assert.equal((await Deno.stat(`${dataDir}/secrets.key`)).mode! & 0o777, 0o600);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
 });
