@@ -149,7 +149,7 @@ export class Instance {
   #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
   /** Hops and trace of the deepest recent call: what a request made outside any call inherits. */
   readonly #hops: HopMemory;
-  /** Whether `onStart` has run: only then does a settings change run `onRefresh`. */
+  /** Whether `onStart` has returned: only then does a settings change run `onRefresh`. */
   #started = false;
 
   /**
@@ -289,9 +289,11 @@ export class Instance {
    */
   async hook(hook: HookName, deadline: number, instanceId?: string): Promise<void> {
     if (instanceId !== undefined) this.id = instanceId;
-    if (hook === "onStart") this.#started = true;
     // A new instance id must reach the guest (ctx.bundle.instanceId) even without the hook.
-    if (!this.ready?.hooks.includes(hook) && instanceId === undefined) return;
+    if (!this.ready?.hooks.includes(hook) && instanceId === undefined) {
+      if (hook === "onStart") this.#started = true;
+      return;
+    }
     await this.#request(
       "hook",
       hook,
@@ -302,6 +304,8 @@ export class Instance {
           ? { type: "hook", id, hook, deadline }
           : { type: "hook", id, hook, deadline, instanceId },
     );
+    // After onStart returned: a settings change during onStart is applied, not refreshed.
+    if (hook === "onStart") this.#started = true;
   }
 
   /**
