@@ -9,7 +9,10 @@
  * [BUNDLEHOST_DATA_DIR] (default .bundlehost), `--ceiling <file.json>` [BUNDLEHOST_CEILING]
  * (operator policy: permission ceiling, trusted bundles, service and topic grants, limits),
  * `--isolation worker|process` (force a tier), `--log-format human|json` [BUNDLEHOST_LOG_FORMAT],
- * `--bundles <dir>` (default bundles).
+ * `--bundles <dir>` (default bundles). Secrets: [BUNDLEHOST_SECRETS_KEY] (base64 of 32 bytes; default
+ * the key file `<data-dir>/secrets.key`, created 0600) and [BUNDLEHOST_SECRETS_KEY_PREVIOUS] (the
+ * key it replaces: secrets sealed under it are sealed again at start); both are removed from the
+ * engine's environment once read.
  * Connections: `--max-connections <n>` (4096, lowered to fit the descriptor limit),
  * `--head-timeout-ms <ms>` (5000: an idle connection must send a complete request head within this
  * long), `--fd-reserve <n>` (256 descriptors kept free for KV, children and workers).
@@ -172,6 +175,26 @@ if (values.isolation !== undefined) {
   }
   options.isolation = values.isolation;
 }
+
+/**
+ * Reads a secrets key from the environment and removes it there: a worker-tier bundle granted
+ * `env` reads the engine's own environment, so the key must not stay in it (README, "Secrets").
+ */
+function takeEnv(name: string): string | undefined {
+  const value = env(name);
+  try {
+    Deno.env.delete(name);
+  } catch {
+    // Not readable by the engine in the first place.
+  }
+  return value === "" ? undefined : value;
+}
+const secretsKey = takeEnv("BUNDLEHOST_SECRETS_KEY");
+const previousSecretsKey = takeEnv("BUNDLEHOST_SECRETS_KEY_PREVIOUS");
+options.secrets = {
+  key: secretsKey,
+  previousKeys: previousSecretsKey === undefined ? [] : [previousSecretsKey],
+};
 
 /** Why the engine could not start, in one line. */
 function startError(error: unknown): string {

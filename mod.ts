@@ -88,6 +88,22 @@ export {
 } from "./engine/store/event_store.ts";
 export { KvEventStore } from "./engine/store/kv_event_store.ts";
 export {
+  type ConfigRevision,
+  type ConfigStore,
+  KvConfigStore,
+  MemoryConfigStore,
+  type SealedSecret,
+} from "./engine/store/config_store.ts";
+export { SecretBox, type SecretKeyOptions } from "./engine/store/secret_box.ts";
+export {
+  type BundleConfigView,
+  BundleSettings,
+  type SecretListing,
+  type SettingsDefaults,
+  type SettingsHost,
+  type SettingsSnapshot,
+} from "./engine/runtime/bundle_settings.ts";
+export {
   type Clock,
   ManualClock,
   systemClock,

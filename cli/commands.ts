@@ -17,6 +17,8 @@ import { traffic } from "./traffic.ts";
 import { canary } from "./canary.ts";
 import { events } from "./events.ts";
 import { types } from "./types.ts";
+import { config } from "./config.ts";
+import { secrets } from "./secrets.ts";
 
 /** The commands. */
 export const COMMANDS: readonly Command[] = [
@@ -33,4 +35,6 @@ export const COMMANDS: readonly Command[] = [
   canary,
   events,
   types,
+  config,
+  secrets,
 ];

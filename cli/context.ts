@@ -34,6 +34,8 @@ export interface CliIo {
   interactive: boolean;
   /** Asks a question; resolves to the answer, or `null` when input ended. */
   ask(question: string): Promise<string | null>;
+  /** Reads all of standard input (bounded), for values that must not be arguments (a secret). */
+  readInput?(maxBytes: number): Promise<string>;
   /** Clock for polling. */
   clock: Clock;
 }
@@ -46,6 +48,19 @@ export const systemIo: CliIo = {
     return Deno.stdin.isTerminal();
   },
   ask: (question) => Promise.resolve(prompt(question)),
+  async readInput(maxBytes) {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of Deno.stdin.readable) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw new CliError(`Input is larger than ${maxBytes} bytes`, EXIT.usage);
+      chunks.push(chunk);
+    }
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) all.set(chunk, (at += chunk.byteLength) - chunk.byteLength);
+    return new TextDecoder().decode(all);
+  },
   clock: systemClock,
 };
 

@@ -30,6 +30,8 @@ import {
   type RestoreReport,
 } from "./release/registry.ts";
 import { BundleRuntime } from "./runtime/bundle_runtime.ts";
+import { BundleSettings } from "./runtime/bundle_settings.ts";
+import { SecretBox, type SecretKeyOptions } from "./store/secret_box.ts";
 import type { FollowLogsOptions, RecentLogsOptions } from "./runtime/log_buffer.ts";
 import type { BundleLogRecord, LogFollower } from "./runtime/log_follower.ts";
 import type { RuntimePort } from "./core/port.ts";
@@ -67,6 +69,11 @@ export interface EngineOptions extends EngineSettingsOptions {
   store?: Store;
   /** Message and scheduled events: attempts, timeouts, backoff (README, "Events"). */
   events?: EventBusOptions;
+  /**
+   * The key secrets are sealed under, and keys of earlier rotations (README, "Secrets").
+   * @default {the key file `secrets.key` in the data folder, created with mode 0600}
+   */
+  secrets?: SecretKeyOptions;
 }
 
 /**
@@ -144,6 +151,8 @@ export class Engine {
   readonly #clock: Clock;
   readonly #startedAt: number;
   readonly #eventOptions: EventBusOptions;
+  readonly #secretKeys: SecretKeyOptions;
+  #settings?: BundleSettings;
   #closed = false;
   #registry?: Registry;
   #store?: Store;
@@ -163,6 +172,7 @@ export class Engine {
     this.#clock = this.#options.clock;
     this.#startedAt = this.#clock.now();
     this.#eventOptions = options.events ?? {};
+    this.#secretKeys = options.secrets ?? {};
     this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
     this.fetch = servePlugins(this.#plugins, (message) => this.#log("error", message));
     this.#runtime = new BundleRuntime({
@@ -203,6 +213,16 @@ export class Engine {
   }
 
   /**
+   * Bundles' config overrides and secrets (README, "Config" and "Secrets").
+   *
+   * @throws {BundleStateError} Before {@linkcode Engine.setup} opened the store.
+   */
+  get settings(): BundleSettings {
+    if (!this.#settings) throw new BundleStateError("The engine's settings are not open yet");
+    return this.#settings;
+  }
+
+  /**
    * The durable event bus: publish, dead letters, replay, stats (README, "Events").
    *
    * @throws {BundleStateError} Before {@linkcode Engine.setup} opened the store.
@@ -234,6 +254,7 @@ export class Engine {
     this.#store = store ?? await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
     const runtime = this.#runtime;
     await runtime.ownership.open(this.#store);
+    await this.#openSettings(this.#store);
     this.#registry = new Registry(runtime, this.#store, {
       rollbackWarmMs: this.#options.rollbackWarmMs,
       clock: this.#clock,
@@ -605,6 +626,30 @@ export class Engine {
     // Released but not installed (never started, or failed to restore): known to the registry.
     if (!this.#registry) throw new NotFoundError(`No bundle "${id}"`);
     await this.#registry.get(id);
+  }
+
+  /** Opens the secrets key and the settings service, before any bundle is restored. */
+  async #openSettings(store: Store): Promise<void> {
+    const runtime = this.#runtime;
+    const settings = new BundleSettings({
+      store,
+      box: await SecretBox.open(this.#options.dataDir, this.#secretKeys),
+      clock: this.#clock,
+      exists: async (id) => (await store.getBundle(id)) !== undefined,
+      manifests: (id) => {
+        const entry = runtime.entry(id);
+        if (!entry) return [];
+        const revisions = [...entry.revisions.values()];
+        const active = revisions.filter((r) => r.version === entry.current);
+        return [...active, ...revisions.filter((r) => r.version !== entry.current)]
+          .map((r) => r.manifest);
+      },
+      changed: (id) => runtime.reconfigure(id),
+      log: (level, message) => this.#log(level, message),
+    });
+    await settings.load((await store.listBundles()).map((b) => b.id));
+    runtime.useSettings(settings);
+    this.#settings = settings;
   }
 
   #log(level: "debug" | "info" | "warn" | "error", message: string): void {

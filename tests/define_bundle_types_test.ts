@@ -72,8 +72,8 @@ defineBundle({
   services: {
     Broken: {
       read(_input: unknown, ctx) {
-        // @ts-expect-error `ctx` is a BundleContext, which has no `secrets`.
-        return ctx.secrets;
+        // @ts-expect-error `ctx` is a BundleContext, which has no `database`.
+        return ctx.database;
       },
     },
   },

@@ -17,6 +17,7 @@ import { assertContract } from "../manifest/contract.ts";
 import { RevisionScaling, type ScalingStatus } from "./scaling.ts";
 import type { IsolationTier, LifecycleState } from "../sdk/types.ts";
 import { type Clock, systemClock } from "../base/clock.ts";
+import type { WireSettings } from "../sandbox/wire/protocol.ts";
 
 /** Timings shared by every revision of an engine. */
 export interface RuntimeSettings {
@@ -99,6 +100,8 @@ export interface RevisionInit {
   publish?(event: OutboundPublish, from: Revision): Promise<unknown>;
   /** Runs after every transition (plugin hooks); its failure is rethrown to the operation's caller. */
   afterTransition?(event: LifecycleEvent): Promise<void>;
+  /** The bundle's settings now (`ctx.config`, `ctx.secrets`), for each instance it starts. */
+  currentSettings?(): WireSettings;
 }
 
 /**
@@ -511,6 +514,30 @@ export class Revision {
       ...(init.publish ? { publish: (event: OutboundPublish) => init.publish!(event, this) } : {}),
       ...(init.admitLog ? { admitLog: init.admitLog } : {}),
       ...(init.countDroppedLogs ? { countDroppedLogs: init.countDroppedLogs } : {}),
+      ...(init.currentSettings ? { currentSettings: init.currentSettings } : {}),
     };
+  }
+
+  /**
+   * Sends the bundle's current settings to every instance alive (serving, warm, starting,
+   * retiring), each then running `onRefresh` (README, "Config"). An instance whose `onRefresh`
+   * fails keeps serving with the new settings; the failure is logged.
+   */
+  async reconfigure(): Promise<void> {
+    const instances = this.#pool?.instances ?? [];
+    const clock = this.#init.settings.clock ?? systemClock;
+    const deadline = clock.now() + this.#init.settings.hookTimeoutMs;
+    const results = await Promise.allSettled(instances.map((i) => i.reconfigure(deadline)));
+    for (const result of results) {
+      if (result.status === "fulfilled") continue;
+      this.#init.events.dispatchEvent(
+        new LogEvent({
+          bundle: this.id,
+          version: this.version,
+          level: "warn",
+          message: `onRefresh after a settings change failed: ${(result.reason as Error).message}`,
+        }),
+      );
+    }
   }
 }

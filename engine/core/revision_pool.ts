@@ -13,6 +13,7 @@ import { InstancePool } from "../scaling/pool.ts";
 import type { RevisionScaling } from "./scaling.ts";
 import type { IsolationTier } from "../sdk/types.ts";
 import type { Clock } from "../base/clock.ts";
+import type { WireSettings } from "../sandbox/wire/protocol.ts";
 import { type BundleFolder, inAuthorTerms } from "../base/author_terms.ts";
 
 /** Engine timings a pool uses. */
@@ -63,6 +64,8 @@ export interface RevisionPoolInit {
   admitLog?(): boolean;
   /** Lines the sandbox dropped itself, to count with the bundle's other drops. */
   countDroppedLogs?(count: number): void;
+  /** The bundle's settings now (`ctx.config`, `ctx.secrets`). */
+  currentSettings?(): WireSettings;
 }
 
 /**
@@ -152,6 +155,7 @@ export function spawnInstance(
     ...(init.countDroppedLogs ? { onLogsDropped: init.countDroppedLogs } : {}),
     onOutboundCall: (call) => init.outbound(call),
     ...(init.publish ? { onPublish: init.publish } : {}),
+    ...(init.currentSettings ? { currentSettings: init.currentSettings } : {}),
     onExit,
   });
   return instance;

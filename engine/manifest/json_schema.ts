@@ -31,6 +31,9 @@ const FIELD_HELP: Record<string, string> = {
   subscribe: 'Topic → "Service.method" of this bundle that receives its events.',
   schedule: 'Cron expression → "Service.method" of this bundle it triggers.',
   eventMaps: "Topic → a chain of service calls run for each of its events.",
+  config: "Config defaults (ctx.config); the operator's overrides are merged over them.",
+  secrets:
+    "Names of the secrets the bundle may read with ctx.secrets.get (values set by the operator).",
 };
 
 /**

@@ -18,6 +18,7 @@ import {
   SCHEDULE_FIELD,
   SUBSCRIBE_FIELD,
 } from "./events_schema.ts";
+import { CONFIG_FIELD, type JsonObject, SECRETS_FIELD } from "./settings_schema.ts";
 
 /** Bundle ids: lower-case letters, digits and dashes, 1–63 characters, starting alphanumeric. */
 export const BUNDLE_ID_PATTERN: RegExp = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -178,6 +179,10 @@ export interface Manifest {
   schedule: Record<string, ManifestSchedule>;
   /** Topic → a chain of service calls run for each of its events. */
   eventMaps: Record<string, ManifestEventMap>;
+  /** Config defaults (`ctx.config`), merged with the operator's overrides (README, "Config"). */
+  config: JsonObject;
+  /** Names of the secrets the bundle may read with `ctx.secrets.get` (README, "Secrets"). */
+  secrets: string[];
 }
 
 const TYPES_PATTERN = /^(\.\/)?([A-Za-z0-9_\-.]+\/)*[A-Za-z0-9_\-.]+\.ts$/;
@@ -293,6 +298,8 @@ const manifestSchema = z.strictObject({
   subscribe: SUBSCRIBE_FIELD,
   schedule: SCHEDULE_FIELD,
   eventMaps: EVENT_MAPS_FIELD,
+  config: CONFIG_FIELD,
+  secrets: SECRETS_FIELD,
 }).refine((m) => m.degradeTo !== m.id, {
   message: "must name another bundle, not the bundle itself",
   path: ["degradeTo"],

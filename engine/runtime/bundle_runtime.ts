@@ -33,6 +33,8 @@ import { ProviderIndex } from "../broker/providers.ts";
 import type { RulesDocument } from "../broker/rules.ts";
 import { METHOD_NAME_PATTERN, SERVICE_NAME_PATTERN } from "../manifest/manifest.ts";
 import type { OperatorPolicy } from "../manifest/policy.ts";
+import type { Manifest } from "../manifest/manifest.ts";
+import type { WireSettings } from "../sandbox/wire/protocol.ts";
 import { Sandboxes } from "../sandbox/host/sandboxes.ts";
 import type { OutboundPublish } from "../sandbox/host/types.ts";
 import type { LifecycleState } from "../sdk/types.ts";
@@ -42,6 +44,24 @@ import { LogBuffer } from "./log_buffer.ts";
 import type { ResolvedOptions } from "./options.ts";
 import { Ownership } from "./ownership.ts";
 import { type BundleStatus, bundleStatus } from "./status.ts";
+
+/**
+ * Where the runtime gets each bundle's settings (`ctx.config`, `ctx.secrets`); the composition
+ * root connects the engine's settings service (`runtime/bundle_settings.ts`).
+ */
+export interface SettingsSource {
+  /** The settings an instance of this version gets now. */
+  snapshot(manifest: Manifest): WireSettings;
+  /** The bundle was deleted: forget what is held for it. */
+  forget(id: string): void;
+}
+
+/** Settings without an operator: the manifest's defaults and no secret set. */
+function defaultSettings(manifest: Manifest): WireSettings {
+  const secrets: Record<string, null> = {};
+  for (const name of manifest.secrets) secrets[name] = null;
+  return { config: structuredClone(manifest.config), secrets };
+}
 
 /** A call made at the edge of the runtime, with the chain of wrappers around the broker. */
 export type CallChain = (call: AdmittedCall) => Promise<CallOutcome>;
@@ -106,6 +126,7 @@ export class BundleRuntime implements RuntimePort {
   readonly #chain: CallChain;
   readonly #afterTransition: ((event: LifecycleEvent) => Promise<void>) | undefined;
   #links?: RuntimeLinks;
+  #settingsSource?: SettingsSource;
   #closed = false;
 
   /**
@@ -186,6 +207,27 @@ export class BundleRuntime implements RuntimePort {
     this.#links = links;
   }
 
+  /**
+   * Connects the engine's settings service; until then instances get the manifest's defaults.
+   *
+   * @param source Settings per version, and forgetting a deleted bundle.
+   */
+  useSettings(source: SettingsSource): void {
+    this.#settingsSource = source;
+  }
+
+  /**
+   * Sends a bundle's current settings to every instance of every installed version, each then
+   * running `onRefresh` (README, "Config"); resolves once all have them.
+   *
+   * @param id Bundle id.
+   */
+  async reconfigure(id: string): Promise<void> {
+    const entry = this.#bundles.get(id);
+    if (!entry) return;
+    await Promise.all([...entry.revisions.values()].map((r) => r.reconfigure()));
+  }
+
   /** Every bundle entry (the broker's and the event bus's view). */
   entries(): IterableIterator<BundleEntry> {
     return this.#bundles.values();
@@ -254,6 +296,7 @@ export class BundleRuntime implements RuntimePort {
       outbound: (call, from) => this.#nested(call, from),
       publish: (event, from) => this.#publish(event, from),
       afterTransition: (event) => this.#afterTransition?.(event) ?? Promise.resolve(),
+      currentSettings: () => this.#settingsSource?.snapshot(manifest) ?? defaultSettings(manifest),
     });
     await this.#ownership.claim({
       id: manifest.id,
@@ -465,6 +508,7 @@ export class BundleRuntime implements RuntimePort {
    */
   async disown(id: string): Promise<void> {
     this.#logBudget.forget(id);
+    this.#settingsSource?.forget(id);
     this.logs.drop(id);
     await this.#ownership.release(id);
   }

@@ -33,6 +33,7 @@ export type {
   BundleHooks,
   BundleInfo,
   BundleLogger,
+  BundleSecrets,
   CallOptions,
   EventEnvelope,
   IsolationTier,

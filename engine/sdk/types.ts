@@ -308,6 +308,38 @@ export interface BundleEvents {
 }
 
 /**
+ * `ctx.secrets`: the values of the secrets the bundle's manifest declares (`bundle.json`
+ * `secrets`), set by the operator (`PUT /admin/bundles/:id/secrets/:name`).
+ *
+ * @example Read a declared secret
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   services: {
+ *     Mail: {
+ *       async send(_input: unknown, ctx) {
+ *         const key = await ctx.secrets.get("MAIL_API_KEY");
+ *         if (key === undefined) throw new Error("MAIL_API_KEY is not set");
+ *         return { configured: true };
+ *       },
+ *     },
+ *   },
+ * });
+ * ```
+ */
+export interface BundleSecrets {
+  /**
+   * The value of a declared secret, or `undefined` when the operator has not set it.
+   *
+   * @param name A name listed in `bundle.json` `secrets`.
+   * @returns The value, or `undefined`.
+   * @throws {TypeError} (a rejection) When the manifest does not declare `name`.
+   */
+  get(name: string): Promise<string | undefined>;
+}
+
+/**
  * The context given to every service method, fetch handler and hook.
  *
  * @example Honour the deadline and cancellation
@@ -345,6 +377,13 @@ export interface BundleContext {
   readonly traceparent?: string;
   /** W3C `tracestate` of the current call, when the caller sent one. */
   readonly tracestate?: string;
+  /**
+   * The bundle's config, deeply frozen: `bundle.json` `config` with the operator's overrides
+   * merged in (README, "Config"). A change arrives without a restart, before `onRefresh` runs.
+   */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** The secrets the manifest declares (README, "Secrets"). */
+  readonly secrets: BundleSecrets;
 }
 
 /**

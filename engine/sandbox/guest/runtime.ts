@@ -30,6 +30,7 @@ import { makeBroker } from "./broker_client.ts";
 import { CallScope } from "./call_scope.ts";
 import { readLimited } from "../../base/bytes.ts";
 import { makeEvents } from "./events_client.ts";
+import { makeSettings } from "./settings_client.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
 import { isTraceparent, isTracestate, type TraceContext } from "../../base/trace_context.ts";
@@ -224,6 +225,7 @@ export function startRuntime(port: GuestPort): void {
 
   const broker = makeBroker(post, () => callStore.getStore(), trace.current);
   const events = makeEvents(post, () => callStore.getStore(), trace.current);
+  const settings = makeSettings();
 
   function context(scope: CallScope): BundleContext {
     if (info === undefined) throw new Error("Runtime not initialised");
@@ -233,6 +235,8 @@ export function startRuntime(port: GuestPort): void {
       broker: broker.client,
       events: events.client,
       log: logger,
+      config: settings.config,
+      secrets: settings.secrets,
       deadline: scope.deadline,
       get signal() {
         return scope.signal;
@@ -418,6 +422,7 @@ export function startRuntime(port: GuestPort): void {
   port.listen((msg) => {
     switch (msg.type) {
       case "init":
+        settings.apply(msg.settings);
         void init(msg.entry, msg.bundle);
         break;
       case "call":
@@ -427,6 +432,12 @@ export function startRuntime(port: GuestPort): void {
         break;
       case "hook":
         void hook(msg);
+        break;
+      case "settings":
+        settings.apply(msg.settings);
+        if (msg.refresh) {
+          void hook({ type: "hook", id: msg.id, hook: "onRefresh", deadline: msg.deadline });
+        } else replyValue(msg.id, null);
         break;
       case "cancel":
         inflight.get(msg.id)?.abort(new DOMException("Call cancelled by the caller", "AbortError"));

@@ -33,6 +33,7 @@ import {
   type WireError,
   type WireMemory,
   type WireRequest,
+  type WireSettings,
 } from "../wire/protocol.ts";
 import type { IsolationTier } from "../../sdk/types.ts";
 import { type Deadline, type DeadlineScheduler, deadlinesFor } from "../../base/deadlines.ts";
@@ -79,6 +80,8 @@ export interface InstanceOptions {
   onPublish?(event: OutboundPublish): Promise<unknown>;
   /** The instance died; `reason` says why. Called once. */
   onExit?(reason: string, instance: Instance): void;
+  /** The bundle's settings now (`ctx.config`, `ctx.secrets`), sent with `init` and on change. */
+  currentSettings?(): WireSettings;
 }
 
 interface Pending {
@@ -146,6 +149,8 @@ export class Instance {
   #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
   /** Hops and trace of the deepest recent call: what a request made outside any call inherits. */
   readonly #hops: HopMemory;
+  /** Whether `onStart` has returned: only then does a settings change run `onRefresh`. */
+  #started = false;
 
   /**
    * Creates the instance and its sandbox; {@linkcode Instance.start} loads the bundle.
@@ -232,10 +237,12 @@ export class Instance {
         },
       };
       try {
+        const settings = this.#options.currentSettings?.();
         this.#transport.send({
           type: "init",
           entry: this.#options.entry,
           bundle: this.#options.bundle,
+          ...(settings === undefined ? {} : { settings }),
         });
       } catch (error) {
         this.kill(`could not send init: ${(error as Error).message}`);
@@ -283,7 +290,10 @@ export class Instance {
   async hook(hook: HookName, deadline: number, instanceId?: string): Promise<void> {
     if (instanceId !== undefined) this.id = instanceId;
     // A new instance id must reach the guest (ctx.bundle.instanceId) even without the hook.
-    if (!this.ready?.hooks.includes(hook) && instanceId === undefined) return;
+    if (!this.ready?.hooks.includes(hook) && instanceId === undefined) {
+      if (hook === "onStart") this.#started = true;
+      return;
+    }
     await this.#request(
       "hook",
       hook,
@@ -294,6 +304,8 @@ export class Instance {
           ? { type: "hook", id, hook, deadline }
           : { type: "hook", id, hook, deadline, instanceId },
     );
+    // After onStart returned: a settings change during onStart is applied, not refreshed.
+    if (hook === "onStart") this.#started = true;
   }
 
   /**
@@ -304,6 +316,27 @@ export class Instance {
    */
   refresh(instanceId: string, deadline: number): Promise<void> {
     return this.hook("onRefresh", deadline, instanceId);
+  }
+
+  /**
+   * Sends the bundle's current settings; once they are applied, runs `onRefresh` when `onStart`
+   * has run (an instance still starting gets the new values before its `onStart`). Calls in flight
+   * are not disturbed: each keeps the config it read.
+   *
+   * @param deadline Absolute deadline of `onRefresh`, epoch ms.
+   * @returns Resolves once the sandbox has applied them (and `onRefresh` returned).
+   */
+  async reconfigure(deadline: number): Promise<void> {
+    const settings = this.#options.currentSettings?.();
+    if (settings === undefined || this.state === "dead") return;
+    const refresh = this.#started && (this.ready?.hooks.includes("onRefresh") ?? false);
+    await this.#request("hook", "settings", deadline, undefined, (id) => ({
+      type: "settings",
+      id,
+      settings,
+      deadline,
+      refresh,
+    }));
   }
 
   /**

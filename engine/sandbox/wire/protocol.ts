@@ -68,6 +68,14 @@ export interface WireBundleInfo {
   dataDir: string;
 }
 
+/** A bundle's settings as its sandbox gets them (README, "Config" and "Secrets"). */
+export interface WireSettings {
+  /** The config: the manifest's defaults with the operator's overrides merged in. */
+  config: Record<string, unknown>;
+  /** Every secret name the manifest declares → its value, or `null` when none is set. */
+  secrets: Record<string, string | null>;
+}
+
 /** Engine → runtime. */
 export type HostMessage =
   | {
@@ -76,6 +84,16 @@ export type HostMessage =
     bundle: WireBundleInfo;
     /** The engine's value cap per message (set by the transport), for clear refusals. */
     maxMessageValues?: number;
+    /** `ctx.config` and `ctx.secrets` until the next `settings` message. */
+    settings?: WireSettings;
+  }
+  | {
+    /** New settings (a config PUT, a secret set or deleted); `refresh` runs `onRefresh` after. */
+    type: "settings";
+    id: number;
+    settings: WireSettings;
+    deadline: number;
+    refresh: boolean;
   }
   | {
     /** A call: a service method, or (`kind: "fetch"`) the bundle's HTTP handler. */
