@@ -38,6 +38,7 @@ import { type EdgeServer, serveEdge } from "./engine/edge/serve.ts";
 import { LINEAR_REGEXP_V8_FLAG, linearRegExpAvailable } from "./engine/broker/linear_regex.ts";
 import { serviceRelease } from "./plugins/service_release/mod.ts";
 import { observability } from "./plugins/observability/mod.ts";
+import { webConsole } from "./plugins/console/mod.ts";
 import { DevMode } from "./engine/dev/dev_mode.ts";
 
 /** Ends start-up with one clear line and exit code 2: an operator mistake, not a crash. */
@@ -151,6 +152,7 @@ const options: EngineOptions = {
   plugins: [
     observability({ logFormat }),
     serviceRelease(values["require-publish-token"] ? { requirePublishToken: true } : {}),
+    webConsole(),
   ],
 };
 

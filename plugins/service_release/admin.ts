@@ -16,6 +16,7 @@ import { errorResponse } from "./errors.ts";
 import { bearerMatches } from "./token.ts";
 import { logsAdminApi } from "./logs_admin.ts";
 import { typesAdminApi } from "./types_admin.ts";
+import { metricsAdminApi } from "./metrics_admin.ts";
 
 /** Options of the admin API. */
 export interface AdminOptions {
@@ -232,4 +233,5 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
 
   logsAdminApi(app, engine, idParam);
   typesAdminApi(app, engine, idParam);
+  metricsAdminApi(app, engine);
 }
