@@ -1,6 +1,6 @@
 /**
- * `deno task run`: starts the resident engine with the observability and service-release plugins
- * on 127.0.0.1:8000. On a first start with an empty registry it releases every folder under
+ * `deno task run`: starts the resident engine with the observability, service-release and console
+ * plugins on 127.0.0.1:8000 (the operator console at `/console`). On a first start with an empty registry it releases every folder under
  * `bundles/`. With `OTEL_DENO=true` (read by Deno itself) it exports traces, metrics and logs over
  * OTLP; `GET /metrics` serves Prometheus text either way (README, "Observability").
  *
