@@ -56,7 +56,7 @@ function overview(): Html {
       "engine",
       "Engine",
       html`
-        <dl class="tiles" id="tiles" aria-live="polite">
+        <dl class="tiles" id="tiles">
           <div>
             <dt>Bundles</dt>
             <dd data-tile="bundles">–</dd>
@@ -142,7 +142,7 @@ function bundle(): Html {
     panel(
       "summary",
       "Summary",
-      html`<dl class="tiles" id="summary-tiles" aria-live="polite"></dl>
+      html`<dl class="tiles" id="summary-tiles"></dl>
 <div class="actions" id="lifecycle-actions">
   <button type="button" data-action="start">Start…</button>
   <button type="button" data-action="stop">Stop…</button>
@@ -233,7 +233,7 @@ ${
     panel(
       "governance",
       "Breaker and throttling",
-      html`<dl class="tiles" id="governance-tiles" aria-live="polite"></dl>`,
+      html`<dl class="tiles" id="governance-tiles"></dl>`,
     )
   }
 ${panel("config", "Config names", html`<ul id="config-names" class="names"></ul>`)}
@@ -245,7 +245,7 @@ function events(): Html {
     panel(
       "event-stats",
       "Event bus",
-      html`<dl class="tiles" id="event-tiles" aria-live="polite"></dl>`,
+      html`<dl class="tiles" id="event-tiles"></dl>`,
     )
   }
 ${

@@ -15,6 +15,7 @@ import {
   showAlert,
   stateText,
   tile,
+  update,
   when,
 } from "./ui.js";
 
@@ -36,22 +37,33 @@ async function act(question, okLabel, request, done) {
 
 function summary(view) {
   const breaker = view.governance?.breaker?.state;
-  $("#summary-tiles").replaceChildren(
+  const shown = [view.state, view.active, view.desired, breaker, view.logsDropped];
+  update($("#summary-tiles"), shown, () => [
     tile("State", stateText(view.state), { "data-field": "state" }),
     tile("Active version", view.active ?? "–", { "data-field": "active" }),
     tile("Desired", view.desired ?? "–"),
     tile("Breaker", breaker ? stateText(breaker) : "none", { "data-field": "breaker" }),
     tile("Logs dropped", String(view.logsDropped ?? 0)),
-  );
+  ]);
 }
 
 function versions(id, view, again) {
+  const shown = [
+    view.active,
+    view.releases.map((r) => r.version),
+    view.revisions.map((r) => [r.version, r.state, r.isolation, r.restarts, r.calls]),
+  ];
+  update($("#version-rows"), shown, () => versionRows(id, view, again));
+}
+
+function versionRows(id, view, again) {
   const revisions = new Map(view.revisions.map((r) => [r.version, r]));
   const rows = [...view.releases].reverse().map((release) => {
     const revision = revisions.get(release.version);
     const active = release.version === view.active;
     const action = active ? el("span", { class: "muted" }, "active") : el("button", {
       type: "button",
+      "data-key": `rollback-${release.version}`,
       onclick: () =>
         act(
           `Roll ${id} back to ${release.version}? Traffic moves to it at once.`,
@@ -76,7 +88,7 @@ function versions(id, view, again) {
       el("td", {}, action),
     );
   });
-  $("#version-rows").replaceChildren(...(rows.length ? rows : [emptyRow(7, "No releases")]));
+  return rows.length ? rows : [emptyRow(7, "No releases")];
 }
 
 function traffic(view) {
@@ -109,11 +121,11 @@ function canary(id, view, again) {
   const box = $("#canary-state");
   const abort = $("#canary-abort");
   if (!state) {
-    box.replaceChildren(el("p", { class: "muted" }, "No phased release yet."));
+    update(box, null, () => [el("p", { class: "muted" }, "No phased release yet.")]);
     abort.hidden = true;
   } else {
     const live = state.live;
-    box.replaceChildren(
+    update(box, [state.status, state.step, state.weight, live?.weight, state.reason], () => [
       el(
         "dl",
         { class: "tiles" },
@@ -128,7 +140,7 @@ function canary(id, view, again) {
         value: live?.weight ?? state.weight,
         "aria-label": "Canary progress, percent of traffic",
       }),
-    );
+    ]);
     abort.hidden = state.status !== "running";
     abort.onclick = () =>
       act(
@@ -161,8 +173,10 @@ function instances(view) {
       )
     )
   );
-  $("#instance-rows").replaceChildren(
-    ...(rows.length ? rows : [emptyRow(7, "No instances running")]),
+  update(
+    $("#instance-rows"),
+    view.revisions.map((r) => r.instances),
+    () => rows.length ? rows : [emptyRow(7, "No instances running")],
   );
 }
 
@@ -182,7 +196,7 @@ function governance(view) {
   }
   if (g.qps !== undefined) tiles.push(tile("QPS limit", String(g.qps)));
   if (tiles.length === 0) tiles.push(tile("Governance", "no breaker or limits"));
-  $("#governance-tiles").replaceChildren(...tiles);
+  update($("#governance-tiles"), g, () => tiles);
 }
 
 function namesOf(reply, field) {

@@ -12,6 +12,7 @@ import {
   say,
   showAlert,
   tile,
+  update,
   when,
 } from "./ui.js";
 
@@ -30,6 +31,7 @@ async function act(question, okLabel, request, done, again) {
 function letterRow(letter, again) {
   const replay = el("button", {
     type: "button",
+    "data-key": `replay-${letter.id}`,
     onclick: () =>
       act(
         `Replay dead letter ${letter.id} (${letter.topic ?? letter.key}) to ${letter.bundle}?`,
@@ -41,6 +43,7 @@ function letterRow(letter, again) {
   }, "Replay…");
   const drop = el("button", {
     type: "button",
+    "data-key": `delete-${letter.id}`,
     class: "danger",
     onclick: () =>
       act(
@@ -68,14 +71,14 @@ async function refresh(signal, again) {
     api("/admin/events/stats", { signal }),
     api("/admin/events/dead-letters?limit=200", { signal }),
   ]);
-  $("#event-tiles").replaceChildren(
+  update($("#event-tiles"), stats, () => [
     tile("Pending", String(stats.pending), { "data-field": "pending" }),
     tile("In flight", String(stats.inFlight)),
     tile("Dead letters", String(stats.deadLetters), { "data-field": "dead-letters" }),
     tile("Delivered", String(stats.delivered)),
     tile("Retried", String(stats.retried)),
     tile("Store", `${bytes(stats.storeBytes)} of ${bytes(stats.maxStoreBytes)}`),
-  );
+  ]);
   const topics = new Map();
   for (const letter of letters) {
     const key = `${letter.topic ?? letter.key}\u0000${letter.bundle} (${letter.handler})`;
@@ -85,15 +88,19 @@ async function refresh(signal, again) {
     const [topic, subscriber] = key.split("\u0000");
     return el("tr", {}, el("td", {}, topic), el("td", {}, subscriber), el("td", {}, String(count)));
   });
-  $("#topic-rows").replaceChildren(
-    ...(topicRows.length ? topicRows : [emptyRow(3, "No topic has dead letters")]),
+  update(
+    $("#topic-rows"),
+    [...topics],
+    () => topicRows.length ? topicRows : [emptyRow(3, "No topic has dead letters")],
   );
-  const rows = letters.map((l) => letterRow(l, again));
-  $("#letter-rows").replaceChildren(...(rows.length ? rows : [emptyRow(6, "No dead letters")]));
-  const schedules = (stats.schedules ?? []).map((s) => el("li", {}, `${s.key} → ${s.handler}`));
-  $("#schedule-list").replaceChildren(
-    ...(schedules.length ? schedules : [el("li", { class: "muted" }, "none armed")]),
-  );
+  update($("#letter-rows"), letters, () => {
+    const rows = letters.map((l) => letterRow(l, again));
+    return rows.length ? rows : [emptyRow(6, "No dead letters")];
+  });
+  update($("#schedule-list"), stats.schedules ?? [], () => {
+    const schedules = (stats.schedules ?? []).map((s) => el("li", {}, `${s.key} → ${s.handler}`));
+    return schedules.length ? schedules : [el("li", { class: "muted" }, "none armed")];
+  });
 }
 
 /** Starts the page; returns its stop function. */

@@ -1,6 +1,6 @@
 // Logs: follows one bundle's records live over the admin API's event stream, read with fetch
 // (an EventSource could not send the token as a header). At most MAX lines stay on the page.
-import { api, describe } from "./api.js";
+import { api, describe, token } from "./api.js";
 import { $, el, showAlert } from "./ui.js";
 
 const MAX = 500;
@@ -41,12 +41,11 @@ async function follow(bundle, level) {
   $("#log-lines").replaceChildren();
   $("#logs-stop").disabled = false;
   $("#logs-status").textContent = `Following ${bundle}…`;
-  const token = sessionStorage.getItem("bundlehost.adminToken") ?? "";
   try {
     const response = await fetch(
       `/admin/bundles/${bundle}/logs?follow=1&limit=100&level=${level}`,
       {
-        headers: { authorization: `Bearer ${token}` },
+        headers: { authorization: `Bearer ${token() ?? ""}` },
         signal: controller.signal,
         cache: "no-store",
         credentials: "omit",

@@ -13,6 +13,7 @@ import {
   say,
   showAlert,
   stateText,
+  update,
   uptime,
 } from "./ui.js";
 
@@ -32,7 +33,11 @@ function bundleRow(view) {
   return el(
     "tr",
     { "data-bundle": view.id },
-    el("td", {}, el("a", { href: `/console/bundles/${view.id}` }, view.id)),
+    el(
+      "td",
+      {},
+      el("a", { href: `/console/bundles/${view.id}`, "data-key": `open-${view.id}` }, view.id),
+    ),
     el("td", { "data-field": "state" }, stateText(view.state)),
     el("td", { "data-field": "active" }, view.active ?? "–"),
     el("td", { "data-field": "traffic" }, trafficText(view)),
@@ -72,10 +77,18 @@ async function refresh(signal) {
   drawLine($("#chart-rate"), series.rate, "Calls per second", (v) => v.toFixed(1));
   drawLine($("#chart-errors"), series.errors, "Error ratio", (v) => `${v.toFixed(1)} %`);
   drawLine($("#chart-p99"), series.p99, "p99 latency", (v) => `${v} ms`);
-  const rows = bundles.map(bundleRow);
-  $("#bundle-rows").replaceChildren(
-    ...(rows.length ? rows : [emptyRow(7, "No bundles yet: release one below.")]),
-  );
+  const shown = bundles.map((b) => ({
+    id: b.id,
+    state: b.state,
+    active: b.active,
+    weights: b.weights,
+    governance: b.governance?.breaker?.state,
+    revisions: b.revisions.map((r) => [r.instances.length, r.calls]),
+  }));
+  update($("#bundle-rows"), shown, () => {
+    const rows = bundles.map(bundleRow);
+    return rows.length ? rows : [emptyRow(7, "No bundles yet: release one below.")];
+  });
 }
 
 async function release(event, again) {

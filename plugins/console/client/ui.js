@@ -139,3 +139,23 @@ export function poll(fn, everyMs, onError = (error) => showAlert(String(error)))
 export function stateText(state) {
   return el("span", { class: `state-${state}` }, state ?? "–");
 }
+
+const drawn = new WeakMap();
+
+/**
+ * Redraws `container` with `build()` only when `data` differs from what it last drew, so a poll
+ * that finds nothing new leaves the elements (and the operator's focus and pointer) alone. When
+ * it does redraw, focus returns to the new element with the same `data-key`.
+ */
+export function update(container, data, build) {
+  const key = JSON.stringify(data);
+  if (drawn.get(container) === key) return;
+  drawn.set(container, key);
+  const focused = container.contains(document.activeElement)
+    ? document.activeElement.dataset?.key
+    : undefined;
+  container.replaceChildren(...build());
+  if (focused !== undefined) {
+    container.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
+  }
+}
