@@ -67,6 +67,49 @@ function inPage<T>(page: Page, expression: string): Promise<T> {
   return page.evaluate(expression) as Promise<T>;
 }
 
+/**
+ * Page-side: the body's background and the contrast ratio (WCAG 2) of text on its nearest
+ * opaque background, for the kinds of text the console shows.
+ */
+const CONTRAST = `(() => {
+  const rgb = (c) => c.match(/[0-9.]+/g).map(Number);
+  const lum = (c) => {
+    const [r, g, b] = rgb(c).map((v) => v / 255).map((v) =>
+      v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4
+    );
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const backgroundOf = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      const parts = rgb(c);
+      if (parts.length === 3 || parts[3] === 1) return c;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  const ratio = (el) => {
+    const a = lum(getComputedStyle(el).color);
+    const b = lum(backgroundOf(el));
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  };
+  const checks = {
+    "a heading": "main h1",
+    "a panel heading": ".panel h2",
+    "a tile's term": ".tiles dt",
+    "a hint": ".hint",
+    "a link": "#bundle-rows a",
+    "a state": "#bundle-rows [class^=state-]",
+    "the navigation": "nav a",
+    "the primary button": "#release-form button[type=submit]",
+    "a chart label": ".chart figcaption",
+  };
+  const ratios = Object.entries(checks).map(([what, selector]) => {
+    const el = document.querySelector(selector);
+    return [what + " (" + selector + ")", el ? ratio(el) : 0];
+  });
+  return [getComputedStyle(document.body).backgroundColor, ratios];
+})()`;
+
 Deno.test({
   name: "Console signs in, releases, splits traffic, rolls back and shows an open breaker",
   ignore: !browserTestsRun(),
@@ -214,6 +257,21 @@ Deno.test({
         "document.documentElement.scrollWidth - document.documentElement.clientWidth",
       );
       assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px`);
+    });
+
+    await t.step("light and dark both keep text contrast at 4.5:1 or more", async () => {
+      await page.setViewport({ width: 1280, height: 800 });
+      const backgrounds: string[] = [];
+      for (const scheme of ["light", "dark"]) {
+        await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: scheme }]);
+        await page.waitForSelector('tr[data-bundle="shop"]', { visible: true });
+        const [background, ratios] = await inPage<[string, [string, number][]]>(page, CONTRAST);
+        backgrounds.push(background);
+        for (const [what, ratio] of ratios) {
+          assert.ok(ratio >= 4.5, `${scheme}: ${what} has contrast ${ratio.toFixed(2)}`);
+        }
+      }
+      assert.notEqual(backgrounds[0], backgrounds[1], "the dark scheme changes the page");
     });
 
     await t.step("no request left the origin or carried the token", () => {
