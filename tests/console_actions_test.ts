@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
 import { webConsole } from "../plugins/console/mod.ts";
+import { definePlugin, type Engine } from "../mod.ts";
 import { manifest, waitFor, writeBundle } from "./_helpers.ts";
 import { TEST_TOKEN, testServer } from "./_server.ts";
 import { browserTestsRun, launchBrowser } from "./_browser.ts";
@@ -44,6 +45,28 @@ function web(version: string): string {
   } };`;
 }
 
+/**
+ * Stands in for the config and secrets routes of the admin API for bundle "web" only (another
+ * bundle gets the admin API's own 404), with their reply shapes: the merged config object, and
+ * the secrets' listing (names, never values).
+ */
+const settingsRoutes = definePlugin<Engine>({
+  name: "settings-stand-in",
+  enforce: "pre",
+  fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (!path.startsWith("/admin/bundles/web/")) return undefined;
+    if (request.headers.get("authorization") !== `Bearer ${TEST_TOKEN}`) return undefined;
+    if (path.endsWith("/config")) {
+      return Response.json({ LOG_LEVEL: "config-value-debug", REGION: "config-value-eu" });
+    }
+    if (path.endsWith("/secrets")) {
+      return Response.json([{ name: "API_KEY", updatedAt: "2026-01-01T00:00:00.000Z" }]);
+    }
+    return undefined;
+  },
+});
+
 function orders(fixed: boolean): string {
   return `export default { services: { Orders: { onCreated() {
     ${fixed ? "return true;" : 'throw new Error("the warehouse is offline");'}
@@ -54,7 +77,9 @@ Deno.test({
   name: "Console follows logs, runs a canary, stops, starts, replays a dead letter and deletes",
   ignore: !browserTestsRun(),
 }, async (t) => {
-  await using server = await testServer({ plugins: [webConsole({ refreshMs: 250 })] });
+  await using server = await testServer({
+    plugins: [settingsRoutes, webConsole({ refreshMs: 250 })],
+  });
   const release = async (
     id: string,
     version: string,
@@ -113,6 +138,21 @@ Deno.test({
     await page.goto(`${server.url}/console/bundles/web`);
     await page.waitForSelector('#canary-version option[value="2.0.0"]');
 
+    await t.step("config and secret names show where the API answers, never values", async () => {
+      await waitIncludes(page, "#config-names", "REGION");
+      await waitIncludes(page, "#secret-names", "API_KEY");
+      assert.deepEqual(
+        await page.evaluate(
+          `[...document.querySelectorAll("#config-names li")].map((e) => e.textContent)`,
+        ),
+        ["LOG_LEVEL", "REGION"],
+      );
+      assert.equal(
+        await page.evaluate(`document.body.textContent.includes("config-value")`),
+        false,
+      );
+    });
+
     await t.step("a refused canary is explained in the engine's words", async () => {
       await page.click("#canary-steps", { count: 3 });
       await page.type("#canary-steps", "50, 10");
@@ -170,6 +210,16 @@ Deno.test({
       await confirm(page);
       await waitIncludes(page, "#letter-rows", "No dead letters");
       await waitFor(async () => (await server.engine.eventBus.stats()).delivered >= 1, WAIT_MS);
+    });
+
+    await t.step("the config and secret panels stay hidden where the API answers 404", async () => {
+      await page.goto(`${server.url}/console/bundles/orders`);
+      await waitText(page, '#summary-tiles [data-field="active"]', "1.1.0");
+      await page.waitForSelector('#config[data-checked="true"]');
+      await page.waitForSelector('#secrets[data-checked="true"]');
+      assert.equal(await page.evaluate(`document.querySelector("#config").hidden`), true);
+      assert.equal(await page.evaluate(`document.querySelector("#secrets").hidden`), true);
+      assert.equal(await page.evaluate(`document.querySelector("#alert").hidden`), true);
     });
 
     await t.step("delete from the bundle page leaves the overview without it", async () => {

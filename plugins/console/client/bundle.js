@@ -199,19 +199,21 @@ function governance(view) {
   update($("#governance-tiles"), g, () => tiles);
 }
 
-function namesOf(reply, field) {
-  const list = Array.isArray(reply) ? reply : reply?.[field] ?? reply?.names ?? reply;
-  if (Array.isArray(list)) {
-    return list.map((e) => (typeof e === "string" ? e : e?.name ?? e?.key)).filter(Boolean);
+/** Names only: the keys of a config object, or the `name` of each secret listed. */
+function namesOf(reply) {
+  if (Array.isArray(reply)) {
+    return reply.map((e) => (typeof e === "string" ? e : e?.name)).filter((n) =>
+      typeof n === "string"
+    );
   }
-  return list && typeof list === "object" ? Object.keys(list) : [];
+  return reply && typeof reply === "object" ? Object.keys(reply) : [];
 }
 
 async function names(id, kind, signal) {
   const section = $(`#${kind}`);
   try {
     const reply = await api(`/admin/bundles/${id}/${kind}`, { signal });
-    const list = namesOf(reply, kind);
+    const list = namesOf(reply);
     section.hidden = false;
     $(kind === "config" ? "#config-names" : "#secret-names").replaceChildren(
       ...(list.length ? list.map((n) => el("li", {}, n)) : [el("li", { class: "muted" }, "none")]),
@@ -223,6 +225,9 @@ async function names(id, kind, signal) {
       return;
     }
     throw error;
+  } finally {
+    // Marks the panel as decided (shown or hidden), for whoever waits on it.
+    section.dataset.checked = "true";
   }
 }
 
