@@ -133,6 +133,9 @@ Deno.test("Admin API serves the call history behind the token, engine-wide and p
   const one = await history("?bundle=counter");
   assert.equal(sum(one, "calls"), 4);
   assert.ok(one.samples.every((s) => Object.keys(s.bundles).length === 0));
+  const totals = await history("?bundles=0");
+  assert.equal(sum(totals, "calls"), 4);
+  assert.ok(totals.samples.every((s) => Object.keys(s.bundles).length === 0));
   const bad = await server.request("/admin/metrics/history?bundle=../x", { admin: true });
   assert.equal(bad.status, 400);
   assert.match((await bad.json()).error.message, /"bundle" must be a bundle id/);

@@ -65,7 +65,7 @@ async function refresh(signal) {
   const [status, bundles, history] = await Promise.all([
     api("/admin/status", { signal }),
     api("/admin/bundles", { signal }),
-    api("/admin/metrics/history", { signal }),
+    api("/admin/metrics/history?bundles=0", { signal }),
   ]);
   const rates = lastRates(history);
   $('[data-tile="bundles"]').textContent = String(bundles.length);

@@ -142,20 +142,42 @@ export function stateText(state) {
 
 const drawn = new WeakMap();
 
+/** Whether two nodes are the same element (tag and attributes) or both text. */
+function sameShell(a, b) {
+  if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) return false;
+  if (a.nodeType !== Node.ELEMENT_NODE) return true;
+  if (a.attributes.length !== b.attributes.length) return false;
+  for (const { name, value } of b.attributes) {
+    if (a.getAttribute(name) !== value) return false;
+  }
+  return true;
+}
+
 /**
- * Redraws `container` with `build()` only when `data` differs from what it last drew, so a poll
- * that finds nothing new leaves the elements (and the operator's focus and pointer) alone. When
- * it does redraw, focus returns to the new element with the same `data-key`.
+ * Makes `parent`'s children look like `next`, keeping every element whose tag and attributes
+ * did not change (with its listeners, focus and pointer) and only rewriting the text that did.
+ */
+function morph(parent, next) {
+  const old = [...parent.childNodes];
+  next.forEach((node, i) => {
+    const current = old[i];
+    if (!current) parent.append(node);
+    else if (!sameShell(current, node)) current.replaceWith(node);
+    else if (current.nodeType === Node.TEXT_NODE) {
+      if (current.data !== node.data) current.data = node.data;
+    } else morph(current, [...node.childNodes]);
+  });
+  for (const extra of old.slice(next.length)) extra.remove();
+}
+
+/**
+ * Redraws `container` with `build()` when `data` differs from what it last drew. Elements that
+ * stay the same (a row of the same bundle, its buttons) are kept and only their changed text is
+ * rewritten, so a poll never pulls a button from under the operator's pointer or focus.
  */
 export function update(container, data, build) {
   const key = JSON.stringify(data);
   if (drawn.get(container) === key) return;
   drawn.set(container, key);
-  const focused = container.contains(document.activeElement)
-    ? document.activeElement.dataset?.key
-    : undefined;
-  container.replaceChildren(...build());
-  if (focused !== undefined) {
-    container.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
-  }
+  morph(container, build());
 }
