@@ -111,6 +111,7 @@ Deno.test({
     const page = await browser.newPage();
     page.setDefaultTimeout(WAIT_MS);
     await page.goto(`${server.url}/console/logs?bundle=web`);
+    await page.waitForSelector("#login-form button:enabled", { visible: true });
     await page.type("#token", TEST_TOKEN);
     await page.keyboard.press("Enter");
 

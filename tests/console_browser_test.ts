@@ -136,7 +136,7 @@ Deno.test({
     await t.step("a wrong token is refused and not kept", async () => {
       const response = await page.goto(`${server.url}/console`);
       assert.equal(response?.status(), 200);
-      await page.waitForSelector("#token", { visible: true });
+      await page.waitForSelector("#login-form button:enabled", { visible: true });
       await page.type("#token", "wrong-token-0123456789");
       await page.keyboard.press("Enter");
       await waitIncludes(page, "#login-error", "Wrong token");

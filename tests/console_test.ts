@@ -38,6 +38,10 @@ Deno.test("Console serves its pages without a token, same-origin only, under a s
     assert.match(csp, /style-src 'self'(;|$)/, "no inline or remote style");
     assert.match(csp, /frame-ancestors 'none'/);
     assert.ok(text.startsWith("<!doctype html>"), `${path} starts with its doctype`);
+    // Before the script runs the form cannot be sent, and never as a GET with the token in a URL.
+    assert.match(text, /<form id="login-form"[^>]*method="post"/);
+    assert.match(text, /<button type="submit" disabled>Sign in<\/button>/);
+    assert.match(text, /<input id="token"[^>]*type="password"/);
     assert.doesNotMatch(text, /<script(?![^>]*\bsrc=)[^>]*>/, `${path} has no inline script`);
     assert.doesNotMatch(text, /\sstyle=/, `${path} has no inline style`);
     for (const ref of references(text)) {

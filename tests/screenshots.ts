@@ -19,7 +19,8 @@ const OUT = `${ROOT}/docs/console`;
 const root = await Deno.makeTempDir({ prefix: "bundlehost-screenshots-" });
 const engine = await createEngine({
   dataDir: `${root}/.bundlehost`,
-  ceiling: { trusted: ["hello", "orders"] },
+  // hello in the process tier, so its instance shows a pid.
+  ceiling: { trusted: ["orders"] },
   metricsHistory: { intervalMs: 1_000, size: 120 },
   plugins: [serviceRelease({ adminToken: TOKEN }), webConsole({ refreshMs: 500 })],
 });
@@ -78,7 +79,7 @@ try {
   await page.setViewport({ width: 1280, height: 800 });
   await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "light" }]);
   await page.goto(`${base}/console`);
-  await page.waitForSelector("#token", { visible: true });
+  await page.waitForSelector("#login-form button:enabled", { visible: true });
   await shoot(page, "login");
   await page.type("#token", TOKEN);
   await page.keyboard.press("Enter");

@@ -73,13 +73,13 @@ export function renderPage(info: PageInfo): Html {
         <div id="alert" class="alert" role="alert" hidden></div>
         <section id="login" class="login" aria-labelledby="login-h">
           <h1 id="login-h">Sign in</h1>
-          <form id="login-form" class="stack">
+          <form id="login-form" class="stack" method="post" action="/console">
             <p class="hint">The admin token is kept in this tab only and sent as a bearer token to the
             admin API.</p>
             <label for="token">Admin token</label>
             <input id="token" name="token" type="password" autocomplete="off" required minlength="16">
             <p id="login-error" class="error" role="alert"></p>
-            <button type="submit">Sign in</button>
+            <button type="submit" disabled>Sign in</button>
           </form>
         </section>
         <main id="content" hidden tabindex="-1">

@@ -64,5 +64,8 @@ whenUnauthorized(() => {
   showLogin("The engine refused the saved token (401): sign in again.");
 });
 
+// The form's button stays disabled until now: a submit before this module ran would have sent
+// the form to the engine (a POST, never a URL with the token, answered 405).
+$("#login-form button[type=submit]").disabled = false;
 if (token()) showPage();
 else showLogin();
