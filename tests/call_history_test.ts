@@ -81,16 +81,22 @@ Deno.test("CallHistory.wrap records outcomes, failures by the serving bundle, an
     throw new BundlehostError("BUNDLE_ERROR", "boom");
   }, (service) => owners[service]);
   await ok(call("Greeter"));
+  const unlabelled = history.wrap(
+    () => Promise.resolve({ result: 1, bundle: "plain" }),
+    () => undefined,
+  );
+  await unlabelled(call("Plain"));
   await ok(call("web", "fetch"));
   await assert.rejects(() => failing(call("Greeter@^1")), BundlehostError);
   await assert.rejects(() => failing(call("Nobody")), BundlehostError);
   await clock.advance(1_000);
   const sample = history.snapshot().samples[0]!;
-  assert.deepEqual([sample.calls, sample.errors], [4, 3]);
+  assert.deepEqual([sample.calls, sample.errors], [5, 3]);
+  assert.equal(sample.bundles.plain?.calls, 1, "a label without a version is the id");
   assert.deepEqual(sample.bundles.greeter, { ...sample.bundles.greeter!, calls: 3, errors: 2 });
   assert.deepEqual(
-    Object.keys(sample.bundles),
-    ["greeter"],
+    Object.keys(sample.bundles).sort(),
+    ["greeter", "plain"],
     "a call no bundle served counts only in total",
   );
 });

@@ -150,6 +150,12 @@ class Tally {
 
 const EMPTY: CallCounts = { calls: 0, errors: 0, p50Ms: null, p99Ms: null };
 
+/** The bundle id of an `id@version` label. */
+function idOf(label: string): string {
+  const at = label.lastIndexOf("@");
+  return at > 0 ? label.slice(0, at) : label;
+}
+
 /** Whether an outcome is a failure: a `fetch` answered with a status of 500 or more. */
 function failedOutcome(call: AdmittedCall, outcome: CallOutcome): boolean {
   if (call.kind !== "fetch") return false;
@@ -233,23 +239,30 @@ export class CallHistory {
     next: (call: AdmittedCall) => Promise<CallOutcome>,
     ownerOf: (service: string) => string | undefined,
   ): (call: AdmittedCall) => Promise<CallOutcome> {
-    return async (call) => {
+    // A promise chain, not an async function: it runs on every call (docs/architecture.md,
+    // "What a call costs the engine's thread").
+    return (call) => {
       const started = this.#clock.monotonic();
+      let pending: Promise<CallOutcome>;
       try {
-        const outcome = await next(call);
-        const bundle = outcome.bundle.slice(0, outcome.bundle.lastIndexOf("@"));
-        this.record(bundle, this.#clock.monotonic() - started, failedOutcome(call, outcome));
-        return outcome;
+        pending = next(call);
       } catch (error) {
+        pending = Promise.reject(error);
+      }
+      return pending.then((outcome) => {
+        const ms = this.#clock.monotonic() - started;
+        this.record(idOf(outcome.bundle), ms, failedOutcome(call, outcome));
+        return outcome;
+      }, (error) => {
         const served = (error as { bundle?: unknown })?.bundle;
         const bundle = typeof served === "string"
-          ? served.slice(0, served.lastIndexOf("@"))
+          ? idOf(served)
           : call.kind === "fetch"
           ? call.service
           : ownerOf(call.service.split("@")[0]!);
         this.record(bundle, this.#clock.monotonic() - started, true);
         throw error;
-      }
+      });
     };
   }
 
