@@ -1,6 +1,6 @@
 /**
- * `deno task run`: starts the resident engine with the observability and service-release plugins
- * on 127.0.0.1:8000. On a first start with an empty registry it releases every folder under
+ * `deno task run`: starts the resident engine with the observability, service-release and console
+ * plugins on 127.0.0.1:8000 (the operator console at `/console`). On a first start with an empty registry it releases every folder under
  * `bundles/`. With `OTEL_DENO=true` (read by Deno itself) it exports traces, metrics and logs over
  * OTLP; `GET /metrics` serves Prometheus text either way (README, "Observability").
  *
@@ -41,6 +41,7 @@ import { type EdgeServer, serveEdge } from "./engine/edge/serve.ts";
 import { LINEAR_REGEXP_V8_FLAG, linearRegExpAvailable } from "./engine/broker/linear_regex.ts";
 import { serviceRelease } from "./plugins/service_release/mod.ts";
 import { observability } from "./plugins/observability/mod.ts";
+import { webConsole } from "./plugins/console/mod.ts";
 import { DevMode } from "./engine/dev/dev_mode.ts";
 
 /** Ends start-up with one clear line and exit code 2: an operator mistake, not a crash. */
@@ -154,6 +155,7 @@ const options: EngineOptions = {
   plugins: [
     observability({ logFormat }),
     serviceRelease(values["require-publish-token"] ? { requirePublishToken: true } : {}),
+    webConsole(),
   ],
 };
 

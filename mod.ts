@@ -137,6 +137,12 @@ export type {
   StoredLogRecord,
 } from "./engine/runtime/log_follower.ts";
 export type {
+  CallCounts,
+  CallHistoryOptions,
+  MetricsHistory,
+  MetricsSample,
+} from "./engine/runtime/call_history.ts";
+export type {
   Registry,
   RegistryEntry,
   ReleaseOptions,

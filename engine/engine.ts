@@ -32,6 +32,11 @@ import {
 import { BundleRuntime } from "./runtime/bundle_runtime.ts";
 import { BundleSettings } from "./runtime/bundle_settings.ts";
 import { SecretBox, type SecretKeyOptions } from "./store/secret_box.ts";
+import {
+  CallHistory,
+  type CallHistoryOptions,
+  type MetricsHistory,
+} from "./runtime/call_history.ts";
 import type { FollowLogsOptions, RecentLogsOptions } from "./runtime/log_buffer.ts";
 import type { BundleLogRecord, LogFollower } from "./runtime/log_follower.ts";
 import type { RuntimePort } from "./core/port.ts";
@@ -74,6 +79,8 @@ export interface EngineOptions extends EngineSettingsOptions {
    * @default {the key file `secrets.key` in the data folder, created with mode 0600}
    */
   secrets?: SecretKeyOptions;
+  /** The in-memory call history behind `GET /admin/metrics/history` (interval, samples kept). */
+  metricsHistory?: CallHistoryOptions;
 }
 
 /**
@@ -158,6 +165,7 @@ export class Engine {
   #store?: Store;
   #dataLock?: DataLock;
   #bus?: EventBus;
+  readonly #history: CallHistory;
 
   /**
    * Creates an engine; prefer {@linkcode createEngine}, which also opens the data folder.
@@ -175,11 +183,13 @@ export class Engine {
     this.#secretKeys = options.secrets ?? {};
     this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
     this.fetch = servePlugins(this.#plugins, (message) => this.#log("error", message));
+    this.#history = new CallHistory(this.#clock, options.metricsHistory);
+    const ownerOf = (service: string) => this.#runtime.ownership.owner("service", service);
     this.#runtime = new BundleRuntime({
       options: this.#options,
       events: this.events,
       clock: this.#clock,
-      wrapCall: (next) => this.#plugins.wrap("wrapCall", next),
+      wrapCall: (next) => this.#plugins.wrap("wrapCall", this.#history.wrap(next, ownerOf)),
       afterTransition: (event) => this.#afterTransition(event),
     });
   }
@@ -595,6 +605,16 @@ export class Engine {
         0,
       ),
     };
+  }
+
+  /**
+   * The last few minutes of calls, errors and latency, engine-wide and per bundle, from the
+   * engine's own memory (`GET /admin/metrics/history`; engine option `metricsHistory`).
+   *
+   * @returns Closed intervals, oldest first.
+   */
+  metricsHistory(): MetricsHistory {
+    return this.#history.snapshot();
   }
 
   /** Stops every bundle (draining calls in flight), runs plugin `close` hooks, refuses further work. */

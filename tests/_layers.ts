@@ -41,6 +41,8 @@ export const LAYERS: readonly Layer[] = [
   { name: "testing", paths: ["engine/testing/"] },
   { name: "dev", paths: ["engine/dev/"] },
   { name: "plugins", paths: ["plugins/"] },
+  // The operator console: pages over the admin API of the service-release plugin.
+  { name: "plugins/console", paths: ["plugins/console/"] },
   // The CLI is a client of the admin API: it may use pure helpers of engine/base and sdk types.
   { name: "cli", paths: ["cli/"] },
   { name: "entries", paths: ["mod.ts", "main.ts", "cli.ts"] },

@@ -38,6 +38,7 @@ Deno.test("deno.json exports the host, bundle, testing and plugin entries", () =
   assert.deepEqual(Object.keys(EXPORTS).sort(), [
     ".",
     "./bundle",
+    "./console",
     "./observability",
     "./service-release",
     "./testing",

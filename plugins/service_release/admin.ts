@@ -17,6 +17,7 @@ import { bearerMatches } from "./token.ts";
 import { logsAdminApi } from "./logs_admin.ts";
 import { typesAdminApi } from "./types_admin.ts";
 import { settingsAdminApi } from "./settings_admin.ts";
+import { metricsAdminApi } from "./metrics_admin.ts";
 
 /** Options of the admin API. */
 export interface AdminOptions {
@@ -234,4 +235,5 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
   logsAdminApi(app, engine, idParam);
   typesAdminApi(app, engine, idParam);
   settingsAdminApi(app, engine, idParam, json);
+  metricsAdminApi(app, engine);
 }
