@@ -6,6 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { observability } from "../plugins/observability/mod.ts";
 import { testServer } from "./_server.ts";
 import { deployStorage, op, TIERS } from "./_storage.ts";
 
@@ -128,7 +129,10 @@ for (const tier of TIERS) {
   });
 
   Deno.test(`ctx.kv (${tier} tier): the quota and the key cap refuse a write before it happens`, async () => {
-    await using s = await testServer({ storage: { kvQuotaBytes: 4_000, kvMaxKeys: 5 } });
+    await using s = await testServer({
+      storage: { kvQuotaBytes: 4_000, kvMaxKeys: 5 },
+      plugins: [observability({ logFormat: "off" })],
+    });
     await deployStorage(s, "kv-q", tier);
     // About 1 KB per entry: the fourth does not fit in 4000 bytes.
     for (let i = 0; i < 3; i++) {
@@ -156,6 +160,20 @@ for (const tier of TIERS) {
     const usage = s.engine.storageUsage().find((u) => u.bundle === "kv-q")!;
     assert.equal(usage.kv.keys, 5);
     assert.ok(usage.kv.bytes <= 4_000);
+    // The same figures on /metrics, and the two refusals counted as such.
+    const metrics = await (await s.request("/metrics")).text();
+    assert.match(
+      metrics,
+      new RegExp(
+        `^bundlehost_kv_size_bytes\\{bundlehost_bundle_id="kv-q"\\} ${usage.kv.bytes}$`,
+        "m",
+      ),
+    );
+    assert.match(metrics, /^bundlehost_kv_keys\{bundlehost_bundle_id="kv-q"\} 5$/m);
+    assert.match(
+      metrics,
+      /^bundlehost_kv_operations_total\{bundlehost_bundle_id="kv-q",bundlehost_storage_operation="set",bundlehost_storage_outcome="refused"\} 2$/m,
+    );
   });
 
   Deno.test(`ctx.kv (${tier} tier): a flood of requests is bounded, the engine keeps serving`, async () => {
