@@ -101,18 +101,20 @@ export async function op(
 }
 
 /**
- * Installs and starts the storage bundle in a tier.
+ * Releases the storage bundle (or another entry) in a tier.
  *
  * @param server The test server.
  * @param id Bundle id.
  * @param tier Isolation tier.
  * @param extra More manifest fields.
+ * @param entry The entry module's source. @default {STORAGE_BUNDLE}
  */
 export async function deployStorage(
   server: TestServer,
   id: string,
   tier: IsolationTier,
   extra: Record<string, unknown> = {},
+  entry: string = STORAGE_BUNDLE,
 ): Promise<void> {
   const dir = `${server.root}/src/${id}`;
   await Deno.mkdir(dir, { recursive: true });
@@ -120,7 +122,7 @@ export async function deployStorage(
     `${dir}/bundle.json`,
     JSON.stringify(manifest(id, { isolation: tier, ...extra })),
   );
-  await Deno.writeTextFile(`${dir}/mod.ts`, STORAGE_BUNDLE);
+  await Deno.writeTextFile(`${dir}/mod.ts`, entry);
   const released = await releasePath(server.url, dir);
   assert.equal(released.status < 300, true, JSON.stringify(released.body));
   const tiers = server.engine.bundle(id).revisions.flatMap((r) => r.instances.map((i) => i.tier));
