@@ -124,6 +124,10 @@ for (const tier of TIERS) {
     assert.match(limit.message!, /limit must be a whole number from 1 to 1000/);
     const expire = await op(s, "kv-bad", "set", ["e"], 1, { expireIn: -5 });
     assert.match(expire.message!, /expireIn must be a positive whole number/);
+    const stamp = await op(s, "kv-bad", "set", ["e"], 1, { versionstamp: "abc" });
+    assert.match(stamp.message!, /versionstamp must be null or one read from ctx\.kv/);
+    const cursor = await op(s, "kv-bad", "list", [], { cursor: "c".repeat(5_000) });
+    assert.match(cursor.message!, /cursor must be one a page returned/);
     // The instance is still serving.
     assert.equal((await op(s, "kv-bad", "set", ["ok"], 1)).ok, true);
   });

@@ -16,6 +16,7 @@ import {
   type KvOp,
   MAX_CACHE_KEY,
   MAX_CACHE_VALUE_BYTES,
+  MAX_KV_CURSOR,
   MAX_KV_LIST_LIMIT,
   MAX_KV_VALUE_BYTES,
   type WireKvEntry,
@@ -32,6 +33,9 @@ import type {
 import { ReplyTable } from "./reply_table.ts";
 
 type StorageReply = Extract<HostMessage, { type: "storage-reply" }>;
+
+/** A Deno KV versionstamp, as the engine accepts it for a check-and-set. */
+const VERSIONSTAMP = /^[0-9a-f]{20}$/;
 
 /** A value's structured-clone serialization, bounded. */
 function encode(value: unknown, max: number, what: string): Uint8Array<ArrayBuffer> {
@@ -111,7 +115,11 @@ export function makeStorage(
           value: encode(value, MAX_KV_VALUE_BYTES, "A KV"),
         };
         if (options.expireIn !== undefined) op.expireIn = options.expireIn;
-        if (options.versionstamp !== undefined) op.check = options.versionstamp;
+        const check = options.versionstamp;
+        if (check !== undefined && check !== null && !VERSIONSTAMP.test(String(check))) {
+          throw new TypeError("versionstamp must be null or one read from ctx.kv (20 hex digits)");
+        }
+        if (check !== undefined) op.check = check;
         return op;
       });
     },
@@ -125,7 +133,13 @@ export function makeStorage(
           throw new RangeError(`limit must be a whole number from 1 to ${MAX_KV_LIST_LIMIT}`);
         }
         const op: KvOp = { op: "list", prefix: checkKey(selector?.prefix, true), limit };
-        if (options.cursor !== undefined) op.cursor = options.cursor;
+        const cursor = options.cursor;
+        if (cursor !== undefined && (typeof cursor !== "string" || cursor.length > MAX_KV_CURSOR)) {
+          throw new TypeError(
+            `cursor must be one a page returned (at most ${MAX_KV_CURSOR} characters)`,
+          );
+        }
+        if (cursor !== undefined) op.cursor = cursor;
         return op;
       });
       const result: KvListPage<T> = {
