@@ -20,14 +20,18 @@ interface Summary {
   computedAt: string;
 }
 
-/** Adds one visit to a page: retried when another instance wrote the same count first. */
+/**
+ * Adds one visit to a page: when another visit wrote first, it reads again and retries after a
+ * short random pause (each round, at least one of the competing writers wins).
+ */
 async function count(ctx: BundleContext, path: string): Promise<number> {
   const key = ["visits", path];
-  for (let attempt = 0; attempt < 10; attempt++) {
+  for (let attempt = 0; attempt < 64; attempt++) {
     const current = await ctx.kv.get<number>(key);
     const next = (current.value ?? 0) + 1;
     const written = await ctx.kv.set(key, next, { versionstamp: current.versionstamp });
     if (written.ok) return next;
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * 4 * (1 + attempt)));
   }
   throw new Error(`Too much contention counting ${path}`);
 }

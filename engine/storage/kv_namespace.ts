@@ -14,6 +14,7 @@
 import type { KvOp, WireKvEntry, WireKvKey } from "../sandbox/wire/protocol.ts";
 import { kvKeyBytes } from "../sandbox/wire/storage.ts";
 import { StorageLimitError, type StorageLimits } from "./limits.ts";
+import { UnavailableError } from "../base/errors.ts";
 
 /**
  * What a namespace holds now.
@@ -51,6 +52,7 @@ export class KvNamespace {
   #expiring = 0;
   #recountedAt = -Infinity;
   #writes: Promise<unknown> = Promise.resolve();
+  #closed = false;
 
   /**
    * Creates the namespace; nothing is opened until the first request.
@@ -92,16 +94,21 @@ export class KvNamespace {
     }
   }
 
-  /** Waits for the writes under way, then closes the database. */
+  /** Refuses new requests, waits for the writes under way, then closes the database. */
   async close(): Promise<void> {
-    const kv = this.#kv;
-    if (!kv) return;
-    this.#kv = undefined;
+    this.#closed = true;
     await this.#writes.catch(() => {});
-    (await kv.catch(() => undefined))?.close();
+    const kv = this.#kv;
+    this.#kv = undefined;
+    (await kv?.catch(() => undefined))?.close();
   }
 
   #open(): Promise<Deno.Kv> {
+    if (this.#closed) {
+      return Promise.reject(
+        new UnavailableError(`The KV namespace of bundle ${this.#label} is closed`),
+      );
+    }
     this.#kv ??= (async () => {
       const kv = await Deno.openKv(this.path);
       try {
