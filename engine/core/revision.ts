@@ -4,7 +4,8 @@
  * @module
  */
 import { BundleStateError, UnavailableError } from "../base/errors.ts";
-import type { Instance, OutboundPublish, StorageHandle } from "../sandbox/host/instance.ts";
+import type { Instance, OutboundPublish } from "../sandbox/host/instance.ts";
+import type { StorageHandle } from "../sandbox/host/instance.ts";
 import type { ReadyInfo, TransportFactory } from "../sandbox/host/instance.ts";
 import type { AdmittedCall, CallRequest } from "../call/request.ts";
 import { assertTransition, LifecycleEvent, LogEvent } from "./lifecycle.ts";

@@ -5,13 +5,8 @@
  * @module
  */
 import type { CallRequest } from "../call/request.ts";
-import {
-  Instance,
-  type InstanceOptions,
-  type OutboundPublish,
-  type StorageHandle,
-  type TransportFactory,
-} from "../sandbox/host/instance.ts";
+import { Instance, type OutboundPublish, type TransportFactory } from "../sandbox/host/instance.ts";
+import type { InstanceOptions, StorageHandle } from "../sandbox/host/instance.ts";
 import { InstanceExitEvent, InstanceStartEvent, LogEvent } from "./lifecycle.ts";
 import type { Manifest } from "../manifest/manifest.ts";
 import { assertContract } from "../manifest/contract.ts";
