@@ -142,8 +142,16 @@ export function expiryProblem(ms: unknown, what: string): string | undefined {
   return undefined;
 }
 
-const bytesOf = (v: unknown, max: number): Uint8Array<ArrayBuffer> | undefined =>
-  v instanceof Uint8Array && v.byteLength <= max ? v as Uint8Array<ArrayBuffer> : undefined;
+/**
+ * A value's bytes, bounded, owning exactly their buffer: a small view over a large buffer (which
+ * a forged frame can carry whole) is copied, so what the engine keeps is what it counts.
+ */
+function bytesOf(v: unknown, max: number): Uint8Array<ArrayBuffer> | undefined {
+  if (!(v instanceof Uint8Array) || v.byteLength > max) return undefined;
+  const own = v.byteOffset === 0 && v.byteLength === v.buffer.byteLength &&
+    v.buffer instanceof ArrayBuffer;
+  return (own ? v : v.slice()) as Uint8Array<ArrayBuffer>;
+}
 
 function kvOp(raw: Obj): KvOp | undefined {
   switch (raw.op) {

@@ -39,6 +39,21 @@ Deno.test("parseGuestMessage accepts well-formed kv and cache requests, and only
   );
 });
 
+Deno.test("parseGuestMessage keeps only a value's own bytes, not the buffer it was a view of", () => {
+  const big = new ArrayBuffer(4 * 1024 * 1024);
+  const view = new Uint8Array(big, 1024, 16);
+  view.fill(7);
+  const parsed = parseGuestMessage({ type: "cache", id: 1, op: "set", key: "k", value: view });
+  const value = (parsed as { value: Uint8Array }).value;
+  assert.equal(value.byteLength, 16);
+  assert.equal(value.buffer.byteLength, 16);
+  assert.deepEqual([...value], Array(16).fill(7));
+  // A value that owns its buffer is kept as it is.
+  const exact = new Uint8Array(8);
+  const kept = parseGuestMessage({ type: "kv", id: 2, op: "set", key: ["k"], value: exact });
+  assert.equal((kept as { value: Uint8Array }).value, exact);
+});
+
 Deno.test("parseGuestMessage refuses kv and cache requests with any field out of bounds", () => {
   const bad: Record<string, unknown>[] = [
     { type: "kv", id: -1, op: "get", key: ["a"] },
