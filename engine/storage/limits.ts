@@ -26,6 +26,11 @@ export interface StorageLimits {
   cacheBytes: number;
   /** `ctx.kv` and `ctx.cache` requests of one bundle the engine serves at once. @default {64} */
   maxOpsInFlight: number;
+  /**
+   * Bytes all bundles' caches may hold together: a bundle's write past it evicts its own entries,
+   * or is refused with `STORE_FULL` when those are not enough. @default {268435456}
+   */
+  cacheTotalBytes: number;
 }
 
 /** Defaults of {@linkcode StorageLimits}. */
@@ -34,6 +39,7 @@ export const DEFAULT_STORAGE_LIMITS: Readonly<StorageLimits> = Object.freeze({
   kvMaxKeys: 10_000,
   cacheBytes: 8 * 1024 * 1024,
   maxOpsInFlight: 64,
+  cacheTotalBytes: 256 * 1024 * 1024,
 });
 
 /**

@@ -72,15 +72,17 @@ export class MemoryCache {
    * Serves one operation.
    *
    * @param op The validated operation.
+   * @param room Bytes this cache may hold now, when the engine's total leaves it less than its
+   *   budget. @default {Infinity}
    * @returns `get`: the value's bytes or `null`; `set`: `null`; `delete`: whether it was there.
-   * @throws {StorageLimitError} When one entry is larger than the whole budget.
+   * @throws {StorageLimitError} When one entry is larger than the budget, or than the room.
    */
-  serve(op: CacheOp): Uint8Array<ArrayBuffer> | boolean | null {
+  serve(op: CacheOp, room = Infinity): Uint8Array<ArrayBuffer> | boolean | null {
     switch (op.op) {
       case "get":
         return this.get(op.key) ?? null;
       case "set":
-        this.set(op.key, op.value, op.ttlMs);
+        this.set(op.key, op.value, op.ttlMs, room);
         return null;
       case "delete":
         return this.delete(op.key);
@@ -111,9 +113,11 @@ export class MemoryCache {
    * @param key The key.
    * @param value The value's bytes.
    * @param ttlMs Time to live, ms; none when omitted.
-   * @throws {StorageLimitError} When the entry alone is larger than the budget.
+   * @param room Bytes this cache may hold now (see {@linkcode MemoryCache.serve}).
+   * @throws {StorageLimitError} When the entry alone is larger than the budget (`TOO_LARGE`), or
+   *   than the room the engine's total leaves (`STORE_FULL`); nothing changes then.
    */
-  set(key: string, value: Uint8Array<ArrayBuffer>, ttlMs?: number): void {
+  set(key: string, value: Uint8Array<ArrayBuffer>, ttlMs?: number, room = Infinity): void {
     const bytes = key.length * 2 + value.byteLength + CACHE_ENTRY_OVERHEAD;
     if (bytes > this.#budget) {
       throw new StorageLimitError(
@@ -121,6 +125,15 @@ export class MemoryCache {
         `A cache entry of ${bytes} bytes does not fit the cache of bundle ${this.#label} (${this.#budget} bytes)`,
       );
     }
+    if (bytes > room) {
+      throw new StorageLimitError(
+        "STORE_FULL",
+        `The engine's cache memory is full: bundle ${this.#label} has room for ${
+          Math.max(0, room)
+        } bytes, this entry needs ${bytes}`,
+      );
+    }
+    const budget = Math.min(this.#budget, room);
     this.delete(key);
     const now = this.#clock.now();
     this.#entries.set(key, {
@@ -129,7 +142,7 @@ export class MemoryCache {
       expiresAt: ttlMs === undefined ? Infinity : now + ttlMs,
     });
     this.#bytes += bytes;
-    this.#evict(now);
+    this.#evict(now, budget);
   }
 
   /**
@@ -153,9 +166,9 @@ export class MemoryCache {
   }
 
   /** Drops least recently used entries (expired ones are not counted as evictions) until it fits. */
-  #evict(now: number): void {
+  #evict(now: number, budget: number): void {
     for (const [key, entry] of this.#entries) {
-      if (this.#bytes <= this.#budget) return;
+      if (this.#bytes <= budget) return;
       this.#entries.delete(key);
       this.#bytes -= entry.bytes;
       if (entry.expiresAt > now) this.#evictions++;

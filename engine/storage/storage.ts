@@ -11,7 +11,7 @@
  * @module
  */
 import type { Clock } from "../base/clock.ts";
-import type { OutboundReport, StorageRequest } from "../sandbox/wire/protocol.ts";
+import type { CacheOp, OutboundReport, StorageRequest } from "../sandbox/wire/protocol.ts";
 import type { StorageHandle } from "../sandbox/host/types.ts";
 import { KvNamespace, type KvUsage } from "./kv_namespace.ts";
 import { CACHE_ENTRY_OVERHEAD, type CacheUsage, MemoryCache } from "./memory_cache.ts";
@@ -80,6 +80,8 @@ export class BundleStorage {
   readonly #clock: Clock;
   readonly #events: EventTarget;
   readonly #spaces = new Map<string, Space>();
+  /** Bytes all caches hold (kept with every cache operation). */
+  #cacheTotal = 0;
 
   /**
    * Creates the service; nothing is opened until a bundle uses it.
@@ -140,6 +142,7 @@ export class BundleStorage {
     const space = this.#spaces.get(id);
     if (!space) return;
     this.#spaces.delete(id);
+    this.#cacheTotal -= space.cache.usage.bytes;
     space.cache.clear();
     await space.kv.close();
   }
@@ -177,7 +180,7 @@ export class BundleStorage {
     try {
       const result = request.type === "kv"
         ? await space.kv.serve(request)
-        : space.cache.serve(request);
+        : this.#cacheOp(space.cache, request);
       this.#record(id, store, request.op, outcomeOf(request, result));
       return result;
     } catch (error) {
@@ -185,6 +188,16 @@ export class BundleStorage {
       throw error;
     } finally {
       space.inflight--;
+    }
+  }
+
+  /** A cache operation within the engine's total: the room is what the other caches leave. */
+  #cacheOp(cache: MemoryCache, op: CacheOp): unknown {
+    const before = cache.usage.bytes;
+    try {
+      return cache.serve(op, this.#limits.cacheTotalBytes - (this.#cacheTotal - before));
+    } finally {
+      this.#cacheTotal += cache.usage.bytes - before;
     }
   }
 
