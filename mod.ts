@@ -185,6 +185,15 @@ export type { PermissionCeiling, PermissionKind } from "./engine/manifest/permis
 export type { BreakerStrategy, ManifestGovernance } from "./engine/manifest/manifest.ts";
 export { manifestJsonSchema } from "./engine/manifest/json_schema.ts";
 export type { ChannelLimits } from "./engine/sandbox/host/channel_limits.ts";
+export { StorageLimitError, type StorageLimits } from "./engine/storage/limits.ts";
+export type {
+  OutboundFetchEvent,
+  StorageEvent,
+  StorageOutcome,
+} from "./engine/storage/storage_events.ts";
+export type { StorageUsage } from "./engine/storage/storage.ts";
+export type { KvUsage } from "./engine/storage/kv_namespace.ts";
+export type { CacheUsage } from "./engine/storage/memory_cache.ts";
 export type { BreakerState } from "./engine/broker/breaker.ts";
 export type { GovernanceStatus } from "./engine/broker/broker.ts";
 export type { BundleRule, RulesDocument, ServiceRule } from "./engine/broker/rules.ts";

@@ -37,6 +37,7 @@ import {
   type CallHistoryOptions,
   type MetricsHistory,
 } from "./runtime/call_history.ts";
+import type { StorageUsage } from "./storage/storage.ts";
 import type { FollowLogsOptions, RecentLogsOptions } from "./runtime/log_buffer.ts";
 import type { BundleLogRecord, LogFollower } from "./runtime/log_follower.ts";
 import type { RuntimePort } from "./core/port.ts";
@@ -530,6 +531,26 @@ export class Engine {
     await this.#assertKnown(id);
     if (this.#closed) throw new BundleStateError("The engine is closed");
     return this.#runtime.logs.follow(id, options);
+  }
+
+  /**
+   * What each bundle's `ctx.kv` and `ctx.cache` hold now: KV bytes and keys, cache bytes, entries
+   * and evictions (bundles that used storage since the engine started; README, "Storage").
+   *
+   * @returns One record per bundle.
+   *
+   * @example Bundles near their KV quota
+   * ```ts
+   * import { createEngine } from "@bundlehost/sdk";
+   *
+   * await using engine = await createEngine();
+   * for (const { bundle, kv } of engine.storageUsage()) {
+   *   if (kv.bytes > 12 * 1024 * 1024) console.log(bundle, kv.bytes, kv.keys);
+   * }
+   * ```
+   */
+  storageUsage(): StorageUsage[] {
+    return this.#runtime.storageUsage();
   }
 
   /** Log followers open now, of every bundle (`GET /admin/bundles/:id/logs?follow=1`). */

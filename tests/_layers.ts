@@ -30,6 +30,7 @@ export const LAYERS: readonly Layer[] = [
   { name: "core", paths: ["engine/core/"] },
   { name: "broker", paths: ["engine/broker/"] },
   { name: "store", paths: ["engine/store/"] },
+  { name: "storage", paths: ["engine/storage/"] },
   { name: "events", paths: ["engine/events/"] },
   // Cluster mode: NATS implementations of the store and event-store interfaces.
   { name: "cluster", paths: ["engine/cluster/"] },

@@ -5,6 +5,7 @@
  */
 import { BundleStateError, UnavailableError } from "../base/errors.ts";
 import type { Instance, OutboundPublish } from "../sandbox/host/instance.ts";
+import type { StorageHandle } from "../sandbox/host/instance.ts";
 import type { ReadyInfo, TransportFactory } from "../sandbox/host/instance.ts";
 import type { AdmittedCall, CallRequest } from "../call/request.ts";
 import { assertTransition, LifecycleEvent, LogEvent } from "./lifecycle.ts";
@@ -98,6 +99,8 @@ export interface RevisionInit {
   outbound(call: CallRequest, from: Revision): Promise<unknown>;
   /** Publishes an event for the bundle (`ctx.events`). */
   publish?(event: OutboundPublish, from: Revision): Promise<unknown>;
+  /** The bundle's storage (`ctx.kv`, `ctx.cache`) and outbound-fetch reports. */
+  storage?: StorageHandle;
   /** Runs after every transition (plugin hooks); its failure is rethrown to the operation's caller. */
   afterTransition?(event: LifecycleEvent): Promise<void>;
   /** The bundle's settings now (`ctx.config`, `ctx.secrets`), for each instance it starts. */
@@ -513,6 +516,7 @@ export class Revision {
       outbound: (call) => init.outbound(call, this),
       ...(init.publish ? { publish: (event: OutboundPublish) => init.publish!(event, this) } : {}),
       ...(init.admitLog ? { admitLog: init.admitLog } : {}),
+      ...(init.storage ? { storage: init.storage } : {}),
       ...(init.countDroppedLogs ? { countDroppedLogs: init.countDroppedLogs } : {}),
       ...(init.currentSettings ? { currentSettings: init.currentSettings } : {}),
     };

@@ -6,6 +6,7 @@
  */
 import type { CallRequest } from "../call/request.ts";
 import { Instance, type OutboundPublish, type TransportFactory } from "../sandbox/host/instance.ts";
+import type { InstanceOptions, StorageHandle } from "../sandbox/host/instance.ts";
 import { InstanceExitEvent, InstanceStartEvent, LogEvent } from "./lifecycle.ts";
 import type { Manifest } from "../manifest/manifest.ts";
 import { assertContract } from "../manifest/contract.ts";
@@ -56,6 +57,8 @@ export interface RevisionPoolInit {
   outbound(call: CallRequest): Promise<unknown>;
   /** Publishes an event for the bundle (`ctx.events`). */
   publish?(event: OutboundPublish): Promise<unknown>;
+  /** The bundle's storage (`ctx.kv`, `ctx.cache`) and outbound-fetch reports. */
+  storage?: StorageHandle;
   /** The pool gave up after a crash loop. */
   onCrashLoop(reason: string): void;
   /** An instance started (cold) and is ready. */
@@ -156,7 +159,18 @@ export function spawnInstance(
     onOutboundCall: (call) => init.outbound(call),
     ...(init.publish ? { onPublish: init.publish } : {}),
     ...(init.currentSettings ? { currentSettings: init.currentSettings } : {}),
+    ...(init.storage ? storageOptions(init.storage) : {}),
     onExit,
   });
   return instance;
+}
+
+/** How an instance reaches its bundle's storage. */
+function storageOptions(
+  storage: StorageHandle,
+): Pick<InstanceOptions, "onStorage" | "onOutboundFetch"> {
+  return {
+    onStorage: (request) => storage.serve(request),
+    onOutboundFetch: (report) => storage.report(report),
+  };
 }

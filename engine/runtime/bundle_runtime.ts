@@ -44,6 +44,7 @@ import { LogBuffer } from "./log_buffer.ts";
 import type { ResolvedOptions } from "./options.ts";
 import { Ownership } from "./ownership.ts";
 import { type BundleStatus, bundleStatus } from "./status.ts";
+import { BundleStorage, type StorageUsage } from "../storage/storage.ts";
 
 /**
  * Where the runtime gets each bundle's settings (`ctx.config`, `ctx.secrets`); the composition
@@ -121,6 +122,8 @@ export class BundleRuntime implements RuntimePort {
   readonly #sandboxes: Sandboxes;
   readonly #ownership: Ownership;
   readonly #logBudget: LogBudget;
+  /** `ctx.kv`, `ctx.cache` and outbound-fetch reports of every bundle. */
+  readonly #storage: BundleStorage;
   /** Recent log records of each bundle and their live followers (`engine.logs`). */
   readonly logs: LogBuffer;
   readonly #chain: CallChain;
@@ -163,6 +166,7 @@ export class BundleRuntime implements RuntimePort {
       clock: init.clock,
     });
     this.logs = new LogBuffer(o.logs, init.clock);
+    this.#storage = new BundleStorage(o.storage, init.clock, this.events);
     // Only bundles the runtime holds: a late line after a delete must not bring a ring back.
     this.events.on("log", (event) => {
       if (event.bundle !== undefined && this.#bundles.has(event.bundle)) this.logs.append(event);
@@ -295,6 +299,7 @@ export class BundleRuntime implements RuntimePort {
       events: this.events,
       outbound: (call, from) => this.#nested(call, from),
       publish: (event, from) => this.#publish(event, from),
+      storage: this.#storage.forBundle(manifest.id, prepared.dataDir, grants.net),
       afterTransition: (event) => this.#afterTransition?.(event) ?? Promise.resolve(),
       currentSettings: () => this.#settingsSource?.snapshot(manifest) ?? defaultSettings(manifest),
     });
@@ -507,6 +512,8 @@ export class BundleRuntime implements RuntimePort {
    * @param id Bundle id.
    */
   async disown(id: string): Promise<void> {
+    // Its KV database is closed before anything removes its data folder.
+    await this.#storage.forget(id);
     this.#logBudget.forget(id);
     this.#settingsSource?.forget(id);
     this.logs.drop(id);
@@ -593,6 +600,17 @@ export class BundleRuntime implements RuntimePort {
     await Promise.allSettled(revisions.map((r) => r.stop()));
     // Stopping has SIGKILLed every child; wait until each is reaped (and kill any stray one).
     await this.#sandboxes.reapAll();
+    await this.#storage.close();
+  }
+
+  /**
+   * What each bundle's `ctx.kv` and `ctx.cache` hold now (bundles that used them since the engine
+   * started).
+   *
+   * @returns One record per bundle.
+   */
+  storageUsage(): StorageUsage[] {
+    return this.#storage.usage();
   }
 
   #assertOpen(): void {

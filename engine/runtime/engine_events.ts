@@ -15,6 +15,7 @@ import type {
   ScaleEvent,
 } from "../core/lifecycle.ts";
 import type { DeliveryEvent, PublishEvent } from "../events/types.ts";
+import type { OutboundFetchEvent, StorageEvent } from "../storage/storage_events.ts";
 
 /**
  * Event types the engine dispatches, with their classes.
@@ -51,6 +52,10 @@ export interface EngineEventMap {
   delivery: DeliveryEvent;
   /** Events published (committed with their deliveries). */
   publish: PublishEvent;
+  /** `ctx.kv` and `ctx.cache` operations. */
+  storage: StorageEvent;
+  /** Outbound fetches of bundles. */
+  outboundfetch: OutboundFetchEvent;
 }
 
 /**

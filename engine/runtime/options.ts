@@ -8,6 +8,7 @@ import { type OperatorPolicy, parsePolicy, type PolicyInput } from "../manifest/
 import type { IsolationTier } from "../sdk/types.ts";
 import { type ChannelLimits, resolveChannelLimits } from "../sandbox/host/channel_limits.ts";
 import { type Clock, systemClock } from "../base/clock.ts";
+import { resolveStorageLimits, type StorageLimits } from "../storage/limits.ts";
 import {
   type LogBufferOptions,
   type ResolvedLogBufferOptions,
@@ -85,6 +86,11 @@ export interface EngineSettingsOptions {
    */
   logs?: LogBufferOptions;
   /**
+   * Per-bundle bounds of `ctx.kv` and `ctx.cache` (quota, keys, cache budget, requests at once),
+   * merged over the defaults of {@linkcode StorageLimits} (README, "Storage").
+   */
+  storage?: Partial<StorageLimits>;
+  /**
    * Where every engine part reads the time and arms its timers: call deadlines, throttles,
    * breakers, pools, autoscaling, phased releases, log budgets and the event bus (unless
    * `events.clock` names another). Tests pass a `ManualClock` started at `Date.now()`: sandboxes
@@ -96,12 +102,13 @@ export interface EngineSettingsOptions {
 
 /** Settings with every default applied. */
 export type ResolvedOptions =
-  & Required<Omit<EngineSettingsOptions, "isolation" | "ceiling" | "channel" | "logs">>
+  & Required<Omit<EngineSettingsOptions, "isolation" | "ceiling" | "channel" | "logs" | "storage">>
   & {
     isolation?: IsolationTier;
     ceiling: OperatorPolicy;
     channel: ChannelLimits;
     logs: ResolvedLogBufferOptions;
+    storage: StorageLimits;
   };
 
 /**
@@ -133,6 +140,7 @@ export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions 
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
     channel: resolveChannelLimits(options.channel),
     logs: resolveLogBufferOptions(options.logs),
+    storage: resolveStorageLimits(options.storage),
     clock: options.clock ?? systemClock,
   };
   if (resolved.callTimeoutMs > maxTimeoutMs) {

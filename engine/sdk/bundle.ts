@@ -45,6 +45,18 @@ export type {
   ServiceMethod,
   ServiceObject,
 } from "./types.ts";
+export type {
+  BundleCache,
+  BundleKv,
+  CacheSetOptions,
+  KvEntryMaybe,
+  KvKey,
+  KvKeyPart,
+  KvListOptions,
+  KvListPage,
+  KvSetOptions,
+  KvSetResult,
+} from "./types.ts";
 
 /**
  * Declares a bundle. It only adds types: the object is returned as it is, so a plain object of

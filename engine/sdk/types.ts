@@ -384,6 +384,10 @@ export interface BundleContext {
   readonly config: Readonly<Record<string, unknown>>;
   /** The secrets the manifest declares (README, "Secrets"). */
   readonly secrets: BundleSecrets;
+  /** The bundle's own Deno KV namespace, kept by the engine (README, "Storage"). */
+  readonly kv: BundleKv;
+  /** A memory cache with a TTL, shared by the bundle's instances (README, "Storage"). */
+  readonly cache: BundleCache;
 }
 
 /**
@@ -524,3 +528,238 @@ export type LifecycleState =
  * ```
  */
 export type IsolationTier = "worker" | "process";
+
+// Storage: `ctx.kv` and `ctx.cache` (README, "Storage").
+
+/**
+ * One part of a {@linkcode KvKey}, as in `Deno.KvKeyPart`.
+ *
+ * @example A part per level of a key
+ * ```ts
+ * import type { KvKeyPart } from "@bundlehost/sdk/bundle";
+ *
+ * const parts: KvKeyPart[] = ["orders", 2024, 7n, true, new Uint8Array([1])];
+ * ```
+ */
+export type KvKeyPart = string | number | bigint | boolean | Uint8Array;
+
+/**
+ * A key: 1 to 16 parts, at most 2048 bytes encoded (a list prefix may be empty).
+ *
+ * @example The key of one order of a user
+ * ```ts
+ * import type { KvKey } from "@bundlehost/sdk/bundle";
+ *
+ * const key: KvKey = ["users", "ada", "orders", 42];
+ * ```
+ */
+export type KvKey = readonly KvKeyPart[];
+
+/**
+ * One entry read from `ctx.kv`; `value` and `versionstamp` are `null` when the key is absent.
+ *
+ * @typeParam T The value's type.
+ *
+ * @example Read a counter, defaulting to 0
+ * ```ts
+ * import type { KvEntryMaybe } from "@bundlehost/sdk/bundle";
+ *
+ * const count = (entry: KvEntryMaybe<number>): number => entry.value ?? 0;
+ * console.log(count({ key: ["hits"], value: null, versionstamp: null })); // 0
+ * ```
+ */
+export interface KvEntryMaybe<T = unknown> {
+  /** The key read. */
+  key: KvKey;
+  /** The value, or `null` when absent. */
+  value: T | null;
+  /** The version of the entry (changes on every write), or `null` when absent. */
+  versionstamp: string | null;
+}
+
+/**
+ * Options of `ctx.kv.set`.
+ *
+ * @example Keep a session for an hour, and write only if nobody changed it
+ * ```ts
+ * import type { KvSetOptions } from "@bundlehost/sdk/bundle";
+ *
+ * const options: KvSetOptions = { expireIn: 3_600_000, versionstamp: "00000000000000010000" };
+ * ```
+ */
+export interface KvSetOptions {
+  /** Delete the entry after this many ms (Deno KV's `expireIn`: removed some time after). */
+  expireIn?: number;
+  /**
+   * Check-and-set: write only when the entry's current versionstamp is this one (`null`: only
+   * when the key is absent). A failed check resolves `{ ok: false }` and writes nothing.
+   */
+  versionstamp?: string | null;
+}
+
+/**
+ * The result of `ctx.kv.set`.
+ *
+ * @example Retry a check-and-set that lost a race
+ * ```ts
+ * import type { KvSetResult } from "@bundlehost/sdk/bundle";
+ *
+ * const retry = (result: KvSetResult): boolean => !result.ok;
+ * console.log(retry({ ok: false })); // true
+ * ```
+ */
+export type KvSetResult = { ok: true; versionstamp: string } | { ok: false };
+
+/**
+ * Options of `ctx.kv.list`.
+ *
+ * @example The next page of 50
+ * ```ts
+ * import type { KvListOptions } from "@bundlehost/sdk/bundle";
+ *
+ * const page = (cursor?: string): KvListOptions => cursor ? { limit: 50, cursor } : { limit: 50 };
+ * ```
+ */
+export interface KvListOptions {
+  /** Most entries to return, 1 to 1000. @default {100} */
+  limit?: number;
+  /** Where the previous page ended (its `cursor`). */
+  cursor?: string;
+}
+
+/**
+ * One page of `ctx.kv.list`.
+ *
+ * @typeParam T The values' type.
+ *
+ * @example Collect every key of a page
+ * ```ts
+ * import type { KvListPage } from "@bundlehost/sdk/bundle";
+ *
+ * const keys = (page: KvListPage): string[] => page.entries.map((e) => e.key.join("/"));
+ * ```
+ */
+export interface KvListPage<T = unknown> {
+  /** The entries, in key order. */
+  entries: { key: KvKey; value: T; versionstamp: string }[];
+  /** Pass it as `cursor` to read the next page; absent on the last page. */
+  cursor?: string;
+}
+
+/**
+ * `ctx.kv`: the bundle's own Deno KV namespace, kept in its data folder by the engine. Values are
+ * anything structured clone can copy, at most 60 KiB serialized. The operator sets a quota of bytes
+ * and keys per bundle: a write past it fails with a `STORE_FULL` error and writes nothing.
+ *
+ * @example Count visits per page
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   async fetch(request, ctx) {
+ *     const key = ["visits", new URL(request.url).pathname];
+ *     const seen = await ctx.kv.get<number>(key);
+ *     await ctx.kv.set(key, (seen.value ?? 0) + 1);
+ *     return Response.json({ visits: (seen.value ?? 0) + 1 });
+ *   },
+ * });
+ * ```
+ */
+export interface BundleKv {
+  /**
+   * Reads one entry.
+   *
+   * @param key The key.
+   * @returns The entry; `value` is `null` when the key is absent.
+   */
+  get<T = unknown>(key: KvKey): Promise<KvEntryMaybe<T>>;
+  /**
+   * Writes one entry.
+   *
+   * @param key The key.
+   * @param value Anything structured clone can copy, at most 60 KiB serialized.
+   * @param options `expireIn`, and `versionstamp` for a check-and-set.
+   * @returns `{ ok: true, versionstamp }`, or `{ ok: false }` when a check failed.
+   * @throws {RangeError} When the value is too large.
+   */
+  set(key: KvKey, value: unknown, options?: KvSetOptions): Promise<KvSetResult>;
+  /**
+   * Deletes one entry (nothing happens when it is absent).
+   *
+   * @param key The key.
+   */
+  delete(key: KvKey): Promise<void>;
+  /**
+   * Lists entries whose key starts with a prefix, one page at a time.
+   *
+   * @param selector `{ prefix }`; `[]` lists every entry.
+   * @param options `limit` and `cursor`.
+   * @returns One page, and the cursor of the next.
+   */
+  list<T = unknown>(selector: { prefix: KvKey }, options?: KvListOptions): Promise<KvListPage<T>>;
+}
+
+/**
+ * Options of `ctx.cache.set`.
+ *
+ * @example A minute
+ * ```ts
+ * import type { CacheSetOptions } from "@bundlehost/sdk/bundle";
+ *
+ * const options: CacheSetOptions = { ttlMs: 60_000 };
+ * ```
+ */
+export interface CacheSetOptions {
+  /** Forget the entry after this many ms. @default {until evicted} */
+  ttlMs?: number;
+}
+
+/**
+ * `ctx.cache`: a memory cache kept by the engine and shared by every instance of the bundle, with a
+ * byte budget per bundle (least recently used entries are evicted first) and a TTL per entry. It
+ * is a cache: an entry may be gone at any time (evicted, expired, or the engine restarted).
+ *
+ * @example Cache an upstream answer for a minute
+ * ```ts
+ * import { defineBundle } from "@bundlehost/sdk/bundle";
+ *
+ * export default defineBundle({
+ *   services: {
+ *     Rates: {
+ *       async today(_input: unknown, ctx) {
+ *         const cached = await ctx.cache.get<{ eur: number }>("rates");
+ *         if (cached !== undefined) return cached;
+ *         const rates = { eur: 1.08 };
+ *         await ctx.cache.set("rates", rates, { ttlMs: 60_000 });
+ *         return rates;
+ *       },
+ *     },
+ *   },
+ * });
+ * ```
+ */
+export interface BundleCache {
+  /**
+   * Reads an entry.
+   *
+   * @param key 1 to 512 characters.
+   * @returns The value, or `undefined` when absent, expired or evicted.
+   */
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  /**
+   * Writes an entry (evicting the least recently used ones when the budget is full).
+   *
+   * @param key 1 to 512 characters.
+   * @param value Anything structured clone can copy, at most 1 MiB serialized.
+   * @param options `ttlMs`.
+   * @throws {RangeError} When the value is too large.
+   */
+  set(key: string, value: unknown, options?: CacheSetOptions): Promise<void>;
+  /**
+   * Deletes an entry.
+   *
+   * @param key The key.
+   * @returns Whether it was there.
+   */
+  delete(key: string): Promise<boolean>;
+}

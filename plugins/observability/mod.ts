@@ -35,6 +35,7 @@ import type {
 } from "../../engine/core/lifecycle.ts";
 import { definePlugin, type Plugin } from "../../engine/plugin/plugin.ts";
 import { ENGINE_VERSION } from "../../engine/base/version.ts";
+import { StorageMetrics } from "./storage_metrics.ts";
 import {
   fromBreakerChange,
   fromInstanceExit,
@@ -165,6 +166,7 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
     otel ? metrics.getMeter(scope, ENGINE_VERSION) : undefined,
     options.maxSeriesPerMetric,
   );
+  const storage = new StorageMetrics(recorder.registry);
   const scrape = sharedRender(
     () => recorder.registry.renderSliced(),
     options.metricsCacheMs ?? 0,
@@ -210,6 +212,9 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
       engine.events.on("instancestart", onStart);
       engine.events.on("instanceexit", onExit);
       engine.events.on("breakerchange", onBreaker);
+      storage.attach(engine);
+      engine.events.on("storage", storage.storage);
+      engine.events.on("outboundfetch", storage.outbound);
     },
     close(engine) {
       engine.events.off("log", onLog);
@@ -217,6 +222,9 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
       engine.events.off("instancestart", onStart);
       engine.events.off("instanceexit", onExit);
       engine.events.off("breakerchange", onBreaker);
+      engine.events.off("storage", storage.storage);
+      engine.events.off("outboundfetch", storage.outbound);
+      storage.attach(undefined);
       recorder.detach();
     },
     async fetch(request) {

@@ -33,6 +33,10 @@ export const ATTR = {
   isolation: "bundlehost.isolation",
   startKind: "bundlehost.start.kind",
   eventsRefusal: "bundlehost.events.refusal",
+  storageOp: "bundlehost.storage.operation",
+  storageOutcome: "bundlehost.storage.outcome",
+  serverAddress: "server.address",
+  outboundStatus: "bundlehost.outbound.status",
 } as const;
 
 /** `rpc.system` of calls routed by the broker. */
@@ -194,6 +198,51 @@ export const METRICS = {
     type: "gauge",
     unit: "By",
     description: "Estimated bytes the event store holds (events, pending deliveries, dead letters)",
+  },
+  kvOperations: {
+    name: "bundlehost.kv.operations",
+    type: "counter",
+    unit: "{operation}",
+    description: "ctx.kv operations of bundles, by operation and outcome",
+  },
+  kvSize: {
+    name: "bundlehost.kv.size",
+    type: "gauge",
+    unit: "By",
+    description:
+      "Bytes a bundle's KV namespace holds (keys plus serialized values), against its quota",
+  },
+  kvKeys: {
+    name: "bundlehost.kv.keys",
+    type: "gauge",
+    unit: "{key}",
+    description: "Keys a bundle's KV namespace holds",
+  },
+  cacheOperations: {
+    name: "bundlehost.cache.operations",
+    type: "counter",
+    unit: "{operation}",
+    description: "ctx.cache operations of bundles, by operation and outcome",
+  },
+  cacheSize: {
+    name: "bundlehost.cache.size",
+    type: "gauge",
+    unit: "By",
+    description: "Bytes a bundle's memory cache holds, against its budget",
+  },
+  cacheEvictions: {
+    name: "bundlehost.cache.evictions",
+    type: "gauge",
+    unit: "{entry}",
+    description: "Cache entries evicted to make room since the engine started",
+  },
+  outboundDuration: {
+    name: "bundlehost.outbound.duration",
+    type: "histogram",
+    unit: "s",
+    description:
+      "Outbound fetches of bundles: time to the response's headers, by host and status class",
+    buckets: DURATION_BUCKETS,
   },
   deadLettersDropped: {
     name: "bundlehost.events.dead_letters.dropped",

@@ -31,6 +31,8 @@ import { CallScope } from "./call_scope.ts";
 import { readLimited } from "../../base/bytes.ts";
 import { makeEvents } from "./events_client.ts";
 import { makeSettings } from "./settings_client.ts";
+import { makeStorage } from "./storage_client.ts";
+import { boundFetch } from "./outbound_fetch.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
 import { isTraceparent, isTracestate, type TraceContext } from "../../base/trace_context.ts";
@@ -153,9 +155,18 @@ export function startRuntime(port: GuestPort): void {
   const trace = captureTraceContext(callTrace);
   // A bundle's outgoing requests carry the context it runs in (README, "Traces").
   const platformFetch = globalThis.fetch;
+  // …and is bounded by the call's deadline and reported to the engine (README, "Outbound HTTP").
+  const bounded = boundFetch(
+    (input, init) => trace.fetch(platformFetch, input, init),
+    (message) => post(message),
+    () => {
+      const id = callStore.getStore();
+      return id === undefined ? undefined : inflight.get(id)?.signal;
+    },
+  );
   globalThis.fetch = function fetch(input: RequestInfo | URL, init?: RequestInit) {
     try {
-      return trace.fetch(platformFetch, input, init);
+      return bounded(input, init);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -226,6 +237,7 @@ export function startRuntime(port: GuestPort): void {
   const broker = makeBroker(post, () => callStore.getStore(), trace.current);
   const events = makeEvents(post, () => callStore.getStore(), trace.current);
   const settings = makeSettings();
+  const storage = makeStorage(post, () => callStore.getStore(), trace.current);
 
   function context(scope: CallScope): BundleContext {
     if (info === undefined) throw new Error("Runtime not initialised");
@@ -237,6 +249,8 @@ export function startRuntime(port: GuestPort): void {
       log: logger,
       config: settings.config,
       secrets: settings.secrets,
+      kv: storage.kv,
+      cache: storage.cache,
       deadline: scope.deadline,
       get signal() {
         return scope.signal;
@@ -452,6 +466,9 @@ export function startRuntime(port: GuestPort): void {
         break;
       case "publish-reply":
         events.settle(msg);
+        break;
+      case "storage-reply":
+        storage.settle(msg);
         break;
     }
   });

@@ -27,7 +27,9 @@ import {
   type HookName,
   type HostMessage,
   type LogLevel,
+  type OutboundReport,
   parseGuestMessage,
+  type StorageRequest,
   toWireError,
   type WireBundleInfo,
   type WireError,
@@ -78,6 +80,10 @@ export interface InstanceOptions {
   onOutboundCall?(call: CallRequest): Promise<unknown>;
   /** An event the bundle publishes; resolves once it is stored. */
   onPublish?(event: OutboundPublish): Promise<unknown>;
+  /** A `ctx.kv` or `ctx.cache` request; the engine serves it from this instance's bundle's namespace. */
+  onStorage?(request: StorageRequest): Promise<unknown>;
+  /** An outbound `fetch` the bundle made, reported when it settled. */
+  onOutboundFetch?(report: OutboundReport): void;
   /** The instance died; `reason` says why. Called once. */
   onExit?(reason: string, instance: Instance): void;
   /** The bundle's settings now (`ctx.config`, `ctx.secrets`), sent with `init` and on change. */
@@ -556,6 +562,17 @@ export class Instance {
       case "publish":
         void this.#publish(message);
         return;
+      case "kv":
+      case "cache":
+        void this.#answer("storage-reply", message.id, () => {
+          const serve = this.#options.onStorage;
+          if (!serve) throw new UnavailableError("This engine does not keep bundle storage");
+          return serve(message);
+        });
+        return;
+      case "outbound":
+        this.#options.onOutboundFetch?.(message);
+        return;
       case "fatal": {
         // Seen by the callers it fails too: bundle-relative paths.
         const error = message.error && this.#bundleError(message.error, "client");
@@ -647,7 +664,7 @@ export class Instance {
 
   /** Runs a guest's request and sends the reply; a reply that cannot be serialized becomes an error. */
   async #answer(
-    type: "broker-reply" | "publish-reply",
+    type: "broker-reply" | "publish-reply" | "storage-reply",
     id: number,
     work: () => Promise<unknown>,
   ): Promise<void> {

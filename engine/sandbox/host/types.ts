@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { HookName, HostMessage } from "../wire/protocol.ts";
+import type { HookName, HostMessage, OutboundReport, StorageRequest } from "../wire/protocol.ts";
 import type { AdmittedCall } from "../../call/request.ts";
 
 /** What a tier's transport does; the instance drives it. */
@@ -61,6 +61,17 @@ export interface ReadyInfo {
   fetch: boolean;
   /** Hooks the bundle defines. */
   hooks: HookName[];
+}
+
+/**
+ * The engine's storage of one bundle, as its instances reach it: `ctx.kv`/`ctx.cache` requests and
+ * outbound-fetch reports, served from the bundle's own namespace.
+ */
+export interface StorageHandle {
+  /** Serves a `ctx.kv` or `ctx.cache` request. */
+  serve(request: StorageRequest): Promise<unknown>;
+  /** Records an outbound fetch. */
+  report(report: OutboundReport): void;
 }
 
 /** An event a bundle publishes (`ctx.events.publish`), made from inside an instance. */

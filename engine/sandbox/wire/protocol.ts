@@ -11,6 +11,14 @@
 import type { RouteSpec } from "../../sdk/types.ts";
 import { MAX_EVENT_PAYLOAD_BYTES, TOPIC_PATTERN } from "../../base/topic.ts";
 import { isTraceparent, isTracestate } from "../../base/trace_context.ts";
+import {
+  type OutboundReport,
+  parseOutboundReport,
+  parseStorageRequest,
+  type StorageRequest,
+} from "./storage.ts";
+
+export type * from "./storage.ts";
 
 /** Hooks the engine can run inside an instance. */
 export type HookName = "onStart" | "onStop" | "onRefresh" | "onRetire";
@@ -115,7 +123,10 @@ export type HostMessage =
   | { type: "broker-reply"; id: number; ok: true; value: unknown }
   | { type: "broker-reply"; id: number; ok: false; error: WireError }
   | { type: "publish-reply"; id: number; ok: true; value: unknown }
-  | { type: "publish-reply"; id: number; ok: false; error: WireError };
+  | { type: "publish-reply"; id: number; ok: false; error: WireError }
+  /** The answer to a `kv` or `cache` request (storage.ts). */
+  | { type: "storage-reply"; id: number; ok: true; value: unknown }
+  | { type: "storage-reply"; id: number; ok: false; error: WireError };
 
 /** Memory figures reported by an instance. */
 export interface WireMemory {
@@ -171,7 +182,11 @@ export type GuestMessage =
     /** The `tracestate` that goes with it. */
     tracestate?: string;
   }
-  | { type: "fatal"; reason: string; error?: WireError };
+  | { type: "fatal"; reason: string; error?: WireError }
+  /** `ctx.kv` and `ctx.cache` (storage.ts). */
+  | StorageRequest
+  /** An outbound `fetch` the bundle made (storage.ts). */
+  | OutboundReport;
 
 /** Longest error message kept from a guest. */
 export const MAX_ERROR_MESSAGE = 2048;
@@ -405,6 +420,11 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
       }
       return msg;
     }
+    case "kv":
+    case "cache":
+      return parseStorageRequest(raw);
+    case "outbound":
+      return parseOutboundReport(raw);
     case "fatal": {
       const reason = str(raw.reason, 512);
       if (reason === undefined) return undefined;
