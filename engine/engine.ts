@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { BundleStateError, NotFoundError } from "./base/errors.ts";
+import { BundlehostError, BundleStateError, NotFoundError } from "./base/errors.ts";
 import type { Clock } from "./base/clock.ts";
 import { ENGINE_VERSION } from "./base/version.ts";
 import type { CallOutcome, CallRequest } from "./call/request.ts";
@@ -16,7 +16,6 @@ import { EngineEvents } from "./runtime/engine_events.ts";
 import type { RulesDocument } from "./broker/rules.ts";
 import type { OperatorPolicy } from "./manifest/policy.ts";
 import { assertCeilingWithinEngine } from "./manifest/policy_reach.ts";
-import type { WireResponse } from "./sandbox/wire/protocol.ts";
 import { KvStore, type Store } from "./store/store.ts";
 import { type DataLock, lockDataDir } from "./store/data_lock.ts";
 import { EventBus, type EventBusOptions } from "./events/bus.ts";
@@ -40,7 +39,15 @@ import {
 } from "./runtime/options.ts";
 import type { BundleStatus, EngineStatus } from "./runtime/status.ts";
 import { orderPlugins, type Plugin, PluginHost } from "./plugin/plugin.ts";
-import { type ForwardTarget, fromWireResponse, servePlugins, toWireRequest } from "./edge/http.ts";
+import {
+  type ForwardTarget,
+  fromWireResponse,
+  isWebSocketUpgrade,
+  servePlugins,
+  toWireRequest,
+} from "./edge/http.ts";
+import { acceptSocket, SocketGate } from "./edge/sockets.ts";
+import type { HostResponse } from "./sandbox/host/stream_table.ts";
 
 export type { BundleStatus, EngineSettingsOptions, EngineStatus };
 
@@ -140,6 +147,8 @@ export class Engine {
    */
   readonly fetch: (request: Request) => Promise<Response>;
   readonly #options: ResolvedOptions;
+  /** WebSocket connections per bundle (edge/sockets.ts). */
+  readonly #sockets: SocketGate;
   readonly #plugins: PluginHost<Engine>;
   readonly #clock: Clock;
   readonly #startedAt: number;
@@ -159,6 +168,7 @@ export class Engine {
    */
   constructor(options: EngineOptions = {}) {
     this.#options = resolveOptions(options);
+    this.#sockets = new SocketGate(this.#options.maxSocketsPerBundle);
     assertCeilingWithinEngine(this.#options.ceiling, this.#options.dataDir);
     this.#clock = this.#options.clock;
     this.#startedAt = this.#clock.now();
@@ -430,15 +440,33 @@ export class Engine {
     const target: ForwardTarget = {};
     if (url !== undefined) target.url = url;
     if (setHeaders !== undefined) target.setHeaders = setHeaders;
-    const input = await toWireRequest(request, this.#options.maxBodyBytes, target);
-    const outcome = await this.invoke({
-      ...call,
-      kind: "fetch",
-      service: id,
-      method: request.method,
-      input,
-    });
-    const response = fromWireResponse(outcome.result as WireResponse);
+    // A WebSocket takes a slot of its bundle before the bundle is called (edge/sockets.ts).
+    const release = isWebSocketUpgrade(request) ? this.#sockets.admit(id) : undefined;
+    let outcome: CallOutcome;
+    try {
+      const input = await toWireRequest(request, this.#options.maxBodyBytes, target);
+      outcome = await this.invoke({
+        ...call,
+        kind: "fetch",
+        service: id,
+        method: request.method,
+        input,
+      });
+    } catch (error) {
+      release?.();
+      throw error;
+    }
+    const result = outcome.result as HostResponse;
+    if (result.upgrade) {
+      if (release) return acceptSocket(request, result, release);
+      result.attachSocket?.(undefined);
+      throw new BundlehostError(
+        "BUNDLE_ERROR",
+        `Bundle ${outcome.bundle} answered with a WebSocket upgrade a request that asked for none`,
+      );
+    }
+    release?.();
+    const response = fromWireResponse(result);
     response.headers.set("x-bundle", outcome.bundle);
     if (outcome.degraded) response.headers.set("x-degraded", outcome.degraded);
     return response;

@@ -11,6 +11,12 @@
 import type { RouteSpec } from "../../sdk/types.ts";
 import { MAX_EVENT_PAYLOAD_BYTES, TOPIC_PATTERN } from "../../base/topic.ts";
 import { isTraceparent, isTracestate } from "../../base/trace_context.ts";
+import {
+  parseStreamMessage,
+  STREAM_GUEST_TYPES,
+  type StreamGuestMessage,
+  type StreamHostMessage,
+} from "./streams.ts";
 
 /** Hooks the engine can run inside an instance. */
 export type HookName = "onStart" | "onStop" | "onRefresh" | "onRetire";
@@ -44,6 +50,10 @@ export interface WireRequest {
   headers: [string, string][];
   /** Body bytes, or null. */
   body: Uint8Array<ArrayBuffer> | null;
+  /** The body follows as `stream-chunk` messages of this call (streams.ts); `body` is null. */
+  stream?: boolean;
+  /** A WebSocket upgrade request: the bundle may accept it with `Deno.upgradeWebSocket`. */
+  upgrade?: boolean;
 }
 
 /** An HTTP response as data. */
@@ -54,6 +64,10 @@ export interface WireResponse {
   headers: [string, string][];
   /** Body bytes, or null. */
   body: Uint8Array<ArrayBuffer> | null;
+  /** More of the body follows `body` as `stream-chunk` messages of this call (streams.ts). */
+  stream?: boolean;
+  /** The bundle accepted a WebSocket upgrade; the socket's messages follow (streams.ts). */
+  upgrade?: boolean;
 }
 
 /** Identity sent with `init`. */
@@ -97,7 +111,8 @@ export type HostMessage =
   | { type: "broker-reply"; id: number; ok: true; value: unknown }
   | { type: "broker-reply"; id: number; ok: false; error: WireError }
   | { type: "publish-reply"; id: number; ok: true; value: unknown }
-  | { type: "publish-reply"; id: number; ok: false; error: WireError };
+  | { type: "publish-reply"; id: number; ok: false; error: WireError }
+  | StreamHostMessage;
 
 /** Memory figures reported by an instance. */
 export interface WireMemory {
@@ -153,7 +168,8 @@ export type GuestMessage =
     /** The `tracestate` that goes with it. */
     tracestate?: string;
   }
-  | { type: "fatal"; reason: string; error?: WireError };
+  | { type: "fatal"; reason: string; error?: WireError }
+  | StreamGuestMessage;
 
 /** Longest error message kept from a guest. */
 export const MAX_ERROR_MESSAGE = 2048;
@@ -277,7 +293,14 @@ function wireResponse(v: unknown): WireResponse | undefined {
   }
   const body = v.body;
   if (body !== null && !(body instanceof Uint8Array)) return undefined;
-  return { status: status as number, headers, body: body as Uint8Array<ArrayBuffer> | null };
+  const response: WireResponse = {
+    status: status as number,
+    headers,
+    body: body as Uint8Array<ArrayBuffer> | null,
+  };
+  if (v.stream === true) response.stream = true;
+  if (v.upgrade === true) response.upgrade = true;
+  return response;
 }
 
 /**
@@ -395,6 +418,8 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
         : { type: "fatal", reason, error: toWireError(raw.error) };
     }
     default:
-      return undefined;
+      return typeof raw.type === "string" && STREAM_GUEST_TYPES.has(raw.type)
+        ? parseStreamMessage(raw, (error) => toWireError(error))
+        : undefined;
   }
 }
