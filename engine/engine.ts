@@ -149,6 +149,8 @@ export class Engine {
   readonly #options: ResolvedOptions;
   /** WebSocket connections per bundle (edge/sockets.ts). */
   readonly #sockets: SocketGate;
+  /** Ends each response stream and WebSocket handed out and still open. */
+  readonly #openStreams = new Set<(reason: string) => void>();
   readonly #plugins: PluginHost<Engine>;
   readonly #clock: Clock;
   readonly #startedAt: number;
@@ -457,6 +459,7 @@ export class Engine {
       throw error;
     }
     const result = outcome.result as HostResponse;
+    this.#track(result);
     if (result.upgrade) {
       if (release) return acceptSocket(request, result, release);
       result.attachSocket?.(undefined);
@@ -470,6 +473,36 @@ export class Engine {
     response.headers.set("x-bundle", outcome.bundle);
     if (outcome.degraded) response.headers.set("x-degraded", outcome.degraded);
     return response;
+  }
+
+  /** Keeps a streamed response's or socket's end until it ends, for {@linkcode Engine.endStreams}. */
+  #track(result: HostResponse): void {
+    const { end, ended } = result;
+    if (!end || !ended) return;
+    this.#openStreams.add(end);
+    void ended.then(() => this.#openStreams.delete(end));
+  }
+
+  /**
+   * Ends every response stream and WebSocket open through `/b/` now, cleanly: bodies end, sockets
+   * close with 1001. A server's graceful shutdown waits for responses in flight, and a stream
+   * (server-sent events) may never end by itself, so call this before shutting the server down.
+   *
+   * @param reason Why, in the sockets' close reason. @default {"engine stopping"}
+   *
+   * @example Shut down with streams open
+   * ```ts
+   * import { createEngine } from "@bundlehost/sdk";
+   *
+   * await using engine = await createEngine();
+   * const server = Deno.serve({ port: 0, onListen() {} }, engine.fetch);
+   * engine.endStreams();
+   * await server.shutdown();
+   * ```
+   */
+  endStreams(reason = "engine stopping"): void {
+    for (const end of [...this.#openStreams]) end(reason);
+    this.#openStreams.clear();
   }
 
   /**

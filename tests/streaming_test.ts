@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { manifest, waitFor, writeBundle } from "./_helpers.ts";
+import { admin } from "./_http.ts";
 import { releasePath } from "./_http.ts";
 import { type TestServer, testServer } from "./_server.ts";
 import { streamBufferedBytes } from "../engine/sandbox/host/stream_table.ts";
@@ -87,8 +88,13 @@ export default {
 };`;
 
 /** Releases the streamer as `id` in `tier`. */
-export async function releaseStreamer(srv: TestServer, id: string, tier: string): Promise<void> {
-  const dir = await writeBundle(`${srv.root}/src`, manifest(id, { isolation: tier }), {
+export async function releaseStreamer(
+  srv: TestServer,
+  id: string,
+  tier: string,
+  version = "1.0.0",
+): Promise<void> {
+  const dir = await writeBundle(`${srv.root}/src`, manifest(id, { isolation: tier, version }), {
     "mod.ts": STREAMER,
   });
   const reply = await releasePath(srv.url, dir);
@@ -185,5 +191,59 @@ for (const tier of ["worker", "process"]) {
     controller.abort();
     await reader.cancel().catch(() => {});
     await waitFor(async () => (await state(srv, "slow")).cancelled === "endless", 10_000, "cancel");
+  });
+}
+
+for (const tier of ["worker", "process"]) {
+  Deno.test(`/b/ streams end cleanly when a new version takes over and when the bundle stops (${tier} tier)`, async () => {
+    await using srv = await testServer();
+    await releaseStreamer(srv, "ends", tier);
+    // Opens an endless stream (1000 events, 200 ms apart) and waits for its first event; the
+    // rest is read to its end.
+    const open = async () => {
+      const response = await srv.request("/b/ends/sse?n=1000&every=200");
+      const reader = response.body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      assert.match(first, /^data: tick 0\n\n/);
+      // Wrapped: an async function returning a promise would wait for it.
+      return {
+        ended: (async () => {
+          while (!(await reader.read()).done);
+        })(),
+      };
+    };
+    // The old version retires when a new one takes over: its stream ends, without an error.
+    const first = await open();
+    await releaseStreamer(srv, "ends", tier, "2.0.0");
+    await first.ended;
+    // The bundle stops: its stream ends the same way.
+    const second = await open();
+    const stop = await admin(srv.url, "POST", "/admin/bundles/ends/stop");
+    assert.ok(stop.status < 300, JSON.stringify(stop.body));
+    await second.ended;
+  });
+
+  Deno.test(`/b/ cuts a streamed upload past maxBodyBytes (${tier} tier)`, async () => {
+    await using srv = await testServer({ maxBodyBytes: 1024 * 1024 });
+    await releaseStreamer(srv, "cap", tier);
+    let sent = 0;
+    const upload = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += 65_536;
+        controller.enqueue(new Uint8Array(65_536));
+        if (sent >= 3 * 1024 * 1024) controller.close();
+      },
+    });
+    const reply = await srv.request("/b/cap/upload", { method: "POST", body: upload });
+    const body = await reply.json();
+    assert.equal(reply.status, 413, JSON.stringify(body));
+    assert.match(body.error, /Request body is larger than 1048576 bytes/);
+    // A declared length over the limit is refused before the bundle is called.
+    const declared = await srv.request("/b/cap/upload", {
+      method: "POST",
+      body: new Uint8Array(2 * 1024 * 1024),
+    });
+    assert.equal(declared.status, 413);
+    await declared.body?.cancel();
   });
 }

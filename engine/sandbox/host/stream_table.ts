@@ -34,6 +34,10 @@ export interface HostResponse extends WireResponse {
   bodyStream?: ReadableStream<Uint8Array<ArrayBuffer>>;
   /** Binds the client's socket to the bundle's once upgraded; `undefined` when it could not be. */
   attachSocket?: (socket: WebSocket | undefined) => void;
+  /** Ends the stream or socket now, cleanly (the engine is stopping). */
+  end?: (reason: string) => void;
+  /** Settles when the stream or socket has ended, however it ended. */
+  ended?: Promise<void>;
 }
 
 /** A fetch's request as the engine hands it to an instance: a streamed body rides beside it. */
@@ -46,7 +50,7 @@ export interface HostRequest extends WireRequest {
 
 /** Engine-wide stream figures (all instances), for status and tests. */
 export const streamFigures: {
-  /** Streams cut for breaking a limit or the protocol. */
+  /** Streams cut for breaking a limit or the protocol, or ended with an error by their bundle. */
   cut: number;
   /** Stream messages for streams that were not open. */
   strays: number;
@@ -96,6 +100,8 @@ export class StreamTable {
   readonly #responses = new Map<number, { inbound: InboundStream; received: number }>();
   readonly #requests = new Map<number, Outgoing>();
   readonly #sockets = new Map<number, WebSocket | undefined>();
+  /** Settles each open stream's or socket's `ended`. */
+  readonly #enders = new Map<number, () => void>();
 
   /**
    * Creates the table.
@@ -132,9 +138,11 @@ export class StreamTable {
       );
     }
     streamFigures.open++;
+    const ended = new Promise<void>((resolve) => this.#enders.set(id, resolve));
+    const end = (reason: string) => this.#end(id, reason);
     if (head.upgrade) {
       this.#sockets.set(id, undefined);
-      return { ...head, attachSocket: (socket) => this.#relay(id, socket) };
+      return { ...head, attachSocket: (socket) => this.#relay(id, socket), end, ended };
     }
     const inbound = new InboundStream({
       grant: (bytes) => this.#send({ type: "stream-credit", stream: id, bytes }),
@@ -149,7 +157,19 @@ export class StreamTable {
     const body = first && first.byteLength > 0
       ? prepend(first, inbound.readable)
       : inbound.readable;
-    return { ...head, body: null, bodyStream: body };
+    return { ...head, body: null, bodyStream: body, end, ended };
+  }
+
+  /** Ends one stream or socket cleanly, and tells the guest. */
+  #end(id: number, reason: string): void {
+    const entry = this.#responses.get(id);
+    if (entry) {
+      this.#dropResponse(id);
+      entry.inbound.close();
+      this.#send({ type: "stream-cancel", stream: id, reason });
+    } else if (this.#sockets.has(id)) {
+      closeSocket(this.#sockets.get(id), 1001, `Going away: ${reason}`);
+    }
   }
 
   /**
@@ -177,6 +197,7 @@ export class StreamTable {
         const entry = this.#responses.get(message.stream);
         if (!entry) return this.#stray();
         this.#dropResponse(message.stream);
+        if (message.error) streamFigures.cut++;
         entry.inbound.end(
           message.error && new Error(`${message.error.name}: ${message.error.message}`),
         );
@@ -302,8 +323,7 @@ export class StreamTable {
     }
     for (const out of this.#requests.values()) out.stop(reason);
     for (const [id, socket] of [...this.#sockets]) {
-      this.#sockets.delete(id);
-      streamFigures.open--;
+      this.#forgetSocket(id);
       closeSocket(socket, 1001, `Going away: ${reason}`);
     }
   }
@@ -311,8 +331,7 @@ export class StreamTable {
   #relay(id: number, socket: WebSocket | undefined): void {
     if (!this.#sockets.has(id)) return closeSocket(socket, 1001, "Going away");
     if (!socket) {
-      this.#sockets.delete(id);
-      streamFigures.open--;
+      this.#forgetSocket(id);
       this.#send({ type: "socket-closed", stream: id, code: 1006, reason: "Upgrade failed" });
       return;
     }
@@ -331,8 +350,7 @@ export class StreamTable {
       );
     };
     socket.onclose = (event: CloseEvent) => {
-      if (!this.#sockets.delete(id)) return;
-      streamFigures.open--;
+      if (!this.#forgetSocket(id)) return;
       this.#send({ type: "socket-closed", stream: id, code: event.code, reason: event.reason });
     };
   }
@@ -354,7 +372,22 @@ export class StreamTable {
 
   /** Forgets a response stream (a client may still read what it queued). */
   #dropResponse(id: number): void {
-    if (this.#responses.delete(id)) streamFigures.open--;
+    if (!this.#responses.delete(id)) return;
+    streamFigures.open--;
+    this.#settle(id);
+  }
+
+  /** Forgets a socket; false when it was not open. */
+  #forgetSocket(id: number): boolean {
+    if (!this.#sockets.delete(id)) return false;
+    streamFigures.open--;
+    this.#settle(id);
+    return true;
+  }
+
+  #settle(id: number): void {
+    this.#enders.get(id)?.();
+    this.#enders.delete(id);
   }
 
   #send(message: HostMessage, transfer?: Transferable[]): void {
