@@ -18,6 +18,31 @@ import { STREAM_WINDOW_BYTES } from "../engine/sandbox/wire/streams.ts";
 export const STREAMER = `const state = { produced: 0, cancelled: "no", ticks: 0 };
 const MiB = 1024 * 1024;
 export default {
+  services: {
+    Feed: {
+      // A stream of values (NDJSON over /rpc), produced 100 ms apart.
+      ticks(input) {
+        let n = 0;
+        return new ReadableStream({
+          async pull(controller) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            controller.enqueue({ tick: n++ });
+            if (n === input.count) controller.close();
+          },
+        });
+      },
+      // A stream of text (bytes over /rpc).
+      text() {
+        return new ReadableStream({
+          start(controller) {
+            controller.enqueue("hello ");
+            controller.enqueue("world");
+            controller.close();
+          },
+        });
+      },
+    },
+  },
   fetch(request) {
     const url = new URL(request.url);
     if (url.pathname === "/state") return Response.json(state);
@@ -94,9 +119,13 @@ export async function releaseStreamer(
   tier: string,
   version = "1.0.0",
 ): Promise<void> {
-  const dir = await writeBundle(`${srv.root}/src`, manifest(id, { isolation: tier, version }), {
-    "mod.ts": STREAMER,
-  });
+  const dir = await writeBundle(
+    `${srv.root}/src`,
+    manifest(id, { isolation: tier, version, services: { Feed: "1.0.0" } }),
+    {
+      "mod.ts": STREAMER,
+    },
+  );
   const reply = await releasePath(srv.url, dir);
   assert.equal(reply.status, 201, JSON.stringify(reply.body));
 }
@@ -245,5 +274,38 @@ for (const tier of ["worker", "process"]) {
     });
     assert.equal(declared.status, 413);
     await declared.body?.cancel();
+  });
+}
+
+for (const tier of ["worker", "process"]) {
+  Deno.test(`/rpc streams a method's ReadableStream as NDJSON or bytes (${tier} tier)`, async () => {
+    await using srv = await testServer();
+    await releaseStreamer(srv, "feed", tier);
+    const response = await srv.request("/rpc/Feed/ticks", {
+      method: "POST",
+      body: JSON.stringify({ count: 4 }),
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "application/x-ndjson");
+    const reader = response.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    // The first value arrives on its own line before the method's stream ends (later ones may
+    // share a read with it under load).
+    assert.ok(first.startsWith('{"tick":0}\n'), first);
+    let rest = "";
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest += new TextDecoder().decode(value);
+    }
+    assert.deepEqual(
+      (first + rest).trim().split("\n").map((line) => JSON.parse(line)),
+      [{ tick: 0 }, { tick: 1 }, { tick: 2 }, { tick: 3 }],
+    );
+
+    const text = await srv.request("/rpc/Feed/text", { method: "POST", body: "{}" });
+    assert.equal(text.headers.get("content-type"), "application/octet-stream");
+    assert.equal(await text.text(), "hello world");
   });
 }

@@ -226,3 +226,46 @@ export class GuestStreams {
     }
   }
 }
+
+/** Content type of a method's stream of bytes or text over `/rpc`. */
+export const BYTES_STREAM_TYPE = "application/octet-stream";
+/** Content type of a method's stream of other values over `/rpc`: one JSON value per line. */
+export const NDJSON_STREAM_TYPE = "application/x-ndjson";
+
+/**
+ * A method's `ReadableStream` result as bytes: byte chunks as they are, strings as UTF-8, any
+ * other value as a line of JSON (NDJSON). The content type follows the first chunk.
+ *
+ * @param stream The method's result.
+ * @returns The byte stream and its content type.
+ */
+export async function encodeResultStream(
+  stream: ReadableStream<unknown>,
+): Promise<{ body: ReadableStream<Uint8Array>; contentType: string }> {
+  const reader = stream.getReader();
+  const encoder = new TextEncoder();
+  const first = await reader.read();
+  const encode = (value: unknown): Uint8Array =>
+    value instanceof Uint8Array
+      ? value
+      : typeof value === "string"
+      ? encoder.encode(value)
+      : encoder.encode(`${JSON.stringify(value) ?? "null"}\n`);
+  const bytes = first.done ||
+    first.value instanceof Uint8Array || typeof first.value === "string";
+  let pending: Uint8Array | undefined = first.done ? undefined : encode(first.value);
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (pending) {
+        controller.enqueue(pending);
+        pending = undefined;
+        return;
+      }
+      const { done, value } = first.done ? { done: true, value: undefined } : await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(encode(value));
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+  return { body, contentType: bytes ? BYTES_STREAM_TYPE : NDJSON_STREAM_TYPE };
+}

@@ -32,7 +32,7 @@ import { CallScope } from "./call_scope.ts";
 import { makeEvents } from "./events_client.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
-import { GuestStreams, startBody } from "./guest_streams.ts";
+import { encodeResultStream, GuestStreams, startBody } from "./guest_streams.ts";
 import { GuestSockets } from "./guest_socket.ts";
 import { isTraceparent, isTracestate, type TraceContext } from "../../base/trace_context.ts";
 
@@ -345,10 +345,22 @@ export function startRuntime(port: GuestPort): void {
         const ctx = context(scope);
         return await trace.run(traced, () => method.call(entry.target, msg.input, ctx));
       }, traced);
-      replyValue(msg.id, value);
+      if (value instanceof ReadableStream) await replyStream(msg.id, value);
+      else replyValue(msg.id, value);
     } catch (error) {
       replyError(msg.id, toWireError(error));
     }
+  }
+
+  /** A method's stream result: its first bytes in the reply, the rest as a body stream. */
+  async function replyStream(id: number, value: ReadableStream<unknown>): Promise<void> {
+    const { body, contentType } = await encodeResultStream(value);
+    const start = await startBody(body, MAX_RESPONSE_BYTES);
+    const bytes = start.bytes ?? new Uint8Array(0);
+    post({ type: "reply", id, ok: true, value: bytes, stream: contentType }, [bytes.buffer]);
+    if (start.rest) {
+      void streams.sendBody(id, start.rest, bytes.byteLength, MAX_RESPONSE_BYTES, () => {});
+    } else post({ type: "stream-end", stream: id });
   }
 
   /** The request a fetch handler gets: a streamed body and an upgrade are the runtime's. */

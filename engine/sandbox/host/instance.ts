@@ -516,6 +516,13 @@ export class Instance {
           } else if (message.response.stream || message.response.upgrade) {
             this.#openStream(message.id, message.response, pending);
           } else pending.resolve(message.response);
+        } else if (message.ok && message.stream !== undefined) {
+          this.#openResultStream(
+            message.id,
+            message.value as Uint8Array<ArrayBuffer>,
+            message.stream,
+            pending,
+          );
         } else if (message.ok) {
           pending.resolve(message.value);
         } else {
@@ -580,8 +587,34 @@ export class Instance {
     }
   }
 
+  /** A method's stream result: the caller gets a `ReadableStream` (stream_table.ts). */
+  #openResultStream(
+    id: number,
+    first: Uint8Array<ArrayBuffer>,
+    type: string,
+    pending: Pending,
+  ): void {
+    if (pending.kind !== "call") {
+      pending.reject(new TypeError("Bundle answered with a stream where none can go"));
+      return;
+    }
+    try {
+      pending.resolve(this.#streams.openResult(id, first, type));
+    } catch (error) {
+      pending.reject(new UnavailableError((error as Error).message));
+    }
+  }
+
   /** An answer nobody waits for (late, cancelled): a stream it opens is cancelled at once. */
   #unclaimed(message: GuestMessage): void {
+    if (message.type === "reply" && message.ok && message.stream !== undefined) {
+      try {
+        this.#transport.send({ type: "stream-cancel", stream: message.id, reason: "not awaited" });
+      } catch {
+        // The instance is going away.
+      }
+      return;
+    }
     if (message.type !== "response") return;
     const stream = message.response;
     try {

@@ -40,6 +40,20 @@ export interface HostResponse extends WireResponse {
   ended?: Promise<void>;
 }
 
+/** Content types of the stream results of service calls (`/rpc` serves them with it). */
+const resultTypes = new WeakMap<ReadableStream, string>();
+
+/**
+ * The content type of a service call's stream result: `application/octet-stream` for bytes or
+ * text, `application/x-ndjson` for other values (one JSON value per line).
+ *
+ * @param stream A call's result.
+ * @returns The type, or `undefined` when `stream` is not a call's stream result.
+ */
+export function resultStreamType(stream: ReadableStream): string | undefined {
+  return resultTypes.get(stream);
+}
+
 /** A fetch's request as the engine hands it to an instance: a streamed body rides beside it. */
 export interface HostRequest extends WireRequest {
   /** The client's body, sent as it arrives (then `stream` is true and `body` null). */
@@ -158,6 +172,22 @@ export class StreamTable {
       ? prepend(first, inbound.readable)
       : inbound.readable;
     return { ...head, body: null, bodyStream: body, end, ended };
+  }
+
+  /**
+   * Opens the stream result of a service call (its method returned a `ReadableStream`).
+   *
+   * @param id The call's id.
+   * @param first Its first bytes.
+   * @param type Its content type.
+   * @returns The stream the caller reads.
+   * @throws {RangeError} At the per-instance limit.
+   */
+  openResult(id: number, first: Uint8Array<ArrayBuffer>, type: string): ReadableStream {
+    const head = this.openResponse(id, { status: 200, headers: [], body: first, stream: true });
+    const body = head.bodyStream!;
+    resultTypes.set(body, type);
+    return body;
   }
 
   /** Ends one stream or socket cleanly, and tells the guest. */

@@ -128,7 +128,17 @@ export interface WireMemory {
 export type GuestMessage =
   | { type: "ready"; services: Record<string, string[]>; fetch: boolean; hooks: HookName[] }
   | { type: "init-failed"; error: WireError }
-  | { type: "reply"; id: number; ok: true; value: unknown }
+  | {
+    type: "reply";
+    id: number;
+    ok: true;
+    value: unknown;
+    /**
+     * The method returned a stream: `value` holds its first bytes, the rest follows as
+     * `stream-chunk` messages of this call; this is its content type.
+     */
+    stream?: string;
+  }
   | { type: "reply"; id: number; ok: false; error: WireError }
   | { type: "response"; id: number; response: WireResponse }
   | { type: "pong"; id: number; memory: WireMemory }
@@ -330,7 +340,13 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
       return { type: "init-failed", error: toWireError(raw.error) };
     case "reply":
       if (!isId(raw.id) || typeof raw.ok !== "boolean") return undefined;
-      if (raw.ok) return { type: "reply", id: raw.id, ok: true, value: raw.value };
+      if (raw.ok) {
+        if (typeof raw.stream !== "string") {
+          return { type: "reply", id: raw.id, ok: true, value: raw.value };
+        }
+        if (!(raw.value instanceof Uint8Array) || raw.stream.length > 128) return undefined;
+        return { type: "reply", id: raw.id, ok: true, value: raw.value, stream: raw.stream };
+      }
       return {
         type: "reply",
         id: raw.id,
