@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { manifest, writeBundle } from "./_helpers.ts";
 import { admin, releasePath } from "./_http.ts";
 import { type TestServer, testServer } from "./_server.ts";
+import { serveEdge } from "../engine/edge/serve.ts";
 
 /** A WebSocket echo that answers with its version. */
 export const ECHO = `export default {
@@ -68,6 +69,10 @@ for (const tier of ["worker", "process"]) {
     assert.deepEqual([...new Uint8Array(await client.next() as ArrayBuffer)], [3, 2, 1]);
     client.socket.close();
     await client.closed;
+    // A message over the 1 MiB bound closes the socket with 1009 (message too big).
+    const big = await connect(srv, "/b/echo/ws");
+    big.socket.send("x".repeat(1024 * 1024 + 1));
+    assert.equal((await big.closed).code, 1009);
   });
 
   Deno.test(`/b/ WebSockets: limit refusal, another bundle's rollback, close on new version and stop (${tier} tier)`, async () => {
@@ -111,3 +116,23 @@ for (const tier of ["worker", "process"]) {
     assert.equal(closedC.code, 1001);
   });
 }
+
+Deno.test("The guarded edge refuses a WebSocket upgrade with 501 naming why", async () => {
+  const server = serveEdge(() => new Response("plain"), { port: 0, onListen() {} });
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/b/echo/ws`;
+    const refused = await fetch(url, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
+    });
+    assert.equal(refused.status, 501);
+    assert.match(await refused.text(), /closes upgraded connections/);
+    assert.equal(await (await fetch(url)).text(), "plain");
+  } finally {
+    await server.shutdown();
+  }
+});
