@@ -293,6 +293,8 @@ async function shutdown(signal: string): Promise<void> {
   await dev?.close();
   // An open log stream (`/admin/bundles/:id/logs?follow=1`) would keep the shutdown waiting.
   engine.endLogFollowers();
+  // So would a bundle's open stream or WebSocket.
+  engine.endStreams();
   await server.shutdown();
   await engine.close();
   // A worker thread spinning in a busy loop would keep the process alive

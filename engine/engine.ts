@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { BundleStateError, NotFoundError } from "./base/errors.ts";
+import { BundlehostError, BundleStateError, NotFoundError } from "./base/errors.ts";
 import type { Clock } from "./base/clock.ts";
 import { ENGINE_VERSION } from "./base/version.ts";
 import type { CallOutcome, CallRequest } from "./call/request.ts";
@@ -16,7 +16,6 @@ import { EngineEvents } from "./runtime/engine_events.ts";
 import type { RulesDocument } from "./broker/rules.ts";
 import type { OperatorPolicy } from "./manifest/policy.ts";
 import { assertCeilingWithinEngine } from "./manifest/policy_reach.ts";
-import type { WireResponse } from "./sandbox/wire/protocol.ts";
 import { KvStore, type Store } from "./store/store.ts";
 import { type DataLock, lockDataDir } from "./store/data_lock.ts";
 import { EventBus, type EventBusOptions } from "./events/bus.ts";
@@ -48,7 +47,15 @@ import {
 } from "./runtime/options.ts";
 import type { BundleStatus, EngineStatus } from "./runtime/status.ts";
 import { orderPlugins, type Plugin, PluginHost } from "./plugin/plugin.ts";
-import { type ForwardTarget, fromWireResponse, servePlugins, toWireRequest } from "./edge/http.ts";
+import {
+  type ForwardTarget,
+  fromWireResponse,
+  isWebSocketUpgrade,
+  servePlugins,
+  toWireRequest,
+} from "./edge/http.ts";
+import { acceptSocket, SocketGate } from "./edge/sockets.ts";
+import type { HostResponse } from "./sandbox/host/stream_table.ts";
 
 export type { BundleStatus, EngineSettingsOptions, EngineStatus };
 
@@ -155,6 +162,10 @@ export class Engine {
    */
   readonly fetch: (request: Request) => Promise<Response>;
   readonly #options: ResolvedOptions;
+  /** WebSocket connections per bundle (edge/sockets.ts). */
+  readonly #sockets: SocketGate;
+  /** Ends each response stream and WebSocket handed out and still open. */
+  readonly #openStreams = new Set<(reason: string) => void>();
   readonly #plugins: PluginHost<Engine>;
   readonly #clock: Clock;
   readonly #startedAt: number;
@@ -177,6 +188,7 @@ export class Engine {
    */
   constructor(options: EngineOptions = {}) {
     this.#options = resolveOptions(options);
+    this.#sockets = new SocketGate(this.#options.maxSocketsPerBundle);
     assertCeilingWithinEngine(this.#options.ceiling, this.#options.dataDir);
     this.#clock = this.#options.clock;
     this.#startedAt = this.#clock.now();
@@ -462,18 +474,67 @@ export class Engine {
     const target: ForwardTarget = {};
     if (url !== undefined) target.url = url;
     if (setHeaders !== undefined) target.setHeaders = setHeaders;
-    const input = await toWireRequest(request, this.#options.maxBodyBytes, target);
-    const outcome = await this.invoke({
-      ...call,
-      kind: "fetch",
-      service: id,
-      method: request.method,
-      input,
-    });
-    const response = fromWireResponse(outcome.result as WireResponse);
+    // A WebSocket takes a slot of its bundle before the bundle is called (edge/sockets.ts).
+    const release = isWebSocketUpgrade(request) ? this.#sockets.admit(id) : undefined;
+    let outcome: CallOutcome;
+    try {
+      const input = await toWireRequest(request, this.#options.maxBodyBytes, target);
+      outcome = await this.invoke({
+        ...call,
+        kind: "fetch",
+        service: id,
+        method: request.method,
+        input,
+      });
+    } catch (error) {
+      release?.();
+      throw error;
+    }
+    const result = outcome.result as HostResponse;
+    this.#track(result);
+    if (result.upgrade) {
+      if (release) return acceptSocket(request, result, release);
+      result.attachSocket?.(undefined);
+      throw new BundlehostError(
+        "BUNDLE_ERROR",
+        `Bundle ${outcome.bundle} answered with a WebSocket upgrade a request that asked for none`,
+      );
+    }
+    release?.();
+    const response = fromWireResponse(result);
     response.headers.set("x-bundle", outcome.bundle);
     if (outcome.degraded) response.headers.set("x-degraded", outcome.degraded);
     return response;
+  }
+
+  /** Keeps a streamed response's or socket's end until it ends, for {@linkcode Engine.endStreams}. */
+  #track(result: HostResponse): void {
+    const { end, ended } = result;
+    if (!end || !ended) return;
+    this.#openStreams.add(end);
+    void ended.then(() => this.#openStreams.delete(end));
+  }
+
+  /**
+   * Ends every response stream and WebSocket open through `/b/` now, cleanly: bodies end, sockets
+   * close with 1001. A server's graceful shutdown waits for responses in flight, and a stream
+   * (server-sent events) may never end by itself, so call this before shutting the server down.
+   *
+   * @param reason Why, in the sockets' close reason. @default {"engine stopping"}
+   *
+   * @example Shut down with streams open
+   * ```ts
+   * import { createEngine } from "@bundlehost/sdk";
+   *
+   * await using engine = await createEngine();
+   * const server = Deno.serve({ port: 0, onListen() {} }, engine.fetch);
+   * engine.endStreams();
+   * await server.shutdown();
+   * ```
+   */
+  endStreams(reason = "engine stopping"): void {
+    for (const end of [...this.#openStreams]) end(reason);
+    this.#openStreams.clear();
   }
 
   /**

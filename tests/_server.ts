@@ -53,6 +53,8 @@ export async function testServer(
       return fetch(`${url}${path}`, { ...init, headers });
     },
     async [Symbol.asyncDispose]() {
+      // A test's stream left open would keep the server's graceful shutdown waiting.
+      engine.endStreams();
       await server.shutdown();
       await engine.close();
       await Deno.remove(root, { recursive: true }).catch(() => {});

@@ -9,6 +9,7 @@ import { type Clock, systemClock } from "../base/clock.ts";
 import { deadlinesFor } from "../base/deadlines.ts";
 import type { PluginHost } from "../plugin/plugin.ts";
 import type { WireRequest, WireResponse } from "../sandbox/wire/protocol.ts";
+import type { HostRequest, HostResponse } from "../sandbox/host/stream_table.ts";
 
 /** Hop-by-hop headers never forwarded across the sandbox boundary. */
 const HOP_BY_HOP = new Set([
@@ -41,15 +42,30 @@ export interface ForwardTarget {
   setHeaders?: [string, string][];
 }
 
+/** Largest request body read whole before the call; a larger or chunked one streams, bytes. */
+export const INLINE_REQUEST_BYTES = 64 * 1024;
+
+/**
+ * Whether a request asks for a WebSocket upgrade.
+ *
+ * @param request The request.
+ * @returns `true` for `Upgrade: websocket`.
+ */
+export function isWebSocketUpgrade(request: Request): boolean {
+  return request.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
+
 /**
  * Reads a request into data, refusing bodies larger than `maxBytes`. A `GET` or `HEAD` carries
- * no body across the sandbox boundary.
+ * no body across the sandbox boundary. A body declared larger than {@linkcode INLINE_REQUEST_BYTES}
+ * (up to `maxBytes`), or sent chunked, is not read here: it streams into the bundle as it arrives
+ * (`bodyStream`), still bounded by `maxBytes`.
  *
  * @param request The request.
  * @param maxBytes Largest body accepted.
  * @param target The URL and headers the bundle sees, when forwarded under another URL.
  * @returns The request as data.
- * @throws {BundlehostError} `BAD_INPUT` when the body is too large.
+ * @throws {BundlehostError} `TOO_LARGE` when the body is declared too large.
  */
 export async function toWireRequest(
   request: Request,
@@ -57,7 +73,10 @@ export async function toWireRequest(
   target: ForwardTarget = {},
 ): Promise<WireRequest> {
   const method = request.method;
-  const body = method === "GET" || method === "HEAD" ? null : await readBody(request, maxBytes);
+  const streamed = method !== "GET" && method !== "HEAD" && streamsBody(request, maxBytes);
+  const body = method === "GET" || method === "HEAD" || streamed
+    ? null
+    : await readBody(request, maxBytes);
   const set = target.setHeaders ?? [];
   const headers: [string, string][] = [];
   for (const header of request.headers) {
@@ -65,7 +84,23 @@ export async function toWireRequest(
     if (!HOP_BY_HOP.has(name) && !set.some(([n]) => n === name)) headers.push(header);
   }
   for (const header of set) headers.push(header);
-  return { method, url: target.url ?? request.url, headers, body };
+  const wire: HostRequest = { method, url: target.url ?? request.url, headers, body };
+  if (streamed && request.body) {
+    wire.stream = true;
+    wire.bodyStream = request.body;
+    wire.maxBodyBytes = maxBytes;
+  }
+  if (isWebSocketUpgrade(request)) wire.upgrade = true;
+  return wire;
+}
+
+/** Whether a request's body streams: chunked, or declared over the inline size. */
+function streamsBody(request: Request, maxBytes: number): boolean {
+  const declared = request.headers.get("content-length");
+  if (declared === null) return request.body !== null;
+  const length = Number(declared);
+  if (length > maxBytes) throw tooLarge(maxBytes);
+  return length > INLINE_REQUEST_BYTES;
 }
 
 /** How long a request body may take to arrive once its head has, ms (README, "Limits and hardening"). */
@@ -165,7 +200,7 @@ function tooLarge(maxBytes: number): BundlehostError {
  * @param wire The response as data.
  * @returns A Web `Response`.
  */
-export function fromWireResponse(wire: WireResponse): Response {
+export function fromWireResponse(wire: WireResponse | HostResponse): Response {
   const headers = new Headers();
   for (const [name, value] of wire.headers) {
     if (HOP_BY_HOP.has(name.toLowerCase())) continue;
@@ -176,7 +211,9 @@ export function fromWireResponse(wire: WireResponse): Response {
     }
   }
   const nullBody = wire.status === 204 || wire.status === 205 || wire.status === 304;
-  return new Response(nullBody ? null : wire.body, { status: wire.status, headers });
+  const body = (wire as HostResponse).bodyStream ?? wire.body;
+  if (nullBody) void (wire as HostResponse).bodyStream?.cancel().catch(() => {});
+  return new Response(nullBody ? null : body, { status: wire.status, headers });
 }
 
 /**

@@ -196,6 +196,7 @@ function serveOne(edge: Edge, conn: Deno.Conn): void {
     return;
   }
   const counted: Handler = (request) => {
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") return upgradeRefused();
     table.begin(entry);
     let ended = false;
     const done = () => {
@@ -269,6 +270,22 @@ function busyUntilStreamEnds(response: Response, done: () => void): Response {
   }, { highWaterMark: 0 });
   const { status, statusText, headers } = response;
   return new Response(body, { status, statusText, headers });
+}
+
+/**
+ * The answer to a WebSocket upgrade on the owned edge. Deno's per-connection server force-closes
+ * a connection once its HTTP exchange is over, so a socket upgraded there dies as it opens
+ * (measured on Deno 2.9.6); a clear refusal is better than a socket that opens and drops.
+ * `Deno.serve(engine.fetch)` serves WebSockets (README, "Streaming and WebSockets").
+ */
+function upgradeRefused(): Response {
+  return Response.json({
+    error: {
+      code: "NOT_IMPLEMENTED",
+      message:
+        "WebSocket upgrades are not served by the engine's guarded edge: Deno's per-connection server closes upgraded connections; serve the engine with Deno.serve(engine.fetch) for WebSockets",
+    },
+  }, { status: 501 });
 }
 
 function fallbackServe(

@@ -73,6 +73,8 @@ export interface EngineSettingsOptions {
   rollbackWarmMs?: number;
   /** Largest HTTP request body forwarded to a bundle, bytes. @default {10485760} */
   maxBodyBytes?: number;
+  /** Most WebSocket connections open at once to one bundle (all its versions). @default {256} */
+  maxSocketsPerBundle?: number;
   /** Engine name in service URIs (`bundle://<name>/<service>/<version>/<method>`). @default {"local"} */
   name?: string;
   /**
@@ -138,6 +140,7 @@ export function resolveOptions(options: EngineSettingsOptions): ResolvedOptions 
     rollbackWarmMs: options.rollbackWarmMs ?? 300_000,
     maxHops: options.maxHops ?? 8,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
+    maxSocketsPerBundle: options.maxSocketsPerBundle ?? 256,
     channel: resolveChannelLimits(options.channel),
     logs: resolveLogBufferOptions(options.logs),
     storage: resolveStorageLimits(options.storage),

@@ -10,6 +10,7 @@ import type { CallRequest } from "../../engine/call/request.ts";
 import { errorResponse } from "./errors.ts";
 import { readTraceContext } from "../../engine/base/trace_context.ts";
 import { jsonBody, routeFromHeaders, timeoutHeader } from "./call_headers.ts";
+import { resultStreamType } from "../../engine/sandbox/host/stream_table.ts";
 
 /** Answers one `/rpc` call; throws what the plugin's error reply turns into a status. */
 export type RpcHandler = (request: Request, service: string, method: string) => Promise<Response>;
@@ -42,6 +43,7 @@ export function rpcHandler(engine: Engine, maxBodyBytes: number): RpcHandler {
       if (trace.tracestate !== undefined) call.tracestate = trace.tracestate;
     }
     const outcome = await engine.invoke(call);
+    if (outcome.result instanceof ReadableStream) return streamReply(outcome);
     let body: string;
     try {
       body = JSON.stringify({ result: outcome.result ?? null });
@@ -60,6 +62,20 @@ export function rpcHandler(engine: Engine, maxBodyBytes: number): RpcHandler {
     if (outcome.degraded) reply.push(["x-degraded", outcome.degraded]);
     return new Response(body, { status: 200, headers: reply });
   };
+}
+
+/**
+ * A method's stream result, sent as produced (README, "Streaming and WebSockets"): the body is the
+ * stream's bytes (`application/octet-stream`) or one JSON value per line (`application/x-ndjson`).
+ */
+function streamReply(outcome: { result: unknown; bundle: string; degraded?: string }): Response {
+  const body = outcome.result as ReadableStream<Uint8Array>;
+  const headers: [string, string][] = [
+    ["content-type", resultStreamType(body) ?? "application/octet-stream"],
+    ["x-bundle", outcome.bundle],
+  ];
+  if (outcome.degraded) headers.push(["x-degraded", outcome.degraded]);
+  return new Response(body, { status: 200, headers });
 }
 
 /**

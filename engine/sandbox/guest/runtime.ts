@@ -19,6 +19,7 @@ import {
   type WireBundleInfo,
   type WireError,
   type WireRequest,
+  type WireResponse,
 } from "../wire/protocol.ts";
 import type {
   BundleContext,
@@ -28,13 +29,14 @@ import type {
 } from "../../sdk/types.ts";
 import { makeBroker } from "./broker_client.ts";
 import { CallScope } from "./call_scope.ts";
-import { readLimited } from "../../base/bytes.ts";
 import { makeEvents } from "./events_client.ts";
 import { makeSettings } from "./settings_client.ts";
 import { makeStorage } from "./storage_client.ts";
 import { boundFetch } from "./outbound_fetch.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
+import { encodeResultStream, GuestStreams, startBody } from "./guest_streams.ts";
+import { GuestSockets } from "./guest_socket.ts";
 import { isTraceparent, isTracestate, type TraceContext } from "../../base/trace_context.ts";
 
 /** How the runtime talks to the engine; one implementation per isolation tier. */
@@ -234,6 +236,10 @@ export function startRuntime(port: GuestPort): void {
   console.warn = logger.warn;
   console.error = logger.error;
 
+  // Body streams and WebSockets of fetch calls (docs/architecture.md, "Streams and WebSockets").
+  const streams = new GuestStreams(post, (error) => toWireError(error));
+  const sockets = new GuestSockets((message) => post(message));
+
   const broker = makeBroker(post, () => callStore.getStore(), trace.current);
   const events = makeEvents(post, () => callStore.getStore(), trace.current);
   const settings = makeSettings();
@@ -357,19 +363,36 @@ export function startRuntime(port: GuestPort): void {
         const ctx = context(scope);
         return await trace.run(traced, () => method.call(entry.target, msg.input, ctx));
       }, traced);
-      replyValue(msg.id, value);
+      if (value instanceof ReadableStream) await replyStream(msg.id, value);
+      else replyValue(msg.id, value);
     } catch (error) {
       replyError(msg.id, toWireError(error));
     }
   }
 
-  async function readBody(response: Response): Promise<Uint8Array<ArrayBuffer> | null> {
-    if (response.body === null) return null;
-    return await readLimited(
-      response.body,
-      MAX_RESPONSE_BYTES,
-      () => new RangeError(`Response body is larger than ${MAX_RESPONSE_BYTES} bytes`),
-    );
+  /** A method's stream result: its first bytes in the reply, the rest as a body stream. */
+  async function replyStream(id: number, value: ReadableStream<unknown>): Promise<void> {
+    const { body, contentType } = await encodeResultStream(value);
+    const start = await startBody(body, MAX_RESPONSE_BYTES);
+    const bytes = start.bytes ?? new Uint8Array(0);
+    post({ type: "reply", id, ok: true, value: bytes, stream: contentType }, [bytes.buffer]);
+    if (start.rest) {
+      void streams.sendBody(id, start.rest, bytes.byteLength, MAX_RESPONSE_BYTES, () => {});
+    } else post({ type: "stream-end", stream: id });
+  }
+
+  /** The request a fetch handler gets: a streamed body and an upgrade are the runtime's. */
+  function requestOf(id: number, wire: WireRequest, signal: AbortSignal, traced?: TraceContext) {
+    const headers = traced === undefined ? wire.headers : withTrace(wire.headers, traced);
+    if (wire.upgrade) headers.push(["connection", "Upgrade"], ["upgrade", "websocket"]);
+    const request = new Request(wire.url, {
+      method: wire.method,
+      headers,
+      body: wire.stream ? streams.requestBody(id) : wire.body,
+      signal,
+    });
+    if (wire.upgrade) sockets.allow(request, id);
+    return request;
   }
 
   async function fetchRequest(
@@ -388,29 +411,38 @@ export function startRuntime(port: GuestPort): void {
       });
       return;
     }
+    let scope: CallScope | undefined;
     try {
-      const { status, headers, body } = await withDeadline(id, deadline, async (scope) => {
-        const request = new Request(wire.url, {
-          method: wire.method,
-          headers: traced === undefined ? wire.headers : withTrace(wire.headers, traced),
-          body: wire.body,
-          signal: scope.signal,
-        });
-        const ctx = context(scope);
+      const { status, headers, start, upgrade } = await withDeadline(id, deadline, async (s) => {
+        scope = s;
+        const request = requestOf(id, wire, s.signal, traced);
+        const ctx = context(s);
         const response = await trace.run(traced, () => handler(request, ctx));
         if (!(response instanceof Response)) {
           throw new TypeError("fetch handler must return a Response");
         }
+        const upgrade = sockets.accepted(response) !== undefined;
         return {
           status: response.status,
           headers: [...response.headers],
-          body: await readBody(response),
+          start: upgrade ? { bytes: null } : await startBody(response.body, MAX_RESPONSE_BYTES),
+          upgrade,
         };
       }, traced);
-      post(
-        { type: "response", id, response: { status, headers, body } },
-        body ? [body.buffer] : [],
-      );
+      const body = start.bytes;
+      const answer: WireResponse = { status, headers, body };
+      if (start.rest) answer.stream = true;
+      if (upgrade) answer.upgrade = true;
+      post({ type: "response", id, response: answer }, body ? [body.buffer] : []);
+      if (start.rest) {
+        void streams.sendBody(
+          id,
+          start.rest,
+          body?.byteLength ?? 0,
+          MAX_RESPONSE_BYTES,
+          (why) => scope?.abort(new DOMException(why, "AbortError")),
+        );
+      }
     } catch (error) {
       replyError(id, toWireError(error));
     }
@@ -469,6 +501,17 @@ export function startRuntime(port: GuestPort): void {
         break;
       case "storage-reply":
         storage.settle(msg);
+        break;
+      case "stream-chunk":
+      case "stream-end":
+      case "stream-credit":
+      case "stream-cancel":
+        streams.handle(msg);
+        break;
+      case "socket-open":
+      case "socket-message":
+      case "socket-closed":
+        sockets.receive(msg);
         break;
     }
   });

@@ -35,12 +35,14 @@ import {
   type WireError,
   type WireMemory,
   type WireRequest,
+  type WireResponse,
   type WireSettings,
 } from "../wire/protocol.ts";
 import type { IsolationTier } from "../../sdk/types.ts";
 import { type Deadline, type DeadlineScheduler, deadlinesFor } from "../../base/deadlines.ts";
 import { type Clock, every, type Repeating, systemClock } from "../../base/clock.ts";
 import { HopMemory } from "./hop_memory.ts";
+import { type HostRequest, StreamTable } from "./stream_table.ts";
 import { guestTrace, outboundPublish, withGuestTrace } from "./outbound.ts";
 import { type AdmittedCall, type CallRequest, nestedCall } from "../../call/request.ts";
 import type {
@@ -72,6 +74,8 @@ export interface InstanceOptions {
   probeMs?: number;
   /** Time of deadlines, heartbeats and the start timeout. @default {systemClock} */
   clock?: Clock;
+  /** Most body streams and WebSockets open at once in this instance. @default {64} */
+  maxStreams?: number;
   /** A log record from the guest. */
   onLog?(level: LogLevel, message: string, call: AdmittedCall | undefined): void;
   /** The sandbox's log gate dropped this many records (its own note; counted, not printed). */
@@ -157,6 +161,8 @@ export class Instance {
   readonly #hops: HopMemory;
   /** Whether `onStart` has returned: only then does a settings change run `onRefresh`. */
   #started = false;
+  /** Body streams and WebSockets of its fetches. */
+  readonly #streams: StreamTable;
 
   /**
    * Creates the instance and its sandbox; {@linkcode Instance.start} loads the bundle.
@@ -183,6 +189,16 @@ export class Instance {
       // The message being sent is pending already: busy means others are too.
       busy: () => this.#pending.size > 1,
     });
+    this.#streams = new StreamTable({
+      send: (message, transfer) => this.#transport.send(message, transfer),
+      maxStreams: options.maxStreams ?? 64,
+      label: `Bundle ${options.bundle.id}@${options.bundle.version} instance ${this.id}`,
+    });
+  }
+
+  /** Body streams and WebSockets open. */
+  get streams(): number {
+    return this.#streams.size;
   }
 
   /** OS process id (process tier). */
@@ -265,15 +281,20 @@ export class Instance {
   call(call: AdmittedCall): Promise<unknown> {
     this.#hops.remember(call);
     const fetch = call.kind === "fetch";
-    const body = fetch ? (call.input as WireRequest).body : null;
+    // A streamed request body stays here and follows the call (stream_table.ts).
+    const { bodyStream, maxBodyBytes, ...wire } = fetch ? call.input as HostRequest : {};
+    const input = bodyStream ? wire : call.input;
+    const body = fetch ? (input as WireRequest).body : null;
     const label = fetch ? `fetch ${call.method}` : `${call.service}.${call.method}`;
-    return this.#request(fetch ? "fetch" : "call", label, call.deadline, call, (id) => {
+    let sent = 0;
+    const result = this.#request(fetch ? "fetch" : "call", label, call.deadline, call, (id) => {
+      sent = id;
       const message: HostMessage = {
         type: "call",
         id,
         service: call.service,
         method: call.method,
-        input: call.input,
+        input,
         deadline: call.deadline,
       };
       if (fetch) message.kind = "fetch";
@@ -283,6 +304,11 @@ export class Instance {
       }
       return message;
     }, body ? [body.buffer as ArrayBuffer] : undefined);
+    if (bodyStream && sent > 0) {
+      void this.#streams.sendRequest(sent, bodyStream, maxBodyBytes ?? Infinity);
+      result.catch(() => this.#streams.stopRequest(sent));
+    }
+    return result;
   }
 
   /**
@@ -390,6 +416,7 @@ export class Instance {
     this.#startWaiter?.reject(error);
     this.#startWaiter = undefined;
     for (const id of [...this.#pending.keys()]) this.#take(id)!.reject(error);
+    this.#streams.closeAll(reason, /^(retired|stopped)/.test(reason));
     try {
       this.#transport.kill();
     } finally {
@@ -515,7 +542,7 @@ export class Instance {
       case "response": {
         if (this.#pending.get(message.id)?.kind === "ping") return;
         const pending = this.#take(message.id);
-        if (!pending) return;
+        if (!pending) return this.#unclaimed(message);
         // The deadline timer has a few milliseconds of resolution and waits for the event loop;
         // an answer that arrived after the deadline is still a timeout, whichever ran first.
         if (this.#clock.now() >= pending.deadline) {
@@ -523,8 +550,18 @@ export class Instance {
           return;
         }
         if (message.type === "response") {
-          if (pending.kind === "fetch") pending.resolve(message.response);
-          else pending.reject(new TypeError("Bundle answered a call with an HTTP response"));
+          if (pending.kind !== "fetch") {
+            pending.reject(new TypeError("Bundle answered a call with an HTTP response"));
+          } else if (message.response.stream || message.response.upgrade) {
+            this.#openStream(message.id, message.response, pending);
+          } else pending.resolve(message.response);
+        } else if (message.ok && message.stream !== undefined) {
+          this.#openResultStream(
+            message.id,
+            message.value as Uint8Array<ArrayBuffer>,
+            message.stream,
+            pending,
+          );
         } else if (message.ok) {
           pending.resolve(message.value);
         } else {
@@ -573,12 +610,71 @@ export class Instance {
       case "outbound":
         this.#options.onOutboundFetch?.(message);
         return;
+      case "stream-chunk":
+      case "stream-end":
+      case "stream-credit":
+      case "socket-send":
+      case "socket-close":
+        if (this.#streams.receive(message) !== undefined && ++this.violations >= MAX_VIOLATIONS) {
+          this.kill(`sent ${MAX_VIOLATIONS} malformed messages`);
+        }
+        return;
       case "fatal": {
         // Seen by the callers it fails too: bundle-relative paths.
         const error = message.error && this.#bundleError(message.error, "client");
         this.kill(error ? `${message.reason}: ${describe(error)}` : message.reason);
         return;
       }
+    }
+  }
+
+  /** A streamed response's body or socket opens, or is refused at the instance's limit. */
+  #openStream(id: number, response: WireResponse, pending: Pending): void {
+    try {
+      pending.resolve(this.#streams.openResponse(id, response));
+    } catch (error) {
+      pending.reject(new UnavailableError((error as Error).message));
+    }
+  }
+
+  /** A method's stream result: the caller gets a `ReadableStream` (stream_table.ts). */
+  #openResultStream(
+    id: number,
+    first: Uint8Array<ArrayBuffer>,
+    type: string,
+    pending: Pending,
+  ): void {
+    if (pending.kind !== "call") {
+      pending.reject(new TypeError("Bundle answered with a stream where none can go"));
+      return;
+    }
+    try {
+      pending.resolve(this.#streams.openResult(id, first, type));
+    } catch (error) {
+      pending.reject(new UnavailableError((error as Error).message));
+    }
+  }
+
+  /** An answer nobody waits for (late, cancelled): a stream it opens is cancelled at once. */
+  #unclaimed(message: GuestMessage): void {
+    if (message.type === "reply" && message.ok && message.stream !== undefined) {
+      try {
+        this.#transport.send({ type: "stream-cancel", stream: message.id, reason: "not awaited" });
+      } catch {
+        // The instance is going away.
+      }
+      return;
+    }
+    if (message.type !== "response") return;
+    const stream = message.response;
+    try {
+      if (stream.upgrade) {
+        this.#transport.send({ type: "socket-closed", stream: message.id, code: 1001, reason: "" });
+      } else if (stream.stream) {
+        this.#transport.send({ type: "stream-cancel", stream: message.id, reason: "not awaited" });
+      }
+    } catch {
+      // The instance is going away.
     }
   }
 

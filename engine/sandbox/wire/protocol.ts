@@ -19,6 +19,12 @@ import {
 } from "./storage.ts";
 
 export type * from "./storage.ts";
+import {
+  parseStreamMessage,
+  STREAM_GUEST_TYPES,
+  type StreamGuestMessage,
+  type StreamHostMessage,
+} from "./streams.ts";
 
 /** Hooks the engine can run inside an instance. */
 export type HookName = "onStart" | "onStop" | "onRefresh" | "onRetire";
@@ -52,6 +58,10 @@ export interface WireRequest {
   headers: [string, string][];
   /** Body bytes, or null. */
   body: Uint8Array<ArrayBuffer> | null;
+  /** The body follows as `stream-chunk` messages of this call (streams.ts); `body` is null. */
+  stream?: boolean;
+  /** A WebSocket upgrade request: the bundle may accept it with `Deno.upgradeWebSocket`. */
+  upgrade?: boolean;
 }
 
 /** An HTTP response as data. */
@@ -62,6 +72,10 @@ export interface WireResponse {
   headers: [string, string][];
   /** Body bytes, or null. */
   body: Uint8Array<ArrayBuffer> | null;
+  /** More of the body follows `body` as `stream-chunk` messages of this call (streams.ts). */
+  stream?: boolean;
+  /** The bundle accepted a WebSocket upgrade; the socket's messages follow (streams.ts). */
+  upgrade?: boolean;
 }
 
 /** Identity sent with `init`. */
@@ -126,7 +140,8 @@ export type HostMessage =
   | { type: "publish-reply"; id: number; ok: false; error: WireError }
   /** The answer to a `kv` or `cache` request (storage.ts). */
   | { type: "storage-reply"; id: number; ok: true; value: unknown }
-  | { type: "storage-reply"; id: number; ok: false; error: WireError };
+  | { type: "storage-reply"; id: number; ok: false; error: WireError }
+  | StreamHostMessage;
 
 /** Memory figures reported by an instance. */
 export interface WireMemory {
@@ -142,7 +157,17 @@ export interface WireMemory {
 export type GuestMessage =
   | { type: "ready"; services: Record<string, string[]>; fetch: boolean; hooks: HookName[] }
   | { type: "init-failed"; error: WireError }
-  | { type: "reply"; id: number; ok: true; value: unknown }
+  | {
+    type: "reply";
+    id: number;
+    ok: true;
+    value: unknown;
+    /**
+     * The method returned a stream: `value` holds its first bytes, the rest follows as
+     * `stream-chunk` messages of this call; this is its content type.
+     */
+    stream?: string;
+  }
   | { type: "reply"; id: number; ok: false; error: WireError }
   | { type: "response"; id: number; response: WireResponse }
   | { type: "pong"; id: number; memory: WireMemory }
@@ -186,7 +211,8 @@ export type GuestMessage =
   /** `ctx.kv` and `ctx.cache` (storage.ts). */
   | StorageRequest
   /** An outbound `fetch` the bundle made (storage.ts). */
-  | OutboundReport;
+  | OutboundReport
+  | StreamGuestMessage;
 
 /** Longest error message kept from a guest. */
 export const MAX_ERROR_MESSAGE = 2048;
@@ -310,7 +336,14 @@ function wireResponse(v: unknown): WireResponse | undefined {
   }
   const body = v.body;
   if (body !== null && !(body instanceof Uint8Array)) return undefined;
-  return { status: status as number, headers, body: body as Uint8Array<ArrayBuffer> | null };
+  const response: WireResponse = {
+    status: status as number,
+    headers,
+    body: body as Uint8Array<ArrayBuffer> | null,
+  };
+  if (v.stream === true) response.stream = true;
+  if (v.upgrade === true) response.upgrade = true;
+  return response;
 }
 
 /**
@@ -340,7 +373,13 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
       return { type: "init-failed", error: toWireError(raw.error) };
     case "reply":
       if (!isId(raw.id) || typeof raw.ok !== "boolean") return undefined;
-      if (raw.ok) return { type: "reply", id: raw.id, ok: true, value: raw.value };
+      if (raw.ok) {
+        if (typeof raw.stream !== "string") {
+          return { type: "reply", id: raw.id, ok: true, value: raw.value };
+        }
+        if (!(raw.value instanceof Uint8Array) || raw.stream.length > 128) return undefined;
+        return { type: "reply", id: raw.id, ok: true, value: raw.value, stream: raw.stream };
+      }
       return {
         type: "reply",
         id: raw.id,
@@ -433,6 +472,8 @@ export function parseGuestMessage(raw: unknown): GuestMessage | undefined {
         : { type: "fatal", reason, error: toWireError(raw.error) };
     }
     default:
-      return undefined;
+      return typeof raw.type === "string" && STREAM_GUEST_TYPES.has(raw.type)
+        ? parseStreamMessage(raw, (error) => toWireError(error))
+        : undefined;
   }
 }
