@@ -115,11 +115,23 @@ for (const tier of TIERS) {
         .map((i) => i.pid).filter((pid) => pid !== undefined);
       assert.ok(pids.length > 0);
       for (const pid of pids) {
-        for (const part of ["environ", "cmdline"]) {
-          const text = await Deno.readTextFile(`/proc/${pid}/${part}`);
-          assert.ok(text.length > 0, `/proc/${pid}/${part} is readable`);
-          assert.ok(!text.includes(alphaSecret), `the secret is in /proc/${pid}/${part}`);
-        }
+        // Reading another process's /proc entries needs --allow-all, which the test task does not
+        // have: a `deno eval` (all permissions) reads them and says what it found.
+        const script = `for (const part of ["environ", "cmdline"]) {
+          const text = Deno.readTextFileSync("/proc/${pid}/" + part);
+          console.log(part, text.length, text.includes(${JSON.stringify(alphaSecret)}));
+        }`;
+        const { stdout, success } = await new Deno.Command("deno", {
+          args: ["eval", script],
+          env: { NO_COLOR: "1" },
+        }).output();
+        assert.ok(success, `reading /proc/${pid}`);
+        const report = new TextDecoder().decode(stdout).trim().split("\n").map((l) => l.split(" "));
+        assert.deepEqual(report.map(([part, , found]) => [part, found]), [
+          ["environ", "false"],
+          ["cmdline", "false"],
+        ]);
+        assert.ok(report.every(([, length]) => Number(length) > 0), `/proc/${pid} was read`);
       }
     }
   });
