@@ -305,7 +305,7 @@ export class Instance {
       return message;
     }, body ? [body.buffer as ArrayBuffer] : undefined);
     if (bodyStream && sent > 0) {
-      void this.#streams.sendRequest(sent, bodyStream, maxBodyBytes ?? Infinity);
+      this.#streams.sendRequest(sent, bodyStream, maxBodyBytes ?? Infinity).catch(() => {});
       result.catch(() => this.#streams.stopRequest(sent));
     }
     return result;

@@ -276,6 +276,15 @@ export class StreamTable {
    * @param maxBytes Largest body accepted.
    */
   async sendRequest(id: number, body: ReadableStream<Uint8Array>, maxBytes: number): Promise<void> {
+    if (body.locked) {
+      // A bundle that failed before this one (degradation) already took the body.
+      this.#send({
+        type: "stream-end",
+        stream: id,
+        error: "The request body was already read by a bundle that failed on it",
+      });
+      return;
+    }
     const reader = body.getReader();
     let stopped: string | undefined;
     const out: Outgoing = {
