@@ -62,7 +62,19 @@ function sharedNats(): Promise<{ cluster: NatsCluster; nc: NatsConnection }> {
 
 IMPLEMENTATIONS.NatsStore = async () => {
   const { nc } = await sharedNats();
-  const kv = await new Kvm(nc).create(`bundlehost_test${++buckets}_registry`, { replicas: 3 });
+  // Servers of a cluster that just started join JetStream one by one: placement may wait.
+  const name = `bundlehost_test${++buckets}_registry`;
+  const deadline = Date.now() + 30_000;
+  let kv;
+  for (;;) {
+    try {
+      kv = await new Kvm(nc).create(name, { replicas: 3 });
+      break;
+    } catch (error) {
+      if (!/no suitable peers/.test(String(error)) || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
   const dir = await Deno.makeTempDir({ prefix: "bundlehost-store-" });
   const eventsKv = await Deno.openKv(`${dir}/events.sqlite3`);
   const events = new KvEventStore(eventsKv);

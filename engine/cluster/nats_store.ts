@@ -140,12 +140,15 @@ export class NatsStore implements Store {
     return this.#kv;
   }
 
-  async #read(key: string): Promise<{ value: unknown; revision: number } | undefined> {
+  async #read(
+    key: string,
+  ): Promise<{ value: unknown; raw?: string; revision: number } | undefined> {
     const entry: KvEntry | null = await this.#nats.run(`read ${key}`, () => this.#kv.get(key));
     if (!entry || entry.operation !== "PUT" || entry.length === 0) {
       return entry ? { value: undefined, revision: entry.revision } : undefined;
     }
-    return { value: entry.json(), revision: entry.revision };
+    const raw = entry.string();
+    return { value: JSON.parse(raw), raw, revision: entry.revision };
   }
 
   async #document(id: string): Promise<BundleDocument> {
@@ -158,30 +161,45 @@ export class NatsStore implements Store {
    * wrote in between, else tries again with the fresh value.
    */
   async #cas<T>(key: string, change: (value: T | undefined) => T | undefined): Promise<void> {
+    // A write whose answer was lost may have landed: the next read tells (it holds exactly it).
+    let unsure: string | null | undefined;
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const current = await this.#read(key);
+      if (unsure !== undefined && (current?.raw ?? null) === unsure) return;
       const next = change(current?.value as T | undefined);
       if (next === undefined && current?.value === undefined) return;
-      const data = next === undefined ? undefined : new TextEncoder().encode(JSON.stringify(next));
+      const text = next === undefined ? null : JSON.stringify(next);
+      const data = text === null ? undefined : new TextEncoder().encode(text);
       if (data && data.byteLength > MAX_DOCUMENT_BYTES) {
         throw new BundlehostError(
           "BAD_INPUT",
           `Registry document ${key} would hold ${data.byteLength} bytes, past ${MAX_DOCUMENT_BYTES}: prune old releases`,
         );
       }
-      const written = await this.#nats.run(`write ${key}`, async () => {
-        try {
-          if (data === undefined) {
-            await this.#kv.delete(key, { previousSeq: current!.revision });
-          } else if (current?.value === undefined) await this.#kv.create(key, data);
-          else await this.#kv.update(key, data, current.revision);
-          return true;
-        } catch (error) {
-          if (wrongRevision(error)) return false;
-          throw error;
-        }
-      });
+      let written: boolean;
+      try {
+        written = await this.#nats.run(`write ${key}`, async () => {
+          try {
+            if (data === undefined) {
+              await this.#kv.delete(key, { previousSeq: current!.revision });
+            } else if (current?.value === undefined) await this.#kv.create(key, data);
+            else await this.#kv.update(key, data, current.revision);
+            return true;
+          } catch (error) {
+            if (wrongRevision(error)) return false;
+            throw error;
+          }
+        }, { retry: false });
+      } catch (error) {
+        // No answer: it may or may not have landed; a read after a pause says which.
+        if (!(error instanceof BundlehostError) || error.code !== "UNAVAILABLE") throw error;
+        if (!this.#nats.connected) throw error;
+        unsure = text;
+        await this.#nats.pause(250);
+        continue;
+      }
       if (written) return;
+      unsure = undefined;
     }
     throw new BundlehostError(
       "UNAVAILABLE",
