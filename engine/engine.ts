@@ -671,6 +671,8 @@ export class Engine {
     this.endLogFollowers();
     // No new deliveries or schedule firings; those in flight finish while bundles drain.
     this.#bus?.stop();
+    // Cluster mode: no change from another engine starts anything while bundles stop.
+    await this.#cluster?.close().catch(() => {});
     // Phased releases and warm rollback targets stop first, so none of them moves traffic now.
     await this.#registry?.close();
     await this.#runtime.close();
@@ -678,7 +680,6 @@ export class Engine {
       await this.#bus?.close();
       await this.#plugins.sequential("close", this);
     } finally {
-      await this.#cluster?.close().catch(() => {});
       this.#store?.close();
       this.#dataLock?.release();
     }
