@@ -370,7 +370,9 @@ export class Engine {
     return {
       bundle: (id) => this.registry.converge(id),
       rules: applyRules,
+      owners: () => runtime.ownership.open(this.#store!),
       resync: async () => {
+        await runtime.ownership.open(this.#store!);
         const ids = new Set((await this.#store!.listBundles()).map((b) => b.id));
         for (const entry of runtime.entries()) ids.add(entry.id);
         const failed: string[] = [];

@@ -25,7 +25,7 @@ const is = (expected: string) => (answer: string) => answer === expected;
 
 Deno.test({
   name:
-    "cluster: release, rollback, weights, stop/start, rules and delete converge on every engine",
+    "cluster: release, rollback, weights, stop/start, phased release, rules and delete converge on every engine",
   ignore: !natsAvailable(),
 }, async () => {
   await using rig = await startClusterRig(3);
@@ -96,6 +96,47 @@ Deno.test({
       `${engine.url} runs ${JSON.stringify(engine.runs)}`,
     );
   }
+
+  // Back to one active version without weights, through B.
+  const back = await admin(b, "POST", `/admin/bundles/${ID}/rollback`, { version: "2.0.0" });
+  assert.equal(back.status, 200, JSON.stringify(back.body));
+  await untilAll(all, is(v("2.0.0")), "rollback to 2.0.0 through B");
+
+  // A phased release driven by A: B and C follow its weights; a rollback through C ends it.
+  const staged = await admin(
+    a,
+    "POST",
+    "/admin/releases?activate=false",
+    await helloArchive(ID, "3.0.0"),
+    {
+      "content-type": "application/x-tar",
+    },
+  );
+  assert.equal(staged.status, 201, JSON.stringify(staged.body));
+  const canary = await admin(a, "POST", `/admin/bundles/${ID}/canary`, {
+    version: "3.0.0",
+    steps: [50, 100],
+    stepMs: 600_000,
+  });
+  assert.equal(canary.status, 202, JSON.stringify(canary.body));
+  // The stable version is the record's active one (traffic weights above did not change it).
+  const stable = (canary.body.canary as { from: string }).from;
+  for (const url of all) {
+    const seen = new Set<string>();
+    const until = Date.now() + 30_000;
+    while (seen.size < 2 && Date.now() < until) seen.add(await served(url));
+    assert.deepEqual(seen, new Set([v(stable), v("3.0.0")]), `${url} splits the traffic`);
+  }
+  assert.equal((await admin(c, "POST", `/admin/bundles/${ID}/rollback`, {})).status, 200);
+  await untilAll(all, is(v(stable)), "rollback through C during A's phased release");
+  await new Promise((r) => setTimeout(r, 500));
+  for (const url of all) {
+    for (let i = 0; i < 20; i++) assert.equal(await served(url), v(stable), `${url} call ${i}`);
+  }
+  const ended = await admin(a, "GET", `/admin/bundles/${ID}`);
+  assert.equal((ended.body.canary as { status: string }).status, "aborted");
+  assert.equal(ended.body.weights, undefined);
+  assert.equal(ended.body.active, stable);
 
   assert.equal((await admin(c, "DELETE", `/admin/bundles/${ID}`)).status, 200);
   await untilAll(all, (answer) => answer.startsWith("status "), "delete through C");

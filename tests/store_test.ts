@@ -351,6 +351,22 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.equal(await ev.getMark(mark.key), 900_000);
   });
 
+  test(`${name} records owners, and forgets every name of a dropped bundle`, async () => {
+    await using s = await open();
+    assert.deepEqual(await s.store.getOwners(), {});
+    await s.store.putOwners({ "service:Hello": "a", "topic:order.created": "a" });
+    await s.store.putOwners({ "service:Stock": "b" });
+    assert.deepEqual(await s.store.getOwners(), {
+      "service:Hello": "a",
+      "topic:order.created": "a",
+      "service:Stock": "b",
+    });
+    await s.store.dropOwners("a");
+    assert.deepEqual(await s.store.getOwners(), { "service:Stock": "b" });
+    await s.store.dropOwners("b");
+    assert.deepEqual(await s.store.getOwners(), {});
+  });
+
   test(`${name} round-trips the governance rules document`, async () => {
     await using s = await open();
     assert.equal(await s.store.getRules(), undefined);
@@ -501,6 +517,25 @@ Deno.test("KvStore moves events an older engine kept in the registry database in
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "NatsStore refuses a claim of a name another engine claimed for another bundle meanwhile",
+  ignore: !natsAvailable(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using s = await IMPLEMENTATIONS.NatsStore!();
+    await s.store.putOwners({ "service:Hello": "a" });
+    const error = await rejects(
+      () => s.store.putOwners({ "service:Hello": "b", "service:Other": "b" }),
+      BundlehostError,
+      'service "Hello" belongs to bundle "a"',
+    );
+    assert.equal(error.code, "CONFLICT");
+    assert.deepEqual(await s.store.getOwners(), { "service:Hello": "a" }, "nothing written");
+    await s.store.putOwners({ "service:Hello": "a" });
+  },
 });
 
 Deno.test({

@@ -56,6 +56,7 @@ export interface ClusterOptions {
  * const handlers: ClusterHandlers = {
  *   bundle: (id) => Promise.resolve(console.log("changed", id)),
  *   rules: (rules) => console.log("rules", rules),
+ *   owners: () => Promise.resolve(),
  *   resync: () => Promise.resolve(),
  *   runs: () => [],
  *   log: (level, message) => console.log(level, message),
@@ -67,6 +68,8 @@ export interface ClusterHandlers {
   bundle(id: string): Promise<void>;
   /** The governance rules changed (`undefined`: removed). */
   rules(rules: unknown): void;
+  /** Service and topic owners changed (another engine claimed or released names). */
+  owners(): Promise<void>;
   /** Re-read everything (after NATS came back, and now and then). */
   resync(): Promise<void>;
   /** What this engine runs, for its heartbeat. */
@@ -343,6 +346,10 @@ export class ClusterMode {
             );
           } else if (entry.key === "rules") {
             handlers.rules(entry.operation === "PUT" ? entry.json() : undefined);
+          } else if (entry.key === "owners") {
+            handlers.owners().catch((error) =>
+              handlers.log("warn", `Cluster: could not read owners: ${error.message}`)
+            );
           }
         }
       } catch (error) {

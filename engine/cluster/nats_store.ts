@@ -281,9 +281,27 @@ export class NatsStore implements Store {
     return ((await this.#read("owners"))?.value as Record<string, string> | undefined) ?? {};
   }
 
-  /** Records new owners in one compare-and-set write. */
+  /**
+   * Records new owners in one compare-and-set write. The names are ones this engine saw unowned:
+   * when another engine claimed one for another bundle meanwhile, nothing is written.
+   *
+   * @throws {BundlehostError} `CONFLICT` naming the name and its owner.
+   */
   async putOwners(owners: Record<string, string>): Promise<void> {
-    await this.#cas<Record<string, string>>("owners", (all) => ({ ...all, ...owners }));
+    await this.#cas<Record<string, string>>("owners", (all) => {
+      for (const [key, id] of Object.entries(owners)) {
+        const owner = all?.[key];
+        if (owner !== undefined && owner !== id) {
+          throw new BundlehostError(
+            "CONFLICT",
+            `${
+              key.replace(":", ' "')
+            }" belongs to bundle "${owner}" (claimed through another engine)`,
+          );
+        }
+      }
+      return { ...all, ...owners };
+    });
   }
 
   /** Forgets every name `id` owns. */

@@ -62,8 +62,16 @@ export async function convergeBundle(host: ConvergeHost, id: string): Promise<vo
     await host.removeFolders(id);
     return;
   }
-  // This engine drives a phased release of it: its own controller moves the traffic.
-  if (traffic.canary(id)) return;
+  // This engine drives a phased release of it: its own controller moves the traffic, unless an
+  // operator ended it through another engine.
+  const run = traffic.canary(id);
+  if (run) {
+    const same = record.canary?.status === "running" &&
+      record.canary.startedAt === run.state.startedAt &&
+      record.canary.version === run.state.version;
+    if (same) return;
+    traffic.abortCanary(id, record.canary?.reason ?? "changed through another engine");
+  }
   const released = new Set((await store.listReleases(id)).map((r) => r.version));
   const wanted = serving(record);
   if (record.desired === "stopped") {

@@ -348,7 +348,7 @@ export class Registry {
       // Starting checks the module against the manifest; a version that does not start is vetted.
       if (started === undefined) await this.#engine.vet(id, version);
       // The bundle record keeps its latest phased release (aborted now if it was running).
-      const canary = (staged ? undefined : this.#traffic.abortCanary(id, `released ${version}`)) ??
+      const canary = (staged ? undefined : this.#endCanary(id, `released ${version}`, record)) ??
         record?.canary;
       const release: ReleaseRecord = { id, version, hash, releasedAt: new Date().toISOString() };
       if (source !== undefined) release.source = source;
@@ -409,6 +409,21 @@ export class Registry {
     return release;
   }
 
+  /**
+   * Ends the bundle's phased release because an operator action takes over: the one this engine
+   * drives, or (cluster mode) one another engine drives, which the record then says ended; that
+   * engine's controller stops when it sees the record.
+   *
+   * @returns The release's final state to persist, if one was in progress.
+   */
+  #endCanary(id: string, reason: string, record?: BundleRecord): CanaryState | undefined {
+    const local = this.#traffic.abortCanary(id, reason);
+    if (local) return local;
+    const elsewhere = record?.canary;
+    if (elsewhere?.status !== "running") return undefined;
+    return { ...elsewhere, status: "aborted", reason, updatedAt: new Date().toISOString() };
+  }
+
   async #record(id: string): Promise<BundleRecord> {
     const record = await this.#store.getBundle(id);
     if (!record) throw new NotFoundError(`No bundle "${id}"`);
@@ -451,7 +466,7 @@ export class Registry {
   stop(id: string): Promise<void> {
     return this.#lock(id, async () => {
       const record = await this.#record(id);
-      const canary = this.#traffic.abortCanary(id, "the bundle was stopped");
+      const canary = this.#endCanary(id, "the bundle was stopped", record);
       this.#traffic.cancelStandby(id);
       await this.#store.commit({
         bundle: {
@@ -481,7 +496,8 @@ export class Registry {
   rollback(id: string, version?: string): Promise<string> {
     return this.#lock(id, async () => {
       const record = await this.#record(id);
-      const inCanary = this.#traffic.canary(id) !== undefined;
+      const inCanary = this.#traffic.canary(id) !== undefined ||
+        record.canary?.status === "running";
       const target = version ?? (inCanary ? record.active : undefined) ??
         [...record.history].reverse().find((v) => v !== record.active);
       if (target === undefined) {
@@ -490,7 +506,7 @@ export class Registry {
       if (target === record.active && !record.weights) return target;
       await this.#ensureInstalled(id, target);
       if (record.desired === "started") await this.#engine.start(id, target);
-      const canary = this.#traffic.abortCanary(id, `rolled back to ${target}`) ?? record.canary;
+      const canary = this.#endCanary(id, `rolled back to ${target}`, record) ?? record.canary;
       await this.#store.commit({
         bundle: {
           id,
@@ -531,7 +547,7 @@ export class Registry {
           this.#traffic.wake(id, version);
         }
       }
-      const canary = this.#traffic.abortCanary(id, "traffic weights were set by hand");
+      const canary = this.#endCanary(id, "traffic weights were set by hand", record);
       if (record.desired === "started") this.#engine.setWeights(id, weights);
       await this.#store.commit({
         bundle: {
