@@ -167,6 +167,8 @@ export class ClusterMode {
   #watch: { stop(): void } | undefined;
   #resyncTimer: TimerHandle | undefined;
   #syncedSeq = -1;
+  #failures = 0;
+  #retryAt = 0;
 
   private constructor(
     parts: { id: string; nc: NatsConnection; nats: Availability; store: NatsStore },
@@ -308,7 +310,15 @@ export class ClusterMode {
       const status = await this.#nats.run("registry status", () => this.store.bucket.status());
       const seq = status.streamInfo.state.last_seq;
       if (seq === this.#syncedSeq) return;
-      if (await this.#resync()) this.#syncedSeq = seq;
+      // After a failed full read (a bundle that cannot be applied), wait longer each time.
+      if (this.#clock.now() < this.#retryAt) return;
+      if (await this.#resync()) {
+        this.#syncedSeq = seq;
+        this.#failures = 0;
+      } else {
+        this.#failures++;
+        this.#retryAt = this.#clock.now() + Math.min(RESYNC_MS * 2 ** this.#failures, 60_000);
+      }
     } catch {
       // Unreachable now: the next tick tries again.
     }
