@@ -22,6 +22,10 @@
  * (100/s), `--detached-rate <n>` (20/s); `--require-publish-token` makes `POST /events` need a
  * bearer token (BUNDLEHOST_PUBLISH_TOKEN or the admin token).
  *
+ * Cluster mode: `--cluster nats://host:port[,…]` [BUNDLEHOST_CLUSTER] shares the registry and
+ * release archives with other engines through NATS JetStream (README, "Running a cluster"); a
+ * bad list, or no NATS server answering at start, is one line and exit code 2.
+ *
  * Development mode: `--dev [folders…]` (`deno task dev`) releases every folder under `--bundles`
  * and each folder given, as development revisions, on every start, and again on every saved change
  * (README, "Writing a bundle").
@@ -43,6 +47,7 @@ import { serviceRelease } from "./plugins/service_release/mod.ts";
 import { observability } from "./plugins/observability/mod.ts";
 import { webConsole } from "./plugins/console/mod.ts";
 import { DevMode } from "./engine/dev/dev_mode.ts";
+import { parseClusterServers } from "./engine/cluster/connection.ts";
 
 /** Ends start-up with one clear line and exit code 2: an operator mistake, not a crash. */
 function fail(message: string): never {
@@ -83,6 +88,7 @@ const FLAGS = {
   "detached-rate": { type: "string" },
   "require-publish-token": { type: "boolean" },
   dev: { type: "boolean" },
+  cluster: { type: "string" },
 } as const;
 
 type Parsed = ReturnType<
@@ -158,6 +164,15 @@ const options: EngineOptions = {
     webConsole(),
   ],
 };
+
+const clusterList = values.cluster ?? env("BUNDLEHOST_CLUSTER");
+if (clusterList !== undefined) {
+  try {
+    options.cluster = { servers: parseClusterServers(clusterList).map((s) => `nats://${s}`) };
+  } catch (error) {
+    fail(`Invalid --cluster: ${(error as Error).message}`);
+  }
+}
 
 /** A bad policy, or one granting more than this process holds, is one line and exit code 2. */
 function policyFailure(error: unknown): never {
@@ -279,6 +294,9 @@ console.log(
   `Connections: at most ${server.counts().maxConnections}, request head within ${headTimeoutMs} ms`,
 );
 console.log(`Bundlehost ${engine.version} listening on http://${hostname}:${listening}`);
+engine.advertise(`http://${hostname}:${listening}`);
+const cluster = await engine.clusterStatus().catch(() => undefined);
+if (cluster) console.log(`Cluster: engine ${cluster.engine} on NATS ${clusterList}`);
 console.log(
   `Admin token: ${
     env("BUNDLEHOST_ADMIN_TOKEN") ? "from BUNDLEHOST_ADMIN_TOKEN" : `${engine.dataDir}/admin_token`

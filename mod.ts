@@ -87,6 +87,8 @@ export {
   MemoryEventStore,
 } from "./engine/store/event_store.ts";
 export { KvEventStore } from "./engine/store/kv_event_store.ts";
+export type { ClusterOptions, ClusterStatus } from "./engine/cluster/cluster_mode.ts";
+export type { EnginePresence } from "./engine/cluster/presence.ts";
 export {
   type ConfigRevision,
   type ConfigStore,

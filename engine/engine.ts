@@ -56,6 +56,12 @@ import {
 } from "./edge/http.ts";
 import { acceptSocket, SocketGate } from "./edge/sockets.ts";
 import type { HostResponse } from "./sandbox/host/stream_table.ts";
+import {
+  type ClusterHandlers,
+  ClusterMode,
+  type ClusterOptions,
+  type ClusterStatus,
+} from "./cluster/cluster_mode.ts";
 
 export type { BundleStatus, EngineSettingsOptions, EngineStatus };
 
@@ -89,6 +95,11 @@ export interface EngineOptions extends EngineSettingsOptions {
   secrets?: SecretKeyOptions;
   /** The in-memory call history behind `GET /admin/metrics/history` (interval, samples kept). */
   metricsHistory?: CallHistoryOptions;
+  /**
+   * Cluster mode: share the registry and release archives with other engines through NATS
+   * JetStream (README, "Running a cluster"). Ignored when `store` is given.
+   */
+  cluster?: ClusterOptions;
 }
 
 /**
@@ -178,6 +189,8 @@ export class Engine {
   #dataLock?: DataLock;
   #bus?: EventBus;
   readonly #history: CallHistory;
+  readonly #clusterOptions: ClusterOptions | undefined;
+  #cluster?: ClusterMode;
 
   /**
    * Creates an engine; prefer {@linkcode createEngine}, which also opens the data folder.
@@ -194,6 +207,7 @@ export class Engine {
     this.#startedAt = this.#clock.now();
     this.#eventOptions = options.events ?? {};
     this.#secretKeys = options.secrets ?? {};
+    this.#clusterOptions = options.cluster;
     this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
     this.fetch = servePlugins(this.#plugins, (message) => this.#log("error", message));
     this.#history = new CallHistory(this.#clock, options.metricsHistory);
@@ -274,13 +288,22 @@ export class Engine {
     await Deno.mkdir(this.#options.dataDir, { recursive: true, mode: 0o700 });
     // One engine per data folder, before any state is opened (README, "Limits and hardening").
     this.#dataLock = await lockDataDir(this.#options.dataDir);
-    this.#store = store ?? await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
+    if (!store && this.#clusterOptions) {
+      this.#cluster = await ClusterMode.open(
+        this.#clusterOptions,
+        this.#options.dataDir,
+        this.#clock,
+      );
+    }
+    this.#store = store ?? this.#cluster?.store ??
+      await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
     const runtime = this.#runtime;
     await runtime.ownership.open(this.#store);
     await this.#openSettings(this.#store);
     this.#registry = new Registry(runtime, this.#store, {
       rollbackWarmMs: this.#options.rollbackWarmMs,
       clock: this.#clock,
+      ...(this.#cluster ? { archives: this.#cluster.archives } : {}),
     });
     const bus = new EventBus(
       {
@@ -348,7 +371,84 @@ export class Engine {
    */
   async ready(): Promise<void> {
     await this.#bus?.start();
+    this.#cluster?.start(this.#clusterHandlers());
     await this.#plugins.sequential("ready", this);
+  }
+
+  /**
+   * Cluster mode: this engine's id, NATS reachability, and every engine with what it runs (the
+   * `cluster` section of `GET /admin/status`); `undefined` for a single engine.
+   *
+   * @example Engines of the cluster
+   * ```ts
+   * import { createEngine } from "@bundlehost/sdk";
+   *
+   * await using engine = await createEngine({ cluster: { servers: "nats://127.0.0.1:4222" } });
+   * for (const e of (await engine.clusterStatus())?.engines ?? []) console.log(e.id, e.url, e.runs);
+   * ```
+   */
+  async clusterStatus(): Promise<ClusterStatus | undefined> {
+    return await this.#cluster?.status();
+  }
+
+  /**
+   * Cluster mode: says where this engine serves, shown to every engine's status (`main.ts` calls
+   * it once it listens). Does nothing for a single engine.
+   *
+   * @param url The engine's base URL.
+   */
+  advertise(url: string): void {
+    this.#cluster?.advertise(url);
+  }
+
+  #clusterHandlers(): ClusterHandlers {
+    const runtime = this.#runtime;
+    const applyRules = (rules: unknown) => {
+      if (rules === undefined || JSON.stringify(rules) === JSON.stringify(runtime.rules)) return;
+      try {
+        runtime.setRules(rules);
+      } catch (error) {
+        this.#log("error", `Shared governance rules were refused: ${(error as Error).message}`);
+      }
+    };
+    return {
+      bundle: (id) => this.registry.converge(id),
+      settings: (id) => this.#settings?.reload(id) ?? Promise.resolve(),
+      rules: applyRules,
+      owners: () => runtime.ownership.open(this.#store!),
+      resync: async () => {
+        await runtime.ownership.open(this.#store!);
+        const ids = new Set((await this.#store!.listBundles()).map((b) => b.id));
+        for (const entry of runtime.entries()) ids.add(entry.id);
+        const failed: string[] = [];
+        for (const id of ids) {
+          await this.registry.converge(id).catch((error) => {
+            failed.push(id);
+            this.#log("error", `Cluster: could not apply ${id}: ${(error as Error).message}`);
+          });
+        }
+        for (const id of ids) {
+          await this.#settings?.reload(id).catch((error) => {
+            failed.push(`${id} (settings)`);
+            this.#log(
+              "error",
+              `Cluster: could not apply settings of ${id}: ${(error as Error).message}`,
+            );
+          });
+        }
+        applyRules(await this.#store!.getRules());
+        if (failed.length > 0) throw new Error(`not applied: ${failed.join(", ")}`);
+      },
+      runs: () =>
+        [...runtime.entries()].flatMap((entry) =>
+          (runtime.routing(entry.id)?.versions ?? []).map((v) => ({
+            id: entry.id,
+            version: v.version,
+            state: v.state,
+          }))
+        ),
+      log: (level, message) => this.#log(level, message),
+    };
   }
 
   /**
@@ -706,6 +806,8 @@ export class Engine {
     this.endLogFollowers();
     // No new deliveries or schedule firings; those in flight finish while bundles drain.
     this.#bus?.stop();
+    // Cluster mode: no change from another engine starts anything while bundles stop.
+    await this.#cluster?.close().catch(() => {});
     // Phased releases and warm rollback targets stop first, so none of them moves traffic now.
     await this.#registry?.close();
     await this.#runtime.close();

@@ -124,6 +124,9 @@ Deno.test("the Kubernetes parts refer to each other and to the engine's contract
   assert.deepEqual(env.BUNDLEHOST_ADMIN_TOKEN, {
     secretKeyRef: { name: "bundlehost-admin", key: "token" },
   }, "the admin token comes from a Secret, never a literal");
+  assert.deepEqual(env.BUNDLEHOST_SECRETS_KEY, {
+    secretKeyRef: { name: "bundlehost-admin", key: "secrets-key" },
+  }, "every engine gets the same secrets key, from a Secret");
   for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
     assert.deepEqual(container[probe].httpGet, { path: "/healthz", port: "http" }, probe);
   }
@@ -176,6 +179,7 @@ Deno.test("the compose file runs three NATS servers routed to each other and thr
       `${name} knows every NATS server`,
     );
     assert.match(String(environment.BUNDLEHOST_ADMIN_TOKEN), /^\$\{BUNDLEHOST_ADMIN_TOKEN:\?/);
+    assert.match(String(environment.BUNDLEHOST_SECRETS_KEY), /^\$\{BUNDLEHOST_SECRETS_KEY:\?/);
     for (const port of services[name]!.ports!) {
       assert.match(port, /^127\.0\.0\.1:/, "published on loopback only");
       hostPorts.add(port.split(":")[1]!);
@@ -202,7 +206,7 @@ Deno.test({
   const config = (token?: string) =>
     new Deno.Command("docker-compose", {
       args: ["-f", new URL("compose.yaml", ROOT).pathname, "config", "-q"],
-      env: token ? { BUNDLEHOST_ADMIN_TOKEN: token } : {},
+      env: token ? { BUNDLEHOST_ADMIN_TOKEN: token, BUNDLEHOST_SECRETS_KEY: "a-key" } : {},
       clearEnv: true,
       stdout: "piped",
       stderr: "piped",

@@ -17,6 +17,12 @@ import {
 import type { DeliveryRecord, EventRecord } from "../engine/store/event_records.ts";
 import { rejects } from "./_helpers.ts";
 import { KvEventStore } from "../engine/store/kv_event_store.ts";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { NatsStore } from "../engine/cluster/nats_store.ts";
+import { Availability } from "../engine/cluster/availability.ts";
+import { connectCluster, parseClusterServers } from "../engine/cluster/connection.ts";
+import { natsAvailable, type NatsCluster, startNatsCluster } from "./_nats_cluster.ts";
 
 /** A store and the clean-up that goes with it. */
 interface OpenStore extends AsyncDisposable {
@@ -39,6 +45,49 @@ const IMPLEMENTATIONS: Record<string, () => Promise<OpenStore>> = {
     const store = new MemoryStore();
     return Promise.resolve({ store, [Symbol.asyncDispose]: () => Promise.resolve(store.close()) });
   },
+};
+
+/** One 3-node NATS cluster and connection for every NatsStore test, each on a bucket of its own. */
+let shared: Promise<{ cluster: NatsCluster; nc: NatsConnection }> | undefined;
+let buckets = 0;
+
+function sharedNats(): Promise<{ cluster: NatsCluster; nc: NatsConnection }> {
+  shared ??= (async () => {
+    const cluster = await startNatsCluster(await Deno.makeTempDir({ prefix: "bh-nats-store-" }));
+    const nc = await connectCluster(parseClusterServers(cluster.urls), "store-test");
+    return { cluster, nc };
+  })();
+  return shared;
+}
+
+IMPLEMENTATIONS.NatsStore = async () => {
+  const { nc } = await sharedNats();
+  // Servers of a cluster that just started join JetStream one by one: placement may wait.
+  const name = `bundlehost_test${++buckets}_registry`;
+  const deadline = Date.now() + 30_000;
+  let kv;
+  for (;;) {
+    try {
+      kv = await new Kvm(nc).create(name, { replicas: 3 });
+      break;
+    } catch (error) {
+      if (!/no suitable peers/.test(String(error)) || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const dir = await Deno.makeTempDir({ prefix: "bundlehost-store-" });
+  const eventsKv = await Deno.openKv(`${dir}/events.sqlite3`);
+  const events = new KvEventStore(eventsKv);
+  await events.measure();
+  const store = new NatsStore(kv, new Availability(nc), events, () => eventsKv.close());
+  return {
+    store,
+    async [Symbol.asyncDispose]() {
+      store.close();
+      await kv.destroy();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 };
 
 function release(id: string, version: string, at: number, hash = `sha256-${id}-${version}`) {
@@ -78,7 +127,17 @@ function delivery(eventId: string, n: number, due: number): DeliveryRecord {
 }
 
 for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
-  Deno.test(`${name} stores and returns bundle and release records`, async () => {
+  // The NATS store shares one NATS cluster and connection across its tests.
+  const nats = name === "NatsStore";
+  const test = (title: string, fn: () => Promise<void>) =>
+    Deno.test({
+      name: title,
+      fn,
+      ignore: nats && !natsAvailable(),
+      sanitizeOps: !nats,
+      sanitizeResources: !nats,
+    });
+  test(`${name} stores and returns bundle and release records`, async () => {
     await using s = await open();
     assert.equal(await s.store.getBundle("app"), undefined);
     assert.equal(await s.store.getRelease("app", "1.0.0"), undefined);
@@ -92,7 +151,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.deepEqual(await s.store.getBundle("app"), updated);
   });
 
-  Deno.test(`${name} returns copies that callers cannot change in place`, async () => {
+  test(`${name} returns copies that callers cannot change in place`, async () => {
     await using s = await open();
     await s.store.commit({ release: release("app", "1.0.0", 1), bundle: bundle("app", "1.0.0") });
     const got = (await s.store.getBundle("app"))!;
@@ -103,7 +162,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.equal((await s.store.getRelease("app", "1.0.0"))?.hash, "sha256-app-1.0.0");
   });
 
-  Deno.test(`${name} lists bundles by id and releases in release order`, async () => {
+  test(`${name} lists bundles by id and releases in release order`, async () => {
     await using s = await open();
     for (const id of ["charlie", "alpha", "bravo"]) {
       await s.store.commit({ bundle: bundle(id, "1.0.0") });
@@ -122,7 +181,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.deepEqual(await s.store.listReleases("ap"), []);
   });
 
-  Deno.test(`${name} refuses a second release of one version and applies nothing of that commit`, async () => {
+  test(`${name} refuses a second release of one version and applies nothing of that commit`, async () => {
     await using s = await open();
     await s.store.commit({ release: release("app", "1.0.0", 1), bundle: bundle("app", "1.0.0") });
     const error = await rejects(
@@ -139,7 +198,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.deepEqual(await s.store.getBundle("app"), bundle("app", "1.0.0"));
   });
 
-  Deno.test(`${name} settles concurrent commits of one release with exactly one winner`, async () => {
+  test(`${name} settles concurrent commits of one release with exactly one winner`, async () => {
     await using s = await open();
     const results = await Promise.allSettled(
       [1, 2, 3, 4].map((n) =>
@@ -158,7 +217,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.deepEqual((await s.store.getBundle("race"))?.history, [winner.hash.slice(7)]);
   });
 
-  Deno.test(`${name} deleteBundle removes the record and every release of that id only`, async () => {
+  test(`${name} deleteBundle removes the record and every release of that id only`, async () => {
     await using s = await open();
     for (const version of ["1.0.0", "1.1.0"]) {
       await s.store.commit({ release: release("app", version, 1), bundle: bundle("app", version) });
@@ -178,7 +237,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.equal((await s.store.getRelease("app", "1.0.0"))?.hash, "sha256-new");
   });
 
-  Deno.test(`${name} stores an event once and acknowledges each delivery once`, async () => {
+  test(`${name} stores an event once and acknowledges each delivery once`, async () => {
     await using s = await open();
     const ev = s.store.events;
     const payload = { order: "o-1", lines: [{ sku: "tea", qty: 2 }], note: "héllo ✓" };
@@ -204,7 +263,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.deepEqual(await ev.stats(), { events: 1, pending: 1, inFlight: 0, deadLetters: 0 });
   });
 
-  Deno.test(`${name} reschedules, releases claims, dead-letters and replays deliveries`, async () => {
+  test(`${name} reschedules, releases claims, dead-letters and replays deliveries`, async () => {
     await using s = await open();
     const ev = s.store.events;
     await ev.enqueue(event("e1"), [delivery("e1", 0, 1_000), delivery("e1", 1, 1_000)]);
@@ -250,7 +309,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.deepEqual(await ev.stats(), { events: 0, pending: 0, inFlight: 0, deadLetters: 0 });
   });
 
-  Deno.test(`${name} pages dead letters in id order`, async () => {
+  test(`${name} pages dead letters in id order`, async () => {
     await using s = await open();
     const ev = s.store.events;
     for (const id of ["e3", "e1", "e2"]) {
@@ -262,7 +321,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.deepEqual((await ev.deadLetters({ after: "e1~0" })).map((d) => d.id), ["e2~0", "e3~0"]);
   });
 
-  Deno.test(`${name} fires each schedule slot at most once`, async () => {
+  test(`${name} fires each schedule slot at most once`, async () => {
     await using s = await open();
     const ev = s.store.events;
     const mark = { key: "app */5 * * * *", slot: 300_000 };
@@ -292,7 +351,23 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.equal(await ev.getMark(mark.key), 900_000);
   });
 
-  Deno.test(`${name} round-trips the governance rules document`, async () => {
+  test(`${name} records owners, and forgets every name of a dropped bundle`, async () => {
+    await using s = await open();
+    assert.deepEqual(await s.store.getOwners(), {});
+    await s.store.putOwners({ "service:Hello": "a", "topic:order.created": "a" });
+    await s.store.putOwners({ "service:Stock": "b" });
+    assert.deepEqual(await s.store.getOwners(), {
+      "service:Hello": "a",
+      "topic:order.created": "a",
+      "service:Stock": "b",
+    });
+    await s.store.dropOwners("a");
+    assert.deepEqual(await s.store.getOwners(), { "service:Stock": "b" });
+    await s.store.dropOwners("b");
+    assert.deepEqual(await s.store.getOwners(), {});
+  });
+
+  test(`${name} round-trips the governance rules document`, async () => {
     await using s = await open();
     assert.equal(await s.store.getRules(), undefined);
     const rules = { bundles: { app: { qps: 10, strategy: "errorRatio", threshold: 0.5 } } };
@@ -302,7 +377,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.deepEqual(await s.store.getRules(), { bundles: {} });
   });
 
-  Deno.test(`${name} events.usedBytes follows every change and returns to zero`, async () => {
+  test(`${name} events.usedBytes follows every change and returns to zero`, async () => {
     await using s = await open();
     const ev = s.store.events;
     assert.equal(ev.usedBytes(), 0);
@@ -319,7 +394,7 @@ for (const [name, open] of Object.entries(IMPLEMENTATIONS)) {
     assert.equal(ev.usedBytes(), 0);
   });
 
-  Deno.test(`${name} events.pruneDeadLetters drops expired letters and the oldest beyond the cap`, async () => {
+  test(`${name} events.pruneDeadLetters drops expired letters and the oldest beyond the cap`, async () => {
     await using s = await open();
     const ev = s.store.events;
     // Subscriber sub-0 gets 5 dead letters (died at 10..14), sub-1 one that died at 1.
@@ -442,4 +517,36 @@ Deno.test("KvStore moves events an older engine kept in the registry database in
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "NatsStore refuses a claim of a name another engine claimed for another bundle meanwhile",
+  ignore: !natsAvailable(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using s = await IMPLEMENTATIONS.NatsStore!();
+    await s.store.putOwners({ "service:Hello": "a" });
+    const error = await rejects(
+      () => s.store.putOwners({ "service:Hello": "b", "service:Other": "b" }),
+      BundlehostError,
+      'service "Hello" belongs to bundle "a"',
+    );
+    assert.equal(error.code, "CONFLICT");
+    assert.deepEqual(await s.store.getOwners(), { "service:Hello": "a" }, "nothing written");
+    await s.store.putOwners({ "service:Hello": "a" });
+  },
+});
+
+Deno.test({
+  name: "NatsStore: the shared NATS cluster stops",
+  ignore: !natsAvailable(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    if (!shared) return;
+    const { cluster, nc } = await shared;
+    await nc.close();
+    await cluster[Symbol.asyncDispose]();
+  },
 });

@@ -35,6 +35,9 @@ import type { Clock } from "../base/clock.ts";
 import { abandonedCanary, TrafficControl } from "./traffic.ts";
 import type { OutcomeWindow } from "../core/outcomes.ts";
 import { resolveBundleImports } from "./bundle_imports.ts";
+import type { ReleaseArchives } from "../store/archives.ts";
+import { fetchRelease, packRelease } from "./shared_release.ts";
+import { convergeBundle } from "./converge.ts";
 import {
   DEFAULT_LIMITS,
   hashFiles,
@@ -129,6 +132,11 @@ export interface RegistryOptions {
   rollbackWarmMs?: number;
   /** Time of warm rollback targets and phased releases. @default {systemClock} */
   clock?: Clock;
+  /**
+   * Cluster mode: where release archives are shared. A release is stored there before it is
+   * acknowledged; a version whose folder this engine lacks is fetched from there and verified.
+   */
+  archives?: ReleaseArchives;
 }
 
 /**
@@ -197,6 +205,7 @@ export class Registry {
   readonly #limits: ReleaseLimits;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #traffic: TrafficControl;
+  readonly #archives: ReleaseArchives | undefined;
 
   /**
    * Creates a registry; the engine creates one in {@linkcode createEngine}.
@@ -210,6 +219,7 @@ export class Registry {
     this.#store = store;
     this.#root = `${engine.dataDir}/releases`;
     this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.#archives = options.archives;
     this.#traffic = new TrafficControl({
       engine,
       store,
@@ -329,6 +339,8 @@ export class Registry {
     // Stored and installed only: traffic (and any phased release) stays as it is.
     const staged = !activate && record !== undefined;
     try {
+      // Cluster mode: every engine can fetch it once it is recorded.
+      if (this.#archives) await this.#archives.put(hash, await packRelease(files));
       await this.#engine.install(dir, source === undefined ? { hash } : { hash, source });
       const started = desired === "started" && !staged
         ? await this.#engine.start(id, version)
@@ -336,7 +348,7 @@ export class Registry {
       // Starting checks the module against the manifest; a version that does not start is vetted.
       if (started === undefined) await this.#engine.vet(id, version);
       // The bundle record keeps its latest phased release (aborted now if it was running).
-      const canary = (staged ? undefined : this.#traffic.abortCanary(id, `released ${version}`)) ??
+      const canary = (staged ? undefined : this.#endCanary(id, `released ${version}`, record)) ??
         record?.canary;
       const release: ReleaseRecord = { id, version, hash, releasedAt: new Date().toISOString() };
       if (source !== undefined) release.source = source;
@@ -379,6 +391,9 @@ export class Registry {
     const release = await this.#store.getRelease(id, version);
     if (!release) throw new NotFoundError(`Bundle ${id} has no released version "${version}"`);
     const dir = this.releaseDir(id, version);
+    if (this.#archives && !(await exists(dir))) {
+      await fetchRelease(this.#archives, release, dir, this.#limits);
+    }
     const actual = await hashFiles(await readBundleFiles(dir, this.#limits));
     if (actual !== release.hash) {
       throw new BundlehostError(
@@ -392,6 +407,21 @@ export class Registry {
       ...(release.source === undefined ? {} : { source: release.source }),
     });
     return release;
+  }
+
+  /**
+   * Ends the bundle's phased release because an operator action takes over: the one this engine
+   * drives, or (cluster mode) one another engine drives, which the record then says ended; that
+   * engine's controller stops when it sees the record.
+   *
+   * @returns The release's final state to persist, if one was in progress.
+   */
+  #endCanary(id: string, reason: string, record?: BundleRecord): CanaryState | undefined {
+    const local = this.#traffic.abortCanary(id, reason);
+    if (local) return local;
+    const elsewhere = record?.canary;
+    if (elsewhere?.status !== "running") return undefined;
+    return { ...elsewhere, status: "aborted", reason, updatedAt: new Date().toISOString() };
   }
 
   async #record(id: string): Promise<BundleRecord> {
@@ -436,7 +466,7 @@ export class Registry {
   stop(id: string): Promise<void> {
     return this.#lock(id, async () => {
       const record = await this.#record(id);
-      const canary = this.#traffic.abortCanary(id, "the bundle was stopped");
+      const canary = this.#endCanary(id, "the bundle was stopped", record);
       this.#traffic.cancelStandby(id);
       await this.#store.commit({
         bundle: {
@@ -466,7 +496,8 @@ export class Registry {
   rollback(id: string, version?: string): Promise<string> {
     return this.#lock(id, async () => {
       const record = await this.#record(id);
-      const inCanary = this.#traffic.canary(id) !== undefined;
+      const inCanary = this.#traffic.canary(id) !== undefined ||
+        record.canary?.status === "running";
       const target = version ?? (inCanary ? record.active : undefined) ??
         [...record.history].reverse().find((v) => v !== record.active);
       if (target === undefined) {
@@ -475,7 +506,7 @@ export class Registry {
       if (target === record.active && !record.weights) return target;
       await this.#ensureInstalled(id, target);
       if (record.desired === "started") await this.#engine.start(id, target);
-      const canary = this.#traffic.abortCanary(id, `rolled back to ${target}`) ?? record.canary;
+      const canary = this.#endCanary(id, `rolled back to ${target}`, record) ?? record.canary;
       await this.#store.commit({
         bundle: {
           id,
@@ -516,7 +547,7 @@ export class Registry {
           this.#traffic.wake(id, version);
         }
       }
-      const canary = this.#traffic.abortCanary(id, "traffic weights were set by hand");
+      const canary = this.#endCanary(id, "traffic weights were set by hand", record);
       if (record.desired === "started") this.#engine.setWeights(id, weights);
       await this.#store.commit({
         bundle: {
@@ -642,8 +673,9 @@ export class Registry {
   async #installForRestore(stored: BundleRecord): Promise<Installed> {
     const installed: Installed = { record: stored, versions: [] };
     try {
-      // A phased release has no controller after a restart: back to the stable version.
-      const record = stored.canary?.status === "running"
+      // A phased release has no controller after a restart: back to the stable version. In a
+      // cluster another engine may be driving it: it is left to that engine.
+      const record = stored.canary?.status === "running" && !this.#archives
         ? await this.#abandonCanary(stored)
         : stored;
       installed.record = record;
@@ -733,6 +765,30 @@ export class Registry {
   }
 
   /**
+   * Cluster mode: brings this engine's runtime in line with what the shared store records for one
+   * bundle (another engine changed it), through the same runtime verbs as the local operations.
+   *
+   * @param id Bundle id.
+   */
+  converge(id: string): Promise<void> {
+    return this.#lock(id, () =>
+      convergeBundle({
+        engine: this.#engine,
+        store: this.#store,
+        traffic: this.#traffic,
+        ensureInstalled: (bundle, version) => this.#ensureInstalled(bundle, version),
+        removeFolders: async (bundle) => {
+          await Deno.remove(`${this.#root}/${bundle}`, { recursive: true }).catch(() => {});
+          await Deno.remove(`${this.#engine.dataDir}/data/${bundle}`, { recursive: true })
+            .catch(() => {});
+        },
+        removeVersion: async (bundle, version) => {
+          await Deno.remove(this.releaseDir(bundle, version), { recursive: true }).catch(() => {});
+        },
+      }, id));
+  }
+
+  /**
    * The outcomes of the running step of a bundle's phased release.
    *
    * @param id Bundle id.
@@ -774,6 +830,17 @@ function exposedBy(status: RevisionStatus): Exposed {
   const services: Record<string, string[]> = {};
   for (const [name, service] of Object.entries(status.services)) services[name] = service.methods;
   return { services, fetch: status.fetch };
+}
+
+/** Whether a path exists. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 /** The author's folder a release is made from, absolute, so that its errors can name it. */

@@ -228,6 +228,12 @@ export class TrafficControl {
     const persist = async (run: CanaryRun, change: (r: BundleRecord) => BundleRecord) => {
       const record = await store.getBundle(id);
       if (!record) throw new BundleStateError(`Bundle ${id} was deleted`);
+      // Cluster mode: an operator ended it through another engine; that record stands.
+      const stored = record.canary;
+      if (stored?.status !== "running" || stored.startedAt !== run.state.startedAt) {
+        this.abortCanary(id, stored?.reason ?? "changed through another engine");
+        throw new BundleStateError(`The phased release of ${id} was ended elsewhere`);
+      }
       await store.commit({
         bundle: { ...change(record), canary: run.state, updatedAt: new Date().toISOString() },
       });
@@ -240,8 +246,8 @@ export class TrafficControl {
           if (!current(run)) return;
           const { from, weight } = run.state;
           const weights = { [version]: weight, [from]: 100 - weight };
-          engine.setWeights(id, weights);
           await persist(run, (r) => ({ ...r, weights }));
+          engine.setWeights(id, weights);
         }),
       promote: (run) =>
         this.#host.lock(id, async () => {

@@ -223,6 +223,42 @@ export class BundleSettings {
   }
 
   /**
+   * Reads one bundle's settings from the store again, and updates its instances when they changed
+   * (cluster mode: another engine wrote them).
+   *
+   * @param id Bundle id.
+   */
+  reload(id: string): Promise<void> {
+    return this.#serial(id, async () => {
+      const { store, box } = this.#host;
+      const before = JSON.stringify(this.#snapshotOf(id));
+      const config = await store.getConfig(id);
+      if (config) this.#overrides.set(id, config);
+      else this.#overrides.delete(id);
+      const open = new Map<string, OpenSecret>();
+      for (const sealed of await store.listSecrets(id)) {
+        try {
+          open.set(sealed.name, {
+            value: await box.unseal(id, sealed),
+            updatedAt: sealed.updatedAt,
+          });
+        } catch (error) {
+          this.#host.log("error", (error as Error).message);
+        }
+      }
+      if (open.size > 0) this.#secrets.set(id, open);
+      else this.#secrets.delete(id);
+      if (JSON.stringify(this.#snapshotOf(id)) !== before) await this.#host.changed(id);
+    });
+  }
+
+  /** What this engine holds for a bundle, to tell whether a reload changed anything. */
+  #snapshotOf(id: string): unknown {
+    const secrets = [...(this.#secrets.get(id)?.entries() ?? [])];
+    return { config: this.#overrides.get(id), secrets };
+  }
+
+  /**
    * Forgets a deleted bundle's settings (the registry drops them from the store).
    *
    * @param id Bundle id.

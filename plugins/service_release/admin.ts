@@ -131,7 +131,11 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
     return c.json(await bundleView(idParam(c)));
   });
 
-  app.get("/admin/status", (c) => c.json(engine.status()));
+  app.get("/admin/status", async (c) => {
+    // Cluster mode adds every engine and what it runs.
+    const cluster = await engine.clusterStatus();
+    return c.json(cluster ? { ...engine.status(), cluster } : engine.status());
+  });
 
   app.post(
     "/admin/releases",
