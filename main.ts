@@ -16,6 +16,9 @@
  * Connections: `--max-connections <n>` (4096, lowered to fit the descriptor limit),
  * `--head-timeout-ms <ms>` (5000: an idle connection must send a complete request head within this
  * long), `--fd-reserve <n>` (256 descriptors kept free for KV, children and workers).
+ * `--websockets` serves WebSocket upgrades through `/b/` by serving with `Deno.serve`, without the
+ * connection cap and head timeout (the owned edge answers upgrades 501; README, "Streaming and
+ * WebSockets").
  * Calls: `--max-call-timeout-ms <ms>` (overrides the policy's `limits.maxTimeoutMs`, 60000: the
  * longest timeout any client or bundle may ask for).
  * Events: `--event-store-mib <n>` (256), `--topic-rate <n>` (200/s), `--bundle-publish-rate <n>`
@@ -89,6 +92,7 @@ const FLAGS = {
   "require-publish-token": { type: "boolean" },
   dev: { type: "boolean" },
   cluster: { type: "string" },
+  websockets: { type: "boolean" },
 } as const;
 
 type Parsed = ReturnType<
@@ -283,6 +287,7 @@ try {
     headTimeoutMs,
     fdReserve,
     probePath: engine.dataDir,
+    websockets: values.websockets === true,
     onError: (message) => console.error(message),
   });
 } catch (error) {
@@ -291,7 +296,9 @@ try {
 }
 const { hostname, port: listening } = server.addr;
 console.log(
-  `Connections: at most ${server.counts().maxConnections}, request head within ${headTimeoutMs} ms`,
+  server.mode === "owned"
+    ? `Connections: at most ${server.counts().maxConnections}, request head within ${headTimeoutMs} ms`
+    : "Connections: served by Deno.serve (no cap, no head timeout); WebSockets through /b/ are on",
 );
 console.log(`Bundlehost ${engine.version} listening on http://${hostname}:${listening}`);
 engine.advertise(`http://${hostname}:${listening}`);

@@ -7,9 +7,10 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { packTar } from "modern-tar";
 import { manifest, writeBundle } from "./_helpers.ts";
 import { admin, releasePath } from "./_http.ts";
-import { type TestServer, testServer } from "./_server.ts";
+import { startEngineProcess, type TestServer, testServer } from "./_server.ts";
 import { serveEdge } from "../engine/edge/serve.ts";
 
 /** A WebSocket echo that answers with its version. */
@@ -130,9 +131,65 @@ Deno.test("The guarded edge refuses a WebSocket upgrade with 501 naming why", as
       },
     });
     assert.equal(refused.status, 501);
-    assert.match(await refused.text(), /closes upgraded connections/);
+    assert.match(await refused.text(), /closes upgraded connections.*--websockets/);
     assert.equal(await (await fetch(url)).text(), "plain");
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test("main.ts relays WebSockets through /b/ with --websockets, and answers 501 naming it without", async () => {
+  const root = await Deno.makeTempDir({ prefix: "bh-ws-main-" });
+  await Deno.mkdir(`${root}/empty`);
+  const files: Record<string, string> = {
+    "bundle.json": JSON.stringify(manifest("echo-main")),
+    "mod.ts": ECHO,
+  };
+  // An archive: the engine process reads no folder outside its own.
+  const archive = await packTar(
+    Object.entries(files).map(([name, body]) => ({ header: { name, size: body.length }, body })),
+  );
+  const release = (url: string) =>
+    admin(url, "POST", "/admin/releases", archive, { "content-type": "application/x-tar" });
+  const upgrade = {
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "sec-websocket-version": "13",
+  };
+  try {
+    {
+      await using guarded = await startEngineProcess(`${root}/guarded`, [
+        "--bundles",
+        `${root}/empty`,
+      ]);
+      assert.equal((await release(guarded.url)).status, 201);
+      const refused = await fetch(`${guarded.url}/b/echo-main/ws`, { headers: upgrade });
+      assert.equal(refused.status, 501);
+      assert.match(await refused.text(), /--websockets/);
+    }
+    await using open = await startEngineProcess(`${root}/open`, [
+      "--bundles",
+      `${root}/empty`,
+      "--websockets",
+    ]);
+    assert.match(open.output(), /WebSockets through \/b\/ are on/);
+    assert.equal((await release(open.url)).status, 201);
+    const socket = new WebSocket(`${open.url.replace("http", "ws")}/b/echo-main/ws`);
+    const answer = new Promise<string>((resolve, reject) => {
+      socket.onmessage = (event) => resolve(String(event.data));
+      socket.onerror = () => reject(new Error("WebSocket through main.ts failed"));
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      socket.onclose = () => reject(new Error("closed before it opened"));
+    });
+    socket.send("ping");
+    assert.equal(await answer, "1.0.0:ping");
+    const closed = new Promise<void>((resolve) => socket.onclose = () => resolve());
+    socket.close();
+    await closed;
+  } finally {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 });

@@ -15,6 +15,13 @@
  * When the internal API is missing it falls back to `Deno.serve` with a guard that keeps an
  * unhandled rejection from ending the process (no cap or timeout then; a warning says so).
  *
+ * WebSockets: Deno's per-connection server closes a connection once its HTTP exchange is over,
+ * upgraded or not (measured on Deno 2.9.6: the socket opens, then closes with 1005), so the owned
+ * edge refuses upgrades with 501. An operator who needs WebSockets through `/b/` asks for them
+ * (`websockets: true`, `main.ts --websockets`) and gets `Deno.serve` in place of the owned edge,
+ * with the same unhandled-rejection guard and without the cap and head timeout: a reverse proxy in
+ * front must bound connections then (README, "Streaming and WebSockets").
+ *
  * @module
  */
 import { type Clock, systemClock } from "../base/clock.ts";
@@ -42,6 +49,11 @@ export interface EdgeServeOptions {
   onListen?: (addr: Deno.NetAddr) => void;
   /** Told about errors the edge handled (accept errors, handler throws). @default {console.error} */
   onError?: (message: string) => void;
+  /**
+   * Serve WebSocket upgrades: serves with `Deno.serve` instead of the owned edge, so without the
+   * connection cap and head timeout (see the module doc). @default {false}
+   */
+  websockets?: boolean;
 }
 
 /** Counters of the edge. */
@@ -85,7 +97,22 @@ export type Handler = (request: Request) => Response | Promise<Response>;
 export function serveEdge(handler: Handler, options: EdgeServeOptions = {}): EdgeServer {
   const serveConnection = connectionServer();
   const onError = options.onError ?? ((message: string) => console.error(message));
-  if (!serveConnection) return fallbackServe(handler, options, onError);
+  if (options.websockets) {
+    return fallbackServe(
+      handler,
+      options,
+      onError,
+      "WebSockets on (--websockets): serving with Deno.serve, without a connection cap or head timeout; bound connections in a proxy in front",
+    );
+  }
+  if (!serveConnection) {
+    return fallbackServe(
+      handler,
+      options,
+      onError,
+      "This Deno has no serveHttpOnConnection: serving with Deno.serve, without a connection cap or head timeout",
+    );
+  }
   const clock = options.clock ?? systemClock;
   const headTimeoutMs = options.headTimeoutMs ?? 5_000;
   const budget = connectionBudget(
@@ -283,7 +310,7 @@ function upgradeRefused(): Response {
     error: {
       code: "NOT_IMPLEMENTED",
       message:
-        "WebSocket upgrades are not served by the engine's guarded edge: Deno's per-connection server closes upgraded connections; serve the engine with Deno.serve(engine.fetch) for WebSockets",
+        "WebSocket upgrades are not served by the engine's guarded edge: Deno's per-connection server closes upgraded connections; start the engine with --websockets (Deno.serve, no connection cap) or serve it with Deno.serve(engine.fetch)",
     },
   }, { status: 501 });
 }
@@ -292,10 +319,9 @@ function fallbackServe(
   handler: Handler,
   options: EdgeServeOptions,
   onError: (message: string) => void,
+  why: string,
 ): EdgeServer {
-  onError(
-    "This Deno has no serveHttpOnConnection: serving with Deno.serve, without a connection cap or head timeout",
-  );
+  onError(why);
   // Deno.serve rejects an internal promise on EMFILE; unhandled, that would end the process.
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
