@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
 import { webConsole } from "../plugins/console/mod.ts";
-import { definePlugin, type Engine } from "../mod.ts";
 import { manifest, waitFor, writeBundle } from "./_helpers.ts";
 import { TEST_TOKEN, testServer } from "./_server.ts";
 import { browserTestsRun, launchBrowser } from "./_browser.ts";
@@ -45,27 +44,12 @@ function web(version: string): string {
   } };`;
 }
 
-/**
- * Stands in for the config and secrets routes of the admin API for bundle "web" only (another
- * bundle gets the admin API's own 404), with their reply shapes: the merged config object, and
- * the secrets' listing (names, never values).
- */
-const settingsRoutes = definePlugin<Engine>({
-  name: "settings-stand-in",
-  enforce: "pre",
-  fetch(request) {
-    const path = new URL(request.url).pathname;
-    if (!path.startsWith("/admin/bundles/web/")) return undefined;
-    if (request.headers.get("authorization") !== `Bearer ${TEST_TOKEN}`) return undefined;
-    if (path.endsWith("/config")) {
-      return Response.json({ LOG_LEVEL: "config-value-debug", REGION: "config-value-eu" });
-    }
-    if (path.endsWith("/secrets")) {
-      return Response.json([{ name: "API_KEY", updatedAt: "2026-01-01T00:00:00.000Z" }]);
-    }
-    return undefined;
-  },
-});
+/** Settings of bundle "web": config defaults and one declared secret, set by the test. */
+const WEB_SETTINGS = {
+  config: { LOG_LEVEL: "config-value-debug", REGION: "config-value-eu" },
+  secrets: ["API_KEY"],
+};
+const API_KEY_VALUE = "secret-value-4c1e";
 
 function orders(fixed: boolean): string {
   return `export default { services: { Orders: { onCreated() {
@@ -78,7 +62,7 @@ Deno.test({
   ignore: !browserTestsRun(),
 }, async (t) => {
   await using server = await testServer({
-    plugins: [settingsRoutes, webConsole({ refreshMs: 250 })],
+    plugins: [webConsole({ refreshMs: 250 })],
   });
   const release = async (
     id: string,
@@ -102,8 +86,9 @@ Deno.test({
     services: { Orders: "1.0.0" },
     subscribe: { "order.created": { handler: "Orders.onCreated", maxAttempts: 1 } },
   };
-  await release("web", "1.0.0", { "mod.ts": web("1.0.0") });
-  await release("web", "2.0.0", { "mod.ts": web("2.0.0") });
+  await release("web", "1.0.0", { "mod.ts": web("1.0.0") }, WEB_SETTINGS);
+  await release("web", "2.0.0", { "mod.ts": web("2.0.0") }, WEB_SETTINGS);
+  await server.engine.settings.putSecret("web", "API_KEY", API_KEY_VALUE);
   await release("orders", "1.0.0", { "mod.ts": orders(false) }, subscribe);
 
   const browser = await launchBrowser();
@@ -150,6 +135,10 @@ Deno.test({
       );
       assert.equal(
         await page.evaluate(`document.body.textContent.includes("config-value")`),
+        false,
+      );
+      assert.equal(
+        await page.evaluate(`document.body.textContent.includes(${JSON.stringify(API_KEY_VALUE)})`),
         false,
       );
     });
@@ -213,13 +202,13 @@ Deno.test({
       await waitFor(async () => (await server.engine.eventBus.stats()).delivered >= 1, WAIT_MS);
     });
 
-    await t.step("the config and secret panels stay hidden where the API answers 404", async () => {
+    await t.step("a bundle without config or secrets shows none in both panels", async () => {
       await page.goto(`${server.url}/console/bundles/orders`);
       await waitText(page, '#summary-tiles [data-field="active"]', "1.1.0");
       await page.waitForSelector('#config[data-checked="true"]');
       await page.waitForSelector('#secrets[data-checked="true"]');
-      assert.equal(await page.evaluate(`document.querySelector("#config").hidden`), true);
-      assert.equal(await page.evaluate(`document.querySelector("#secrets").hidden`), true);
+      await waitIncludes(page, "#config-names", "none");
+      await waitIncludes(page, "#secret-names", "none");
       assert.equal(await page.evaluate(`document.querySelector("#alert").hidden`), true);
     });
 
