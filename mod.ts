@@ -88,6 +88,13 @@ export {
 } from "./engine/store/event_store.ts";
 export { KvEventStore } from "./engine/store/kv_event_store.ts";
 export {
+  NatsEventStore,
+  type NatsEventStoreOptions,
+  openNatsEventStore,
+} from "./engine/cluster/nats_event_store.ts";
+/** The NATS client connection cluster-mode stores are opened on (`@nats-io/transport-node`). */
+export type { NatsConnection } from "@nats-io/transport-node";
+export {
   type Clock,
   ManualClock,
   systemClock,
