@@ -92,8 +92,6 @@ export {
   type NatsEventStoreOptions,
   openNatsEventStore,
 } from "./engine/cluster/nats_event_store.ts";
-/** The NATS client connection cluster-mode stores are opened on (`@nats-io/transport-node`). */
-export type { NatsConnection } from "@nats-io/transport-node";
 export {
   type Clock,
   ManualClock,

@@ -152,15 +152,22 @@ export class EventMirror {
    * Pending deliveries due by `now` (and those claimed by a store that `orphaned` says is gone),
    * soonest first, ties by id, at most `limit`.
    */
-  due(now: number, limit: number, orphaned: (owner: string) => boolean): DeliveryRecord[] {
-    const due: DeliveryRecord[] = [];
-    for (const { record, owner } of this.deliveries.values()) {
-      if (record.nextAttemptAt <= now) due.push(record);
+  due(
+    now: number,
+    limit: number,
+    orphaned: (owner: string) => boolean,
+  ): { record: DeliveryRecord; revision: number }[] {
+    const due: { record: DeliveryRecord; revision: number }[] = [];
+    for (const { record, owner, revision } of this.deliveries.values()) {
+      if (record.nextAttemptAt <= now) due.push({ record, revision });
       else if (record.claimedAt !== undefined && owner !== undefined && orphaned(owner)) {
-        due.push({ ...record, nextAttemptAt: Math.min(record.nextAttemptAt, now) });
+        due.push({
+          record: { ...record, nextAttemptAt: Math.min(record.nextAttemptAt, now) },
+          revision,
+        });
       }
     }
-    due.sort((a, b) =>
+    due.sort(({ record: a }, { record: b }) =>
       a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
     );
     return structuredClone(due.slice(0, limit));

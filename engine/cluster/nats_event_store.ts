@@ -56,6 +56,7 @@ import {
   type MirroredDelivery,
   type StoredDelivery,
 } from "./nats_event_mirror.ts";
+import { connectCluster } from "./connection.ts";
 import { isCasFailure, jsonBytes, liveEntry, natsCall, withRevisionLock } from "./nats_kv.ts";
 
 /** Options of {@linkcode NatsEventStore.open}. */
@@ -76,8 +77,10 @@ export interface NatsEventStoreOptions {
 
 const decoder = new TextDecoder();
 const parse = <T>(entry: KvEntry): T => JSON.parse(decoder.decode(entry.value)) as T;
-/** How long a revision lock is kept: longer than any writer takes between its read and write. */
-const LOCK_TTL_MS = 10 * 60_000;
+/** How long a revision lock is kept: concurrent writers of one revision meet well within it, and a later one is refused by the revision check itself. */
+const LOCK_TTL_MS = 30_000;
+/** Most revisions remembered for the deliveries `due()` handed out. */
+const MAX_HANDED = 10_000;
 /** CAS retries before an update gives up (another engine keeps changing the record). */
 const MAX_CAS_TRIES = 16;
 
@@ -110,11 +113,9 @@ const PLACEMENT_TRIES = 40;
  *
  * @example Events shared by the engines of a cluster
  * ```ts
- * import { connect } from "@nats-io/transport-node";
  * import { NatsEventStore } from "@bundlehost/sdk";
  *
- * const nc = await connect({ servers: ["127.0.0.1:4222"] });
- * const events = await NatsEventStore.open(nc, { owner: "engine-a" });
+ * const events = await NatsEventStore.connect(["127.0.0.1:4222"], { owner: "engine-a" });
  * console.log(await events.stats());
  * await events.close();
  * ```
@@ -134,6 +135,9 @@ export class NatsEventStore implements EventStore {
   #heartbeat?: TimerHandle;
   #beating: Promise<void> = Promise.resolve();
   #closed = false;
+  /** Revisions of the deliveries `due()` returned, by id (oldest first, bounded). */
+  readonly #handed = new Map<string, number>();
+  #connection?: NatsConnection;
 
   private constructor(
     buckets: { kv: KV; owners: KV; locks: KV },
@@ -151,6 +155,9 @@ export class NatsEventStore implements EventStore {
 
   /**
    * Opens (creating when missing) the event buckets, loads the mirror and starts the heartbeat.
+   * For the engine, which shares its one NATS connection between the cluster stores.
+   *
+   * @ignore
    *
    * @param nc An open NATS connection (`connectCluster`).
    * @param options Owner name, replicas, timeouts.
@@ -190,6 +197,30 @@ export class NatsEventStore implements EventStore {
       throw error;
     }
     return store;
+  }
+
+  /**
+   * Connects to a NATS cluster and opens the store on a connection of its own, which
+   * {@linkcode NatsEventStore.close} closes.
+   *
+   * @param servers `host:port` of the NATS servers (`parseClusterServers` of `nats://` URLs).
+   * @param options Owner name, replicas, timeouts.
+   * @returns The store, its mirror loaded.
+   * @throws {BundlehostError} `UNAVAILABLE` when no server or JetStream answers.
+   */
+  static async connect(
+    servers: string[],
+    options: NatsEventStoreOptions = {},
+  ): Promise<NatsEventStore> {
+    const nc = await connectCluster(servers, options.owner ?? "bundlehost-events");
+    try {
+      const store = await NatsEventStore.open(nc, options);
+      store.#connection = nc;
+      return store;
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
   }
 
   /** Starts the watch that feeds the mirror; resolves once it holds the bucket's current state. */
@@ -237,6 +268,7 @@ export class NatsEventStore implements EventStore {
     this.#watch?.stop();
     await this.#beating;
     await this.#watching;
+    await this.#connection?.close();
   }
 
   /** Estimated bytes held; see {@linkcode EventStore.usedBytes}. */
@@ -314,7 +346,22 @@ export class NatsEventStore implements EventStore {
   /** Deliveries due by `now` (and claims of engines whose heartbeat expired), soonest first. */
   async due(now: number, limit: number): Promise<DeliveryRecord[]> {
     await this.#checkOwners();
-    return this.#mirror.due(now, limit, (owner) => this.#alive.get(owner)?.alive === false);
+    const due = this.#mirror.due(now, limit, (owner) => this.#orphaned(owner));
+    for (const { record, revision } of due) {
+      // A claim of this record must find it at the revision read here (see `update`).
+      this.#handed.delete(record.id);
+      this.#handed.set(record.id, revision);
+    }
+    for (const id of this.#handed.keys()) {
+      if (this.#handed.size <= MAX_HANDED) break;
+      this.#handed.delete(id);
+    }
+    return due.map(({ record }) => record);
+  }
+
+  /** Whether `owner`'s heartbeat was found expired at the last look. */
+  #orphaned(owner: string): boolean {
+    return this.#alive.get(owner)?.alive === false;
   }
 
   /** Looks up the heartbeats of the other engines holding claims, at most every third of the TTL. */
@@ -340,11 +387,19 @@ export class NatsEventStore implements EventStore {
       ? record
       : { ...record, owner: this.owner };
     const value = jsonBytes(stored);
+    const handed = this.#handed.get(record.id);
+    this.#handed.delete(record.id);
     let current = this.#mirror.deliveries.get(key) ?? await this.#refresh(key);
     for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
       const claiming = record.claimedAt !== undefined &&
         record.claimedAt !== current.record.claimedAt;
-      const revision = current.revision;
+      // Another engine's live claim is never taken over, however fresh this reading is.
+      if (
+        claiming && current.record.claimedAt !== undefined && current.owner !== undefined &&
+        current.owner !== this.owner && !this.#orphaned(current.owner)
+      ) return false;
+      // A claim holds only on the revision `due()` read: a newer one may be another's claim.
+      const revision = claiming && tries === 0 && handed !== undefined ? handed : current.revision;
       try {
         const next = await this.#write(key, value, revision);
         this.#mirror.apply(key, next, value);
@@ -580,6 +635,7 @@ export class NatsEventStore implements EventStore {
  * @param nc An open NATS connection.
  * @param options Owner name, replicas, timeouts.
  * @returns The store, its mirror loaded.
+ * @ignore
  */
 export function openNatsEventStore(
   nc: NatsConnection,
