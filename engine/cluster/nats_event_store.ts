@@ -27,10 +27,8 @@
  *
  * @module
  */
-import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
-import { type KV, type KvEntry, Kvm, type KvWatchEntry } from "@nats-io/kv";
-import { type Clock, systemClock, type TimerHandle } from "../base/clock.ts";
+import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type {
   DeadLetterRecord,
   DeliveryRecord,
@@ -41,72 +39,31 @@ import type {
 import {
   conflict,
   type DeadLetterPruning,
-  deliveryOf,
   type EventStore,
-  letterIdsToPrune,
   markConflict,
 } from "../store/event_store.ts";
 import {
-  DEAD_KEY,
   DELIVERY_KEY,
   EVENT_KEY,
   EventMirror,
   keyToken,
   MARK_KEY,
-  type MirroredDelivery,
   type StoredDelivery,
 } from "./nats_event_mirror.ts";
+import {
+  type EventBuckets,
+  type NatsEventStoreOptions,
+  openEventBuckets,
+} from "./nats_event_buckets.ts";
+import { OwnerHeartbeats } from "./nats_event_owners.ts";
+import { EventRecords, MAX_CAS_TRIES, parse } from "./nats_event_records.ts";
 import { connectCluster } from "./connection.ts";
-import { isCasFailure, jsonBytes, liveEntry, natsCall, withRevisionLock } from "./nats_kv.ts";
+import { isCasFailure, jsonBytes, liveEntry, natsCall } from "./nats_kv.ts";
 
-/** Options of {@linkcode NatsEventStore.open}. */
-export interface NatsEventStoreOptions {
-  /** This engine's name in claims and heartbeats. @default {a random UUID} */
-  owner?: string;
-  /** Replicas of the buckets. @default {3 on a NATS cluster (fewer when it is smaller), else 1} */
-  replicas?: number;
-  /** Time allowed for each NATS call, ms. @default {5000} */
-  timeoutMs?: number;
-  /** How long a silent engine's claims are kept before others retry them, ms. @default {15000} */
-  ownerTtlMs?: number;
-  /** Bucket name prefix, to host several Bundlehost clusters on one NATS. @default {"bundlehost"} */
-  prefix?: string;
-  /** Time source of the heartbeats and claim checks. @default {systemClock} */
-  clock?: Clock;
-}
+export type { NatsEventStoreOptions } from "./nats_event_buckets.ts";
 
-const decoder = new TextDecoder();
-const parse = <T>(entry: KvEntry): T => JSON.parse(decoder.decode(entry.value)) as T;
-/** How long a revision lock is kept: concurrent writers of one revision meet well within it, and a later one is refused by the revision check itself. */
-const LOCK_TTL_MS = 30_000;
 /** Most revisions remembered for the deliveries `due()` handed out. */
 const MAX_HANDED = 10_000;
-/** CAS retries before an update gives up (another engine keeps changing the record). */
-const MAX_CAS_TRIES = 16;
-
-function replicasOf(nc: NatsConnection): number {
-  const info = nc.info;
-  if (!info?.cluster) return 1;
-  return Math.max(1, Math.min(3, info.connect_urls?.length ?? 1));
-}
-
-/**
- * Runs a bucket creation, again while the cluster answers "no suitable peers for placement"
- * (a cluster that has just started, or lost a node, knows too few peers for a while).
- */
-async function retryPlacement<T>(clock: Clock, create: () => Promise<T>): Promise<T> {
-  for (let tries = 1;; tries++) {
-    try {
-      return await create();
-    } catch (error) {
-      if (tries >= PLACEMENT_TRIES || !/suitable peers/i.test(String(error))) throw error;
-      await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 250));
-    }
-  }
-}
-
-/** Tries of a bucket creation the cluster cannot place yet (250 ms apart). */
-const PLACEMENT_TRIES = 40;
 
 /**
  * The cluster event store on NATS JetStream; see the module documentation for its design.
@@ -124,33 +81,21 @@ export class NatsEventStore implements EventStore {
   /** This store's name in claims and heartbeats. */
   readonly owner: string;
   readonly #kv: KV;
-  readonly #owners: KV;
-  readonly #locks: KV;
-  readonly #clock: Clock;
-  readonly #ttl: number;
+  readonly #records: EventRecords;
   readonly #mirror = new EventMirror();
-  readonly #alive = new Map<string, { alive: boolean; checkedAt: number }>();
+  readonly #heartbeats: OwnerHeartbeats;
   #watch?: QueuedIterator<KvWatchEntry>;
   #watching: Promise<void> = Promise.resolve();
-  #heartbeat?: TimerHandle;
-  #beating: Promise<void> = Promise.resolve();
-  #closed = false;
   /** Revisions of the deliveries `due()` returned, by id (oldest first, bounded). */
   readonly #handed = new Map<string, number>();
   #connection?: NatsConnection;
 
-  private constructor(
-    buckets: { kv: KV; owners: KV; locks: KV },
-    owner: string,
-    clock: Clock,
-    ttl: number,
-  ) {
-    this.#kv = buckets.kv;
-    this.#owners = buckets.owners;
-    this.#locks = buckets.locks;
+  private constructor(buckets: EventBuckets, owner: string) {
+    const { kv, locks, owners, clock, ttl } = buckets;
+    this.#kv = kv;
+    this.#records = new EventRecords(kv, locks, this.#mirror);
     this.owner = owner;
-    this.#clock = clock;
-    this.#ttl = ttl;
+    this.#heartbeats = new OwnerHeartbeats(owners, owner, clock, ttl);
   }
 
   /**
@@ -167,31 +112,11 @@ export class NatsEventStore implements EventStore {
     nc: NatsConnection,
     options: NatsEventStoreOptions = {},
   ): Promise<NatsEventStore> {
-    const timeout = options.timeoutMs ?? 5_000;
-    const replicas = options.replicas ?? replicasOf(nc);
-    const prefix = options.prefix ?? "bundlehost";
-    const ttl = options.ownerTtlMs ?? 15_000;
-    const kvm = new Kvm(jetstream(nc, { timeout }));
-    const common = { replicas, history: 1, timeout, allow_direct: false };
-    // One at a time: JetStream's meta leader times out concurrent creations.
-    const clock = options.clock ?? systemClock;
-    const bucket = (name: string, extra: Record<string, number> = {}) =>
-      natsCall(
-        `opening the bucket ${prefix}_${name}`,
-        () => retryPlacement(clock, () => kvm.create(`${prefix}_${name}`, { ...common, ...extra })),
-      );
-    const kv = await bucket("events");
-    const owners = await bucket("event_owners", { ttl });
-    const locks = await bucket("event_locks", { ttl: LOCK_TTL_MS });
-    const store = new NatsEventStore(
-      { kv, owners, locks },
-      options.owner ?? crypto.randomUUID(),
-      clock,
-      ttl,
-    );
+    const buckets = await openEventBuckets(nc, options);
+    const store = new NatsEventStore(buckets, options.owner ?? crypto.randomUUID());
     try {
       await store.#startWatch();
-      await store.#beat();
+      await store.#heartbeats.beat();
     } catch (error) {
       await store.close();
       throw error;
@@ -248,25 +173,10 @@ export class NatsEventStore implements EventStore {
     await loaded;
   }
 
-  async #beat(): Promise<void> {
-    if (this.#closed) return;
-    this.#beating = natsCall("renewing the claim heartbeat", async () => {
-      await this.#owners.put(keyToken(this.owner), jsonBytes({ at: this.#clock.now() }));
-    }).catch(() => {
-      // NATS away: the heartbeat is tried again at the next beat.
-    });
-    await this.#beating;
-    if (this.#closed) return;
-    this.#heartbeat = this.#clock.setTimeout(() => void this.#beat(), this.#ttl / 3);
-  }
-
   /** Stops the watch and the heartbeat (claims expire with the heartbeat's TTL). */
   async close(): Promise<void> {
-    this.#closed = true;
-    this.#clock.clearTimeout(this.#heartbeat);
-    this.#heartbeat = undefined;
     this.#watch?.stop();
-    await this.#beating;
+    await this.#heartbeats.stop();
     await this.#watching;
     await this.#connection?.close();
   }
@@ -314,7 +224,7 @@ export class NatsEventStore implements EventStore {
       if (entry && parse<number>(entry) >= mark.slot) throw markConflict(mark);
       const value = jsonBytes(mark.slot);
       try {
-        await this.#write(key, value, entry?.revision);
+        await this.#records.write(key, value, entry?.revision);
         return;
       } catch (error) {
         if (!isCasFailure(error)) throw error;
@@ -330,23 +240,17 @@ export class NatsEventStore implements EventStore {
     return event;
   }
 
-  /** Reads a key from NATS into the mirror; returns the pending delivery there, if any. */
-  async #refresh(key: string): Promise<MirroredDelivery | undefined> {
-    const entry = await natsCall(`reading ${key}`, () => this.#kv.get(key));
-    if (entry === null) this.#mirror.apply(key, this.#mirror.revision(key) + 0.5, null);
-    else this.#mirror.apply(key, entry.revision, entry.operation === "PUT" ? entry.value : null);
-    return this.#mirror.deliveries.get(key);
-  }
-
   /** A pending delivery. */
   async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
-    return structuredClone((await this.#refresh(`${DELIVERY_KEY}.${keyToken(id)}`))?.record);
+    return structuredClone(
+      (await this.#records.refresh(`${DELIVERY_KEY}.${keyToken(id)}`))?.record,
+    );
   }
 
   /** Deliveries due by `now` (and claims of engines whose heartbeat expired), soonest first. */
   async due(now: number, limit: number): Promise<DeliveryRecord[]> {
-    await this.#checkOwners();
-    const due = this.#mirror.due(now, limit, (owner) => this.#orphaned(owner));
+    await this.#heartbeats.check(this.#mirror.claimOwners(this.owner));
+    const due = this.#mirror.due(now, limit, (owner) => this.#heartbeats.orphaned(owner));
     for (const { record, revision } of due) {
       // A claim of this record must find it at the revision read here (see `update`).
       this.#handed.delete(record.id);
@@ -359,26 +263,6 @@ export class NatsEventStore implements EventStore {
     return due.map(({ record }) => record);
   }
 
-  /** Whether `owner`'s heartbeat was found expired at the last look. */
-  #orphaned(owner: string): boolean {
-    return this.#alive.get(owner)?.alive === false;
-  }
-
-  /** Looks up the heartbeats of the other engines holding claims, at most every third of the TTL. */
-  async #checkOwners(): Promise<void> {
-    const now = this.#clock.monotonic();
-    await Promise.all([...this.#mirror.claimOwners(this.owner)].map(async (owner) => {
-      const known = this.#alive.get(owner);
-      if (known && now - known.checkedAt < this.#ttl / 3) return;
-      try {
-        const alive = await liveEntry(this.#owners, keyToken(owner)) !== undefined;
-        this.#alive.set(owner, { alive, checkedAt: now });
-      } catch {
-        // NATS away: nobody's claims are taken over meanwhile.
-      }
-    }));
-  }
-
   /** Replaces a pending delivery by CAS; `false` when it is gone or another engine claimed it. */
   async update(delivery: DeliveryRecord): Promise<boolean> {
     const key = `${DELIVERY_KEY}.${keyToken(delivery.id)}`;
@@ -389,25 +273,25 @@ export class NatsEventStore implements EventStore {
     const value = jsonBytes(stored);
     const handed = this.#handed.get(record.id);
     this.#handed.delete(record.id);
-    let current = this.#mirror.deliveries.get(key) ?? await this.#refresh(key);
+    let current = this.#mirror.deliveries.get(key) ?? await this.#records.refresh(key);
     for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
       const claiming = record.claimedAt !== undefined &&
         record.claimedAt !== current.record.claimedAt;
       // Another engine's live claim is never taken over, however fresh this reading is.
       if (
         claiming && current.record.claimedAt !== undefined && current.owner !== undefined &&
-        current.owner !== this.owner && !this.#orphaned(current.owner)
+        current.owner !== this.owner && !this.#heartbeats.orphaned(current.owner)
       ) return false;
       // A claim holds only on the revision `due()` read: a newer one may be another's claim.
       const revision = claiming && tries === 0 && handed !== undefined ? handed : current.revision;
       try {
-        const next = await this.#write(key, value, revision);
+        const next = await this.#records.write(key, value, revision);
         this.#mirror.apply(key, next, value);
         return true;
       } catch (error) {
         if (!isCasFailure(error)) throw error;
       }
-      current = await this.#refresh(key);
+      current = await this.#records.refresh(key);
       // Someone else changed it since it was read: a claim made on that reading is lost.
       if (claiming) return false;
     }
@@ -425,154 +309,51 @@ export class NatsEventStore implements EventStore {
     return released;
   }
 
-  /**
-   * Writes `key` by compare-and-set: created when `revision` is `undefined`, else replaced if it
-   * is still at `revision` (under that revision's lock).
-   *
-   * @throws {CasLost} Or a NATS "wrong last sequence" error, when another write came first.
-   */
-  #write(key: string, value: Uint8Array, revision?: number): Promise<number> {
-    if (revision === undefined) {
-      return natsCall(`creating ${key}`, () => this.#kv.create(key, value));
-    }
-    return withRevisionLock(
-      this.#locks,
-      key,
-      revision,
-      () => natsCall(`updating ${key}`, () => this.#kv.update(key, value, revision)),
-    );
-  }
-
-  /** Deletes `key` if it is still at `revision`; `false` when it changed. */
-  async #deleteAt(key: string, revision: number): Promise<boolean> {
-    try {
-      await withRevisionLock(
-        this.#locks,
-        key,
-        revision,
-        () => natsCall(`deleting ${key}`, () => this.#kv.delete(key, { previousSeq: revision })),
-      );
-    } catch (error) {
-      if (isCasFailure(error)) return false;
-      throw error;
-    }
-    this.#mirror.apply(key, revision + 0.5, null);
-    return true;
-  }
-
   /** Removes a delivered delivery, and its event when nothing refers to it any more. */
   async ack(id: string): Promise<boolean> {
     const key = `${DELIVERY_KEY}.${keyToken(id)}`;
-    let current = this.#mirror.deliveries.get(key) ?? await this.#refresh(key);
+    let current = this.#mirror.deliveries.get(key) ?? await this.#records.refresh(key);
     for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
-      if (await this.#deleteAt(key, current.revision)) {
-        await this.#release(current.record.eventId);
+      if (await this.#records.deleteAt(key, current.revision)) {
+        await this.#records.release(current.record.eventId);
         return true;
       }
-      current = await this.#refresh(key);
+      current = await this.#records.refresh(key);
     }
     return false;
-  }
-
-  /** Drops one reference to an event (CAS), deleting it with the last. */
-  async #release(eventId: string): Promise<void> {
-    const key = `${EVENT_KEY}.${keyToken(eventId)}`;
-    for (let tries = 0; tries < MAX_CAS_TRIES; tries++) {
-      const entry = await liveEntry(this.#kv, key);
-      if (!entry) return;
-      const stored = parse<EventRecord & { refs: number }>(entry);
-      if (stored.refs <= 1) {
-        if (await this.#deleteAt(key, entry.revision)) return;
-        continue;
-      }
-      const value = jsonBytes({ ...stored, refs: stored.refs - 1 });
-      try {
-        const revision = await this.#write(key, value, entry.revision);
-        this.#mirror.apply(key, revision, value);
-        return;
-      } catch (error) {
-        if (!isCasFailure(error)) throw error;
-      }
-    }
   }
 
   /** Moves a pending delivery to the dead letters. */
-  async deadLetter(
+  deadLetter(
     id: string,
     failure: { error: string; at: number },
   ): Promise<DeadLetterRecord | undefined> {
-    const key = `${DELIVERY_KEY}.${keyToken(id)}`;
-    const deadKey = `${DEAD_KEY}.${keyToken(id)}`;
-    let current = this.#mirror.deliveries.get(key) ?? await this.#refresh(key);
-    for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
-      const { claimedAt: _claim, ...rest } = current.record;
-      const { error, at } = failure;
-      const letter: DeadLetterRecord = { ...rest, lastError: error, error, deadAt: at };
-      const value = jsonBytes(letter);
-      // The letter first: a crash between the two writes leaves both, never neither.
-      const revision = await natsCall("storing a dead letter", () => this.#kv.put(deadKey, value));
-      if (await this.#deleteAt(key, current.revision)) {
-        this.#mirror.apply(deadKey, revision, value);
-        return letter;
-      }
-      await this.#deleteAt(deadKey, revision);
-      current = await this.#refresh(key);
-    }
-    return undefined;
+    return this.#records.deadLetter(id, failure);
   }
 
   /** Dead letters in id order. */
-  async deadLetters(
-    options: { limit?: number; after?: string } = {},
-  ): Promise<DeadLetterRecord[]> {
-    const { after, limit = 100 } = options;
-    const ids = [...this.#mirror.dead.values()].map((l) => l.id)
-      .filter((id) => after === undefined || id > after).sort().slice(0, limit);
-    const letters = await Promise.all(ids.map((id) => this.getDeadLetter(id)));
-    return letters.filter((l): l is DeadLetterRecord => l !== undefined);
+  deadLetters(options: { limit?: number; after?: string } = {}): Promise<DeadLetterRecord[]> {
+    return this.#records.deadLetters(options);
   }
 
   /** One dead letter. */
-  async getDeadLetter(id: string): Promise<DeadLetterRecord | undefined> {
-    const entry = await liveEntry(this.#kv, `${DEAD_KEY}.${keyToken(id)}`);
-    return entry ? parse<DeadLetterRecord>(entry) : undefined;
+  getDeadLetter(id: string): Promise<DeadLetterRecord | undefined> {
+    return this.#records.getDeadLetter(id);
   }
 
   /** Moves a dead letter back to the pending deliveries; one engine wins a racing replay. */
-  async replay(id: string, at: number): Promise<DeliveryRecord | undefined> {
-    const key = `${DELIVERY_KEY}.${keyToken(id)}`;
-    const deadKey = `${DEAD_KEY}.${keyToken(id)}`;
-    const entry = await liveEntry(this.#kv, deadKey);
-    if (!entry) return undefined;
-    const delivery = deliveryOf(parse<DeadLetterRecord>(entry), at);
-    const value = jsonBytes(delivery);
-    let revision: number;
-    try {
-      revision = await natsCall("replaying a dead letter", () => this.#kv.create(key, value));
-    } catch (error) {
-      if (isCasFailure(error)) return undefined;
-      throw error;
-    }
-    if (!(await this.#deleteAt(deadKey, entry.revision))) {
-      await this.#deleteAt(key, revision);
-      return undefined;
-    }
-    this.#mirror.apply(key, revision, value);
-    return delivery;
+  replay(id: string, at: number): Promise<DeliveryRecord | undefined> {
+    return this.#records.replay(id, at);
   }
 
   /** Deletes a dead letter, and its event when nothing refers to it any more. */
-  async deleteDeadLetter(id: string): Promise<boolean> {
-    const deadKey = `${DEAD_KEY}.${keyToken(id)}`;
-    for (let tries = 0; tries < MAX_CAS_TRIES; tries++) {
-      const entry = await liveEntry(this.#kv, deadKey);
-      if (!entry) return false;
-      if (await this.#deleteAt(deadKey, entry.revision)) {
-        await this.#release(parse<DeadLetterRecord>(entry).eventId);
-        return true;
-      }
-    }
-    return false;
+  deleteDeadLetter(id: string): Promise<boolean> {
+    return this.#records.deleteDeadLetter(id);
+  }
+
+  /** Drops expired dead letters and the oldest beyond the cap; see {@linkcode EventStore.pruneDeadLetters}. */
+  pruneDeadLetters(options: DeadLetterPruning): Promise<number> {
+    return this.#records.pruneDeadLetters(options);
   }
 
   /** Counts, from the mirror. */
@@ -602,21 +383,12 @@ export class NatsEventStore implements EventStore {
       const entry = await liveEntry(this.#kv, markKey);
       if (entry && parse<number>(entry) >= slot) return;
       try {
-        await this.#write(markKey, jsonBytes(slot), entry?.revision);
+        await this.#records.write(markKey, jsonBytes(slot), entry?.revision);
         return;
       } catch (error) {
         if (!isCasFailure(error)) throw error;
       }
     }
-  }
-
-  /** Drops expired dead letters and the oldest beyond the cap; see {@linkcode EventStore.pruneDeadLetters}. */
-  async pruneDeadLetters(options: DeadLetterPruning): Promise<number> {
-    let dropped = 0;
-    for (const id of letterIdsToPrune(this.#mirror.dead.values(), options)) {
-      if (await this.deleteDeadLetter(id)) dropped++;
-    }
-    return dropped;
   }
 }
 
