@@ -34,16 +34,20 @@ export class EventRecords {
   readonly locks: KV;
   /** This engine's mirror of the event bucket. */
   readonly mirror: EventMirror;
+  /** The store's owner name, on the revision locks it takes. */
+  readonly holder: string;
 
   /**
    * @param kv The event bucket.
    * @param locks The revision lock bucket.
    * @param mirror The mirror every write is applied to.
+   * @param holder The store's owner name.
    */
-  constructor(kv: KV, locks: KV, mirror: EventMirror) {
+  constructor(kv: KV, locks: KV, mirror: EventMirror, holder: string) {
     this.kv = kv;
     this.locks = locks;
     this.mirror = mirror;
+    this.holder = holder;
   }
 
   /** Reads a key from NATS into the mirror; returns the pending delivery there, if any. */
@@ -66,6 +70,7 @@ export class EventRecords {
     }
     return withRevisionLock(
       this.locks,
+      this.holder,
       key,
       revision,
       () => natsCall(`updating ${key}`, () => this.kv.update(key, value, revision)),
@@ -77,6 +82,7 @@ export class EventRecords {
     try {
       await withRevisionLock(
         this.locks,
+        this.holder,
         key,
         revision,
         () => natsCall(`deleting ${key}`, () => this.kv.delete(key, { previousSeq: revision })),

@@ -93,7 +93,7 @@ export class NatsEventStore implements EventStore {
   private constructor(buckets: EventBuckets, owner: string) {
     const { kv, locks, owners, clock, ttl } = buckets;
     this.#kv = kv;
-    this.#records = new EventRecords(kv, locks, this.#mirror);
+    this.#records = new EventRecords(kv, locks, this.#mirror, owner);
     this.owner = owner;
     this.#heartbeats = new OwnerHeartbeats(owners, owner, clock, ttl);
   }
@@ -275,8 +275,9 @@ export class NatsEventStore implements EventStore {
     this.#handed.delete(record.id);
     let current = this.#mirror.deliveries.get(key) ?? await this.#records.refresh(key);
     for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
+      // A claim, unless it is this store's own claim written again (a map checkpoint).
       const claiming = record.claimedAt !== undefined &&
-        record.claimedAt !== current.record.claimedAt;
+        (current.owner !== this.owner || record.claimedAt !== current.record.claimedAt);
       // Another engine's live claim is never taken over, however fresh this reading is.
       if (
         claiming && current.record.claimedAt !== undefined && current.owner !== undefined &&

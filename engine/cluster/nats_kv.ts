@@ -76,7 +76,11 @@ export async function liveEntry(kv: KV, key: string): Promise<KvEntry | undefine
  * `create` (expecting no message) lets exactly one win; the lock turns each compare-and-set
  * into such a `create`, and the write's own expected revision still refuses a late writer.
  *
+ * A lock already held by the same `holder` (its earlier try timed out after the lock was taken)
+ * is taken again: one engine runs one change of a record at a time.
+ *
  * @param locks The lock bucket (entries expire with its TTL).
+ * @param holder Who takes the lock (the store's owner name).
  * @param key The key written.
  * @param revision The revision the write expects.
  * @param write The write.
@@ -84,17 +88,21 @@ export async function liveEntry(kv: KV, key: string): Promise<KvEntry | undefine
  */
 export async function withRevisionLock<T>(
   locks: KV,
+  holder: string,
   key: string,
   revision: number,
   write: () => Promise<T>,
 ): Promise<T> {
+  const lock = `${key}.${Math.floor(revision)}`;
+  const mine = jsonBytes(holder);
   try {
-    await natsCall(`locking ${key}`, () => locks.create(`${key}.${Math.floor(revision)}`, LOCKED));
+    await natsCall(`locking ${key}`, () => locks.create(lock, mine));
   } catch (error) {
-    if (isCasFailure(error)) throw new CasLost(`${key} changed after revision ${revision}`);
-    throw error;
+    if (!isCasFailure(error)) throw error;
+    const held = await liveEntry(locks, lock);
+    if (held?.string() !== JSON.stringify(holder)) {
+      throw new CasLost(`${key} changed after revision ${revision}`);
+    }
   }
   return await write();
 }
-
-const LOCKED = new Uint8Array([49]);
