@@ -39,15 +39,16 @@ export interface EventCluster extends AsyncDisposable {
   crash(index: number): Promise<void>;
 }
 
-/** How long a silent engine's claims are kept in these tests, ms. */
-export const OWNER_TTL_MS = 3_000;
-
 /**
  * Starts a 3-node NATS cluster and three engines sharing its event store.
  *
  * @param options Engine options for every engine (merged over the test defaults).
+ * @param ownerTtlMs How long a silent engine's claims are kept (short where a test stops one).
  */
-export async function startEventCluster(options: EngineOptions = {}): Promise<EventCluster> {
+export async function startEventCluster(
+  options: EngineOptions = {},
+  ownerTtlMs = 15_000,
+): Promise<EventCluster> {
   const root = await Deno.makeTempDir({ prefix: "bh-cluster-events-" });
   const nats = await startNatsCluster(`${root}/nats`);
   const servers = parseClusterServers(nats.urls);
@@ -66,7 +67,7 @@ export async function startEventCluster(options: EngineOptions = {}): Promise<Ev
       const order = [...servers.slice(i), ...servers.slice(0, i)];
       const events = await NatsEventStore.connect(order, {
         owner: `engine-${i}`,
-        ownerTtlMs: OWNER_TTL_MS,
+        ownerTtlMs,
       });
       const store = new MemoryStore();
       Object.defineProperty(store, "events", { value: events });

@@ -118,7 +118,7 @@ Deno.test({
   await using cluster = await startEventCluster({
     ...sharing({ Orders: SUBSCRIBERS }, { [TOPIC]: SUBSCRIBERS }),
     events: LIMITS,
-  });
+  }, 3_000);
   // Slow handlers, so engine 0 holds claims when it goes.
   await subscribers(cluster, 150);
   const ids = await publishAcross(cluster, 150);

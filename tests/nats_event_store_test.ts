@@ -142,7 +142,7 @@ Deno.test({
   await s.nats.ready();
   // Each bucket elects its leader again in its own time: changes fail until it has.
   const retried = async (change: () => Promise<unknown>) => {
-    await waitFor(() => change().then(() => true, () => false), 30_000, "NATS back");
+    await waitFor(() => change().then(() => true, () => false), 60_000, "NATS back");
   };
   await retried(() => a!.enqueue(event("after"), [delivery("after")]));
   await retried(async () => assert.equal(await a!.ack("before~0"), true));

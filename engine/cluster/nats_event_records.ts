@@ -23,6 +23,12 @@ const decoder = new TextDecoder();
 /** A stored JSON value. */
 export const parse = <T>(entry: KvEntry): T => JSON.parse(decoder.decode(entry.value)) as T;
 
+/** An event as stored: the record and the ids of the deliveries and dead letters holding it. */
+export type StoredEvent = EventRecord & { holders: string[] };
+
+/** Further tries of a release that failed for want of NATS (it is idempotent). */
+const RELEASE_RETRIES = 2;
+
 /** CAS retries before a change gives up (another engine keeps changing the record). */
 export const MAX_CAS_TRIES = 16;
 
@@ -95,18 +101,37 @@ export class EventRecords {
     return true;
   }
 
-  /** Drops one reference to an event (CAS), deleting it with the last. */
-  async release(eventId: string): Promise<void> {
+  /**
+   * Drops delivery `holder`'s reference to an event (CAS), deleting the event with the last. The
+   * event names the deliveries that hold it, so a release tried again (after a timeout that may
+   * have hidden a success) never drops another delivery's reference.
+   *
+   * @param eventId The event.
+   * @param holder The delivery (or dead letter) id that no longer needs it.
+   */
+  async release(eventId: string, holder: string): Promise<void> {
+    for (let failures = 0;; failures++) {
+      try {
+        return await this.#release(eventId, holder);
+      } catch (error) {
+        if (failures >= RELEASE_RETRIES) throw error;
+      }
+    }
+  }
+
+  async #release(eventId: string, holder: string): Promise<void> {
     const key = `${EVENT_KEY}.${keyToken(eventId)}`;
     for (let tries = 0; tries < MAX_CAS_TRIES; tries++) {
       const entry = await liveEntry(this.kv, key);
       if (!entry) return;
-      const stored = parse<EventRecord & { refs: number }>(entry);
-      if (stored.refs <= 1) {
+      const stored = parse<StoredEvent>(entry);
+      if (!stored.holders.includes(holder)) return;
+      const holders = stored.holders.filter((h) => h !== holder);
+      if (holders.length === 0) {
         if (await this.deleteAt(key, entry.revision)) return;
         continue;
       }
-      const value = jsonBytes({ ...stored, refs: stored.refs - 1 });
+      const value = jsonBytes({ ...stored, holders });
       try {
         const revision = await this.write(key, value, entry.revision);
         this.mirror.apply(key, revision, value);
@@ -189,7 +214,7 @@ export class EventRecords {
       const entry = await liveEntry(this.kv, deadKey);
       if (!entry) return false;
       if (await this.deleteAt(deadKey, entry.revision)) {
-        await this.release(parse<DeadLetterRecord>(entry).eventId);
+        await this.release(parse<DeadLetterRecord>(entry).eventId, id);
         return true;
       }
     }

@@ -56,7 +56,7 @@ import {
   openEventBuckets,
 } from "./nats_event_buckets.ts";
 import { OwnerHeartbeats } from "./nats_event_owners.ts";
-import { EventRecords, MAX_CAS_TRIES, parse } from "./nats_event_records.ts";
+import { EventRecords, MAX_CAS_TRIES, parse, type StoredEvent } from "./nats_event_records.ts";
 import { connectCluster } from "./connection.ts";
 import { isCasFailure, jsonBytes, liveEntry, natsCall } from "./nats_kv.ts";
 
@@ -196,7 +196,8 @@ export class NatsEventStore implements EventStore {
       await this.#takeMark(mark);
     }
     if (deliveries.length === 0) return;
-    const value = jsonBytes({ ...event, refs: deliveries.length });
+    const stored: StoredEvent = { ...event, holders: deliveries.map((d) => d.id) };
+    const value = jsonBytes(stored);
     let revision: number;
     try {
       revision = await natsCall("storing an event", () => this.#kv.create(eventKey, value));
@@ -236,7 +237,7 @@ export class NatsEventStore implements EventStore {
   async getEvent(id: string): Promise<EventRecord | undefined> {
     const entry = await liveEntry(this.#kv, `${EVENT_KEY}.${keyToken(id)}`);
     if (!entry) return undefined;
-    const { refs: _refs, ...event } = parse<EventRecord & { refs: number }>(entry);
+    const { holders: _holders, ...event } = parse<StoredEvent>(entry);
     return event;
   }
 
@@ -316,7 +317,7 @@ export class NatsEventStore implements EventStore {
     let current = this.#mirror.deliveries.get(key) ?? await this.#records.refresh(key);
     for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
       if (await this.#records.deleteAt(key, current.revision)) {
-        await this.#records.release(current.record.eventId);
+        await this.#records.release(current.record.eventId, id);
         return true;
       }
       current = await this.#records.refresh(key);

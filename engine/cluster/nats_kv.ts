@@ -76,11 +76,11 @@ export async function liveEntry(kv: KV, key: string): Promise<KvEntry | undefine
  * `create` (expecting no message) lets exactly one win; the lock turns each compare-and-set
  * into such a `create`, and the write's own expected revision still refuses a late writer.
  *
- * A lock already held by the same `holder` (its earlier try timed out after the lock was taken)
- * is taken again: one engine runs one change of a record at a time.
+ * A lock create that timed out is checked: when the lock holds this very try's token, the
+ * create had gone through and the write goes on.
  *
  * @param locks The lock bucket (entries expire with its TTL).
- * @param holder Who takes the lock (the store's owner name).
+ * @param holder Who takes the lock (the store's owner name, for diagnosis).
  * @param key The key written.
  * @param revision The revision the write expects.
  * @param write The write.
@@ -94,15 +94,13 @@ export async function withRevisionLock<T>(
   write: () => Promise<T>,
 ): Promise<T> {
   const lock = `${key}.${Math.floor(revision)}`;
-  const mine = jsonBytes(holder);
+  const token = JSON.stringify(`${holder} ${crypto.randomUUID()}`);
   try {
-    await natsCall(`locking ${key}`, () => locks.create(lock, mine));
+    await natsCall(`locking ${key}`, () => locks.create(lock, token));
   } catch (error) {
-    if (!isCasFailure(error)) throw error;
-    const held = await liveEntry(locks, lock);
-    if (held?.string() !== JSON.stringify(holder)) {
-      throw new CasLost(`${key} changed after revision ${revision}`);
-    }
+    if (isCasFailure(error)) throw new CasLost(`${key} changed after revision ${revision}`);
+    const held = await liveEntry(locks, lock).catch(() => undefined);
+    if (held?.string() !== token) throw error;
   }
   return await write();
 }
