@@ -11,7 +11,17 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type Clock, systemClock } from "../base/clock.ts";
 import { natsCall } from "./nats_kv.ts";
 
-/** Options of `NatsEventStore.open` and `NatsEventStore.connect`. */
+/**
+ * Options of `NatsEventStore.open` and `NatsEventStore.connect`.
+ *
+ * @example An engine's event store in a cluster
+ * ```ts
+ * import { NatsEventStore, type NatsEventStoreOptions } from "@bundlehost/sdk";
+ *
+ * const options: NatsEventStoreOptions = { owner: "engine-a", ownerTtlMs: 15_000, timeoutMs: 5_000 };
+ * const events = await NatsEventStore.connect(["10.0.0.1:4222", "10.0.0.2:4222"], options);
+ * ```
+ */
 export interface NatsEventStoreOptions {
   /** This engine's name in claims and heartbeats. @default {a random UUID} */
   owner?: string;
