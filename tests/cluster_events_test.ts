@@ -72,7 +72,11 @@ async function allDelivered(cluster: EventCluster, ids: string[], timeoutMs: num
     },
     timeoutMs,
     "every event at every subscriber",
-  );
+  ).catch(async (error) => {
+    // Say where the missing ones are: each engine's view of the outbox.
+    const views = await Promise.all(cluster.engines.map((e) => e.events.stats()));
+    throw new Error(`${error.message}; outbox per engine: ${JSON.stringify(views)}`);
+  });
 }
 
 Deno.test({

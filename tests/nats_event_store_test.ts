@@ -3,7 +3,8 @@
  * conformance suite (tests/store_test.ts): racing claims of one delivery from three engines'
  * stores have exactly one winner every time; a claim held by an engine whose heartbeat expired is
  * taken over, a live one never; and with NATS unreachable changes fail with `UNAVAILABLE` within
- * the call timeout while reads of the mirror go on, then work again when NATS returns.
+ * the call timeout while reads of the mirror go on, then work again (and the mirror follows the
+ * other engines again) when NATS returns.
  *
  * @module
  */
@@ -147,4 +148,8 @@ Deno.test({
   await retried(() => a!.enqueue(event("after"), [delivery("after")]));
   await retried(async () => assert.equal(await a!.ack("before~0"), true));
   assert.deepEqual((await a!.due(10, 10)).map((d) => d.id), ["after~0"]);
+  // Its watch came back too: another engine's change reaches its mirror.
+  const [, b] = s.all;
+  await retried(() => b!.enqueue(event("from-b"), [delivery("from-b")]));
+  await waitFor(async () => (await a!.due(10, 10)).length === 2, 20_000, "a's mirror again");
 });

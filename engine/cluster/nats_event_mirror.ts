@@ -94,6 +94,11 @@ export class EventMirror {
     return Math.max(0, this.#used);
   }
 
+  /** The highest revision the watch delivered. */
+  get watched(): number {
+    return this.#watched;
+  }
+
   /** The revision last applied for `key` (0 when never seen). */
   revision(key: string): number {
     return this.#revisions.get(key) ?? 0;

@@ -27,8 +27,9 @@
  *
  * @module
  */
-import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
-import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import type { Clock } from "../base/clock.ts";
 import type {
   DeadLetterRecord,
   DeliveryRecord,
@@ -48,6 +49,7 @@ import {
   EventMirror,
   keyToken,
   MARK_KEY,
+  type MirroredDelivery,
   type StoredDelivery,
 } from "./nats_event_mirror.ts";
 import {
@@ -56,12 +58,17 @@ import {
   openEventBuckets,
 } from "./nats_event_buckets.ts";
 import { OwnerHeartbeats } from "./nats_event_owners.ts";
+import { EventWatch } from "./nats_event_watch.ts";
 import { EventRecords, MAX_CAS_TRIES, parse, type StoredEvent } from "./nats_event_records.ts";
 import { connectCluster } from "./connection.ts";
 import { isCasFailure, jsonBytes, liveEntry, natsCall } from "./nats_kv.ts";
 
 export type { NatsEventStoreOptions } from "./nats_event_buckets.ts";
 
+/** Further tries of a change NATS did not answer, each after {@linkcode RETRY_PAUSE_MS}. */
+const UNAVAILABLE_RETRIES = 3;
+/** Pause before such a try, ms. */
+const RETRY_PAUSE_MS = 500;
 /** Most revisions remembered for the deliveries `due()` handed out. */
 const MAX_HANDED = 10_000;
 
@@ -84,8 +91,8 @@ export class NatsEventStore implements EventStore {
   readonly #records: EventRecords;
   readonly #mirror = new EventMirror();
   readonly #heartbeats: OwnerHeartbeats;
-  #watch?: QueuedIterator<KvWatchEntry>;
-  #watching: Promise<void> = Promise.resolve();
+  readonly #watch: EventWatch;
+  readonly #clock: Clock;
   /** Revisions of the deliveries `due()` returned, by id (oldest first, bounded). */
   readonly #handed = new Map<string, number>();
   #connection?: NatsConnection;
@@ -96,6 +103,8 @@ export class NatsEventStore implements EventStore {
     this.#records = new EventRecords(kv, locks, this.#mirror, owner);
     this.owner = owner;
     this.#heartbeats = new OwnerHeartbeats(owners, owner, clock, ttl);
+    this.#watch = new EventWatch(kv, this.#mirror, clock);
+    this.#clock = clock;
   }
 
   /**
@@ -115,7 +124,7 @@ export class NatsEventStore implements EventStore {
     const buckets = await openEventBuckets(nc, options);
     const store = new NatsEventStore(buckets, options.owner ?? crypto.randomUUID());
     try {
-      await store.#startWatch();
+      await store.#watch.start();
       await store.#heartbeats.beat();
     } catch (error) {
       await store.close();
@@ -148,36 +157,10 @@ export class NatsEventStore implements EventStore {
     }
   }
 
-  /** Starts the watch that feeds the mirror; resolves once it holds the bucket's current state. */
-  async #startWatch(): Promise<void> {
-    const empty = await natsCall("reading the event bucket", async () => {
-      return (await this.#kv.status()).values === 0;
-    });
-    const watch = await natsCall("watching the event bucket", () => this.#kv.watch({ key: ">" }));
-    this.#watch = watch;
-    let ready!: () => void;
-    const loaded = new Promise<void>((resolve) => ready = resolve);
-    if (empty) ready();
-    this.#watching = (async () => {
-      for await (const entry of watch) {
-        this.#mirror.apply(
-          entry.key,
-          entry.revision,
-          entry.operation === "PUT" ? entry.value : null,
-          true,
-        );
-        if (entry.isUpdate) ready();
-      }
-      ready();
-    })().catch(() => ready());
-    await loaded;
-  }
-
   /** Stops the watch and the heartbeat (claims expire with the heartbeat's TTL). */
   async close(): Promise<void> {
-    this.#watch?.stop();
+    await this.#watch.stop();
     await this.#heartbeats.stop();
-    await this.#watching;
     await this.#connection?.close();
   }
 
@@ -274,7 +257,10 @@ export class NatsEventStore implements EventStore {
     const value = jsonBytes(stored);
     const handed = this.#handed.get(record.id);
     this.#handed.delete(record.id);
+    const landed = (d?: MirroredDelivery) =>
+      d?.owner === stored.owner && JSON.stringify(d?.record) === JSON.stringify(record);
     let current = this.#mirror.deliveries.get(key) ?? await this.#records.refresh(key);
+    let unavailable = 0;
     for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
       // A claim, unless it is this store's own claim written again (a map checkpoint).
       const claiming = record.claimedAt !== undefined &&
@@ -291,13 +277,21 @@ export class NatsEventStore implements EventStore {
         this.#mirror.apply(key, next, value);
         return true;
       } catch (error) {
-        if (!isCasFailure(error)) throw error;
+        if (!isCasFailure(error) && ++unavailable > UNAVAILABLE_RETRIES) throw error;
+        if (!isCasFailure(error)) await this.#pause();
       }
       current = await this.#records.refresh(key);
+      // A try that timed out may have been written after all.
+      if (landed(current)) return true;
       // Someone else changed it since it was read: a claim made on that reading is lost.
-      if (claiming) return false;
+      if (claiming && unavailable === 0) return false;
     }
     return false;
+  }
+
+  /** Waits before trying again a change NATS did not answer (a leader election, a reconnect). */
+  #pause(): Promise<void> {
+    return new Promise((resolve) => this.#clock.setTimeout(resolve, RETRY_PAUSE_MS));
   }
 
   /** Makes this store's own claimed deliveries due at `now` (start-up after a crash). */
@@ -315,12 +309,24 @@ export class NatsEventStore implements EventStore {
   async ack(id: string): Promise<boolean> {
     const key = `${DELIVERY_KEY}.${keyToken(id)}`;
     let current = this.#mirror.deliveries.get(key) ?? await this.#records.refresh(key);
+    const eventId = current?.record.eventId;
+    let unavailable = 0;
     for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
-      if (await this.#records.deleteAt(key, current.revision)) {
-        await this.#records.release(current.record.eventId, id);
-        return true;
+      try {
+        if (await this.#records.deleteAt(key, current.revision)) {
+          await this.#records.release(current.record.eventId, id);
+          return true;
+        }
+      } catch (error) {
+        if (++unavailable > UNAVAILABLE_RETRIES) throw error;
+        await this.#pause();
       }
       current = await this.#records.refresh(key);
+    }
+    // Gone after a try NATS did not answer: that try deleted it.
+    if (!current && unavailable > 0 && eventId !== undefined) {
+      await this.#records.release(eventId, id);
+      return true;
     }
     return false;
   }
