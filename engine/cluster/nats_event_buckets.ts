@@ -48,21 +48,22 @@ function replicasOf(nc: NatsConnection): number {
 }
 
 /**
- * Runs a bucket creation, again while the cluster answers "no suitable peers for placement"
- * (a cluster that has just started, or lost a node, knows too few peers for a while).
+ * Runs a bucket creation, again while the cluster answers "no suitable peers for placement" or
+ * does not answer in time (a cluster that has just started, or lost a node, knows too few peers
+ * or has no JetStream leader for a while). Creating a bucket that exists is harmless.
  */
 async function retryPlacement<T>(clock: Clock, create: () => Promise<T>): Promise<T> {
   for (let tries = 1;; tries++) {
     try {
       return await create();
     } catch (error) {
-      if (tries >= PLACEMENT_TRIES || !/suitable peers/i.test(String(error))) throw error;
+      if (tries >= PLACEMENT_TRIES || !/suitable peers|timeout/i.test(String(error))) throw error;
       await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 250));
     }
   }
 }
 
-/** Tries of a bucket creation the cluster cannot place yet (250 ms apart). */
+/** Tries of a bucket creation the cluster cannot place or answer yet (250 ms apart). */
 const PLACEMENT_TRIES = 40;
 
 /** The open buckets and the settings the store runs with. */
