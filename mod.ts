@@ -106,6 +106,11 @@ export {
   type SettingsSnapshot,
 } from "./engine/runtime/bundle_settings.ts";
 export {
+  NatsEventStore,
+  type NatsEventStoreOptions,
+  openNatsEventStore,
+} from "./engine/cluster/nats_event_store.ts";
+export {
   type Clock,
   ManualClock,
   systemClock,

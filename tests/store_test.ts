@@ -23,6 +23,7 @@ import { NatsStore } from "../engine/cluster/nats_store.ts";
 import { Availability } from "../engine/cluster/availability.ts";
 import { connectCluster, parseClusterServers } from "../engine/cluster/connection.ts";
 import { natsAvailable, type NatsCluster, startNatsCluster } from "./_nats_cluster.ts";
+import { NatsEventStore } from "../engine/cluster/nats_event_store.ts";
 
 /** A store and the clean-up that goes with it. */
 interface OpenStore extends AsyncDisposable {
@@ -45,6 +46,8 @@ const IMPLEMENTATIONS: Record<string, () => Promise<OpenStore>> = {
     const store = new MemoryStore();
     return Promise.resolve({ store, [Symbol.asyncDispose]: () => Promise.resolve(store.close()) });
   },
+  // Cluster mode's event store (a real nats-server); its registry part is the memory store's.
+  ...(natsAvailable() ? { NatsEventStore: openNatsEvents } : {}),
 };
 
 /** One 3-node NATS cluster and connection for every NatsStore test, each on a bucket of its own. */
@@ -89,6 +92,24 @@ IMPLEMENTATIONS.NatsStore = async () => {
     },
   };
 };
+
+/** A memory registry whose `events` is a {@linkcode NatsEventStore} on a fresh 3-node NATS cluster. */
+async function openNatsEvents(): Promise<OpenStore> {
+  const nats = await startNatsCluster(await Deno.makeTempDir({ prefix: "bh-nats-store-" }));
+  const nc = await connectCluster(parseClusterServers(nats.urls), "store-test");
+  const events = await NatsEventStore.open(nc, { owner: "store-test" });
+  const store = new MemoryStore();
+  Object.defineProperty(store, "events", { value: events });
+  return {
+    store,
+    async [Symbol.asyncDispose]() {
+      store.close();
+      await events.close();
+      await nc.close();
+      await nats[Symbol.asyncDispose]();
+    },
+  };
+}
 
 function release(id: string, version: string, at: number, hash = `sha256-${id}-${version}`) {
   return { id, version, hash, releasedAt: new Date(at).toISOString() } satisfies ReleaseRecord;

@@ -1,0 +1,239 @@
+/**
+ * Events and schedules in cluster mode, against a real 3-node `nats-server` cluster and three
+ * engines sharing one {@linkcode NatsEventStore}: events published across the engines reach each
+ * subscriber exactly once when nothing fails and at least once when an engine stops abruptly
+ * mid-delivery or a NATS node is killed; a cron slot fires once across the engines; dead letters
+ * and their replay are shared.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { BundlehostError, ManualClock } from "../mod.ts";
+import { manifest, sharing, waitFor } from "./_helpers.ts";
+import { DATA_PERMISSIONS, fileRecorderModule, readSeen } from "./_events.ts";
+import { natsAvailable } from "./_nats_cluster.ts";
+import { type EventCluster, startEventCluster } from "./_cluster_events.ts";
+
+const TOPIC = "order.created";
+const SUBSCRIBERS = ["sub-a", "sub-b"];
+const LIMITS = { topicRate: 100_000, topicBurst: 100_000 };
+const ignore = !natsAvailable();
+
+/** Releases the two recording subscribers on every engine. */
+async function subscribers(cluster: EventCluster, delayMs = 0, extra = {}): Promise<void> {
+  for (const id of SUBSCRIBERS) {
+    await cluster.release(
+      manifest(id, {
+        services: { Orders: "1.0.0" },
+        permissions: DATA_PERMISSIONS,
+        subscribe: { [TOPIC]: { handler: "Orders.handle", ...extra } },
+        scaling: { minWorkers: 1, maxWorkers: 2 },
+      }),
+      { "mod.ts": fileRecorderModule("Orders", delayMs) },
+    );
+  }
+}
+
+/** Every event id a subscriber recorded, across the engines (with repeats). */
+async function seenIds(cluster: EventCluster, bundle: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const e of cluster.engines) {
+    for (const line of await readSeen(e.dataDir, bundle)) ids.push(line.id);
+  }
+  return ids;
+}
+
+/** Publishes `count` events round-robin over the running engines, `batch` at a time. */
+async function publishAcross(cluster: EventCluster, count: number, from = 0): Promise<string[]> {
+  const running = cluster.engines.filter((e) => !e.stopped);
+  const ids: string[] = [];
+  for (let i = from; i < from + count; i += 25) {
+    const batch = Array.from({ length: Math.min(25, from + count - i) }, (_, k) => i + k);
+    const results = await Promise.all(
+      batch.map((n) => running[n % running.length]!.engine.eventBus.publish(TOPIC, { n })),
+    );
+    for (const r of results) {
+      assert.equal(r.deliveries, SUBSCRIBERS.length);
+      ids.push(r.id);
+    }
+  }
+  return ids;
+}
+
+async function allDelivered(cluster: EventCluster, ids: string[], timeoutMs: number) {
+  const want = new Set(ids);
+  await waitFor(
+    async () => {
+      for (const bundle of SUBSCRIBERS) {
+        const seen = new Set(await seenIds(cluster, bundle));
+        for (const id of want) if (!seen.has(id)) return false;
+      }
+      return true;
+    },
+    timeoutMs,
+    "every event at every subscriber",
+  ).catch(async (error) => {
+    // Say where the missing ones are: each engine's view of the outbox.
+    const views = await Promise.all(cluster.engines.map((e) => e.events.stats()));
+    throw new Error(`${error.message}; outbox per engine: ${JSON.stringify(views)}`);
+  });
+}
+
+Deno.test({
+  name: "1000 events published across 3 engines reach each subscriber exactly once",
+  ignore,
+}, async () => {
+  await using cluster = await startEventCluster({
+    ...sharing({ Orders: SUBSCRIBERS }, { [TOPIC]: SUBSCRIBERS }),
+    events: LIMITS,
+  });
+  await subscribers(cluster);
+  const ids = await publishAcross(cluster, 1000);
+  assert.equal(new Set(ids).size, 1000);
+  await allDelivered(cluster, ids, 180_000);
+  await waitFor(async () => (await cluster.engines[0]!.events.stats()).pending === 0, 30_000);
+  for (const bundle of SUBSCRIBERS) {
+    const seen = await seenIds(cluster, bundle);
+    assert.equal(seen.length, 1000, `${bundle}: every event once, none twice`);
+    assert.deepEqual(new Set(seen), new Set(ids));
+  }
+  // The work was shared: every engine delivered some of it.
+  for (const e of cluster.engines) {
+    assert.ok((await readSeen(e.dataDir, "sub-a")).length > 0, `${e.events.owner} delivered`);
+  }
+  // Every engine's view of the shared outbox empties: no event or delivery is left behind.
+  const empty = { events: 0, pending: 0, inFlight: 0, deadLetters: 0 };
+  for (const e of cluster.engines) {
+    await waitFor(
+      async () => {
+        const stats = await e.events.stats();
+        return JSON.stringify(stats) === JSON.stringify(empty);
+      },
+      20_000,
+      `an empty outbox seen by ${e.events.owner}: ${JSON.stringify(await e.events.stats())}`,
+    );
+  }
+});
+
+Deno.test({
+  name: "an engine stopped abruptly mid-delivery: the others deliver its events at least once",
+  ignore,
+}, async () => {
+  await using cluster = await startEventCluster({
+    ...sharing({ Orders: SUBSCRIBERS }, { [TOPIC]: SUBSCRIBERS }),
+    events: LIMITS,
+  }, 3_000);
+  // Slow handlers, so engine 0 holds claims when it goes.
+  await subscribers(cluster, 150);
+  const ids = await publishAcross(cluster, 150);
+  const first = cluster.engines[0]!;
+  await waitFor(async () => (await first.events.stats()).inFlight > 0, 20_000, "claims");
+  await waitFor(async () => (await readSeen(first.dataDir, "sub-a")).length > 0, 20_000);
+  await cluster.crash(0);
+  await allDelivered(cluster, ids, 120_000);
+  const survivor = cluster.engines[1]!.events;
+  await waitFor(async () => (await survivor.stats()).pending === 0, 30_000, "an empty outbox");
+  for (const bundle of SUBSCRIBERS) {
+    const seen = await seenIds(cluster, bundle);
+    assert.deepEqual(new Set(seen), new Set(ids), `${bundle}: every event at least once`);
+  }
+});
+
+Deno.test({
+  name: "a cron schedule fires once per slot across 3 engines",
+  ignore,
+}, async () => {
+  const start = Date.UTC(2030, 0, 1, 0, 0, 30);
+  const clock = new ManualClock(start);
+  await using cluster = await startEventCluster({
+    events: { clock, pollMs: 24 * 3_600_000 },
+  });
+  await cluster.release(
+    manifest("ticks", {
+      services: { Ticks: "1.0.0" },
+      permissions: DATA_PERMISSIONS,
+      schedule: { "* * * * *": "Ticks.handle" },
+    }),
+    { "mod.ts": fileRecorderModule("Ticks") },
+  );
+  const settle = () => Promise.all(cluster.engines.map((e) => e.engine.eventBus.idle()));
+  await clock.advance(0, settle);
+  for (let minute = 1; minute <= 4; minute++) {
+    await clock.advanceTo(start + minute * 60_000, settle);
+    await waitFor(async () => (await seenIds(cluster, "ticks")).length >= minute, 20_000);
+  }
+  await waitFor(async () => (await cluster.engines[0]!.events.stats()).pending === 0, 20_000);
+  const fired = [];
+  for (const e of cluster.engines) fired.push(...await readSeen(e.dataDir, "ticks"));
+  const slots = fired.map((l) => (l.payload as { scheduledAt: string }).scheduledAt).sort();
+  assert.deepEqual(
+    slots,
+    [1, 2, 3, 4].map((m) => new Date(Date.UTC(2030, 0, 1, 0, m)).toISOString()),
+    "each slot once in the cluster",
+  );
+});
+
+Deno.test({
+  name: "kill -9 of one NATS node mid-stream loses no acknowledged event",
+  ignore,
+}, async () => {
+  await using cluster = await startEventCluster({
+    ...sharing({ Orders: SUBSCRIBERS }, { [TOPIC]: SUBSCRIBERS }),
+    events: LIMITS,
+  });
+  await subscribers(cluster, 5);
+  const ids = await publishAcross(cluster, 150);
+  await cluster.nats.kill(0);
+  // Publishes go on while the cluster elects new leaders; a refused one is not acknowledged.
+  for (let n = 150; n < 300; n++) {
+    const e = cluster.engines[n % 3]!;
+    try {
+      ids.push((await e.engine.eventBus.publish(TOPIC, { n })).id);
+    } catch (error) {
+      assert.ok(error instanceof BundlehostError && error.code === "UNAVAILABLE", String(error));
+    }
+  }
+  assert.ok(ids.length > 250, `${ids.length} publishes acknowledged`);
+  await allDelivered(cluster, ids, 120_000);
+  await cluster.nats.restart(0);
+});
+
+Deno.test({
+  name: "dead letters are shared by the engines and a replay from another engine delivers once",
+  ignore,
+}, async () => {
+  await using cluster = await startEventCluster({
+    ...sharing({ Orders: ["sub-a"] }, { [TOPIC]: ["sub-a"] }),
+    events: LIMITS,
+  });
+  const failing = `
+const ok = (dir) => Deno.stat(dir + "/ok").then(() => true, () => false);
+export default { services: { Orders: {
+  async handle(event, ctx) {
+    if (!(await ok(ctx.bundle.dataDir))) throw new Error("not yet");
+    await Deno.writeTextFile(ctx.bundle.dataDir + "/seen.log",
+      JSON.stringify({ id: event.id, topic: event.topic, payload: event.payload }) + "\\n",
+      { append: true });
+  },
+} } };`;
+  await cluster.release(
+    manifest("sub-a", {
+      services: { Orders: "1.0.0" },
+      permissions: DATA_PERMISSIONS,
+      subscribe: { [TOPIC]: { handler: "Orders.handle", maxAttempts: 2 } },
+    }),
+    { "mod.ts": failing },
+  );
+  const [a, b, c] = cluster.engines;
+  const { id } = await a!.engine.eventBus.publish(TOPIC, { n: 1 });
+  await waitFor(async () => (await b!.events.stats()).deadLetters === 1, 30_000, "a dead letter");
+  const letters = await b!.engine.eventBus.deadLetters();
+  assert.deepEqual(letters.map((l) => l.eventId), [id]);
+  for (const e of cluster.engines) await Deno.writeTextFile(`${e.dataDir}/data/sub-a/ok`, "");
+  await c!.engine.eventBus.replay(letters[0]!.id);
+  await waitFor(async () => (await seenIds(cluster, "sub-a")).length === 1, 30_000, "replayed");
+  await waitFor(async () => (await a!.events.stats()).pending === 0, 20_000);
+  assert.deepEqual(await seenIds(cluster, "sub-a"), [id]);
+  assert.equal((await a!.events.stats()).deadLetters, 0);
+  assert.deepEqual(await a!.engine.eventBus.deadLetters(), []);
+});
