@@ -807,7 +807,7 @@ export class Engine {
     // No new deliveries or schedule firings; those in flight finish while bundles drain.
     this.#bus?.stop();
     // Cluster mode: no change from another engine starts anything while bundles stop.
-    await this.#cluster?.close().catch(() => {});
+    await this.#cluster?.stopFollowing().catch(() => {});
     // Phased releases and warm rollback targets stop first, so none of them moves traffic now.
     await this.#registry?.close();
     await this.#runtime.close();
@@ -816,6 +816,8 @@ export class Engine {
       await this.#plugins.sequential("close", this);
     } finally {
       this.#store?.close();
+      // The shared event store and the NATS connection, once deliveries have finished.
+      await this.#cluster?.close().catch(() => {});
       this.#dataLock?.release();
     }
   }

@@ -15,13 +15,16 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Clock, systemClock, type TimerHandle } from "../base/clock.ts";
-import { KvEventStore } from "../store/kv_event_store.ts";
+import { NatsEventStore } from "./nats_event_store.ts";
 import { Availability, NATS_CALL_TIMEOUT_MS } from "./availability.ts";
 import { connectCluster, parseClusterServers } from "./connection.ts";
 import { NatsArchives } from "./nats_archives.ts";
 import { settingsIdOf } from "./nats_settings.ts";
 import { bundleIdOf, NatsStore } from "./nats_store.ts";
 import { type EnginePresence, Presence, PRESENCE_TTL_MS } from "./presence.ts";
+
+/** How long a registry revision lock is kept: racing writers meet well within it. */
+const LOCK_TTL_MS = 30_000;
 
 /**
  * How often an engine checks the registry bucket's last sequence besides following its changes,
@@ -162,6 +165,7 @@ export class ClusterMode {
   readonly #nc: NatsConnection;
   readonly #nats: Availability;
   readonly #presence: Presence;
+  readonly #events: NatsEventStore;
   readonly #clock: Clock;
   readonly #startedAt: string;
   #url: string | undefined;
@@ -174,7 +178,13 @@ export class ClusterMode {
   #retryAt = 0;
 
   private constructor(
-    parts: { id: string; nc: NatsConnection; nats: Availability; store: NatsStore },
+    parts: {
+      id: string;
+      nc: NatsConnection;
+      nats: Availability;
+      store: NatsStore;
+      events: NatsEventStore;
+    },
     archives: NatsArchives,
     presenceKv: KV,
     clock: Clock,
@@ -183,6 +193,7 @@ export class ClusterMode {
     this.#nc = parts.nc;
     this.#nats = parts.nats;
     this.store = parts.store;
+    this.#events = parts.events;
     this.archives = archives;
     this.#clock = clock;
     this.#startedAt = new Date(clock.now()).toISOString();
@@ -214,7 +225,7 @@ export class ClusterMode {
     const prefix = options.prefix ?? "bundlehost";
     const id = await engineId(dataDir);
     const nc = await connectCluster(servers, id);
-    let eventsKv: Deno.Kv | undefined;
+    let events: NatsEventStore | undefined;
     try {
       const nats = new Availability(nc, clock);
       const js = jetstream(nc, { timeout: NATS_CALL_TIMEOUT_MS });
@@ -237,6 +248,16 @@ export class ClusterMode {
         (replicas) =>
           kvm.create(`${prefix}_engines`, { replicas, history: 1, ttl: PRESENCE_TTL_MS }),
       );
+      // Revision locks of the registry's compare-and-set writes (see RevisionLocks).
+      const locks = await bucket(
+        nc,
+        nats,
+        clock,
+        `KV_${prefix}_registry_locks`,
+        () => kvm.open(`${prefix}_registry_locks`),
+        (replicas) =>
+          kvm.create(`${prefix}_registry_locks`, { replicas, history: 1, ttl: LOCK_TTL_MS }),
+      );
       const objm = new Objm(js);
       const objects = await bucket(
         nc,
@@ -246,20 +267,20 @@ export class ClusterMode {
         () => objm.open(`${prefix}_releases`),
         (replicas) => objm.create(`${prefix}_releases`, { replicas }),
       );
-      // cluster events: NatsEventStore at merge
-      eventsKv = await Deno.openKv(`${dataDir}/events.sqlite3`);
-      const events = new KvEventStore(eventsKv);
-      await events.measure();
-      const kv = eventsKv;
-      const store = new NatsStore(registry, nats, events, () => kv.close());
+      // Events, deliveries, dead letters and schedule marks are shared too: each subscriber gets
+      // an event once across the engines, and a cron slot fires once (nats_event_store.ts).
+      events = await NatsEventStore.open(nc, { owner: id, prefix, clock });
+      const shared = events;
+      // ClusterMode.close closes the event store, after the engine's deliveries have finished.
+      const store = new NatsStore(registry, nats, shared, () => {}, { bucket: locks, holder: id });
       return new ClusterMode(
-        { id, nc, nats, store },
+        { id, nc, nats, store, events: shared },
         new NatsArchives(objects, nats),
         presence,
         clock,
       );
     } catch (error) {
-      eventsKv?.close();
+      await events?.close().catch(() => {});
       await nc.close().catch(() => {});
       throw error;
     }
@@ -391,13 +412,23 @@ export class ClusterMode {
     return { engine: this.id, connected: this.#nats.connected, engines };
   }
 
-  /** Stops following, removes the heartbeat, closes the connection. */
-  async close(): Promise<void> {
+  /**
+   * Stops following the shared registry and removes the heartbeat: no change from another engine
+   * starts anything while this one stops. The connection stays open for the event store, whose
+   * deliveries in flight still acknowledge; {@linkcode ClusterMode.close} closes it.
+   */
+  async stopFollowing(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#resyncTimer !== undefined) this.#clock.clearTimeout(this.#resyncTimer);
     this.#watch?.stop();
     await this.#presence.stop();
+  }
+
+  /** Stops following, closes the shared event store, then the connection. */
+  async close(): Promise<void> {
+    await this.stopFollowing();
+    await this.#events.close().catch(() => {});
     await this.#nc.drain().catch(() => this.#nc.close()).catch(() => {});
   }
 }

@@ -26,9 +26,21 @@ import type { BundleRecord, ReleaseRecord, Store, StoreChange } from "../store/s
 import type { ConfigRevision, SealedSecret } from "../store/config_store.ts";
 import type { Availability } from "./availability.ts";
 import { NatsSettings } from "./nats_settings.ts";
+import { CasLost, withRevisionLock } from "./nats_kv.ts";
 
 /** Largest document (one bundle's record and releases) the store writes, bytes. */
 export const MAX_DOCUMENT_BYTES = 900 * 1024;
+
+/**
+ * Where a compare-and-set takes its revision lock first (nats-server 2.9 lets concurrent updates
+ * that expect one revision all win on a replicated bucket; `create` lets one win: nats_kv.ts).
+ */
+export interface RevisionLocks {
+  /** The lock bucket (entries expire after a short TTL). */
+  bucket: KV;
+  /** This engine's name, on the locks it takes. */
+  holder: string;
+}
 
 /** Attempts of one compare-and-set change before it gives up. */
 const CAS_ATTEMPTS = 32;
@@ -120,6 +132,7 @@ export class NatsStore implements Store {
   readonly #nats: Availability;
   readonly #onClose: () => void;
   readonly #settings: NatsSettings;
+  readonly #locks: RevisionLocks | undefined;
   /** The event bus's storage. */
   readonly events: EventStore;
 
@@ -130,8 +143,17 @@ export class NatsStore implements Store {
    * @param nats Reachability and call bounds.
    * @param events The event store.
    * @param onClose Called by {@linkcode NatsStore.close} (closes what the opener opened).
+   * @param locks Revision locks every update and delete takes first; without them, two engines
+   * writing one document at the same instant can both succeed on nats-server 2.9.
    */
-  constructor(kv: KV, nats: Availability, events: EventStore, onClose: () => void = () => {}) {
+  constructor(
+    kv: KV,
+    nats: Availability,
+    events: EventStore,
+    onClose: () => void = () => {},
+    locks?: RevisionLocks,
+  ) {
+    this.#locks = locks;
     this.#kv = kv;
     this.#nats = nats;
     this.events = events;
@@ -187,13 +209,28 @@ export class NatsStore implements Store {
       try {
         written = await this.#nats.run(`write ${key}`, async () => {
           try {
-            if (data === undefined) {
-              await this.#kv.delete(key, { previousSeq: current!.revision });
-            } else if (current?.value === undefined) await this.#kv.create(key, data);
-            else await this.#kv.update(key, data, current.revision);
+            if (current?.value === undefined && data !== undefined) {
+              // Creating a key lets exactly one concurrent writer win, even on nats-server 2.9.
+              await this.#kv.create(key, data);
+            } else {
+              const revision = current!.revision;
+              const write = () =>
+                data === undefined
+                  ? this.#kv.delete(key, { previousSeq: revision }).then(() => 0)
+                  : this.#kv.update(key, data, revision);
+              if (this.#locks) {
+                await withRevisionLock(
+                  this.#locks.bucket,
+                  this.#locks.holder,
+                  key,
+                  revision,
+                  write,
+                );
+              } else await write();
+            }
             return true;
           } catch (error) {
-            if (wrongRevision(error)) return false;
+            if (error instanceof CasLost || wrongRevision(error)) return false;
             throw error;
           }
         }, { retry: false });
