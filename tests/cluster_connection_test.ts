@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
+import { TimeoutError } from "@nats-io/transport-node";
 import { BundlehostError } from "../engine/base/errors.ts";
 import { connectCluster, parseClusterServers } from "../engine/cluster/connection.ts";
 import { natsAvailable, startNatsCluster } from "./_nats_cluster.ts";
@@ -34,6 +35,26 @@ Deno.test("connectCluster refuses clearly when no server answers", async () => {
   );
 });
 
+/**
+ * Creates a replicated bucket on a cluster that just reported ready, as the engine does: its
+ * servers may still be electing a metadata leader or joining JetStream, so a creation that times
+ * out or finds too few peers is tried again for up to 30 s (creating an existing bucket with the
+ * same settings opens it). Any other error, or one that lasts, fails the test.
+ */
+async function createWhilePlacing<T>(create: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await create();
+    } catch (error) {
+      const placing = error instanceof TimeoutError ||
+        /no suitable peers|insufficient resources|temporarily unavailable/i.test(String(error));
+      if (!placing || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
 Deno.test({
   name: "an R3 bucket on a 3-node NATS cluster keeps answering with one node killed",
   ignore: !natsAvailable(),
@@ -41,7 +62,8 @@ Deno.test({
   await using cluster = await startNatsCluster(await Deno.makeTempDir({ prefix: "bh-nats-" }));
   const nc = await connectCluster(parseClusterServers(cluster.urls), "connection-test");
   try {
-    const kv = await new Kvm(nc).create("probe", { replicas: 3 });
+    const kv = await createWhilePlacing(() => new Kvm(nc).create("probe", { replicas: 3 }));
+    assert.equal((await kv.status()).replicas, 3, "the bucket is replicated on every node");
     await kv.put("k", "one");
     await cluster.kill(0);
     // A stream whose leader died elects another within seconds; a put may time out meanwhile.

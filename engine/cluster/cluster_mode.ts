@@ -59,6 +59,7 @@ export interface ClusterOptions {
  *
  * const handlers: ClusterHandlers = {
  *   bundle: (id) => Promise.resolve(console.log("changed", id)),
+ *   settings: (id) => Promise.resolve(console.log("settings changed", id)),
  *   rules: (rules) => console.log("rules", rules),
  *   owners: () => Promise.resolve(),
  *   resync: () => Promise.resolve(),
@@ -235,9 +236,17 @@ export class ClusterMode {
         nats,
         clock,
         `KV_${prefix}_registry`,
-        () => kvm.open(`${prefix}_registry`, { timeout: NATS_CALL_TIMEOUT_MS }),
+        // Reads go to the stream leader (no direct gets): a follower answers with what it has
+        // applied, which can be older than a change another engine was already told about.
+        () =>
+          kvm.open(`${prefix}_registry`, { allow_direct: false, timeout: NATS_CALL_TIMEOUT_MS }),
         (replicas) =>
-          kvm.create(`${prefix}_registry`, { replicas, history: 1, timeout: NATS_CALL_TIMEOUT_MS }),
+          kvm.create(`${prefix}_registry`, {
+            replicas,
+            history: 1,
+            allow_direct: false,
+            timeout: NATS_CALL_TIMEOUT_MS,
+          }),
       );
       const presence = await bucket(
         nc,
