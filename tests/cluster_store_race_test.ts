@@ -22,7 +22,13 @@ async function bucket(nc: NatsConnection, name: string, ttl?: number) {
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      return await new Kvm(nc).create(name, { replicas: 3, history: 1, ...(ttl ? { ttl } : {}) });
+      // As cluster mode opens the registry: reads from the stream leader (no direct gets).
+      return await new Kvm(nc).create(name, {
+        replicas: 3,
+        history: 1,
+        allow_direct: false,
+        ...(ttl ? { ttl } : {}),
+      });
     } catch (error) {
       if (Date.now() > deadline) throw error;
       await new Promise((r) => setTimeout(r, 250));
@@ -44,7 +50,7 @@ async function race(withLocks: boolean): Promise<{ acknowledged: number; kept: n
         ? { bucket: await kvm.open("race_locks"), holder: `writer-${i}` }
         : undefined;
       return new NatsStore(
-        await kvm.open("race_registry"),
+        await kvm.open("race_registry", { allow_direct: false }),
         new Availability(nc),
         new MemoryEventStore(),
         () => {},

@@ -71,7 +71,8 @@ IMPLEMENTATIONS.NatsStore = async () => {
   let kv;
   for (;;) {
     try {
-      kv = await new Kvm(nc).create(name, { replicas: 3 });
+      // As cluster mode opens it: reads from the stream leader, never a follower's stale copy.
+      kv = await new Kvm(nc).create(name, { replicas: 3, allow_direct: false });
       break;
     } catch (error) {
       if (!/no suitable peers/.test(String(error)) || Date.now() > deadline) throw error;

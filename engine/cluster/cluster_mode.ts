@@ -120,15 +120,23 @@ async function bucket<T>(
   open: () => Promise<T>,
   create: (replicas: number) => Promise<T>,
 ): Promise<T> {
-  const jsm = await jetstreamManager(nc, { timeout: NATS_CALL_TIMEOUT_MS });
-  try {
-    await jsm.streams.info(stream);
-    return await open();
-  } catch (error) {
-    if (!/not found/i.test(String(error))) throw error;
+  const deadline = clock.now() + PLACEMENT_WAIT_MS;
+  // A cluster that just started may not answer JetStream requests until its metadata leader is
+  // elected: a timeout is tried again until the deadline, like a placement that finds no peers.
+  for (;;) {
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: NATS_CALL_TIMEOUT_MS });
+      await jsm.streams.info(stream);
+      return await open();
+    } catch (error) {
+      if (/not found/i.test(String(error))) break;
+      if (!/timeout|jetstream not enabled/i.test(String(error)) || clock.now() > deadline) {
+        throw error;
+      }
+      await nats.pause(500);
+    }
   }
   if (!nc.info?.cluster) return await create(1);
-  const deadline = clock.now() + PLACEMENT_WAIT_MS;
   for (;;) {
     try {
       return await create(3);
