@@ -86,7 +86,9 @@ Deno.test({
     assert.ok(Array.isArray(status.body.bundles), "the single-engine fields stay");
     cluster = status.body.cluster as typeof cluster;
     const urls = new Set(cluster.engines.map((e) => e.url));
-    if (all.every((u) => urls.has(u)) || Date.now() > deadline) break;
+    // Heartbeats come every 2 s: one written before the bundle ran says it runs nothing.
+    const running = cluster.engines.every((e) => JSON.stringify(e.runs).includes(ID));
+    if ((all.every((u) => urls.has(u)) && running) || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   assert.deepEqual(new Set(cluster.engines.map((e) => e.url)), new Set(all));
