@@ -78,3 +78,23 @@ export function recordRequests(page: Page): RecordedRequests {
   page.on("request", (request) => record.urls.push(request.url()));
   return record;
 }
+
+// Page-side code is given as text: test files are type-checked without the DOM's types.
+
+/** Waits until the text of `selector` is `text`. */
+export async function waitText(page: Page, selector: string, text: string): Promise<void> {
+  await page.waitForFunction(
+    `document.querySelector(${JSON.stringify(selector)})?.textContent?.trim() === ${
+      JSON.stringify(text)
+    }`,
+  );
+}
+
+/** Waits until the text of `selector` includes `text`. */
+export async function waitIncludes(page: Page, selector: string, text: string): Promise<void> {
+  await page.waitForFunction(
+    `document.querySelector(${JSON.stringify(selector)})?.textContent?.includes(${
+      JSON.stringify(text)
+    })`,
+  );
+}

@@ -11,26 +11,9 @@ import type { Page } from "puppeteer-core";
 import { webConsole } from "../plugins/console/mod.ts";
 import { manifest, waitFor, writeBundle } from "./_helpers.ts";
 import { TEST_TOKEN, testServer } from "./_server.ts";
-import { browserTestsRun, launchBrowser } from "./_browser.ts";
+import { browserTestsRun, launchBrowser, waitIncludes, waitText } from "./_browser.ts";
 
 const WAIT_MS = 60_000;
-
-// Page-side code is given as text: this file is type-checked without the DOM's types.
-async function waitText(page: Page, selector: string, text: string): Promise<void> {
-  await page.waitForFunction(
-    `document.querySelector(${JSON.stringify(selector)})?.textContent?.trim() === ${
-      JSON.stringify(text)
-    }`,
-  );
-}
-
-async function waitIncludes(page: Page, selector: string, text: string): Promise<void> {
-  await page.waitForFunction(
-    `document.querySelector(${JSON.stringify(selector)})?.textContent?.includes(${
-      JSON.stringify(text)
-    })`,
-  );
-}
 
 async function confirm(page: Page): Promise<void> {
   await page.waitForSelector("dialog#confirm[open] #confirm-ok", { visible: true });

@@ -13,7 +13,13 @@ import { packTar } from "modern-tar";
 import { webConsole } from "../plugins/console/mod.ts";
 import { manifest, waitFor, writeBundle } from "./_helpers.ts";
 import { TEST_TOKEN, testServer } from "./_server.ts";
-import { browserTestsRun, launchBrowser, recordRequests } from "./_browser.ts";
+import {
+  browserTestsRun,
+  launchBrowser,
+  recordRequests,
+  waitIncludes,
+  waitText,
+} from "./_browser.ts";
 
 const WAIT_MS = 60_000;
 
@@ -40,26 +46,6 @@ async function confirm(page: Page): Promise<void> {
   await page.waitForSelector("dialog#confirm[open] #confirm-ok", { visible: true });
   await page.click("#confirm-ok");
   await page.waitForSelector("dialog#confirm:not([open])", { hidden: false });
-}
-
-// Page-side code is given as text: this file is type-checked without the DOM's types.
-
-/** Waits until the text of `selector` is `text`. */
-async function waitText(page: Page, selector: string, text: string): Promise<void> {
-  await page.waitForFunction(
-    `document.querySelector(${JSON.stringify(selector)})?.textContent?.trim() === ${
-      JSON.stringify(text)
-    }`,
-  );
-}
-
-/** Waits until the text of `selector` includes `text`. */
-async function waitIncludes(page: Page, selector: string, text: string): Promise<void> {
-  await page.waitForFunction(
-    `document.querySelector(${JSON.stringify(selector)})?.textContent?.includes(${
-      JSON.stringify(text)
-    })`,
-  );
 }
 
 /** Evaluates `expression` in the page. */
