@@ -838,7 +838,7 @@ export class Engine {
   async #openSettings(store: Store): Promise<void> {
     const runtime = this.#runtime;
     const settings = new BundleSettings({
-      store,
+      store: store.settings,
       box: await SecretBox.open(this.#options.dataDir, this.#secretKeys),
       clock: this.#clock,
       exists: async (id) => (await store.getBundle(id)) !== undefined,

@@ -23,7 +23,6 @@ import type { KV, KvEntry } from "@nats-io/kv";
 import { BundlehostError } from "../base/errors.ts";
 import type { EventStore } from "../store/event_store.ts";
 import type { BundleRecord, ReleaseRecord, Store, StoreChange } from "../store/store.ts";
-import type { ConfigRevision, SealedSecret } from "../store/config_store.ts";
 import type { Availability } from "./availability.ts";
 import { NatsSettings } from "./nats_settings.ts";
 import { CasLost, withRevisionLock } from "./nats_kv.ts";
@@ -131,7 +130,8 @@ export class NatsStore implements Store {
   readonly #kv: KV;
   readonly #nats: Availability;
   readonly #onClose: () => void;
-  readonly #settings: NatsSettings;
+  /** Bundle config revisions and sealed secrets (`settings.<id>` keys, nats_settings.ts). */
+  readonly settings: NatsSettings;
   readonly #locks: RevisionLocks | undefined;
   /** The event bus's storage. */
   readonly events: EventStore;
@@ -158,7 +158,7 @@ export class NatsStore implements Store {
     this.#nats = nats;
     this.events = events;
     this.#onClose = onClose;
-    this.#settings = new NatsSettings({
+    this.settings = new NatsSettings({
       read: async (key) => (await this.#read(key))?.value,
       change: (key, change) => this.#cas(key, change),
     });
@@ -354,45 +354,6 @@ export class NatsStore implements Store {
       const kept = Object.fromEntries(Object.entries(all ?? {}).filter(([, o]) => o !== id));
       return Object.keys(kept).length === 0 ? undefined : kept;
     });
-  }
-
-  /** The latest config revision of a bundle, if any (`settings.<id>`, nats_settings.ts). */
-  getConfig(id: string): Promise<ConfigRevision | undefined> {
-    return this.#settings.getConfig(id);
-  }
-
-  /** The kept config revisions of a bundle, oldest first. */
-  configHistory(id: string): Promise<ConfigRevision[]> {
-    return this.#settings.configHistory(id);
-  }
-
-  /** Writes a new config revision, durable on a quorum of servers. */
-  putConfig(
-    id: string,
-    values: Record<string, unknown>,
-    updatedAt: string,
-  ): Promise<ConfigRevision> {
-    return this.#settings.putConfig(id, values, updatedAt);
-  }
-
-  /** Every sealed secret of a bundle, ordered by name. */
-  listSecrets(id: string): Promise<SealedSecret[]> {
-    return this.#settings.listSecrets(id);
-  }
-
-  /** Writes (or replaces) one sealed secret. */
-  putSecret(id: string, secret: SealedSecret): Promise<void> {
-    return this.#settings.putSecret(id, secret);
-  }
-
-  /** Removes one secret; resolves `false` when there was none. */
-  deleteSecret(id: string, name: string): Promise<boolean> {
-    return this.#settings.deleteSecret(id, name);
-  }
-
-  /** Forgets every setting of a bundle. */
-  dropSettings(id: string): Promise<void> {
-    return this.#settings.dropSettings(id);
   }
 
   /** Releases resources (the connection belongs to the opener). */

@@ -573,7 +573,7 @@ export class Registry {
       this.#traffic.cancelStandby(id);
       if (this.#engine.routing(id)) await this.#engine.uninstall(id);
       await this.#store.commit({ deleteBundle: id });
-      await this.#store.dropSettings(id);
+      await this.#store.settings.dropSettings(id);
       await this.#engine.disown(id);
       await Deno.remove(`${this.#root}/${id}`, { recursive: true }).catch(() => {});
       await Deno.remove(`${this.#engine.dataDir}/data/${id}`, { recursive: true }).catch(() => {});

@@ -114,9 +114,8 @@ export interface SecretListing {
  * ```ts
  * import { BundleSettings, MemoryStore, SecretBox, type SettingsHost, systemClock } from "@bundlehost/sdk";
  *
- * const store = new MemoryStore();
  * const host: SettingsHost = {
- *   store,
+ *   store: new MemoryStore().settings,
  *   box: await SecretBox.open(await Deno.makeTempDir()),
  *   clock: systemClock,
  *   exists: (id) => Promise.resolve(id === "shop"),

@@ -2,8 +2,8 @@
  * Where the operator's settings of each bundle are kept: config overrides, versioned with a
  * bounded history, and secrets, sealed (encrypted) before they reach the store. The store never
  * sees a secret's plaintext: {@linkcode SealedSecret} is what the engine's secret box made of it.
- * {@linkcode Store} extends {@linkcode ConfigStore}; {@linkcode KvConfigStore} and
- * {@linkcode MemoryConfigStore} are the implementations `KvStore` and `MemoryStore` delegate to.
+ * Every {@linkcode Store} holds one as `settings`: {@linkcode KvConfigStore} in `KvStore` (the
+ * registry's database) and {@linkcode MemoryConfigStore} in `MemoryStore`.
  *
  * @module
  */
@@ -18,7 +18,7 @@ export const CONFIG_HISTORY = 20;
  * ```ts
  * import { type ConfigRevision, MemoryStore } from "@bundlehost/sdk";
  *
- * const store = new MemoryStore();
+ * const store = new MemoryStore().settings;
  * const revision: ConfigRevision = await store.putConfig("hello", { greeting: "Hi" }, new Date().toISOString());
  * console.log(revision.revision, (await store.getConfig("hello"))?.values); // 1 { greeting: "Hi" }
  * ```
@@ -39,7 +39,7 @@ export interface ConfigRevision {
  * ```ts
  * import { MemoryStore, type SealedSecret } from "@bundlehost/sdk";
  *
- * const secrets: SealedSecret[] = await new MemoryStore().listSecrets("hello");
+ * const secrets: SealedSecret[] = await new MemoryStore().settings.listSecrets("hello");
  * console.log(secrets.map((s) => `${s.name} ${s.updatedAt}`));
  * ```
  */
@@ -64,7 +64,7 @@ export interface SealedSecret {
  * ```ts
  * import { type ConfigStore, MemoryStore } from "@bundlehost/sdk";
  *
- * const store: ConfigStore = new MemoryStore();
+ * const store: ConfigStore = new MemoryStore().settings;
  * await store.putConfig("hello", { greeting: "Hi" }, "2026-01-01T00:00:00.000Z");
  * await store.putConfig("hello", { greeting: "Hey" }, "2026-01-02T00:00:00.000Z");
  * console.log((await store.configHistory("hello")).map((r) => r.revision)); // [1, 2]

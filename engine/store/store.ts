@@ -15,13 +15,7 @@ import type { Exposed } from "../core/revision.ts";
 import type { CanaryState } from "./canary_state.ts";
 import { type EventStore, MemoryEventStore } from "./event_store.ts";
 import { EVENTS_ROOT, KvEventStore } from "./kv_event_store.ts";
-import {
-  type ConfigRevision,
-  type ConfigStore,
-  KvConfigStore,
-  MemoryConfigStore,
-  type SealedSecret,
-} from "./config_store.ts";
+import { type ConfigStore, KvConfigStore, MemoryConfigStore } from "./config_store.ts";
 
 /**
  * One released version; immutable once written.
@@ -141,7 +135,9 @@ export interface OwnerStore {
  * await using engine = await createEngine({ store });
  * ```
  */
-export interface Store extends OwnerStore, ConfigStore {
+export interface Store extends OwnerStore {
+  /** Bundle config revisions and sealed secrets, kept beside the registry. */
+  readonly settings: ConfigStore;
   /** A bundle record, if any. */
   getBundle(id: string): Promise<BundleRecord | undefined>;
   /** Every bundle record, ordered by id. */
@@ -235,7 +231,8 @@ async function migrateEvents(registry: Deno.Kv, events: Deno.Kv): Promise<number
 export class KvStore implements Store {
   readonly #kv: Deno.Kv;
   readonly #eventsKv: Deno.Kv;
-  readonly #settings: ConfigStore;
+  /** Bundle config revisions and sealed secrets, in the registry's database. */
+  readonly settings: ConfigStore;
   /** The event bus's storage, in its own database. */
   readonly events: EventStore;
   /** Event records moved out of the registry database when opened (an older layout). */
@@ -250,7 +247,7 @@ export class KvStore implements Store {
    */
   constructor(kv: Deno.Kv, events: { kv: Deno.Kv; store: KvEventStore }, migrated = 0) {
     this.#kv = kv;
-    this.#settings = new KvConfigStore(kv);
+    this.settings = new KvConfigStore(kv);
     this.#eventsKv = events.kv;
     this.events = events.store;
     this.migratedEvents = migrated;
@@ -367,41 +364,6 @@ export class KvStore implements Store {
     await op.commit();
   }
 
-  /** The latest config revision of a bundle, if any. */
-  getConfig(id: string): Promise<ConfigRevision | undefined> {
-    return this.#settings.getConfig(id);
-  }
-
-  /** The kept config revisions, oldest first. */
-  configHistory(id: string): Promise<ConfigRevision[]> {
-    return this.#settings.configHistory(id);
-  }
-
-  /** Writes the next config revision. */
-  putConfig(id: string, values: Record<string, unknown>, at: string): Promise<ConfigRevision> {
-    return this.#settings.putConfig(id, values, at);
-  }
-
-  /** Every sealed secret of a bundle. */
-  listSecrets(id: string): Promise<SealedSecret[]> {
-    return this.#settings.listSecrets(id);
-  }
-
-  /** Writes one sealed secret. */
-  putSecret(id: string, secret: SealedSecret): Promise<void> {
-    return this.#settings.putSecret(id, secret);
-  }
-
-  /** Removes one secret. */
-  deleteSecret(id: string, name: string): Promise<boolean> {
-    return this.#settings.deleteSecret(id, name);
-  }
-
-  /** Forgets every setting of a bundle. */
-  dropSettings(id: string): Promise<void> {
-    return this.#settings.dropSettings(id);
-  }
-
   /** Releases resources. */
   close(): void {
     this.#kv.close();
@@ -426,7 +388,8 @@ export class MemoryStore implements Store {
   readonly #bundles = new Map<string, BundleRecord>();
   readonly #releases = new Map<string, ReleaseRecord>();
   readonly #owners = new Map<string, string>();
-  readonly #settings: ConfigStore = new MemoryConfigStore();
+  /** Bundle config revisions and sealed secrets, in memory. */
+  readonly settings: ConfigStore = new MemoryConfigStore();
   #rules: unknown;
 
   /** A bundle record, if any. */
@@ -506,41 +469,6 @@ export class MemoryStore implements Store {
   dropOwners(id: string): Promise<void> {
     for (const [key, owner] of this.#owners) if (owner === id) this.#owners.delete(key);
     return Promise.resolve();
-  }
-
-  /** The latest config revision of a bundle, if any. */
-  getConfig(id: string): Promise<ConfigRevision | undefined> {
-    return this.#settings.getConfig(id);
-  }
-
-  /** The kept config revisions, oldest first. */
-  configHistory(id: string): Promise<ConfigRevision[]> {
-    return this.#settings.configHistory(id);
-  }
-
-  /** Writes the next config revision. */
-  putConfig(id: string, values: Record<string, unknown>, at: string): Promise<ConfigRevision> {
-    return this.#settings.putConfig(id, values, at);
-  }
-
-  /** Every sealed secret of a bundle. */
-  listSecrets(id: string): Promise<SealedSecret[]> {
-    return this.#settings.listSecrets(id);
-  }
-
-  /** Writes one sealed secret. */
-  putSecret(id: string, secret: SealedSecret): Promise<void> {
-    return this.#settings.putSecret(id, secret);
-  }
-
-  /** Removes one secret. */
-  deleteSecret(id: string, name: string): Promise<boolean> {
-    return this.#settings.deleteSecret(id, name);
-  }
-
-  /** Forgets every setting of a bundle. */
-  dropSettings(id: string): Promise<void> {
-    return this.#settings.dropSettings(id);
   }
 
   /** Releases resources. */
