@@ -29,8 +29,30 @@ function chart(id: string, label: string): Html {
   `;
 }
 
+/** A scrolling table whose body (`bodyId`) the client fills; `caption` is read by screen readers. */
+function table(bodyId: string, columns: string[], caption?: string, loading?: string): Html {
+  const head = columns.map((column) => html`<th scope="col">${column}</th>`);
+  const rows = loading === undefined ? "" : html`
+    <tr>
+      <td colspan="${columns.length}">${loading}</td>
+    </tr>
+  `;
+  return html`
+    <div class="scroll">
+      <table>${caption === undefined
+        ? ""
+        : html`<caption class="sr-only">${caption}</caption>`}<thead><tr>${head}</tr></thead><tbody id="${bodyId}">${rows}</tbody></table>
+    </div>
+  `;
+}
+
+/** Panels one after another. */
+function page(...panels: Html[]): Html {
+  return html`${panels}`;
+}
+
 function overview(): Html {
-  return html`${
+  return page(
     panel(
       "engine",
       "Engine",
@@ -62,38 +84,17 @@ function overview(): Html {
           "Error ratio (%)",
         )}${chart("chart-p99", "p99 latency (ms)")}</div>
       `,
-    )
-  }
-${
+    ),
     panel(
       "bundles",
       "Bundles",
-      html`
-        <div class="scroll">
-          <table>
-            <caption class="sr-only">Bundles, their versions, traffic and breakers</caption>
-            <thead>
-              <tr>
-                <th scope="col">Bundle</th>
-                <th scope="col">State</th>
-                <th scope="col">Active</th>
-                <th scope="col">Traffic</th>
-                <th scope="col">Instances</th>
-                <th scope="col">Breaker</th>
-                <th scope="col">Calls (errors)</th>
-              </tr>
-            </thead>
-            <tbody id="bundle-rows">
-              <tr>
-                <td colspan="7">Loading…</td>
-              </tr>
-            </tbody>
-          </table>
-        </div>
-      `,
-    )
-  }
-${
+      table(
+        "bundle-rows",
+        ["Bundle", "State", "Active", "Traffic", "Instances", "Breaker", "Calls (errors)"],
+        "Bundles, their versions, traffic and breakers",
+        "Loading…",
+      ),
+    ),
     panel(
       "release",
       "Release a bundle",
@@ -112,12 +113,12 @@ ${
           <button type="submit">Release…</button>
         </form>
       `,
-    )
-  }`;
+    ),
+  );
 }
 
 function bundle(): Html {
-  return html`${
+  return page(
     panel(
       "summary",
       "Summary",
@@ -130,33 +131,20 @@ function bundle(): Html {
 <div class="charts">${chart("chart-rate", "Calls per second")}${
         chart("chart-p99", "p99 latency (ms)")
       }</div>`,
-    )
-  }
-${
+    ),
     panel(
       "versions",
       "Versions and releases",
-      html`
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">Released</th>
-                <th scope="col">State</th>
-                <th scope="col">Tier</th>
-                <th scope="col">Restarts</th>
-                <th scope="col">Calls (errors)</th>
-                <th scope="col">Action</th>
-              </tr>
-            </thead>
-            <tbody id="version-rows"></tbody>
-          </table>
-        </div>
-      `,
-    )
-  }
-${
+      table("version-rows", [
+        "Version",
+        "Released",
+        "State",
+        "Tier",
+        "Restarts",
+        "Calls (errors)",
+        "Action",
+      ]),
+    ),
     panel(
       "traffic",
       "Traffic",
@@ -165,9 +153,7 @@ ${
   <div id="traffic-inputs" class="weights"></div>
   <button type="submit">Apply split…</button>
 </form>`,
-    )
-  }
-${
+    ),
     panel(
       "canary",
       "Canary",
@@ -182,101 +168,53 @@ ${
   <button type="submit">Start canary…</button>
 </form>
 <button type="button" id="canary-abort" hidden>Abort canary…</button>`,
-    )
-  }
-${
+    ),
     panel(
       "instances",
       "Instances",
-      html`
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Instance</th>
-                <th scope="col">Version</th>
-                <th scope="col">Tier</th>
-                <th scope="col">State</th>
-                <th scope="col">PID</th>
-                <th scope="col">Memory (RSS)</th>
-                <th scope="col">In flight</th>
-              </tr>
-            </thead>
-            <tbody id="instance-rows"></tbody>
-          </table>
-        </div>
-      `,
-    )
-  }
-${
+      table("instance-rows", [
+        "Instance",
+        "Version",
+        "Tier",
+        "State",
+        "PID",
+        "Memory (RSS)",
+        "In flight",
+      ]),
+    ),
     panel(
       "governance",
       "Breaker and throttling",
       html`<dl class="tiles" id="governance-tiles"></dl>`,
-    )
-  }
-${panel("config", "Config names", html`<ul id="config-names" class="names"></ul>`)}
-${panel("secrets", "Secret names", html`<ul id="secret-names" class="names"></ul>`)}`;
+    ),
+    panel("config", "Config names", html`<ul id="config-names" class="names"></ul>`),
+    panel("secrets", "Secret names", html`<ul id="secret-names" class="names"></ul>`),
+  );
 }
 
 function events(): Html {
-  return html`${
+  return page(
     panel(
       "event-stats",
       "Event bus",
       html`<dl class="tiles" id="event-tiles"></dl>`,
-    )
-  }
-${
+    ),
     panel(
       "topics",
       "Topics",
-      html`
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Topic</th>
-                <th scope="col">Subscriber</th>
-                <th scope="col">Dead letters</th>
-              </tr>
-            </thead>
-            <tbody id="topic-rows"></tbody>
-          </table>
-        </div>
-      `,
-    )
-  }
-${
+      table("topic-rows", ["Topic", "Subscriber", "Dead letters"]),
+    ),
     panel(
       "dead-letters",
       "Dead letters",
-      html`
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Id</th>
-                <th scope="col">Topic</th>
-                <th scope="col">Bundle</th>
-                <th scope="col">Died</th>
-                <th scope="col">Error</th>
-                <th scope="col">Action</th>
-              </tr>
-            </thead>
-            <tbody id="letter-rows"></tbody>
-          </table>
-        </div>
-      `,
-    )
-  }
-${
+      table("letter-rows", ["Id", "Topic", "Bundle", "Died", "Error", "Action"]),
+    ),
     panel(
       "schedules",
       "Schedules",
       html`<ul id="schedule-list" class="names"></ul>`,
-    )
-  }`;
+    ),
+  );
 }
 
 function logs(): Html {
