@@ -48,6 +48,25 @@ Deno.test("WorkerReserve spawns nothing until asked, hands out its spares, and r
   assert.equal(spawned.length, 4, "and spawns nothing more");
 });
 
+Deno.test("WorkerReserve refills one spare per turn, so a request waits for one spawn at most", async () => {
+  const { spawned, spawn } = counting();
+  const reserve = new WorkerReserve(spawn, 2);
+  try {
+    reserve.refillSoon();
+    // The reserve's turn was queued before this one: it has run, and spawned one spare only.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(spawned.length, 1, "one spawn in the first turn");
+    await waitFor(() => reserve.idle === 2, 10_000, "the second spare, in a later turn");
+    assert.equal(spawned.length, 2);
+    reserve.take()?.terminate();
+    reserve.refillSoon();
+    await waitFor(() => reserve.idle === 2, 10_000, "the refill of the spare taken");
+    assert.equal(spawned.length, 3, "only what was taken is spawned again");
+  } finally {
+    reserve.close();
+  }
+});
+
 Deno.test("WorkerReserve drops a spare that fails to start, without ending the process", async () => {
   const broken = () =>
     new Worker("data:text/javascript,throw new Error('spare failed')", { type: "module" });

@@ -16,6 +16,7 @@ import { MessageBatcher, type Poster, unbatch } from "../wire/batcher.ts";
 import { clonesCheaply, encodeMessage, ValueCap } from "./clone_check.ts";
 import { droppedNote, LogGate } from "./log_gate.ts";
 import { startRuntime } from "./runtime.ts";
+import { warmUp } from "./warm_up.ts";
 
 /**
  * Most values a message may hold to cross by structured clone; larger ones are serialized here.
@@ -91,3 +92,6 @@ startRuntime({
     close();
   },
 });
+
+// While it waits for its init (a spare may wait long): what every first start pays, paid now.
+void warmUp();

@@ -29,7 +29,10 @@ export class Sandboxes {
   readonly #denoCommand: string;
   readonly #channel: ChannelLimits;
   readonly #children = new Set<ProcessTransport>();
-  readonly #reserve = new WorkerReserve(spawnSpare);
+  // Two spares: a burst of first calls to scaled-to-zero bundles finds one already loaded while the
+  // other is spawned (with one, each found the spare spawned right after the call before it, still
+  // loading its runtime).
+  readonly #reserve = new WorkerReserve(spawnSpare, 2);
 
   /**
    * Creates the factory.

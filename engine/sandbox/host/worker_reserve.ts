@@ -30,7 +30,8 @@ export class WorkerReserve {
    * Creates an empty reserve.
    *
    * @param spawn Spawns a spare with no permissions.
-   * @param size Spares kept: one serves releases that come one after another. @default {1}
+   * @param size Spares kept: one serves releases that come one after another; the engine keeps
+   * two, for first calls that come one after another. @default {1}
    */
   constructor(spawn: SpareFactory, size = 1) {
     this.#spawn = spawn;
@@ -58,29 +59,34 @@ export class WorkerReserve {
 
   /**
    * Refills after one turn of the event loop (a yield, not a wait): what is in progress now, such
-   * as a reply on its way out, goes first.
+   * as a reply on its way out, goes first. One spare is spawned per turn, so the requests that
+   * arrive meanwhile wait for one spawn at most, not for the whole reserve.
    */
   refillSoon(): void {
     if (this.#closed || this.#soon !== undefined) return;
     this.#soon = setTimeout(() => {
       this.#soon = undefined;
-      this.refill();
+      if (this.#closed || this.#idle.length >= this.#size) return;
+      this.#spawnOne();
+      if (this.#idle.length < this.#size) this.refillSoon();
     }, 0);
   }
 
   /** Spawns spares up to the reserve's size, now. */
   refill(): void {
-    while (!this.#closed && this.#idle.length < this.#size) {
-      const worker = this.#spawn();
-      // A spare that fails to start is dropped; unhandled, its error would end the engine.
-      const onError = (event: Event) => {
-        event.preventDefault();
-        this.#drop(worker);
-      };
-      worker.addEventListener("error", onError);
-      this.#onError.set(worker, onError);
-      this.#idle.push(worker);
-    }
+    while (!this.#closed && this.#idle.length < this.#size) this.#spawnOne();
+  }
+
+  #spawnOne(): void {
+    const worker = this.#spawn();
+    // A spare that fails to start is dropped; unhandled, its error would end the engine.
+    const onError = (event: Event) => {
+      event.preventDefault();
+      this.#drop(worker);
+    };
+    worker.addEventListener("error", onError);
+    this.#onError.set(worker, onError);
+    this.#idle.push(worker);
   }
 
   #drop(worker: Worker): void {
