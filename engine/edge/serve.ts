@@ -17,7 +17,10 @@
  *
  * WebSockets: Deno's per-connection server closes a connection once its HTTP exchange is over,
  * upgraded or not (measured on Deno 2.9.6: the socket opens, then closes with 1005), so the owned
- * edge refuses upgrades with 501. An operator who needs WebSockets through `/b/` asks for them
+ * edge refuses upgrades with 501. It is Deno's doing, not the edge's: once the 101 is written the
+ * connection's task is over, and the server's `finished` then shuts it down forcibly, which closes
+ * every WebSocket upgraded on it (`serve_test.ts` re-checks this with none of the edge's parts;
+ * docs/architecture.md, "Streams and WebSockets", lists the other designs measured). An operator who needs WebSockets through `/b/` asks for them
  * (`websockets: true`, `main.ts --websockets`) and gets `Deno.serve` in place of the owned edge,
  * with the same unhandled-rejection guard and without the cap and head timeout: a reverse proxy in
  * front must bound connections then (README, "Streaming and WebSockets").

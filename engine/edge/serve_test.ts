@@ -132,3 +132,57 @@ Deno.test("serveEdge shutdown closes idle connections and stops listening", asyn
   idle.close();
   await assert.rejects(fetch(`${server.url}/gone`));
 });
+
+/** Opens a WebSocket, sends `ping`, and reports the echo, if one came before the socket closed. */
+async function pingOver(port: number): Promise<{ echo?: string }> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+  let echo: string | undefined;
+  socket.onopen = () => socket.send("ping");
+  socket.onmessage = (event) => {
+    echo = String(event.data);
+    socket.close();
+  };
+  await new Promise((resolve) => socket.onclose = resolve);
+  return { echo };
+}
+
+Deno.test("Platform fact: Deno's per-connection server closes a WebSocket upgraded on it (why the edge answers 501; fails when a Deno release fixes it)", async () => {
+  // The same echo handler, first behind Deno.serve: the socket lives and echoes.
+  let serverClose: number | undefined;
+  const echo = (request: Request) => {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.onmessage = (event) => socket.send(`echo:${event.data}`);
+    socket.onclose = (event) => serverClose = event.code;
+    return response;
+  };
+  const served = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, echo);
+  assert.equal((await pingOver(served.addr.port)).echo, "echo:ping");
+  await served.shutdown();
+
+  // Then behind Deno's per-connection server alone: no connection table, no head timeout, no
+  // abort and no close from this side. Its `finished` settles as soon as the 101 is written (the
+  // connection's HTTP task is over) and then closes the server forcibly, which closes every
+  // WebSocket upgraded on it: the socket opens and dies with 1005 before any message passes.
+  serverClose = undefined;
+  const serveConnection = connectionServer()!;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const finished: Promise<void>[] = [];
+  const accepting = (async () => {
+    const conn = await listener.accept();
+    const never = new AbortController();
+    finished.push(
+      serveConnection(conn, never.signal, echo, () => new Response(null, { status: 500 })).finished,
+    );
+  })();
+  const outcome = await pingOver((listener.addr as Deno.NetAddr).port);
+  await accepting;
+  await finished[0];
+  listener.close();
+  assert.equal(
+    outcome.echo,
+    undefined,
+    "the socket carried a message: the edge may serve WebSockets now",
+  );
+  await until(() => serverClose !== undefined, "the server-side socket to close");
+  assert.equal(serverClose, 1005);
+});
