@@ -21,6 +21,13 @@ import { isCasFailure, jsonBytes } from "./nats_kv.ts";
 /** Most unsettled deliveries looked at in one round. */
 const MAX_SETTLE = 64;
 
+/**
+ * Which intent a later one may replace: an acknowledgement (the handler ran) outranks a
+ * dead-lettering, which outranks a release, so the dispatcher's retry after an acknowledgement
+ * that failed never hides that the event's reference is still to be dropped.
+ */
+const RANK = { release: 0, dead: 1, ack: 2 } as const;
+
 /** What a write NATS did not answer meant for a delivery. */
 export type Intent =
   | { kind: "ack"; eventId: string }
@@ -69,16 +76,22 @@ export class ClaimLedger {
     try {
       const done = await call();
       if (done) this.#unsettled.delete(id);
-      else if (intent) this.#unsettled.set(id, intent);
+      else this.#keep(id, intent);
       return done;
     } catch (error) {
-      if (intent) this.#unsettled.set(id, intent);
+      this.#keep(id, intent);
       throw error;
     } finally {
       const busy = this.#busy.get(id)! - 1;
       if (busy === 0) this.#busy.delete(id);
       else this.#busy.set(id, busy);
     }
+  }
+
+  /** Keeps `intent` for `id` unless a higher-ranked one is kept already. */
+  #keep(id: string, intent: Intent | undefined): void {
+    const kept = this.#unsettled.get(id);
+    if (intent && (!kept || RANK[intent.kind] >= RANK[kept.kind])) this.#unsettled.set(id, intent);
   }
 
   /** Marks `id` claimed by an attempt running here (`false`: no longer). */
@@ -132,8 +145,11 @@ export class ClaimLedger {
     const key = `${DELIVERY_KEY}.${keyToken(id)}`;
     const current = await this.#records.refresh(key);
     if (!current) {
-      // Gone: the acknowledgement (or someone's) went through; its event may still be held.
-      if (intent.kind === "ack") await this.#records.release(intent.eventId, id);
+      // Gone: the acknowledgement (or someone's) went through; its event may still be held,
+      // unless a dead letter of the same id holds it now.
+      if (intent.kind === "ack" && !(await this.#records.getDeadLetter(id))) {
+        await this.#records.release(intent.eventId, id);
+      }
       return true;
     }
     if (
