@@ -148,7 +148,7 @@ export class ClaimLedger {
       // Gone: the acknowledgement (or someone's) went through; its event may still be held,
       // unless a dead letter of the same id holds it now.
       if (intent.kind === "ack" && !(await this.#records.getDeadLetter(id))) {
-        await this.#records.release(intent.eventId, id);
+        return await this.#records.release(intent.eventId, id);
       }
       return true;
     }
@@ -158,8 +158,7 @@ export class ClaimLedger {
     ) return true;
     if (intent.kind === "ack") {
       if (!(await this.#records.deleteAt(key, current.revision))) return false;
-      await this.#records.release(current.record.eventId, id);
-      return true;
+      return await this.#records.release(current.record.eventId, id);
     }
     if (intent.kind === "dead") {
       await this.#records.deadLetter(id, intent.failure);

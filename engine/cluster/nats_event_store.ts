@@ -309,14 +309,23 @@ export class NatsEventStore implements EventStore {
     return released;
   }
 
-  /** Removes a delivered delivery, and its event when nothing refers to it any more. */
-  ack(id: string): Promise<boolean> {
+  /**
+   * Removes a delivered delivery, and its event when nothing refers to it any more. Whatever of
+   * that NATS did not answer or a revision lock refused is kept as unsettled and done later.
+   */
+  async ack(id: string): Promise<boolean> {
     this.#claims.hold(id, false);
     const key = `${DELIVERY_KEY}.${keyToken(id)}`;
     const eventId = this.#mirror.deliveries.get(key)?.record.eventId;
     // NATS not answering: settled later, the delivery deleted if it is still this engine's claim.
     const intent = eventId === undefined ? undefined : { kind: "ack" as const, eventId };
-    return this.#claims.track(id, intent, () => this.#writes.ack(id));
+    let deleted = false;
+    await this.#claims.track(id, intent, async () => {
+      const outcome = await this.#writes.ack(id);
+      deleted = outcome.deleted;
+      return outcome.deleted && outcome.released;
+    });
+    return deleted;
   }
 
   /** Moves a pending delivery to the dead letters (settled later when NATS does not answer). */

@@ -124,12 +124,12 @@ export class DeliveryWrites {
   }
 
   /**
-   * Deletes a delivered delivery, and drops its event reference; `false` when it is gone or
-   * kept changing.
+   * Deletes a delivered delivery (`deleted`: `false` when it is gone or kept changing), and drops
+   * its event reference (`released`: `false` when that is still to do).
    *
    * @throws {BundlehostError} `UNAVAILABLE` when NATS did not answer several tries.
    */
-  async ack(id: string): Promise<boolean> {
+  async ack(id: string): Promise<{ deleted: boolean; released: boolean }> {
     const key = `${DELIVERY_KEY}.${keyToken(id)}`;
     let current = this.#records.mirror.deliveries.get(key) ?? await this.#records.refresh(key);
     const eventId = current?.record.eventId;
@@ -137,8 +137,10 @@ export class DeliveryWrites {
     for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
       try {
         if (await this.#records.deleteAt(key, current.revision)) {
-          await this.#records.release(current.record.eventId, id);
-          return true;
+          return {
+            deleted: true,
+            released: await this.#records.release(current.record.eventId, id),
+          };
         }
       } catch (error) {
         if (++unavailable > UNAVAILABLE_RETRIES) throw error;
@@ -148,10 +150,9 @@ export class DeliveryWrites {
     }
     // Gone after a try NATS did not answer: that try deleted it.
     if (!current && unavailable > 0 && eventId !== undefined) {
-      await this.#records.release(eventId, id);
-      return true;
+      return { deleted: true, released: await this.#records.release(eventId, id) };
     }
-    return false;
+    return { deleted: false, released: false };
   }
 
   /** Reads a key again after a failed write, trying again while NATS does not answer. */
