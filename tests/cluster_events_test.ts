@@ -216,7 +216,7 @@ async function outboxEmpties(cluster: EventCluster, timeoutMs: number, refused: 
       timeoutMs,
       `an empty outbox seen by ${e.events.owner}`,
     ).catch((error) => {
-      throw new Error(`${error.message}; it sees ${JSON.stringify(seen)}`);
+      throw new Error(`${error.message}; it sees ${JSON.stringify(seen)}, ${refused} refused`);
     });
   }
 }
