@@ -30,6 +30,11 @@ export interface NatsCluster extends AsyncDisposable {
   urls: string;
   /** SIGKILLs node `index` (0-based) and waits for its process to end. */
   kill(index: number): Promise<void>;
+  /**
+   * SIGSTOPs node `index`: it keeps its connections but answers nothing, as a hung machine
+   * would (requests to it time out with their outcome unknown); {@linkcode kill} ends it.
+   */
+  freeze(index: number): void;
   /** Starts node `index` again on its ports and store, and waits until it is healthy. */
   restart(index: number): Promise<void>;
   /** Waits until every running node reports JetStream healthy. */
@@ -175,6 +180,10 @@ export async function startNatsCluster(root: string, nodes = 3): Promise<NatsClu
     nodes: states,
     urls: states.map((s) => s.url).join(","),
     kill,
+    freeze(index) {
+      const s = states[index];
+      if (s?.child && s.running) s.child.kill("SIGSTOP");
+    },
     async restart(index) {
       const s = states[index];
       if (!s || s.running) return;

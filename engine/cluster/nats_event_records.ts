@@ -108,8 +108,10 @@ export class EventRecords {
    *
    * @param eventId The event.
    * @param holder The delivery (or dead letter) id that no longer needs it.
+   * @returns Whether the reference is gone; `false` when the event kept changing, or its revision
+   *   lock was held by a write NATS did not answer (try again later).
    */
-  async release(eventId: string, holder: string): Promise<void> {
+  async release(eventId: string, holder: string): Promise<boolean> {
     for (let failures = 0;; failures++) {
       try {
         return await this.#release(eventId, holder);
@@ -119,27 +121,28 @@ export class EventRecords {
     }
   }
 
-  async #release(eventId: string, holder: string): Promise<void> {
+  async #release(eventId: string, holder: string): Promise<boolean> {
     const key = `${EVENT_KEY}.${keyToken(eventId)}`;
     for (let tries = 0; tries < MAX_CAS_TRIES; tries++) {
       const entry = await liveEntry(this.kv, key);
-      if (!entry) return;
+      if (!entry) return true;
       const stored = parse<StoredEvent>(entry);
-      if (!stored.holders.includes(holder)) return;
+      if (!stored.holders.includes(holder)) return true;
       const holders = stored.holders.filter((h) => h !== holder);
       if (holders.length === 0) {
-        if (await this.deleteAt(key, entry.revision)) return;
+        if (await this.deleteAt(key, entry.revision)) return true;
         continue;
       }
       const value = jsonBytes({ ...stored, holders });
       try {
         const revision = await this.write(key, value, entry.revision);
         this.mirror.apply(key, revision, value);
-        return;
+        return true;
       } catch (error) {
         if (!isCasFailure(error)) throw error;
       }
     }
+    return false;
   }
 
   /** Moves a pending delivery to the dead letters. */

@@ -25,6 +25,12 @@
  * Every NATS call has a timeout (`timeoutMs`); a failure other than a lost CAS is
  * `UNAVAILABLE`.
  *
+ * **Unknown outcomes.** A claim, acknowledgement, dead-lettering or release that NATS did not
+ * answer (a node killed, a leader being elected) may have been written or not. The delivery is
+ * kept as unsettled (`nats_event_claims.ts`) and re-read every {@linkcode SETTLE_MS} until it is
+ * finished or released; a claim of this engine that no attempt here holds is released the same
+ * way, so a live engine never keeps a claim nobody works on.
+ *
  * @module
  */
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -49,7 +55,6 @@ import {
   EventMirror,
   keyToken,
   MARK_KEY,
-  type MirroredDelivery,
   type StoredDelivery,
 } from "./nats_event_mirror.ts";
 import {
@@ -58,19 +63,17 @@ import {
   openEventBuckets,
 } from "./nats_event_buckets.ts";
 import { OwnerHeartbeats } from "./nats_event_owners.ts";
+import { ClaimLedger } from "./nats_event_claims.ts";
+import { DeliveryWrites } from "./nats_event_writes.ts";
 import { EventWatch } from "./nats_event_watch.ts";
-import { EventRecords, MAX_CAS_TRIES, parse, type StoredEvent } from "./nats_event_records.ts";
+import { EventRecords, parse, type StoredEvent } from "./nats_event_records.ts";
 import { connectCluster } from "./connection.ts";
 import { isCasFailure, jsonBytes, liveEntry, natsCall } from "./nats_kv.ts";
 
 export type { NatsEventStoreOptions } from "./nats_event_buckets.ts";
 
-/** Further tries of a change NATS did not answer, each after {@linkcode RETRY_PAUSE_MS}. */
-const UNAVAILABLE_RETRIES = 3;
-/** Pause before such a try, ms. */
-const RETRY_PAUSE_MS = 500;
-/** Most revisions remembered for the deliveries `due()` handed out. */
-const MAX_HANDED = 10_000;
+/** Least time between two rounds of settling unknown outcomes, ms. */
+export const SETTLE_MS = 1_000;
 
 /**
  * The cluster event store on NATS JetStream; see the module documentation for its design.
@@ -93,8 +96,12 @@ export class NatsEventStore implements EventStore {
   readonly #heartbeats: OwnerHeartbeats;
   readonly #watch: EventWatch;
   readonly #clock: Clock;
-  /** Revisions of the deliveries `due()` returned, by id (oldest first, bounded). */
-  readonly #handed = new Map<string, number>();
+  readonly #writes: DeliveryWrites;
+  readonly #claims: ClaimLedger;
+  /** The settling round in progress (or the last one), and when it started (monotonic ms). */
+  #settling: Promise<void> = Promise.resolve();
+  #settledAt = -Infinity;
+  #closed = false;
   #connection?: NatsConnection;
 
   private constructor(buckets: EventBuckets, owner: string) {
@@ -105,6 +112,13 @@ export class NatsEventStore implements EventStore {
     this.#heartbeats = new OwnerHeartbeats(owners, owner, clock, ttl);
     this.#watch = new EventWatch(kv, this.#mirror, clock);
     this.#clock = clock;
+    this.#claims = new ClaimLedger(this.#records, owner);
+    this.#writes = new DeliveryWrites(
+      this.#records,
+      owner,
+      clock,
+      (o) => this.#heartbeats.orphaned(o),
+    );
   }
 
   /**
@@ -159,6 +173,8 @@ export class NatsEventStore implements EventStore {
 
   /** Stops the watch and the heartbeat (claims expire with the heartbeat's TTL). */
   async close(): Promise<void> {
+    this.#closed = true;
+    await this.#settling;
     await this.#watch.stop();
     await this.#heartbeats.stop();
     await this.#connection?.close();
@@ -233,65 +249,53 @@ export class NatsEventStore implements EventStore {
 
   /** Deliveries due by `now` (and claims of engines whose heartbeat expired), soonest first. */
   async due(now: number, limit: number): Promise<DeliveryRecord[]> {
+    this.#settle(now);
     await this.#heartbeats.check(this.#mirror.claimOwners(this.owner));
     const due = this.#mirror.due(now, limit, (owner) => this.#heartbeats.orphaned(owner));
-    for (const { record, revision } of due) {
-      // A claim of this record must find it at the revision read here (see `update`).
-      this.#handed.delete(record.id);
-      this.#handed.set(record.id, revision);
-    }
-    for (const id of this.#handed.keys()) {
-      if (this.#handed.size <= MAX_HANDED) break;
-      this.#handed.delete(id);
-    }
+    // A claim of these records must find them at the revisions read here (see `update`).
+    this.#writes.handed(due);
     return due.map(({ record }) => record);
   }
 
-  /** Replaces a pending delivery by CAS; `false` when it is gone or another engine claimed it. */
-  async update(delivery: DeliveryRecord): Promise<boolean> {
-    const key = `${DELIVERY_KEY}.${keyToken(delivery.id)}`;
-    const { owner: _owner, ...record } = delivery as StoredDelivery;
-    const stored: StoredDelivery = record.claimedAt === undefined
-      ? record
-      : { ...record, owner: this.owner };
-    const value = jsonBytes(stored);
-    const handed = this.#handed.get(record.id);
-    this.#handed.delete(record.id);
-    const landed = (d?: MirroredDelivery) =>
-      d?.owner === stored.owner && JSON.stringify(d?.record) === JSON.stringify(record);
-    let current = this.#mirror.deliveries.get(key) ?? await this.#records.refresh(key);
-    let unavailable = 0;
-    for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
-      // A claim, unless it is this store's own claim written again (a map checkpoint).
-      const claiming = record.claimedAt !== undefined &&
-        (current.owner !== this.owner || record.claimedAt !== current.record.claimedAt);
-      // Another engine's live claim is never taken over, however fresh this reading is.
-      if (
-        claiming && current.record.claimedAt !== undefined && current.owner !== undefined &&
-        current.owner !== this.owner && !this.#heartbeats.orphaned(current.owner)
-      ) return false;
-      // A claim holds only on the revision `due()` read: a newer one may be another's claim.
-      const revision = claiming && tries === 0 && handed !== undefined ? handed : current.revision;
-      try {
-        const next = await this.#records.write(key, value, revision);
-        this.#mirror.apply(key, next, value);
-        return true;
-      } catch (error) {
-        if (!isCasFailure(error) && ++unavailable > UNAVAILABLE_RETRIES) throw error;
-        if (!isCasFailure(error)) await this.#pause();
-      }
-      current = await this.#records.refresh(key);
-      // A try that timed out may have been written after all.
-      if (landed(current)) return true;
-      // Someone else changed it since it was read: a claim made on that reading is lost.
-      if (claiming && unavailable === 0) return false;
-    }
-    return false;
+  /**
+   * Starts a round of settling unknown outcomes in the background, unless one runs or the last
+   * started less than {@linkcode SETTLE_MS} ago.
+   */
+  #settle(now: number): void {
+    const at = this.#clock.monotonic();
+    if (this.#closed || at - this.#settledAt < SETTLE_MS) return;
+    this.#settledAt = Infinity;
+    this.#settling = this.#claims.settle(now).finally(() => {
+      this.#settledAt = this.#clock.monotonic();
+    });
   }
 
-  /** Waits before trying again a change NATS did not answer (a leader election, a reconnect). */
-  #pause(): Promise<void> {
-    return new Promise((resolve) => this.#clock.setTimeout(resolve, RETRY_PAUSE_MS));
+  /** How many deliveries wait for an unknown write outcome to be settled (for tests). */
+  get unsettled(): number {
+    return this.#claims.unsettled;
+  }
+
+  /**
+   * Replaces a pending delivery by CAS; `false` when it is gone or another engine claimed it.
+   * A claim NATS did not answer is kept as unsettled (it may have been written); so is a release
+   * NATS did not answer, with the record it meant to write.
+   */
+  update(delivery: DeliveryRecord): Promise<boolean> {
+    const { owner: _owner, ...record } = delivery as StoredDelivery;
+    const claim = record.claimedAt !== undefined;
+    if (!claim) this.#claims.hold(record.id, false);
+    const intent = claim ? undefined : { kind: "release" as const, record };
+    return this.#claims.track(record.id, intent, async () => {
+      const outcome = await this.#writes.update(record).catch((error) => {
+        if (claim && !this.#claims.holds(record.id)) this.#claims.doubt(record.id);
+        throw error;
+      });
+      if (claim && outcome.written) this.#claims.hold(record.id, true);
+      else if (claim && outcome.doubt && !this.#claims.holds(record.id)) {
+        this.#claims.doubt(record.id);
+      }
+      return outcome.written;
+    });
   }
 
   /** Makes this store's own claimed deliveries due at `now` (start-up after a crash). */
@@ -305,38 +309,37 @@ export class NatsEventStore implements EventStore {
     return released;
   }
 
-  /** Removes a delivered delivery, and its event when nothing refers to it any more. */
+  /**
+   * Removes a delivered delivery, and its event when nothing refers to it any more. Whatever of
+   * that NATS did not answer or a revision lock refused is kept as unsettled and done later.
+   */
   async ack(id: string): Promise<boolean> {
+    this.#claims.hold(id, false);
     const key = `${DELIVERY_KEY}.${keyToken(id)}`;
-    let current = this.#mirror.deliveries.get(key) ?? await this.#records.refresh(key);
-    const eventId = current?.record.eventId;
-    let unavailable = 0;
-    for (let tries = 0; current && tries < MAX_CAS_TRIES; tries++) {
-      try {
-        if (await this.#records.deleteAt(key, current.revision)) {
-          await this.#records.release(current.record.eventId, id);
-          return true;
-        }
-      } catch (error) {
-        if (++unavailable > UNAVAILABLE_RETRIES) throw error;
-        await this.#pause();
-      }
-      current = await this.#records.refresh(key);
-    }
-    // Gone after a try NATS did not answer: that try deleted it.
-    if (!current && unavailable > 0 && eventId !== undefined) {
-      await this.#records.release(eventId, id);
-      return true;
-    }
-    return false;
+    const eventId = this.#mirror.deliveries.get(key)?.record.eventId;
+    // NATS not answering: settled later, the delivery deleted if it is still this engine's claim.
+    const intent = eventId === undefined ? undefined : { kind: "ack" as const, eventId };
+    let deleted = false;
+    await this.#claims.track(id, intent, async () => {
+      const outcome = await this.#writes.ack(id);
+      deleted = outcome.deleted;
+      return outcome.deleted && outcome.released;
+    });
+    return deleted;
   }
 
-  /** Moves a pending delivery to the dead letters. */
-  deadLetter(
+  /** Moves a pending delivery to the dead letters (settled later when NATS does not answer). */
+  async deadLetter(
     id: string,
     failure: { error: string; at: number },
   ): Promise<DeadLetterRecord | undefined> {
-    return this.#records.deadLetter(id, failure);
+    this.#claims.hold(id, false);
+    let letter: DeadLetterRecord | undefined;
+    await this.#claims.track(id, { kind: "dead", failure }, async () => {
+      letter = await this.#records.deadLetter(id, failure);
+      return letter !== undefined;
+    });
+    return letter;
   }
 
   /** Dead letters in id order. */

@@ -3,6 +3,11 @@
  * cluster event bucket. A watch that ends while it is wanted (its consumer lost with a NATS node,
  * or NATS away) is started again after the last revision it delivered.
  *
+ * A watch can also go silent without ending: its consumer lived on a NATS node that was killed,
+ * and the client only notices after two missed idle heartbeats (a minute). So every
+ * {@linkcode CHECK_MS} the watch's progress is compared with the bucket's last revision; a watch
+ * that stays behind for two checks in a row, delivering nothing, is started again there and then.
+ *
  * @module
  */
 import type { KV, KvWatchEntry } from "@nats-io/kv";
@@ -15,6 +20,8 @@ import { natsCall } from "./nats_kv.ts";
 export const WATCH_LOAD_MS = 10_000;
 /** Pause before a watch that ended is started again, ms. */
 const RESTART_MS = 250;
+/** Period of the check that the watch keeps up with the bucket, ms. */
+export const CHECK_MS = 2_000;
 
 /** A running watch of the event bucket. */
 export class EventWatch {
@@ -24,6 +31,10 @@ export class EventWatch {
   #watch?: QueuedIterator<KvWatchEntry>;
   #running: Promise<void> = Promise.resolve();
   #stopped = false;
+  #checkTimer?: TimerHandle;
+  #checking: Promise<void> = Promise.resolve();
+  /** The revision the watch had delivered at the last check, and how many checks it was behind. */
+  #progress = { watched: -1, behind: 0 };
 
   /**
    * @param kv The event bucket.
@@ -57,6 +68,7 @@ export class EventWatch {
     if (empty) ready();
     this.#watch = await natsCall("watching the event bucket", () => this.#kv.watch({ key: ">" }));
     this.#running = this.#run(ready);
+    this.#armCheck();
     const limit = this.#pause(WATCH_LOAD_MS);
     await Promise.race([loaded, limit.done]);
     this.#clock.clearTimeout(limit.timer);
@@ -85,9 +97,35 @@ export class EventWatch {
     }
   }
 
+  #armCheck(): void {
+    if (this.#stopped) return;
+    this.#checkTimer = this.#clock.setTimeout(() => {
+      this.#checking = this.#check().finally(() => this.#armCheck());
+    }, CHECK_MS);
+  }
+
+  /** Starts the watch again when it stayed behind the bucket for two checks, delivering nothing. */
+  async #check(): Promise<void> {
+    let last: number;
+    try {
+      last = (await this.#kv.status()).streamInfo.state.last_seq;
+    } catch {
+      return; // NATS away: nothing to compare with.
+    }
+    const watched = this.#mirror.watched;
+    const stalled = last > watched && watched === this.#progress.watched;
+    this.#progress = { watched, behind: stalled ? this.#progress.behind + 1 : 0 };
+    if (this.#progress.behind >= 2 && !this.#stopped) {
+      this.#progress.behind = 0;
+      this.#watch?.stop();
+    }
+  }
+
   /** Stops watching. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#clock.clearTimeout(this.#checkTimer);
+    await this.#checking;
     this.#watch?.stop();
     await this.#running;
   }
