@@ -356,14 +356,24 @@ export class PluginHost<E> {
       }
       if (answer === undefined) continue;
       if (answer instanceof Response) return Promise.resolve(answer);
-      return Promise.resolve(answer).then(
-        (response) => response !== undefined ? response : this.#firstFrom(i + 1, request),
-        (error: unknown) => {
-          throw new PluginError(plugin.name, "fetch", error);
-        },
-      );
+      return this.#settle(i, answer, request);
     }
     return Promise.resolve(undefined);
+  }
+
+  /** Waits for plugin `index`'s answer; moves on to the next plugins when it declines. */
+  async #settle(
+    index: number,
+    answer: Response | Promise<Response | undefined>,
+    request: Request,
+  ): Promise<Response | undefined> {
+    let response: Response | undefined;
+    try {
+      response = await answer;
+    } catch (error) {
+      throw new PluginError(this.#plugins[index]!.name, "fetch", error);
+    }
+    return response !== undefined ? response : await this.#firstFrom(index + 1, request);
   }
 
   /**
