@@ -110,3 +110,27 @@ Deno.test("CallHistory refuses an interval under 100 ms", () => {
   }
   assert(threw);
 });
+
+Deno.test("CallHistory counts runs of the same bundle in the interval each call ended in", async () => {
+  const clock = new ManualClock(0);
+  const history = new CallHistory(clock, { intervalMs: 1_000, maxBundles: 1 });
+  history.record("a", 1, false);
+  history.record("a", 1, false);
+  history.record("b", 1, true);
+  history.record("b", 1, false);
+  await clock.advance(1_000);
+  history.record("b", 1, false);
+  history.record("b", 1, false);
+  history.record("a", 1, false);
+  await clock.advance(1_000);
+  const [first, second] = history.snapshot().samples;
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(first!.bundles).map(([id, c]) => [id, [c.calls, c.errors]])),
+    { a: [2, 0], [OTHER_BUNDLES]: [2, 1] },
+  );
+  // A new interval starts its own tallies: "b" now comes first and has the interval's one slot.
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(second!.bundles).map(([id, c]) => [id, [c.calls, c.errors]])),
+    { b: [2, 0], [OTHER_BUNDLES]: [1, 0] },
+  );
+});

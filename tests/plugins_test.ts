@@ -13,7 +13,7 @@ import {
   type EngineOptions,
   type LogEvent,
 } from "../mod.ts";
-import { type Plugin, PluginError } from "../engine/plugin/plugin.ts";
+import { type Plugin, PluginError, PluginHost } from "../engine/plugin/plugin.ts";
 import { ENGINE_VERSION } from "../engine/base/version.ts";
 import { FAST, manifest, rejects, writeBundle } from "./_helpers.ts";
 import { admin, releasePath, rpc } from "./_http.ts";
@@ -375,4 +375,45 @@ Deno.test("createEngine refuses plugins that cannot be ordered or do not fit the
     await rejects(() => Deno.stat(options.dataDir!), Deno.errors.NotFound);
     await Deno.remove(options.root, { recursive: true });
   }
+});
+
+Deno.test("PluginHost.first passes over hooks that decline synchronously or asynchronously, and names one that rejects", async () => {
+  const calls: string[] = [];
+  const host = new PluginHost<unknown>([
+    { name: "sync-skip", fetch: () => void calls.push("sync-skip") },
+    {
+      name: "async-skip",
+      fetch: () => {
+        calls.push("async-skip");
+        return Promise.resolve(undefined);
+      },
+    },
+    {
+      name: "async-answer",
+      fetch: (request) => {
+        calls.push("async-answer");
+        if (request.url.endsWith("/reject")) return Promise.reject(new RangeError("no luck"));
+        return Promise.resolve(
+          request.url.endsWith("/answer") ? new Response("async") : undefined,
+        );
+      },
+    },
+    { name: "last", fetch: () => new Response("last") },
+  ]);
+  const answered = await host.first(new Request("http://h/answer"));
+  assert.equal(await answered?.text(), "async");
+  assert.deepEqual(calls, ["sync-skip", "async-skip", "async-answer"]);
+  calls.length = 0;
+  assert.equal(await (await host.first(new Request("http://h/other")))?.text(), "last");
+  assert.deepEqual(calls, ["sync-skip", "async-skip", "async-answer"]);
+  await assert.rejects(
+    host.first(new Request("http://h/reject")),
+    (error: unknown) =>
+      error instanceof PluginError &&
+      error.message === 'Plugin "async-answer" failed in hook "fetch": no luck',
+  );
+  assert.equal(
+    await new PluginHost<unknown>([{ name: "none" }]).first(new Request("http://h/")),
+    undefined,
+  );
 });

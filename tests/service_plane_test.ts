@@ -195,6 +195,34 @@ Deno.test("Service plane forwards /b/:id/* to the bundle's fetch handler", async
   assert.match((await noHandler.json()).error.message, /plain@1\.0\.0 has no fetch handler/);
 });
 
+Deno.test("Service plane answers /b/ alike with and without the router: headers confined, HEAD and escapes", async () => {
+  await using srv = await testServer();
+  await release(srv, "echo", { services: { Echo: "1.0.0" } }, ECHO);
+  // A plain path is answered before the router; an escaped id and HEAD go through the router.
+  const plain = await fetch(`${srv.url}/b/echo/x`);
+  const escaped = await fetch(`${srv.url}/b/%65cho/x`);
+  for (const response of [plain, escaped]) {
+    assert.equal(response.status, 201);
+    assert.equal(response.headers.get("x-bundle"), "echo@1.0.0");
+    assert.match(response.headers.get("content-security-policy") ?? "", /^sandbox /);
+    assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(response.headers.get("set-cookie"), "a=1; Path=/b/echo/");
+    assert.equal((await response.json()).path, "/x");
+  }
+  const head = await fetch(`${srv.url}/b/echo/x`, { method: "HEAD" });
+  assert.equal(head.status, 201);
+  assert.equal(head.headers.get("x-bundle"), "echo@1.0.0");
+  assert.equal(await head.text(), "");
+  const worker = await fetch(`${srv.url}/b/echo/sw.js`, {
+    headers: { "service-worker": "script" },
+  });
+  assert.equal(worker.status, 403);
+  assert.equal((await worker.json()).error.code, "FORBIDDEN");
+  const late = await fetch(`${srv.url}/b/echo/x`, { headers: { "x-timeout-ms": "soon" } });
+  assert.equal(late.status, 400);
+  assert.match((await late.json()).error.message, /x-timeout-ms must be a positive integer/);
+});
+
 Deno.test("Service plane reports health with active and total bundle counts", async () => {
   await using srv = await testServer();
   const health = async () => {

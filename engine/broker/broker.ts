@@ -105,7 +105,8 @@ interface CallState {
   route?: CompiledRoute;
   mock?: "force" | "fail";
   deadline: number;
-  visited: Set<string>;
+  /** Bundles already tried, made at the first degradation (most calls never degrade). */
+  visited?: Set<string>;
 }
 
 const FAILURE_CODES = new Set(["TIMEOUT", "BUNDLE_ERROR", "BUNDLE_CRASHED", "UNAVAILABLE"]);
@@ -273,7 +274,6 @@ export class Broker {
       request,
       service,
       deadline: request.deadline,
-      visited: new Set(),
     };
     if (range !== undefined) state.range = range;
     if (route) state.route = route;
@@ -320,7 +320,6 @@ export class Broker {
       request,
       service: id,
       deadline: request.deadline,
-      visited: new Set(),
     };
     const entry = this.#host.entry(id);
     const revision = entry && servingRevision(entry);
@@ -399,11 +398,12 @@ export class Broker {
     reason: DegradeReason,
     error: unknown,
   ): Promise<CallOutcome> {
-    state.visited.add(from.id);
+    const visited = state.visited ??= new Set();
+    visited.add(from.id);
     const targetId = this.#degradeTarget(from);
     if (
-      targetId !== undefined && !state.visited.has(targetId) &&
-      state.visited.size <= MAX_DEGRADE_DEPTH
+      targetId !== undefined && !visited.has(targetId) &&
+      visited.size <= MAX_DEGRADE_DEPTH
     ) {
       const entry = this.#host.entry(targetId);
       const target = entry && servingRevision(entry);
@@ -413,14 +413,14 @@ export class Broker {
         ? target?.ready?.fetch
         : target && provides(target, query);
       if (target && serves) return await this.#attempt(state, target, reason);
-      if (target) state.visited.add(target.id);
+      if (target) visited.add(target.id);
     }
     if (state.mock === "fail") {
       return await this.#mockCall(state, reason === "weighted" ? "mock" : reason);
     }
     if (error === undefined) {
       // A weighted split with no usable target: serve from the bundle itself, without re-rolling.
-      state.visited.delete(from.id);
+      visited.delete(from.id);
       return await this.#attempt(state, from, undefined, false);
     }
     throw error;

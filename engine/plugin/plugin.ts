@@ -336,18 +336,44 @@ export class PluginHost<E> {
    * @param request The request.
    * @returns The first response, or `undefined`.
    */
-  async first(request: Request): Promise<Response | undefined> {
-    for (const plugin of this.#plugins) {
+  first(request: Request): Promise<Response | undefined> {
+    // No async function and no await for a hook that declines synchronously: this runs on every
+    // request, and most plugins decline most requests (docs/architecture.md, "What a call costs
+    // the engine's thread").
+    return this.#firstFrom(0, request);
+  }
+
+  #firstFrom(start: number, request: Request): Promise<Response | undefined> {
+    const plugins = this.#plugins;
+    for (let i = start; i < plugins.length; i++) {
+      const plugin = plugins[i]!;
       if (!plugin.fetch) continue;
-      let response: Response | undefined;
+      let answer: Response | undefined | Promise<Response | undefined>;
       try {
-        response = await plugin.fetch(request);
+        answer = plugin.fetch(request);
       } catch (error) {
-        throw new PluginError(plugin.name, "fetch", error);
+        return Promise.reject(new PluginError(plugin.name, "fetch", error));
       }
-      if (response !== undefined) return response;
+      if (answer === undefined) continue;
+      if (answer instanceof Response) return Promise.resolve(answer);
+      return this.#settle(i, answer, request);
     }
-    return undefined;
+    return Promise.resolve(undefined);
+  }
+
+  /** Waits for plugin `index`'s answer; moves on to the next plugins when it declines. */
+  async #settle(
+    index: number,
+    answer: Response | Promise<Response | undefined>,
+    request: Request,
+  ): Promise<Response | undefined> {
+    let response: Response | undefined;
+    try {
+      response = await answer;
+    } catch (error) {
+      throw new PluginError(this.#plugins[index]!.name, "fetch", error);
+    }
+    return response !== undefined ? response : await this.#firstFrom(index + 1, request);
   }
 
   /**

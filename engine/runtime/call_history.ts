@@ -150,6 +150,9 @@ class Tally {
 
 const EMPTY: CallCounts = { calls: 0, errors: 0, p50Ms: null, p99Ms: null };
 
+/** Labels whose bundle id is remembered; the memo is emptied when full (labels are client-chosen). */
+const MAX_REMEMBERED_LABELS = 1024;
+
 /** The bundle id of an `id@version` label. */
 function idOf(label: string): string {
   const at = label.lastIndexOf("@");
@@ -188,6 +191,9 @@ export class CallHistory {
   #start: number;
   #total = new Tally();
   #bundles = new Map<string, Tally>();
+  #lastBundle: string | undefined;
+  #lastTally: Tally | undefined;
+  readonly #ids = new Map<string, string>();
 
   /**
    * Creates an empty history.
@@ -219,13 +225,27 @@ export class CallHistory {
     this.#advance();
     this.#total.add(ms, failed);
     if (bundle === undefined) return;
-    let tally = this.#bundles.get(bundle);
+    // Calls come in runs of the same bundle: the last one's tally is kept at hand.
+    let tally = bundle === this.#lastBundle ? this.#lastTally : this.#bundles.get(bundle);
     if (!tally) {
       const key = this.#bundles.size < this.#maxBundles ? bundle : OTHER_BUNDLES;
       tally = this.#bundles.get(key) ?? new Tally();
       this.#bundles.set(key, tally);
     }
+    this.#lastBundle = bundle;
+    this.#lastTally = tally;
     tally.add(ms, failed);
+  }
+
+  /** The bundle id of an `id@version` label, remembered (no string is cut per call). */
+  #idOf(label: string): string {
+    let id = this.#ids.get(label);
+    if (id === undefined) {
+      if (this.#ids.size >= MAX_REMEMBERED_LABELS) this.#ids.clear();
+      id = idOf(label);
+      this.#ids.set(label, id);
+    }
+    return id;
   }
 
   /**
@@ -251,7 +271,7 @@ export class CallHistory {
       }
       return pending.then((outcome) => {
         const ms = this.#clock.monotonic() - started;
-        this.record(idOf(outcome.bundle), ms, failedOutcome(call, outcome));
+        this.record(this.#idOf(outcome.bundle), ms, failedOutcome(call, outcome));
         return outcome;
       }, (error) => {
         const served = (error as { bundle?: unknown })?.bundle;
@@ -300,6 +320,7 @@ export class CallHistory {
     const sample = { time: this.#start, ...this.#total.counts(), bundles };
     this.#total = new Tally();
     this.#bundles = new Map();
+    this.#lastBundle = this.#lastTally = undefined;
     return sample;
   }
 

@@ -227,12 +227,15 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
       storage.attach(undefined);
       recorder.detach();
     },
-    async fetch(request) {
+    fetch(request) {
+      // Not async: declining every other request costs no promise (it runs on every request).
       if (metricsPath === false || request.method !== "GET") return undefined;
       if (pathOf(request.url) !== metricsPath) return undefined;
-      return new Response(chunkedBody(await scrape()), {
-        headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
-      });
+      return scrape().then((text) =>
+        new Response(chunkedBody(text), {
+          headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
+        })
+      );
     },
     async wrapRequest(request, next) {
       // Latency metrics are real elapsed time, whatever clock the engine runs on.
@@ -252,15 +255,15 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
     async wrapCall(call, next) {
       // Real elapsed time, as for requests above.
       const started = performance.now();
-      recorder.callStarted(call);
+      const active = recorder.callStarted(call);
       const span = tracing?.startCall(call);
       try {
         const outcome = await next(span ? { ...call, ...tracing!.contextOf(call, span) } : call);
-        recorder.callEnded(call, (performance.now() - started) / 1000, outcome);
+        recorder.callEnded(call, (performance.now() - started) / 1000, outcome, undefined, active);
         if (span) tracing!.endCall(span, outcome);
         return outcome;
       } catch (error) {
-        recorder.callEnded(call, (performance.now() - started) / 1000, undefined, error);
+        recorder.callEnded(call, (performance.now() - started) / 1000, undefined, error, active);
         if (span) tracing!.failCall(span, error);
         throw error;
       }

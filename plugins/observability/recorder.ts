@@ -70,8 +70,6 @@ export class BundlehostMetrics {
   #engine?: Engine;
   /** Service and method names installed bundles declare; others fold into one label value. */
   readonly #declared = new DeclaredNames(() => this.#engine?.status());
-  /** The service label each call in flight was counted under, so its end uncounts the same. */
-  readonly #active = new WeakMap<AdmittedCall, BoundCounter>();
   /** Bound series of the calls that succeed undegraded, by call shape (the hot path). */
   readonly #served = new Map<string, { calls: BoundCounter; duration: BoundHistogram }>();
   /** The status the gauges of the current scrape share. */
@@ -174,8 +172,10 @@ export class BundlehostMetrics {
    * A call entered the broker.
    *
    * @param call The call.
+   * @returns The in-flight series it was counted under, for {@linkcode BundlehostMetrics.callEnded}
+   * to uncount the same one (handed back rather than kept per call: no per-call table entry).
    */
-  callStarted(call: AdmittedCall): void {
+  callStarted(call: AdmittedCall): BoundCounter {
     const key = `${call.kind ?? "service"}\u0000${call.service}`;
     const active = this.#activeBy.get(key) ??
       BundlehostMetrics.#remember(
@@ -183,8 +183,8 @@ export class BundlehostMetrics {
         key,
         this.#activeCalls.bind({ [ATTR.rpcService]: this.#serviceLabel(call) }),
       );
-    this.#active.set(call, active);
     active.add(1);
+    return active;
   }
 
   /**
@@ -194,10 +194,16 @@ export class BundlehostMetrics {
    * @param seconds Its duration.
    * @param outcome What served it, when it succeeded.
    * @param error What it failed with, otherwise.
+   * @param active What {@linkcode BundlehostMetrics.callStarted} returned for it.
    */
-  callEnded(call: AdmittedCall, seconds: number, outcome?: CallOutcome, error?: unknown): void {
-    this.#active.get(call)?.add(-1);
-    this.#active.delete(call);
+  callEnded(
+    call: AdmittedCall,
+    seconds: number,
+    outcome?: CallOutcome,
+    error?: unknown,
+    active?: BoundCounter,
+  ): void {
+    active?.add(-1);
     if (outcome && outcome.degraded === undefined) {
       // The common case, recorded through series found once per call shape.
       const key = `${

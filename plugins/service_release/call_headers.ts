@@ -56,10 +56,16 @@ function jsonHeader(
  * @throws {TypeError} For malformed route headers.
  */
 export function routeFromHeaders(headers: Headers): RouteSpec | undefined {
-  const route: RouteSpec = {};
   const id = headers.get("x-route-id");
   const type = headers.get("x-route-type");
   const pattern = headers.get("x-route-pattern");
+  const paramsHeader = headers.get("x-route-params");
+  const mock = headers.get("x-mock");
+  // Most calls name no route: nothing is built for them (this runs on every /rpc call).
+  if (id === null && type === null && pattern === null && paramsHeader === null && mock === null) {
+    return undefined;
+  }
+  const route: RouteSpec = {};
   if (id !== null) {
     route.type = "ID";
     route.pattern = id;
@@ -85,7 +91,6 @@ export function routeFromHeaders(headers: Headers): RouteSpec | undefined {
   }
   const params = jsonHeader(headers, "x-route-params") as Record<string, string> | undefined;
   if (params) route.params = params;
-  const mock = headers.get("x-mock");
   if (mock !== null) {
     if (mock !== "force" && mock !== "fail") {
       throw new TypeError('Header x-mock must be "force" or "fail"');

@@ -25,6 +25,7 @@ import { errorReply } from "./errors.ts";
 import { eventsAdminApi } from "./events_admin.ts";
 import { servicePlane } from "./service_plane.ts";
 import { type RpcHandler, rpcHandler, rpcTarget } from "./rpc.ts";
+import { type BundlePageHandler, bundlePageHandler, bundlePageTarget } from "./bundle_page.ts";
 import { loadAdminToken } from "./token.ts";
 
 /**
@@ -106,6 +107,7 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
   let token: string | undefined;
   let app: Hono | undefined;
   let rpc: RpcHandler | undefined;
+  let bundlePage: BundlePageHandler | undefined;
   let failed: ((error: unknown) => Response) | undefined;
   return definePlugin<Engine>({
     name: "service-release",
@@ -134,8 +136,10 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
           "Cannot require a token on POST /events: no publish token is set and the admin API is off",
         );
       }
+      bundlePage = bundlePageHandler(engine);
       servicePlane(app, engine, {
         rpc,
+        bundlePage,
         publishTokens: () =>
           requirePublish ? [publishToken, token].filter((t) => t !== undefined) : [],
       });
@@ -157,6 +161,8 @@ export function serviceRelease(options: ServiceReleaseOptions = {}): Plugin<Engi
       // The hottest route skips the router: same handler, same error replies.
       const target = rpc && rpcTarget(request.method, path);
       if (target) return rpc!(request, target.service, target.method).catch(failed!);
+      const bundleId = bundlePage && bundlePageTarget(request.method, path);
+      if (bundleId) return bundlePage!(request, bundleId).catch(failed!);
       if (!OWN_PREFIXES.some((p) => path === p || path.startsWith(p) || `${path}/` === p)) {
         return undefined;
       }

@@ -66,6 +66,8 @@ export function confineCookie(cookie: string, prefix: string): string {
   return [pair.trim(), `Path=${prefix}${path}`, ...kept].join("; ");
 }
 
+const REFUSED: ReadonlySet<string> = new Set(ORIGIN_HEADERS);
+
 /**
  * Whether a request is a browser fetching a service worker script.
  *
@@ -85,12 +87,20 @@ export function isServiceWorkerScript(request: Request): boolean {
  */
 export function confineResponse(response: Response, prefix: string): Response {
   const headers = response.headers;
-  const cookies = headers.getSetCookie();
-  if (cookies.length > 0) {
-    headers.delete("set-cookie");
-    for (const cookie of cookies) headers.append("set-cookie", confineCookie(cookie, prefix));
+  // One pass over the (few) headers a response has, rather than a delete per refused name:
+  // this runs on every /b/ response.
+  let cookies = false;
+  let refused: string[] | undefined;
+  for (const [name] of headers) {
+    if (name === "set-cookie") cookies = true;
+    else if (REFUSED.has(name)) (refused ??= []).push(name);
   }
-  for (const name of ORIGIN_HEADERS) headers.delete(name);
+  if (cookies) {
+    const list = headers.getSetCookie();
+    headers.delete("set-cookie");
+    for (const cookie of list) headers.append("set-cookie", confineCookie(cookie, prefix));
+  }
+  if (refused) { for (const name of refused) headers.delete(name); }
   headers.append("content-security-policy", BUNDLE_SANDBOX_CSP);
   headers.set("x-content-type-options", "nosniff");
   return response;

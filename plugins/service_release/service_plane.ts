@@ -7,18 +7,19 @@
 import type { Hono } from "hono";
 import type { Engine } from "../../engine/engine.ts";
 import { MAX_EVENT_PAYLOAD_BYTES } from "../../engine/base/topic.ts";
-import { pathOf, withPath } from "../../engine/edge/http.ts";
 import { errorResponse } from "./errors.ts";
 import { readTraceContext } from "../../engine/base/trace_context.ts";
-import { jsonBody, timeoutHeader } from "./call_headers.ts";
+import { jsonBody } from "./call_headers.ts";
 import type { RpcHandler } from "./rpc.ts";
-import { confineResponse, isServiceWorkerScript } from "./origin.ts";
+import type { BundlePageHandler } from "./bundle_page.ts";
 import { bearerMatches } from "./token.ts";
 
 /** Options of the service plane. */
 export interface ServicePlaneOptions {
   /** The `/rpc` handler (the plugin also calls it without the router). */
   rpc: RpcHandler;
+  /** The `/b/:bundleId/*` handler (the plugin also calls it without the router). */
+  bundlePage: BundlePageHandler;
   /**
    * Tokens that may publish with `POST /events` (bearer); empty: anyone may publish. Read at
    * every request (the admin token is loaded at setup).
@@ -68,29 +69,8 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
     },
   );
 
-  // Bundle pages share the engine's origin: see origin.ts for how a response is confined.
-  app.all("/b/:bundleId/*", async (c) => {
-    const id = c.req.param("bundleId");
-    if (isServiceWorkerScript(c.req.raw)) {
-      return confineResponse(
-        errorResponse(403, "FORBIDDEN", "Service workers cannot be installed from /b/ paths"),
-        `/b/${id}`,
-      );
-    }
-    // The URL the bundle sees: the request's, without the prefix.
-    const prefix = `/b/${id}`;
-    const url = withPath(c.req.url, pathOf(c.req.url).slice(prefix.length) || "/");
-    const timeoutMs = timeoutHeader(c.req.header("x-timeout-ms"));
-    const response = await engine.fetchBundle(id, c.req.raw, {
-      url,
-      setHeaders: [["x-forwarded-prefix", prefix]],
-      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-      ...readTraceContext(c.req.raw.headers),
-      // Aborts when the client disconnects: the bundle's ctx.signal aborts too.
-      signal: c.req.raw.signal,
-    });
-    return confineResponse(response, prefix);
-  });
+  // Bundle pages: the plugin answers plain paths before the router too (bundle_page.ts).
+  app.all("/b/:bundleId/*", (c) => options.bundlePage(c.req.raw, c.req.param("bundleId")));
 
   app.get("/healthz", (c) => {
     const status = engine.status();
