@@ -1,0 +1,243 @@
+/**
+ * JSON payloads for process-tier frames: a cheaper encoding for the small, plain messages of a
+ * call. Profiles of the process tier under load showed `node:v8` serialization (a native
+ * serializer per message, its buffer, and a deserializer per frame) as a large share of both the
+ * engine's and the child's time per call; `JSON.stringify` and `JSON.parse` of the same messages
+ * cost several times less.
+ *
+ * Only values that JSON carries exactly as structured clone would are sent this way, so a message
+ * arrives identical in either encoding: strings, booleans, `null`, finite numbers other than `-0`,
+ * arrays without holes or extra properties, plain objects, and `Uint8Array`s that span their
+ * whole, fixed-length `ArrayBuffer` (sent as raw bytes after the JSON text). Anything else — `Map`,
+ * `Date`, `undefined`, a `BigInt`, a shared or cyclic reference, a class instance, a proxy, a
+ * getter, more than {@linkcode JSON_MAX_VALUES} values — makes {@linkcode encodeJsonPayload}
+ * decline, and the frame falls back to `node:v8`.
+ *
+ * Payload: `u32 little-endian JSON length · JSON text (UTF-8) · bytes of the Uint8Arrays`. In the
+ * text, each `Uint8Array` is the object `{"\u0000bytes":[offset,length]}` into the bytes; an object
+ * that really has that key makes the encoder decline.
+ *
+ * Imports only `node:util/types`, because the child loads it before it has any permission.
+ *
+ * @module
+ */
+import { isProxy } from "node:util/types";
+
+/** The key of a placeholder for a `Uint8Array` in the JSON text. */
+const BYTES_KEY = "\u0000bytes";
+/** Most values a message sent as JSON may hold; larger ones go through `node:v8`. */
+export const JSON_MAX_VALUES = 512;
+/** Deepest nesting sent as JSON. */
+const MAX_DEPTH = 32;
+/** Bytes before the JSON text: its length. */
+export const JSON_PREFIX_BYTES = 4;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const OBJECT_PROTO = Object.prototype;
+const ARRAY_PROTO = Array.prototype;
+const U8_PROTO = Uint8Array.prototype;
+
+/** What the walk collects: the byte arrays in text order, and how many values it has seen. */
+interface Walk {
+  bytes: Uint8Array[] | undefined;
+  seen: Set<object> | undefined;
+  values: number;
+}
+
+/** Whether `value` round-trips through JSON exactly as through structured clone. */
+function plain(value: unknown, walk: Walk, depth: number): boolean {
+  if (++walk.values > JSON_MAX_VALUES) return false;
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth > MAX_DEPTH) return false;
+  // A second reference to the same object is one object after a clone, two after JSON.
+  const seen = walk.seen ??= new Set();
+  if (seen.has(value)) return false;
+  seen.add(value);
+  // Structured clone refuses a proxy; JSON would go through its traps.
+  if (isProxy(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === ARRAY_PROTO) return plainArray(value as unknown[], walk, depth);
+  if (proto === U8_PROTO) return plainBytes(value as Uint8Array, walk);
+  if (proto !== OBJECT_PROTO && proto !== null) return false;
+  for (const key of Object.keys(value)) {
+    if (key === BYTES_KEY || !plainProperty(value, key, walk, depth)) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether an own property is data holding a plain value. An accessor is left to structured clone,
+ * which runs it once (JSON.stringify would run it a second time, after this walk).
+ */
+function plainProperty(owner: object, key: string, walk: Walk, depth: number): boolean {
+  const descriptor = Object.getOwnPropertyDescriptor(owner, key);
+  return descriptor !== undefined && !descriptor.get && !descriptor.set &&
+    plain(descriptor.value, walk, depth + 1);
+}
+
+function plainArray(array: unknown[], walk: Walk, depth: number): boolean {
+  // Keys list indices in order, then other properties: as many keys as elements, the last one
+  // the last index, means no hole and no extra property (both survive a clone, not JSON).
+  const length = array.length;
+  if (length > JSON_MAX_VALUES) return false;
+  if (length > 0) {
+    const keys = Object.keys(array);
+    if (keys.length !== length || keys[length - 1] !== String(length - 1)) return false;
+  } else if (Object.keys(array).length !== 0) return false;
+  for (let i = 0; i < length; i++) if (!plainProperty(array, String(i), walk, depth)) return false;
+  return true;
+}
+
+function plainBytes(bytes: Uint8Array, walk: Walk): boolean {
+  const buffer = bytes.buffer;
+  // A clone keeps the whole buffer and the view's offset; only a view of all of it is sent raw.
+  if (!(buffer instanceof ArrayBuffer) || buffer.resizable) return false;
+  if (bytes.byteOffset !== 0 || bytes.byteLength !== buffer.byteLength) return false;
+  (walk.bytes ??= []).push(bytes);
+  return true;
+}
+
+/** A message encoded as a JSON payload, ready to be written into a frame. */
+export interface JsonPayload {
+  /** The JSON text. */
+  text: string;
+  /** The `Uint8Array`s, in the order their placeholders were numbered. */
+  bytes: readonly Uint8Array[];
+  /** Their total size, bytes. */
+  bytesLength: number;
+}
+
+/**
+ * Encodes a message as JSON when that carries it exactly; declines otherwise.
+ *
+ * @param value A protocol message.
+ * @returns The text and raw byte arrays, or undefined when the message needs `node:v8`.
+ *
+ * @example A call goes as JSON, a `Map` does not
+ * ```ts
+ * import { encodeJsonPayload } from "./json_frame.ts";
+ * console.log(encodeJsonPayload({ type: "call", id: 1, input: { a: [1, 2] } })?.text);
+ * console.log(encodeJsonPayload({ type: "reply", id: 1, ok: true, value: new Map() })); // undefined
+ * ```
+ */
+export function encodeJsonPayload(value: unknown): JsonPayload | undefined {
+  const walk: Walk = { bytes: undefined, seen: undefined, values: 0 };
+  let ok: boolean;
+  try {
+    ok = plain(value, walk, 0);
+  } catch {
+    // A proxy's trap or a getter threw: structured clone gets to report it.
+    return undefined;
+  }
+  if (!ok) return undefined;
+  const arrays = walk.bytes;
+  if (arrays === undefined) return { text: JSON.stringify(value), bytes: [], bytesLength: 0 };
+  let offset = 0;
+  const places = new Map<Uint8Array, [number, number]>();
+  for (const bytes of arrays) {
+    places.set(bytes, [offset, bytes.byteLength]);
+    offset += bytes.byteLength;
+  }
+  const text = JSON.stringify(value, function (this: unknown, _key, item: unknown) {
+    const place = item instanceof Uint8Array ? places.get(item) : undefined;
+    return place ? { [BYTES_KEY]: place } : item;
+  });
+  return { text, bytes: arrays, bytesLength: offset };
+}
+
+/**
+ * Bytes a JSON payload takes once written, at least and at most: UTF-8 takes one to three bytes
+ * per UTF-16 unit.
+ *
+ * @param payload The encoded message.
+ * @returns The bounds, bytes.
+ */
+export function jsonPayloadBounds(payload: JsonPayload): { min: number; max: number } {
+  const fixed = JSON_PREFIX_BYTES + payload.bytesLength;
+  return { min: fixed + payload.text.length, max: fixed + payload.text.length * 3 };
+}
+
+/**
+ * Writes a JSON payload at `offset` of `target`, which must have the largest of {@linkcode jsonPayloadBounds}
+ * bytes free there.
+ *
+ * @param payload The encoded message.
+ * @param target Where to write.
+ * @param offset Where the payload starts.
+ * @returns The payload's length, bytes.
+ */
+export function writeJsonPayload(payload: JsonPayload, target: Uint8Array, offset: number): number {
+  const textStart = offset + JSON_PREFIX_BYTES;
+  const written = encoder.encodeInto(payload.text, target.subarray(textStart)).written;
+  new DataView(target.buffer, target.byteOffset + offset, JSON_PREFIX_BYTES)
+    .setUint32(0, written, true);
+  let end = textStart + written;
+  for (const bytes of payload.bytes) {
+    target.set(bytes, end);
+    end += bytes.byteLength;
+  }
+  return end - offset;
+}
+
+/**
+ * Decodes a JSON payload (possibly from an untrusted sender: every placeholder is checked).
+ *
+ * @param payload The bytes after the frame header.
+ * @returns The message.
+ * @throws {TypeError} When the payload is malformed; `SyntaxError` when the text is not JSON.
+ */
+export function decodeJsonPayload(payload: Uint8Array): unknown {
+  if (payload.byteLength < JSON_PREFIX_BYTES) throw new TypeError("JSON payload without length");
+  const length = new DataView(payload.buffer, payload.byteOffset, JSON_PREFIX_BYTES)
+    .getUint32(0, true);
+  const textEnd = JSON_PREFIX_BYTES + length;
+  if (textEnd > payload.byteLength) throw new TypeError("JSON text overruns its payload");
+  const value: unknown = JSON.parse(decoder.decode(payload.subarray(JSON_PREFIX_BYTES, textEnd)));
+  if (textEnd === payload.byteLength) return value;
+  return restoreBytes(value, payload.subarray(textEnd), 0);
+}
+
+/** Replaces placeholders with copies of their bytes (a fresh buffer each, as a clone makes). */
+function restoreBytes(value: unknown, bytes: Uint8Array, depth: number): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (depth > MAX_DEPTH) throw new TypeError("JSON payload nested too deeply");
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = restoreBytes(value[i], bytes, depth + 1);
+    return value;
+  }
+  const record = value as Record<string, unknown>;
+  const place = record[BYTES_KEY];
+  if (place !== undefined) {
+    if (!Array.isArray(place) || place.length !== 2) throw new TypeError("Bad bytes placeholder");
+    const [start, length] = place as unknown[];
+    if (
+      !Number.isSafeInteger(start) || !Number.isSafeInteger(length) || (start as number) < 0 ||
+      (length as number) < 0 || (start as number) + (length as number) > bytes.byteLength
+    ) throw new TypeError("Bytes placeholder out of range");
+    return bytes.slice(start as number, (start as number) + (length as number));
+  }
+  for (const key of Object.keys(record)) {
+    const item = record[key];
+    if (typeof item !== "object" || item === null) continue;
+    // defineProperty, not assignment: a "__proto__" key is an own data property here.
+    Object.defineProperty(record, key, {
+      value: restoreBytes(item, bytes, depth + 1),
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  }
+  return record;
+}
