@@ -23,12 +23,13 @@
  * (`json_frame.ts`): the cheaper encoding for small plain messages, used only where the reader
  * accepts it (a reader caps JSON payloads with `jsonMaxBytes`, at most its inline decode size).
  *
- * Imports only `node:v8` and `json_frame.ts`, because the child loads them before it has any
- * permission.
+ * Imports only `node:v8`, `json_frame.ts` and byte helpers, because the child loads them before
+ * it has any permission.
  *
  * @module
  */
 import { Deserializer, Serializer } from "node:v8";
+import { readUint32, writeUint32 } from "../../base/bytes.ts";
 import { decodeJsonPayload } from "./json_frame.ts";
 
 /**
@@ -164,7 +165,7 @@ export function writeFrameHeader(
 ): void {
   target.set(FRAME_MAGIC, offset);
   target[offset + FRAME_MAGIC.length] = KIND_BYTE[kind] | (json ? JSON_FORMAT : 0);
-  new DataView(target.buffer, target.byteOffset + offset + 4, 4).setUint32(0, length, true);
+  writeUint32(target, offset + 4, length);
 }
 
 const INITIAL_BYTES = 64 * 1024;
@@ -323,7 +324,7 @@ export class FrameDecoder {
     const kindByte = buf[this.#start + FRAME_MAGIC.length]!;
     const json = (kindByte & JSON_FORMAT) !== 0;
     const kind = KIND_OF_BYTE[kindByte & ~JSON_FORMAT];
-    const length = new DataView(buf.buffer, buf.byteOffset + this.#start + 4, 4).getUint32(0, true);
+    const length = readUint32(buf, this.#start + 4);
     const cap = kind === undefined ? 0 : kindCap(kind, this.#max);
     if (kind === undefined || length > cap) {
       // Drop the header only and resynchronise on the next magic: no payload was consumed.

@@ -17,11 +17,13 @@
  * text, each `Uint8Array` is the object `{"\u0000bytes":[offset,length]}` into the bytes; an object
  * that really has that key makes the encoder decline.
  *
- * Imports only `node:util/types`, because the child loads it before it has any permission.
+ * Imports only `node:util/types` and byte helpers, because the child loads them before it has any
+ * permission.
  *
  * @module
  */
 import { isProxy } from "node:util/types";
+import { readUint32, writeUint32 } from "../../base/bytes.ts";
 
 /** The key of a placeholder for a `Uint8Array` in the JSON text. */
 const BYTES_KEY = "\u0000bytes";
@@ -29,6 +31,8 @@ const BYTES_KEY = "\u0000bytes";
 export const JSON_MAX_VALUES = 512;
 /** Deepest nesting sent as JSON. */
 const MAX_DEPTH = 32;
+/** Objects looked up in a list before a Set takes over. */
+const SEEN_LIST = 16;
 /** Bytes before the JSON text: its length. */
 export const JSON_PREFIX_BYTES = 4;
 
@@ -41,7 +45,8 @@ const U8_PROTO = Uint8Array.prototype;
 /** What the walk collects: the byte arrays in text order, and how many values it has seen. */
 interface Walk {
   bytes: Uint8Array[] | undefined;
-  seen: Set<object> | undefined;
+  seen: object[];
+  seenSet: Set<object> | undefined;
   values: number;
 }
 
@@ -61,10 +66,17 @@ function plain(value: unknown, walk: Walk, depth: number): boolean {
   }
   if (value === null) return true;
   if (depth > MAX_DEPTH) return false;
-  // A second reference to the same object is one object after a clone, two after JSON.
-  const seen = walk.seen ??= new Set();
-  if (seen.has(value)) return false;
-  seen.add(value);
+  // A second reference to the same object is one object after a clone, two after JSON. A call
+  // holds a few objects: a short list is cheaper than a Set until it grows.
+  const seen = walk.seen;
+  if (seen.length < SEEN_LIST) {
+    if (seen.includes(value)) return false;
+    seen.push(value);
+  } else {
+    const set = walk.seenSet ??= new Set(seen);
+    if (set.has(value)) return false;
+    set.add(value);
+  }
   // Structured clone refuses a proxy; JSON would go through its traps.
   if (isProxy(value)) return false;
   const proto = Object.getPrototypeOf(value);
@@ -133,7 +145,7 @@ export interface JsonPayload {
  * ```
  */
 export function encodeJsonPayload(value: unknown): JsonPayload | undefined {
-  const walk: Walk = { bytes: undefined, seen: undefined, values: 0 };
+  const walk: Walk = { bytes: undefined, seen: [], seenSet: undefined, values: 0 };
   let ok: boolean;
   try {
     ok = plain(value, walk, 0);
@@ -181,8 +193,7 @@ export function jsonPayloadBounds(payload: JsonPayload): { min: number; max: num
 export function writeJsonPayload(payload: JsonPayload, target: Uint8Array, offset: number): number {
   const textStart = offset + JSON_PREFIX_BYTES;
   const written = encoder.encodeInto(payload.text, target.subarray(textStart)).written;
-  new DataView(target.buffer, target.byteOffset + offset, JSON_PREFIX_BYTES)
-    .setUint32(0, written, true);
+  writeUint32(target, offset, written);
   let end = textStart + written;
   for (const bytes of payload.bytes) {
     target.set(bytes, end);
@@ -200,8 +211,7 @@ export function writeJsonPayload(payload: JsonPayload, target: Uint8Array, offse
  */
 export function decodeJsonPayload(payload: Uint8Array): unknown {
   if (payload.byteLength < JSON_PREFIX_BYTES) throw new TypeError("JSON payload without length");
-  const length = new DataView(payload.buffer, payload.byteOffset, JSON_PREFIX_BYTES)
-    .getUint32(0, true);
+  const length = readUint32(payload, 0);
   const textEnd = JSON_PREFIX_BYTES + length;
   if (textEnd > payload.byteLength) throw new TypeError("JSON text overruns its payload");
   const value: unknown = JSON.parse(decoder.decode(payload.subarray(JSON_PREFIX_BYTES, textEnd)));
