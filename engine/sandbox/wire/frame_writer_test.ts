@@ -54,6 +54,28 @@ Deno.test("FrameWriter sends the plain messages of a call as JSON, identical on 
   assert.equal(body.buffer.byteLength, 2, "a Uint8Array arrives with its own buffer, as a clone");
 });
 
+Deno.test("FrameWriter sends nested Uint8Arrays raw and leaves the message untouched", () => {
+  const odd: Record<string, unknown> = {};
+  Object.defineProperty(odd, "__proto__", {
+    value: Uint8Array.of(2),
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  const message = {
+    type: "reply",
+    id: 3,
+    ok: true,
+    value: ["a", Uint8Array.of(1), odd, [new Uint8Array(0)]],
+  };
+  const { json, decoded } = roundTrip([message]);
+  assert.deepEqual(json, [true]);
+  assert.deepEqual(decoded, [message]);
+  const value = (decoded[0] as typeof message).value;
+  assert.equal(Object.getPrototypeOf(value[2]), Object.prototype);
+  assert.ok(message.value[1] instanceof Uint8Array, "the sender's message is not rewritten");
+});
+
 Deno.test("FrameWriter falls back to node:v8 for what JSON would change", () => {
   const shared = { s: 1 };
   const cyclic: Record<string, unknown> = {};

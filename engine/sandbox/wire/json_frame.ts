@@ -45,80 +45,111 @@ const U8_PROTO = Uint8Array.prototype;
 /** What the walk collects: the byte arrays in text order, and how many values it has seen. */
 interface Walk {
   bytes: Uint8Array[] | undefined;
+  bytesLength: number;
   seen: object[];
   seenSet: Set<object> | undefined;
   values: number;
 }
 
-/** Whether `value` round-trips through JSON exactly as through structured clone. */
-function plain(value: unknown, walk: Walk, depth: number): boolean {
-  if (++walk.values > JSON_MAX_VALUES) return false;
+/** The walk's answer for a value JSON would change. */
+const NOT_PLAIN: unique symbol = Symbol("not plain");
+
+/**
+ * What JSON.stringify should see for `value` when it round-trips through JSON exactly as through
+ * structured clone: the value itself, or (along the path to a `Uint8Array`) a copy holding its
+ * placeholder; {@linkcode NOT_PLAIN} otherwise.
+ */
+function plain(value: unknown, walk: Walk, depth: number): unknown {
+  if (++walk.values > JSON_MAX_VALUES) return NOT_PLAIN;
   switch (typeof value) {
     case "string":
     case "boolean":
-      return true;
+      return value;
     case "number":
-      return Number.isFinite(value) && !Object.is(value, -0);
+      return Number.isFinite(value) && !Object.is(value, -0) ? value : NOT_PLAIN;
     case "object":
       break;
     default:
-      return false;
+      return NOT_PLAIN;
   }
-  if (value === null) return true;
-  if (depth > MAX_DEPTH) return false;
+  if (value === null) return value;
+  if (depth > MAX_DEPTH) return NOT_PLAIN;
   // A second reference to the same object is one object after a clone, two after JSON. A call
   // holds a few objects: a short list is cheaper than a Set until it grows.
   const seen = walk.seen;
   if (seen.length < SEEN_LIST) {
-    if (seen.includes(value)) return false;
+    if (seen.includes(value)) return NOT_PLAIN;
     seen.push(value);
   } else {
     const set = walk.seenSet ??= new Set(seen);
-    if (set.has(value)) return false;
+    if (set.has(value)) return NOT_PLAIN;
     set.add(value);
   }
   // Structured clone refuses a proxy; JSON would go through its traps.
-  if (isProxy(value)) return false;
+  if (isProxy(value)) return NOT_PLAIN;
   const proto = Object.getPrototypeOf(value);
   if (proto === ARRAY_PROTO) return plainArray(value as unknown[], walk, depth);
   if (proto === U8_PROTO) return plainBytes(value as Uint8Array, walk);
-  if (proto !== OBJECT_PROTO && proto !== null) return false;
-  for (const key of Object.keys(value)) {
-    if (key === BYTES_KEY || !plainProperty(value, key, walk, depth)) return false;
+  if (proto !== OBJECT_PROTO && proto !== null) return NOT_PLAIN;
+  return plainRecord(value, walk, depth);
+}
+
+function plainRecord(record: object, walk: Walk, depth: number): unknown {
+  const keys = Object.keys(record);
+  // A copy only on the way to a placeholder; no prototype, so "__proto__" stays a plain key.
+  let copy: Record<string, unknown> | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (key === BYTES_KEY) return NOT_PLAIN;
+    const item = plainProperty(record, key, walk, depth);
+    if (item === NOT_PLAIN) return NOT_PLAIN;
+    if (copy === undefined && item !== (record as Record<string, unknown>)[key]) {
+      copy = Object.create(null) as Record<string, unknown>;
+      for (let k = 0; k < i; k++) copy[keys[k]!] = (record as Record<string, unknown>)[keys[k]!];
+    }
+    if (copy !== undefined) copy[key] = item;
   }
-  return true;
+  return copy ?? record;
 }
 
 /**
- * Whether an own property is data holding a plain value. An accessor is left to structured clone,
- * which runs it once (JSON.stringify would run it a second time, after this walk).
+ * What an own property holds, when it is data holding a plain value. An accessor is left to
+ * structured clone, which runs it once (JSON.stringify would run it a second time).
  */
-function plainProperty(owner: object, key: string, walk: Walk, depth: number): boolean {
+function plainProperty(owner: object, key: string, walk: Walk, depth: number): unknown {
   const descriptor = Object.getOwnPropertyDescriptor(owner, key);
-  return descriptor !== undefined && !descriptor.get && !descriptor.set &&
-    plain(descriptor.value, walk, depth + 1);
+  if (descriptor === undefined || descriptor.get || descriptor.set) return NOT_PLAIN;
+  return plain(descriptor.value, walk, depth + 1);
 }
 
-function plainArray(array: unknown[], walk: Walk, depth: number): boolean {
+function plainArray(array: unknown[], walk: Walk, depth: number): unknown {
   // Keys list indices in order, then other properties: as many keys as elements, the last one
   // the last index, means no hole and no extra property (both survive a clone, not JSON).
   const length = array.length;
-  if (length > JSON_MAX_VALUES) return false;
+  if (length > JSON_MAX_VALUES) return NOT_PLAIN;
   if (length > 0) {
     const keys = Object.keys(array);
-    if (keys.length !== length || keys[length - 1] !== String(length - 1)) return false;
-  } else if (Object.keys(array).length !== 0) return false;
-  for (let i = 0; i < length; i++) if (!plainProperty(array, String(i), walk, depth)) return false;
-  return true;
+    if (keys.length !== length || keys[length - 1] !== String(length - 1)) return NOT_PLAIN;
+  } else if (Object.keys(array).length !== 0) return NOT_PLAIN;
+  let copy: unknown[] | undefined;
+  for (let i = 0; i < length; i++) {
+    const item = plainProperty(array, String(i), walk, depth);
+    if (item === NOT_PLAIN) return NOT_PLAIN;
+    if (copy === undefined && item !== array[i]) copy = array.slice(0, i);
+    copy?.push(item);
+  }
+  return copy ?? array;
 }
 
-function plainBytes(bytes: Uint8Array, walk: Walk): boolean {
+function plainBytes(bytes: Uint8Array, walk: Walk): unknown {
   const buffer = bytes.buffer;
   // A clone keeps the whole buffer and the view's offset; only a view of all of it is sent raw.
-  if (!(buffer instanceof ArrayBuffer) || buffer.resizable) return false;
-  if (bytes.byteOffset !== 0 || bytes.byteLength !== buffer.byteLength) return false;
+  if (!(buffer instanceof ArrayBuffer) || buffer.resizable) return NOT_PLAIN;
+  if (bytes.byteOffset !== 0 || bytes.byteLength !== buffer.byteLength) return NOT_PLAIN;
   (walk.bytes ??= []).push(bytes);
-  return true;
+  const place = { [BYTES_KEY]: [walk.bytesLength, bytes.byteLength] };
+  walk.bytesLength += bytes.byteLength;
+  return place;
 }
 
 /** A message encoded as a JSON payload, ready to be written into a frame. */
@@ -145,28 +176,20 @@ export interface JsonPayload {
  * ```
  */
 export function encodeJsonPayload(value: unknown): JsonPayload | undefined {
-  const walk: Walk = { bytes: undefined, seen: [], seenSet: undefined, values: 0 };
-  let ok: boolean;
+  const walk: Walk = { bytes: undefined, bytesLength: 0, seen: [], seenSet: undefined, values: 0 };
+  let substitute: unknown;
   try {
-    ok = plain(value, walk, 0);
+    substitute = plain(value, walk, 0);
   } catch {
     // A proxy's trap or a getter threw: structured clone gets to report it.
     return undefined;
   }
-  if (!ok) return undefined;
-  const arrays = walk.bytes;
-  if (arrays === undefined) return { text: JSON.stringify(value), bytes: [], bytesLength: 0 };
-  let offset = 0;
-  const places = new Map<Uint8Array, [number, number]>();
-  for (const bytes of arrays) {
-    places.set(bytes, [offset, bytes.byteLength]);
-    offset += bytes.byteLength;
-  }
-  const text = JSON.stringify(value, function (this: unknown, _key, item: unknown) {
-    const place = item instanceof Uint8Array ? places.get(item) : undefined;
-    return place ? { [BYTES_KEY]: place } : item;
-  });
-  return { text, bytes: arrays, bytesLength: offset };
+  if (substitute === NOT_PLAIN) return undefined;
+  return {
+    text: JSON.stringify(substitute),
+    bytes: walk.bytes ?? [],
+    bytesLength: walk.bytesLength,
+  };
 }
 
 /**
