@@ -62,11 +62,11 @@ function tinyObjects(n) {
   bytes.set(tail, head.length + 3 * n);
   return bytes;
 }
-/** A JSON frame payload (json_frame.ts): u32 text length, the text, raw bytes. */
+/** A JSON frame payload (json_frame.ts): u32 text length (top bit: placeholders), text, bytes. */
 function jsonPayload(text, bytes = new Uint8Array()) {
   const body = new TextEncoder().encode(text);
   const out = new Uint8Array(4 + body.byteLength + bytes.byteLength);
-  new DataView(out.buffer).setUint32(0, body.byteLength, true);
+  new DataView(out.buffer).setUint32(0, body.byteLength + (bytes.byteLength ? 0x80000000 : 0), true);
   out.set(body, 4);
   out.set(bytes, 4 + body.byteLength);
   return out;

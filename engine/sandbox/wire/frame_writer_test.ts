@@ -76,6 +76,18 @@ Deno.test("FrameWriter sends nested Uint8Arrays raw and leaves the message untou
   assert.ok(message.value[1] instanceof Uint8Array, "the sender's message is not rewritten");
 });
 
+Deno.test("FrameWriter restores an empty Uint8Array, which adds no bytes after the text", () => {
+  const message = {
+    type: "response",
+    id: 4,
+    response: { status: 200, headers: [], body: new Uint8Array(0) },
+  };
+  const { json, decoded } = roundTrip([message]);
+  assert.deepEqual(json, [true]);
+  assert.deepEqual(decoded, [message]);
+  assert.ok((decoded[0] as typeof message).response.body instanceof Uint8Array);
+});
+
 Deno.test("FrameWriter falls back to node:v8 for what JSON would change", () => {
   const shared = { s: 1 };
   const cyclic: Record<string, unknown> = {};
@@ -170,12 +182,13 @@ Deno.test("FrameDecoder refuses a JSON frame over its JSON cap and stays in sync
 });
 
 Deno.test("decodeJsonPayload checks a hostile payload's placeholders and keeps __proto__ a key", () => {
-  const payload = (text: string, extra = new Uint8Array()) => {
+  const payload = (text: string, extra?: Uint8Array) => {
     const body = new TextEncoder().encode(text);
-    const out = new Uint8Array(4 + body.byteLength + extra.byteLength);
-    new DataView(out.buffer).setUint32(0, body.byteLength, true);
+    const out = new Uint8Array(4 + body.byteLength + (extra?.byteLength ?? 0));
+    // The top bit of the length says the text has placeholders.
+    new DataView(out.buffer).setUint32(0, body.byteLength + (extra ? 0x80000000 : 0), true);
     out.set(body, 4);
-    out.set(extra, 4 + body.byteLength);
+    if (extra) out.set(extra, 4 + body.byteLength);
     return out;
   };
   const bytes = Uint8Array.of(1, 2, 3);
@@ -183,6 +196,9 @@ Deno.test("decodeJsonPayload checks a hostile payload's placeholders and keeps _
   assert.throws(() => decodeJsonPayload(payload('{"b":{"\\u0000bytes":"x"}}', bytes)), TypeError);
   assert.throws(() => decodeJsonPayload(Uint8Array.of(200, 0, 0, 0, 1)), TypeError);
   assert.throws(() => decodeJsonPayload(payload("{")), SyntaxError);
+  const trailing = payload("{}", bytes);
+  trailing[3] = 0; // placeholders flag cleared, bytes left after the text
+  assert.throws(() => decodeJsonPayload(trailing), TypeError);
   const value = decodeJsonPayload(
     payload('{"__proto__":{"b":{"\\u0000bytes":[1,2]}}}', bytes),
   ) as Record<string, { b: Uint8Array }>;

@@ -13,7 +13,8 @@
  * getter, more than {@linkcode JSON_MAX_VALUES} values — makes {@linkcode encodeJsonPayload}
  * decline, and the frame falls back to `node:v8`.
  *
- * Payload: `u32 little-endian JSON length · JSON text (UTF-8) · bytes of the Uint8Arrays`. In the
+ * Payload: `u32 little-endian JSON length · JSON text (UTF-8) · bytes of the Uint8Arrays`; the
+ * length's top bit says the text has placeholders (even for empty arrays, which add no bytes). In the
  * text, each `Uint8Array` is the object `{"\u0000bytes":[offset,length]}` into the bytes; an object
  * that really has that key makes the encoder decline.
  *
@@ -33,6 +34,8 @@ export const JSON_MAX_VALUES = 512;
 const MAX_DEPTH = 32;
 /** Objects looked up in a list before a Set takes over. */
 const SEEN_LIST = 16;
+/** The top bit of the length prefix: the text holds `Uint8Array` placeholders. */
+const HAS_BYTES = 0x80000000;
 /** Bytes before the JSON text: its length. */
 export const JSON_PREFIX_BYTES = 4;
 
@@ -216,7 +219,7 @@ export function jsonPayloadBounds(payload: JsonPayload): { min: number; max: num
 export function writeJsonPayload(payload: JsonPayload, target: Uint8Array, offset: number): number {
   const textStart = offset + JSON_PREFIX_BYTES;
   const written = encoder.encodeInto(payload.text, target.subarray(textStart)).written;
-  writeUint32(target, offset, written);
+  writeUint32(target, offset, payload.bytes.length > 0 ? (written | HAS_BYTES) >>> 0 : written);
   let end = textStart + written;
   for (const bytes of payload.bytes) {
     target.set(bytes, end);
@@ -234,11 +237,17 @@ export function writeJsonPayload(payload: JsonPayload, target: Uint8Array, offse
  */
 export function decodeJsonPayload(payload: Uint8Array): unknown {
   if (payload.byteLength < JSON_PREFIX_BYTES) throw new TypeError("JSON payload without length");
-  const length = readUint32(payload, 0);
+  const prefix = readUint32(payload, 0);
+  const length = prefix & ~HAS_BYTES;
   const textEnd = JSON_PREFIX_BYTES + length;
   if (textEnd > payload.byteLength) throw new TypeError("JSON text overruns its payload");
   const value: unknown = JSON.parse(decoder.decode(payload.subarray(JSON_PREFIX_BYTES, textEnd)));
-  if (textEnd === payload.byteLength) return value;
+  if ((prefix & HAS_BYTES) === 0) {
+    if (textEnd !== payload.byteLength) {
+      throw new TypeError("Bytes after a JSON text without placeholders");
+    }
+    return value;
+  }
   return restoreBytes(value, payload.subarray(textEnd), 0);
 }
 
