@@ -62,6 +62,15 @@ function tinyObjects(n) {
   bytes.set(tail, head.length + 3 * n);
   return bytes;
 }
+/** A JSON frame payload (json_frame.ts): u32 text length (top bit: placeholders), text, bytes. */
+function jsonPayload(text, bytes = new Uint8Array()) {
+  const body = new TextEncoder().encode(text);
+  const out = new Uint8Array(4 + body.byteLength + bytes.byteLength);
+  new DataView(out.buffer).setUint32(0, body.byteLength + (bytes.byteLength ? 0x80000000 : 0), true);
+  out.set(body, 4);
+  out.set(bytes, 4 + body.byteLength);
+  return out;
+}
 function flood(one) {
   const batch = repeat(one, 4096);
   const end = Date.now() + 10_000;
@@ -88,6 +97,13 @@ export default { services: { Hostile: { attack(kind) {
       return flood(frame(KIND.data, serialize({ type: "reply", id: 1e9, ok: true, value: 0 })));
     case "tiny-objects": // 7M empty objects: 21 MB
       write(frame(KIND.data, tinyObjects(7_000_000)));
+      return "sent";
+    case "json": // JSON frames (kind byte | 0x80): not JSON, bad placeholders, over the JSON cap
+      for (let i = 0; i < 70; i++) {
+        write(frame(0x80 | KIND.data, jsonPayload("{not json")));
+        write(frame(0x80 | KIND.data, jsonPayload('{"b":{"\\u0000bytes":[0,4096]}}', new Uint8Array(8))));
+        write(frame(0x80 | KIND.data, jsonPayload(JSON.stringify({ pad: "x".repeat(1 << 20) }))));
+      }
       return "sent";
   }
 } } } };
@@ -193,6 +209,10 @@ Deno.test("Hostile channel (process tier): 200 frame headers announcing 4 GiB", 
 
 Deno.test("Hostile channel (process tier): garbage frames and stray bytes", async () => {
   await held("process", "garbage", MALFORMED);
+});
+
+Deno.test("Hostile channel (process tier): malformed and oversize JSON frames", async () => {
+  await held("process", "json", MALFORMED);
 });
 
 Deno.test("Hostile channel (process tier): a flood of tiny log frames", async () => {

@@ -54,3 +54,29 @@ export async function readLimited(
     chunks.push(value);
   }
 }
+
+/**
+ * Writes a u32, little-endian (no `DataView` per call: frames need one per message).
+ *
+ * @param target Where.
+ * @param offset Where its first byte goes.
+ * @param value The number.
+ */
+export function writeUint32(target: Uint8Array, offset: number, value: number): void {
+  target[offset] = value & 0xff;
+  target[offset + 1] = (value >>> 8) & 0xff;
+  target[offset + 2] = (value >>> 16) & 0xff;
+  target[offset + 3] = value >>> 24;
+}
+
+/**
+ * Reads a u32, little-endian.
+ *
+ * @param source Where.
+ * @param offset Where its first byte is.
+ * @returns The number.
+ */
+export function readUint32(source: Uint8Array, offset: number): number {
+  return (source[offset]! | (source[offset + 1]! << 8) | (source[offset + 2]! << 16)) +
+    source[offset + 3]! * 0x1000000;
+}

@@ -18,9 +18,9 @@
  */
 import process from "node:process";
 import { type GuestMessage, type HostMessage, MAX_LOG_MESSAGE } from "../wire/protocol.ts";
-import { concatBytes } from "../../base/bytes.ts";
 import { ValueCap } from "./clone_check.ts";
-import { encodeFrame, FrameDecoder, RSS_ALARM } from "../wire/framing.ts";
+import { FrameDecoder, MAX_JSON_PAYLOAD_BYTES, RSS_ALARM } from "../wire/framing.ts";
+import { FrameWriter } from "../wire/frame_writer.ts";
 import { droppedNote, LogGate } from "./log_gate.ts";
 import { startRuntime } from "./runtime.ts";
 
@@ -37,16 +37,17 @@ function write(frame: Uint8Array): void {
   while (offset < frame.byteLength) offset += stdout.writeSync(frame.subarray(offset));
 }
 
-// Frames posted in the same tick leave in one write (one syscall instead of one per message).
-let outgoing: Uint8Array[] = [];
+// Frames posted in the same tick leave in one write (one syscall instead of one per message),
+// encoded into one reused buffer. JSON frames only once `init` says how large the engine reads.
+const outgoing = new FrameWriter();
+let flushQueued = false;
 
 function flush(): void {
-  if (outgoing.length === 0) return;
-  const frames = outgoing;
-  outgoing = [];
-  const batch = frames.length === 1 ? frames[0]! : concatBytes(frames);
+  flushQueued = false;
+  if (outgoing.size === 0) return;
   try {
-    write(batch);
+    // Written synchronously: the writer's buffer is not reused before this returns.
+    write(outgoing.take());
   } catch {
     // The engine closed the channel: nobody is left to serve.
     exit(0);
@@ -63,18 +64,27 @@ function post(message: GuestMessage, onUndeliverable?: (error: unknown) => void)
     // The gate's own note (it carries `dropped`) is not gated again.
     if (message.dropped === undefined && !logGate.admit()) return;
   }
-  let frame: Uint8Array;
   try {
-    frame = encodeFrame(message);
     // Only a frame the engine counts the values of can be over its cap.
-    const refused = frame.byteLength > INLINE_DECODE_BYTES ? cap.refuse(message) : undefined;
-    if (refused) throw refused;
+    outgoing.add(message, (size) => size > INLINE_DECODE_BYTES ? cap.refuse(message) : undefined);
   } catch (error) {
     if (!onUndeliverable) throw error;
     onUndeliverable(error);
     return;
   }
-  if (outgoing.push(frame) === 1) queueMicrotask(flush);
+  if (!flushQueued) {
+    flushQueued = true;
+    queueMicrotask(flush);
+  }
+}
+
+/** Learns from `init` how large a JSON frame the engine reads (none before it says). */
+function learnJsonCap(message: HostMessage): void {
+  if (message?.type !== "init") return;
+  const max = message.jsonMaxBytes;
+  outgoing.jsonMaxBytes = Number.isSafeInteger(max) && max! > 0
+    ? Math.min(max!, MAX_JSON_PAYLOAD_BYTES)
+    : 0;
 }
 
 /** Sends what is queued, then ends the process. */
@@ -172,6 +182,7 @@ startRuntime({
 const decoder = new FrameDecoder({
   onFrame: (value) => {
     cap.learn(value);
+    learnJsonCap(value as HostMessage);
     handler?.(value as HostMessage);
   },
   onInvalid: protocolFault,

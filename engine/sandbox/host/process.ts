@@ -17,7 +17,6 @@
  * @module
  */
 import { setPriority } from "node:os";
-import { concatBytes } from "../../base/bytes.ts";
 import { toProcessFlags } from "../../manifest/permissions.ts";
 import type { ResolvedPermissions } from "../../manifest/permissions.ts";
 import { MAX_LOG_MESSAGE } from "../wire/protocol.ts";
@@ -27,8 +26,10 @@ import {
   FrameDecoder,
   kindMismatch,
   MAX_FRAME_BYTES,
+  MAX_JSON_PAYLOAD_BYTES,
   RSS_ALARM,
 } from "../wire/framing.ts";
+import { FrameWriter } from "../wire/frame_writer.ts";
 import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
 import { GuestInbox, withCap } from "./inbox.ts";
 import type { Transport, TransportSink } from "./instance.ts";
@@ -265,6 +266,7 @@ function stdoutReader(options: StdoutOptions) {
   const frames = new FrameDecoder({
     maxFrameBytes: options.maxFrameBytes,
     inlineBytes: options.limits.inlineDecodeBytes,
+    jsonMaxBytes: childJsonMaxBytes(options.limits),
     // Bytes before decoding; the message itself once decoded (see inbox.ts). A failed child's
     // remaining frames are dropped undecoded.
     onHeader: (_kind, length) => inbox.charge(0, FRAME_HEADER_BYTES + length),
@@ -281,6 +283,14 @@ function stdoutReader(options: StdoutOptions) {
       strayOut.flush();
     },
   };
+}
+
+/**
+ * Largest JSON payload the engine reads from a child: JSON frames are decoded at once, so never
+ * more than the inline decode size (larger messages come as `node:v8`, whose values are counted).
+ */
+function childJsonMaxBytes(limits: ChannelLimits): number {
+  return Math.min(MAX_JSON_PAYLOAD_BYTES, limits.inlineDecodeBytes);
 }
 
 /** Scheduling niceness of process-tier children: below the engine's, never above it. */
@@ -330,12 +340,14 @@ export function processTransport(
     // Bytes handed to the pipe but not yet written: bounded, so a child that stops reading its
     // input cannot make the engine buffer without limit.
     let queued = 0;
-    let outgoing: Uint8Array[] = [];
+    // The child reads JSON frames of any size from the engine (it trusts its engine).
+    const outgoing = new FrameWriter({ maxFrameBytes, jsonMaxBytes: MAX_JSON_PAYLOAD_BYTES });
+    let flushQueued = false;
     const flushOutgoing = () => {
-      const frames = outgoing;
-      outgoing = [];
-      if (frames.length === 0 || killed || exited) return;
-      const batch = frames.length === 1 ? frames[0]! : concatBytes(frames);
+      flushQueued = false;
+      // A copy: the writer reuses its buffer while the pipe still holds this one.
+      const batch = outgoing.take().slice();
+      if (batch.byteLength === 0 || killed || exited) return;
       const size = batch.byteLength;
       const done = () => (queued -= size);
       input.write(batch).then(done, done);
@@ -410,15 +422,27 @@ export function processTransport(
       probeMs: spec.probeMs ?? 250,
       ended,
       send(message) {
-        const frame = encodeFrame(withCap(message, limits), maxFrameBytes);
-        // Like postMessage to a terminated worker: dropped; the exit report fails what is pending.
-        if (killed || exited) return;
-        if (queued + frame.byteLength > 2 * maxFrameBytes) {
-          throw new RangeError(`The bundle is not reading its input (${queued} bytes queued)`);
+        const framed = message.type === "init"
+          ? { ...withCap(message, limits), jsonMaxBytes: childJsonMaxBytes(limits) }
+          : message;
+        if (killed || exited) {
+          // Like postMessage to a terminated worker: checked, then dropped; the exit report
+          // fails what is pending.
+          encodeFrame(framed, maxFrameBytes);
+          return;
         }
-        queued += frame.byteLength;
+        queued += outgoing.add(
+          framed,
+          (size) =>
+            queued + size > 2 * maxFrameBytes
+              ? new RangeError(`The bundle is not reading its input (${queued} bytes queued)`)
+              : undefined,
+        );
         // Frames sent in the same tick leave in one write.
-        if (outgoing.push(frame) === 1) queueMicrotask(flushOutgoing);
+        if (!flushQueued) {
+          flushQueued = true;
+          queueMicrotask(flushOutgoing);
+        }
       },
       kill() {
         if (killed) return;

@@ -19,11 +19,18 @@
  * empty objects, 300 KB, take 40 ms; 4M take 3.6 s), so a reader can hand data frames over a
  * threshold to `onLarge` undecoded, for a check off its thread.
  *
- * Imports only `node:v8`, because the child loads it before it has any permission.
+ * A kind byte with its high bit set ({@linkcode JSON_FORMAT}) says the payload is JSON instead
+ * (`json_frame.ts`): the cheaper encoding for small plain messages, used only where the reader
+ * accepts it (a reader caps JSON payloads with `jsonMaxBytes`, at most its inline decode size).
+ *
+ * Imports only `node:v8`, `json_frame.ts` and byte helpers, because the child loads them before
+ * it has any permission.
  *
  * @module
  */
 import { Deserializer, Serializer } from "node:v8";
+import { readUint32, writeUint32 } from "../../base/bytes.ts";
+import { decodeJsonPayload } from "./json_frame.ts";
 
 /**
  * Start of the stderr line a child's watchdog thread writes, followed by the RSS in bytes, while
@@ -47,6 +54,10 @@ export const MAX_LOG_FRAME_BYTES = 34 * 1024;
 export type FrameKind = "control" | "log" | "data";
 const KIND_BYTE: Record<FrameKind, number> = { control: 1, log: 2, data: 3 };
 const KIND_OF_BYTE: readonly (FrameKind | undefined)[] = [undefined, "control", "log", "data"];
+/** Set in the kind byte of a frame whose payload is JSON (`json_frame.ts`), not `node:v8`. */
+export const JSON_FORMAT = 0x80;
+/** Largest JSON payload a writer sends, bytes; larger messages go through `node:v8`. */
+export const MAX_JSON_PAYLOAD_BYTES = 16 * 1024;
 const CONTROL_TYPES: ReadonlySet<unknown> = new Set([
   "ping",
   "pong",
@@ -70,7 +81,14 @@ export function frameKindOf(value: unknown): FrameKind {
   return CONTROL_TYPES.has(type) ? "control" : "data";
 }
 
-function kindCap(kind: FrameKind, maxBytes: number): number {
+/**
+ * The largest payload a frame of `kind` may carry.
+ *
+ * @param kind The frame kind.
+ * @param maxBytes The cap of data frames.
+ * @returns The cap, bytes.
+ */
+export function kindCap(kind: FrameKind, maxBytes: number): number {
   if (kind === "control") return Math.min(maxBytes, MAX_CONTROL_FRAME_BYTES);
   if (kind === "log") return Math.min(maxBytes, MAX_LOG_FRAME_BYTES);
   return maxBytes;
@@ -95,17 +113,7 @@ function kindCap(kind: FrameKind, maxBytes: number): number {
  * ```
  */
 export function encodeFrame(value: unknown, maxBytes: number = MAX_FRAME_BYTES): Uint8Array {
-  let payload: Uint8Array;
-  try {
-    // A new serializer per message: one kept and reused would write an object it has already
-    // serialized (in an earlier message) as a back-reference the reader cannot resolve.
-    const serializer = new Serializer();
-    serializer.writeHeader();
-    serializer.writeValue(value);
-    payload = serializer.releaseBuffer();
-  } catch (error) {
-    throw new DOMException((error as Error).message, "DataCloneError");
-  }
+  const payload = serializePayload(value);
   const kind = frameKindOf(value);
   const cap = kindCap(kind, maxBytes);
   if (payload.byteLength > cap) {
@@ -114,11 +122,50 @@ export function encodeFrame(value: unknown, maxBytes: number = MAX_FRAME_BYTES):
     );
   }
   const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
-  frame.set(FRAME_MAGIC);
-  frame[FRAME_MAGIC.length] = KIND_BYTE[kind];
-  new DataView(frame.buffer).setUint32(4, payload.byteLength, true);
+  writeFrameHeader(frame, 0, kind, false, payload.byteLength);
   frame.set(payload, FRAME_HEADER_BYTES);
   return frame;
+}
+
+/**
+ * Serializes a value with `node:v8`, as `postMessage` would.
+ *
+ * @param value Any structured-clone compatible value.
+ * @returns The payload bytes.
+ * @throws {DOMException} `DataCloneError` when the value cannot be cloned.
+ */
+export function serializePayload(value: unknown): Uint8Array {
+  try {
+    // A new serializer per message: one kept and reused would write an object it has already
+    // serialized (in an earlier message) as a back-reference the reader cannot resolve.
+    const serializer = new Serializer();
+    serializer.writeHeader();
+    serializer.writeValue(value);
+    return serializer.releaseBuffer();
+  } catch (error) {
+    throw new DOMException((error as Error).message, "DataCloneError");
+  }
+}
+
+/**
+ * Writes a frame header.
+ *
+ * @param target Where.
+ * @param offset Where the header starts.
+ * @param kind The frame kind.
+ * @param json Whether the payload is JSON.
+ * @param length The payload length, bytes.
+ */
+export function writeFrameHeader(
+  target: Uint8Array,
+  offset: number,
+  kind: FrameKind,
+  json: boolean,
+  length: number,
+): void {
+  target.set(FRAME_MAGIC, offset);
+  target[offset + FRAME_MAGIC.length] = KIND_BYTE[kind] | (json ? JSON_FORMAT : 0);
+  writeUint32(target, offset + 4, length);
 }
 
 const INITIAL_BYTES = 64 * 1024;
@@ -164,6 +211,11 @@ export interface FrameDecoderOptions {
    * after it in the current chunk (e.g. its sender is over a budget).
    */
   onHeader?(kind: FrameKind | undefined, length: number): boolean;
+  /**
+   * Largest JSON payload accepted, bytes; a larger JSON frame is invalid. A reader that must not
+   * decode large payloads at once sets this at most to `inlineBytes`. @default {Infinity}
+   */
+  jsonMaxBytes?: number;
   /** A complete, deserialized frame whose message belongs to its kind. */
   onFrame(value: unknown): void;
   /** A frame that is too large or does not deserialize; it has been skipped. */
@@ -191,6 +243,7 @@ export class FrameDecoder {
   readonly #options: FrameDecoderOptions;
   readonly #max: number;
   readonly #inline: number;
+  readonly #jsonMax: number;
   #buffer = new Uint8Array(INITIAL_BYTES);
   #stopped = false;
   #start = 0;
@@ -205,6 +258,7 @@ export class FrameDecoder {
     this.#options = options;
     this.#max = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     this.#inline = options.onLarge ? options.inlineBytes ?? Infinity : Infinity;
+    this.#jsonMax = options.jsonMaxBytes ?? Infinity;
   }
 
   /** Bytes received but not yet consumed. */
@@ -268,8 +322,9 @@ export class FrameDecoder {
     if (live < FRAME_HEADER_BYTES) return false;
     // Kind and size are checked before anything is decoded or buffered.
     const kindByte = buf[this.#start + FRAME_MAGIC.length]!;
-    const kind = KIND_OF_BYTE[kindByte];
-    const length = new DataView(buf.buffer, buf.byteOffset + this.#start + 4, 4).getUint32(0, true);
+    const json = (kindByte & JSON_FORMAT) !== 0;
+    const kind = KIND_OF_BYTE[kindByte & ~JSON_FORMAT];
+    const length = readUint32(buf, this.#start + 4);
     const cap = kind === undefined ? 0 : kindCap(kind, this.#max);
     if (kind === undefined || length > cap) {
       // Drop the header only and resynchronise on the next magic: no payload was consumed.
@@ -286,15 +341,22 @@ export class FrameDecoder {
     if (this.#options.onHeader?.(kind, length) === false) return this.#stop();
     const payloadStart = this.#start + FRAME_HEADER_BYTES;
     this.#start = payloadStart + length;
-    if (kind === "data" && length > this.#inline) {
+    if (json && length > this.#jsonMax) {
+      this.#options.onInvalid(
+        `JSON frame of ${length} bytes exceeds the ${this.#jsonMax} byte cap`,
+      );
+      return true;
+    }
+    if (!json && kind === "data" && length > this.#inline) {
       this.#options.onLarge!(buf.slice(payloadStart, payloadStart + length));
       return true;
     }
-    // Decoded at once, before the buffer is reused: a view is enough (V8 copies what it keeps).
+    // Decoded at once, before the buffer is reused: a view is enough (both decoders copy what
+    // they keep).
     const payload = buf.subarray(payloadStart, payloadStart + length);
     let value: unknown;
     try {
-      value = decodePayload(payload);
+      value = json ? decodeJsonPayload(payload) : decodePayload(payload);
     } catch (error) {
       this.#options.onInvalid(`frame does not deserialize: ${(error as Error).message}`);
       return true;

@@ -106,6 +106,11 @@ export type HostMessage =
     bundle: WireBundleInfo;
     /** The engine's value cap per message (set by the transport), for clear refusals. */
     maxMessageValues?: number;
+    /**
+     * Largest JSON frame payload the engine reads from a process-tier child, bytes (set by the
+     * process transport; see `framing.ts`). Absent: the child sends only `node:v8` frames.
+     */
+    jsonMaxBytes?: number;
     /** `ctx.config` and `ctx.secrets` until the next `settings` message. */
     settings?: WireSettings;
   }
