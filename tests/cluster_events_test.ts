@@ -19,6 +19,14 @@ const SUBSCRIBERS = ["sub-a", "sub-b"];
 const LIMITS = { topicRate: 100_000, topicBurst: 100_000 };
 const ignore = !natsAvailable();
 
+/** Three engines sharing the Orders service and the topic between the two subscribers. */
+function ordersCluster(ownerTtlMs?: number): Promise<EventCluster> {
+  return startEventCluster({
+    ...sharing({ Orders: SUBSCRIBERS }, { [TOPIC]: SUBSCRIBERS }),
+    events: LIMITS,
+  }, ownerTtlMs);
+}
+
 /** Releases the two recording subscribers on every engine. */
 async function subscribers(cluster: EventCluster, delayMs = 0, extra = {}): Promise<void> {
   for (const id of SUBSCRIBERS) {
@@ -83,10 +91,7 @@ Deno.test({
   name: "1000 events published across 3 engines reach each subscriber exactly once",
   ignore,
 }, async () => {
-  await using cluster = await startEventCluster({
-    ...sharing({ Orders: SUBSCRIBERS }, { [TOPIC]: SUBSCRIBERS }),
-    events: LIMITS,
-  });
+  await using cluster = await ordersCluster();
   await subscribers(cluster);
   const ids = await publishAcross(cluster, 1000);
   assert.equal(new Set(ids).size, 1000);
@@ -119,10 +124,7 @@ Deno.test({
   name: "an engine stopped abruptly mid-delivery: the others deliver its events at least once",
   ignore,
 }, async () => {
-  await using cluster = await startEventCluster({
-    ...sharing({ Orders: SUBSCRIBERS }, { [TOPIC]: SUBSCRIBERS }),
-    events: LIMITS,
-  }, 3_000);
+  await using cluster = await ordersCluster(3_000);
   // Slow handlers, so engine 0 holds claims when it goes.
   await subscribers(cluster, 150);
   const ids = await publishAcross(cluster, 150);
@@ -225,10 +227,7 @@ Deno.test({
   name: "kill -9 of one NATS node mid-stream loses no acknowledged event",
   ignore,
 }, async () => {
-  await using cluster = await startEventCluster({
-    ...sharing({ Orders: SUBSCRIBERS }, { [TOPIC]: SUBSCRIBERS }),
-    events: LIMITS,
-  });
+  await using cluster = await ordersCluster();
   await subscribers(cluster, 5);
   const published = { ids: await publishAcross(cluster, 150), refused: 0 };
   await cluster.nats.kill(0);
@@ -246,10 +245,7 @@ Deno.test({
   name: "a NATS node that hangs mid-stream and is then killed: every claim is settled",
   ignore,
 }, async () => {
-  await using cluster = await startEventCluster({
-    ...sharing({ Orders: SUBSCRIBERS }, { [TOPIC]: SUBSCRIBERS }),
-    events: LIMITS,
-  });
+  await using cluster = await ordersCluster();
   await subscribers(cluster, 5);
   const published = { ids: await publishAcross(cluster, 150), refused: 0 };
   // Claims, acknowledgements and releases sent to the hung node time out with their outcome

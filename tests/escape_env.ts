@@ -207,3 +207,20 @@ export function assertRefused(
   assert.ok(!result.message.includes(env.secretText), "the refusal leaks the secret");
   return `${result.name}: ${result.message}`;
 }
+
+/** The worker name of a pre-spawned sandbox ("spare"), as a bundle sees it in `self.name`. */
+export const SPARE = "bundlehost-spare";
+
+/**
+ * The fixture, with the engine's reserve filled: it fills on first use, so the first no-grant
+ * bundle gets a freshly spawned worker (with the same no permissions) and every later one a spare.
+ */
+export async function handoutEnv(): Promise<EscapeEnv> {
+  const env = await escapeEnv("worker");
+  await env.deploy(
+    { id: "first", version: "1.0.0", services: { First: "1.0.0" } },
+    { "mod.ts": "export default { services: { First: { name() { return self.name; } } } };" },
+  );
+  assert.notEqual(await env.engine.call("First", "name", null), SPARE);
+  return env;
+}

@@ -11,10 +11,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type EscapeEnv, escapeEnv, probeModule, type ProbeResult } from "./escape_env.ts";
+import { type EscapeEnv, handoutEnv, probeModule, type ProbeResult, SPARE } from "./escape_env.ts";
 import { waitFor } from "./_helpers.ts";
-
-const SPARE = "bundlehost-spare";
 
 /** What each probe attempts; every attempt must be refused. */
 const ATTEMPTS = `
@@ -53,17 +51,6 @@ interface Report {
   refused: Record<string, string>;
   net: string;
   hardened: string[];
-}
-
-/** The fixture with its reserve filled (a no-grant sandbox's first answer fills it). */
-async function handoutEnv(): Promise<EscapeEnv> {
-  const env = await escapeEnv("worker");
-  await env.deploy(
-    { id: "first", version: "1.0.0", services: { First: "1.0.0" } },
-    { "mod.ts": "export default { services: { First: { name() { return self.name; } } } };" },
-  );
-  assert.notEqual(await env.engine.call("First", "name", null), SPARE);
-  return env;
 }
 
 /** Asserts a probe's report: it ran in a spare, and every attempt was refused. */

@@ -10,23 +10,13 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { assertRefused, type EscapeEnv, escapeEnv, type ProbeResult } from "./escape_env.ts";
-
-const SPARE = "bundlehost-spare";
-
-/**
- * The fixture, with the engine's reserve filled: it fills on first use, so the first no-grant
- * bundle gets a freshly spawned worker (with the same no permissions) and every later one a spare.
- */
-async function handoutEnv(): Promise<EscapeEnv> {
-  const env = await escapeEnv("worker");
-  await env.deploy(
-    { id: "first", version: "1.0.0", services: { First: "1.0.0" } },
-    { "mod.ts": "export default { services: { First: { name() { return self.name; } } } };" },
-  );
-  assert.notEqual(await env.engine.call("First", "name", null), SPARE);
-  return env;
-}
+import {
+  assertRefused,
+  type EscapeEnv,
+  handoutEnv,
+  type ProbeResult,
+  SPARE,
+} from "./escape_env.ts";
 
 /** Runs `body` in a probe and returns its result with the worker name it ran in. */
 async function probeIn(
