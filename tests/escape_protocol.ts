@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type InstanceExitEvent, type LogEvent, NotFoundError } from "../mod.ts";
 import { MAX_LOG_MESSAGE } from "../engine/sandbox/wire/protocol.ts";
+import { FRAME_WRITER } from "./_forge.ts";
 import { manifest, rejects, waitFor } from "./_helpers.ts";
 import { type Attempt, type EscapeEnv, MECHANISM } from "./escape_env.ts";
 
@@ -30,22 +31,16 @@ const TARGET = `export default { services: { Target: {
 // postMessage is out of reach (worker_main.ts removes it), which `unreachable` counts.
 const FORGER = `import v8 from "node:v8";
 import fs from "node:fs";
+${FRAME_WRITER}
 const inWorker = typeof WorkerGlobalScope !== "undefined";
 let unreachable = 0;
-const kind = (m) => m?.type === "log" ? 2 : ["ping", "pong", "cancel", "fatal", "init-failed"].includes(m?.type) ? 1 : 3;
 function post(message) {
   try { globalThis.postMessage(message); } catch { unreachable++; }
 }
 function sendRaw(bytes) { if (inWorker) post(bytes); else fs.writeSync(1, bytes); }
 function send(message) {
   if (inWorker) return post(message);
-  const s = new v8.Serializer(); s.writeHeader(); s.writeValue(message);
-  const payload = s.releaseBuffer();
-  const frame = new Uint8Array(8 + payload.byteLength);
-  frame.set([0xff, 0x42, 0x48, kind(message)]);
-  new DataView(frame.buffer).setUint32(4, payload.byteLength, true);
-  frame.set(payload, 8);
-  fs.writeSync(1, frame);
+  writeFrame(message);
 }
 export default { services: { Forger: {
   forge() {

@@ -7,6 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { FRAME_WRITER } from "./_forge.ts";
 import { manifest, writeBundle } from "./_helpers.ts";
 import { releasePath } from "./_http.ts";
 import { type TestServer, testServer } from "./_server.ts";
@@ -19,14 +20,9 @@ import { streamFigures } from "../engine/sandbox/host/stream_table.ts";
 // a forger fills it).
 const FORGER = `import v8 from "node:v8";
 import fs from "node:fs";
+${FRAME_WRITER}
 function send(message) {
-  const s = new v8.Serializer(); s.writeHeader(); s.writeValue(message);
-  const payload = s.releaseBuffer();
-  const frame = new Uint8Array(8 + payload.byteLength);
-  frame.set([0xff, 0x42, 0x48, 3]);
-  new DataView(frame.buffer).setUint32(4, payload.byteLength, true);
-  frame.set(payload, 8);
-  fs.writeSync(1, frame);
+  writeFrame(message);
 }
 const attacks = {
   oversize: (stream) => send({ type: "stream-chunk", stream, data: new Uint8Array(70_000) }),

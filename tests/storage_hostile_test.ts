@@ -9,12 +9,14 @@
  */
 import assert from "node:assert/strict";
 import { observability } from "../plugins/observability/mod.ts";
+import { FRAME_WRITER } from "./_forge.ts";
 import { testServer } from "./_server.ts";
 import { deployStorage, op, TIERS } from "./_storage.ts";
 
 const FORGER = (ownerDir: string) =>
   `import v8 from "node:v8";
 import fs from "node:fs";
+${FRAME_WRITER}
 const inWorker = typeof WorkerGlobalScope !== "undefined";
 let unreachable = 0;
 function send(message) {
@@ -22,13 +24,7 @@ function send(message) {
     try { globalThis.postMessage(message); } catch { unreachable++; }
     return;
   }
-  const s = new v8.Serializer(); s.writeHeader(); s.writeValue(message);
-  const payload = s.releaseBuffer();
-  const frame = new Uint8Array(8 + payload.byteLength);
-  frame.set([0xff, 0x42, 0x48, 3]);
-  new DataView(frame.buffer).setUint32(4, payload.byteLength, true);
-  frame.set(payload, 8);
-  fs.writeSync(1, frame);
+  writeFrame(message);
 }
 const bytes = (value) => new Uint8Array(v8.serialize(value));
 export default {
