@@ -35,7 +35,7 @@ export {
   type EngineStatus,
   type FetchBundleOptions,
 } from "./engine/engine.ts";
-export type { ForwardTarget } from "./engine/edge/http.ts";
+export type { ForwardTarget, HeaderListEdit } from "./engine/edge/http.ts";
 export type { Exposed, InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
 export type { BundleRouting, RuntimePort } from "./engine/core/port.ts";
 

@@ -50,6 +50,7 @@ import { orderPlugins, type Plugin, PluginHost } from "./plugin/plugin.ts";
 import {
   type ForwardTarget,
   fromWireResponse,
+  type HeaderListEdit,
   isWebSocketUpgrade,
   servePlugins,
   toWireRequest,
@@ -137,7 +138,13 @@ export type CallOptions = Omit<CallRequest, "kind" | "service" | "method" | "inp
  * };
  * ```
  */
-export type FetchBundleOptions = CallOptions & ForwardTarget;
+export type FetchBundleOptions = CallOptions & ForwardTarget & {
+  /**
+   * Rewrites the bundle's response headers (lower-case names) before the response is built, as
+   * `/b/:id/*` confines them; not applied to a WebSocket's `101` response.
+   */
+  responseHeaders?: HeaderListEdit;
+};
 
 /**
  * The resident engine. Create it with {@linkcode createEngine}.
@@ -570,7 +577,7 @@ export class Engine {
     request: Request,
     options: FetchBundleOptions = {},
   ): Promise<Response> {
-    const { url, setHeaders, ...call } = options;
+    const { url, setHeaders, responseHeaders, ...call } = options;
     const target: ForwardTarget = {};
     if (url !== undefined) target.url = url;
     if (setHeaders !== undefined) target.setHeaders = setHeaders;
@@ -601,10 +608,9 @@ export class Engine {
       );
     }
     release?.();
-    const response = fromWireResponse(result);
-    response.headers.set("x-bundle", outcome.bundle);
-    if (outcome.degraded) response.headers.set("x-degraded", outcome.degraded);
-    return response;
+    const own: [string, string][] = [["x-bundle", outcome.bundle]];
+    if (outcome.degraded) own.push(["x-degraded", outcome.degraded]);
+    return fromWireResponse(result, own, responseHeaders);
   }
 
   /** Keeps a streamed response's or socket's end until it ends, for {@linkcode Engine.endStreams}. */

@@ -11,7 +11,7 @@ import { pathOf, withPath } from "../../engine/edge/http.ts";
 import { readTraceContext } from "../../engine/base/trace_context.ts";
 import { errorResponse } from "./errors.ts";
 import { timeoutHeader } from "./call_headers.ts";
-import { confineResponse, isServiceWorkerScript } from "./origin.ts";
+import { confineHeaders, confineResponse, isServiceWorkerScript } from "./origin.ts";
 
 /** Answers one `/b/:bundleId/*` request; throws what the plugin's error reply turns into a status. */
 export type BundlePageHandler = (request: Request, bundleId: string) => Promise<Response>;
@@ -46,8 +46,10 @@ export function bundlePageHandler(engine: Engine): BundlePageHandler {
       ...readTraceContext(headers),
       // Aborts when the client disconnects: the bundle's ctx.signal aborts too.
       signal: request.signal,
+      responseHeaders: (list) => confineHeaders(list, prefix),
     });
-    return confineResponse(response, prefix);
+    // A WebSocket's 101 is the runtime's own response, confined here.
+    return response.status === 101 ? confineResponse(response, prefix) : response;
   };
 }
 

@@ -105,3 +105,28 @@ export function confineResponse(response: Response, prefix: string): Response {
   headers.set("x-content-type-options", "nosniff");
   return response;
 }
+
+/**
+ * Confines a bundle's response headers to its prefix, as {@linkcode confineResponse} does, on the
+ * header list a response is built from (lower-case names), in place: the `/b/` hot path never
+ * builds a `Headers` object only to edit it.
+ *
+ * @param headers The bundle's response headers, lower-case names.
+ * @param prefix The bundle's prefix, e.g. `/b/shop`.
+ * @returns The same list.
+ */
+export function confineHeaders(headers: [string, string][], prefix: string): [string, string][] {
+  let kept = 0;
+  for (const header of headers) {
+    const name = header[0];
+    if (REFUSED.has(name) || name === "x-content-type-options") continue;
+    if (name === "set-cookie") header[1] = confineCookie(header[1], prefix);
+    headers[kept++] = header;
+  }
+  headers.length = kept;
+  headers.push(
+    ["content-security-policy", BUNDLE_SANDBOX_CSP],
+    ["x-content-type-options", "nosniff"],
+  );
+  return headers;
+}

@@ -21,6 +21,33 @@ import { concatBytes } from "../../base/bytes.ts";
 /** Largest body sent inline with the response head, bytes; more is streamed. */
 export const INLINE_BODY_BYTES = 64 * 1024;
 
+/** Largest response body sent as text (`WireResponse.text`), bytes. */
+export const TEXT_BODY_BYTES = 16 * 1024;
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * A whole response body as text, when it may travel so: at most {@linkcode TEXT_BODY_BYTES},
+ * valid UTF-8 (so the engine's encoding gives back the same bytes, a BOM included), and with a
+ * `content-type` among the headers (a text body without one would get `text/plain`).
+ *
+ * @param bytes The body.
+ * @param headers The response's headers, lower-case names.
+ * @returns The text, or `undefined` when the body goes as bytes.
+ */
+export function bodyText(
+  bytes: Uint8Array | null,
+  headers: readonly [string, string][],
+): string | undefined {
+  if (bytes === null || bytes.byteLength > TEXT_BODY_BYTES) return undefined;
+  if (!headers.some((header) => header[0] === "content-type")) return undefined;
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 /** How a guest posts a message. */
 export type StreamPost = (message: GuestMessage, transfer?: Transferable[]) => void;
 

@@ -35,7 +35,7 @@ import { makeStorage } from "./storage_client.ts";
 import { boundFetch } from "./outbound_fetch.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
-import { encodeResultStream, GuestStreams, startBody } from "./guest_streams.ts";
+import { bodyText, encodeResultStream, GuestStreams, startBody } from "./guest_streams.ts";
 import { GuestSockets } from "./guest_socket.ts";
 import { isTraceparent, isTracestate, type TraceContext } from "../../base/trace_context.ts";
 
@@ -430,6 +430,11 @@ export function startRuntime(port: GuestPort): void {
         };
       }, traced);
       const body = start.bytes;
+      const text = start.rest || upgrade ? undefined : bodyText(body, headers);
+      if (text !== undefined) {
+        post({ type: "response", id, response: { status, headers, body: null, text } });
+        return;
+      }
       const answer: WireResponse = { status, headers, body };
       if (start.rest) answer.stream = true;
       if (upgrade) answer.upgrade = true;

@@ -72,6 +72,12 @@ export interface WireResponse {
   headers: [string, string][];
   /** Body bytes, or null. */
   body: Uint8Array<ArrayBuffer> | null;
+  /**
+   * The whole body as text, when it is small UTF-8 and a `content-type` is among the headers;
+   * `body` is then null. A string crosses the boundary and becomes a response body with one copy
+   * fewer than bytes do.
+   */
+  text?: string;
   /** More of the body follows `body` as `stream-chunk` messages of this call (streams.ts). */
   stream?: boolean;
   /** The bundle accepted a WebSocket upgrade; the socket's messages follow (streams.ts). */
@@ -348,6 +354,13 @@ function wireResponse(v: unknown): WireResponse | undefined {
   };
   if (v.stream === true) response.stream = true;
   if (v.upgrade === true) response.upgrade = true;
+  if (v.text !== undefined) {
+    // Only a whole body travels as text.
+    if (typeof v.text !== "string" || body !== null || response.stream || response.upgrade) {
+      return undefined;
+    }
+    response.text = v.text;
+  }
   return response;
 }
 

@@ -1,0 +1,83 @@
+/**
+ * `/b/:id/*` response bodies reach the client byte for byte, in both tiers, whichever way they
+ * cross the sandbox boundary: a small UTF-8 body with a `content-type` travels as text (one copy
+ * fewer), everything else as bytes. Each case is one a text path could get wrong: a byte-order
+ * mark, bytes that are not UTF-8, a body without a `content-type` (a text body would get
+ * `text/plain`), a body just over the text size, a null-body status. A bundle's forged `x-bundle`
+ * and `x-content-type-options` are replaced by the engine's.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { manifest, writeBundle } from "./_helpers.ts";
+import { releasePath } from "./_http.ts";
+import { testServer } from "./_server.ts";
+import { TEXT_BODY_BYTES } from "../engine/sandbox/guest/guest_streams.ts";
+
+const BODIES = `const BOM = new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0x69]);
+const NOT_UTF8 = new Uint8Array([0x68, 0xff, 0xfe, 0x00, 0xc3]);
+export default {
+  fetch(request) {
+    const path = new URL(request.url).pathname;
+    const text = { "content-type": "text/plain; charset=utf-8" };
+    switch (path) {
+      case "/bom": return new Response(BOM, { headers: text });
+      case "/binary": return new Response(NOT_UTF8, { headers: { "content-type": "application/octet-stream" } });
+      case "/untyped": return new Response(new TextEncoder().encode("no type"));
+      case "/large": return new Response("é".repeat(${TEXT_BODY_BYTES / 2} + 1), { headers: text });
+      case "/empty": return new Response(null, { status: 204, headers: text });
+      case "/emoji": return new Response("caf\\u00e9 \\u{1f600}", { headers: text });
+      default: return new Response("forged", {
+        headers: { ...text, "x-bundle": "admin@9.9.9", "x-content-type-options": "sniff" },
+      });
+    }
+  },
+};`;
+
+Deno.test("/b/ response bodies arrive byte for byte in both tiers, text or bytes", async (t) => {
+  await using srv = await testServer();
+  for (const [id, isolation] of [["bodies-worker", "worker"], ["bodies-process", "process"]]) {
+    const dir = await writeBundle(`${srv.root}/src`, manifest(id!, { isolation }), {
+      "mod.ts": BODIES,
+    });
+    const reply = await releasePath(srv.url, dir);
+    assert.equal(reply.status, 201, JSON.stringify(reply.body));
+  }
+  const bytes = async (path: string) => {
+    const response = await fetch(`${srv.url}${path}`);
+    return { response, body: new Uint8Array(await response.arrayBuffer()) };
+  };
+  for (const id of ["bodies-worker", "bodies-process"]) {
+    await t.step(`${id}: a byte-order mark and bytes that are not UTF-8 are kept`, async () => {
+      const bom = await bytes(`/b/${id}/bom`);
+      assert.deepEqual([...bom.body], [0xef, 0xbb, 0xbf, 0x68, 0x69]);
+      assert.equal(bom.response.headers.get("content-type"), "text/plain; charset=utf-8");
+      const binary = await bytes(`/b/${id}/binary`);
+      assert.deepEqual([...binary.body], [0x68, 0xff, 0xfe, 0x00, 0xc3]);
+      const emoji = await bytes(`/b/${id}/emoji`);
+      assert.deepEqual(emoji.body, new TextEncoder().encode("caf\u00e9 \u{1f600}"));
+    });
+
+    await t.step(
+      `${id}: no content-type is made up, large and empty bodies are exact`,
+      async () => {
+        const untyped = await bytes(`/b/${id}/untyped`);
+        assert.equal(untyped.response.headers.get("content-type"), null);
+        assert.equal(new TextDecoder().decode(untyped.body), "no type");
+        const large = await bytes(`/b/${id}/large`);
+        assert.equal(large.body.byteLength, TEXT_BODY_BYTES + 2);
+        assert.equal(new TextDecoder().decode(large.body), "é".repeat(TEXT_BODY_BYTES / 2 + 1));
+        const empty = await bytes(`/b/${id}/empty`);
+        assert.equal(empty.response.status, 204);
+        assert.equal(empty.body.byteLength, 0);
+      },
+    );
+
+    await t.step(`${id}: the engine's x-bundle and nosniff replace the bundle's`, async () => {
+      const forged = await fetch(`${srv.url}/b/${id}/`);
+      assert.equal(await forged.text(), "forged");
+      assert.equal(forged.headers.get("x-bundle"), `${id}@1.0.0`);
+      assert.equal(forged.headers.get("x-content-type-options"), "nosniff");
+    });
+  }
+});
