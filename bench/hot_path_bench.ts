@@ -2,7 +2,8 @@
  * Micro-benchmarks of the per-request work the engine's thread does on the hot routes
  * (`deno task bench`), each against a baseline in the same run: the plugin host's `fetch` pass
  * (the engine's three plugins: two decline, one answers) against the `async`/`await` form it
- * replaced, and the call history's recording wrapper against the bare call chain.
+ * replaced, the call history's recording wrapper against the bare call chain, and the building of
+ * a `/b/` response (the hello bundle's) against the `Headers`-object form it replaced.
  *
  * @module
  */
@@ -10,6 +11,12 @@ import { type Plugin, PluginError, PluginHost } from "../engine/plugin/plugin.ts
 import { CallHistory } from "../engine/runtime/call_history.ts";
 import { systemClock } from "../engine/base/clock.ts";
 import type { AdmittedCall, CallOutcome } from "../engine/call/request.ts";
+import { fromWireResponse } from "../engine/edge/http.ts";
+import {
+  BUNDLE_SANDBOX_CSP,
+  confineHeaders,
+  confineResponse,
+} from "../plugins/service_release/origin.ts";
 
 const answer = new Response("hello");
 const request = new Request("http://127.0.0.1/b/hello-bench/");
@@ -78,5 +85,43 @@ Deno.bench({
   group: "call history",
   async fn() {
     await recorded(call);
+  },
+});
+
+// What the hello bundle's `fetch` sends back: its `Response("hello")` as data.
+const HELLO_HEADERS: [string, string][] = [["content-type", "text/plain;charset=UTF-8"]];
+const HELLO_BYTES = new TextEncoder().encode("hello");
+const OWN: [string, string][] = [["x-bundle", "hello-bench@1.0.0"]];
+
+Deno.bench({
+  name: "/b/ response, Headers object, bytes body, confined after (before)",
+  group: "/b/ response",
+  baseline: true,
+  fn() {
+    // The shape before: fromWireResponse filled a Headers object, fetchBundle set x-bundle on
+    // it, and the service plane confined the built response.
+    const headers = new Headers();
+    for (const [name, value] of HELLO_HEADERS) headers.append(name, value);
+    const response = new Response(HELLO_BYTES.slice(), { status: 200, headers });
+    response.headers.set("x-bundle", "hello-bench@1.0.0");
+    confineResponse(response, "/b/hello-bench");
+    if (!response.headers.get("content-security-policy")?.startsWith(BUNDLE_SANDBOX_CSP)) {
+      throw new Error("not confined");
+    }
+  },
+});
+
+Deno.bench({
+  name: "/b/ response, one header list confined in place, text body",
+  group: "/b/ response",
+  fn() {
+    const response = fromWireResponse(
+      { status: 200, headers: HELLO_HEADERS.map(([n, v]) => [n, v]), body: null, text: "hello" },
+      OWN,
+      (list) => confineHeaders(list, "/b/hello-bench"),
+    );
+    if (!response.headers.get("content-security-policy")?.startsWith(BUNDLE_SANDBOX_CSP)) {
+      throw new Error("not confined");
+    }
   },
 });
