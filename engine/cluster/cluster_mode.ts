@@ -239,10 +239,13 @@ export class ClusterMode {
       const nats = new Availability(nc, clock);
       const js = jetstream(nc, { timeout: NATS_CALL_TIMEOUT_MS });
       const kvm = new Kvm(js);
-      const registry = await bucket(
-        nc,
-        nats,
-        clock,
+      // Each bucket is opened, or created once the cluster can place it (see bucket()).
+      const place = <T>(
+        stream: string,
+        open: () => Promise<T>,
+        create: (replicas: number) => Promise<T>,
+      ) => bucket(nc, nats, clock, stream, open, create);
+      const registry = await place(
         `KV_${prefix}_registry`,
         // Reads go to the stream leader (no direct gets): a follower answers with what it has
         // applied, which can be older than a change another engine was already told about.
@@ -256,30 +259,21 @@ export class ClusterMode {
             timeout: NATS_CALL_TIMEOUT_MS,
           }),
       );
-      const presence = await bucket(
-        nc,
-        nats,
-        clock,
+      const presence = await place(
         `KV_${prefix}_engines`,
         () => kvm.open(`${prefix}_engines`),
         (replicas) =>
           kvm.create(`${prefix}_engines`, { replicas, history: 1, ttl: PRESENCE_TTL_MS }),
       );
       // Revision locks of the registry's compare-and-set writes (see RevisionLocks).
-      const locks = await bucket(
-        nc,
-        nats,
-        clock,
+      const locks = await place(
         `KV_${prefix}_registry_locks`,
         () => kvm.open(`${prefix}_registry_locks`),
         (replicas) =>
           kvm.create(`${prefix}_registry_locks`, { replicas, history: 1, ttl: LOCK_TTL_MS }),
       );
       const objm = new Objm(js);
-      const objects = await bucket(
-        nc,
-        nats,
-        clock,
+      const objects = await place(
         `OBJ_${prefix}_releases`,
         () => objm.open(`${prefix}_releases`),
         (replicas) => objm.create(`${prefix}_releases`, { replicas }),
