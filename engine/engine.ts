@@ -11,26 +11,25 @@ import { BundlehostError, BundleStateError, NotFoundError } from "./base/errors.
 import type { Clock } from "./base/clock.ts";
 import { ENGINE_VERSION } from "./base/version.ts";
 import type { CallOutcome, CallRequest } from "./call/request.ts";
-import { type LifecycleEvent, LogEvent } from "./core/lifecycle.ts";
+import { LogEvent } from "./core/lifecycle.ts";
 import { EngineEvents } from "./runtime/engine_events.ts";
 import type { RulesDocument } from "./broker/rules.ts";
 import type { OperatorPolicy } from "./manifest/policy.ts";
 import { assertCeilingWithinEngine } from "./manifest/policy_reach.ts";
-import { KvStore, type Store } from "./store/store.ts";
-import { type DataLock, lockDataDir } from "./store/data_lock.ts";
-import { EventBus, type EventBusOptions } from "./events/bus.ts";
-import { busBundle } from "./events/delivery.ts";
+import type { Store } from "./store/store.ts";
+import type { EventBus, EventBusOptions } from "./events/bus.ts";
 import type { CanaryOptions, CanaryState } from "./store/canary_state.ts";
-import {
+import type {
   Registry,
-  type ReleaseOptions,
-  type ReleaseResult,
-  type ReleaseSource,
-  type RestoreReport,
+  ReleaseOptions,
+  ReleaseResult,
+  ReleaseSource,
+  RestoreReport,
 } from "./release/registry.ts";
 import { BundleRuntime } from "./runtime/bundle_runtime.ts";
-import { BundleSettings } from "./runtime/bundle_settings.ts";
-import { SecretBox, type SecretKeyOptions } from "./store/secret_box.ts";
+import type { BundleSettings } from "./runtime/bundle_settings.ts";
+import { DurableState } from "./runtime/durable_state.ts";
+import type { SecretKeyOptions } from "./store/secret_box.ts";
 import {
   CallHistory,
   type CallHistoryOptions,
@@ -47,6 +46,7 @@ import {
 } from "./runtime/options.ts";
 import type { BundleStatus, EngineStatus } from "./runtime/status.ts";
 import { orderPlugins, type Plugin, PluginHost } from "./plugin/plugin.ts";
+import { runBundleHook } from "./plugin/bundle_hooks.ts";
 import {
   type ForwardTarget,
   fromWireResponse,
@@ -57,12 +57,7 @@ import {
 } from "./edge/http.ts";
 import { acceptSocket, SocketGate } from "./edge/sockets.ts";
 import type { HostResponse } from "./sandbox/host/stream_table.ts";
-import {
-  type ClusterHandlers,
-  ClusterMode,
-  type ClusterOptions,
-  type ClusterStatus,
-} from "./cluster/cluster_mode.ts";
+import type { ClusterOptions, ClusterStatus } from "./cluster/cluster_mode.ts";
 
 export type { BundleStatus, EngineSettingsOptions, EngineStatus };
 
@@ -187,17 +182,10 @@ export class Engine {
   readonly #plugins: PluginHost<Engine>;
   readonly #clock: Clock;
   readonly #startedAt: number;
-  readonly #eventOptions: EventBusOptions;
-  readonly #secretKeys: SecretKeyOptions;
-  #settings?: BundleSettings;
+  /** Store, settings, registry, event bus and cluster mode, once open. */
+  readonly #durable: DurableState;
   #closed = false;
-  #registry?: Registry;
-  #store?: Store;
-  #dataLock?: DataLock;
-  #bus?: EventBus;
   readonly #history: CallHistory;
-  readonly #clusterOptions: ClusterOptions | undefined;
-  #cluster?: ClusterMode;
 
   /**
    * Creates an engine; prefer {@linkcode createEngine}, which also opens the data folder.
@@ -212,9 +200,6 @@ export class Engine {
     assertCeilingWithinEngine(this.#options.ceiling, this.#options.dataDir);
     this.#clock = this.#options.clock;
     this.#startedAt = this.#clock.now();
-    this.#eventOptions = options.events ?? {};
-    this.#secretKeys = options.secrets ?? {};
-    this.#clusterOptions = options.cluster;
     this.#plugins = new PluginHost(orderPlugins(options.plugins ?? [], ENGINE_VERSION));
     this.fetch = servePlugins(this.#plugins, (message) => this.#log("error", message));
     this.#history = new CallHistory(this.#clock, options.metricsHistory);
@@ -224,7 +209,15 @@ export class Engine {
       events: this.events,
       clock: this.#clock,
       wrapCall: (next) => this.#plugins.wrap("wrapCall", this.#history.wrap(next, ownerOf)),
-      afterTransition: (event) => this.#afterTransition(event),
+      afterTransition: (event) => runBundleHook(this.#plugins, event),
+    });
+    this.#durable = new DurableState(this.#runtime, {
+      options: this.#options,
+      events: this.events,
+      clock: this.#clock,
+      eventOptions: options.events ?? {},
+      secretKeys: options.secrets ?? {},
+      cluster: options.cluster,
     });
   }
 
@@ -252,8 +245,9 @@ export class Engine {
    * @throws {BundleStateError} Before {@linkcode Engine.setup} opened the store.
    */
   get registry(): Registry {
-    if (!this.#registry) throw new BundleStateError("The engine's registry is not open yet");
-    return this.#registry;
+    const registry = this.#durable.registry;
+    if (!registry) throw new BundleStateError("The engine's registry is not open yet");
+    return registry;
   }
 
   /**
@@ -262,8 +256,9 @@ export class Engine {
    * @throws {BundleStateError} Before {@linkcode Engine.setup} opened the store.
    */
   get settings(): BundleSettings {
-    if (!this.#settings) throw new BundleStateError("The engine's settings are not open yet");
-    return this.#settings;
+    const settings = this.#durable.settings;
+    if (!settings) throw new BundleStateError("The engine's settings are not open yet");
+    return settings;
   }
 
   /**
@@ -280,8 +275,9 @@ export class Engine {
    * ```
    */
   get eventBus(): EventBus {
-    if (!this.#bus) throw new BundleStateError("The engine's event bus is not open yet");
-    return this.#bus;
+    const bus = this.#durable.bus;
+    if (!bus) throw new BundleStateError("The engine's event bus is not open yet");
+    return bus;
   }
 
   /**
@@ -291,68 +287,10 @@ export class Engine {
    * @param store Registry storage; a Deno KV file in the data folder by default.
    */
   async setup(store?: Store): Promise<void> {
-    // The data folder holds the admin token and every release: owner-only.
-    await Deno.mkdir(this.#options.dataDir, { recursive: true, mode: 0o700 });
-    // One engine per data folder, before any state is opened (README, "Limits and hardening").
-    this.#dataLock = await lockDataDir(this.#options.dataDir);
-    if (!store && this.#clusterOptions) {
-      this.#cluster = await ClusterMode.open(
-        this.#clusterOptions,
-        this.#options.dataDir,
-        this.#clock,
-      );
-    }
-    this.#store = store ?? this.#cluster?.store ??
-      await KvStore.open(`${this.#options.dataDir}/registry.sqlite3`);
-    const runtime = this.#runtime;
-    await runtime.ownership.open(this.#store);
-    await this.#openSettings(this.#store);
-    this.#registry = new Registry(runtime, this.#store, {
-      rollbackWarmMs: this.#options.rollbackWarmMs,
-      clock: this.#clock,
-      ...(this.#cluster ? { archives: this.#cluster.archives } : {}),
-    });
-    const bus = new EventBus(
-      {
-        bundles: () => [...runtime.entries()].flatMap((e) => busBundle(e) ?? []),
-        bundle: (id) => {
-          const entry = runtime.entry(id);
-          return entry && busBundle(entry);
-        },
-        invoke: (call) => runtime.call(call),
-        events: this.events,
-        log: (level, message) => this.#log(level, message),
-        maxHops: this.#options.maxHops,
-      },
-      this.#store.events,
-      {
-        ...this.#eventOptions,
-        timeoutMs: this.#eventOptions.timeoutMs ?? this.#options.callTimeoutMs,
-        clock: this.#eventOptions.clock ?? this.#clock,
-      },
-    );
-    this.#bus = bus;
-    runtime.connect({
-      publish: (event, from) => bus.publishFor(from.label, event),
-      admitNested: (call, from) => {
-        // Calls made outside any call are charged to the bundle's detached budget (README, "Events").
-        if (call.detached) bus.guard.takeDetached(from.manifest.id, "call");
-        bus.guard.checkHops(call.hops ?? 0, `Call chain from ${from.label}`);
-      },
-    });
-    const rules = await this.#store.getRules();
-    if (rules !== undefined) {
-      try {
-        runtime.setRules(rules);
-      } catch (error) {
-        this.#log("error", `Stored governance rules were refused: ${(error as Error).message}`);
-      }
-    }
+    await this.#durable.open(store);
     await this.#plugins.sequential("setup", this);
     // After plugin setup, so the log plugins see it.
-    if (this.#store instanceof KvStore && this.#store.migratedEvents > 0) {
-      this.#log("info", `Moved ${this.#store.migratedEvents} event records to events.sqlite3`);
-    }
+    this.#durable.reportMigration();
   }
 
   /**
@@ -361,15 +299,8 @@ export class Engine {
    *
    * @returns What was restored and what failed.
    */
-  async restore(): Promise<RestoreReport> {
-    const report = await this.registry.restore();
-    const known = new Set((await this.#store!.listBundles()).map((b) => b.id));
-    for (const entry of this.#runtime.entries()) known.add(entry.id);
-    await this.#runtime.ownership.prune(known);
-    for (const failure of report.failed) {
-      this.#log("error", `Could not restore bundle ${failure.id}: ${failure.error}`);
-    }
-    return report;
+  restore(): Promise<RestoreReport> {
+    return this.#durable.restore(this.registry);
   }
 
   /**
@@ -377,8 +308,7 @@ export class Engine {
    * {@linkcode createEngine} once bundles are restored.
    */
   async ready(): Promise<void> {
-    await this.#bus?.start();
-    this.#cluster?.start(this.#clusterHandlers());
+    await this.#durable.start();
     await this.#plugins.sequential("ready", this);
   }
 
@@ -395,7 +325,7 @@ export class Engine {
    * ```
    */
   async clusterStatus(): Promise<ClusterStatus | undefined> {
-    return await this.#cluster?.status();
+    return await this.#durable.cluster?.status();
   }
 
   /**
@@ -405,57 +335,7 @@ export class Engine {
    * @param url The engine's base URL.
    */
   advertise(url: string): void {
-    this.#cluster?.advertise(url);
-  }
-
-  #clusterHandlers(): ClusterHandlers {
-    const runtime = this.#runtime;
-    const applyRules = (rules: unknown) => {
-      if (rules === undefined || JSON.stringify(rules) === JSON.stringify(runtime.rules)) return;
-      try {
-        runtime.setRules(rules);
-      } catch (error) {
-        this.#log("error", `Shared governance rules were refused: ${(error as Error).message}`);
-      }
-    };
-    return {
-      bundle: (id) => this.registry.converge(id),
-      settings: (id) => this.#settings?.reload(id) ?? Promise.resolve(),
-      rules: applyRules,
-      owners: () => runtime.ownership.open(this.#store!),
-      resync: async () => {
-        await runtime.ownership.open(this.#store!);
-        const ids = new Set((await this.#store!.listBundles()).map((b) => b.id));
-        for (const entry of runtime.entries()) ids.add(entry.id);
-        const failed: string[] = [];
-        for (const id of ids) {
-          await this.registry.converge(id).catch((error) => {
-            failed.push(id);
-            this.#log("error", `Cluster: could not apply ${id}: ${(error as Error).message}`);
-          });
-        }
-        for (const id of ids) {
-          await this.#settings?.reload(id).catch((error) => {
-            failed.push(`${id} (settings)`);
-            this.#log(
-              "error",
-              `Cluster: could not apply settings of ${id}: ${(error as Error).message}`,
-            );
-          });
-        }
-        applyRules(await this.#store!.getRules());
-        if (failed.length > 0) throw new Error(`not applied: ${failed.join(", ")}`);
-      },
-      runs: () =>
-        [...runtime.entries()].flatMap((entry) =>
-          (runtime.routing(entry.id)?.versions ?? []).map((v) => ({
-            id: entry.id,
-            version: v.version,
-            state: v.state,
-          }))
-        ),
-      log: (level, message) => this.#log(level, message),
-    };
+    this.#durable.cluster?.advertise(url);
   }
 
   /**
@@ -752,7 +632,7 @@ export class Engine {
     const previous = this.#runtime.rules;
     const applied = this.#runtime.setRules(rules);
     try {
-      await this.#store?.putRules(applied);
+      await this.#durable.store?.putRules(applied);
     } catch (error) {
       this.#runtime.setRules(previous);
       throw error;
@@ -810,21 +690,13 @@ export class Engine {
     if (this.#closed) return;
     this.#closed = true;
     this.endLogFollowers();
-    // No new deliveries or schedule firings; those in flight finish while bundles drain.
-    this.#bus?.stop();
-    // Cluster mode: no change from another engine starts anything while bundles stop.
-    await this.#cluster?.stopFollowing().catch(() => {});
-    // Phased releases and warm rollback targets stop first, so none of them moves traffic now.
-    await this.#registry?.close();
+    await this.#durable.quiesce();
     await this.#runtime.close();
     try {
-      await this.#bus?.close();
+      await this.#durable.bus?.close();
       await this.#plugins.sequential("close", this);
     } finally {
-      this.#store?.close();
-      // The shared event store and the NATS connection, once deliveries have finished.
-      await this.#cluster?.close().catch(() => {});
-      this.#dataLock?.release();
+      await this.#durable.release();
     }
   }
 
@@ -836,50 +708,13 @@ export class Engine {
   async #assertKnown(id: string): Promise<void> {
     if (this.#runtime.entry(id)) return;
     // Released but not installed (never started, or failed to restore): known to the registry.
-    if (!this.#registry) throw new NotFoundError(`No bundle "${id}"`);
-    await this.#registry.get(id);
-  }
-
-  /** Opens the secrets key and the settings service, before any bundle is restored. */
-  async #openSettings(store: Store): Promise<void> {
-    const runtime = this.#runtime;
-    const settings = new BundleSettings({
-      store: store.settings,
-      box: await SecretBox.open(this.#options.dataDir, this.#secretKeys),
-      clock: this.#clock,
-      exists: async (id) => (await store.getBundle(id)) !== undefined,
-      manifests: (id) => {
-        const entry = runtime.entry(id);
-        if (!entry) return [];
-        const revisions = [...entry.revisions.values()];
-        const active = revisions.filter((r) => r.version === entry.current);
-        return [...active, ...revisions.filter((r) => r.version !== entry.current)]
-          .map((r) => r.manifest);
-      },
-      changed: (id) => runtime.reconfigure(id),
-      log: (level, message) => this.#log(level, message),
-    });
-    await settings.load((await store.listBundles()).map((b) => b.id));
-    runtime.useSettings(settings);
-    this.#settings = settings;
+    const registry = this.#durable.registry;
+    if (!registry) throw new NotFoundError(`No bundle "${id}"`);
+    await registry.get(id);
   }
 
   #log(level: "debug" | "info" | "warn" | "error", message: string): void {
     this.events.dispatchEvent(new LogEvent({ level, message }));
-  }
-
-  async #afterTransition(event: LifecycleEvent): Promise<void> {
-    const info = event.error === undefined
-      ? { id: event.bundle, version: event.version }
-      : { id: event.bundle, version: event.version, error: event.error };
-    if (event.to === "RESOLVED" && event.from === "INSTALLED") {
-      await this.#plugins.parallel("bundleInstalled", info);
-    } else if (event.to === "ACTIVE") await this.#plugins.parallel("bundleStarted", info);
-    else if (event.to === "RESOLVED" && event.from === "STOPPING") {
-      await this.#plugins.parallel("bundleStopped", info);
-    } else if (event.to === "UNINSTALLED") {
-      await this.#plugins.parallel("bundleUninstalled", info);
-    }
   }
 }
 

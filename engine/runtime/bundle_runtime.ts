@@ -10,12 +10,7 @@ import { VetCache } from "../release/vet_cache.ts";
 import { BundleStateError, NotFoundError } from "../base/errors.ts";
 import type { Clock } from "../base/clock.ts";
 import { authorFolderOf, vetErrorInAuthorTerms } from "../base/author_terms.ts";
-import {
-  admitCall,
-  type AdmittedCall,
-  type CallOutcome,
-  type CallRequest,
-} from "../call/request.ts";
+import { admitCall, type CallOutcome, type CallRequest } from "../call/request.ts";
 import type { BundleRouting, RuntimePort } from "../core/port.ts";
 import { BreakerEvent, type LifecycleEvent } from "../core/lifecycle.ts";
 import type { EngineEvents } from "./engine_events.ts";
@@ -26,15 +21,11 @@ import {
   type RevisionStatus,
   type RuntimeSettings,
 } from "../core/revision.ts";
-import { checkWeights } from "../core/weights.ts";
 import { Broker } from "../broker/broker.ts";
 import type { BundleEntry } from "../broker/router.ts";
-import { ProviderIndex } from "../broker/providers.ts";
 import type { RulesDocument } from "../broker/rules.ts";
 import { METHOD_NAME_PATTERN, SERVICE_NAME_PATTERN } from "../manifest/manifest.ts";
 import type { OperatorPolicy } from "../manifest/policy.ts";
-import type { Manifest } from "../manifest/manifest.ts";
-import type { WireSettings } from "../sandbox/wire/protocol.ts";
 import { Sandboxes } from "../sandbox/host/sandboxes.ts";
 import type { OutboundPublish } from "../sandbox/host/types.ts";
 import type { LifecycleState } from "../sdk/types.ts";
@@ -45,53 +36,14 @@ import type { ResolvedOptions } from "./options.ts";
 import { Ownership } from "./ownership.ts";
 import { type BundleStatus, bundleStatus } from "./status.ts";
 import { BundleStorage, type StorageUsage } from "../storage/storage.ts";
-
-/**
- * Where the runtime gets each bundle's settings (`ctx.config`, `ctx.secrets`); the composition
- * root connects the engine's settings service (`runtime/bundle_settings.ts`).
- */
-export interface SettingsSource {
-  /** The settings an instance of this version gets now. */
-  snapshot(manifest: Manifest): WireSettings;
-  /** The bundle was deleted: forget what is held for it. */
-  forget(id: string): void;
-}
-
-/** Settings without an operator: the manifest's defaults and no secret set. */
-function defaultSettings(manifest: Manifest): WireSettings {
-  const secrets: Record<string, null> = {};
-  for (const name of manifest.secrets) secrets[name] = null;
-  return { config: structuredClone(manifest.config), secrets };
-}
-
-/** A call made at the edge of the runtime, with the chain of wrappers around the broker. */
-export type CallChain = (call: AdmittedCall) => Promise<CallOutcome>;
-
-/** What the composition root gives the runtime. */
-export interface RuntimeInit {
-  /** Resolved engine settings. */
-  options: ResolvedOptions;
-  /** Lifecycle, instance and log events. */
-  events: EngineEvents;
-  /** Time source for deadlines. */
-  clock: Clock;
-  /** Wraps the broker's call in the `wrapCall` plugins. @default {no wrappers} */
-  wrapCall?(next: CallChain): CallChain;
-  /** Runs after every lifecycle transition (plugin hooks); a failure reaches the caller. */
-  afterTransition?(event: LifecycleEvent): Promise<void>;
-}
-
-/**
- * What the runtime asks of the event layer, connected once the event bus exists: publishing for
- * a bundle, and admitting a call a bundle makes (hop limit, detached budget). The composition root
- * (`createEngine`) connects them; a host embedding the runtime alone connects its own.
- */
-export interface RuntimeLinks {
-  /** Publishes an event for a bundle (`ctx.events.publish`). */
-  publish(event: OutboundPublish, from: Revision): Promise<unknown>;
-  /** Refuses a call a bundle makes beyond the hop limit or its detached budget. */
-  admitNested(call: CallRequest, from: Revision): void;
-}
+import { BundleTable } from "./bundle_table.ts";
+import {
+  type CallChain,
+  defaultSettings,
+  type RuntimeInit,
+  type RuntimeLinks,
+  type SettingsSource,
+} from "./runtime_links.ts";
 
 /**
  * The bundle table, lifecycle and call path; see the module documentation. Reach it as
@@ -113,9 +65,8 @@ export class BundleRuntime implements RuntimePort {
   readonly #options: ResolvedOptions;
   readonly #settings: RuntimeSettings;
   readonly #clock: Clock;
-  readonly #bundles = new Map<string, BundleEntry>();
-  /** Service → bundles declaring it, kept with `#bundles`, for the route decision. */
-  readonly #providers = new ProviderIndex();
+  /** Installed bundles, their versions and routing, and who provides which service. */
+  readonly #bundles = new BundleTable();
   /** Accepted module graphs by content, kept in the data folder across restarts. */
   readonly #vetCache: VetCache;
   readonly #broker: Broker;
@@ -169,14 +120,14 @@ export class BundleRuntime implements RuntimePort {
     this.#storage = new BundleStorage(o.storage, init.clock, this.events);
     // Only bundles the runtime holds: a late line after a delete must not bring a ring back.
     this.events.on("log", (event) => {
-      if (event.bundle !== undefined && this.#bundles.has(event.bundle)) this.logs.append(event);
+      if (event.bundle !== undefined && this.#bundles.entry(event.bundle)) this.logs.append(event);
     });
     this.#sandboxes = new Sandboxes(o.denoCommand, o.channel);
     this.#broker = new Broker({
-      entries: () => this.#bundles.values(),
-      entry: (id) => this.#bundles.get(id),
-      providers: (service) => this.#providers.providers(service),
-      serviceNames: () => this.#providers.services(),
+      entries: () => this.#bundles.entries(),
+      entry: (id) => this.#bundles.entry(id),
+      providers: (service) => this.#bundles.providers(service),
+      serviceNames: () => this.#bundles.services(),
       onBreakerChange: (bundle, from, to) => {
         this.events.dispatchEvent(new BreakerEvent(bundle, from, to));
       },
@@ -227,14 +178,14 @@ export class BundleRuntime implements RuntimePort {
    * @param id Bundle id.
    */
   async reconfigure(id: string): Promise<void> {
-    const entry = this.#bundles.get(id);
+    const entry = this.#bundles.entry(id);
     if (!entry) return;
     await Promise.all([...entry.revisions.values()].map((r) => r.reconfigure()));
   }
 
   /** Every bundle entry (the broker's and the event bus's view). */
   entries(): IterableIterator<BundleEntry> {
-    return this.#bundles.values();
+    return this.#bundles.entries();
   }
 
   /**
@@ -244,7 +195,7 @@ export class BundleRuntime implements RuntimePort {
    * @returns The entry, if installed.
    */
   entry(id: string): BundleEntry | undefined {
-    return this.#bundles.get(id);
+    return this.#bundles.entry(id);
   }
 
   /**
@@ -271,7 +222,7 @@ export class BundleRuntime implements RuntimePort {
       dataRoot: this.#options.dataDir,
       ceiling: this.#options.ceiling,
       denoCommand: this.#options.denoCommand,
-      installed: (id, version) => this.#bundles.get(id)?.revisions.has(version) ?? false,
+      installed: (id, version) => this.#bundles.has(id, version),
       vetCache: this.#vetCache,
     };
     if (this.#options.isolation) policy.isolation = this.#options.isolation;
@@ -314,14 +265,7 @@ export class BundleRuntime implements RuntimePort {
         `Cannot install bundle ${manifest.id}@${manifest.version}: it is already installed`,
       );
     }
-    let entry = this.#bundles.get(manifest.id);
-    if (!entry) {
-      entry = { id: manifest.id, revisions: new Map() };
-      this.#bundles.set(manifest.id, entry);
-    }
-    entry.revisions.set(manifest.version, revision);
-    entry.current ??= manifest.version;
-    this.#providers.update(entry);
+    this.#bundles.add(revision);
     await revision.transition("RESOLVED");
     return revision.status();
   }
@@ -385,17 +329,7 @@ export class BundleRuntime implements RuntimePort {
    * @throws {BundleStateError} When `requireActive` and the version is not ACTIVE.
    */
   activate(id: string, version: string, options: { requireActive?: boolean } = {}): void {
-    const revision = this.#revision(id, version);
-    if ((options.requireActive ?? true) && revision.state !== "ACTIVE") {
-      throw new BundleStateError(
-        `Cannot route traffic to ${revision.label}: it is ${revision.state}`,
-      );
-    }
-    const entry = this.#bundles.get(id)!;
-    // A warm standby version resumes normal scaling as soon as it gets traffic again.
-    revision.setStandby(false);
-    entry.current = version;
-    entry.weights = undefined;
+    this.#bundles.activate(id, version, options.requireActive ?? true);
   }
 
   /**
@@ -408,25 +342,7 @@ export class BundleRuntime implements RuntimePort {
    * @throws {BundleStateError} When a weighted version is not ACTIVE.
    */
   setWeights(id: string, weights: Record<string, number> | undefined): void {
-    const entry = this.#bundles.get(id);
-    if (!entry) throw new NotFoundError(`No bundle "${id}"`);
-    if (weights === undefined) {
-      entry.weights = undefined;
-      return;
-    }
-    checkWeights(weights);
-    for (const [version, weight] of Object.entries(weights)) {
-      const revision = this.#revision(id, version);
-      if (weight > 0 && revision.state !== "ACTIVE") {
-        throw new BundleStateError(
-          `Cannot route traffic to ${revision.label}: it is ${revision.state}`,
-        );
-      }
-    }
-    for (const [version, weight] of Object.entries(weights)) {
-      if (weight > 0) this.#revision(id, version).setStandby(false);
-    }
-    entry.weights = new Map(Object.entries(weights));
+    this.#bundles.setWeights(id, weights);
   }
 
   /**
@@ -437,7 +353,7 @@ export class BundleRuntime implements RuntimePort {
    * @returns The state, or `undefined` when that version is not installed.
    */
   stateOf(id: string, version: string): LifecycleState | undefined {
-    return this.#bundles.get(id)?.revisions.get(version)?.state;
+    return this.#bundles.entry(id)?.revisions.get(version)?.state;
   }
 
   /**
@@ -447,14 +363,7 @@ export class BundleRuntime implements RuntimePort {
    * @returns Current version, weights and each version's state; `undefined` when not installed.
    */
   routing(id: string): BundleRouting | undefined {
-    const entry = this.#bundles.get(id);
-    if (!entry) return undefined;
-    const routing: BundleRouting = {
-      versions: [...entry.revisions.values()].map((r) => ({ version: r.version, state: r.state })),
-    };
-    if (entry.current !== undefined) routing.current = entry.current;
-    if (entry.weights) routing.weights = Object.fromEntries(entry.weights);
-    return routing;
+    return this.#bundles.routing(id);
   }
 
   /**
@@ -487,17 +396,14 @@ export class BundleRuntime implements RuntimePort {
    * @param version Only this version; all when omitted.
    */
   async uninstall(id: string, version?: string): Promise<void> {
-    const entry = this.#bundles.get(id);
+    const entry = this.#bundles.entry(id);
     if (!entry) throw new NotFoundError(`No bundle "${id}"`);
     const targets = version === undefined
       ? [...entry.revisions.values()]
       : [this.#revision(id, version)];
     for (const revision of targets) {
       await revision.uninstall();
-      entry.revisions.delete(revision.version);
-      if (entry.current === revision.version) entry.current = undefined;
-      entry.weights?.delete(revision.version);
-      this.#providers.update(entry);
+      this.#bundles.remove(entry, revision);
     }
     if (entry.revisions.size === 0) {
       this.#bundles.delete(id);
@@ -576,7 +482,7 @@ export class BundleRuntime implements RuntimePort {
    * @throws {NotFoundError} For an unknown bundle.
    */
   bundle(id: string): BundleStatus {
-    const entry = this.#bundles.get(id);
+    const entry = this.#bundles.entry(id);
     if (!entry) throw new NotFoundError(`No bundle "${id}"`);
     const name = this.#options.name;
     return bundleStatus(entry, name, this.#broker.status(id), this.#logBudget.dropped(id));
@@ -588,7 +494,7 @@ export class BundleRuntime implements RuntimePort {
    * @returns One status per bundle.
    */
   bundles(): BundleStatus[] {
-    return [...this.#bundles.keys()].map((id) => this.bundle(id));
+    return [...this.#bundles.ids()].map((id) => this.bundle(id));
   }
 
   /**
@@ -596,7 +502,7 @@ export class BundleRuntime implements RuntimePort {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    const revisions = [...this.#bundles.values()].flatMap((e) => [...e.revisions.values()]);
+    const revisions = [...this.#bundles.entries()].flatMap((e) => [...e.revisions.values()]);
     await Promise.allSettled(revisions.map((r) => r.stop()));
     // Stopping has SIGKILLed every child; wait until each is reaped (and kill any stray one).
     await this.#sandboxes.reapAll();
@@ -618,12 +524,7 @@ export class BundleRuntime implements RuntimePort {
   }
 
   #revision(id: string, version?: string): Revision {
-    const entry = this.#bundles.get(id);
-    if (!entry) throw new NotFoundError(`No bundle "${id}"`);
-    const v = version ?? entry.current;
-    const revision = v === undefined ? undefined : entry.revisions.get(v);
-    if (!revision) throw new NotFoundError(`No version "${v}" of bundle "${id}"`);
-    return revision;
+    return this.#bundles.revision(id, version);
   }
 
   /** A call a bundle makes: admitted by the event layer's limits, then the same call path. */

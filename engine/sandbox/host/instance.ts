@@ -8,20 +8,8 @@
  *
  * @module
  */
-import {
-  BundleCallError,
-  CallCancelledError,
-  CallTimeoutError,
-  InstanceLostError,
-  NotFoundError,
-  UnavailableError,
-} from "../../base/errors.ts";
-import {
-  type Audience,
-  type BundleFolder,
-  explainFault,
-  listNames,
-} from "../../base/author_terms.ts";
+import { CallTimeoutError, InstanceLostError, UnavailableError } from "../../base/errors.ts";
+import type { BundleFolder } from "../../base/author_terms.ts";
 import {
   type GuestMessage,
   type HookName,
@@ -30,12 +18,9 @@ import {
   type OutboundReport,
   parseGuestMessage,
   type StorageRequest,
-  toWireError,
   type WireBundleInfo,
-  type WireError,
   type WireMemory,
   type WireRequest,
-  type WireResponse,
   type WireSettings,
 } from "../wire/protocol.ts";
 import type { IsolationTier } from "../../sdk/types.ts";
@@ -43,8 +28,17 @@ import { type Deadline, type DeadlineScheduler, deadlinesFor } from "../../base/
 import { type Clock, every, type Repeating, systemClock } from "../../base/clock.ts";
 import { HopMemory } from "./hop_memory.ts";
 import { type HostRequest, StreamTable } from "./stream_table.ts";
-import { guestTrace, outboundPublish, withGuestTrace } from "./outbound.ts";
-import { type AdmittedCall, type CallRequest, nestedCall } from "../../call/request.ts";
+import { withGuestTrace } from "./outbound.ts";
+import { GuestRequests } from "./guest_requests.ts";
+import {
+  bundleError,
+  callCancelled,
+  callTimedOut,
+  describeBundleError,
+  remoteError,
+} from "./instance_errors.ts";
+import { cancelUnclaimed, openResponseStream, openResultStream } from "./stream_answers.ts";
+import type { AdmittedCall, CallRequest } from "../../call/request.ts";
 import type {
   InstanceState,
   OutboundPublish,
@@ -163,6 +157,8 @@ export class Instance {
   #started = false;
   /** Body streams and WebSockets of its fetches. */
   readonly #streams: StreamTable;
+  /** Answers the guest's calls to other bundles, publishes and storage requests. */
+  readonly #guest: GuestRequests;
 
   /**
    * Creates the instance and its sandbox; {@linkcode Instance.start} loads the bundle.
@@ -193,6 +189,12 @@ export class Instance {
       send: (message, transfer) => this.#transport.send(message, transfer),
       maxStreams: options.maxStreams ?? 64,
       label: `Bundle ${options.bundle.id}@${options.bundle.version} instance ${this.id}`,
+    });
+    this.#guest = new GuestRequests(this, {
+      transport: this.#transport,
+      handlers: options,
+      hops: this.#hops,
+      bundleId: options.bundle.id,
     });
   }
 
@@ -437,7 +439,7 @@ export class Instance {
     }
     const id = this.#nextId++;
     const signal = call?.signal;
-    if (signal?.aborted) return Promise.reject(this.#cancelled(label));
+    if (signal?.aborted) return Promise.reject(callCancelled(label, this.#options.bundle));
     return new Promise((resolve, reject) => {
       const timer = this.#deadlines.schedule(deadline, () => this.#expire(id));
       const pending: Pending = { resolve, reject, timer, deadline, kind, label };
@@ -461,28 +463,16 @@ export class Instance {
     });
   }
 
-  #cancelled(label: string): CallCancelledError {
-    return new CallCancelledError(
-      `Call ${label} to ${this.#options.bundle.id}@${this.#options.bundle.version} was cancelled by the caller`,
-    );
-  }
-
   /** The caller gave up: fail the call now and tell the bundle (its ctx.signal aborts). */
   #cancel(id: number): void {
     const pending = this.#take(id);
     if (!pending) return;
-    pending.reject(this.#cancelled(pending.label));
+    pending.reject(callCancelled(pending.label, this.#options.bundle));
     try {
       this.#transport.send({ type: "cancel", id });
     } catch {
       // The instance is going away anyway.
     }
-  }
-
-  #timedOut(pending: Pending): CallTimeoutError {
-    return new CallTimeoutError(
-      `Call ${pending.label} to ${this.#options.bundle.id}@${this.#options.bundle.version} timed out`,
-    );
   }
 
   #expire(id: number): void {
@@ -492,7 +482,7 @@ export class Instance {
       pending.reject(new CallTimeoutError("Heartbeat timed out"));
       return;
     }
-    pending.reject(this.#timedOut(pending));
+    pending.reject(callTimedOut(pending.label, this.#options.bundle));
     try {
       this.#transport.send({ type: "cancel", id });
     } catch {
@@ -533,30 +523,32 @@ export class Instance {
         if (!this.#startWaiter) return;
         const waiter = this.#startWaiter;
         this.#startWaiter = undefined;
-        const error = this.#bundleError(message.error, "author");
+        const { bundle, folder } = this.#options;
+        const error = bundleError(message.error, "author", bundle, folder);
         waiter.reject(error);
-        this.kill(`failed to load: ${describe(error)}`);
+        this.kill(`failed to load: ${describeBundleError(error)}`);
         return;
       }
       case "reply":
       case "response": {
         if (this.#pending.get(message.id)?.kind === "ping") return;
         const pending = this.#take(message.id);
-        if (!pending) return this.#unclaimed(message);
+        if (!pending) return cancelUnclaimed(this.#transport, message);
         // The deadline timer has a few milliseconds of resolution and waits for the event loop;
         // an answer that arrived after the deadline is still a timeout, whichever ran first.
         if (this.#clock.now() >= pending.deadline) {
-          pending.reject(this.#timedOut(pending));
+          pending.reject(callTimedOut(pending.label, this.#options.bundle));
           return;
         }
         if (message.type === "response") {
           if (pending.kind !== "fetch") {
             pending.reject(new TypeError("Bundle answered a call with an HTTP response"));
           } else if (message.response.stream || message.response.upgrade) {
-            this.#openStream(message.id, message.response, pending);
+            openResponseStream(this.#streams, message.id, message.response, pending);
           } else pending.resolve(message.response);
         } else if (message.ok && message.stream !== undefined) {
-          this.#openResultStream(
+          openResultStream(
+            this.#streams,
             message.id,
             message.value as Uint8Array<ArrayBuffer>,
             message.stream,
@@ -566,9 +558,9 @@ export class Instance {
           pending.resolve(message.value);
         } else {
           // A hook's failure (onStart…) is read by the author in status; a call's by its caller.
-          pending.reject(
-            this.#remoteError(message.error, pending.kind === "hook" ? "author" : "client"),
-          );
+          const audience = pending.kind === "hook" ? "author" : "client";
+          const { bundle, folder } = this.#options;
+          pending.reject(remoteError(message.error, audience, bundle, folder, this.ready));
         }
         return;
       }
@@ -594,18 +586,14 @@ export class Instance {
         return;
       }
       case "broker-call":
-        void this.#outbound(message);
+        void this.#guest.call(message);
         return;
       case "publish":
-        void this.#publish(message);
+        void this.#guest.publish(message);
         return;
       case "kv":
       case "cache":
-        void this.#answer("storage-reply", message.id, () => {
-          const serve = this.#options.onStorage;
-          if (!serve) throw new UnavailableError("This engine does not keep bundle storage");
-          return serve(message);
-        });
+        void this.#guest.storage(message);
         return;
       case "outbound":
         this.#options.onOutboundFetch?.(message);
@@ -621,177 +609,11 @@ export class Instance {
         return;
       case "fatal": {
         // Seen by the callers it fails too: bundle-relative paths.
-        const error = message.error && this.#bundleError(message.error, "client");
-        this.kill(error ? `${message.reason}: ${describe(error)}` : message.reason);
+        const { bundle, folder } = this.#options;
+        const error = message.error && bundleError(message.error, "client", bundle, folder);
+        this.kill(error ? `${message.reason}: ${describeBundleError(error)}` : message.reason);
         return;
       }
     }
-  }
-
-  /** A streamed response's body or socket opens, or is refused at the instance's limit. */
-  #openStream(id: number, response: WireResponse, pending: Pending): void {
-    try {
-      pending.resolve(this.#streams.openResponse(id, response));
-    } catch (error) {
-      pending.reject(new UnavailableError((error as Error).message));
-    }
-  }
-
-  /** A method's stream result: the caller gets a `ReadableStream` (stream_table.ts). */
-  #openResultStream(
-    id: number,
-    first: Uint8Array<ArrayBuffer>,
-    type: string,
-    pending: Pending,
-  ): void {
-    if (pending.kind !== "call") {
-      pending.reject(new TypeError("Bundle answered with a stream where none can go"));
-      return;
-    }
-    try {
-      pending.resolve(this.#streams.openResult(id, first, type));
-    } catch (error) {
-      pending.reject(new UnavailableError((error as Error).message));
-    }
-  }
-
-  /** An answer nobody waits for (late, cancelled): a stream it opens is cancelled at once. */
-  #unclaimed(message: GuestMessage): void {
-    if (message.type === "reply" && message.ok && message.stream !== undefined) {
-      try {
-        this.#transport.send({ type: "stream-cancel", stream: message.id, reason: "not awaited" });
-      } catch {
-        // The instance is going away.
-      }
-      return;
-    }
-    if (message.type !== "response") return;
-    const stream = message.response;
-    try {
-      if (stream.upgrade) {
-        this.#transport.send({ type: "socket-closed", stream: message.id, code: 1001, reason: "" });
-      } else if (stream.stream) {
-        this.#transport.send({ type: "stream-cancel", stream: message.id, reason: "not awaited" });
-      }
-    } catch {
-      // The instance is going away.
-    }
-  }
-
-  #remoteError(wire: WireError, audience: Audience): Error {
-    if (wire.source === "runtime" && wire.code === "NOT_FOUND") {
-      const service = /^Service (\S+) has no method "/.exec(wire.message)?.[1];
-      const methods = service === undefined ? undefined : this.ready?.services[service];
-      return new NotFoundError(
-        methods ? `${wire.message} (methods: ${listNames(methods)})` : wire.message,
-      );
-    }
-    return this.#bundleError(wire, audience);
-  }
-
-  /** The one place a bundle's error is put in the author's terms (base/author_terms.ts). */
-  #bundleError(wire: WireError, audience: Audience): BundleCallError {
-    const folder = this.#options.folder;
-    const explained = folder
-      ? explainFault(wire, folder, audience, workingFolder())
-      : { message: wire.message };
-    return new BundleCallError(
-      `${this.#options.bundle.id}@${this.#options.bundle.version}`,
-      {
-        name: wire.name,
-        message: explained.message,
-        ...(wire.code === undefined ? {} : { code: wire.code }),
-      },
-      explained.at === undefined
-        ? undefined
-        : { at: explained.at, inMessage: audience === "author" },
-    );
-  }
-
-  #publish(message: Extract<GuestMessage, { type: "publish" }>): Promise<void> {
-    return this.#answer("publish-reply", message.id, () => {
-      const publish = this.#options.onPublish;
-      if (!publish) throw new UnavailableError("This engine does not deliver events");
-      return publish(outboundPublish(message, this.#parentOf(message.callId)));
-    });
-  }
-
-  #outbound(message: Extract<GuestMessage, { type: "broker-call" }>): Promise<void> {
-    return this.#answer("broker-reply", message.id, () => {
-      const route = this.#options.onOutboundCall;
-      if (!route) throw new UnavailableError("This engine does not route calls between bundles");
-      const parent = this.#parentOf(message.callId);
-      const ask = {
-        service: message.service,
-        method: message.method,
-        input: message.input,
-        ...(message.route === undefined ? {} : { route: message.route }),
-        ...(message.timeoutMs === undefined ? {} : { timeoutMs: message.timeoutMs }),
-      };
-      const trace = guestTrace(parent, message);
-      return route(nestedCall(parent, trace === undefined ? ask : { ...ask, ...trace }));
-    });
-  }
-
-  /**
-   * The engine's record of the call a guest request names. The guest's word is not trusted: the
-   * id must be a call or fetch the engine sent to this instance and still in flight; anything
-   * else (a timer, a hook such as `onStart`, a forged id) is detached, with the hops and trace of
-   * the deepest call the instance served lately.
-   */
-  #parentOf(callId: number | undefined): AdmittedCall {
-    const pending = callId === undefined ? undefined : this.#pending.get(callId);
-    if (pending?.call) return pending.call;
-    const inherited = this.#hops.inherited();
-    const detached: AdmittedCall = {
-      service: this.#options.bundle.id,
-      method: "(detached)",
-      input: undefined,
-      deadline: Infinity,
-      hops: inherited.hops,
-      detached: true,
-    };
-    if (inherited.traceparent !== undefined) {
-      detached.traceparent = inherited.traceparent;
-      if (inherited.tracestate !== undefined) detached.tracestate = inherited.tracestate;
-    }
-    return detached;
-  }
-
-  /** Runs a guest's request and sends the reply; a reply that cannot be serialized becomes an error. */
-  async #answer(
-    type: "broker-reply" | "publish-reply" | "storage-reply",
-    id: number,
-    work: () => Promise<unknown>,
-  ): Promise<void> {
-    let reply: HostMessage;
-    try {
-      reply = { type, id, ok: true, value: await work() } as HostMessage;
-    } catch (error) {
-      reply = { type, id, ok: false, error: toWireError(error, "runtime") } as HostMessage;
-    }
-    if (this.state === "dead") return;
-    try {
-      this.#transport.send(reply);
-    } catch (error) {
-      this.#transport.send(
-        { type, id, ok: false, error: toWireError(error, "runtime") } as HostMessage,
-      );
-    }
-  }
-}
-
-/** `Name: message (at mod.ts:3:9)` of a bundle's error. */
-function describe(error: BundleCallError): string {
-  const at = error.at === undefined ? "" : ` (at ${error.at})`;
-  return `${error.remote.name}: ${error.remote.message}${at}`;
-}
-
-/** The sandboxes' working folder (the engine's), where relative paths resolve. */
-function workingFolder(): string | undefined {
-  try {
-    return Deno.cwd();
-  } catch {
-    return undefined;
   }
 }
