@@ -38,6 +38,7 @@ import { resolveBundleImports } from "./bundle_imports.ts";
 import type { ReleaseArchives } from "../store/archives.ts";
 import { fetchRelease, packRelease } from "./shared_release.ts";
 import { convergeBundle } from "./converge.ts";
+import { placeReleaseFolder } from "./placed_folder.ts";
 import {
   DEFAULT_LIMITS,
   hashFiles,
@@ -45,7 +46,6 @@ import {
   type ReleaseFile,
   type ReleaseLimits,
   unpackArchive,
-  writeReleaseFolder,
 } from "./files.ts";
 
 /**
@@ -333,8 +333,11 @@ export class Registry {
     const dir = this.releaseDir(id, version);
     // A folder without a record is a leftover of a release that was never acknowledged.
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-    await writeReleaseFolder(files, dir);
-    const record = await this.#store.getBundle(id);
+    // Synced while it is vetted and started; the record below waits for it (`placed_folder.ts`).
+    const [placed, record] = await Promise.all([
+      placeReleaseFolder(files, dir),
+      this.#store.getBundle(id),
+    ]);
     const desired = record?.desired ?? "started";
     // Stored and installed only: traffic (and any phased release) stays as it is.
     const staged = !activate && record !== undefined;
@@ -353,6 +356,7 @@ export class Registry {
       const release: ReleaseRecord = { id, version, hash, releasedAt: new Date().toISOString() };
       if (source !== undefined) release.source = source;
       if (started?.state === "ACTIVE") release.exposes = exposedBy(started);
+      await placed.synced;
       await this.#store.commit(
         staged ? { release } : {
           release,
@@ -368,6 +372,7 @@ export class Registry {
       );
     } catch (error) {
       await this.#engine.uninstall(id, version).catch(() => {});
+      await placed.synced.catch(() => {});
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       throw error;
     }
