@@ -1,7 +1,7 @@
 /**
- * Release files: reading a bundle folder (regular files only, bounded), hashing its content,
- * copying it atomically into the immutable release store, and unpacking uploaded tar / tar.gz
- * archives with path traversal refused.
+ * Release files: reading a bundle folder (regular files only, bounded), hashing its content, and
+ * unpacking uploaded tar / tar.gz archives with path traversal refused. Writing them into the
+ * immutable release store is `placed_folder.ts`.
  *
  * @module
  */
@@ -159,53 +159,6 @@ export async function hashFiles(files: readonly ReleaseFile[]): Promise<string> 
   }
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(lines.join("")));
   return `sha256-${hex(digest)}`;
-}
-
-/** Files written (and synced) at the same time by {@linkcode writeReleaseFolder}. */
-const WRITE_CONCURRENCY = 8;
-
-/** Writes a new read-only file and syncs it to disk. */
-async function writeSynced(path: string, data: Uint8Array): Promise<void> {
-  using handle = await Deno.open(path, { write: true, createNew: true, mode: 0o444 });
-  let written = 0;
-  while (written < data.byteLength) written += await handle.write(data.subarray(written));
-  await handle.sync();
-}
-
-/**
- * Writes files into `target` atomically: into a temporary sibling folder first (each file synced),
- * then renamed into place, so a crash never leaves a half-written release under the final name.
- *
- * @param files Files to write.
- * @param target Final folder; must not exist.
- */
-export async function writeReleaseFolder(
-  files: readonly ReleaseFile[],
-  target: string,
-): Promise<void> {
-  const parent = target.slice(0, target.lastIndexOf("/"));
-  await Deno.mkdir(parent, { recursive: true });
-  const temp = `${target}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    const folders = new Set(files.map((file) => {
-      const path = `${temp}/${file.path}`;
-      return path.slice(0, path.lastIndexOf("/"));
-    }));
-    for (const folder of folders) await Deno.mkdir(folder, { recursive: true });
-    // Files are written and synced a few at a time: their syncs overlap (the journal commits them
-    // together), where one after another each waited for its own.
-    let next = 0;
-    const worker = async () => {
-      for (let file = files[next++]; file !== undefined; file = files[next++]) {
-        await writeSynced(`${temp}/${file.path}`, file.data);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, files.length) }, worker));
-    await Deno.rename(temp, target);
-  } catch (error) {
-    await Deno.remove(temp, { recursive: true }).catch(() => {});
-    throw error;
-  }
 }
 
 /** Bytes of archive processed between two yields to the event loop. */

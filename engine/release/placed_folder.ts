@@ -5,6 +5,8 @@
  * the wait for the disk instead of following it; the release's record is committed only once
  * every file is synced, so an acknowledged release is as durable as with `writeReleaseFolder`.
  * A crash before that leaves a folder without a record, which the next restore removes.
+ * `writeReleaseFolder` is the synced-first form, for a folder that must be on disk before its
+ * name appears (a shared release fetched from the cluster).
  *
  * @module
  */
@@ -35,6 +37,39 @@ export async function placeReleaseFolder(
   files: readonly ReleaseFile[],
   target: string,
 ): Promise<PlacedFolder> {
+  await intoPlace(files, target, writeUnsynced);
+  const synced = eachFew(files, (file) => syncFile(`${target}/${file.path}`));
+  // The caller awaits it; a failure before then must not surface as an unhandled rejection.
+  synced.catch(() => {});
+  return { synced };
+}
+
+/**
+ * Writes files into `target` atomically: into a temporary sibling folder first (each file synced),
+ * then renamed into place, so a crash never leaves a half-written release under the final name.
+ *
+ * @param files Files to write.
+ * @param target Final folder; must not exist.
+ */
+export async function writeReleaseFolder(
+  files: readonly ReleaseFile[],
+  target: string,
+): Promise<void> {
+  await intoPlace(files, target, async (path, data) => {
+    await writeUnsynced(path, data);
+    await syncFile(path);
+  });
+}
+
+/**
+ * Writes every file with `write` into a temporary sibling of `target`, then renames it to
+ * `target`; on failure the temporary folder is removed.
+ */
+async function intoPlace(
+  files: readonly ReleaseFile[],
+  target: string,
+  write: (path: string, data: Uint8Array) => Promise<void>,
+): Promise<void> {
   const parent = target.slice(0, target.lastIndexOf("/"));
   await Deno.mkdir(parent, { recursive: true });
   const temp = `${target}.tmp-${crypto.randomUUID().slice(0, 8)}`;
@@ -44,16 +79,12 @@ export async function placeReleaseFolder(
       return path.slice(0, path.lastIndexOf("/"));
     }));
     for (const folder of folders) await Deno.mkdir(folder, { recursive: true });
-    await eachFew(files, (file) => writeUnsynced(`${temp}/${file.path}`, file.data));
+    await eachFew(files, (file) => write(`${temp}/${file.path}`, file.data));
     await Deno.rename(temp, target);
   } catch (error) {
     await Deno.remove(temp, { recursive: true }).catch(() => {});
     throw error;
   }
-  const synced = eachFew(files, (file) => syncFile(`${target}/${file.path}`));
-  // The caller awaits it; a failure before then must not surface as an unhandled rejection.
-  synced.catch(() => {});
-  return { synced };
 }
 
 /** Writes a new read-only file, not synced. */
@@ -69,7 +100,10 @@ async function syncFile(path: string): Promise<void> {
   await handle.sync();
 }
 
-/** Runs `work` on every item, a few at a time (their syncs overlap: the journal commits them together). */
+/**
+ * Runs `work` on every item, a few at a time: syncs of files written together overlap (the
+ * journal commits them together), where one after another each waited for its own.
+ */
 async function eachFew<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const lane = async () => {

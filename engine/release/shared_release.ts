@@ -9,13 +9,8 @@ import { packTar, type TarEntry } from "modern-tar";
 import { BundlehostError, NotFoundError } from "../base/errors.ts";
 import type { ReleaseArchives } from "../store/archives.ts";
 import type { ReleaseRecord } from "../store/store.ts";
-import {
-  hashFiles,
-  type ReleaseFile,
-  type ReleaseLimits,
-  unpackArchive,
-  writeReleaseFolder,
-} from "./files.ts";
+import { hashFiles, type ReleaseFile, type ReleaseLimits, unpackArchive } from "./files.ts";
+import { writeReleaseFolder } from "./placed_folder.ts";
 
 /**
  * Packs release files into a tar.gz archive.
