@@ -198,6 +198,17 @@ function tooLarge(maxBytes: number): BundlehostError {
 /**
  * Rewrites a response's header list before its `Response` is built: names are lower-case, in the
  * bundle's order; the result may be the same array.
+ *
+ * @example Drop a bundle's `server` header and add one of the engine's
+ * ```ts
+ * import type { HeaderListEdit } from "@bundlehost/sdk";
+ *
+ * const edit: HeaderListEdit = (headers) => [
+ *   ...headers.filter(([name]) => name !== "server"),
+ *   ["x-served-by", "bundlehost"],
+ * ];
+ * console.log(edit([["server", "x"], ["content-type", "text/plain"]]));
+ * ```
  */
 export type HeaderListEdit = (headers: [string, string][]) => [string, string][];
 
