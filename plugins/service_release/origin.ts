@@ -86,28 +86,17 @@ export function isServiceWorkerScript(request: Request): boolean {
  * @returns The same response.
  */
 export function confineResponse(response: Response, prefix: string): Response {
+  // Only the rare responses built before confinement come here (a 403, a WebSocket's 101): the
+  // hot path confines the header list the response is built from (confineHeaders).
   const headers = response.headers;
-  // One pass over the (few) headers a response has, rather than a delete per refused name:
-  // this runs on every /b/ response.
-  let cookies = false;
-  let refused: string[] | undefined;
-  for (const [name] of headers) {
-    if (name === "set-cookie") cookies = true;
-    else if (REFUSED.has(name)) (refused ??= []).push(name);
-  }
-  if (cookies) {
-    const list = headers.getSetCookie();
-    headers.delete("set-cookie");
-    for (const cookie of list) headers.append("set-cookie", confineCookie(cookie, prefix));
-  }
-  if (refused) { for (const name of refused) headers.delete(name); }
-  headers.append("content-security-policy", BUNDLE_SANDBOX_CSP);
-  headers.set("x-content-type-options", "nosniff");
+  const confined = confineHeaders([...headers], prefix);
+  for (const name of new Set(headers.keys())) headers.delete(name);
+  for (const [name, value] of confined) headers.append(name, value);
   return response;
 }
 
 /**
- * Confines a bundle's response headers to its prefix, as {@linkcode confineResponse} does, on the
+ * Confines a bundle's response headers to its prefix (see the module documentation), on the
  * header list a response is built from (lower-case names), in place: the `/b/` hot path never
  * builds a `Headers` object only to edit it.
  *
