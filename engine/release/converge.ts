@@ -9,8 +9,9 @@
  * @module
  */
 import type { RuntimePort } from "../core/port.ts";
-import type { BundleRecord, Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
 import type { TrafficControl } from "./traffic.ts";
+import { serving } from "./registry_parts.ts";
 
 /** What convergence needs from the registry. */
 export interface ConvergeHost {
@@ -26,14 +27,6 @@ export interface ConvergeHost {
   removeFolders(id: string): Promise<void>;
   /** Removes one version's release folder. */
   removeVersion(id: string, version: string): Promise<void>;
-}
-
-/** Versions that should run: the weighted ones, else the active one. */
-function serving(record: BundleRecord): string[] {
-  if (record.weights) {
-    return Object.entries(record.weights).filter(([, w]) => w > 0).map(([v]) => v);
-  }
-  return [record.active];
 }
 
 function sameWeights(a?: Record<string, number>, b?: Record<string, number>): boolean {
