@@ -62,6 +62,11 @@ export interface IdleMemories {
   workerd?: IdleMemory;
   /** Bare Deno process. */
   bare?: TreeMemory;
+  /**
+   * The floor: a bare Deno process's growth per extra idle Web Worker running a ten-line module,
+   * without (`plain`) and with (`node`) Deno's Node layer, which a sandbox's hardening loads.
+   */
+  workerFloor?: Partial<Record<"plain" | "node", IdleMemory>>;
 }
 
 /** Memory per idle unit, bytes. */
@@ -257,6 +262,35 @@ export async function bareIdleMemory(group: ProcessGroup, settleMs: number): Pro
   }
 }
 
+/**
+ * Measures a bare Deno process's growth per extra idle Web Worker (`worker_hop_server.ts` with one
+ * worker, then with `1 + count`, every worker having answered once): what any worker-per-bundle
+ * design pays before its own code.
+ *
+ * @param group Where the processes are registered.
+ * @param count Extra workers.
+ * @param settleMs Pause before each memory reading.
+ * @param variant `node`: each worker loads Deno's Node layer (`node:worker_threads`).
+ * @returns The figures (`base` is the one-worker process).
+ */
+export async function workerFloorMemory(
+  group: ProcessGroup,
+  count: number,
+  settleMs: number,
+  variant: "plain" | "node",
+): Promise<IdleMemory> {
+  const measure = async (workers: number): Promise<TreeMemory> => {
+    const server = await startBare(group, undefined, { workers, variant });
+    try {
+      return await settledMemory(server.pid, settleMs);
+    } finally {
+      await server.stop();
+    }
+  };
+  const base = await measure(1);
+  return idle(count, base, await measure(1 + count));
+}
+
 /** What {@linkcode measureFootprint} needs. */
 export interface FootprintOptions {
   /** Where every process is registered. */
@@ -344,5 +378,16 @@ export async function measureFootprint(
   await step("bare idle memory", async () => {
     idleMemory.bare = await bareIdleMemory(group, options.settleMs);
   });
+  for (const variant of ["plain", "node"] as const) {
+    await step(`Web Worker memory floor (${variant})`, async () => {
+      idleMemory.workerFloor ??= {};
+      idleMemory.workerFloor[variant] = await workerFloorMemory(
+        group,
+        options.idleUnits,
+        options.settleMs,
+        variant,
+      );
+    });
+  }
   return { coldStart, idleMemory };
 }

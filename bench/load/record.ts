@@ -182,6 +182,13 @@ export function renderMarkdown(record: RunRecord, rows: Row[]): string {
     } workers (each its own socket, each`,
     "  touched once); per unit = growth ÷ the extra workers. PSS splits shared pages between the",
     "  processes that share them, so it is the fairer figure for the process tier.",
+    "- Floor: a bare Deno process (`worker_hop_server.ts`) with one idle Web Worker, then with",
+    `  ${
+      1 + s.idleUnits
+    } (each has answered one message); per unit = growth ÷ ${s.idleUnits}. The worker runs a`,
+    '  ten-line module; "with the Node layer" it also imports `node:worker_threads`, as every',
+    "  worker-tier sandbox does (its hardening refuses that module's `Worker` and `BroadcastChannel`).",
+    "  No worker-per-bundle design on this Deno gets below the first figure.",
     "",
     ...densitySection(record),
     "## Running it",

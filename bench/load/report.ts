@@ -197,6 +197,19 @@ export function memoryCells(idle: IdleMemories): string[][] {
   if (idle.bare) {
     out.push(["bare Deno.serve: one process", mib(idle.bare.rss), mib(idle.bare.pss), "—"]);
   }
+  const floor = idle.workerFloor ?? {};
+  for (const variant of ["plain", "node"] as const) {
+    const m = floor[variant];
+    if (!m) continue;
+    out.push([
+      `floor: bare Deno, extra idle Web Worker${
+        variant === "node" ? " with the Node layer" : ""
+      } (${m.count} added)`,
+      mib(m.rssPerUnit),
+      mib(m.pssPerUnit),
+      `${mib(m.base.rss)} (process, one worker)`,
+    ]);
+  }
   return out;
 }
 
