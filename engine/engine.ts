@@ -287,10 +287,16 @@ export class Engine {
    * @param store Registry storage; a Deno KV file in the data folder by default.
    */
   async setup(store?: Store): Promise<void> {
-    await this.#durable.open(store);
+    const [, guestFailure] = await Promise.all([
+      this.#durable.open(store),
+      this.#runtime.prepareSandboxes(),
+    ]);
     await this.#plugins.sequential("setup", this);
     // After plugin setup, so the log plugins see it.
     this.#durable.reportMigration();
+    if (guestFailure !== undefined) {
+      this.#log("warn", `Workers boot from the runtime's source files: ${guestFailure}`);
+    }
   }
 
   /**

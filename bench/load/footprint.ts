@@ -40,6 +40,11 @@ const RPC: Shape = { name: "rpc", method: "POST", body: "{}" };
 export interface ColdStart {
   /** Request (or spawn) → first successful reply, per sample. */
   firstReplyMs: number[];
+  /**
+   * Bundlehost: the same with {@linkcode RELEASE_SPACING_MS} of quiet before each release, so the
+   * engine's reserve of spare workers has refilled: one release at a time, as an operator makes it.
+   */
+  spacedReplyMs?: number[];
   /** The engine's own spawn-to-ready time per sample (Bundlehost only). */
   instanceStartMs?: number[];
 }
@@ -62,6 +67,11 @@ export interface IdleMemories {
   workerd?: IdleMemory;
   /** Bare Deno process. */
   bare?: TreeMemory;
+  /**
+   * The floor: a bare Deno process's growth per extra idle Web Worker running a ten-line module,
+   * without (`plain`) and with (`node`) Deno's Node layer, which a sandbox's hardening loads.
+   */
+  workerFloor?: Partial<Record<"plain" | "node", IdleMemory>>;
 }
 
 /** Memory per idle unit, bytes. */
@@ -107,12 +117,19 @@ async function instanceStartMs(url: string, id: string, version: string): Promis
 }
 
 /**
+ * Quiet before each spaced release, ms: the refill of the engine's spare worker (its spawn blocks
+ * the engine's thread for 20 ms or more, and its boot takes a core for about as long) is over.
+ */
+export const RELEASE_SPACING_MS = 250;
+
+/**
  * Releases `count` new versions of a fresh bundle one after another and times each release → first
- * reply routed to the new version.
+ * reply routed to the new version; then `count` more, each after {@linkcode RELEASE_SPACING_MS} of
+ * quiet.
  *
  * @param server A running engine.
  * @param dir Folder (readable by the engine) for the bundle copies.
- * @param count Samples.
+ * @param count Samples of each kind.
  * @returns The samples.
  * @throws {Error} When a reply comes from another version.
  */
@@ -121,17 +138,22 @@ export async function bundlehostColdStart(
   dir: string,
   count: number,
 ): Promise<ColdStart> {
-  const result: Required<ColdStart> = { firstReplyMs: [], instanceStartMs: [] };
-  for (let i = 1; i <= count; i++) {
-    const version = `1.0.${i}`;
-    const folder = await copyBundle(`${dir}/cold-${i}`, "cold-start", version);
-    const started = performance.now();
-    await server.release(folder);
-    const headers = await probe(`${server.url}${PATHS.rpc}`, RPC, { "x-route-id": "cold-start" });
-    result.firstReplyMs.push(performance.now() - started);
-    const served = headers.get("x-bundle");
-    if (served !== `cold-start@${version}`) throw new Error(`Reply came from ${served}`);
-    result.instanceStartMs.push(await instanceStartMs(server.url, "cold-start", version));
+  const result: Required<ColdStart> = { firstReplyMs: [], instanceStartMs: [], spacedReplyMs: [] };
+  for (const spaced of [false, true]) {
+    for (let i = 1; i <= count; i++) {
+      const version = `1.${spaced ? 1 : 0}.${i}`;
+      const folder = await copyBundle(`${dir}/cold-${version}`, "cold-start", version);
+      if (spaced) await new Promise((resolve) => setTimeout(resolve, RELEASE_SPACING_MS));
+      const started = performance.now();
+      await server.release(folder);
+      const headers = await probe(`${server.url}${PATHS.rpc}`, RPC, { "x-route-id": "cold-start" });
+      (spaced ? result.spacedReplyMs : result.firstReplyMs).push(performance.now() - started);
+      const served = headers.get("x-bundle");
+      if (served !== `cold-start@${version}`) throw new Error(`Reply came from ${served}`);
+      if (!spaced) {
+        result.instanceStartMs.push(await instanceStartMs(server.url, "cold-start", version));
+      }
+    }
   }
   return result;
 }
@@ -257,6 +279,35 @@ export async function bareIdleMemory(group: ProcessGroup, settleMs: number): Pro
   }
 }
 
+/**
+ * Measures a bare Deno process's growth per extra idle Web Worker (`worker_hop_server.ts` with one
+ * worker, then with `1 + count`, every worker having answered once): what any worker-per-bundle
+ * design pays before its own code.
+ *
+ * @param group Where the processes are registered.
+ * @param count Extra workers.
+ * @param settleMs Pause before each memory reading.
+ * @param variant `node`: each worker loads Deno's Node layer (`node:worker_threads`).
+ * @returns The figures (`base` is the one-worker process).
+ */
+export async function workerFloorMemory(
+  group: ProcessGroup,
+  count: number,
+  settleMs: number,
+  variant: "plain" | "node",
+): Promise<IdleMemory> {
+  const measure = async (workers: number): Promise<TreeMemory> => {
+    const server = await startBare(group, undefined, { workers, variant });
+    try {
+      return await settledMemory(server.pid, settleMs);
+    } finally {
+      await server.stop();
+    }
+  };
+  const base = await measure(1);
+  return idle(count, base, await measure(1 + count));
+}
+
 /** What {@linkcode measureFootprint} needs. */
 export interface FootprintOptions {
   /** Where every process is registered. */
@@ -344,5 +395,16 @@ export async function measureFootprint(
   await step("bare idle memory", async () => {
     idleMemory.bare = await bareIdleMemory(group, options.settleMs);
   });
+  for (const variant of ["plain", "node"] as const) {
+    await step(`Web Worker memory floor (${variant})`, async () => {
+      idleMemory.workerFloor ??= {};
+      idleMemory.workerFloor[variant] = await workerFloorMemory(
+        group,
+        options.idleUnits,
+        options.settleMs,
+        variant,
+      );
+    });
+  }
   return { coldStart, idleMemory };
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ColdStarts, IdleMemories } from "./footprint.ts";
+import { type ColdStarts, type IdleMemories, RELEASE_SPACING_MS } from "./footprint.ts";
 import type { Density } from "./density.ts";
 import { DENSITY_HEAD, densityCells } from "./density_report.ts";
 import type { Machine } from "./machine.ts";
@@ -166,6 +166,10 @@ export function renderMarkdown(record: RunRecord, rows: Row[]): string {
     "  vetting with `deno info`, copy into the data folder, registry commit, sandbox start and",
     "  `onStart`. The engine's own timer (`bundlehost_instance_start_duration_seconds`) is the",
     "  sandbox part alone.",
+    "- Back to back, each release comes right after the previous one's first reply, while the engine",
+    "  refills its reserve of spare workers (a spawn blocks the engine's thread for 20 ms or more, and",
+    `  the new worker's boot takes a core for about as long); the spaced samples wait ${RELEASE_SPACING_MS} ms`,
+    "  before each release, as one operator releasing one version does.",
     "- workerd and bare Deno: process spawn until the first `200`. workerd's unit of isolation is",
     "  the isolate, but a new worker means a new config and so a new process: that is its cold start.",
     "",
@@ -182,6 +186,13 @@ export function renderMarkdown(record: RunRecord, rows: Row[]): string {
     } workers (each its own socket, each`,
     "  touched once); per unit = growth ÷ the extra workers. PSS splits shared pages between the",
     "  processes that share them, so it is the fairer figure for the process tier.",
+    "- Floor: a bare Deno process (`worker_hop_server.ts`) with one idle Web Worker, then with",
+    `  ${
+      1 + s.idleUnits
+    } (each has answered one message); per unit = growth ÷ ${s.idleUnits}. The worker runs a`,
+    '  ten-line module; "with the Node layer" it also imports `node:worker_threads`, as every',
+    "  worker-tier sandbox does (its hardening refuses that module's `Worker` and `BroadcastChannel`).",
+    "  No worker-per-bundle design on this Deno gets below the first figure.",
     "",
     ...densitySection(record),
     "## Running it",

@@ -5,7 +5,7 @@
  * @module
  */
 import type { LoadResult, Shape } from "./loadgen.ts";
-import type { ColdStarts, IdleMemories } from "./footprint.ts";
+import { type ColdStarts, type IdleMemories, RELEASE_SPACING_MS } from "./footprint.ts";
 import type { Density } from "./density.ts";
 import { median } from "./stats.ts";
 
@@ -156,6 +156,10 @@ export function coldCells(cold: ColdStarts): string[][] {
   for (const tier of ["worker", "process"] as const) {
     const c = cold.bundlehost[tier];
     add(`Bundlehost ${tier} tier: release new version → first /rpc reply`, c?.firstReplyMs);
+    add(
+      `Bundlehost ${tier} tier: the same, ${RELEASE_SPACING_MS} ms of quiet before each release`,
+      c?.spacedReplyMs,
+    );
     add(`Bundlehost ${tier} tier: sandbox spawn → ready (engine's own timer)`, c?.instanceStartMs);
   }
   add("workerd: process spawn → first reply", cold.workerd?.firstReplyMs);
@@ -196,6 +200,19 @@ export function memoryCells(idle: IdleMemories): string[][] {
   }
   if (idle.bare) {
     out.push(["bare Deno.serve: one process", mib(idle.bare.rss), mib(idle.bare.pss), "—"]);
+  }
+  const floor = idle.workerFloor ?? {};
+  for (const variant of ["plain", "node"] as const) {
+    const m = floor[variant];
+    if (!m) continue;
+    out.push([
+      `floor: bare Deno, extra idle Web Worker${
+        variant === "node" ? " with the Node layer" : ""
+      } (${m.count} added)`,
+      mib(m.rssPerUnit),
+      mib(m.pssPerUnit),
+      `${mib(m.base.rss)} (process, one worker)`,
+    ]);
   }
   return out;
 }
@@ -286,6 +303,13 @@ export function checkTargets(summaries: RowSummary[], figures: TargetFigures = {
     firstReply,
     "ms",
     firstReply <= 20,
+  );
+  const spacedReply = median(cold?.spacedReplyMs ?? []);
+  add(
+    `the same, one release at a time (${RELEASE_SPACING_MS} ms of quiet before each) ≤ 20 ms p50`,
+    spacedReply,
+    "ms",
+    spacedReply <= 20,
   );
   const spawn = median(cold?.instanceStartMs ?? []);
   add("sandbox spawn → ready (engine's timer, worker tier) ≤ 12 ms p50", spawn, "ms", spawn <= 12);

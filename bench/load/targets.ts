@@ -134,6 +134,14 @@ function baseEnv(): Record<string, string> {
   return env;
 }
 
+/** How many workers `worker_hop_server.ts` starts, and which module they run. */
+export interface WorkerHopOptions {
+  /** Workers started (requests go to the first). */
+  workers: number;
+  /** `node`: each worker loads Deno's Node layer, as a worker-tier sandbox does. */
+  variant: "plain" | "node";
+}
+
 /**
  * Starts the bare `Deno.serve` hello handler, or (`workerHop`) the same with the answer coming
  * from one Web Worker.
@@ -141,21 +149,24 @@ function baseEnv(): Record<string, string> {
  * @param group Where the process is registered.
  * @param port When set, listen there and return at the first reply (for cold start); otherwise
  * an ephemeral port, returned when the server says it listens.
- * @param workerHop Start `worker_hop_server.ts` instead of `bare_server.ts`.
+ * @param workerHop Start `worker_hop_server.ts` instead of `bare_server.ts` (with options: that
+ * many workers, for the memory floor).
  * @returns The server.
  */
 export async function startBare(
   group: ProcessGroup,
   port?: number,
-  workerHop = false,
+  workerHop: boolean | WorkerHopOptions = false,
 ): Promise<Server> {
   const args = ["run", "--allow-net=127.0.0.1"];
   if (workerHop) args.push(`--allow-read=${ROOT}/bench/load`, WORKER_HOP_SERVER);
   else args.push(BARE_SERVER);
+  args.push(String(port ?? 0));
+  if (typeof workerHop === "object") args.push(String(workerHop.workers), workerHop.variant);
   const process = group.spawn(
     workerHop ? "Deno.serve + worker hop" : "bare Deno.serve",
     Deno.execPath(),
-    [...args, String(port ?? 0)],
+    args,
     { clearEnv: true, env: baseEnv() },
   );
   try {

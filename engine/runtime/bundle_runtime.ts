@@ -137,6 +137,16 @@ export class BundleRuntime implements RuntimePort {
     this.#chain = init.wrapCall ? init.wrapCall(route) : route;
   }
 
+  /**
+   * Builds the worker tier's runtime as one module, in the data folder's `guest/`; workers boot
+   * from the TypeScript entry until it is done, and for good when it fails.
+   *
+   * @returns Why the build failed, or `undefined`.
+   */
+  prepareSandboxes(): Promise<string | undefined> {
+    return this.#sandboxes.prepareGuest(`${this.#options.dataDir}/guest`);
+  }
+
   /** Absolute path of the engine's data folder. */
   get dataDir(): string {
     return this.#options.dataDir;

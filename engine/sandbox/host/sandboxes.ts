@@ -11,6 +11,7 @@ import type { TransportFactory } from "./instance.ts";
 import { type ProcessTransport, processTransport } from "./process.ts";
 import { spawnSpare, workerTransport } from "./worker.ts";
 import { WorkerReserve } from "./worker_reserve.ts";
+import { GuestModule } from "./guest_module.ts";
 
 /** What a sandbox is made from. */
 export interface SandboxSpec {
@@ -32,7 +33,8 @@ export class Sandboxes {
   // Two spares: a burst of first calls to scaled-to-zero bundles finds one already loaded while the
   // other is spawned (with one, each found the spare spawned right after the call before it, still
   // loading its runtime).
-  readonly #reserve = new WorkerReserve(spawnSpare, 2);
+  readonly #reserve = new WorkerReserve(() => spawnSpare(this.#guest.url), 2);
+  readonly #guest = new GuestModule();
 
   /**
    * Creates the factory.
@@ -43,6 +45,17 @@ export class Sandboxes {
   constructor(denoCommand: string, channel: ChannelLimits = resolveChannelLimits()) {
     this.#denoCommand = denoCommand;
     this.#channel = channel;
+  }
+
+  /**
+   * Builds the worker tier's runtime as one module (`guest_module.ts`); until it is done, and if
+   * it fails, workers boot from the TypeScript entry.
+   *
+   * @param dir A folder only the engine writes.
+   * @returns Why the build failed, or `undefined`.
+   */
+  prepareGuest(dir: string): Promise<string | undefined> {
+    return this.#guest.prepare(dir, this.#denoCommand);
   }
 
   /** Child processes not yet reaped. */
@@ -63,6 +76,7 @@ export class Sandboxes {
         permissions: spec.grants,
         channel: this.#channel,
         reserve: this.#reserve,
+        guest: this.#guest,
       });
     }
     const factory = processTransport({

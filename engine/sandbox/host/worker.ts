@@ -22,8 +22,7 @@ import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
 import { GuestInbox, withCap } from "./inbox.ts";
 import type { Transport, TransportFactory } from "./instance.ts";
 import type { WorkerReserve } from "./worker_reserve.ts";
-
-const RUNTIME_URL = new URL("../guest/worker_main.ts", import.meta.url);
+import { GUEST_ENTRY, type GuestModule } from "./guest_module.ts";
 
 /** What the worker tier needs to spawn a sandbox. */
 export interface WorkerSpec {
@@ -38,6 +37,8 @@ export interface WorkerSpec {
    * @default {none: every sandbox is spawned on demand}
    */
   reserve?: WorkerReserve;
+  /** The runtime module to boot from. @default {the TypeScript entry} */
+  guest?: GuestModule;
 }
 
 /**
@@ -45,10 +46,15 @@ export interface WorkerSpec {
  *
  * @param name Worker name.
  * @param permissions Exact grants.
+ * @param runtime The runtime module. @default {GUEST_ENTRY}
  * @returns The worker.
  */
-export function spawnWorker(name: string, permissions: ResolvedPermissions): Worker {
-  return new Worker(RUNTIME_URL, {
+export function spawnWorker(
+  name: string,
+  permissions: ResolvedPermissions,
+  runtime: URL = GUEST_ENTRY,
+): Worker {
+  return new Worker(runtime, {
     type: "module",
     name,
     deno: { permissions: toWorkerPermissions(permissions) },
@@ -58,10 +64,11 @@ export function spawnWorker(name: string, permissions: ResolvedPermissions): Wor
 /**
  * A spare for a {@linkcode WorkerReserve}: a worker with no permission of any kind.
  *
+ * @param runtime The runtime module. @default {GUEST_ENTRY}
  * @returns The worker.
  */
-export function spawnSpare(): Worker {
-  return spawnWorker("bundlehost-spare", noGrants());
+export function spawnSpare(runtime: URL = GUEST_ENTRY): Worker {
+  return spawnWorker("bundlehost-spare", noGrants(), runtime);
 }
 
 /** Whether a message from the guest holds an answer to a request (a reply or a response). */
@@ -83,7 +90,8 @@ export function workerTransport(spec: WorkerSpec): TransportFactory {
   return (sink) => {
     // A spare holds no permission, so only a sandbox granted nothing may be one.
     const reserve = isNoGrants(spec.permissions) ? spec.reserve : undefined;
-    const worker = reserve?.take() ?? spawnWorker(spec.name, spec.permissions);
+    const worker = reserve?.take() ??
+      spawnWorker(spec.name, spec.permissions, spec.guest?.url ?? GUEST_ENTRY);
     let ended = false;
     let answered = reserve === undefined;
     const batcher = new MessageBatcher(
