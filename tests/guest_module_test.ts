@@ -1,7 +1,8 @@
 /**
  * The worker tier's runtime built as one module (`engine/sandbox/host/guest_module.ts`): the build
- * writes a file named by its content, real workers boot from it (their stack shows it), a failed
- * build keeps the TypeScript entry, and an earlier version's file is removed. An engine builds it
+ * writes a file named by its content, real workers boot from it (their stack shows it), a file
+ * planted under that name is replaced, a failed build keeps the TypeScript entry, and an earlier
+ * version's file is removed. An engine builds it
  * at setup (checked in its data folder).
  *
  * @module
@@ -53,7 +54,7 @@ Deno.test("GuestModule builds the runtime as one file named by its content, and 
     await Deno.writeTextFile(`${dir}/guest/other.txt`, "not ours");
     const guest = new GuestModule();
     assert.equal(guest.url.href, GUEST_ENTRY.href, "the source entry until built");
-    assert.equal(await guest.prepare(`${dir}/guest`, Deno.execPath()), undefined);
+    assert.equal(await guest.prepare(`${dir}/guest`, "deno"), undefined);
     const names = [...Deno.readDirSync(`${dir}/guest`)].map((e) => e.name).sort();
     assert.equal(names.length, 2, `the old runtime is removed, other files stay: ${names}`);
     assert.ok(names.includes("other.txt"));
@@ -74,8 +75,14 @@ Deno.test("GuestModule builds the runtime as one file named by its content, and 
 
     // A second engine's folder gets the same file, from the same build.
     const again = new GuestModule();
-    assert.equal(await again.prepare(`${dir}/again`, Deno.execPath()), undefined);
+    assert.equal(await again.prepare(`${dir}/again`, "deno"), undefined);
     assert.deepEqual([...Deno.readDirSync(`${dir}/again`)].map((e) => e.name), [file]);
+
+    // A file planted under the expected name with other content is replaced, never run.
+    await Deno.writeTextFile(`${dir}/guest/${file}`, `globalThis.planted = true;`);
+    const third = new GuestModule();
+    assert.equal(await third.prepare(`${dir}/guest`, "deno"), undefined);
+    assert.equal(await Deno.readTextFile(`${dir}/guest/${file}`), text);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -7,7 +7,8 @@
  *
  * The engine builds it once per process at start, in a child `deno bundle` (the Deno the engine
  * runs bundles with), and writes it into its data folder under a name made of its content's hash,
- * so a file is never rewritten in place. Until the build is done, and whenever it fails, workers
+ * so a file is never rewritten in place; a file found under that name is used only when it holds
+ * exactly the build's text, and is replaced otherwise. Until the build is done, and whenever it fails, workers
  * load the TypeScript entry as before: the build only changes how fast a worker boots.
  *
  * The file is engine code loaded with the engine's permissions, as the TypeScript entry is (hole
@@ -108,8 +109,9 @@ export class GuestModule {
       const text = await build;
       const name = await contentName(text);
       const path = `${dir}/${name}`;
-      const exists = await Deno.stat(path).then((s) => s.isFile, () => false);
-      if (!exists) {
+      // A file already there is used only when it holds exactly this text.
+      const present = await Deno.readTextFile(path).catch(() => undefined);
+      if (present !== text) {
         await Deno.mkdir(dir, { recursive: true });
         const partial = `${path}.${crypto.randomUUID()}.partial`;
         await Deno.writeTextFile(partial, text);
