@@ -21,6 +21,7 @@ export default {
       const clone = request.clone();
       return Response.json({
         isRequest: request instanceof Request,
+        name: request.constructor.name,
         method: request.method,
         path: url.pathname + url.search,
         header: request.headers.get("x-probe"),
@@ -79,6 +80,7 @@ Deno.test("Fetch handler request is a real Request with method, url, headers, bo
     assert.equal(response.status, 200);
     assert.deepEqual(await response.json(), {
       isRequest: true,
+      name: "Request",
       method: "POST",
       path: "/echo?q=1",
       header: "probe value",

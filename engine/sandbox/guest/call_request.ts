@@ -15,6 +15,10 @@ import type { CallScope } from "./call_scope.ts";
 
 /** A fetch handler's request, whose signal is the call's. */
 export class CallRequest extends Request {
+  static {
+    // What a bundle logging its request sees: the platform's name.
+    Object.defineProperty(this, "name", { value: "Request" });
+  }
   readonly #scope: CallScope;
 
   /**
