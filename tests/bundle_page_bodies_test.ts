@@ -43,6 +43,10 @@ export default {
         await response.text();
         return response;
       }
+      case "/json": return Response.json({ word: "caf\\u00e9" });
+      case "/json-typed":
+        return Response.json([1], { status: 201, headers: { "content-type": "application/vnd.api+json" } });
+      case "/json-large": return Response.json("é".repeat(${TEXT_BODY_BYTES / 2}));
       case "/subclass": return new (class Page extends Response {})("from a subclass");
       case "/realm": {
         let called = "not thrown";
@@ -50,6 +54,7 @@ export default {
         return Response.json({
           instance: new Response("x") instanceof Response,
           json: Response.json({ a: 1 }) instanceof Response,
+          jsonFunction: [Response.json.name, Response.json.length],
           error: Response.error().type,
           redirect: Response.redirect("http://localhost/", 302).status,
           constructor: Response.prototype.constructor === Response,
@@ -124,11 +129,27 @@ Deno.test("/b/ response bodies arrive byte for byte in both tiers, text or bytes
       assert.equal(await subclass.text(), "from a subclass");
     });
 
+    await t.step(`${id}: a Response.json body arrives as the platform sends it`, async () => {
+      const json = await bytes(`/b/${id}/json`);
+      assert.deepEqual(json.body, new TextEncoder().encode('{"word":"caf\u00e9"}'));
+      assert.equal(json.response.headers.get("content-type"), "application/json");
+      const typed = await bytes(`/b/${id}/json-typed`);
+      assert.equal(typed.response.status, 201);
+      assert.equal(typed.response.headers.get("content-type"), "application/vnd.api+json");
+      assert.equal(new TextDecoder().decode(typed.body), "[1]");
+      const large = await bytes(`/b/${id}/json-large`);
+      assert.deepEqual(
+        large.body,
+        new TextEncoder().encode(JSON.stringify("é".repeat(TEXT_BODY_BYTES / 2))),
+      );
+    });
+
     await t.step(`${id}: the bundle's Response behaves as the platform's`, async () => {
       const realm = await fetch(`${srv.url}/b/${id}/realm`);
       assert.deepEqual(await realm.json(), {
         instance: true,
         json: true,
+        jsonFunction: ["json", 0],
         error: "error",
         redirect: 302,
         constructor: true,

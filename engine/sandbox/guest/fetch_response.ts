@@ -67,15 +67,21 @@ export async function readResponse(response: Response, upgrade: boolean): Promis
   const { list: headers, checked: plain } = headerList(response.headers);
   const checked = plain && typeof status === "number";
   if (upgrade) return { status, headers, start: { bytes: null }, upgrade, checked };
-  const text = stringText(stringBody(response), headers);
+  const string = stringBody(response);
+  // Only the platform holds a `Response.json` body: read whole (it is there at once), then sent
+  // as text, or as the bytes it would have streamed.
+  const read = string !== undefined && typeof string !== "string";
+  const whole = read ? await string : string;
+  const text = stringText(whole, headers);
   if (text !== undefined) {
     return { status, headers, start: { bytes: null }, upgrade, text, checked };
   }
-  const start = await startBody(response.body, MAX_RESPONSE_BYTES);
-  const whole = start.rest ? undefined : bodyText(start.bytes, headers);
-  return whole === undefined
+  const body = read ? new Response(whole).body : response.body;
+  const start = await startBody(body, MAX_RESPONSE_BYTES);
+  const decoded = start.rest ? undefined : bodyText(start.bytes, headers);
+  return decoded === undefined
     ? { status, headers, start, upgrade, checked }
-    : { status, headers, start: { bytes: null }, upgrade, text: whole, checked };
+    : { status, headers, start: { bytes: null }, upgrade, text: decoded, checked };
 }
 
 /**

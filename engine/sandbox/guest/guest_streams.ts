@@ -62,7 +62,7 @@ export function stringText(
   body: string | undefined,
   headers: readonly [string, string][],
 ): string | undefined {
-  if (body === undefined || body.length > TEXT_BODY_BYTES) return undefined;
+  if (typeof body !== "string" || body.length > TEXT_BODY_BYTES) return undefined;
   if (!headers.some((header) => header[0] === "content-type")) return undefined;
   // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair 4 for 2 units).
   if (body.length * 3 <= TEXT_BODY_BYTES) return body;
