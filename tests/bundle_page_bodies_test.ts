@@ -47,6 +47,9 @@ export default {
       case "/json-typed":
         return Response.json([1], { status: 201, headers: { "content-type": "application/vnd.api+json" } });
       case "/json-large": return Response.json("é".repeat(${TEXT_BODY_BYTES / 2}));
+      case "/repeated": return new Response("repeated", {
+        headers: [["x-b", "1"], ["X-A", "a"], ["x-b", "2"], ["cache-control", "no-store"]],
+      });
       case "/subclass": return new (class Page extends Response {})("from a subclass");
       case "/realm": {
         let called = "not thrown";
@@ -143,6 +146,17 @@ Deno.test("/b/ response bodies arrive byte for byte in both tiers, text or bytes
         new TextEncoder().encode(JSON.stringify("é".repeat(TEXT_BODY_BYTES / 2))),
       );
     });
+
+    await t.step(
+      `${id}: repeated headers arrive combined, as the platform iterates them`,
+      async () => {
+        const repeated = await fetch(`${srv.url}/b/${id}/repeated`);
+        assert.equal(await repeated.text(), "repeated");
+        assert.equal(repeated.headers.get("x-b"), "1, 2");
+        assert.equal(repeated.headers.get("x-a"), "a");
+        assert.equal(repeated.headers.get("cache-control"), "no-store");
+      },
+    );
 
     await t.step(`${id}: the bundle's Response behaves as the platform's`, async () => {
       const realm = await fetch(`${srv.url}/b/${id}/realm`);

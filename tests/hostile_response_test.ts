@@ -1,8 +1,8 @@
 /**
  * A bundle that patches what the runtime reads of its `Response` (the header iteration, `status`,
  * `Response.prototype.text`) cannot slip an accessor or a huge value into the `response` message:
- * the runtime reads each header once into fresh pairs of strings, seals a message only when its
- * status is a number, and reads a `Response.json` body with the platform's own `text()`. In both
+ * the runtime reads the headers with the platform's own `forEach` into fresh pairs of strings, seals
+ * a message only when its status is a number, and reads a `Response.json` body with the platform's own `text()`. In both
  * tiers the engine answers, stays healthy, and the client never receives the huge value.
  *
  * @module
@@ -19,12 +19,17 @@ const ATTACKS: Record<string, string> = {
       get() { reads++; return reads === 1 ? "x-probe" : new Array(1_000_000).fill("x"); },
       enumerable: true,
     });
-    Object.defineProperty(pair, 1, { value: "first read", enumerable: true });
+    Object.defineProperty(pair, 1, { value: "patched", enumerable: true });
     Headers.prototype[Symbol.iterator] = function* () {
       yield ["content-type", "text/plain"];
       yield pair;
     };
-    return new Response("headers patched");`,
+    Headers.prototype.entries = Headers.prototype[Symbol.iterator];
+    Headers.prototype.forEach = function (callback) {
+      callback("text/plain", "content-type", this);
+      callback(pair, pair, this);
+    };
+    return new Response("headers patched", { headers: { "x-real": "yes" } });`,
   status: `Object.defineProperty(Response.prototype, "status", {
       get() { reads++; return { big: new Array(1_000_000).fill("x") }; },
       configurable: true,
@@ -67,11 +72,12 @@ Deno.test("Hostile response: patched headers, status and text() never put a huge
       const body = await response.text();
       assert.ok(body.length < 10_000, `${id}: a body of ${body.length} characters`);
       if (attack === "headers") {
+        // The platform's own forEach reads the real headers; the patched ones never run.
         assert.equal(response.status, 200, `${id}: ${body}`);
-        assert.equal(response.headers.get("x-probe"), "first read");
+        assert.equal(response.headers.get("x-real"), "yes");
+        assert.equal(response.headers.get("x-probe"), null);
         assert.equal(body, "headers patched");
-        // Read once, into a fresh pair: the second read (the huge value) never happened.
-        assert.equal(await srv.engine.call(service, "count", null), 1);
+        assert.equal(await srv.engine.call(service, "count", null), 0);
       } else if (attack === "status") {
         assert.ok(response.status >= 500, `${id}: status ${response.status}`);
       } else {
