@@ -16,6 +16,7 @@ import { TEXT_BODY_BYTES } from "../engine/sandbox/guest/guest_streams.ts";
 
 const BODIES = `const BOM = new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0x69]);
 const NOT_UTF8 = new Uint8Array([0x68, 0xff, 0xfe, 0x00, 0xc3]);
+const CACHED = new Response("sent once");
 export default {
   async fetch(request) {
     const path = new URL(request.url).pathname;
@@ -50,6 +51,7 @@ export default {
       case "/repeated": return new Response("repeated", {
         headers: [["x-b", "1"], ["X-A", "a"], ["x-b", "2"], ["cache-control", "no-store"]],
       });
+      case "/cached": return CACHED;
       case "/subclass": return new (class Page extends Response {})("from a subclass");
       case "/realm": {
         let called = "not thrown";
@@ -128,6 +130,12 @@ Deno.test("/b/ response bodies arrive byte for byte in both tiers, text or bytes
       const read = await fetch(`${srv.url}/b/${id}/string-read`);
       assert.equal(read.status, 502);
       await read.body?.cancel();
+      // A body is read once, as the platform reads it: the same response returned again fails.
+      const first = await fetch(`${srv.url}/b/${id}/cached`);
+      assert.equal(await first.text(), "sent once");
+      const again = await fetch(`${srv.url}/b/${id}/cached`);
+      assert.equal(again.status, 502);
+      await again.body?.cancel();
       const subclass = await fetch(`${srv.url}/b/${id}/subclass`);
       assert.equal(await subclass.text(), "from a subclass");
     });

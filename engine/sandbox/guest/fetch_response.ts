@@ -76,15 +76,13 @@ export async function readResponse(response: Response, upgrade: boolean): Promis
   const checked = typeof status === "number";
   if (upgrade) return { status, headers, start: { bytes: null }, upgrade, checked };
   const string = stringBody(response);
-  // Only the platform holds a `Response.json` body: read whole (it is there at once), then sent
-  // as text, or as the bytes it would have streamed.
-  const read = string !== undefined && typeof string !== "string";
-  const whole = read ? await string : string;
+  const whole = string === undefined ? undefined : await string;
   const text = stringText(whole, headers);
   if (text !== undefined) {
     return { status, headers, start: { bytes: null }, upgrade, text, checked };
   }
-  const body = read ? new Response(whole).body : response.body;
+  // A string that may not travel as text goes as the bytes its body would have streamed.
+  const body = whole === undefined ? response.body : new Response(whole).body;
   const start = await startBody(body, MAX_RESPONSE_BYTES);
   const decoded = start.rest ? undefined : bodyText(start.bytes, headers);
   return decoded === undefined

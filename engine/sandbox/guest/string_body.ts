@@ -1,25 +1,28 @@
 /**
  * Responses whose body the bundle gave as a string (`new Response("hello")`, what most frameworks'
- * `text()` and `json()` helpers build, and `Response.json`). Their body is whole at once, so the runtime reads it with
- * `response.text()` instead of through `response.body`: making the body a `ReadableStream` and
- * reading it, only to decode the bytes back into the same text, was about a quarter of the
- * guest's time per `GET /b/:id/` call. No public API tells a string body from a stream, so the
- * global `Response` is wrapped to note it at construction: the wrapper shares the platform's
- * prototype (`instanceof`, subclasses and the static methods are unchanged) and only records the
- * argument's type, so a bundle cannot make a streamed body pass for a string one.
+ * `text()` and `json()` helpers build, and `Response.json`). Such a body is whole at once, so the
+ * runtime reads it with the platform's `text()`, which hands back the string, instead of through
+ * `response.body`: making the body a `ReadableStream` and reading it, only to decode the bytes
+ * back into the same text, was about a quarter of the guest's time per `GET /b/:id/` call.
+ *
+ * No public API tells a string body from a stream, so the global `Response` is wrapped to note it
+ * at construction: the wrapper shares the platform's prototype (`instanceof`, subclasses and the
+ * static methods are unchanged) and notes only a string argument or a `Response.json` result, so
+ * a bundle cannot make a streamed body pass for a string one. The body is still read once, as the
+ * platform reads it: a response returned twice fails the second time, as before.
  *
  * @module
  */
 
 const NativeResponse = globalThis.Response;
 const construct = Reflect.construct;
-const weakMapGet = WeakMap.prototype.get;
-const weakMapSet = WeakMap.prototype.set;
+const weakSetHas = WeakSet.prototype.has;
+const weakSetAdd = WeakSet.prototype.add;
 const apply = Reflect.apply;
 const nativeJson = NativeResponse.json;
 const nativeText = NativeResponse.prototype.text;
-/** The string each tracked response was built with; null when only the platform holds it. */
-const strings = new WeakMap<Response, string | null>();
+/** Responses built from a string. */
+const stringBodies = new WeakSet<Response>();
 
 /**
  * Makes the global `Response` note string bodies, for {@linkcode stringBody}. Idempotent; run it
@@ -37,14 +40,14 @@ export function trackStringBodies(): void {
     }
     const target = new.target === Response ? NativeResponse : new.target;
     const response = construct(NativeResponse, [body, init], target) as Response;
-    if (typeof body === "string") apply(weakMapSet, strings, [response, body]);
+    if (typeof body === "string") apply(weakSetAdd, stringBodies, [response]);
     return response;
   };
-  // Response.json's body is a string the platform made: noted too, to be read with `text()`.
+  // Response.json's body is a string the platform made: noted too.
   const json = {
     json(data: unknown, init?: ResponseInit): Response {
       const response = apply(nativeJson, NativeResponse, [data, init]) as Response;
-      apply(weakMapSet, strings, [response, null]);
+      apply(weakSetAdd, stringBodies, [response]);
       return response;
     },
   }.json;
@@ -58,16 +61,15 @@ export function trackStringBodies(): void {
 }
 
 /**
- * The string a response's body was built from, when it was one and is still unread: the string,
- * or its reading when only the platform holds it (`Response.json`; this consumes the body);
- * `undefined` for any other body (read it through `response.body`). The platform's own `text()`
- * reads it, whatever the bundle made of `Response.prototype`.
+ * Reads a response's body as the string it was built from, when it was one and is still unread:
+ * with the platform's own `text()` (whatever the bundle made of `Response.prototype`), which
+ * consumes the body and settles at once. `undefined` for any other body (read it through
+ * `response.body`).
  *
  * @param response A bundle's response.
- * @returns The string as the bundle gave it, a promise of it, or `undefined`.
+ * @returns The string, or `undefined`.
  */
-export function stringBody(response: Response): string | Promise<string> | undefined {
-  const body = apply(weakMapGet, strings, [response]) as string | null | undefined;
-  if (body === undefined || response.bodyUsed) return undefined;
-  return body ?? apply(nativeText, response, []) as Promise<string>;
+export function stringBody(response: Response): Promise<string> | undefined {
+  if (!apply(weakSetHas, stringBodies, [response]) || response.bodyUsed) return undefined;
+  return apply(nativeText, response, []) as Promise<string>;
 }
