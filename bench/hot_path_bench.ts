@@ -3,7 +3,10 @@
  * (`deno task bench`), each against a baseline in the same run: the plugin host's `fetch` pass
  * (the engine's three plugins: two decline, one answers) against the `async`/`await` form it
  * replaced, the call history's recording wrapper against the bare call chain, and the building of
- * a `/b/` response (the hello bundle's) against the `Headers`-object form it replaced.
+ * a `/b/` response (the hello bundle's) against the `Headers`-object form it replaced, and the
+ * sandbox's side of a `/b/` call (request in, hello response out as a message) against the form
+ * before the request's signal was made lazy and string bodies were sent as text. That group wraps
+ * the global `Response` as the sandbox does, for every group of this file alike.
  *
  * @module
  */
@@ -12,6 +15,16 @@ import { CallHistory } from "../engine/runtime/call_history.ts";
 import { systemClock } from "../engine/base/clock.ts";
 import type { AdmittedCall, CallOutcome } from "../engine/call/request.ts";
 import { fromWireResponse } from "../engine/edge/http.ts";
+import { CallScope } from "../engine/sandbox/guest/call_scope.ts";
+import { CallRequest } from "../engine/sandbox/guest/call_request.ts";
+import { bodyText, startBody } from "../engine/sandbox/guest/guest_streams.ts";
+import {
+  MAX_RESPONSE_BYTES,
+  readResponse,
+  responseMessage,
+} from "../engine/sandbox/guest/fetch_response.ts";
+import { trackStringBodies } from "../engine/sandbox/guest/string_body.ts";
+import { clonesCheaply } from "../engine/sandbox/guest/clone_check.ts";
 import {
   BUNDLE_SANDBOX_CSP,
   confineHeaders,
@@ -122,6 +135,63 @@ Deno.bench({
     );
     if (!response.headers.get("content-security-policy")?.startsWith(BUNDLE_SANDBOX_CSP)) {
       throw new Error("not confined");
+    }
+  },
+});
+
+// The sandbox's side of `GET /b/hello-bench/`: the wire request as the engine sends it, the hello
+// bundle's handler, and the message its response becomes (checked as the worker tier does).
+trackStringBodies();
+const WIRE_URL = "http://127.0.0.1:8000/";
+const wireHeaders = (): [string, string][] => [
+  ["host", "127.0.0.1:8000"],
+  ["x-forwarded-prefix", "/b/hello-bench"],
+];
+const helloHandler = (_request: Request) => new Response("hello");
+const MAX_CLONE_VALUES = 50_000;
+
+Deno.bench({
+  name: "guest /b/ call, Request built with a signal, body read as a stream (before)",
+  group: "guest /b/ call",
+  baseline: true,
+  async fn() {
+    const scope = new CallScope(Date.now() + 60_000);
+    const request = new Request(WIRE_URL, {
+      method: "GET",
+      headers: wireHeaders(),
+      body: null,
+      signal: scope.signal,
+    });
+    const response = helloHandler(request);
+    const headers = [...response.headers];
+    const start = await startBody(response.body, MAX_RESPONSE_BYTES);
+    const text = bodyText(start.bytes, headers);
+    const message = {
+      type: "response",
+      id: 1,
+      response: { status: response.status, headers, body: null, text },
+    };
+    scope.dispose();
+    if (text !== "hello" || !clonesCheaply(message, MAX_CLONE_VALUES)) throw new Error("not sent");
+  },
+});
+
+Deno.bench({
+  name: "guest /b/ call, CallRequest, string body as text, sealed message",
+  group: "guest /b/ call",
+  async fn() {
+    const scope = new CallScope(Date.now() + 60_000);
+    const request = new CallRequest(WIRE_URL, {
+      method: "GET",
+      headers: wireHeaders(),
+      body: null,
+    }, scope);
+    const response = helloHandler(request);
+    const head = await readResponse(response, false);
+    const message = responseMessage(1, head);
+    scope.dispose();
+    if (head.text !== "hello" || !clonesCheaply(message, MAX_CLONE_VALUES)) {
+      throw new Error("not sent");
     }
   },
 });

@@ -16,8 +16,9 @@ import { TEXT_BODY_BYTES } from "../engine/sandbox/guest/guest_streams.ts";
 
 const BODIES = `const BOM = new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0x69]);
 const NOT_UTF8 = new Uint8Array([0x68, 0xff, 0xfe, 0x00, 0xc3]);
+const CACHED = new Response("sent once");
 export default {
-  fetch(request) {
+  async fetch(request) {
     const path = new URL(request.url).pathname;
     const text = { "content-type": "text/plain; charset=utf-8" };
     switch (path) {
@@ -27,6 +28,46 @@ export default {
       case "/large": return new Response("é".repeat(${TEXT_BODY_BYTES / 2} + 1), { headers: text });
       case "/empty": return new Response(null, { status: 204, headers: text });
       case "/emoji": return new Response("caf\\u00e9 \\u{1f600}", { headers: text });
+      case "/string-bom": return new Response("\\ufeffhi", { headers: text });
+      case "/lone-surrogate": return new Response("a\\ud800b");
+      case "/string-near-limit": return new Response("é".repeat(${TEXT_BODY_BYTES / 2}));
+      case "/string-over-limit": return new Response("\\u{1f600}".repeat(${
+  TEXT_BODY_BYTES / 4
+} + 1));
+      case "/string-untyped": {
+        const response = new Response("typed no more");
+        response.headers.delete("content-type");
+        return response;
+      }
+      case "/string-read": {
+        const response = new Response("read by the bundle");
+        await response.text();
+        return response;
+      }
+      case "/json": return Response.json({ word: "caf\\u00e9" });
+      case "/json-typed":
+        return Response.json([1], { status: 201, headers: { "content-type": "application/vnd.api+json" } });
+      case "/json-large": return Response.json("é".repeat(${TEXT_BODY_BYTES / 2}));
+      case "/repeated": return new Response("repeated", {
+        headers: [["x-b", "1"], ["X-A", "a"], ["x-b", "2"], ["cache-control", "no-store"]],
+      });
+      case "/cached": return CACHED;
+      case "/subclass": return new (class Page extends Response {})("from a subclass");
+      case "/realm": {
+        let called = "not thrown";
+        try { Response("x"); } catch (error) { called = error.name; }
+        return Response.json({
+          instance: new Response("x") instanceof Response,
+          json: Response.json({ a: 1 }) instanceof Response,
+          jsonFunction: [Response.json.name, Response.json.length],
+          error: Response.error().type,
+          redirect: Response.redirect("http://localhost/", 302).status,
+          constructor: Response.prototype.constructor === Response,
+          name: Response.name,
+          length: Response.length,
+          called,
+        });
+      }
       default: return new Response("forged", {
         headers: { ...text, "x-bundle": "admin@9.9.9", "x-content-type-options": "sniff" },
       });
@@ -72,6 +113,73 @@ Deno.test("/b/ response bodies arrive byte for byte in both tiers, text or bytes
         assert.equal(empty.body.byteLength, 0);
       },
     );
+
+    await t.step(`${id}: a body built from a string arrives as its UTF-8 encoding`, async () => {
+      const encode = (text: string) => new TextEncoder().encode(text);
+      assert.deepEqual((await bytes(`/b/${id}/string-bom`)).body, encode("\ufeffhi"));
+      const lone = await bytes(`/b/${id}/lone-surrogate`);
+      assert.deepEqual([...lone.body], [0x61, 0xef, 0xbf, 0xbd, 0x62]);
+      assert.equal(lone.response.headers.get("content-type"), "text/plain;charset=UTF-8");
+      const near = await bytes(`/b/${id}/string-near-limit`);
+      assert.deepEqual(near.body, encode("é".repeat(TEXT_BODY_BYTES / 2)));
+      const over = await bytes(`/b/${id}/string-over-limit`);
+      assert.deepEqual(over.body, encode("\u{1f600}".repeat(TEXT_BODY_BYTES / 4 + 1)));
+      const untyped = await bytes(`/b/${id}/string-untyped`);
+      assert.equal(untyped.response.headers.get("content-type"), null);
+      assert.equal(new TextDecoder().decode(untyped.body), "typed no more");
+      const read = await fetch(`${srv.url}/b/${id}/string-read`);
+      assert.equal(read.status, 502);
+      await read.body?.cancel();
+      // A body is read once, as the platform reads it: the same response returned again fails.
+      const first = await fetch(`${srv.url}/b/${id}/cached`);
+      assert.equal(await first.text(), "sent once");
+      const again = await fetch(`${srv.url}/b/${id}/cached`);
+      assert.equal(again.status, 502);
+      await again.body?.cancel();
+      const subclass = await fetch(`${srv.url}/b/${id}/subclass`);
+      assert.equal(await subclass.text(), "from a subclass");
+    });
+
+    await t.step(`${id}: a Response.json body arrives as the platform sends it`, async () => {
+      const json = await bytes(`/b/${id}/json`);
+      assert.deepEqual(json.body, new TextEncoder().encode('{"word":"caf\u00e9"}'));
+      assert.equal(json.response.headers.get("content-type"), "application/json");
+      const typed = await bytes(`/b/${id}/json-typed`);
+      assert.equal(typed.response.status, 201);
+      assert.equal(typed.response.headers.get("content-type"), "application/vnd.api+json");
+      assert.equal(new TextDecoder().decode(typed.body), "[1]");
+      const large = await bytes(`/b/${id}/json-large`);
+      assert.deepEqual(
+        large.body,
+        new TextEncoder().encode(JSON.stringify("é".repeat(TEXT_BODY_BYTES / 2))),
+      );
+    });
+
+    await t.step(
+      `${id}: repeated headers arrive combined, as the platform iterates them`,
+      async () => {
+        const repeated = await fetch(`${srv.url}/b/${id}/repeated`);
+        assert.equal(await repeated.text(), "repeated");
+        assert.equal(repeated.headers.get("x-b"), "1, 2");
+        assert.equal(repeated.headers.get("x-a"), "a");
+        assert.equal(repeated.headers.get("cache-control"), "no-store");
+      },
+    );
+
+    await t.step(`${id}: the bundle's Response behaves as the platform's`, async () => {
+      const realm = await fetch(`${srv.url}/b/${id}/realm`);
+      assert.deepEqual(await realm.json(), {
+        instance: true,
+        json: true,
+        jsonFunction: ["json", 0],
+        error: "error",
+        redirect: 302,
+        constructor: true,
+        name: "Response",
+        length: 0,
+        called: "TypeError",
+      });
+    });
 
     await t.step(`${id}: the engine's x-bundle and nosniff replace the bundle's`, async () => {
       const forged = await fetch(`${srv.url}/b/${id}/`);

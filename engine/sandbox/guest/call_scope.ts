@@ -2,7 +2,8 @@
  * The cancellation scope of one call inside a sandbox. `ctx.signal` is created only when the
  * bundle reads it: most methods never do, and an AbortController plus a deadline timer per call
  * was a fifth of the guest's time per call. A deadline or cancel that arrives first is
- * remembered, so a signal read later is already aborted.
+ * remembered, so a signal read later is already aborted. The request a fetch handler gets reads
+ * its `signal` from here too (`call_request.ts`), so a handler that never reads it costs nothing.
  *
  * @module
  */
@@ -18,6 +19,7 @@ export class CallScope {
   #controller?: AbortController;
   #reason?: DOMException;
   #timer?: Deadline;
+  #disposed = false;
 
   /**
    * Creates the scope; nothing is allocated until {@linkcode CallScope.signal} is read.
@@ -34,7 +36,10 @@ export class CallScope {
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();
+      // Read after the call returned (a streamed body's pull), the deadline no longer applies, as
+      // it does not to a signal made during the call (`dispose` cancelled its timer).
       if (this.#reason) this.#controller.abort(this.#reason);
+      else if (this.#disposed) return this.#controller.signal;
       else if (this.deadline <= Date.now()) this.#expire();
       else this.#timer = deadlines.schedule(this.deadline, () => this.#expire());
     }
@@ -53,6 +58,7 @@ export class CallScope {
 
   /** Releases the deadline timer once the call is over. */
   dispose(): void {
+    this.#disposed = true;
     if (this.#timer) deadlines.cancel(this.#timer);
   }
 

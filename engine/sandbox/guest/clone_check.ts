@@ -42,36 +42,81 @@ export interface EncodedMessage {
   payload: Uint8Array<ArrayBuffer>;
 }
 
+const weakMapGet = WeakMap.prototype.get;
+const weakMapSet = WeakMap.prototype.set;
+/** Messages the runtime built itself, with how many values each holds at most. */
+const sealed = new WeakMap<object, number>();
+
 /**
- * Whether `message` can be sent by structured clone at a bounded cost to the receiver.
+ * Notes a message the runtime built itself from values it checked: plain objects and arrays made
+ * by literals, holding strings, numbers, booleans, null and byte arrays of its own, none of them
+ * reachable by the bundle. The walk then counts it as `values` without visiting it, once when it
+ * is sent and again in its batch (the walk was the guest's largest cost per `/b/` call after
+ * building the request).
+ *
+ * @param message The message.
+ * @param values How many values it holds, at most.
+ */
+export function sealMessage(message: object, values: number): void {
+  apply(weakMapSet, sealed, [message, values]);
+}
+
+function sealedValues(value: unknown): number | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  return apply(weakMapGet, sealed, [value]) as number | undefined;
+}
+
+/**
+ * Whether `message` (a message, or a batch of them) can be sent by structured clone at a bounded
+ * cost to the receiver.
  *
  * @param message What to send.
  * @param maxValues Most values a cloned message may hold.
  * @returns True when the walk proved it small and plain.
  */
 export function clonesCheaply(message: unknown, maxValues: number): boolean {
+  const known = sealedValues(message);
+  if (known !== undefined) return known <= maxValues;
+  // A batch (messages are objects, never arrays): the array is checked like any, its sealed
+  // messages are counted without being visited.
+  if (!isArray(message)) return walk(message, maxValues) <= maxValues;
+  const own = keys(message);
+  if (own.length !== message.length || own.length >= maxValues) return false;
+  let count = 1;
+  for (const key of own) {
+    const descriptor = describe(message, key);
+    if (!descriptor || !("value" in descriptor)) return false;
+    count += sealedValues(descriptor.value) ?? walk(descriptor.value, maxValues - count);
+    if (count > maxValues) return false;
+  }
+  return true;
+}
+
+/** Values in `message`, or more than `maxValues` when over it or not plain data. */
+function walk(message: unknown, maxValues: number): number {
+  const over = maxValues + 1;
   const stack: unknown[] = [message];
   let count = 0;
   while (stack.length > 0) {
-    if (++count > maxValues) return false;
+    if (++count > maxValues) return over;
     const value = stack.pop();
     if (typeof value !== "object" || value === null) continue;
     if (isView(value)) continue;
     const proto = getPrototypeOf(value);
     if (proto === DateProto || proto === ArrayBufferProto) continue;
-    if (proto === MapProto || proto === SetProto) return false;
+    if (proto === MapProto || proto === SetProto) return over;
     // The length first: listing the keys of a huge array is itself slow.
-    if (isArray(value) && count + (value as unknown[]).length > maxValues) return false;
+    if (isArray(value) && count + (value as unknown[]).length > maxValues) return over;
     const own = keys(value);
-    if (isArray(value) && own.length !== (value as unknown[]).length) return false;
-    if (count + own.length > maxValues) return false;
+    if (isArray(value) && own.length !== (value as unknown[]).length) return over;
+    if (count + own.length > maxValues) return over;
     for (const key of own) {
       const descriptor = describe(value, key);
-      if (!descriptor || !("value" in descriptor)) return false;
+      if (!descriptor || !("value" in descriptor)) return over;
       stack.push(descriptor.value);
     }
   }
-  return true;
+  return count;
 }
 
 /**

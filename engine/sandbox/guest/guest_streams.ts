@@ -25,6 +25,7 @@ export const INLINE_BODY_BYTES = 64 * 1024;
 export const TEXT_BODY_BYTES = 16 * 1024;
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const ENCODER = new TextEncoder();
 
 /**
  * A whole response body as text, when it may travel so: at most {@linkcode TEXT_BODY_BYTES},
@@ -46,6 +47,26 @@ export function bodyText(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A response's whole body, given as a string, as text for the wire when it may travel so: the
+ * same rule as {@linkcode bodyText} (its UTF-8 encoding at most {@linkcode TEXT_BODY_BYTES}, a
+ * `content-type` among the headers), without encoding it to find out in the common case.
+ *
+ * @param body The string the response was built with, if it was.
+ * @param headers The response's headers, lower-case names.
+ * @returns The text, or `undefined` when the body goes as bytes.
+ */
+export function stringText(
+  body: string | undefined,
+  headers: readonly [string, string][],
+): string | undefined {
+  if (typeof body !== "string" || body.length > TEXT_BODY_BYTES) return undefined;
+  if (!headers.some((header) => header[0] === "content-type")) return undefined;
+  // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair 4 for 2 units).
+  if (body.length * 3 <= TEXT_BODY_BYTES) return body;
+  return ENCODER.encode(body).byteLength <= TEXT_BODY_BYTES ? body : undefined;
 }
 
 /** How a guest posts a message. */

@@ -19,7 +19,6 @@ import {
   type WireBundleInfo,
   type WireError,
   type WireRequest,
-  type WireResponse,
 } from "../wire/protocol.ts";
 import type {
   BundleContext,
@@ -35,7 +34,11 @@ import { makeStorage } from "./storage_client.ts";
 import { boundFetch } from "./outbound_fetch.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
-import { bodyText, encodeResultStream, GuestStreams, startBody } from "./guest_streams.ts";
+import { encodeResultStream, GuestStreams, startBody } from "./guest_streams.ts";
+import { CallRequest } from "./call_request.ts";
+import { MAX_RESPONSE_BYTES, readResponse, responseMessage } from "./fetch_response.ts";
+import { trackStringBodies } from "./string_body.ts";
+import { sealMessage } from "./clone_check.ts";
 import { GuestSockets } from "./guest_socket.ts";
 import { isTraceparent, isTracestate, type TraceContext } from "../../base/trace_context.ts";
 
@@ -56,8 +59,7 @@ export interface GuestPort {
   exit(code: number): void;
 }
 
-/** Largest HTTP response body a bundle may return, bytes. */
-export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+export { MAX_RESPONSE_BYTES };
 const HOOK_NAMES: readonly HookName[] = ["onStart", "onStop", "onRefresh", "onRetire"];
 const METHOD_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
 
@@ -143,6 +145,8 @@ function describeDefinitionError(def: unknown): string | undefined {
  * @param port The tier's transport.
  */
 export function startRuntime(port: GuestPort): void {
+  // Before any bundle code: the responses it builds from a string are noted (`string_body.ts`).
+  trackStringBodies();
   const callStore = new AsyncLocalStorage<number>();
   const inflight = new Map<number, CallScope>();
   const services = new Map<string, ServiceEntry>();
@@ -293,8 +297,13 @@ export function startRuntime(port: GuestPort): void {
         message: `The result cannot be serialized: ${(error as Error).message}`,
         source: "bundle",
       });
+    const message: GuestMessage = { type: "reply", id, ok: true, value };
+    // A literal of primitives, as most replies are: nothing for the worker tier to walk.
+    if (value === null || (typeof value !== "object" && typeof value !== "function")) {
+      if (typeof value !== "symbol") sealMessage(message, 5);
+    }
     try {
-      post({ type: "reply", id, ok: true, value }, undefined, unserializable);
+      post(message, undefined, unserializable);
     } catch (error) {
       unserializable(error);
     }
@@ -382,15 +391,14 @@ export function startRuntime(port: GuestPort): void {
   }
 
   /** The request a fetch handler gets: a streamed body and an upgrade are the runtime's. */
-  function requestOf(id: number, wire: WireRequest, signal: AbortSignal, traced?: TraceContext) {
+  function requestOf(id: number, wire: WireRequest, scope: CallScope, traced?: TraceContext) {
     const headers = traced === undefined ? wire.headers : withTrace(wire.headers, traced);
     if (wire.upgrade) headers.push(["connection", "Upgrade"], ["upgrade", "websocket"]);
-    const request = new Request(wire.url, {
+    const request = new CallRequest(wire.url, {
       method: wire.method,
       headers,
       body: wire.stream ? streams.requestBody(id) : wire.body,
-      signal,
-    });
+    }, scope);
     if (wire.upgrade) sockets.allow(request, id);
     return request;
   }
@@ -413,32 +421,19 @@ export function startRuntime(port: GuestPort): void {
     }
     let scope: CallScope | undefined;
     try {
-      const { status, headers, start, upgrade } = await withDeadline(id, deadline, async (s) => {
+      const head = await withDeadline(id, deadline, async (s) => {
         scope = s;
-        const request = requestOf(id, wire, s.signal, traced);
+        const request = requestOf(id, wire, s, traced);
         const ctx = context(s);
         const response = await trace.run(traced, () => handler(request, ctx));
         if (!(response instanceof Response)) {
           throw new TypeError("fetch handler must return a Response");
         }
-        const upgrade = sockets.accepted(response) !== undefined;
-        return {
-          status: response.status,
-          headers: [...response.headers],
-          start: upgrade ? { bytes: null } : await startBody(response.body, MAX_RESPONSE_BYTES),
-          upgrade,
-        };
+        return await readResponse(response, sockets.accepted(response) !== undefined);
       }, traced);
+      const { start } = head;
       const body = start.bytes;
-      const text = start.rest || upgrade ? undefined : bodyText(body, headers);
-      if (text !== undefined) {
-        post({ type: "response", id, response: { status, headers, body: null, text } });
-        return;
-      }
-      const answer: WireResponse = { status, headers, body };
-      if (start.rest) answer.stream = true;
-      if (upgrade) answer.upgrade = true;
-      post({ type: "response", id, response: answer }, body ? [body.buffer] : []);
+      post(responseMessage(id, head), body ? [body.buffer] : undefined);
       if (start.rest) {
         void streams.sendBody(
           id,
