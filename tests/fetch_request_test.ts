@@ -96,10 +96,10 @@ Deno.test("Fetch handler request.signal and its clone's signal abort when the cl
   await using srv = await testServer();
   await releaseBoth(srv);
   for (const [id, isolation] of TIERS) {
-    for (const  of of["request", "clone"]) {
-      const key = `leave-${of}`;
+    for (const which of ["request", "clone"]) {
+      const key = `leave-${which}`;
       const controller = new AbortController();
-      const pending = srv.request(`/b/${id}/wait?key=${key}&of=${of}`, {
+      const pending = srv.request(`/b/${id}/wait?key=${key}&of=${which}`, {
         signal: controller.signal,
       }).catch((e) => e);
       await seenBecomes(srv, isolation, key, "started");
@@ -114,9 +114,9 @@ Deno.test("Fetch handler request.signal and its clone's signal abort at the call
   await using srv = await testServer();
   await releaseBoth(srv);
   for (const [id, isolation] of TIERS) {
-    for (const  of of["request", "clone"]) {
-      const key = `deadline-${of}`;
-      const response = await srv.request(`/b/${id}/wait?key=${key}&of=${of}`, {
+    for (const which of ["request", "clone"]) {
+      const key = `deadline-${which}`;
+      const response = await srv.request(`/b/${id}/wait?key=${key}&of=${which}`, {
         headers: { "x-timeout-ms": "300" },
       });
       assert.equal(response.status, 504);
