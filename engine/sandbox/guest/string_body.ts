@@ -54,6 +54,8 @@ export function trackStringBodies(): void {
   Object.defineProperty(json, "length", { value: nativeJson.length });
   Object.defineProperty(Response, "json", { value: json, writable: true, configurable: true });
   Object.defineProperty(Response, "length", { value: 0 });
+  // Set, not left to the function: a bundler may rename it (the worker tier boots from a bundle).
+  Object.defineProperty(Response, "name", { value: "Response" });
   Object.defineProperty(Response, "prototype", { value: NativeResponse.prototype });
   Object.setPrototypeOf(Response, NativeResponse);
   Object.defineProperty(NativeResponse.prototype, "constructor", { value: Response });

@@ -43,8 +43,18 @@ function entryPath(): string {
 
 async function bundleRuntime(denoCommand: string): Promise<string> {
   const output = await new Deno.Command(denoCommand, {
+    // `--keep-names`: a class or function keeps its source name (a bundle may read `Response.name`);
     // `--no-config`: the runtime imports only relative modules and Node built-ins.
-    args: ["bundle", "--quiet", "--platform", "deno", "--no-config", "--no-lock", entryPath()],
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform",
+      "deno",
+      "--keep-names",
+      "--no-config",
+      "--no-lock",
+      entryPath(),
+    ],
     env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
