@@ -23,6 +23,12 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
+ * Response headers only the engine sets (who served, and why a fallback did): a bundle's own are
+ * dropped even when the engine sets none, so a bundle cannot claim to be another or degraded.
+ */
+const ENGINE_RESPONSE_HEADERS = new Set(["x-bundle", "x-degraded"]);
+
+/**
  * Where a request is forwarded: the URL the bundle sees and headers set on the way.
  *
  * @example A request for `/b/shop/cart` as the bundle sees it
@@ -218,7 +224,8 @@ export type HeaderListEdit = (headers: [string, string][]) => [string, string][]
  * `/b/` request); a header HTTP cannot carry is dropped, not fatal.
  *
  * @param wire The response as data.
- * @param own Headers the engine sets: they replace any of the same name the bundle sent.
+ * @param own Headers the engine sets: they replace any of the same name the bundle sent (a
+ * bundle's `x-bundle` and `x-degraded` are dropped in any case).
  * @param edit Rewrites the bundle's headers (after hop-by-hop ones are dropped), before `own`.
  * @returns A Web `Response`.
  */
@@ -230,7 +237,8 @@ export function fromWireResponse(
   let list: [string, string][] = [];
   for (const header of wire.headers) {
     const name = header[0].toLowerCase();
-    if (HOP_BY_HOP.has(name) || own.some(([n]) => n === name)) continue;
+    if (HOP_BY_HOP.has(name) || ENGINE_RESPONSE_HEADERS.has(name)) continue;
+    if (own.some(([n]) => n === name)) continue;
     list.push(name === header[0] ? header : [name, header[1]]);
   }
   if (edit) list = edit(list);

@@ -7,11 +7,19 @@
  * a signal most handlers never read.
  *
  * `clone()` keeps following the call's signal, as a clone of a request built with that signal
- * would.
+ * would, and so do `new Request(request)` and `fetch(request)`: the platform reads the signal of
+ * a request it copies through an internal getter, not `signal`, so that getter is overridden too
+ * (without it, a proxy bundle's `fetch(request)` no longer ended at the call's deadline). And
+ * `request.constructor` is `Request`, as it is for the platform's own requests.
  *
  * @module
  */
 import type { CallScope } from "./call_scope.ts";
+
+/** The platform's internal signal getter of `Request`, found by its description (Deno 2.9). */
+const INTERNAL_SIGNAL = Object.getOwnPropertySymbols(Request.prototype).find((symbol) =>
+  symbol.description === "signal"
+);
 
 /** A fetch handler's request, whose signal is the call's. */
 export class CallRequest extends Request {
@@ -36,6 +44,22 @@ export class CallRequest extends Request {
   /** The call's signal: aborted at its deadline or on cancel. */
   override get signal(): AbortSignal {
     return this.#scope.signal;
+  }
+
+  static {
+    if (INTERNAL_SIGNAL !== undefined) {
+      Object.defineProperty(this.prototype, INTERNAL_SIGNAL, {
+        get(this: CallRequest) {
+          return this.signal;
+        },
+        configurable: true,
+      });
+    }
+    Object.defineProperty(this.prototype, "constructor", {
+      value: Request,
+      writable: true,
+      configurable: true,
+    });
   }
 
   /**

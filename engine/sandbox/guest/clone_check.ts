@@ -10,6 +10,13 @@
  * module loads, before any bundle code runs, so a bundle that patches `Object.keys` or
  * `Array.isArray` cannot make it lie.
  *
+ * Nothing the walks use is looked up on a prototype the bundle shares: their stack is an object
+ * without a prototype, indexed by hand (a patched `Array.prototype.pop` or `push`, or an index
+ * setter on `Array.prototype`, once emptied the stack so a reply of a million values passed for one
+ * value), keys are read by index, not by `for…of` (a patched array iterator hid them), and a
+ * property is data only when its descriptor owns a `value` (a `value` on `Object.prototype` made
+ * an accessor pass for one).
+ *
  * {@linkcode ValueCap} is the guest side of the engine's per-message value cap, in both tiers: a
  * reply with more values fails its own call with a clear error instead of costing the engine a
  * check and the sandbox its life. It is a courtesy, not the boundary: the engine checks again.
@@ -20,6 +27,7 @@ import { Serializer } from "node:v8";
 
 const keys = Object.keys;
 const describe = Object.getOwnPropertyDescriptor;
+const hasOwn = Object.hasOwn;
 const isArray = Array.isArray;
 const isView = ArrayBuffer.isView;
 const getPrototypeOf = Object.getPrototypeOf;
@@ -30,6 +38,38 @@ const ArrayBufferProto = ArrayBuffer.prototype;
 const serializerProto = Serializer.prototype;
 const { writeHeader, writeValue, releaseBuffer } = serializerProto;
 const apply = Reflect.apply;
+const min = Math.min;
+const setHas = Set.prototype.has;
+
+/**
+ * A walk's stack, read and written by index only, never through a method: an object without a
+ * prototype, so writing a slot never reaches a setter the bundle put on `Array.prototype` or
+ * `Object.prototype`.
+ */
+interface Slots {
+  [index: number]: unknown;
+}
+
+/** Slots of a small stack. */
+const SMALL_STACK = 16;
+/** What {@linkcode walkOn} returns when its stack is too small. */
+const OVERFLOW = -1;
+
+/**
+ * A stack of {@linkcode SMALL_STACK} slots: an array literal, whose slots are its own properties
+ * (a literal defines them), so writing one never reaches a setter on a prototype either.
+ */
+function smallStack(first: unknown): Slots {
+  // deno-fmt-ignore
+  return [first, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
+    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
+}
+
+function newStack(first: unknown): Slots {
+  const stack = { __proto__: null } as unknown as Slots;
+  stack[0] = first;
+  return stack;
+}
 
 /** Marker of a message the guest serialized itself: `{ [ENCODED]: true, payload }`. */
 export const ENCODED = "bundlehost:encoded";
@@ -83,9 +123,9 @@ export function clonesCheaply(message: unknown, maxValues: number): boolean {
   const own = keys(message);
   if (own.length !== message.length || own.length >= maxValues) return false;
   let count = 1;
-  for (const key of own) {
-    const descriptor = describe(message, key);
-    if (!descriptor || !("value" in descriptor)) return false;
+  for (let i = 0; i < own.length; i++) {
+    const descriptor = describe(message, own[i] as string);
+    if (!descriptor || !hasOwn(descriptor, "value")) return false;
     count += sealedValues(descriptor.value) ?? walk(descriptor.value, maxValues - count);
     if (count > maxValues) return false;
   }
@@ -94,12 +134,21 @@ export function clonesCheaply(message: unknown, maxValues: number): boolean {
 
 /** Values in `message`, or more than `maxValues` when over it or not plain data. */
 function walk(message: unknown, maxValues: number): number {
+  // Most messages are small: their walk fits a 16-slot array literal, cheaper to make than an
+  // object without a prototype; a larger one is walked again on one of those.
+  const small = walkOn(smallStack(message), SMALL_STACK, maxValues);
+  return small === OVERFLOW ? walkOn(newStack(message), Infinity, maxValues) : small;
+}
+
+/** {@linkcode walk} on a given stack, or {@linkcode OVERFLOW} when it needs more slots. */
+function walkOn(stack: Slots, capacity: number, maxValues: number): number {
   const over = maxValues + 1;
-  const stack: unknown[] = [message];
+  let size = 1;
   let count = 0;
-  while (stack.length > 0) {
+  while (size > 0) {
     if (++count > maxValues) return over;
-    const value = stack.pop();
+    const value = stack[--size];
+    stack[size] = undefined;
     if (typeof value !== "object" || value === null) continue;
     if (isView(value)) continue;
     const proto = getPrototypeOf(value);
@@ -110,10 +159,11 @@ function walk(message: unknown, maxValues: number): number {
     const own = keys(value);
     if (isArray(value) && own.length !== (value as unknown[]).length) return over;
     if (count + own.length > maxValues) return over;
-    for (const key of own) {
-      const descriptor = describe(value, key);
-      if (!descriptor || !("value" in descriptor)) return over;
-      stack.push(descriptor.value);
+    if (size + own.length > capacity) return OVERFLOW;
+    for (let i = 0; i < own.length; i++) {
+      const descriptor = describe(value, own[i] as string);
+      if (!descriptor || !hasOwn(descriptor, "value")) return over;
+      stack[size++] = descriptor.value;
     }
   }
   return count;
@@ -158,29 +208,38 @@ export function isEncoded(value: unknown): value is EncodedMessage {
  * @returns The count, or `max + 1` when there are more.
  */
 export function countValues(message: unknown, max: number): number {
-  const stack: unknown[] = [message];
+  const stack = newStack(message);
+  let size = 1;
   let count = 0;
-  while (stack.length > 0 && count <= max) {
-    const value = stack.pop();
+  while (size > 0 && count <= max) {
+    const value = stack[--size];
+    stack[size] = undefined;
     count++;
     if (typeof value !== "object" || value === null || isView(value)) continue;
     const proto = getPrototypeOf(value);
     if (proto === DateProto || proto === ArrayBufferProto) continue;
     if (proto === MapProto || proto === SetProto) {
       count += (value as Map<unknown, unknown>).size;
-      for (const entry of value as Iterable<unknown>) stack.push(entry);
+      for (const entry of value as Iterable<unknown>) {
+        stack[size++] = entry;
+      }
       continue;
     }
     if (isArray(value)) {
       // By index, and not past the cap: listing the keys of a huge array is itself slow.
       const length = (value as unknown[]).length;
       if (count + length > max) return max + 1;
-      for (let i = 0; i < length; i++) stack.push((value as unknown[])[i]);
+      for (let i = 0; i < length; i++) {
+        stack[size++] = (value as unknown[])[i];
+      }
       continue;
     }
-    for (const key of keys(value)) stack.push(describe(value, key)?.value);
+    const own = keys(value);
+    for (let i = 0; i < own.length; i++) {
+      stack[size++] = describe(value, own[i] as string)?.value;
+    }
   }
-  return Math.min(count, max + 1);
+  return min(count, max + 1);
 }
 
 /** Messages that may be large; the others are small by construction. */
@@ -211,7 +270,9 @@ export class ValueCap {
    */
   refuse(message: unknown): RangeError | undefined {
     const type = (message as { type?: unknown })?.type;
-    if (!DATA_TYPES.has(type) || countValues(message, this.max) <= this.max) return undefined;
+    if (!apply(setHas, DATA_TYPES, [type]) || countValues(message, this.max) <= this.max) {
+      return undefined;
+    }
     return new RangeError(
       `The ${type} holds more than ${this.max} values, the engine's cap per message`,
     );

@@ -69,12 +69,20 @@ function headerList(headers: Headers): [string, string][] {
  * @param upgrade Whether it accepted a WebSocket upgrade (then its body is not read).
  * @returns The head, and the body as text or as what was read of it.
  * @throws {RangeError} When the body is larger than {@linkcode MAX_RESPONSE_BYTES}.
+ * @throws {TypeError} For `Response.error()`, whose status HTTP cannot send.
  */
 export async function readResponse(response: Response, upgrade: boolean): Promise<ResponseHead> {
   const status = response.status;
   const headers = headerList(response.headers);
   const checked = typeof status === "number";
   if (upgrade) return { status, headers, start: { bytes: null }, upgrade, checked };
+  // Only `Response.error()` has a status outside 200–599: the engine would drop the message as
+  // malformed and the call would wait for its deadline, so it fails here, at once and by name.
+  if (checked && (status < 200 || status > 599)) {
+    throw new TypeError(
+      `fetch handler returned a Response with status ${status} (Response.error())`,
+    );
+  }
   const string = stringBody(response);
   const whole = string === undefined ? undefined : await string;
   const text = stringText(whole, headers);

@@ -14,6 +14,7 @@ import {
   MAX_STREAM_CHUNK_BYTES,
   STREAM_WINDOW_BYTES,
   type StreamHostMessage,
+  TEXT_BODY_BYTES,
 } from "../wire/streams.ts";
 import { InboundStream } from "../wire/inbound_stream.ts";
 import { concatBytes } from "../../base/bytes.ts";
@@ -21,11 +22,30 @@ import { concatBytes } from "../../base/bytes.ts";
 /** Largest body sent inline with the response head, bytes; more is streamed. */
 export const INLINE_BODY_BYTES = 64 * 1024;
 
-/** Largest response body sent as text (`WireResponse.text`), bytes. */
-export const TEXT_BODY_BYTES = 16 * 1024;
+export { TEXT_BODY_BYTES };
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const decode = TextDecoder.prototype.decode;
+// Captured before any bundle code: a bundle that patched `TextEncoder.prototype.encode`,
+// `TextDecoder.prototype.decode` or `Array.prototype.some` once made a long text pass as short,
+// its bytes decode to any string (tens of MiB as text), or a body without a content-type travel
+// as text (and so get one).
 const ENCODER = new TextEncoder();
+const encode = TextEncoder.prototype.encode;
+const apply = Reflect.apply;
+
+/** Whether a `content-type` is among the headers (a plain loop: nothing the bundle can patch). */
+function hasContentType(headers: readonly [string, string][]): boolean {
+  for (let i = 0; i < headers.length; i++) {
+    if ((headers[i] as [string, string])[0] === "content-type") return true;
+  }
+  return false;
+}
+
+/** A string's length in UTF-8, bytes. */
+function utf8Length(text: string): number {
+  return (apply(encode, ENCODER, [text]) as Uint8Array).byteLength;
+}
 
 /**
  * A whole response body as text, when it may travel so: at most {@linkcode TEXT_BODY_BYTES},
@@ -41,9 +61,9 @@ export function bodyText(
   headers: readonly [string, string][],
 ): string | undefined {
   if (bytes === null || bytes.byteLength > TEXT_BODY_BYTES) return undefined;
-  if (!headers.some((header) => header[0] === "content-type")) return undefined;
+  if (!hasContentType(headers)) return undefined;
   try {
-    return UTF8.decode(bytes);
+    return apply(decode, UTF8, [bytes]) as string;
   } catch {
     return undefined;
   }
@@ -63,10 +83,10 @@ export function stringText(
   headers: readonly [string, string][],
 ): string | undefined {
   if (typeof body !== "string" || body.length > TEXT_BODY_BYTES) return undefined;
-  if (!headers.some((header) => header[0] === "content-type")) return undefined;
+  if (!hasContentType(headers)) return undefined;
   // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair 4 for 2 units).
   if (body.length * 3 <= TEXT_BODY_BYTES) return body;
-  return ENCODER.encode(body).byteLength <= TEXT_BODY_BYTES ? body : undefined;
+  return utf8Length(body) <= TEXT_BODY_BYTES ? body : undefined;
 }
 
 /** How a guest posts a message. */

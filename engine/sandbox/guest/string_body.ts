@@ -52,12 +52,18 @@ export function trackStringBodies(): void {
     },
   }.json;
   Object.defineProperty(json, "length", { value: nativeJson.length });
-  Object.defineProperty(Response, "json", { value: json, writable: true, configurable: true });
   Object.defineProperty(Response, "length", { value: 0 });
-  // Set, not left to the function: a bundler may rename it (the worker tier boots from a bundle).
+  // Named here, not by the function: the runtime's bundler may rename the function to avoid a clash.
   Object.defineProperty(Response, "name", { value: "Response" });
   Object.defineProperty(Response, "prototype", { value: NativeResponse.prototype });
-  Object.setPrototypeOf(Response, NativeResponse);
+  // The platform's statics as own properties, in its order, like the platform's constructor (whose
+  // prototype is Function.prototype): `Object.getOwnPropertyNames(Response)` lists the same names.
+  for (const key of Reflect.ownKeys(NativeResponse)) {
+    if (key === "length" || key === "name" || key === "prototype") continue;
+    const descriptor = Object.getOwnPropertyDescriptor(NativeResponse, key)!;
+    if (key === "json") descriptor.value = json;
+    Object.defineProperty(Response, key, descriptor);
+  }
   Object.defineProperty(NativeResponse.prototype, "constructor", { value: Response });
   Object.defineProperty(globalThis, "Response", { value: Response });
 }

@@ -33,10 +33,14 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const rawPost = scope.postMessage.bind(scope);
 const close = scope.close.bind(scope);
-// Messages the runtime already proved small, so a batch of one is not walked twice.
+// Messages the runtime already proved small, so a batch of one is not walked twice. Its methods
+// are captured: a bundle's patched `WeakSet.prototype.has` once made every message "proved".
 const cheap = new WeakSet<object>();
+const apply = Reflect.apply;
+const cheapHas = WeakSet.prototype.has;
+const cheapAdd = WeakSet.prototype.add;
 const post: Poster = (data, transfer) => {
-  if (cheap.has(data as object) || clonesCheaply(data, MAX_CLONE_VALUES)) {
+  if (apply(cheapHas, cheap, [data]) || clonesCheaply(data, MAX_CLONE_VALUES)) {
     return rawPost(data, transfer);
   }
   const encoded = encodeMessage(data);
@@ -74,7 +78,7 @@ startRuntime({
     }
     // Only a message too large to clone cheaply can be over the engine's cap.
     const small = clonesCheaply(message, MAX_CLONE_VALUES);
-    if (small) cheap.add(message);
+    if (small) apply(cheapAdd, cheap, [message]);
     const refused = small ? undefined : cap.refuse(message);
     if (!refused) return batcher.send(message, transfer, onUndeliverable);
     if (!onUndeliverable) throw refused;

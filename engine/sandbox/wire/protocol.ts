@@ -24,6 +24,7 @@ import {
   STREAM_GUEST_TYPES,
   type StreamGuestMessage,
   type StreamHostMessage,
+  TEXT_BODY_BYTES,
 } from "./streams.ts";
 
 /** Hooks the engine can run inside an instance. */
@@ -331,6 +332,26 @@ function framesOf(value: unknown): string | undefined {
   return frames.length === 0 ? undefined : frames.join(" ");
 }
 
+/** Whether a text body is at most {@linkcode TEXT_BODY_BYTES} in UTF-8 (a unit is 1–3 bytes). */
+function textFits(text: string): boolean {
+  if (text.length > TEXT_BODY_BYTES) return false;
+  if (text.length * 3 <= TEXT_BODY_BYTES) return true;
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // A surrogate pair is 4 bytes for 2 units; a lone surrogate becomes U+FFFD, 3 bytes.
+    bytes += unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 1;
+        i++;
+      }
+    }
+  }
+  return bytes <= TEXT_BODY_BYTES;
+}
+
 function wireResponse(v: unknown): WireResponse | undefined {
   if (!isObj(v)) return undefined;
   const status = v.status;
@@ -359,6 +380,8 @@ function wireResponse(v: unknown): WireResponse | undefined {
     if (typeof v.text !== "string" || body !== null || response.stream || response.upgrade) {
       return undefined;
     }
+    // The guest runtime keeps to this bound; a hostile guest's message is refused here.
+    if (!textFits(v.text)) return undefined;
     response.text = v.text;
   }
   return response;

@@ -24,6 +24,8 @@ export interface StreamFailure {
 export const STREAM_WINDOW_BYTES = 256 * 1024;
 /** Largest chunk of a body stream, bytes. */
 export const MAX_STREAM_CHUNK_BYTES = 64 * 1024;
+/** Largest response body that travels as text (`WireResponse.text`), bytes of UTF-8. */
+export const TEXT_BODY_BYTES = 16 * 1024;
 /** Largest WebSocket message either way, bytes (UTF-16 code units for text). */
 export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
 /** Longest WebSocket close reason, characters (the protocol allows 123 bytes). */
