@@ -4,7 +4,11 @@
  * first be serialized here, on the sandbox's own thread, so the engine can check its size and
  * value count before it decodes it (see `../host/inbox.ts`).
  *
- * A message goes by clone only when a bounded walk proves it small: at most `maxValues` values,
+ * A message goes by clone only when a bounded walk proves it small: at most `maxValues` values and
+ * {@linkcode MAX_CLONE_BYTES} copied (a string counted by its characters, a byte array by its whole
+ * buffer unless transferred: a one-byte view over 300 MiB once crossed as one value), only arrays
+ * and plain objects walked (a map, an error or a buffer keep what a clone copies whatever their
+ * prototype says, so they are known by brand, and a proxy is refused before a trap could run),
  * only plain data properties (an accessor could answer the walk small and the clone large), no
  * `Map` or `Set` (their iteration can be patched). The walk uses intrinsics captured when this
  * module loads, before any bundle code runs, so a bundle that patches `Object.keys` or
@@ -24,6 +28,17 @@
  * @module
  */
 import { Serializer } from "node:v8";
+import {
+  isArrayBuffer,
+  isBoxedPrimitive,
+  isDataView,
+  isDate,
+  isMap,
+  isNativeError,
+  isProxy,
+  isRegExp,
+  isSet,
+} from "node:util/types";
 
 const keys = Object.keys;
 const describe = Object.getOwnPropertyDescriptor;
@@ -40,6 +55,30 @@ const { writeHeader, writeValue, releaseBuffer } = serializerProto;
 const apply = Reflect.apply;
 const min = Math.min;
 const setHas = Set.prototype.has;
+const ObjectProto = Object.prototype;
+const typedArrayBuffer = describe(getPrototypeOf(Uint8Array.prototype), "buffer")!.get!;
+const dataViewBuffer = describe(DataView.prototype, "buffer")!.get!;
+const arrayBufferBytes = describe(ArrayBuffer.prototype, "byteLength")!.get!;
+
+/**
+ * Most bytes a message may make the engine copy when it crosses by structured clone: string
+ * characters, plus the whole buffer under every byte array that is not transferred (a clone copies
+ * a view's entire buffer). Larger messages are serialized here, and the engine charges their bytes
+ * against its per-sandbox budget before it decodes them.
+ */
+export const MAX_CLONE_BYTES = 1024 * 1024;
+
+// The walk's running byte count and the buffers the message transfers (set per call; the walk runs
+// no bundle code, so it is never re-entered).
+let walkBytes = 0;
+let transferred: readonly unknown[] = [];
+
+/** Bytes a clone would copy for a buffer, or `undefined` when it is not an `ArrayBuffer`. */
+function copiedBytes(buffer: unknown): number | undefined {
+  if (!isArrayBuffer(buffer)) return undefined;
+  for (let i = 0; i < transferred.length; i++) if (transferred[i] === buffer) return 0;
+  return apply(arrayBufferBytes, buffer, []) as number;
+}
 
 /**
  * A walk's stack, read and written by index only, never through a method: an object without a
@@ -114,9 +153,23 @@ function sealedValues(value: unknown): number | undefined {
  * @param maxValues Most values a cloned message may hold.
  * @returns True when the walk proved it small and plain.
  */
-export function clonesCheaply(message: unknown, maxValues: number): boolean {
+export function clonesCheaply(
+  message: unknown,
+  maxValues: number,
+  transfer: readonly unknown[] = [],
+): boolean {
   const known = sealedValues(message);
   if (known !== undefined) return known <= maxValues;
+  walkBytes = 0;
+  transferred = transfer;
+  try {
+    return walksCheaply(message, maxValues) && walkBytes <= MAX_CLONE_BYTES;
+  } finally {
+    transferred = [];
+  }
+}
+
+function walksCheaply(message: unknown, maxValues: number): boolean {
   // A batch (messages are objects, never arrays): the array is checked like any, its sealed
   // messages are counted without being visited.
   if (!isArray(message)) return walk(message, maxValues) <= maxValues;
@@ -149,11 +202,38 @@ function walkOn(stack: Slots, capacity: number, maxValues: number): number {
     if (++count > maxValues) return over;
     const value = stack[--size];
     stack[size] = undefined;
+    if (typeof value === "string") {
+      walkBytes += value.length;
+      if (walkBytes > MAX_CLONE_BYTES) return over;
+      continue;
+    }
     if (typeof value !== "object" || value === null) continue;
-    if (isView(value)) continue;
+    // Brand checks, not prototypes (a bundle can give a buffer, a map or a proxy any prototype),
+    // and a proxy is refused before anything could run its traps.
+    if (isProxy(value)) return over;
+    if (isView(value)) {
+      const buffer = apply(isDataView(value) ? dataViewBuffer : typedArrayBuffer, value, []);
+      const bytes = copiedBytes(buffer);
+      if (bytes === undefined) return over; // A view over shared memory.
+      walkBytes += bytes;
+      if (walkBytes > MAX_CLONE_BYTES) return over;
+      continue;
+    }
+    const bytes = copiedBytes(value);
+    if (bytes !== undefined) {
+      walkBytes += bytes;
+      if (walkBytes > MAX_CLONE_BYTES) return over;
+      continue;
+    }
+    if (isDate(value)) continue;
+    // Only arrays and plain objects are walked: a clone copies what a map, a set, an error, a boxed
+    // string or a regular expression holds whatever their keys say.
     const proto = getPrototypeOf(value);
-    if (proto === DateProto || proto === ArrayBufferProto) continue;
-    if (proto === MapProto || proto === SetProto) return over;
+    if (!isArray(value) && proto !== ObjectProto && proto !== null) return over;
+    if (
+      isMap(value) || isSet(value) || isNativeError(value) || isRegExp(value) ||
+      isBoxedPrimitive(value)
+    ) return over;
     // The length first: listing the keys of a huge array is itself slow.
     if (isArray(value) && count + (value as unknown[]).length > maxValues) return over;
     const own = keys(value);

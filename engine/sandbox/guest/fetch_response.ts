@@ -38,6 +38,14 @@ export interface ResponseHead {
 const apply = Reflect.apply;
 const defineProperty = Reflect.defineProperty;
 const headersForEach = Headers.prototype.forEach;
+/** Characters in the last header list read (names and values). */
+let headerChars = 0;
+/**
+ * Most header characters a sealed response may hold: its strings are copied into the engine
+ * uncounted, so larger headers (a bundle may set a value of any length) go through the walk,
+ * which counts them against the clone's byte cap (`clone_check.ts`).
+ */
+const MAX_SEALED_HEADER_CHARS = 64 * 1024;
 
 /**
  * A response's headers as a list the runtime owns, in the order iterating them gives (sorted,
@@ -50,7 +58,9 @@ const headersForEach = Headers.prototype.forEach;
 function headerList(headers: Headers): [string, string][] {
   const list: [string, string][] = [];
   let count = 0;
+  headerChars = 0;
   apply(headersForEach, headers, [(value: string, name: string) => {
+    headerChars += name.length + value.length;
     defineProperty(list, count++, {
       __proto__: null,
       value: [name, value],
@@ -74,7 +84,7 @@ function headerList(headers: Headers): [string, string][] {
 export async function readResponse(response: Response, upgrade: boolean): Promise<ResponseHead> {
   const status = response.status;
   const headers = headerList(response.headers);
-  const checked = typeof status === "number";
+  const checked = typeof status === "number" && headerChars <= MAX_SEALED_HEADER_CHARS;
   if (upgrade) return { status, headers, start: { bytes: null }, upgrade, checked };
   // Only `Response.error()` has a status outside 200–599: the engine would drop the message as
   // malformed and the call would wait for its deadline, so it fails here, at once and by name.

@@ -61,6 +61,8 @@ export interface GuestPort {
 
 export { MAX_RESPONSE_BYTES };
 const HOOK_NAMES: readonly HookName[] = ["onStart", "onStop", "onRefresh", "onRetire"];
+/** Longest string reply sealed without a walk (`clone_check.ts`). */
+const SEALED_STRING_CHARS = 64 * 1024;
 const METHOD_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
 
 type Method = (this: unknown, input: unknown, ctx: BundleContext) => unknown;
@@ -300,7 +302,9 @@ export function startRuntime(port: GuestPort): void {
     const message: GuestMessage = { type: "reply", id, ok: true, value };
     // A literal of primitives, as most replies are: nothing for the worker tier to walk.
     if (value === null || (typeof value !== "object" && typeof value !== "function")) {
-      if (typeof value !== "symbol") sealMessage(message, 5);
+      // A long string is left to the walk, which counts its characters against the byte cap.
+      const short = typeof value !== "string" || value.length <= SEALED_STRING_CHARS;
+      if (typeof value !== "symbol" && short) sealMessage(message, 5);
     }
     try {
       post(message, undefined, unserializable);

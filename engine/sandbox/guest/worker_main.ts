@@ -40,7 +40,7 @@ const apply = Reflect.apply;
 const cheapHas = WeakSet.prototype.has;
 const cheapAdd = WeakSet.prototype.add;
 const post: Poster = (data, transfer) => {
-  if (apply(cheapHas, cheap, [data]) || clonesCheaply(data, MAX_CLONE_VALUES)) {
+  if (apply(cheapHas, cheap, [data]) || clonesCheaply(data, MAX_CLONE_VALUES, transfer)) {
     return rawPost(data, transfer);
   }
   const encoded = encodeMessage(data);
@@ -77,7 +77,7 @@ startRuntime({
       if (!logGate.admit()) return;
     }
     // Only a message too large to clone cheaply can be over the engine's cap.
-    const small = clonesCheaply(message, MAX_CLONE_VALUES);
+    const small = clonesCheaply(message, MAX_CLONE_VALUES, transfer);
     if (small) apply(cheapAdd, cheap, [message]);
     const refused = small ? undefined : cap.refuse(message);
     if (!refused) return batcher.send(message, transfer, onUndeliverable);
