@@ -20,7 +20,7 @@
  * operator action on the bundle (release, rollback, traffic, stop, delete) aborts it.
  *
  * **Layout.** {@linkcode Registry} is the public face: each operation on a bundle runs under that
- * bundle's lock (`bundle_locks.ts`) and is carried out by concern in `release_source.ts` (reading a
+ * bundle's lock (`../base/keyed_queue.ts`) and is carried out by concern in `release_source.ts` (reading a
  * release), `release_transaction.ts` (storing and activating it), `bundle_lifecycle.ts` (start,
  * stop, delete, prune), `traffic_verbs.ts` (rollback, weights, phased release), `restore.ts` and
  * `converge.ts`, over the parts they share (`registry_parts.ts`, `installed_release.ts`).
@@ -37,7 +37,7 @@ import type { OutcomeWindow } from "../core/outcomes.ts";
 import type { ReleaseArchives } from "../store/archives.ts";
 import { convergeBundle } from "./converge.ts";
 import { DEFAULT_LIMITS, type ReleaseLimits } from "./files.ts";
-import { BundleLocks } from "./bundle_locks.ts";
+import { KeyedQueue } from "../base/keyed_queue.ts";
 import { bundleRecord, type RegistryParts, releaseDir } from "./registry_parts.ts";
 import { ensureInstalled } from "./installed_release.ts";
 import { readRelease, type ReleaseOptions, type ReleaseSource } from "./release_source.ts";
@@ -109,7 +109,7 @@ export interface RegistryEntry {
  */
 export class Registry {
   readonly #parts: RegistryParts;
-  readonly #locks = new BundleLocks();
+  readonly #locks = new KeyedQueue();
 
   /**
    * Creates a registry; the engine creates one in {@linkcode createEngine}.

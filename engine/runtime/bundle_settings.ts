@@ -18,6 +18,7 @@ import {
 } from "../manifest/settings_schema.ts";
 import type { ConfigRevision, ConfigStore } from "../store/config_store.ts";
 import type { SecretBox } from "../store/secret_box.ts";
+import { KeyedQueue } from "../base/keyed_queue.ts";
 
 /** Largest secret value, bytes of UTF-8. */
 export const MAX_SECRET_BYTES = 8 * 1024;
@@ -166,7 +167,7 @@ export class BundleSettings {
   readonly #host: SettingsHost;
   readonly #overrides = new Map<string, ConfigRevision>();
   readonly #secrets = new Map<string, Map<string, OpenSecret>>();
-  readonly #queues = new Map<string, Promise<unknown>>();
+  readonly #queues = new KeyedQueue();
 
   /**
    * Creates the service; {@linkcode BundleSettings.load} fills it.
@@ -406,14 +407,7 @@ export class BundleSettings {
 
   /** Runs one change of a bundle's settings after the ones before it: store and memory agree. */
   #serial<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const before = this.#queues.get(id) ?? Promise.resolve();
-    const next = before.then(work, work);
-    const tail = next.catch(() => {});
-    this.#queues.set(id, tail);
-    tail.then(() => {
-      if (this.#queues.get(id) === tail) this.#queues.delete(id);
-    });
-    return next;
+    return this.#queues.run(id, work);
   }
 
   async #installed(id: string): Promise<SettingsDefaults[]> {

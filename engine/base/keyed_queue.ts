@@ -1,19 +1,19 @@
 /**
- * The registry's per-bundle lock: operations on one bundle id run one after another, in the order
- * they were asked for, while operations on different ids run side by side. A failed operation
- * releases the lock like a successful one.
+ * A queue of operations per key (a bundle id for the registry and for a bundle's settings):
+ * operations on one key run one after another, in the order they were asked for, while operations
+ * on different keys run side by side. A failed operation releases the key like a successful one.
  *
  * @module
  */
 
-/** One queue of operations per bundle id. */
-export class BundleLocks {
+/** One queue of operations per key. */
+export class KeyedQueue {
   readonly #tails = new Map<string, Promise<unknown>>();
 
   /**
-   * Runs `work` after every earlier operation on the same bundle id finished.
+   * Runs `work` after every earlier operation on the same key finished.
    *
-   * @param id Bundle id.
+   * @param id The key.
    * @param work The operation.
    * @returns What `work` returns, or its error.
    */
@@ -28,7 +28,7 @@ export class BundleLocks {
     return run;
   }
 
-  /** How many bundle ids have an operation queued or running. */
+  /** How many keys have an operation queued or running. */
   get held(): number {
     return this.#tails.size;
   }

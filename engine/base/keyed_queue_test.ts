@@ -1,18 +1,18 @@
 /**
- * `bundle_locks.ts`: operations on one bundle id run one at a time in the order asked, a failure
+ * `keyed_queue.ts`: operations on one bundle id run one at a time in the order asked, a failure
  * (thrown or rejected) releases the lock and reaches only its own caller, other ids are not held
  * up, and nothing is kept for an id once its operations are done.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { BundleLocks } from "./bundle_locks.ts";
+import { KeyedQueue } from "./keyed_queue.ts";
 
 /** Lets every pending promise callback run. */
 const turn = () => new Promise((r) => setTimeout(r, 0));
 
-Deno.test("BundleLocks runs operations on one id one after another, in order", async () => {
-  const locks = new BundleLocks();
+Deno.test("KeyedQueue runs operations on one id one after another, in order", async () => {
+  const locks = new KeyedQueue();
   const log: string[] = [];
   const gate = Promise.withResolvers<void>();
   const first = locks.run("a", async () => {
@@ -37,8 +37,8 @@ Deno.test("BundleLocks runs operations on one id one after another, in order", a
   assert.deepEqual(log, ["first start", "first end", "second", "third"]);
 });
 
-Deno.test("BundleLocks releases the lock after a failure and keeps the error with its caller", async () => {
-  const locks = new BundleLocks();
+Deno.test("KeyedQueue releases the lock after a failure and keeps the error with its caller", async () => {
+  const locks = new KeyedQueue();
   const rejected = locks.run("a", () => Promise.reject(new RangeError("rejected")));
   const thrown = locks.run("a", () => {
     throw new TypeError("thrown");
@@ -49,8 +49,8 @@ Deno.test("BundleLocks releases the lock after a failure and keeps the error wit
   assert.equal(await after, "after");
 });
 
-Deno.test("BundleLocks does not hold one id up behind another", async () => {
-  const locks = new BundleLocks();
+Deno.test("KeyedQueue does not hold one id up behind another", async () => {
+  const locks = new KeyedQueue();
   const gate = Promise.withResolvers<void>();
   const blocked = locks.run("a", () => gate.promise.then(() => "a"));
   assert.equal(await locks.run("b", () => Promise.resolve("b")), "b");
@@ -60,8 +60,8 @@ Deno.test("BundleLocks does not hold one id up behind another", async () => {
   assert.equal(await blocked, "a");
 });
 
-Deno.test("BundleLocks keeps nothing for an id once its operations are done", async () => {
-  const locks = new BundleLocks();
+Deno.test("KeyedQueue keeps nothing for an id once its operations are done", async () => {
+  const locks = new KeyedQueue();
   const runs = Array.from(
     { length: 100 },
     (_, i) =>
@@ -76,8 +76,8 @@ Deno.test("BundleLocks keeps nothing for an id once its operations are done", as
   assert.equal(locks.held, 0);
 });
 
-Deno.test("BundleLocks keeps an id's queue while a later operation still runs", async () => {
-  const locks = new BundleLocks();
+Deno.test("KeyedQueue keeps an id's queue while a later operation still runs", async () => {
+  const locks = new KeyedQueue();
   const log: string[] = [];
   const first = Promise.withResolvers<void>();
   const second = Promise.withResolvers<void>();
