@@ -113,3 +113,20 @@ Deno.test("An engine builds the worker runtime into its data folder at setup", a
   const stack = await t.engine.call("B", "stack", null);
   assert.match(String(stack), new RegExp(files[0]!.replaceAll(".", "\\.")));
 });
+
+Deno.test("The bundled runtime keeps hardenGuestScope self-contained: nested workers run its source alone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bundlehost-guest-" });
+  try {
+    const guest = new GuestModule();
+    assert.equal(await guest.prepare(dir, "deno"), undefined);
+    const text = await Deno.readTextFile(guest.url);
+    const start = text.indexOf("function hardenGuestScope(");
+    assert.ok(start >= 0, "the function is in the bundle under its own name");
+    // Its body, up to the next top-level function: no helper of the bundler's may appear in it.
+    const end = text.indexOf("\nfunction ", start + 1);
+    const body = text.slice(start, end < 0 ? undefined : end);
+    assert.doesNotMatch(body, /__name|__export|__require/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -43,18 +43,11 @@ function entryPath(): string {
 
 async function bundleRuntime(denoCommand: string): Promise<string> {
   const output = await new Deno.Command(denoCommand, {
-    // `--keep-names`: a class or function keeps its source name (a bundle may read `Response.name`);
-    // `--no-config`: the runtime imports only relative modules and Node built-ins.
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform",
-      "deno",
-      "--keep-names",
-      "--no-config",
-      "--no-lock",
-      entryPath(),
-    ],
+    // `--no-config`: the runtime imports only relative modules and Node built-ins. Not
+    // `--keep-names`: its `__name` helper would enter the source of `hardenGuestScope`, which runs
+    // alone as the first module of a nested worker (where the helper does not exist); a name a
+    // bundle can read is set where it is made (`string_body.ts`).
+    args: ["bundle", "--quiet", "--platform", "deno", "--no-config", "--no-lock", entryPath()],
     env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
