@@ -80,3 +80,14 @@ export function readUint32(source: Uint8Array, offset: number): number {
   return (source[offset]! | (source[offset + 1]! << 8) | (source[offset + 2]! << 16)) +
     source[offset + 3]! * 0x1000000;
 }
+
+/**
+ * Lower-case hexadecimal of bytes (a digest, for instance).
+ *
+ * @param bytes The bytes.
+ * @returns Two characters per byte.
+ */
+export function toHex(bytes: ArrayBuffer | Uint8Array): string {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  return Array.from(view, (b) => b.toString(16).padStart(2, "0")).join("");
+}

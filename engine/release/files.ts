@@ -8,6 +8,7 @@
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { readLimited } from "../base/bytes.ts";
 import { ReleaseRefusedError } from "../base/errors.ts";
+import { toHex } from "../base/bytes.ts";
 
 /** Limits on what a release may contain. */
 export interface ReleaseLimits {
@@ -137,10 +138,6 @@ export async function readBundleFiles(
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-function hex(buffer: ArrayBuffer): string {
-  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Content hash of a release: SHA-256 over `path NUL size NUL sha256(content) LF` per file, in path
  * order. Independent of timestamps and of the folder's location.
@@ -153,12 +150,12 @@ export async function hashFiles(files: readonly ReleaseFile[]): Promise<string> 
   for (const file of files) {
     lines.push(
       `${file.path}\u0000${file.data.byteLength}\u0000${
-        hex(await crypto.subtle.digest("SHA-256", file.data))
+        toHex(await crypto.subtle.digest("SHA-256", file.data))
       }\n`,
     );
   }
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(lines.join("")));
-  return `sha256-${hex(digest)}`;
+  return `sha256-${toHex(digest)}`;
 }
 
 /** Bytes of archive processed between two yields to the event loop. */

@@ -22,6 +22,7 @@
  */
 
 import { ENGINE_VERSION } from "../base/version.ts";
+import { toHex } from "../base/bytes.ts";
 
 /** An accepted graph, module paths relative to the bundle folder. */
 export interface CachedGraph {
@@ -50,10 +51,6 @@ const DEFAULT_CAPACITY = 256;
 
 /** Most graphs kept on disk; past it, older files make room. */
 export const MAX_STORED_GRAPHS = 4096;
-
-function hex(buffer: ArrayBuffer): string {
-  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /**
  * The cache key of a folder: SHA-256 over the verdict's inputs and, in path order, every file but
@@ -85,7 +82,7 @@ export async function vetKey(root: string, parts: VetKeyParts): Promise<string> 
       } else if (entry.isDirectory) folders.push(path);
       else if (path !== "bundle.json") {
         const data = await Deno.readFile(`${root}/${path}`);
-        const digest = hex(await crypto.subtle.digest("SHA-256", data));
+        const digest = toHex(await crypto.subtle.digest("SHA-256", data));
         lines.push(`${path}\u0000${data.byteLength}\u0000${digest}`);
       }
     }
@@ -93,7 +90,7 @@ export async function vetKey(root: string, parts: VetKeyParts): Promise<string> 
   const [head, ...files] = lines;
   files.sort();
   const text = new TextEncoder().encode([head, ...files].join("\n"));
-  return hex(await crypto.subtle.digest("SHA-256", text));
+  return toHex(await crypto.subtle.digest("SHA-256", text));
 }
 
 /** Accepted graphs by {@linkcode vetKey}, least recently used dropped first. */

@@ -17,6 +17,7 @@
  * @module
  */
 import { pathToFileURL } from "node:url";
+import { toHex } from "../../base/bytes.ts";
 
 /** The runtime's TypeScript entry. */
 export const GUEST_ENTRY: URL = new URL("../guest/worker_main.ts", import.meta.url);
@@ -66,11 +67,7 @@ async function bundleRuntime(denoCommand: string): Promise<string> {
 
 async function contentName(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  const hex = Array.from(
-    new Uint8Array(digest).slice(0, 12),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
+  const hex = toHex(new Uint8Array(digest).slice(0, 12));
   return `${PREFIX}${hex}.js`;
 }
 
