@@ -41,6 +41,28 @@ export interface NatsCluster extends AsyncDisposable {
   ready(): Promise<void>;
 }
 
+/**
+ * Creates a replicated bucket or object store on a cluster that just reported ready, as the
+ * engine does: its servers may still be electing a metadata leader or joining JetStream, so a
+ * creation that times out or finds too few peers is tried again for up to 30 s (creating an
+ * existing bucket with the same settings opens it). Any other error, or one that lasts, is thrown.
+ */
+export async function createWhilePlacing<T>(create: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await create();
+    } catch (error) {
+      const placing = (error as Error)?.name === "TimeoutError" ||
+        /timeout|no suitable peers|insufficient resources|temporarily unavailable/i.test(
+          String(error),
+        );
+      if (!placing || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
 /** Whether `nats-server` can run here (or CI requires it, which then fails loudly). */
 export function natsAvailable(): boolean {
   if (Deno.env.get("BUNDLEHOST_REQUIRE_NATS") === "1") return true;

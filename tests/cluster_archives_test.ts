@@ -13,7 +13,7 @@ import { connectCluster, parseClusterServers } from "../engine/cluster/connectio
 import { NatsArchives } from "../engine/cluster/nats_archives.ts";
 import { FAST } from "./_helpers.ts";
 import { helloArchive } from "./_cluster_engines.ts";
-import { natsAvailable, startNatsCluster } from "./_nats_cluster.ts";
+import { createWhilePlacing, natsAvailable, startNatsCluster } from "./_nats_cluster.ts";
 
 const options = { ignore: !natsAvailable(), sanitizeOps: false, sanitizeResources: false };
 
@@ -79,7 +79,7 @@ Deno.test({
     const nc = await connectCluster(parseClusterServers(nats.urls), "bound");
     try {
       const archives = new NatsArchives(
-        await new Objm(nc).create("bound_releases"),
+        await createWhilePlacing(() => new Objm(nc).create("bound_releases")),
         new Availability(nc),
       );
       const big = new Uint8Array(64 * 1024);

@@ -4,10 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
-import { TimeoutError } from "@nats-io/transport-node";
 import { BundlehostError } from "../engine/base/errors.ts";
 import { connectCluster, parseClusterServers } from "../engine/cluster/connection.ts";
-import { natsAvailable, startNatsCluster } from "./_nats_cluster.ts";
+import { createWhilePlacing, natsAvailable, startNatsCluster } from "./_nats_cluster.ts";
 
 Deno.test("parseClusterServers reads nats:// lists and names the entry it refuses", () => {
   assert.deepEqual(parseClusterServers(" nats://127.0.0.1:4222 , nats://example.test "), [
@@ -34,26 +33,6 @@ Deno.test("connectCluster refuses clearly when no server answers", async () => {
     (error: unknown) => error instanceof BundlehostError && error.code === "UNAVAILABLE",
   );
 });
-
-/**
- * Creates a replicated bucket on a cluster that just reported ready, as the engine does: its
- * servers may still be electing a metadata leader or joining JetStream, so a creation that times
- * out or finds too few peers is tried again for up to 30 s (creating an existing bucket with the
- * same settings opens it). Any other error, or one that lasts, fails the test.
- */
-async function createWhilePlacing<T>(create: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await create();
-    } catch (error) {
-      const placing = error instanceof TimeoutError ||
-        /no suitable peers|insufficient resources|temporarily unavailable/i.test(String(error));
-      if (!placing || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
-}
 
 Deno.test({
   name: "an R3 bucket on a 3-node NATS cluster keeps answering with one node killed",

@@ -13,27 +13,21 @@ import { connectCluster, parseClusterServers } from "../engine/cluster/connectio
 import { NatsStore, type RevisionLocks } from "../engine/cluster/nats_store.ts";
 import { MemoryEventStore } from "../engine/store/event_store.ts";
 import type { ReleaseRecord } from "../engine/store/store.ts";
-import { natsAvailable, startNatsCluster } from "./_nats_cluster.ts";
+import { createWhilePlacing, natsAvailable, startNatsCluster } from "./_nats_cluster.ts";
 
 const WRITERS = 3;
 const RELEASES_EACH = 12;
 
-async function bucket(nc: NatsConnection, name: string, ttl?: number) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      // As cluster mode opens the registry: reads from the stream leader (no direct gets).
-      return await new Kvm(nc).create(name, {
-        replicas: 3,
-        history: 1,
-        allow_direct: false,
-        ...(ttl ? { ttl } : {}),
-      });
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+function bucket(nc: NatsConnection, name: string, ttl?: number) {
+  // As cluster mode opens the registry: reads from the stream leader (no direct gets).
+  return createWhilePlacing(() =>
+    new Kvm(nc).create(name, {
+      replicas: 3,
+      history: 1,
+      allow_direct: false,
+      ...(ttl ? { ttl } : {}),
+    })
+  );
 }
 
 async function race(withLocks: boolean): Promise<{ acknowledged: number; kept: number }> {

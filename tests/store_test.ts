@@ -22,7 +22,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsStore } from "../engine/cluster/nats_store.ts";
 import { Availability } from "../engine/cluster/availability.ts";
 import { connectCluster, parseClusterServers } from "../engine/cluster/connection.ts";
-import { natsAvailable, type NatsCluster, startNatsCluster } from "./_nats_cluster.ts";
+import {
+  createWhilePlacing,
+  natsAvailable,
+  type NatsCluster,
+  startNatsCluster,
+} from "./_nats_cluster.ts";
 import { NatsEventStore } from "../engine/cluster/nats_event_store.ts";
 
 /** A store and the clean-up that goes with it. */
@@ -67,18 +72,10 @@ IMPLEMENTATIONS.NatsStore = async () => {
   const { nc } = await sharedNats();
   // Servers of a cluster that just started join JetStream one by one: placement may wait.
   const name = `bundlehost_test${++buckets}_registry`;
-  const deadline = Date.now() + 30_000;
-  let kv;
-  for (;;) {
-    try {
-      // As cluster mode opens it: reads from the stream leader, never a follower's stale copy.
-      kv = await new Kvm(nc).create(name, { replicas: 3, allow_direct: false });
-      break;
-    } catch (error) {
-      if (!/no suitable peers/.test(String(error)) || Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  // As cluster mode opens it: reads from the stream leader, never a follower's stale copy.
+  const kv = await createWhilePlacing(() =>
+    new Kvm(nc).create(name, { replicas: 3, allow_direct: false })
+  );
   const dir = await Deno.makeTempDir({ prefix: "bundlehost-store-" });
   const eventsKv = await Deno.openKv(`${dir}/events.sqlite3`);
   const events = new KvEventStore(eventsKv);
