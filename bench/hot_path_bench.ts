@@ -24,7 +24,7 @@ import {
   responseMessage,
 } from "../engine/sandbox/guest/fetch_response.ts";
 import { trackStringBodies } from "../engine/sandbox/guest/string_body.ts";
-import { clonesCheaply } from "../engine/sandbox/guest/clone_check.ts";
+import { clonesCheaply, MAX_CLONE_VALUES } from "../engine/sandbox/guest/clone_check.ts";
 import {
   BUNDLE_SANDBOX_CSP,
   confineHeaders,
@@ -148,7 +148,6 @@ const wireHeaders = (): [string, string][] => [
   ["x-forwarded-prefix", "/b/hello-bench"],
 ];
 const helloHandler = (_request: Request) => new Response("hello");
-const MAX_CLONE_VALUES = 50_000;
 
 Deno.bench({
   name: "guest /b/ call, Request built with a signal, body read as a stream (before)",

@@ -14,7 +14,7 @@
 import type { GuestMessage, WireResponse } from "../wire/protocol.ts";
 import { type BodyStart, bodyText, startBody, stringText } from "./guest_streams.ts";
 import { stringBody } from "./string_body.ts";
-import { sealMessage } from "./clone_check.ts";
+import { MAX_SEALED_CHARS, sealMessage } from "./clone_check.ts";
 
 /** Largest HTTP response body a bundle may return, bytes. */
 export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
@@ -40,12 +40,6 @@ const defineProperty = Reflect.defineProperty;
 const headersForEach = Headers.prototype.forEach;
 /** Characters in the last header list read (names and values). */
 let headerChars = 0;
-/**
- * Most header characters a sealed response may hold: its strings are copied into the engine
- * uncounted, so larger headers (a bundle may set a value of any length) go through the walk,
- * which counts them against the clone's byte cap (`clone_check.ts`).
- */
-const MAX_SEALED_HEADER_CHARS = 64 * 1024;
 
 /**
  * A response's headers as a list the runtime owns, in the order iterating them gives (sorted,
@@ -84,7 +78,7 @@ function headerList(headers: Headers): [string, string][] {
 export async function readResponse(response: Response, upgrade: boolean): Promise<ResponseHead> {
   const status = response.status;
   const headers = headerList(response.headers);
-  const checked = typeof status === "number" && headerChars <= MAX_SEALED_HEADER_CHARS;
+  const checked = typeof status === "number" && headerChars <= MAX_SEALED_CHARS;
   if (upgrade) return { status, headers, start: { bytes: null }, upgrade, checked };
   // Only `Response.error()` has a status outside 200–599: the engine would drop the message as
   // malformed and the call would wait for its deadline, so it fails here, at once and by name.

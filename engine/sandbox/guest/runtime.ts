@@ -38,7 +38,7 @@ import { encodeResultStream, GuestStreams, startBody } from "./guest_streams.ts"
 import { CallRequest } from "./call_request.ts";
 import { MAX_RESPONSE_BYTES, readResponse, responseMessage } from "./fetch_response.ts";
 import { trackStringBodies } from "./string_body.ts";
-import { sealMessage } from "./clone_check.ts";
+import { MAX_SEALED_CHARS, sealMessage } from "./clone_check.ts";
 import { GuestSockets } from "./guest_socket.ts";
 import { isTraceparent, isTracestate, type TraceContext } from "../../base/trace_context.ts";
 
@@ -61,8 +61,6 @@ export interface GuestPort {
 
 export { MAX_RESPONSE_BYTES };
 const HOOK_NAMES: readonly HookName[] = ["onStart", "onStop", "onRefresh", "onRetire"];
-/** Longest string reply sealed without a walk (`clone_check.ts`). */
-const SEALED_STRING_CHARS = 64 * 1024;
 const METHOD_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
 
 type Method = (this: unknown, input: unknown, ctx: BundleContext) => unknown;
@@ -303,7 +301,7 @@ export function startRuntime(port: GuestPort): void {
     // A literal of primitives, as most replies are: nothing for the worker tier to walk.
     if (value === null || (typeof value !== "object" && typeof value !== "function")) {
       // A long string is left to the walk, which counts its characters against the byte cap.
-      const short = typeof value !== "string" || value.length <= SEALED_STRING_CHARS;
+      const short = typeof value !== "string" || value.length <= MAX_SEALED_CHARS;
       if (typeof value !== "symbol" && short) sealMessage(message, 5);
     }
     try {

@@ -13,17 +13,10 @@
  */
 import type { HostMessage } from "../wire/protocol.ts";
 import { MessageBatcher, type Poster, unbatch } from "../wire/batcher.ts";
-import { clonesCheaply, encodeMessage, ValueCap } from "./clone_check.ts";
+import { clonesCheaply, encodeMessage, MAX_CLONE_VALUES, ValueCap } from "./clone_check.ts";
 import { droppedNote, LogGate } from "./log_gate.ts";
 import { startRuntime } from "./runtime.ts";
 import { warmUp } from "./warm_up.ts";
-
-/**
- * Most values a message may hold to cross by structured clone; larger ones are serialized here.
- * Decoding 50k tiny values costs the engine about 20 ms at most; a reply of 4,000 two-field rows
- * (12k values) went 35 % slower through the serialized path, hence not lower.
- */
-const MAX_CLONE_VALUES = 50_000;
 
 interface WorkerScope {
   postMessage(message: unknown, transfer: Transferable[]): void;
