@@ -152,3 +152,25 @@ Deno.test("Engine buffers calls while a scale-to-zero bundle cold-starts", async
   const err = await t.engine.call("Nope", "x", null).catch((e) => e);
   assert.ok(!(err instanceof UnavailableError));
 });
+
+Deno.test("A release is acknowledged while the version it replaces still drains a call", async () => {
+  // rollbackWarmMs 0 (the test default): the version before is stopped at the switch.
+  await using t = await testEngine({ drainMs: 20_000 });
+  const v1 = await t.bundle(manifest("handover", { services: { Echo: "1.0.0" } }), {
+    "mod.ts": ECHO,
+  });
+  await t.engine.release({ path: v1 });
+  let settled = false;
+  const slow = t.engine.call("Echo", "slow", { ms: 4_000 }).finally(() => settled = true);
+  await waitFor(() => t.engine.bundle("handover").revisions[0]!.instances[0]!.inflight === 1);
+  const v2 = await t.bundle(
+    manifest("handover", { version: "2.0.0", services: { Echo: "1.0.0" } }),
+    { "mod.ts": ECHO },
+  );
+  await t.engine.release({ path: v2 });
+  assert.equal(settled, false, "the release did not wait for the old version's call");
+  assert.equal(t.engine.runtime.stateOf("handover", "1.0.0"), "STOPPING");
+  assert.deepEqual(await t.engine.call("Echo", "echo", 2), 2, "the new version serves");
+  assert.deepEqual(await slow, { done: true, aborted: false }, "the old call finished in place");
+  await waitFor(() => t.engine.runtime.stateOf("handover", "1.0.0") === "RESOLVED");
+});

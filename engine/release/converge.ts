@@ -84,7 +84,7 @@ export async function convergeBundle(host: ConvergeHost, id: string): Promise<vo
       }
       if (!sameWeights(now?.weights, record.weights)) engine.setWeights(id, record.weights);
     } else if (now?.current !== record.active || now?.weights) {
-      await traffic.switchTo(id, record.active, now?.current);
+      traffic.switchTo(id, record.active, now?.current);
     }
   }
   // Versions pruned elsewhere.

@@ -113,7 +113,7 @@ export async function commitRelease(
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
   }
-  if (!staged) await parts.traffic.switchTo(id, version, record?.active);
+  if (!staged) parts.traffic.switchTo(id, version, record?.active);
   return { id, version, hash, created: true, state: engine.stateOf(id, version) ?? "RESOLVED" };
 }
 

@@ -58,13 +58,18 @@ export class TrafficControl {
 
   /**
    * Moves all traffic to `version` (under the lock). The version that was active before stays
-   * ACTIVE in standby for `rollbackWarmMs`; every other running version is drained and stopped.
+   * ACTIVE in standby for `rollbackWarmMs`; every other running version is drained and stopped
+   * after the switch, without holding up its caller: a release or rollback is acknowledged once
+   * `version` serves, not once an older version's calls in flight have ended (a drain may last
+   * the bundle's `drainMs`). A version being stopped gets no new calls and turns STOPPING, then
+   * RESOLVED; starting it again (a rollback) runs after its stop, as every lifecycle step of one
+   * version runs in order. A stop that fails leaves its error in the version's status.
    *
    * @param id Bundle id.
    * @param version Version to serve.
    * @param previous Version that was active before, kept warm.
    */
-  async switchTo(id: string, version: string, previous?: string): Promise<void> {
+  switchTo(id: string, version: string, previous?: string): void {
     const engine = this.#host.engine;
     engine.activate(id, version, { requireActive: false });
     this.wake(id, version);
@@ -72,15 +77,13 @@ export class TrafficControl {
     const stale = (engine.routing(id)?.versions ?? []).filter((r) =>
       r.version !== version && r.state === "ACTIVE"
     );
-    const stops: Promise<unknown>[] = [];
     for (const revision of stale) {
       if (revision.version === keep) this.#keepWarm(id, revision.version);
       else {
         if (this.#standbys.get(id)?.version === revision.version) this.cancelStandby(id);
-        stops.push(engine.stop(id, revision.version));
+        engine.stop(id, revision.version).catch(() => {});
       }
     }
-    await Promise.all(stops);
   }
 
   /**
@@ -260,7 +263,7 @@ export class TrafficControl {
             active: version,
             history: [...r.history, version].slice(-50),
           }));
-          await this.switchTo(id, version, from);
+          this.switchTo(id, version, from);
           run.emit("promoted");
         }),
       rollBack: (run, reason) =>

@@ -50,7 +50,7 @@ export async function rollbackBundle(
       updatedAt: new Date().toISOString(),
     },
   });
-  await parts.traffic.switchTo(id, target, record.active);
+  parts.traffic.switchTo(id, target, record.active);
   return target;
 }
 
