@@ -37,7 +37,12 @@ export {
 } from "./engine/engine.ts";
 export type { ForwardTarget, HeaderListEdit } from "./engine/edge/http.ts";
 export type { Exposed, InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
-export type { BundleRouting, RuntimePort } from "./engine/core/port.ts";
+export type {
+  BundleRouting,
+  InstallOptions,
+  RuntimePort,
+  WrittenFile,
+} from "./engine/core/port.ts";
 
 // The one call type: what `engine.invoke` takes and `wrapCall` plugins see.
 export type { AdmittedCall, CallKind, CallOutcome, CallRequest } from "./engine/call/request.ts";

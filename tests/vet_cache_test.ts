@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { ReleaseRefusedError } from "../mod.ts";
 import { vetBundle } from "../engine/release/vet.ts";
-import { type CachedGraph, VetCache, vetKey } from "../engine/release/vet_cache.ts";
+import { type CachedGraph, VetCache, vetKey, vetKeyOfFiles } from "../engine/release/vet_cache.ts";
+import { readBundleFiles } from "../engine/release/files.ts";
 import { rejects, writeBundle } from "./_helpers.ts";
 
 /** A cache that counts its hits and stores. */
@@ -94,6 +95,33 @@ Deno.test("vetKey covers every file but the manifest, and the allow-list", async
     assert.notEqual(await vetKey(c, parts), key, "an added file is");
     assert.notEqual(await vetKey(a, { ...parts, imports: ["npm:x@1"] }), key);
     assert.notEqual(await vetKey(a, { ...parts, entry: "./lib/two.ts" }), key);
+  });
+});
+
+Deno.test("vetKeyOfFiles of a release's files is the key of the folder holding them", async () => {
+  await withRoot(async (root) => {
+    const parts = { entry: "./mod.ts", imports: [], denoCommand: "deno" };
+    const dir = await writeBundle(root, { id: "c", version: "1.0.0" }, FILES);
+    const files = await readBundleFiles(dir);
+    assert.ok(files.some((f) => f.path === "lib/two.ts"), "nested files are part of it");
+    assert.equal(await vetKeyOfFiles(files, parts), await vetKey(dir, parts));
+    const changed = files.map((f) =>
+      f.path === "lib/two.ts"
+        ? { ...f, data: new TextEncoder().encode("export const two = 3;\n") }
+        : f
+    );
+    assert.notEqual(await vetKeyOfFiles(changed, parts), await vetKey(dir, parts));
+  });
+});
+
+Deno.test("vetBundle with the written files hits the cache the folder's own key filled", async () => {
+  await withRoot(async (root) => {
+    const cache = new CountingCache();
+    const dir = await writeBundle(root, { id: "w", version: "1.0.0" }, FILES);
+    const first = await vetBundle(dir, "./mod.ts", { cache });
+    const again = await vetBundle(dir, "./mod.ts", { cache, written: await readBundleFiles(dir) });
+    assert.equal(cache.hits, 1, "same content, same key");
+    assert.deepEqual(again.moduleFiles.sort(), first.moduleFiles.sort());
   });
 });
 

@@ -31,6 +31,30 @@ export interface BundleRouting {
   versions: { version: string; state: LifecycleState }[];
 }
 
+/** Options of {@linkcode RuntimePort.install}. */
+export interface InstallOptions {
+  /** Content hash of the release, shown in status. */
+  hash?: string;
+  /** What the version exposed when it last started (a restore), shown until an instance starts. */
+  exposes?: Exposed;
+  /** The author's folder it was released from. */
+  source?: string;
+  /**
+   * The folder's files exactly as a release has just written them (regular files only): the
+   * manifest, the vetting key and the prepared module come from these bytes instead of reading
+   * the folder back. @default {the folder is read}
+   */
+  written?: readonly WrittenFile[];
+}
+
+/** A file of a folder the engine has just written. */
+export interface WrittenFile {
+  /** Path relative to the folder, `/`-separated. */
+  path: string;
+  /** Content. */
+  data: Uint8Array<ArrayBuffer>;
+}
+
 /**
  * What the durable layers may ask of the runtime, and what a host reaches as `engine.runtime`.
  * Every verb here is immediate and not durable; the registry makes it durable by recording its
@@ -56,10 +80,7 @@ export interface RuntimePort {
    * Installs a version from a folder; it ends RESOLVED. `exposes`: what it exposed when it last
    * started (a restore), shown until an instance starts.
    */
-  install(
-    dir: string,
-    options?: { hash?: string; exposes?: Exposed; source?: string },
-  ): Promise<RevisionStatus>;
+  install(dir: string, options?: InstallOptions): Promise<RevisionStatus>;
   /**
    * Starts a version (the current one by default) and waits until ACTIVE; `atZero` starts it
    * scaled to zero when its scaling allows (restore).

@@ -388,6 +388,23 @@ export async function readManifest(dir: string): Promise<Manifest> {
     }
     throw error;
   }
+  return manifestFromBytes(bytes);
+}
+
+/**
+ * Validates the bytes of a `bundle.json` (as {@linkcode readManifest} reads them from a folder).
+ *
+ * @param bytes The file's content.
+ * @returns The validated manifest.
+ * @throws {ManifestError} When it is too large, not JSON, or invalid.
+ */
+export function manifestFromBytes(bytes: Uint8Array): Manifest {
+  if (bytes.byteLength > MAX_MANIFEST_BYTES) {
+    throw new ManifestError(
+      "bundle.json",
+      `Cannot release bundle: bundle.json is ${bytes.byteLength} bytes, more than ${MAX_MANIFEST_BYTES}`,
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(bytes));

@@ -17,6 +17,9 @@ import { isNoGrants, type ResolvedPermissions } from "../manifest/permissions.ts
 import type { VetReport } from "./vet.ts";
 import { SDK_DIR } from "./bundle_imports.ts";
 
+/** Reads a module file by its real path (the release's bytes in memory, or the disk). */
+export type FileReader = (path: string) => Promise<Uint8Array>;
+
 /** Largest module inlined, bytes; a larger one loads from its file. */
 export const MAX_PREPARED_BYTES = 256 * 1024;
 
@@ -53,11 +56,12 @@ async function inlineSdk(
   text: string,
   entryFile: string,
   sdk: readonly string[],
+  read: FileReader,
 ): Promise<string | undefined> {
   const entryUrl = new URL(`file://${entryFile}`);
   const urls = new Map<string, string>();
   for (const file of sdk) {
-    const bytes = await Deno.readFile(file);
+    const bytes = await read(file);
     // A folder installed as it is may hold files of its own there: only the SDK's kind qualifies.
     if (SELF_LOCATING.test(new TextDecoder().decode(bytes))) return undefined;
     urls.set(file, `data:application/typescript;base64,${bytesToBase64(bytes)}`);
@@ -77,6 +81,7 @@ async function inlineSdk(
  * @param entryFile Real path of the entry module.
  * @param report The vetted graph.
  * @param requested The bundle's grants, without its module files.
+ * @param read Reads a module file by its real path. @default {Deno.readFile}
  * @returns The URL, or `undefined` when the bundle must load from its files.
  *
  * @example Prepare a vetted bundle
@@ -88,6 +93,7 @@ export async function preparedModule(
   entryFile: string,
   report: VetReport,
   requested: ResolvedPermissions,
+  read: FileReader = Deno.readFile,
 ): Promise<string | undefined> {
   if (!isNoGrants(requested)) return undefined;
   if (report.npmPackages.length > 0 || report.remoteModules.length > 0) return undefined;
@@ -97,7 +103,7 @@ export async function preparedModule(
   const dot = entryFile.lastIndexOf(".");
   const mediaType = MEDIA_TYPES.get(dot < 0 ? "" : entryFile.slice(dot));
   if (mediaType === undefined) return undefined;
-  const bytes = await Deno.readFile(entryFile);
+  const bytes = await read(entryFile);
   if (bytes.byteLength > MAX_PREPARED_BYTES) return undefined;
   let text: string;
   try {
@@ -107,7 +113,7 @@ export async function preparedModule(
   }
   if (SELF_LOCATING.test(text)) return undefined;
   if (sdk.length > 0) {
-    const inlined = await inlineSdk(text, entryFile, sdk);
+    const inlined = await inlineSdk(text, entryFile, sdk, read);
     if (inlined === undefined) return undefined;
     text = inlined;
   }

@@ -58,8 +58,7 @@ export async function commitRelease(
 ): Promise<ReleaseResult> {
   const { engine, store } = parts;
   const { id, version, files, source } = read;
-  const hash = await hashFiles(files);
-  const existing = await store.getRelease(id, version);
+  const [hash, existing] = await Promise.all([hashFiles(files), store.getRelease(id, version)]);
   if (existing) {
     if (existing.hash !== hash) {
       throw new BundlehostError(
@@ -83,7 +82,12 @@ export async function commitRelease(
   try {
     // Cluster mode: every engine can fetch it once it is recorded.
     if (parts.archives) await parts.archives.put(hash, await packRelease(files));
-    await engine.install(dir, source === undefined ? { hash } : { hash, source });
+    // The folder holds exactly `files`: the install takes them from memory, not from the disk.
+    await engine.install(dir, {
+      hash,
+      written: files,
+      ...(source === undefined ? {} : { source }),
+    });
     const started = desired === "started" && !staged ? await engine.start(id, version) : undefined;
     // Starting checks the module against the manifest; a version that does not start is vetted.
     if (started === undefined) await engine.vet(id, version);

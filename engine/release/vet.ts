@@ -18,7 +18,8 @@
  */
 import semver from "semver";
 import { ReleaseRefusedError } from "../base/errors.ts";
-import { VetCache, vetKey } from "./vet_cache.ts";
+import type { ReleaseFile } from "./files.ts";
+import { VetCache, vetKey, vetKeyOfFiles } from "./vet_cache.ts";
 import { isBareSpecifier, SDK_SPECIFIER } from "./bundle_imports.ts";
 
 /** What vetting found in an accepted graph. */
@@ -46,6 +47,12 @@ export interface VetOptions {
    * @default {the process-wide cache}
    */
   cache?: VetCache | null;
+  /**
+   * The folder's files exactly as the engine has just written them (a release): the cache key is
+   * computed from these bytes, and the folder, which holds only regular files, is not walked again
+   * for links. @default {the folder is read}
+   */
+  written?: readonly ReleaseFile[];
 }
 
 /** The process-wide cache of accepted graphs. */
@@ -151,14 +158,20 @@ export async function vetBundle(
 ): Promise<VetReport> {
   const imports = options.imports ?? [];
   const root = await Deno.realPath(bundleDir);
-  await refuseOutwardLinks(root);
+  const written = options.written;
+  if (written === undefined) await refuseOutwardLinks(root);
   const cache = options.cache === undefined ? SHARED_CACHE : options.cache;
-  const key = cache === null ? undefined : await vetKey(root, {
+  const parts = {
     entry,
     imports,
     denoCommand: options.denoCommand ?? "deno",
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-  });
+  };
+  const key = cache === null
+    ? undefined
+    : written === undefined
+    ? await vetKey(root, parts)
+    : await vetKeyOfFiles(written, parts);
   const hit = key === undefined ? undefined : await cache?.lookup(key);
   if (hit) return { ...hit, moduleFiles: hit.moduleFiles.map((rel) => `${root}/${rel}`) };
   const report = await vetGraph(root, entry, imports, options);

@@ -23,6 +23,7 @@
 
 import { ENGINE_VERSION } from "../base/version.ts";
 import { toHex } from "../base/bytes.ts";
+import type { ReleaseFile } from "./files.ts";
 
 /** An accepted graph, module paths relative to the bundle folder. */
 export interface CachedGraph {
@@ -61,18 +62,7 @@ export const MAX_STORED_GRAPHS = 4096;
  * @returns The key.
  */
 export async function vetKey(root: string, parts: VetKeyParts): Promise<string> {
-  const lines: string[] = [
-    JSON.stringify([
-      parts.entry,
-      parts.imports,
-      parts.denoCommand,
-      parts.cwd ?? null,
-      Deno.version.deno,
-      ENGINE_VERSION,
-      // Graphs vetted with the engine's import map (before `--no-config`) are not reused.
-      "no-config",
-    ]),
-  ];
+  const lines: string[] = [];
   const folders = [""];
   for (let rel = folders.pop(); rel !== undefined; rel = folders.pop()) {
     for await (const entry of Deno.readDir(rel === "" ? root : `${root}/${rel}`)) {
@@ -81,15 +71,51 @@ export async function vetKey(root: string, parts: VetKeyParts): Promise<string> 
         lines.push(`${path}\u0000link\u0000${await Deno.readLink(`${root}/${path}`)}`);
       } else if (entry.isDirectory) folders.push(path);
       else if (path !== "bundle.json") {
-        const data = await Deno.readFile(`${root}/${path}`);
-        const digest = toHex(await crypto.subtle.digest("SHA-256", data));
-        lines.push(`${path}\u0000${data.byteLength}\u0000${digest}`);
+        lines.push(await fileLine(path, await Deno.readFile(`${root}/${path}`)));
       }
     }
   }
-  const [head, ...files] = lines;
-  files.sort();
-  const text = new TextEncoder().encode([head, ...files].join("\n"));
+  return await keyOf(lines, parts);
+}
+
+/**
+ * {@linkcode vetKey} of a folder holding exactly `files` (regular files, as a release writes
+ * them), computed from the bytes in memory: the release that has just written the folder does
+ * not read it back.
+ *
+ * @param files The folder's files, paths relative to it.
+ * @param parts The other inputs of the verdict.
+ * @returns The key, the same as `vetKey` of that folder gives.
+ */
+export async function vetKeyOfFiles(
+  files: readonly ReleaseFile[],
+  parts: VetKeyParts,
+): Promise<string> {
+  const lines: string[] = [];
+  for (const file of files) {
+    if (file.path !== "bundle.json") lines.push(await fileLine(file.path, file.data));
+  }
+  return await keyOf(lines, parts);
+}
+
+async function fileLine(path: string, data: Uint8Array<ArrayBuffer>): Promise<string> {
+  return `${path}\u0000${data.byteLength}\u0000${
+    toHex(await crypto.subtle.digest("SHA-256", data))
+  }`;
+}
+
+async function keyOf(lines: string[], parts: VetKeyParts): Promise<string> {
+  const head = JSON.stringify([
+    parts.entry,
+    parts.imports,
+    parts.denoCommand,
+    parts.cwd ?? null,
+    Deno.version.deno,
+    ENGINE_VERSION,
+    // Graphs vetted with the engine's import map (before `--no-config`) are not reused.
+    "no-config",
+  ]);
+  const text = new TextEncoder().encode([head, ...lines.sort()].join("\n"));
   return toHex(await crypto.subtle.digest("SHA-256", text));
 }
 

@@ -11,7 +11,7 @@ import { BundleStateError, NotFoundError } from "../base/errors.ts";
 import type { Clock } from "../base/clock.ts";
 import { authorFolderOf, vetErrorInAuthorTerms } from "../base/author_terms.ts";
 import { admitCall, type CallOutcome, type CallRequest } from "../call/request.ts";
-import type { BundleRouting, RuntimePort } from "../core/port.ts";
+import type { BundleRouting, InstallOptions, RuntimePort } from "../core/port.ts";
 import { BreakerEvent, type LifecycleEvent } from "../core/lifecycle.ts";
 import type { EngineEvents } from "./engine_events.ts";
 import type { OutcomeStats } from "../core/outcomes.ts";
@@ -225,7 +225,7 @@ export class BundleRuntime implements RuntimePort {
    */
   async install(
     dir: string,
-    options: { hash?: string; exposes?: Exposed; source?: string } = {},
+    options: InstallOptions = {},
   ): Promise<RevisionStatus> {
     this.#assertOpen();
     const policy: InstallPolicy = {
@@ -236,6 +236,7 @@ export class BundleRuntime implements RuntimePort {
       vetCache: this.#vetCache,
     };
     if (this.#options.isolation) policy.isolation = this.#options.isolation;
+    if (options.written) policy.written = options.written;
     const source = authorFolderOf(dir, this.#options.dataDir, options.source);
     const prepared = await prepareInstall(dir, policy).catch((error) => {
       throw vetErrorInAuthorTerms(error, dir, source);

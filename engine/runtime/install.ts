@@ -8,7 +8,7 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BundleStateError, NotFoundError } from "../base/errors.ts";
-import { type Manifest, readManifest } from "../manifest/manifest.ts";
+import { type Manifest, manifestFromBytes, readManifest } from "../manifest/manifest.ts";
 import { checkLimits, chooseTier } from "./admission.ts";
 import type { OperatorPolicy } from "../manifest/policy.ts";
 import {
@@ -17,9 +17,10 @@ import {
   withModuleFiles,
 } from "../manifest/permissions.ts";
 import type { IsolationTier } from "../sdk/types.ts";
+import type { WrittenFile } from "../core/port.ts";
 import { vetBundle } from "../release/vet.ts";
 import type { VetCache } from "../release/vet_cache.ts";
-import { preparedModule } from "../release/prepared_module.ts";
+import { type FileReader, preparedModule } from "../release/prepared_module.ts";
 
 /** The engine settings an install depends on. */
 export interface InstallPolicy {
@@ -35,6 +36,12 @@ export interface InstallPolicy {
   installed(id: string, version: string): boolean;
   /** Accepted graphs by content (the engine's, kept in its data folder). @default {the process's} */
   vetCache?: VetCache;
+  /**
+   * The folder's files exactly as a release has just written them: the manifest, the vetting key
+   * and the prepared module come from these bytes, not from reading the folder back.
+   * @default {the folder is read}
+   */
+  written?: readonly WrittenFile[];
 }
 
 /** A bundle ready to become a revision. */
@@ -80,7 +87,11 @@ export async function prepareInstall(dir: string, policy: InstallPolicy): Promis
   } catch {
     throw new NotFoundError(`Cannot install bundle: folder ${dir} does not exist`);
   }
-  const manifest = await readManifest(bundleDir);
+  const written = policy.written;
+  const manifestFile = written?.find((file) => file.path === "bundle.json");
+  const manifest = manifestFile === undefined
+    ? await readManifest(bundleDir)
+    : manifestFromBytes(manifestFile.data);
   if (policy.installed(manifest.id, manifest.version)) {
     throw new BundleStateError(
       `Cannot install bundle ${manifest.id}@${manifest.version}: it is already installed`,
@@ -97,12 +108,13 @@ export async function prepareInstall(dir: string, policy: InstallPolicy): Promis
     imports: manifest.imports,
     denoCommand: policy.denoCommand,
     ...(policy.vetCache ? { cache: policy.vetCache } : {}),
+    ...(written === undefined ? {} : { written }),
   });
   await Deno.mkdir(dataDir, { recursive: true });
   const { tier, reason } = chooseTier(manifest, policy.ceiling, policy.isolation);
   const entryFile = resolve(bundleDir, manifest.entry);
   const prepared = tier === "worker"
-    ? await preparedModule(entryFile, report, requested)
+    ? await preparedModule(entryFile, report, requested, readerOf(bundleDir, written))
     : undefined;
   return {
     manifest,
@@ -112,5 +124,15 @@ export async function prepareInstall(dir: string, policy: InstallPolicy): Promis
     tier,
     tierReason: reason,
     entryUrl: prepared ?? pathToFileURL(entryFile).href,
+  };
+}
+
+/** Reads a file of the folder from `written` when it is there, else from the disk. */
+function readerOf(folder: string, written: readonly WrittenFile[] | undefined): FileReader {
+  if (written === undefined) return Deno.readFile;
+  const byPath = new Map(written.map((file) => [`${folder}/${file.path}`, file.data]));
+  return (path) => {
+    const data = byPath.get(path);
+    return data === undefined ? Deno.readFile(path) : Promise.resolve(data);
   };
 }
