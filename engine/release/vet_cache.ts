@@ -10,7 +10,8 @@
  * `bundle.json` as JSON gets no dependencies from it, whatever it holds); a folder that differs in
  * any other byte is vetted afresh. Only accepted graphs are kept, with module paths relative to the
  * folder, so a hit is rebased onto the folder being released. Outward links are checked on every
- * folder, hit or not (`vet.ts`).
+ * folder read from the disk, hit or not (`vet.ts`); a release's own folder, written by the engine
+ * from the bytes it keys, holds regular files only and is keyed from those bytes.
  *
  * An engine also keeps its accepted graphs on disk, in its data folder (`<data>/vet/<key>.json`,
  * at most {@linkcode MAX_STORED_GRAPHS}), so a restart does not run `deno info` again for every
