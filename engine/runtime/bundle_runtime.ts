@@ -15,12 +15,7 @@ import type { BundleRouting, InstallOptions, RuntimePort } from "../core/port.ts
 import { BreakerEvent, type LifecycleEvent } from "../core/lifecycle.ts";
 import type { EngineEvents } from "./engine_events.ts";
 import type { OutcomeStats } from "../core/outcomes.ts";
-import {
-  type Exposed,
-  Revision,
-  type RevisionStatus,
-  type RuntimeSettings,
-} from "../core/revision.ts";
+import { Revision, type RevisionStatus, type RuntimeSettings } from "../core/revision.ts";
 import { Broker } from "../broker/broker.ts";
 import type { BundleEntry } from "../broker/router.ts";
 import type { RulesDocument } from "../broker/rules.ts";
