@@ -31,7 +31,19 @@ export interface BundleRouting {
   versions: { version: string; state: LifecycleState }[];
 }
 
-/** Options of {@linkcode RuntimePort.install}. */
+/**
+ * Options of {@linkcode RuntimePort.install}.
+ *
+ * @example Install a folder and show its content hash in status
+ * ```ts
+ * import { createEngine, type InstallOptions } from "@bundlehost/sdk";
+ *
+ * await using engine = await createEngine();
+ * const options: InstallOptions = { hash: "sha256-…" };
+ * const status = await engine.runtime.install("./bundles/hello", options);
+ * console.log(status.state); // "RESOLVED"
+ * ```
+ */
 export interface InstallOptions {
   /** Content hash of the release, shown in status. */
   hash?: string;
@@ -47,7 +59,20 @@ export interface InstallOptions {
   written?: readonly WrittenFile[];
 }
 
-/** A file of a folder the engine has just written. */
+/**
+ * A file of a folder the engine has just written.
+ *
+ * @example The manifest of a folder, as a release wrote it
+ * ```ts
+ * import type { WrittenFile } from "@bundlehost/sdk";
+ *
+ * const manifest: WrittenFile = {
+ *   path: "bundle.json",
+ *   data: new TextEncoder().encode('{"id":"hello","version":"1.0.0"}'),
+ * };
+ * console.log(manifest.path, manifest.data.byteLength);
+ * ```
+ */
 export interface WrittenFile {
   /** Path relative to the folder, `/`-separated. */
   path: string;
