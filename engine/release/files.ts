@@ -139,6 +139,20 @@ export async function readBundleFiles(
 }
 
 /**
+ * One file's line in a content hash: its path, size and SHA-256, NUL-separated. The release hash
+ * ({@linkcode hashFiles}) and the vetting key (`vet_cache.ts`) are both made of such lines.
+ *
+ * @param path Path relative to the bundle folder.
+ * @param data Content.
+ * @returns The line, without a line break.
+ */
+export async function fileDigestLine(path: string, data: Uint8Array<ArrayBuffer>): Promise<string> {
+  return `${path}\u0000${data.byteLength}\u0000${
+    toHex(await crypto.subtle.digest("SHA-256", data))
+  }`;
+}
+
+/**
  * Content hash of a release: SHA-256 over `path NUL size NUL sha256(content) LF` per file, in path
  * order. Independent of timestamps and of the folder's location.
  *
@@ -147,13 +161,7 @@ export async function readBundleFiles(
  */
 export async function hashFiles(files: readonly ReleaseFile[]): Promise<string> {
   const lines: string[] = [];
-  for (const file of files) {
-    lines.push(
-      `${file.path}\u0000${file.data.byteLength}\u0000${
-        toHex(await crypto.subtle.digest("SHA-256", file.data))
-      }\n`,
-    );
-  }
+  for (const file of files) lines.push(`${await fileDigestLine(file.path, file.data)}\n`);
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(lines.join("")));
   return `sha256-${toHex(digest)}`;
 }

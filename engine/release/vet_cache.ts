@@ -24,7 +24,7 @@
 
 import { ENGINE_VERSION } from "../base/version.ts";
 import { toHex } from "../base/bytes.ts";
-import type { ReleaseFile } from "./files.ts";
+import { fileDigestLine, type ReleaseFile } from "./files.ts";
 
 /** An accepted graph, module paths relative to the bundle folder. */
 export interface CachedGraph {
@@ -72,7 +72,7 @@ export async function vetKey(root: string, parts: VetKeyParts): Promise<string> 
         lines.push(`${path}\u0000link\u0000${await Deno.readLink(`${root}/${path}`)}`);
       } else if (entry.isDirectory) folders.push(path);
       else if (path !== "bundle.json") {
-        lines.push(await fileLine(path, await Deno.readFile(`${root}/${path}`)));
+        lines.push(await fileDigestLine(path, await Deno.readFile(`${root}/${path}`)));
       }
     }
   }
@@ -94,15 +94,9 @@ export async function vetKeyOfFiles(
 ): Promise<string> {
   const lines: string[] = [];
   for (const file of files) {
-    if (file.path !== "bundle.json") lines.push(await fileLine(file.path, file.data));
+    if (file.path !== "bundle.json") lines.push(await fileDigestLine(file.path, file.data));
   }
   return await keyOf(lines, parts);
-}
-
-async function fileLine(path: string, data: Uint8Array<ArrayBuffer>): Promise<string> {
-  return `${path}\u0000${data.byteLength}\u0000${
-    toHex(await crypto.subtle.digest("SHA-256", data))
-  }`;
 }
 
 async function keyOf(lines: string[], parts: VetKeyParts): Promise<string> {
