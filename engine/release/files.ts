@@ -6,9 +6,9 @@
  * @module
  */
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
-import { readLimited } from "../base/bytes.ts";
+import { readLimited, toHex } from "../base/bytes.ts";
 import { ReleaseRefusedError } from "../base/errors.ts";
-import { toHex } from "../base/bytes.ts";
+import type { WrittenFile } from "../core/port.ts";
 
 /** Limits on what a release may contain. */
 export interface ReleaseLimits {
@@ -21,13 +21,11 @@ export interface ReleaseLimits {
 /** Default {@linkcode ReleaseLimits}. */
 export const DEFAULT_LIMITS: ReleaseLimits = { maxFiles: 2000, maxBytes: 50 * 1024 * 1024 };
 
-/** One file of a release. */
-export interface ReleaseFile {
-  /** Path relative to the bundle folder, `/`-separated, no `..`. */
-  path: string;
-  /** Content. */
-  data: Uint8Array<ArrayBuffer>;
-}
+/**
+ * One file of a release: path relative to the bundle folder (`/`-separated, no `..`) and content.
+ * The same shape the runtime's install takes back as what a release has written.
+ */
+export type ReleaseFile = WrittenFile;
 
 // Control characters are exactly what this refuses.
 // deno-lint-ignore no-control-regex
