@@ -11,32 +11,32 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
   type GuestMessage,
-  type HookName,
   type HostMessage,
-  type LogLevel,
-  MAX_LOG_MESSAGE,
   toWireError,
   type WireBundleInfo,
   type WireError,
   type WireRequest,
 } from "../wire/protocol.ts";
-import type {
-  BundleContext,
-  BundleDefinition,
-  BundleHooks,
-  BundleLogger,
-} from "../../sdk/types.ts";
+import type { BundleContext, BundleDefinition, BundleHooks } from "../../sdk/types.ts";
+import {
+  collectMethods,
+  describeDefinitionError,
+  HOOK_NAMES,
+  type ServiceEntry,
+} from "./bundle_definition.ts";
+import { installLogger } from "./bundle_logger.ts";
 import { makeBroker } from "./broker_client.ts";
 import { CallScope } from "./call_scope.ts";
 import { makeEvents } from "./events_client.ts";
+import { installFaultReport } from "./fault_report.ts";
+import { makeFetchCall } from "./fetch_call.ts";
 import { makeSettings } from "./settings_client.ts";
 import { makeStorage } from "./storage_client.ts";
 import { boundFetch } from "./outbound_fetch.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
 import { encodeResultStream, GuestStreams, startBody } from "./guest_streams.ts";
-import { CallRequest } from "./call_request.ts";
-import { MAX_RESPONSE_BYTES, readResponse, responseMessage } from "./fetch_response.ts";
+import { MAX_RESPONSE_BYTES } from "./fetch_response.ts";
 import { trackStringBodies } from "./string_body.ts";
 import { MAX_SEALED_CHARS, sealMessage } from "./clone_check.ts";
 import { GuestSockets } from "./guest_socket.ts";
@@ -59,31 +59,6 @@ export interface GuestPort {
   exit(code: number): void;
 }
 
-export { MAX_RESPONSE_BYTES };
-const HOOK_NAMES: readonly HookName[] = ["onStart", "onStop", "onRefresh", "onRetire"];
-const METHOD_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
-
-type Method = (this: unknown, input: unknown, ctx: BundleContext) => unknown;
-interface ServiceEntry {
-  target: object;
-  methods: Map<string, Method>;
-}
-
-/** Methods of a service object or class instance, own and inherited, never `Object.prototype`'s. */
-function collectMethods(target: object): Map<string, Method> {
-  const methods = new Map<string, Method>();
-  let proto: object | null = target;
-  while (proto !== null && proto !== Object.prototype && proto !== Function.prototype) {
-    for (const key of Object.getOwnPropertyNames(proto)) {
-      if (key === "constructor" || methods.has(key) || !METHOD_NAME.test(key)) continue;
-      const descriptor = Object.getOwnPropertyDescriptor(proto, key);
-      if (typeof descriptor?.value === "function") methods.set(key, descriptor.value as Method);
-    }
-    proto = Object.getPrototypeOf(proto);
-  }
-  return methods;
-}
-
 /**
  * The trace context an engine call carries, if any. A plugin or an embedder may have set it, so it
  * is checked here too: a malformed parent would make the bundle's own spans fail to start.
@@ -93,49 +68,6 @@ function traceOf(msg: { traceparent?: string; tracestate?: string }): TraceConte
   return isTracestate(msg.tracestate)
     ? { traceparent: msg.traceparent, tracestate: msg.tracestate }
     : { traceparent: msg.traceparent };
-}
-
-/**
- * A request's headers with the context the bundle runs in: its `traceparent` (the engine's span)
- * and `tracestate`. Every other header arrives as the caller sent it.
- */
-function withTrace(headers: [string, string][], trace: TraceContext): [string, string][] {
-  const kept = headers.filter(([name]) => {
-    const lower = name.toLowerCase();
-    return lower !== "traceparent" && lower !== "tracestate";
-  });
-  kept.push(["traceparent", trace.traceparent]);
-  if (trace.tracestate !== undefined) kept.push(["tracestate", trace.tracestate]);
-  return kept;
-}
-
-function formatArgs(args: unknown[]): string {
-  const text = args.map((a) => (typeof a === "string" ? a : Deno.inspect(a, { depth: 4 }))).join(
-    " ",
-  );
-  return text.length > MAX_LOG_MESSAGE ? text.slice(0, MAX_LOG_MESSAGE) : text;
-}
-
-function describeDefinitionError(def: unknown): string | undefined {
-  if (typeof def !== "object" || def === null) {
-    return "the entry module must default-export a bundle definition object";
-  }
-  const d = def as Record<string, unknown>;
-  if (d.services !== undefined && (typeof d.services !== "object" || d.services === null)) {
-    return '"services" must be an object';
-  }
-  for (const [name, impl] of Object.entries((d.services ?? {}) as object)) {
-    if (typeof impl !== "object" || impl === null) return `service "${name}" must be an object`;
-  }
-  if (d.fetch !== undefined && typeof d.fetch !== "function") return '"fetch" must be a function';
-  if (d.hooks !== undefined && (typeof d.hooks !== "object" || d.hooks === null)) {
-    return '"hooks" must be an object';
-  }
-  for (const [name, hook] of Object.entries((d.hooks ?? {}) as object)) {
-    if (!HOOK_NAMES.includes(name as HookName)) return `unknown hook "${name}"`;
-    if (typeof hook !== "function") return `hook "${name}" must be a function`;
-  }
-  return undefined;
 }
 
 /**
@@ -152,7 +84,6 @@ export function startRuntime(port: GuestPort): void {
   const services = new Map<string, ServiceEntry>();
   let definition: BundleDefinition = {};
   let info: WireBundleInfo | undefined;
-  let dying = false;
   // Before bundle code runs: the incoming call's trace context becomes the bundle's active one.
   const callTrace = () => {
     const id = callStore.getStore();
@@ -184,61 +115,13 @@ export function startRuntime(port: GuestPort): void {
     onUndeliverable?: (error: unknown) => void,
   ) => port.post(message, transfer, onUndeliverable);
 
-  function fatal(reason: string, error?: unknown): void {
-    if (dying) return;
-    dying = true;
-    try {
-      post(
-        error === undefined ? { type: "fatal", reason } : {
-          type: "fatal",
-          reason,
-          error: toWireError(error),
-        },
-      );
-    } finally {
-      port.exit(70);
-    }
-  }
+  installFaultReport(post, (code) => port.exit(code));
 
-  globalThis.addEventListener("error", (event) => {
-    event.preventDefault();
-    fatal("uncaught exception", (event as ErrorEvent).error ?? (event as ErrorEvent).message);
+  const logger = installLogger({
+    post,
+    callId: () => callStore.getStore(),
+    trace: () => trace.current(),
   });
-  globalThis.addEventListener("unhandledrejection", (event) => {
-    event.preventDefault();
-    fatal("unhandled promise rejection", (event as PromiseRejectionEvent).reason);
-  });
-  const realExit = Deno.exit;
-  Object.defineProperty(Deno, "exit", {
-    value: (code?: number): never => {
-      fatal(`Deno.exit(${code ?? 0}) called by the bundle`);
-      return realExit(code);
-    },
-  });
-
-  function log(level: LogLevel, args: unknown[]): void {
-    const callId = callStore.getStore();
-    const message: GuestMessage = { type: "log", level, message: formatArgs(args) };
-    if (callId !== undefined) message.callId = callId;
-    const current = trace.current();
-    if (current !== undefined) message.traceparent = current.traceparent;
-    try {
-      post(message);
-    } catch {
-      // A log record never fails the caller.
-    }
-  }
-  const logger: BundleLogger = {
-    debug: (...args) => log("debug", args),
-    info: (...args) => log("info", args),
-    warn: (...args) => log("warn", args),
-    error: (...args) => log("error", args),
-  };
-  console.debug = logger.debug;
-  console.info = logger.info;
-  console.log = logger.info;
-  console.warn = logger.warn;
-  console.error = logger.error;
 
   // Body streams and WebSockets of fetch calls (docs/architecture.md, "Streams and WebSockets").
   const streams = new GuestStreams(post, (error) => toWireError(error));
@@ -394,63 +277,16 @@ export function startRuntime(port: GuestPort): void {
     } else post({ type: "stream-end", stream: id });
   }
 
-  /** The request a fetch handler gets: a streamed body and an upgrade are the runtime's. */
-  function requestOf(id: number, wire: WireRequest, scope: CallScope, traced?: TraceContext) {
-    const headers = traced === undefined ? wire.headers : withTrace(wire.headers, traced);
-    if (wire.upgrade) headers.push(["connection", "Upgrade"], ["upgrade", "websocket"]);
-    const request = new CallRequest(wire.url, {
-      method: wire.method,
-      headers,
-      body: wire.stream ? streams.requestBody(id) : wire.body,
-    }, scope);
-    if (wire.upgrade) sockets.allow(request, id);
-    return request;
-  }
-
-  async function fetchRequest(
-    id: number,
-    wire: WireRequest,
-    deadline: number,
-    traced?: TraceContext,
-  ): Promise<void> {
-    const handler = definition.fetch;
-    if (!handler) {
-      replyError(id, {
-        name: "NotFoundError",
-        message: "Bundle has no fetch handler",
-        code: "NOT_FOUND",
-        source: "runtime",
-      });
-      return;
-    }
-    let scope: CallScope | undefined;
-    try {
-      const head = await withDeadline(id, deadline, async (s) => {
-        scope = s;
-        const request = requestOf(id, wire, s, traced);
-        const ctx = context(s);
-        const response = await trace.run(traced, () => handler(request, ctx));
-        if (!(response instanceof Response)) {
-          throw new TypeError("fetch handler must return a Response");
-        }
-        return await readResponse(response, sockets.accepted(response) !== undefined);
-      }, traced);
-      const { start } = head;
-      const body = start.bytes;
-      post(responseMessage(id, head), body ? [body.buffer] : undefined);
-      if (start.rest) {
-        void streams.sendBody(
-          id,
-          start.rest,
-          body?.byteLength ?? 0,
-          MAX_RESPONSE_BYTES,
-          (why) => scope?.abort(new DOMException(why, "AbortError")),
-        );
-      }
-    } catch (error) {
-      replyError(id, toWireError(error));
-    }
-  }
+  const fetchRequest = makeFetchCall({
+    handler: () => definition.fetch,
+    post,
+    replyError,
+    withDeadline,
+    context,
+    trace,
+    streams,
+    sockets,
+  });
 
   async function hook(msg: Extract<HostMessage, { type: "hook" }>): Promise<void> {
     if (msg.instanceId !== undefined && info) {

@@ -1,0 +1,130 @@
+/**
+ * A `fetch` call in the sandbox: the engine's request as data becomes a `Request` for the bundle's
+ * fetch handler (a streamed body and a WebSocket upgrade are the runtime's), and the handler's
+ * `Response` goes back as a head with its first bytes, the rest as a body stream.
+ *
+ * @module
+ */
+import type { GuestMessage, WireError, WireRequest } from "../wire/protocol.ts";
+import { toWireError } from "../wire/protocol.ts";
+import type { BundleContext, BundleDefinition } from "../../sdk/types.ts";
+import type { TraceContext } from "../../base/trace_context.ts";
+import type { CallScope } from "./call_scope.ts";
+import { CallRequest } from "./call_request.ts";
+import { MAX_RESPONSE_BYTES, readResponse, responseMessage } from "./fetch_response.ts";
+import type { GuestSockets } from "./guest_socket.ts";
+import type { GuestStreams } from "./guest_streams.ts";
+import type { GuestTrace } from "./trace_context.ts";
+
+/** Runs work in a call scope whose signal aborts at the deadline or on cancel. */
+export type WithDeadline = <T>(
+  id: number,
+  deadline: number,
+  work: (scope: CallScope) => Promise<T>,
+  traced?: TraceContext,
+) => Promise<T>;
+
+/** What a fetch call needs of the runtime. */
+export interface FetchCallRuntime {
+  /** The loaded bundle's fetch handler, if it has one. */
+  handler(): BundleDefinition["fetch"];
+  /** Sends a message to the engine. */
+  post(message: GuestMessage, transfer?: Transferable[]): void;
+  /** Answers a call with an error. */
+  replyError(id: number, error: WireError): void;
+  /** Runs the call in its scope. */
+  withDeadline: WithDeadline;
+  /** The `ctx` of a call. */
+  context(scope: CallScope): BundleContext;
+  /** The bundle's trace context operations. */
+  trace: GuestTrace;
+  /** Body streams of requests and responses. */
+  streams: GuestStreams;
+  /** WebSockets of upgraded requests. */
+  sockets: GuestSockets;
+}
+
+/** Serves one `fetch` call: id, the request as data, its deadline and trace context. */
+export type FetchCall = (
+  id: number,
+  wire: WireRequest,
+  deadline: number,
+  traced?: TraceContext,
+) => Promise<void>;
+
+/**
+ * A request's headers with the context the bundle runs in: its `traceparent` (the engine's span)
+ * and `tracestate`. Every other header arrives as the caller sent it.
+ */
+function withTrace(headers: [string, string][], trace: TraceContext): [string, string][] {
+  const kept = headers.filter(([name]) => {
+    const lower = name.toLowerCase();
+    return lower !== "traceparent" && lower !== "tracestate";
+  });
+  kept.push(["traceparent", trace.traceparent]);
+  if (trace.tracestate !== undefined) kept.push(["tracestate", trace.tracestate]);
+  return kept;
+}
+
+/**
+ * Makes the runtime's `fetch` call handler.
+ *
+ * @param runtime What the handler needs of the runtime.
+ * @returns The handler.
+ */
+export function makeFetchCall(runtime: FetchCallRuntime): FetchCall {
+  const { streams, sockets, trace } = runtime;
+
+  /** The request a fetch handler gets: a streamed body and an upgrade are the runtime's. */
+  function requestOf(id: number, wire: WireRequest, scope: CallScope, traced?: TraceContext) {
+    const headers = traced === undefined ? wire.headers : withTrace(wire.headers, traced);
+    if (wire.upgrade) headers.push(["connection", "Upgrade"], ["upgrade", "websocket"]);
+    const request = new CallRequest(wire.url, {
+      method: wire.method,
+      headers,
+      body: wire.stream ? streams.requestBody(id) : wire.body,
+    }, scope);
+    if (wire.upgrade) sockets.allow(request, id);
+    return request;
+  }
+
+  return async (id, wire, deadline, traced) => {
+    const handler = runtime.handler();
+    if (!handler) {
+      runtime.replyError(id, {
+        name: "NotFoundError",
+        message: "Bundle has no fetch handler",
+        code: "NOT_FOUND",
+        source: "runtime",
+      });
+      return;
+    }
+    let scope: CallScope | undefined;
+    try {
+      const head = await runtime.withDeadline(id, deadline, async (s) => {
+        scope = s;
+        const request = requestOf(id, wire, s, traced);
+        const ctx = runtime.context(s);
+        const response = await trace.run(traced, () => handler(request, ctx));
+        if (!(response instanceof Response)) {
+          throw new TypeError("fetch handler must return a Response");
+        }
+        return await readResponse(response, sockets.accepted(response) !== undefined);
+      }, traced);
+      const { start } = head;
+      const body = start.bytes;
+      runtime.post(responseMessage(id, head), body ? [body.buffer] : undefined);
+      if (start.rest) {
+        void streams.sendBody(
+          id,
+          start.rest,
+          body?.byteLength ?? 0,
+          MAX_RESPONSE_BYTES,
+          (why) => scope?.abort(new DOMException(why, "AbortError")),
+        );
+      }
+    } catch (error) {
+      runtime.replyError(id, toWireError(error));
+    }
+  };
+}
