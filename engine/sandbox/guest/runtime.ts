@@ -30,13 +30,13 @@ import { CallScope } from "./call_scope.ts";
 import { makeEvents } from "./events_client.ts";
 import { installFaultReport } from "./fault_report.ts";
 import { makeFetchCall } from "./fetch_call.ts";
+import { makeServiceCall } from "./service_call.ts";
 import { makeSettings } from "./settings_client.ts";
 import { makeStorage } from "./storage_client.ts";
 import { boundFetch } from "./outbound_fetch.ts";
 import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
-import { encodeResultStream, GuestStreams, startBody } from "./guest_streams.ts";
-import { MAX_RESPONSE_BYTES } from "./fetch_response.ts";
+import { GuestStreams } from "./guest_streams.ts";
 import { trackStringBodies } from "./string_body.ts";
 import { MAX_SEALED_CHARS, sealMessage } from "./clone_check.ts";
 import { GuestSockets } from "./guest_socket.ts";
@@ -239,43 +239,16 @@ export function startRuntime(port: GuestPort): void {
     });
   }
 
-  async function call(msg: Extract<HostMessage, { type: "call" }>): Promise<void> {
-    const entry = services.get(msg.service);
-    const method = entry?.methods.get(msg.method);
-    if (!entry || !method) {
-      replyError(msg.id, {
-        name: "NotFoundError",
-        message: entry
-          ? `Service ${msg.service} has no method "${msg.method}"`
-          : `Bundle does not implement service ${msg.service}`,
-        code: "NOT_FOUND",
-        source: "runtime",
-      });
-      return;
-    }
-    try {
-      const traced = traceOf(msg);
-      const value = await withDeadline(msg.id, msg.deadline, async (scope) => {
-        const ctx = context(scope);
-        return await trace.run(traced, () => method.call(entry.target, msg.input, ctx));
-      }, traced);
-      if (value instanceof ReadableStream) await replyStream(msg.id, value);
-      else replyValue(msg.id, value);
-    } catch (error) {
-      replyError(msg.id, toWireError(error));
-    }
-  }
-
-  /** A method's stream result: its first bytes in the reply, the rest as a body stream. */
-  async function replyStream(id: number, value: ReadableStream<unknown>): Promise<void> {
-    const { body, contentType } = await encodeResultStream(value);
-    const start = await startBody(body, MAX_RESPONSE_BYTES);
-    const bytes = start.bytes ?? new Uint8Array(0);
-    post({ type: "reply", id, ok: true, value: bytes, stream: contentType }, [bytes.buffer]);
-    if (start.rest) {
-      void streams.sendBody(id, start.rest, bytes.byteLength, MAX_RESPONSE_BYTES, () => {});
-    } else post({ type: "stream-end", stream: id });
-  }
+  const call = makeServiceCall({
+    services,
+    post,
+    replyValue,
+    replyError,
+    withDeadline,
+    context,
+    trace,
+    streams,
+  });
 
   const fetchRequest = makeFetchCall({
     handler: () => definition.fetch,
@@ -314,7 +287,7 @@ export function startRuntime(port: GuestPort): void {
       case "call":
         if (msg.kind === "fetch") {
           void fetchRequest(msg.id, msg.input as WireRequest, msg.deadline, traceOf(msg));
-        } else void call(msg);
+        } else void call(msg, traceOf(msg));
         break;
       case "hook":
         void hook(msg);

@@ -1,0 +1,92 @@
+/**
+ * A service call in the sandbox: the named method of the loaded bundle runs in its call scope and
+ * its result goes back as a reply, or, when it is a `ReadableStream`, as its first bytes in the
+ * reply and the rest as a body stream.
+ *
+ * @module
+ */
+import type { GuestMessage, HostMessage, WireError } from "../wire/protocol.ts";
+import { toWireError } from "../wire/protocol.ts";
+import type { BundleContext } from "../../sdk/types.ts";
+import type { ServiceEntry } from "./bundle_definition.ts";
+import type { CallScope } from "./call_scope.ts";
+import type { WithDeadline } from "./fetch_call.ts";
+import { MAX_RESPONSE_BYTES } from "./fetch_response.ts";
+import { encodeResultStream, type GuestStreams, startBody } from "./guest_streams.ts";
+import type { GuestTrace } from "./trace_context.ts";
+import type { TraceContext } from "../../base/trace_context.ts";
+
+/** What a service call needs of the runtime. */
+export interface ServiceCallRuntime {
+  /** The loaded bundle's services by name. */
+  services: ReadonlyMap<string, ServiceEntry>;
+  /** Sends a message to the engine. */
+  post(message: GuestMessage, transfer?: Transferable[]): void;
+  /** Answers a call with a value. */
+  replyValue(id: number, value: unknown): void;
+  /** Answers a call with an error. */
+  replyError(id: number, error: WireError): void;
+  /** Runs the call in its scope. */
+  withDeadline: WithDeadline;
+  /** The `ctx` of a call. */
+  context(scope: CallScope): BundleContext;
+  /** The bundle's trace context operations. */
+  trace: GuestTrace;
+  /** Body streams of results. */
+  streams: GuestStreams;
+}
+
+/** Serves one service call, with the trace context it carries. */
+export type ServiceCall = (
+  msg: Extract<HostMessage, { type: "call" }>,
+  traced: TraceContext | undefined,
+) => Promise<void>;
+
+/**
+ * Makes the runtime's service call handler.
+ *
+ * @param runtime What the handler needs of the runtime.
+ * @returns The handler.
+ */
+export function makeServiceCall(runtime: ServiceCallRuntime): ServiceCall {
+  const { services, trace, streams } = runtime;
+
+  /** A method's stream result: its first bytes in the reply, the rest as a body stream. */
+  async function replyStream(id: number, value: ReadableStream<unknown>): Promise<void> {
+    const { body, contentType } = await encodeResultStream(value);
+    const start = await startBody(body, MAX_RESPONSE_BYTES);
+    const bytes = start.bytes ?? new Uint8Array(0);
+    runtime.post({ type: "reply", id, ok: true, value: bytes, stream: contentType }, [
+      bytes.buffer,
+    ]);
+    if (start.rest) {
+      void streams.sendBody(id, start.rest, bytes.byteLength, MAX_RESPONSE_BYTES, () => {});
+    } else runtime.post({ type: "stream-end", stream: id });
+  }
+
+  return async (msg, traced) => {
+    const entry = services.get(msg.service);
+    const method = entry?.methods.get(msg.method);
+    if (!entry || !method) {
+      runtime.replyError(msg.id, {
+        name: "NotFoundError",
+        message: entry
+          ? `Service ${msg.service} has no method "${msg.method}"`
+          : `Bundle does not implement service ${msg.service}`,
+        code: "NOT_FOUND",
+        source: "runtime",
+      });
+      return;
+    }
+    try {
+      const value = await runtime.withDeadline(msg.id, msg.deadline, async (scope) => {
+        const ctx = runtime.context(scope);
+        return await trace.run(traced, () => method.call(entry.target, msg.input, ctx));
+      }, traced);
+      if (value instanceof ReadableStream) await replyStream(msg.id, value);
+      else runtime.replyValue(msg.id, value);
+    } catch (error) {
+      runtime.replyError(msg.id, toWireError(error));
+    }
+  };
+}
