@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { parseGuestMessage } from "../engine/sandbox/wire/protocol.ts";
+import { parseGuestMessage } from "../engine/sandbox/wire/guest_message.ts";
 import { isTraceparent } from "../engine/base/trace_context.ts";
 import { formatHuman, formatJson, LogSink } from "../plugins/observability/logs.ts";
 import { MetricRegistry } from "../plugins/observability/metrics.ts";

@@ -14,7 +14,7 @@ import {
   NotFoundError,
   type RemoteError,
 } from "../mod.ts";
-import { MAX_ERROR_MESSAGE } from "../engine/sandbox/wire/protocol.ts";
+import { MAX_ERROR_MESSAGE } from "../engine/sandbox/wire/wire_error.ts";
 import { manifest, rejects, testEngine, waitFor } from "./_helpers.ts";
 
 /** Throws whatever `input.kind` names; `whoami` tells which instance serves. */

@@ -18,7 +18,7 @@ import type { AdmittedCall, CallOutcome } from "../call/request.ts";
 import type { Engine } from "../engine.ts";
 import { ownFailure, type Plugin } from "../plugin/plugin.ts";
 import type { RouteSpec } from "../sdk/types.ts";
-import { toWireError } from "../sandbox/wire/protocol.ts";
+import { toWireError } from "../sandbox/wire/wire_error.ts";
 
 /**
  * What a mock method is told about the call it answers.

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { type GuestMessage, toWireError } from "../wire/protocol.ts";
+import type { GuestMessage } from "../wire/protocol.ts";
+import { toWireError } from "../wire/wire_error.ts";
 
 /**
  * Installs the handlers.

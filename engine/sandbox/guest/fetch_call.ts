@@ -6,7 +6,7 @@
  * @module
  */
 import type { GuestMessage, WireError, WireRequest } from "../wire/protocol.ts";
-import { toWireError } from "../wire/protocol.ts";
+import { toWireError } from "../wire/wire_error.ts";
 import type { BundleContext, BundleDefinition } from "../../sdk/types.ts";
 import type { TraceContext } from "../../base/trace_context.ts";
 import type { CallScope } from "./call_scope.ts";

@@ -9,14 +9,14 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import {
-  type GuestMessage,
-  type HostMessage,
-  toWireError,
-  type WireBundleInfo,
-  type WireError,
-  type WireRequest,
+import type {
+  GuestMessage,
+  HostMessage,
+  WireBundleInfo,
+  WireError,
+  WireRequest,
 } from "../wire/protocol.ts";
+import { toWireError } from "../wire/wire_error.ts";
 import type { BundleContext, BundleDefinition, BundleHooks } from "../../sdk/types.ts";
 import {
   collectMethods,

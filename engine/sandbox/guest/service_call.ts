@@ -6,7 +6,7 @@
  * @module
  */
 import type { GuestMessage, HostMessage, WireError } from "../wire/protocol.ts";
-import { toWireError } from "../wire/protocol.ts";
+import { toWireError } from "../wire/wire_error.ts";
 import type { BundleContext } from "../../sdk/types.ts";
 import type { ServiceEntry } from "./bundle_definition.ts";
 import type { CallScope } from "./call_scope.ts";

@@ -7,12 +7,8 @@
  * @module
  */
 import { UnavailableError } from "../../base/errors.ts";
-import {
-  type GuestMessage,
-  type HostMessage,
-  type StorageRequest,
-  toWireError,
-} from "../wire/protocol.ts";
+import type { GuestMessage, HostMessage, StorageRequest } from "../wire/protocol.ts";
+import { toWireError } from "../wire/wire_error.ts";
 import { type AdmittedCall, type CallRequest, nestedCall } from "../../call/request.ts";
 import type { HopMemory } from "./hop_memory.ts";
 import { guestTrace, outboundPublish } from "./outbound.ts";

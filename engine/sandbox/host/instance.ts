@@ -10,19 +10,19 @@
  */
 import { CallTimeoutError, InstanceLostError, UnavailableError } from "../../base/errors.ts";
 import type { BundleFolder } from "../../base/author_terms.ts";
-import {
-  type GuestMessage,
-  type HookName,
-  type HostMessage,
-  type LogLevel,
-  type OutboundReport,
-  parseGuestMessage,
-  type StorageRequest,
-  type WireBundleInfo,
-  type WireMemory,
-  type WireRequest,
-  type WireSettings,
+import type {
+  GuestMessage,
+  HookName,
+  HostMessage,
+  LogLevel,
+  OutboundReport,
+  StorageRequest,
+  WireBundleInfo,
+  WireMemory,
+  WireRequest,
+  WireSettings,
 } from "../wire/protocol.ts";
+import { parseGuestMessage } from "../wire/guest_message.ts";
 import type { IsolationTier } from "../../sdk/types.ts";
 import { type Deadline, type DeadlineScheduler, deadlinesFor } from "../../base/deadlines.ts";
 import { type Clock, every, type Repeating, systemClock } from "../../base/clock.ts";

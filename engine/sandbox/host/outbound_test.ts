@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { AdmittedCall } from "../../call/request.ts";
-import { parseGuestMessage } from "../wire/protocol.ts";
+import { parseGuestMessage } from "../wire/guest_message.ts";
 import { guestTrace, withGuestTrace } from "./outbound.ts";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";

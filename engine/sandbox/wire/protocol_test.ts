@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseGuestMessage } from "./protocol.ts";
+import { parseGuestMessage } from "./guest_message.ts";
 
 Deno.test("parseGuestMessage: a response's text travels only as a whole body", () => {
   const head = { status: 200, headers: [["content-type", "text/plain"]] };

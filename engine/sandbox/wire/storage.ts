@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { isId, type Obj } from "./guards.ts";
 
 /** One part of a KV key, as in `Deno.KvKeyPart`. */
 export type WireKvKeyPart = string | number | bigint | boolean | Uint8Array;
@@ -83,8 +84,6 @@ export interface WireKvEntry {
   versionstamp: string | null;
 }
 
-type Obj = Record<string, unknown>;
-const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const encoder = new TextEncoder();
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseGuestMessage } from "./protocol.ts";
+import { parseGuestMessage } from "./guest_message.ts";
 import { MAX_CACHE_VALUE_BYTES, MAX_KV_KEY_PARTS, MAX_KV_VALUE_BYTES } from "./storage.ts";
 
 const value = (n: number) => new Uint8Array(n);

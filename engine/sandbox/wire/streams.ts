@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { isId, type Obj } from "./guards.ts";
 
 /** Why a stream failed, as it crosses the boundary (a protocol `WireError` fits it). */
 export interface StreamFailure {
@@ -60,9 +61,6 @@ export type StreamHostMessage =
   | { type: "socket-message"; stream: number; data: string | Uint8Array<ArrayBuffer> }
   /** The client's socket closed (or the engine closed it). */
   | { type: "socket-closed"; stream: number; code: number; reason: string };
-
-type Obj = Record<string, unknown>;
-const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /**
  * Validates a guest's stream message (its `type` is one of {@linkcode StreamGuestMessage}'s).

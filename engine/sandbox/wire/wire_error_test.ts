@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { toWireError } from "./protocol.ts";
+import { toWireError } from "./wire_error.ts";
 
 Deno.test("toWireError keeps a bounded list of module frames, whatever the stack holds", () => {
   const error = new Error("boom");
