@@ -74,6 +74,12 @@ function traceOf(msg: { traceparent?: string; tracestate?: string }): TraceConte
  * Starts the runtime on a port. Installs fault reporting first, so even a bundle that throws at
  * import time is reported as such.
  *
+ * This is the runtime's composition root: the state every part shares (calls in flight, the loaded
+ * definition, the bundle's identity) lives in its closure, where bundle code cannot reach it
+ * through a prototype, and the parts are installed in the order the sandbox depends on. The parts
+ * themselves are modules of their own (`fault_report.ts`, `bundle_logger.ts`, `service_call.ts`,
+ * `fetch_call.ts`, the clients).
+ *
  * @param port The tier's transport.
  */
 export function startRuntime(port: GuestPort): void {

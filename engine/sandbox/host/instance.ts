@@ -510,6 +510,41 @@ export class Instance {
     this.#handle(message);
   }
 
+  /** A reply or an HTTP response: settles the request it answers, if it is still pending. */
+  #answer(message: Extract<GuestMessage, { type: "reply" | "response" }>): void {
+    if (this.#pending.get(message.id)?.kind === "ping") return;
+    const pending = this.#take(message.id);
+    if (!pending) return cancelUnclaimed(this.#transport, message);
+    // The deadline timer has a few milliseconds of resolution and waits for the event loop;
+    // an answer that arrived after the deadline is still a timeout, whichever ran first.
+    if (this.#clock.now() >= pending.deadline) {
+      pending.reject(callTimedOut(pending.label, this.#options.bundle));
+      return;
+    }
+    if (message.type === "response") {
+      if (pending.kind !== "fetch") {
+        pending.reject(new TypeError("Bundle answered a call with an HTTP response"));
+      } else if (message.response.stream || message.response.upgrade) {
+        openResponseStream(this.#streams, message.id, message.response, pending);
+      } else pending.resolve(message.response);
+    } else if (message.ok && message.stream !== undefined) {
+      openResultStream(
+        this.#streams,
+        message.id,
+        message.value as Uint8Array<ArrayBuffer>,
+        message.stream,
+        pending,
+      );
+    } else if (message.ok) {
+      pending.resolve(message.value);
+    } else {
+      // A hook's failure (onStart…) is read by the author in status; a call's by its caller.
+      const audience = pending.kind === "hook" ? "author" : "client";
+      const { bundle, folder } = this.#options;
+      pending.reject(remoteError(message.error, audience, bundle, folder, this.ready));
+    }
+  }
+
   #handle(message: GuestMessage): void {
     switch (message.type) {
       case "ready":
@@ -530,40 +565,8 @@ export class Instance {
         return;
       }
       case "reply":
-      case "response": {
-        if (this.#pending.get(message.id)?.kind === "ping") return;
-        const pending = this.#take(message.id);
-        if (!pending) return cancelUnclaimed(this.#transport, message);
-        // The deadline timer has a few milliseconds of resolution and waits for the event loop;
-        // an answer that arrived after the deadline is still a timeout, whichever ran first.
-        if (this.#clock.now() >= pending.deadline) {
-          pending.reject(callTimedOut(pending.label, this.#options.bundle));
-          return;
-        }
-        if (message.type === "response") {
-          if (pending.kind !== "fetch") {
-            pending.reject(new TypeError("Bundle answered a call with an HTTP response"));
-          } else if (message.response.stream || message.response.upgrade) {
-            openResponseStream(this.#streams, message.id, message.response, pending);
-          } else pending.resolve(message.response);
-        } else if (message.ok && message.stream !== undefined) {
-          openResultStream(
-            this.#streams,
-            message.id,
-            message.value as Uint8Array<ArrayBuffer>,
-            message.stream,
-            pending,
-          );
-        } else if (message.ok) {
-          pending.resolve(message.value);
-        } else {
-          // A hook's failure (onStart…) is read by the author in status; a call's by its caller.
-          const audience = pending.kind === "hook" ? "author" : "client";
-          const { bundle, folder } = this.#options;
-          pending.reject(remoteError(message.error, audience, bundle, folder, this.ready));
-        }
-        return;
-      }
+      case "response":
+        return this.#answer(message);
       case "pong": {
         this.#lastPong = this.#clock.now();
         this.memory = message.memory;
