@@ -111,7 +111,7 @@ export function adminApi(app: Hono, engine: Engine, options: AdminOptions): void
   };
 
   app.use("/admin/*", async (c, next) => {
-    if (!(await bearerMatches(c.req.header("authorization") ?? null, options.token()))) {
+    if (!bearerMatches(c.req.header("authorization") ?? null, options.token())) {
       return errorResponse(401, "UNAUTHORIZED", "Missing or wrong bearer token");
     }
     return await next();

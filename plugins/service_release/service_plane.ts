@@ -28,8 +28,9 @@ export interface ServicePlaneOptions {
 }
 
 /** Whether the request's bearer token is one of `tokens` (each compared in constant time). */
-async function mayPublish(header: string | undefined, tokens: string[]): Promise<boolean> {
-  const matches = await Promise.all(tokens.map((t) => bearerMatches(header ?? null, t)));
+function mayPublish(header: string | undefined, tokens: string[]): boolean {
+  // Every token is compared (no early exit), so timing does not tell which one matched.
+  const matches = tokens.map((t) => bearerMatches(header ?? null, t));
   return matches.some(Boolean);
 }
 
@@ -53,7 +54,7 @@ export function servicePlane(app: Hono, engine: Engine, options: ServicePlaneOpt
     "/events/:topic",
     async (c) => {
       const tokens = options.publishTokens?.() ?? [];
-      if (tokens.length > 0 && !(await mayPublish(c.req.header("authorization"), tokens))) {
+      if (tokens.length > 0 && !mayPublish(c.req.header("authorization"), tokens)) {
         return errorResponse(
           401,
           "UNAUTHORIZED",
