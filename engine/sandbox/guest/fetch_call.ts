@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { GuestMessage, WireError, WireRequest } from "../wire/protocol.ts";
+import type { GuestMessage, HostMessage, WireError, WireRequest } from "../wire/protocol.ts";
 import { toWireError } from "../wire/wire_error.ts";
 import type { BundleContext, BundleDefinition } from "../../sdk/types.ts";
 import type { TraceContext } from "../../base/trace_context.ts";
@@ -14,7 +14,7 @@ import { CallRequest } from "./call_request.ts";
 import { MAX_RESPONSE_BYTES, readResponse, responseMessage } from "./fetch_response.ts";
 import type { GuestSockets } from "./guest_socket.ts";
 import type { GuestStreams } from "./guest_streams.ts";
-import type { GuestTrace } from "./trace_context.ts";
+import { type GuestTrace, traceOf } from "./trace_context.ts";
 
 /** Runs work in a call scope whose signal aborts at the deadline or on cancel. */
 export type WithDeadline = <T>(
@@ -44,13 +44,8 @@ export interface FetchCallRuntime {
   sockets: GuestSockets;
 }
 
-/** Serves one `fetch` call: id, the request as data, its deadline and trace context. */
-export type FetchCall = (
-  id: number,
-  wire: WireRequest,
-  deadline: number,
-  traced?: TraceContext,
-) => Promise<void>;
+/** Serves one `fetch` call (its message: id, the request as data, deadline, trace context). */
+export type FetchCall = (msg: Extract<HostMessage, { type: "call" }>) => Promise<void>;
 
 /**
  * A request's headers with the context the bundle runs in: its `traceparent` (the engine's span)
@@ -88,7 +83,9 @@ export function makeFetchCall(runtime: FetchCallRuntime): FetchCall {
     return request;
   }
 
-  return async (id, wire, deadline, traced) => {
+  return async (msg) => {
+    const { id, deadline } = msg;
+    const wire = msg.input as WireRequest;
     const handler = runtime.handler();
     if (!handler) {
       runtime.replyError(id, {
@@ -101,6 +98,8 @@ export function makeFetchCall(runtime: FetchCallRuntime): FetchCall {
     }
     let scope: CallScope | undefined;
     try {
+      // In the try: a realm whose string or regex methods the bundle broke fails this call only.
+      const traced = traceOf(msg);
       const head = await runtime.withDeadline(id, deadline, async (s) => {
         scope = s;
         const request = requestOf(id, wire, s, traced);

@@ -9,13 +9,7 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type {
-  GuestMessage,
-  HostMessage,
-  WireBundleInfo,
-  WireError,
-  WireRequest,
-} from "../wire/protocol.ts";
+import type { GuestMessage, HostMessage, WireBundleInfo, WireError } from "../wire/protocol.ts";
 import { toWireError } from "../wire/wire_error.ts";
 import type { BundleContext, BundleDefinition, BundleHooks } from "../../sdk/types.ts";
 import {
@@ -40,7 +34,7 @@ import { GuestStreams } from "./guest_streams.ts";
 import { trackStringBodies } from "./string_body.ts";
 import { MAX_SEALED_CHARS, sealMessage } from "./clone_check.ts";
 import { GuestSockets } from "./guest_socket.ts";
-import { isTraceparent, isTracestate, type TraceContext } from "../../base/trace_context.ts";
+import type { TraceContext } from "../../base/trace_context.ts";
 
 /** How the runtime talks to the engine; one implementation per isolation tier. */
 export interface GuestPort {
@@ -57,17 +51,6 @@ export interface GuestPort {
   listen(handler: (message: HostMessage) => void): void;
   /** Ends this sandbox after a fatal fault has been reported. */
   exit(code: number): void;
-}
-
-/**
- * The trace context an engine call carries, if any. A plugin or an embedder may have set it, so it
- * is checked here too: a malformed parent would make the bundle's own spans fail to start.
- */
-function traceOf(msg: { traceparent?: string; tracestate?: string }): TraceContext | undefined {
-  if (!isTraceparent(msg.traceparent)) return undefined;
-  return isTracestate(msg.tracestate)
-    ? { traceparent: msg.traceparent, tracestate: msg.tracestate }
-    : { traceparent: msg.traceparent };
 }
 
 /**
@@ -239,10 +222,11 @@ export function startRuntime(port: GuestPort): void {
     // runs while the engine records the release (a start waited about 0.8 ms for it), and it
     // ends in this turn's microtasks, before the first message from the engine is handled.
     // Host message ids start at 1, so id 0 never collides.
-    void withDeadline(0, Date.now() + 1_000, (scope) => {
+    // A failed warm-up only costs the first hook its compile, as in `warm_up.ts`.
+    withDeadline(0, Date.now() + 1_000, (scope) => {
       context(scope);
       return Promise.resolve();
-    });
+    }).catch(() => {});
   }
 
   const call = makeServiceCall({
@@ -292,8 +276,8 @@ export function startRuntime(port: GuestPort): void {
         break;
       case "call":
         if (msg.kind === "fetch") {
-          void fetchRequest(msg.id, msg.input as WireRequest, msg.deadline, traceOf(msg));
-        } else void call(msg, traceOf(msg));
+          void fetchRequest(msg);
+        } else void call(msg);
         break;
       case "hook":
         void hook(msg);

@@ -13,8 +13,7 @@ import type { CallScope } from "./call_scope.ts";
 import type { WithDeadline } from "./fetch_call.ts";
 import { MAX_RESPONSE_BYTES } from "./fetch_response.ts";
 import { encodeResultStream, type GuestStreams, startBody } from "./guest_streams.ts";
-import type { GuestTrace } from "./trace_context.ts";
-import type { TraceContext } from "../../base/trace_context.ts";
+import { type GuestTrace, traceOf } from "./trace_context.ts";
 
 /** What a service call needs of the runtime. */
 export interface ServiceCallRuntime {
@@ -36,11 +35,8 @@ export interface ServiceCallRuntime {
   streams: GuestStreams;
 }
 
-/** Serves one service call, with the trace context it carries. */
-export type ServiceCall = (
-  msg: Extract<HostMessage, { type: "call" }>,
-  traced: TraceContext | undefined,
-) => Promise<void>;
+/** Serves one service call. */
+export type ServiceCall = (msg: Extract<HostMessage, { type: "call" }>) => Promise<void>;
 
 /**
  * Makes the runtime's service call handler.
@@ -64,7 +60,7 @@ export function makeServiceCall(runtime: ServiceCallRuntime): ServiceCall {
     } else runtime.post({ type: "stream-end", stream: id });
   }
 
-  return async (msg, traced) => {
+  return async (msg) => {
     const entry = services.get(msg.service);
     const method = entry?.methods.get(msg.method);
     if (!entry || !method) {
@@ -79,6 +75,8 @@ export function makeServiceCall(runtime: ServiceCallRuntime): ServiceCall {
       return;
     }
     try {
+      // In the try: a realm whose string or regex methods the bundle broke fails this call only.
+      const traced = traceOf(msg);
       const value = await runtime.withDeadline(msg.id, msg.deadline, async (scope) => {
         const ctx = runtime.context(scope);
         return await trace.run(traced, () => method.call(entry.target, msg.input, ctx));

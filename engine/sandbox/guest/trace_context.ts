@@ -26,6 +26,7 @@ import {
   flagsOf,
   formatTraceparent,
   isTraceparent,
+  isTracestate,
   parseTracestate,
   RANDOM,
   SAMPLED,
@@ -313,4 +314,20 @@ export function captureTraceContext(callTrace: () => TraceContext | undefined): 
       });
     },
   };
+}
+
+/**
+ * The trace context an engine call carries, if any. A plugin or an embedder may have set it, so it
+ * is checked here too: a malformed parent would make the bundle's own spans fail to start.
+ *
+ * @param msg A `call` message's trace fields.
+ * @returns The context, or `undefined` when there is none or it is malformed.
+ */
+export function traceOf(
+  msg: { traceparent?: string; tracestate?: string },
+): TraceContext | undefined {
+  if (!isTraceparent(msg.traceparent)) return undefined;
+  return isTracestate(msg.tracestate)
+    ? { traceparent: msg.traceparent, tracestate: msg.tracestate }
+    : { traceparent: msg.traceparent };
 }
