@@ -5,41 +5,21 @@
  *
  * @module
  */
-import type { GuestMessage, HostMessage, WireError, WireRequest } from "../wire/protocol.ts";
+import type { HostMessage, WireRequest } from "../wire/protocol.ts";
 import { toWireError } from "../wire/wire_error.ts";
-import type { BundleContext, BundleDefinition } from "../../sdk/types.ts";
+import type { BundleDefinition } from "../../sdk/types.ts";
 import type { TraceContext } from "../../base/trace_context.ts";
+import type { CallRuntime } from "./call_runtime.ts";
 import type { CallScope } from "./call_scope.ts";
 import { CallRequest } from "./call_request.ts";
 import { MAX_RESPONSE_BYTES, readResponse, responseMessage } from "./fetch_response.ts";
 import type { GuestSockets } from "./guest_socket.ts";
-import type { GuestStreams } from "./guest_streams.ts";
-import { type GuestTrace, traceOf } from "./trace_context.ts";
+import { traceOf } from "./trace_context.ts";
 
-/** Runs work in a call scope whose signal aborts at the deadline or on cancel. */
-export type WithDeadline = <T>(
-  id: number,
-  deadline: number,
-  work: (scope: CallScope) => Promise<T>,
-  traced?: TraceContext,
-) => Promise<T>;
-
-/** What a fetch call needs of the runtime. */
-export interface FetchCallRuntime {
+/** What a fetch call needs of the runtime besides what every call does. */
+export interface FetchCallRuntime extends CallRuntime {
   /** The loaded bundle's fetch handler, if it has one. */
   handler(): BundleDefinition["fetch"];
-  /** Sends a message to the engine. */
-  post(message: GuestMessage, transfer?: Transferable[]): void;
-  /** Answers a call with an error. */
-  replyError(id: number, error: WireError): void;
-  /** Runs the call in its scope. */
-  withDeadline: WithDeadline;
-  /** The `ctx` of a call. */
-  context(scope: CallScope): BundleContext;
-  /** The bundle's trace context operations. */
-  trace: GuestTrace;
-  /** Body streams of requests and responses. */
-  streams: GuestStreams;
   /** WebSockets of upgraded requests. */
   sockets: GuestSockets;
 }

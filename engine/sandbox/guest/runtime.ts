@@ -23,6 +23,7 @@ import { makeBroker } from "./broker_client.ts";
 import { CallScope } from "./call_scope.ts";
 import { makeEvents } from "./events_client.ts";
 import { installFaultReport } from "./fault_report.ts";
+import type { CallRuntime } from "./call_runtime.ts";
 import { makeFetchCall } from "./fetch_call.ts";
 import { makeServiceCall } from "./service_call.ts";
 import { makeSettings } from "./settings_client.ts";
@@ -229,27 +230,9 @@ export function startRuntime(port: GuestPort): void {
     }).catch(() => {});
   }
 
-  const call = makeServiceCall({
-    services,
-    post,
-    replyValue,
-    replyError,
-    withDeadline,
-    context,
-    trace,
-    streams,
-  });
-
-  const fetchRequest = makeFetchCall({
-    handler: () => definition.fetch,
-    post,
-    replyError,
-    withDeadline,
-    context,
-    trace,
-    streams,
-    sockets,
-  });
+  const calls: CallRuntime = { post, replyError, withDeadline, context, trace, streams };
+  const call = makeServiceCall({ ...calls, services, replyValue });
+  const fetchRequest = makeFetchCall({ ...calls, handler: () => definition.fetch, sockets });
 
   async function hook(msg: Extract<HostMessage, { type: "hook" }>): Promise<void> {
     if (msg.instanceId !== undefined && info) {

@@ -5,34 +5,20 @@
  *
  * @module
  */
-import type { GuestMessage, HostMessage, WireError } from "../wire/protocol.ts";
+import type { HostMessage } from "../wire/protocol.ts";
 import { toWireError } from "../wire/wire_error.ts";
-import type { BundleContext } from "../../sdk/types.ts";
 import type { ServiceEntry } from "./bundle_definition.ts";
-import type { CallScope } from "./call_scope.ts";
-import type { WithDeadline } from "./fetch_call.ts";
+import type { CallRuntime } from "./call_runtime.ts";
 import { MAX_RESPONSE_BYTES } from "./fetch_response.ts";
-import { encodeResultStream, type GuestStreams, startBody } from "./guest_streams.ts";
-import { type GuestTrace, traceOf } from "./trace_context.ts";
+import { encodeResultStream, startBody } from "./guest_streams.ts";
+import { traceOf } from "./trace_context.ts";
 
-/** What a service call needs of the runtime. */
-export interface ServiceCallRuntime {
+/** What a service call needs of the runtime besides what every call does. */
+export interface ServiceCallRuntime extends CallRuntime {
   /** The loaded bundle's services by name. */
   services: ReadonlyMap<string, ServiceEntry>;
-  /** Sends a message to the engine. */
-  post(message: GuestMessage, transfer?: Transferable[]): void;
   /** Answers a call with a value. */
   replyValue(id: number, value: unknown): void;
-  /** Answers a call with an error. */
-  replyError(id: number, error: WireError): void;
-  /** Runs the call in its scope. */
-  withDeadline: WithDeadline;
-  /** The `ctx` of a call. */
-  context(scope: CallScope): BundleContext;
-  /** The bundle's trace context operations. */
-  trace: GuestTrace;
-  /** Body streams of results. */
-  streams: GuestStreams;
 }
 
 /** Serves one service call. */
