@@ -36,7 +36,7 @@ export {
   type FetchBundleOptions,
 } from "./engine/engine.ts";
 export type { ForwardTarget, HeaderListEdit } from "./engine/edge/http.ts";
-export type { Exposed, InstanceStatus, RevisionStatus } from "./engine/core/revision.ts";
+export type { Exposed, InstanceStatus, RevisionStatus } from "./engine/core/revision_status.ts";
 export type {
   BundleRouting,
   InstallOptions,

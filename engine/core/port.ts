@@ -7,7 +7,7 @@
  */
 import type { LifecycleState } from "../sdk/types.ts";
 import type { OutcomeStats } from "./outcomes.ts";
-import type { Exposed, RevisionStatus } from "./revision.ts";
+import type { Exposed, RevisionStatus } from "./revision_status.ts";
 
 /**
  * How one bundle is routed now: which version serves, the split, and each version's state.

@@ -7,7 +7,7 @@
  * @module
  */
 import { BundlehostError } from "../base/errors.ts";
-import type { Exposed, RevisionStatus } from "../core/revision.ts";
+import type { Exposed, RevisionStatus } from "../core/revision_status.ts";
 import type { ReleaseRecord } from "../store/store.ts";
 import { hashFiles } from "./files.ts";
 import { placeReleaseFolder } from "./placed_folder.ts";

@@ -15,7 +15,8 @@ import type { BundleRouting, InstallOptions, RuntimePort } from "../core/port.ts
 import { BreakerEvent, type LifecycleEvent } from "../core/lifecycle.ts";
 import type { EngineEvents } from "./engine_events.ts";
 import type { OutcomeStats } from "../core/outcomes.ts";
-import { Revision, type RevisionStatus, type RuntimeSettings } from "../core/revision.ts";
+import { Revision, type RuntimeSettings } from "../core/revision.ts";
+import type { RevisionStatus } from "../core/revision_status.ts";
 import { Broker } from "../broker/broker.ts";
 import type { BundleEntry } from "../broker/router.ts";
 import type { RulesDocument } from "../broker/rules.ts";

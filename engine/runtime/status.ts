@@ -5,7 +5,7 @@
  */
 import type { GovernanceStatus } from "../broker/broker.ts";
 import type { BundleEntry } from "../broker/router.ts";
-import type { RevisionStatus } from "../core/revision.ts";
+import type { RevisionStatus } from "../core/revision_status.ts";
 
 /**
  * Status of one bundle id: its revisions and which serves traffic.

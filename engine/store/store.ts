@@ -11,7 +11,7 @@
  * @module
  */
 import { BundlehostError } from "../base/errors.ts";
-import type { Exposed } from "../core/revision.ts";
+import type { Exposed } from "../core/revision_status.ts";
 import type { CanaryState } from "./canary_state.ts";
 import { type EventStore, MemoryEventStore } from "./event_store.ts";
 import { EVENTS_ROOT, KvEventStore } from "./kv_event_store.ts";
