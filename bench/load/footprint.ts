@@ -2,8 +2,10 @@
  * Cold start and idle memory, for Bundlehost (per tier) and workerd, with bare Deno as reference.
  *
  * - Bundlehost cold start: `POST /admin/releases` of a new version of a bundle → first successful
- *   `/rpc` reply routed to it (vetting with `deno info`, or its cached verdict when the modules are
- *   unchanged, copy, registry commit, sandbox start); the engine's own spawn-to-ready time
+ *   `/rpc` reply routed to it (vetting with `deno info`, copy, registry commit, sandbox start); each
+ *   version's module differs from the last, as a new version's code does, so vetting runs every
+ *   time; a last set releases unchanged code, whose cached verdict skips `deno info`. The engine's
+ *   own spawn-to-ready time
  *   (`bundlehost_instance_start_duration_seconds`) beside. The hello bundle asks for no permission,
  *   so in the worker tier it is handed a pre-spawned worker and that time runs from the hand-out to
  *   ready; the engine's reserve fills after the first answered request, so the first sample of a
@@ -45,6 +47,12 @@ export interface ColdStart {
    * engine's reserve of spare workers has refilled: one release at a time, as an operator makes it.
    */
   spacedReplyMs?: number[];
+  /**
+   * Bundlehost: the same as `spacedReplyMs`, but each new version's files other than `bundle.json`
+   * are those of the version before, so the cached vetting verdict is used and `deno info` does not
+   * run.
+   */
+  sameCodeReplyMs?: number[];
   /** The engine's own spawn-to-ready time per sample (Bundlehost only). */
   instanceStartMs?: number[];
 }
@@ -88,9 +96,20 @@ export interface IdleMemory {
   pssPerUnit: number;
 }
 
-async function copyBundle(dir: string, id: string, version: string): Promise<string> {
+/**
+ * Writes a copy of the hello bundle as `id@version`. With `stamp`, the module ends with a comment
+ * naming the version, so its content (and the vetting cache's key) is new, as a new version's code
+ * is; without it, the module is the hello bundle's byte for byte.
+ */
+async function copyBundle(
+  dir: string,
+  id: string,
+  version: string,
+  stamp = true,
+): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.copyFile(`${HELLO_BUNDLE}/mod.ts`, `${dir}/mod.ts`);
+  const source = await Deno.readTextFile(`${HELLO_BUNDLE}/mod.ts`);
+  await Deno.writeTextFile(`${dir}/mod.ts`, stamp ? `${source}// ${id}@${version}\n` : source);
   const manifest = JSON.parse(await Deno.readTextFile(`${HELLO_BUNDLE}/bundle.json`));
   await Deno.writeTextFile(`${dir}/bundle.json`, JSON.stringify({ ...manifest, id, version }));
   return dir;
@@ -125,7 +144,8 @@ export const RELEASE_SPACING_MS = 250;
 /**
  * Releases `count` new versions of a fresh bundle one after another and times each release → first
  * reply routed to the new version; then `count` more, each after {@linkcode RELEASE_SPACING_MS} of
- * quiet.
+ * quiet; then `count` more spaced ones whose code is unchanged (vetting cached). Every other
+ * version's module is new.
  *
  * @param server A running engine.
  * @param dir Folder (readable by the engine) for the bundle copies.
@@ -138,16 +158,32 @@ export async function bundlehostColdStart(
   dir: string,
   count: number,
 ): Promise<ColdStart> {
-  const result: Required<ColdStart> = { firstReplyMs: [], instanceStartMs: [], spacedReplyMs: [] };
-  for (const spaced of [false, true]) {
+  const result: Required<ColdStart> = {
+    firstReplyMs: [],
+    instanceStartMs: [],
+    spacedReplyMs: [],
+    sameCodeReplyMs: [],
+  };
+  const sets = [
+    { minor: 0, spaced: false, samples: result.firstReplyMs },
+    { minor: 1, spaced: true, samples: result.spacedReplyMs },
+    { minor: 2, spaced: true, samples: result.sameCodeReplyMs, sameCode: true },
+  ];
+  for (const { minor, spaced, samples, sameCode } of sets) {
+    if (sameCode) {
+      // Its first release vets the unchanged module once; the samples follow.
+      await server.release(
+        await copyBundle(`${dir}/cold-1.${minor}.0`, "cold-start", `1.${minor}.0`, false),
+      );
+    }
     for (let i = 1; i <= count; i++) {
-      const version = `1.${spaced ? 1 : 0}.${i}`;
-      const folder = await copyBundle(`${dir}/cold-${version}`, "cold-start", version);
+      const version = `1.${minor}.${i}`;
+      const folder = await copyBundle(`${dir}/cold-${version}`, "cold-start", version, !sameCode);
       if (spaced) await new Promise((resolve) => setTimeout(resolve, RELEASE_SPACING_MS));
       const started = performance.now();
       await server.release(folder);
       const headers = await probe(`${server.url}${PATHS.rpc}`, RPC, { "x-route-id": "cold-start" });
-      (spaced ? result.spacedReplyMs : result.firstReplyMs).push(performance.now() - started);
+      samples.push(performance.now() - started);
       const served = headers.get("x-bundle");
       if (served !== `cold-start@${version}`) throw new Error(`Reply came from ${served}`);
       if (!spaced) {

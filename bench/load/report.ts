@@ -160,6 +160,10 @@ export function coldCells(cold: ColdStarts): string[][] {
       `Bundlehost ${tier} tier: the same, ${RELEASE_SPACING_MS} ms of quiet before each release`,
       c?.spacedReplyMs,
     );
+    add(
+      `Bundlehost ${tier} tier: the same, spaced, code unchanged (vetting verdict cached)`,
+      c?.sameCodeReplyMs,
+    );
     add(`Bundlehost ${tier} tier: sandbox spawn → ready (engine's own timer)`, c?.instanceStartMs);
   }
   add("workerd: process spawn → first reply", cold.workerd?.firstReplyMs);
