@@ -197,3 +197,26 @@ Deno.test("An engine keeps at most its cap of accepted graphs on disk, the newes
     assert.deepEqual(stored.sort(), keys.slice(3).map((k) => `${k}.json`).sort());
   });
 });
+
+Deno.test("A restarted engine counts the graphs already on disk against its cap", async () => {
+  await withRoot(async (root) => {
+    const dir = `${root}/vet`;
+    const keys: string[] = [];
+    const release = async (cache: VetCache, i: number) => {
+      const folder = await writeBundle(root, { id: `r${i}`, version: "1.0.0" }, {
+        ...FILES,
+        "lib/two.ts": `export const two = ${i};\n`,
+      });
+      await vetBundle(folder, "./mod.ts", { cache });
+      keys.push(await vetKey(folder, { entry: "./mod.ts", imports: [], denoCommand: "deno" }));
+      await new Promise((resolve) => setTimeout(resolve, 20)); // distinct modification times
+    };
+    const before = new VetCache(16, dir, 3);
+    for (let i = 0; i < 3; i++) await release(before, i);
+    // A new cache over the same folder, as after a restart: the three files count.
+    const after = new VetCache(16, dir, 3);
+    for (let i = 3; i < 5; i++) await release(after, i);
+    const stored = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.deepEqual(stored, keys.slice(2).map((k) => `${k}.json`).sort());
+  });
+});
