@@ -207,7 +207,7 @@ export type { StorageUsage } from "./engine/storage/storage.ts";
 export type { KvUsage } from "./engine/storage/kv_namespace.ts";
 export type { CacheUsage } from "./engine/storage/memory_cache.ts";
 export type { BreakerState } from "./engine/broker/breaker.ts";
-export type { GovernanceStatus } from "./engine/broker/broker.ts";
+export type { GovernanceStatus } from "./engine/broker/governance_table.ts";
 export type { BundleRule, RulesDocument, ServiceRule } from "./engine/broker/rules.ts";
 export type { WindowSnapshot } from "./engine/broker/window.ts";
 export type { OutcomeMark, OutcomeStats, OutcomeWindow } from "./engine/core/outcomes.ts";

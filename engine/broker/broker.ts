@@ -4,6 +4,8 @@
  * own deadline, and degrades to the `degradeTo` bundle (or a mock) on not-found, timeout, error or
  * an open circuit.
  *
+ * Breakers and throttles are kept in its {@linkcode GovernanceTable} (`governance_table.ts`).
+ *
  * Degradation follows `degradeTo` links, never visiting a bundle twice (no cycles), at most
  * {@linkcode MAX_DEGRADE_DEPTH} links deep; the reply names the first reason in `degraded`.
  *
@@ -13,10 +15,10 @@ import { closestName } from "../base/author_terms.ts";
 import semver from "semver";
 import { BundleCallError, BundlehostError, NotFoundError } from "../base/errors.ts";
 import { type Clock, systemClock } from "../base/clock.ts";
-import type { ManifestGovernance } from "../manifest/manifest.ts";
 import type { AdmittedCall, CallOutcome } from "../call/request.ts";
 import type { Revision } from "../core/revision.ts";
-import { type BreakerRule, type BreakerState, CircuitBreaker, type Permit } from "./breaker.ts";
+import type { BreakerState, Permit } from "./breaker.ts";
+import { type Governance, type GovernanceStatus, GovernanceTable } from "./governance_table.ts";
 import {
   type BundleEntry,
   currentRevision,
@@ -27,15 +29,12 @@ import {
   servingRevision,
 } from "./router.ts";
 import {
-  type BundleRule,
   type CompiledRoute,
   type CompiledRules,
   compileRoute,
   compileRules,
   type RulesDocument,
 } from "./rules.ts";
-import { ConcurrencyLimiter, QpsLimiter } from "./throttle.ts";
-import type { WindowSnapshot } from "./window.ts";
 
 /** Longest chain of `degradeTo` links followed for one call. */
 export const MAX_DEGRADE_DEPTH = 4;
@@ -71,33 +70,6 @@ export interface BrokerHost {
   clock?: Clock;
 }
 
-/**
- * Governance status of one bundle.
- *
- * @example Current load of a bundle
- * ```ts
- * import { createEngine, type GovernanceStatus } from "@bundlehost/sdk";
- *
- * await using engine = await createEngine();
- * const governance: GovernanceStatus | undefined = engine.bundle("hello").governance;
- * console.log(governance?.qps, governance?.concurrency?.active, governance?.concurrency?.max);
- * ```
- */
-export interface GovernanceStatus {
-  /** Breaker state and window counters, when the bundle has a breaker. */
-  breaker?: { state: BreakerState; window: WindowSnapshot };
-  /** Calls in flight under the concurrency limit, when there is one. */
-  concurrency?: { active: number; max: number };
-  /** QPS limit, when there is one. */
-  qps?: number;
-}
-
-interface Limits {
-  key: string;
-  qps?: QpsLimiter;
-  concurrency?: ConcurrencyLimiter;
-}
-
 interface CallState {
   request: AdmittedCall;
   service: string;
@@ -111,7 +83,6 @@ interface CallState {
 
 const FAILURE_CODES = new Set(["TIMEOUT", "BUNDLE_ERROR", "BUNDLE_CRASHED", "UNAVAILABLE"]);
 const NORMAL: Permit = { probe: false };
-const noRelease = (): void => {};
 
 function reasonFor(error: unknown): DegradeReason | undefined {
   if (!(error instanceof BundlehostError)) return undefined;
@@ -141,19 +112,6 @@ function hopLimitOf(error: unknown): BundlehostError | undefined {
   return new BundlehostError("HOP_LIMIT", error.remote.message, { cause: error });
 }
 
-function breakerRule(g: ManifestGovernance): BreakerRule {
-  const strategy = g.strategy ?? "errorRatio";
-  return {
-    strategy,
-    maxRtMs: g.maxRtMs ?? 1000,
-    threshold: g.threshold ?? (strategy === "errorCount" ? 5 : 0.5),
-    minRequestAmount: g.minRequestAmount ?? 5,
-    statIntervalMs: g.statIntervalMs ?? 1000,
-    retryTimeoutMs: g.retryTimeoutMs ?? 5000,
-    probeNum: g.probeNum ?? 1,
-  };
-}
-
 /** The call one attempt makes: the request, for the service without its range, by the attempt's deadline. */
 function attemptCall(state: CallState, deadline: number): AdmittedCall {
   const { request } = state;
@@ -166,9 +124,7 @@ export class Broker {
   readonly #host: BrokerHost;
   readonly #clock: Clock;
   #rules: CompiledRules = { document: { bundles: {}, services: {} }, routes: new Map() };
-  readonly #breakers = new Map<string, { key: string; breaker: CircuitBreaker }>();
-  readonly #bundleLimits = new Map<string, Limits>();
-  readonly #serviceLimits = new Map<string, Limits>();
+  readonly #table: GovernanceTable;
 
   /**
    * Creates a broker with no rules.
@@ -178,6 +134,14 @@ export class Broker {
   constructor(host: BrokerHost) {
     this.#host = host;
     this.#clock = host.clock ?? systemClock;
+    this.#table = new GovernanceTable({
+      clock: this.#clock,
+      onBreakerChange: (bundle, from, to) => host.onBreakerChange(bundle, from, to),
+      forced: (bundle) => {
+        const mode = this.#rules.document.bundles[bundle]?.breaker;
+        return mode === "forceOpen" || mode === "forceClosed" ? mode : undefined;
+      },
+    });
   }
 
   /** The current rules document. */
@@ -196,18 +160,19 @@ export class Broker {
     const compiled = compileRules(raw);
     this.#rules = compiled;
     // Apply breaker overrides to breakers that exist; new ones pick them up when created.
-    for (const [id, entry] of this.#breakers) this.#applyOverride(id, entry.breaker);
+    this.#table.applyOverrides();
     // A bundle forced open or closed gets its breaker now, so status and events show the forced
     // state at once rather than at the bundle's next call.
     for (const [id, rule] of Object.entries(compiled.document.bundles)) {
       if (
-        this.#breakers.has(id) || (rule.breaker !== "forceOpen" && rule.breaker !== "forceClosed")
+        this.#table.hasBreaker(id) ||
+        (rule.breaker !== "forceOpen" && rule.breaker !== "forceClosed")
       ) {
         continue;
       }
       const entry = this.#host.entry(id);
       const revision = entry && currentRevision(entry);
-      if (revision) this.#breaker(revision, this.governance(revision));
+      if (revision) this.#table.breaker(revision.id, this.governance(revision));
     }
     return this.rules;
   }
@@ -218,7 +183,7 @@ export class Broker {
    * @param revision The bundle revision.
    * @returns The merged settings.
    */
-  governance(revision: Revision): ManifestGovernance & Pick<BundleRule, "breaker"> {
+  governance(revision: Revision): Governance {
     const rule = this.#rules.document.bundles[revision.id] ?? {};
     const { degradeTo: _ignored, ...settings } = rule;
     return { ...revision.manifest.governance, ...settings };
@@ -238,15 +203,7 @@ export class Broker {
    * @returns Breaker and limiter figures.
    */
   status(id: string): GovernanceStatus {
-    const out: GovernanceStatus = {};
-    const breaker = this.#breakers.get(id)?.breaker;
-    if (breaker) out.breaker = { state: breaker.state, window: breaker.snapshot() };
-    const limits = this.#bundleLimits.get(id);
-    if (limits?.concurrency) {
-      out.concurrency = { active: limits.concurrency.active, max: limits.concurrency.max };
-    }
-    if (limits?.qps) out.qps = limits.qps.qps;
-    return out;
+    return this.#table.status(id);
   }
 
   /**
@@ -280,13 +237,7 @@ export class Broker {
     const mock = route?.mock ?? serviceRule?.mock;
     if (mock) state.mock = mock;
 
-    const acquired = this.#acquire(
-      this.#serviceLimits,
-      service,
-      `service ${service}`,
-      serviceRule ?? {},
-      state.deadline,
-    );
+    const acquired = this.#table.serviceSlot(service, serviceRule ?? {}, state.deadline);
     const release = typeof acquired === "function" ? acquired : await acquired;
     try {
       if (state.mock === "force") return await this.#mockCall(state, "mock");
@@ -349,15 +300,9 @@ export class Broker {
     ) {
       return await this.#degrade(state, revision, "weighted", undefined);
     }
-    const acquired = this.#acquire(
-      this.#bundleLimits,
-      revision.id,
-      `bundle ${revision.id}`,
-      gov,
-      state.deadline,
-    );
+    const acquired = this.#table.bundleSlot(revision.id, gov, state.deadline);
     const release = typeof acquired === "function" ? acquired : await acquired;
-    const breaker = this.#breaker(revision, gov);
+    const breaker = this.#table.breaker(revision.id, gov);
     const permit = breaker ? breaker.tryPass() : NORMAL;
     if (!permit) {
       release();
@@ -458,87 +403,5 @@ export class Broker {
       if (!best || revision.manifest.ranking > best.manifest.ranking) best = revision;
     }
     return best;
-  }
-
-  #breaker(
-    revision: Revision,
-    gov: ManifestGovernance & Pick<BundleRule, "breaker">,
-  ): CircuitBreaker | undefined {
-    const forced = gov.breaker === "forceOpen" || gov.breaker === "forceClosed";
-    if (!gov.strategy && !forced) {
-      this.#breakers.delete(revision.id);
-      return undefined;
-    }
-    const rule = breakerRule(gov);
-    const key = JSON.stringify(rule);
-    let entry = this.#breakers.get(revision.id);
-    if (!entry || entry.key !== key) {
-      const id = revision.id;
-      entry = {
-        key,
-        breaker: new CircuitBreaker(
-          rule,
-          (from, to) => this.#host.onBreakerChange(id, from, to),
-          this.#clock,
-        ),
-      };
-      this.#breakers.set(id, entry);
-    }
-    this.#applyOverride(revision.id, entry.breaker);
-    return entry.breaker;
-  }
-
-  #applyOverride(id: string, breaker: CircuitBreaker): void {
-    const mode = this.#rules.document.bundles[id]?.breaker;
-    const wanted = mode === "forceOpen"
-      ? "FORCED_OPEN"
-      : mode === "forceClosed"
-      ? "FORCED_CLOSED"
-      : undefined;
-    const current = breaker.state === "FORCED_OPEN" || breaker.state === "FORCED_CLOSED"
-      ? breaker.state
-      : undefined;
-    if (wanted !== current) breaker.force(wanted);
-  }
-
-  /**
-   * Takes a slot under the throttling settings: at once (no promise, no extra turn of the event
-   * loop) when there are none, the common case on the hot path.
-   */
-  #acquire(
-    table: Map<string, Limits>,
-    key: string,
-    label: string,
-    settings: { qps?: number; maxConcurrency?: number; maxQueueingTimeMs?: number },
-    deadline: number,
-  ): (() => void) | Promise<() => void> {
-    if (settings.qps === undefined && settings.maxConcurrency === undefined) {
-      if (table.size > 0) table.delete(key);
-      return noRelease;
-    }
-    const configKey = `${settings.qps}|${settings.maxConcurrency}|${settings.maxQueueingTimeMs}`;
-    let limits = table.get(key);
-    if (!limits || limits.key !== configKey) {
-      const queue = settings.maxQueueingTimeMs ?? 0;
-      limits = { key: configKey };
-      if (settings.qps !== undefined) {
-        limits.qps = new QpsLimiter(label, settings.qps, queue, this.#clock);
-      }
-      if (settings.maxConcurrency !== undefined) {
-        limits.concurrency = new ConcurrencyLimiter(
-          label,
-          settings.maxConcurrency,
-          queue,
-          this.#clock,
-        );
-      }
-      table.set(key, limits);
-    }
-    return this.#limited(limits, deadline);
-  }
-
-  async #limited(limits: Limits, deadline: number): Promise<() => void> {
-    if (limits.qps) await limits.qps.acquire(deadline);
-    return limits.concurrency ? await limits.concurrency.acquire(deadline) : noRelease;
   }
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { GovernanceStatus } from "../broker/broker.ts";
+import type { GovernanceStatus } from "../broker/governance_table.ts";
 import type { BundleEntry } from "../broker/router.ts";
 import type { RevisionStatus } from "../core/revision_status.ts";
 
