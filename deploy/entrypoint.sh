@@ -21,7 +21,7 @@ if [ -n "${BUNDLEHOST_CLUSTER:-}" ]; then
   done
 fi
 
-exec ${DENO:-deno} run --no-prompt --v8-flags=--enable-experimental-regexp-engine \
+exec ${DENO:-deno} run --no-prompt --v8-flags=--enable-experimental-regexp-engine,--max-semi-space-size=16 \
   --allow-read=. --allow-write=.bundlehost "--allow-net=${net}" \
   --allow-env=PORT,HOST,BUNDLEHOST_ADMIN_TOKEN,BUNDLEHOST_PUBLISH_TOKEN,BUNDLEHOST_DATA_DIR,BUNDLEHOST_CEILING,BUNDLEHOST_LOG_FORMAT,BUNDLEHOST_SECRETS_KEY,BUNDLEHOST_SECRETS_KEY_PREVIOUS,BUNDLEHOST_CLUSTER,TZ,DENO_DIR,OTEL_* \
   --allow-run=deno --allow-sys=setPriority main.ts "$@"
