@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Density, measureDensity } from "./density.ts";
+import { type Density, DENSITY_SETTLE_MS, measureDensity } from "./density.ts";
 import { withProcessGroup } from "./procs.ts";
 import { median } from "./stats.ts";
 
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       count,
       firstCalls: 50,
       restarts: 2,
-      settleMs: 2_000,
+      settleMs: DENSITY_SETTLE_MS,
       log: console.log,
     });
     const { textTable } = await import("./report.ts");

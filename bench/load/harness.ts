@@ -22,7 +22,7 @@
 import { parseArgs } from "node:util";
 import { ENGINE_VERSION } from "../../engine/base/version.ts";
 import { type ColdStarts, type IdleMemories, measureFootprint } from "./footprint.ts";
-import { type Density, measureDensity, routeDecisionRatio } from "./density.ts";
+import { type Density, DENSITY_SETTLE_MS, measureDensity, routeDecisionRatio } from "./density.ts";
 import { DENSITY_HEAD, densityCells } from "./density_report.ts";
 import {
   type LoadGenerator,
@@ -209,7 +209,7 @@ async function run(
       count: s.densityBundles,
       firstCalls: s.quick ? 20 : 50,
       restarts: s.quick ? 1 : 2,
-      settleMs: s.settleMs,
+      settleMs: s.quick ? s.settleMs : DENSITY_SETTLE_MS,
       log,
     });
   } catch (error) {
