@@ -25,7 +25,8 @@ import type {
 import { parseGuestMessage } from "../wire/guest_message.ts";
 import type { IsolationTier } from "../../sdk/types.ts";
 import { type Deadline, type DeadlineScheduler, deadlinesFor } from "../../base/deadlines.ts";
-import { type Clock, every, type Repeating, systemClock } from "../../base/clock.ts";
+import { type Clock, systemClock } from "../../base/clock.ts";
+import { Liveness } from "./liveness.ts";
 import { HopMemory } from "./hop_memory.ts";
 import { type HostRequest, StreamTable } from "./stream_table.ts";
 import { withGuestTrace } from "./outbound.ts";
@@ -148,8 +149,7 @@ export class Instance {
   #nextId = 1;
   readonly #clock: Clock;
   readonly #deadlines: DeadlineScheduler;
-  #heartbeat?: Repeating;
-  #lastPong: number;
+  readonly #liveness: Liveness;
   #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
   /** Hops and trace of the deepest recent call: what a request made outside any call inherits. */
   readonly #hops: HopMemory;
@@ -173,7 +173,7 @@ export class Instance {
     this.#clock = options.clock ?? systemClock;
     this.#deadlines = deadlinesFor(this.#clock);
     this.#hops = new HopMemory(this.#clock);
-    this.createdAt = this.#lastPong = this.#clock.now();
+    this.createdAt = this.#clock.now();
     this.#transport = factory({
       receive: (raw) => this.#receive(raw),
       closed: (reason) => this.kill(reason),
@@ -184,6 +184,19 @@ export class Instance {
       },
       // The message being sent is pending already: busy means others are too.
       busy: () => this.#pending.size > 1,
+    });
+    this.#liveness = new Liveness(this.#clock, {
+      ping: (timeoutMs) => this.ping(timeoutMs),
+      dead: () => this.state === "dead",
+      unresponsive: (reason) => {
+        this.unresponsive = true;
+        this.kill(reason);
+      },
+    }, {
+      heartbeatMs: options.heartbeatMs,
+      unresponsiveMs: options.unresponsiveMs,
+      probeMs: options.probeMs,
+      tierProbeMs: this.#transport.probeMs,
     });
     this.#streams = new StreamTable({
       send: (message, transfer) => this.#transport.send(message, transfer),
@@ -388,19 +401,7 @@ export class Instance {
 
   /** Starts periodic heartbeats; an instance that misses them for `unresponsiveMs` is killed. */
   startHeartbeat(): void {
-    const period = this.#options.heartbeatMs ?? 2000;
-    const limit = this.#options.unresponsiveMs ?? 5000;
-    this.#lastPong = this.#clock.now();
-    this.#heartbeat?.stop();
-    this.#heartbeat = every(this.#clock, period, () => {
-      if (this.state === "dead") return;
-      if (this.#clock.now() - this.#lastPong > limit) {
-        this.unresponsive = true;
-        this.kill(`unresponsive: no heartbeat reply for ${limit} ms`);
-        return;
-      }
-      this.ping(limit).catch(() => {});
-    });
+    this.#liveness.start();
   }
 
   /**
@@ -412,7 +413,7 @@ export class Instance {
     if (this.state === "dead") return;
     this.state = "dead";
     this.exitReason = reason;
-    this.#heartbeat?.stop();
+    this.#liveness.stop();
     const label = `${this.#options.bundle.id}@${this.#options.bundle.version} instance ${this.id}`;
     const error = new InstanceLostError(`Bundle ${label} died: ${reason}`);
     this.#startWaiter?.reject(error);
@@ -489,14 +490,7 @@ export class Instance {
       // The instance is going away anyway.
     }
     // A timed-out call may mean a busy loop: the instance must prove it is alive, or be evicted.
-    const probeMs = Math.min(this.#options.probeMs ?? 1000, this.#transport.probeMs ?? Infinity);
-    this.ping(probeMs).catch(() => {
-      if (this.state === "dead") return;
-      this.unresponsive = true;
-      this.kill(
-        `unresponsive: no reply to a liveness probe within ${probeMs} ms after a call timed out`,
-      );
-    });
+    this.#liveness.probe();
   }
 
   #receive(raw: unknown): void {
@@ -568,7 +562,7 @@ export class Instance {
       case "response":
         return this.#answer(message);
       case "pong": {
-        this.#lastPong = this.#clock.now();
+        this.#liveness.pong();
         this.memory = message.memory;
         if (this.#pending.get(message.id)?.kind === "ping") {
           this.#take(message.id)!.resolve(message.memory);
