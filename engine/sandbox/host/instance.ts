@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { CallTimeoutError, InstanceLostError, UnavailableError } from "../../base/errors.ts";
+import { InstanceLostError, UnavailableError } from "../../base/errors.ts";
 import type { BundleFolder } from "../../base/author_terms.ts";
 import type {
   GuestMessage,
@@ -24,13 +24,14 @@ import type {
 } from "../wire/protocol.ts";
 import { parseGuestMessage } from "../wire/guest_message.ts";
 import type { IsolationTier } from "../../sdk/types.ts";
-import { type Deadline, type DeadlineScheduler, deadlinesFor } from "../../base/deadlines.ts";
+import { deadlinesFor } from "../../base/deadlines.ts";
 import { type Clock, systemClock } from "../../base/clock.ts";
 import { Liveness } from "./liveness.ts";
 import { HopMemory } from "./hop_memory.ts";
 import { type HostRequest, StreamTable } from "./stream_table.ts";
 import { withGuestTrace } from "./outbound.ts";
 import { GuestRequests } from "./guest_requests.ts";
+import { type Pending, PendingRequests } from "./pending_requests.ts";
 import {
   bundleError,
   callCancelled,
@@ -89,20 +90,6 @@ export interface InstanceOptions {
   currentSettings?(): WireSettings;
 }
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-  timer: Deadline;
-  /** When the answer is due, epoch ms: an answer that arrives later is a timeout. */
-  deadline: number;
-  /** The call it serves (calls and fetches only): the parent of the bundle's own requests. */
-  call?: AdmittedCall;
-  kind: "call" | "fetch" | "hook" | "ping";
-  label: string;
-  /** Removes the caller's abort listener, when there is one. */
-  unlisten?: () => void;
-}
-
 /** Too many malformed guest messages and the instance is killed. */
 const MAX_VIOLATIONS = 100;
 
@@ -144,11 +131,8 @@ export class Instance {
 
   readonly #transport: Transport;
   readonly #options: InstanceOptions;
-  readonly #pending = new Map<number, Pending>();
-  #inflight = 0;
-  #nextId = 1;
+  readonly #pending: PendingRequests;
   readonly #clock: Clock;
-  readonly #deadlines: DeadlineScheduler;
   readonly #liveness: Liveness;
   #startWaiter?: { resolve(info: ReadyInfo): void; reject(error: unknown): void };
   /** Hops and trace of the deepest recent call: what a request made outside any call inherits. */
@@ -171,7 +155,16 @@ export class Instance {
     this.tier = options.tier;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#deadlines = deadlinesFor(this.#clock);
+    this.#pending = new PendingRequests(deadlinesFor(this.#clock), {
+      send: (message, transfer, undeliverable) =>
+        this.#transport.send(message, transfer, undeliverable),
+      cancelled: (id, pending) => this.#fail(id, pending, callCancelled),
+      expired: (id, pending) => {
+        this.#fail(id, pending, callTimedOut);
+        // A timed-out call may mean a busy loop: the instance must prove it is alive, or be evicted.
+        this.#liveness.probe();
+      },
+    });
     this.#hops = new HopMemory(this.#clock);
     this.createdAt = this.#clock.now();
     this.#transport = factory({
@@ -180,7 +173,7 @@ export class Instance {
       solicited: (raw) => {
         const m = raw as { type?: unknown; id?: unknown } | null;
         const answer = m?.type === "reply" || m?.type === "response" || m?.type === "pong";
-        return answer && typeof m.id === "number" && this.#pending.has(m.id);
+        return answer && typeof m.id === "number" && this.#pending.kindOf(m.id) !== undefined;
       },
       // The message being sent is pending already: busy means others are too.
       busy: () => this.#pending.size > 1,
@@ -223,29 +216,12 @@ export class Instance {
 
   /** Calls and requests in flight (hooks and pings excluded). */
   get inflight(): number {
-    return this.#inflight;
-  }
-
-  /** Adds a pending request; calls and fetches count as in flight. */
-  #put(id: number, pending: Pending): void {
-    this.#pending.set(id, pending);
-    if (pending.kind === "call" || pending.kind === "fetch") this.#inflight++;
-  }
-
-  /** Removes a pending request (and its deadline), keeping the in-flight count right. */
-  #take(id: number): Pending | undefined {
-    const pending = this.#pending.get(id);
-    if (!pending) return undefined;
-    this.#pending.delete(id);
-    this.#deadlines.cancel(pending.timer);
-    pending.unlisten?.();
-    if (pending.kind === "call" || pending.kind === "fetch") this.#inflight--;
-    return pending;
+    return this.#pending.inflight;
   }
 
   /** The calls in flight, by message id. */
   callRecord(id: number): AdmittedCall | undefined {
-    return this.#pending.get(id)?.call;
+    return this.#pending.callOf(id);
   }
 
   /**
@@ -418,7 +394,7 @@ export class Instance {
     const error = new InstanceLostError(`Bundle ${label} died: ${reason}`);
     this.#startWaiter?.reject(error);
     this.#startWaiter = undefined;
-    for (const id of [...this.#pending.keys()]) this.#take(id)!.reject(error);
+    this.#pending.failAll(error);
     this.#streams.closeAll(reason, /^(retired|stopped)/.test(reason));
     try {
       this.#transport.kill();
@@ -438,59 +414,25 @@ export class Instance {
     if (this.state === "dead") {
       return Promise.reject(new UnavailableError(`Instance ${this.id} is not running`));
     }
-    const id = this.#nextId++;
-    const signal = call?.signal;
-    if (signal?.aborted) return Promise.reject(callCancelled(label, this.#options.bundle));
-    return new Promise((resolve, reject) => {
-      const timer = this.#deadlines.schedule(deadline, () => this.#expire(id));
-      const pending: Pending = { resolve, reject, timer, deadline, kind, label };
-      if (call) pending.call = call;
-      if (signal) {
-        const onAbort = () => this.#cancel(id);
-        signal.addEventListener("abort", onAbort, { once: true });
-        pending.unlisten = () => signal.removeEventListener("abort", onAbort);
-      }
-      this.#put(id, pending);
-      const undeliverable = (error: unknown) => {
-        if (!this.#take(id)) return;
-        reject(new TypeError(`Cannot send to bundle: ${(error as Error).message}`));
-      };
-      try {
-        this.#transport.send(build(id), transfer, undeliverable);
-      } catch (error) {
-        this.#take(id);
-        reject(new TypeError(`Cannot send to bundle: ${(error as Error).message}`));
-      }
-    });
+    if (call?.signal?.aborted) return Promise.reject(callCancelled(label, this.#options.bundle));
+    return this.#pending.open(kind, label, deadline, call, build, transfer);
   }
 
-  /** The caller gave up: fail the call now and tell the bundle (its ctx.signal aborts). */
-  #cancel(id: number): void {
-    const pending = this.#take(id);
-    if (!pending) return;
-    pending.reject(callCancelled(pending.label, this.#options.bundle));
+  /**
+   * A request the caller gave up on, or whose deadline passed: its caller gets `why`, and the
+   * bundle a `cancel` (its `ctx.signal` aborts).
+   */
+  #fail(
+    id: number,
+    pending: Pending,
+    why: (label: string, bundle: WireBundleInfo) => Error,
+  ): void {
+    pending.reject(why(pending.label, this.#options.bundle));
     try {
       this.#transport.send({ type: "cancel", id });
     } catch {
       // The instance is going away anyway.
     }
-  }
-
-  #expire(id: number): void {
-    const pending = this.#take(id);
-    if (!pending) return;
-    if (pending.kind === "ping") {
-      pending.reject(new CallTimeoutError("Heartbeat timed out"));
-      return;
-    }
-    pending.reject(callTimedOut(pending.label, this.#options.bundle));
-    try {
-      this.#transport.send({ type: "cancel", id });
-    } catch {
-      // The instance is going away anyway.
-    }
-    // A timed-out call may mean a busy loop: the instance must prove it is alive, or be evicted.
-    this.#liveness.probe();
   }
 
   #receive(raw: unknown): void {
@@ -506,8 +448,8 @@ export class Instance {
 
   /** A reply or an HTTP response: settles the request it answers, if it is still pending. */
   #answer(message: Extract<GuestMessage, { type: "reply" | "response" }>): void {
-    if (this.#pending.get(message.id)?.kind === "ping") return;
-    const pending = this.#take(message.id);
+    if (this.#pending.kindOf(message.id) === "ping") return;
+    const pending = this.#pending.take(message.id);
     if (!pending) return cancelUnclaimed(this.#transport, message);
     // The deadline timer has a few milliseconds of resolution and waits for the event loop;
     // an answer that arrived after the deadline is still a timeout, whichever ran first.
@@ -564,8 +506,8 @@ export class Instance {
       case "pong": {
         this.#liveness.pong();
         this.memory = message.memory;
-        if (this.#pending.get(message.id)?.kind === "ping") {
-          this.#take(message.id)!.resolve(message.memory);
+        if (this.#pending.kindOf(message.id) === "ping") {
+          this.#pending.take(message.id)!.resolve(message.memory);
         }
         return;
       }
