@@ -4,38 +4,32 @@
  * so the engine never relies on it for isolation: it only makes well-behaved bundles convenient.
  *
  * The bundle's entry is loaded with a non-literal `import()`, so Deno checks the whole bundle graph
- * against the sandbox's own permissions (not the engine's).
+ * against the sandbox's own permissions (not the engine's): `bundle_loader.ts`.
  *
  * @module
  */
-import { AsyncLocalStorage } from "node:async_hooks";
-import type { GuestMessage, HostMessage, WireBundleInfo, WireError } from "../wire/protocol.ts";
+import type { GuestMessage, HostMessage, WireBundleInfo } from "../wire/protocol.ts";
 import { toWireError } from "../wire/wire_error.ts";
 import type { BundleContext, BundleDefinition, BundleHooks } from "../../sdk/types.ts";
-import {
-  collectMethods,
-  describeDefinitionError,
-  HOOK_NAMES,
-  type ServiceEntry,
-} from "./bundle_definition.ts";
+import type { ServiceEntry } from "./bundle_definition.ts";
+import { loadBundle } from "./bundle_loader.ts";
 import { installLogger } from "./bundle_logger.ts";
 import { makeBroker } from "./broker_client.ts";
-import { CallScope } from "./call_scope.ts";
+import type { CallScope } from "./call_scope.ts";
+import { callsInFlight } from "./calls_in_flight.ts";
 import { makeEvents } from "./events_client.ts";
 import { installFaultReport } from "./fault_report.ts";
 import type { CallRuntime } from "./call_runtime.ts";
 import { makeFetchCall } from "./fetch_call.ts";
+import { makeReplies } from "./replies.ts";
 import { makeServiceCall } from "./service_call.ts";
 import { makeSettings } from "./settings_client.ts";
 import { makeStorage } from "./storage_client.ts";
 import { boundFetch } from "./outbound_fetch.ts";
-import { hardenSandbox } from "./harden.ts";
 import { captureTraceContext } from "./trace_context.ts";
 import { GuestStreams } from "./guest_streams.ts";
 import { trackStringBodies } from "./string_body.ts";
-import { MAX_SEALED_CHARS, sealMessage } from "./clone_check.ts";
 import { GuestSockets } from "./guest_socket.ts";
-import type { TraceContext } from "../../base/trace_context.ts";
 
 /** How the runtime talks to the engine; one implementation per isolation tier. */
 export interface GuestPort {
@@ -61,35 +55,27 @@ export interface GuestPort {
  * This is the runtime's composition root: the state every part shares (calls in flight, the loaded
  * definition, the bundle's identity) lives in its closure, where bundle code cannot reach it
  * through a prototype, and the parts are installed in the order the sandbox depends on. The parts
- * themselves are modules of their own (`fault_report.ts`, `bundle_logger.ts`, `service_call.ts`,
- * `fetch_call.ts`, the clients).
+ * themselves are modules of their own (`fault_report.ts`, `bundle_logger.ts`, `calls_in_flight.ts`,
+ * `replies.ts`, `service_call.ts`, `fetch_call.ts`, the clients).
  *
  * @param port The tier's transport.
  */
 export function startRuntime(port: GuestPort): void {
   // Before any bundle code: the responses it builds from a string are noted (`string_body.ts`).
   trackStringBodies();
-  const callStore = new AsyncLocalStorage<number>();
-  const inflight = new Map<number, CallScope>();
+  const calls = callsInFlight();
   const services = new Map<string, ServiceEntry>();
   let definition: BundleDefinition = {};
   let info: WireBundleInfo | undefined;
   // Before bundle code runs: the incoming call's trace context becomes the bundle's active one.
-  const callTrace = () => {
-    const id = callStore.getStore();
-    return id === undefined ? undefined : inflight.get(id)?.trace;
-  };
-  const trace = captureTraceContext(callTrace);
+  const trace = captureTraceContext(() => calls.current()?.trace);
   // A bundle's outgoing requests carry the context it runs in (README, "Traces").
   const platformFetch = globalThis.fetch;
   // …and is bounded by the call's deadline and reported to the engine (README, "Outbound HTTP").
   const bounded = boundFetch(
     (input, init) => trace.fetch(platformFetch, input, init),
     (message) => post(message),
-    () => {
-      const id = callStore.getStore();
-      return id === undefined ? undefined : inflight.get(id)?.signal;
-    },
+    () => calls.current()?.signal,
   );
   globalThis.fetch = function fetch(input: RequestInfo | URL, init?: RequestInit) {
     try {
@@ -107,20 +93,18 @@ export function startRuntime(port: GuestPort): void {
 
   installFaultReport(post, (code) => port.exit(code));
 
-  const logger = installLogger({
-    post,
-    callId: () => callStore.getStore(),
-    trace: () => trace.current(),
-  });
+  const logger = installLogger({ post, callId: calls.currentId, trace: () => trace.current() });
 
   // Body streams and WebSockets of fetch calls (docs/architecture.md, "Streams and WebSockets").
   const streams = new GuestStreams(post, (error) => toWireError(error));
   const sockets = new GuestSockets((message) => post(message));
 
-  const broker = makeBroker(post, () => callStore.getStore(), trace.current);
-  const events = makeEvents(post, () => callStore.getStore(), trace.current);
+  const broker = makeBroker(post, calls.currentId, trace.current);
+  const events = makeEvents(post, calls.currentId, trace.current);
   const settings = makeSettings();
-  const storage = makeStorage(post, () => callStore.getStore(), trace.current);
+  const storage = makeStorage(post, calls.currentId, trace.current);
+  const { replyValue, replyError } = makeReplies(post);
+  const { withDeadline } = calls;
 
   function context(scope: CallScope): BundleContext {
     if (info === undefined) throw new Error("Runtime not initialised");
@@ -142,82 +126,12 @@ export function startRuntime(port: GuestPort): void {
     };
   }
 
-  /** Runs `work` in a call scope: its signal aborts at the deadline or on cancel. */
-  async function withDeadline<T>(
-    id: number,
-    deadline: number,
-    work: (scope: CallScope) => Promise<T>,
-    traced?: TraceContext,
-  ): Promise<T> {
-    const scope = new CallScope(deadline, traced);
-    inflight.set(id, scope);
-    try {
-      return await callStore.run(id, () => work(scope));
-    } finally {
-      scope.dispose();
-      inflight.delete(id);
-    }
-  }
-
-  function replyError(id: number, error: WireError): void {
-    post({ type: "reply", id, ok: false, error });
-  }
-
-  function replyValue(id: number, value: unknown): void {
-    const unserializable = (error: unknown) =>
-      replyError(id, {
-        name: "DataCloneError",
-        message: `The result cannot be serialized: ${(error as Error).message}`,
-        source: "bundle",
-      });
-    const message: GuestMessage = { type: "reply", id, ok: true, value };
-    // A literal of primitives, as most replies are: nothing for the worker tier to walk.
-    if (value === null || (typeof value !== "object" && typeof value !== "function")) {
-      // A long string is left to the walk, which counts its characters against the byte cap.
-      const short = typeof value !== "string" || value.length <= MAX_SEALED_CHARS;
-      if (typeof value !== "symbol" && short) sealMessage(message, 5);
-    }
-    try {
-      post(message, undefined, unserializable);
-    } catch (error) {
-      unserializable(error);
-    }
-  }
-
   async function init(entry: string, bundle: WireBundleInfo): Promise<void> {
     // Frozen and shared by every call's ctx.bundle: a bundle cannot change its own identity.
     info = Object.freeze({ ...bundle });
-    let mod: { default?: unknown };
-    try {
-      // Last step before bundle code runs: the runtime and its port keep the APIs they captured.
-      hardenSandbox();
-      mod = await import(entry);
-    } catch (error) {
-      post({ type: "init-failed", error: toWireError(error) });
-      return;
-    }
-    const problem = describeDefinitionError(mod.default);
-    if (problem) {
-      post({
-        type: "init-failed",
-        error: { name: "TypeError", message: `Invalid bundle: ${problem}`, source: "runtime" },
-      });
-      return;
-    }
-    definition = mod.default as BundleDefinition;
-    const summary: Record<string, string[]> = {};
-    for (const [name, target] of Object.entries(definition.services ?? {})) {
-      const methods = collectMethods(target);
-      services.set(name, { target, methods });
-      summary[name] = [...methods.keys()];
-    }
-    const hooks = HOOK_NAMES.filter((h) => typeof definition.hooks?.[h] === "function");
-    post({
-      type: "ready",
-      services: summary,
-      fetch: typeof definition.fetch === "function",
-      hooks,
-    });
+    const loaded = await loadBundle(entry, post, services);
+    if (loaded === undefined) return;
+    definition = loaded;
     // Run the hook path once (deadline, call tracking, context): a warm instance's first hook is a
     // hand-out's onRefresh, which should not pay for compiling it. After `ready`, not before: it
     // runs while the engine records the release (a start waited about 0.8 ms for it), and it
@@ -230,9 +144,9 @@ export function startRuntime(port: GuestPort): void {
     }).catch(() => {});
   }
 
-  const calls: CallRuntime = { post, replyError, withDeadline, context, trace, streams };
-  const call = makeServiceCall({ ...calls, services, replyValue });
-  const fetchRequest = makeFetchCall({ ...calls, handler: () => definition.fetch, sockets });
+  const parts: CallRuntime = { post, replyError, withDeadline, context, trace, streams };
+  const call = makeServiceCall({ ...parts, services, replyValue });
+  const fetchRequest = makeFetchCall({ ...parts, handler: () => definition.fetch, sockets });
 
   async function hook(msg: Extract<HostMessage, { type: "hook" }>): Promise<void> {
     if (msg.instanceId !== undefined && info) {
@@ -272,7 +186,7 @@ export function startRuntime(port: GuestPort): void {
         } else replyValue(msg.id, null);
         break;
       case "cancel":
-        inflight.get(msg.id)?.abort(new DOMException("Call cancelled by the caller", "AbortError"));
+        calls.abort(msg.id, new DOMException("Call cancelled by the caller", "AbortError"));
         break;
       case "ping": {
         const { rss, heapUsed, heapTotal } = Deno.memoryUsage();
