@@ -237,7 +237,21 @@ async function vetGraph(
   imports: readonly string[],
   options: VetOptions,
 ): Promise<VetReport> {
-  const entryPath = `${root}/${entry.replace(/^\.\//, "")}`;
+  const modules = (await denoInfo(`${root}/${entry.replace(/^\.\//, "")}`, options)).modules ?? [];
+  const importer = await importersOf(root, modules);
+  const by = (spec: string) => {
+    const from = importer.get(spec);
+    return from ? ` (imported by ${from.startsWith("file://") ? from.slice(7) : from})` : "";
+  };
+  const report: VetReport = { moduleFiles: [], npmPackages: [], remoteModules: [] };
+  for (const m of modules) await checkModule(m, root, imports, report, by);
+  report.moduleFiles = [...new Set(report.moduleFiles)].sort();
+  report.npmPackages = [...new Set(report.npmPackages)].sort();
+  return report;
+}
+
+/** The module graph of an entry, as `deno info --json` reports it. */
+async function denoInfo(entryPath: string, options: VetOptions): Promise<InfoOutput> {
   const command = new Deno.Command(options.denoCommand ?? "deno", {
     // `--no-config`: a bundle resolves nothing through the engine's import map; its own map was
     // applied to the stored files at release (`bundle_imports.ts`).
@@ -258,15 +272,21 @@ async function vetGraph(
       { cause: error },
     );
   }
-  const stdout = new TextDecoder().decode(output.stdout);
   if (!output.success) {
     const stderr = new TextDecoder().decode(output.stderr).trim();
     throw new ReleaseRefusedError(
       `Cannot vet bundle graph: ${stderr.split("\n")[0] || `deno info exited ${output.code}`}`,
     );
   }
-  const info = JSON.parse(stdout) as InfoOutput;
-  const modules = info.modules ?? [];
+  return JSON.parse(new TextDecoder().decode(output.stdout)) as InfoOutput;
+}
+
+/**
+ * Which module first imports each module of the graph, for refusals that name it.
+ *
+ * @throws {ReleaseRefusedError} For an import that does not resolve.
+ */
+async function importersOf(root: string, modules: InfoModule[]): Promise<Map<string, string>> {
   const importer = new Map<string, string>();
   for (const m of modules) {
     for (const dep of m.dependencies ?? []) {
@@ -281,82 +301,87 @@ async function vetGraph(
       }
     }
   }
-  const by = (spec: string) => {
-    const from = importer.get(spec);
-    return from ? ` (imported by ${from.startsWith("file://") ? from.slice(7) : from})` : "";
-  };
+  return importer;
+}
 
-  const report: VetReport = { moduleFiles: [], npmPackages: [], remoteModules: [] };
-  for (const m of modules) {
-    if (m.error) {
-      throw new ReleaseRefusedError(
-        `Cannot release bundle: ${m.error.replace(/\.$/, "")}${by(m.specifier)}`,
-      );
-    }
-    const scheme = m.specifier.slice(0, m.specifier.indexOf(":") + 1);
-    switch (scheme) {
-      case "file:": {
-        const local = m.local ?? decodeURIComponent(new URL(m.specifier).pathname);
-        let real: string;
-        try {
-          real = await Deno.realPath(local);
-        } catch {
-          throw new ReleaseRefusedError(
-            `Cannot release bundle: module ${local} does not exist${by(m.specifier)}`,
-          );
-        }
-        if (!isInside(real, root)) {
-          throw new ReleaseRefusedError(
-            `Cannot release bundle: it imports ${local}, a file outside the bundle folder${
-              by(m.specifier)
-            }`,
-          );
-        }
-        report.moduleFiles.push(real);
-        break;
-      }
-      case "node:":
-        if (REFUSED_BUILTINS.has(m.specifier)) {
-          throw new ReleaseRefusedError(
-            `Cannot release bundle: it imports ${m.specifier}, refused in a bundle: ${
-              REFUSED_BUILTINS.get(m.specifier)
-            }${by(m.specifier)}`,
-          );
-        }
-        break;
-      case "data:":
-        break;
-      case "npm:": {
-        const pkg = m.npmPackage ?? m.specifier.replace(/^npm:\/?/, "").split("/")[0] ?? "";
-        if (!npmAllowed(pkg, imports)) {
-          throw new ReleaseRefusedError(
-            `Cannot release bundle: it imports npm package ${pkg}, which the manifest's "imports" does not declare${
-              by(m.specifier)
-            }`,
-          );
-        }
-        report.npmPackages.push(pkg);
-        break;
-      }
-      case "https:":
-      case "http:":
-      case "jsr:":
-        if (!remoteAllowed(m.specifier, imports)) {
-          throw new ReleaseRefusedError(
-            `Cannot release bundle: it imports ${m.specifier}, which the manifest's "imports" does not declare${
-              by(m.specifier)
-            }`,
-          );
-        }
-        report.remoteModules.push(m.specifier);
-        break;
-      default:
-        throw new ReleaseRefusedError(
-          `Cannot release bundle: unsupported module specifier ${m.specifier}${by(m.specifier)}`,
-        );
-    }
+/**
+ * Checks one module of the graph and adds it to the report: a file inside the bundle folder, an
+ * allowed `node:` built-in, a `data:` URL, or a declared npm package or remote module.
+ *
+ * @throws {ReleaseRefusedError} For anything else, naming the module and its importer.
+ */
+async function checkModule(
+  m: InfoModule,
+  root: string,
+  imports: readonly string[],
+  report: VetReport,
+  by: (specifier: string) => string,
+): Promise<void> {
+  if (m.error) {
+    throw new ReleaseRefusedError(
+      `Cannot release bundle: ${m.error.replace(/\.$/, "")}${by(m.specifier)}`,
+    );
   }
-  report.moduleFiles = [...new Set(report.moduleFiles)].sort();
-  report.npmPackages = [...new Set(report.npmPackages)].sort();
-  return report;
+  const scheme = m.specifier.slice(0, m.specifier.indexOf(":") + 1);
+  switch (scheme) {
+    case "file:": {
+      const local = m.local ?? decodeURIComponent(new URL(m.specifier).pathname);
+      let real: string;
+      try {
+        real = await Deno.realPath(local);
+      } catch {
+        throw new ReleaseRefusedError(
+          `Cannot release bundle: module ${local} does not exist${by(m.specifier)}`,
+        );
+      }
+      if (!isInside(real, root)) {
+        throw new ReleaseRefusedError(
+          `Cannot release bundle: it imports ${local}, a file outside the bundle folder${
+            by(m.specifier)
+          }`,
+        );
+      }
+      report.moduleFiles.push(real);
+      return;
+    }
+    case "node:":
+      if (REFUSED_BUILTINS.has(m.specifier)) {
+        throw new ReleaseRefusedError(
+          `Cannot release bundle: it imports ${m.specifier}, refused in a bundle: ${
+            REFUSED_BUILTINS.get(m.specifier)
+          }${by(m.specifier)}`,
+        );
+      }
+      return;
+    case "data:":
+      return;
+    case "npm:": {
+      const pkg = m.npmPackage ?? m.specifier.replace(/^npm:\/?/, "").split("/")[0] ?? "";
+      if (!npmAllowed(pkg, imports)) {
+        throw new ReleaseRefusedError(
+          `Cannot release bundle: it imports npm package ${pkg}, which the manifest's "imports" does not declare${
+            by(m.specifier)
+          }`,
+        );
+      }
+      report.npmPackages.push(pkg);
+      return;
+    }
+    case "https:":
+    case "http:":
+    case "jsr:":
+      if (!remoteAllowed(m.specifier, imports)) {
+        throw new ReleaseRefusedError(
+          `Cannot release bundle: it imports ${m.specifier}, which the manifest's "imports" does not declare${
+            by(m.specifier)
+          }`,
+        );
+      }
+      report.remoteModules.push(m.specifier);
+      return;
+    default:
+      throw new ReleaseRefusedError(
+        `Cannot release bundle: unsupported module specifier ${m.specifier}${by(m.specifier)}`,
+      );
+  }
 }
