@@ -21,7 +21,6 @@ import { toProcessFlags } from "../../manifest/permissions.ts";
 import type { ResolvedPermissions } from "../../manifest/permissions.ts";
 import { MAX_LOG_MESSAGE } from "../wire/protocol.ts";
 import {
-  encodeFrame,
   FRAME_HEADER_BYTES,
   FrameDecoder,
   kindMismatch,
@@ -29,7 +28,7 @@ import {
   MAX_JSON_PAYLOAD_BYTES,
   RSS_ALARM,
 } from "../wire/framing.ts";
-import { FrameWriter } from "../wire/frame_writer.ts";
+import { ChildInput } from "./child_input.ts";
 import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
 import { GuestInbox, withCap } from "./inbox.ts";
 import type { Transport, TransportSink } from "./instance.ts";
@@ -336,22 +335,7 @@ export function processTransport(
       env: childEnv(spec.permissions),
     }).spawn();
     lowerPriority(child.pid);
-    const input = child.stdin.getWriter();
-    // Bytes handed to the pipe but not yet written: bounded, so a child that stops reading its
-    // input cannot make the engine buffer without limit.
-    let queued = 0;
-    // The child reads JSON frames of any size from the engine (it trusts its engine).
-    const outgoing = new FrameWriter({ maxFrameBytes, jsonMaxBytes: MAX_JSON_PAYLOAD_BYTES });
-    let flushQueued = false;
-    const flushOutgoing = () => {
-      flushQueued = false;
-      // A copy: the writer reuses its buffer while the pipe still holds this one.
-      const batch = outgoing.take().slice();
-      if (batch.byteLength === 0 || killed || exited) return;
-      const size = batch.byteLength;
-      const done = () => (queued -= size);
-      input.write(batch).then(done, done);
-    };
+    const input = new ChildInput(child.stdin.getWriter(), maxFrameBytes, () => !killed && !exited);
     let killed = false;
     let exited = false;
     let outOfMemory = false;
@@ -425,24 +409,7 @@ export function processTransport(
         const framed = message.type === "init"
           ? { ...withCap(message, limits), jsonMaxBytes: childJsonMaxBytes(limits) }
           : message;
-        if (killed || exited) {
-          // Like postMessage to a terminated worker: checked, then dropped; the exit report
-          // fails what is pending.
-          encodeFrame(framed, maxFrameBytes);
-          return;
-        }
-        queued += outgoing.add(
-          framed,
-          (size) =>
-            queued + size > 2 * maxFrameBytes
-              ? new RangeError(`The bundle is not reading its input (${queued} bytes queued)`)
-              : undefined,
-        );
-        // Frames sent in the same tick leave in one write.
-        if (!flushQueued) {
-          flushQueued = true;
-          queueMicrotask(flushOutgoing);
-        }
+        input.send(framed);
       },
       kill() {
         if (killed) return;
