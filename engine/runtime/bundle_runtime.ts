@@ -4,6 +4,10 @@
  * (admission, `wrapCall` plugins, broker, sandbox). It keeps nothing durable: the release
  * registry drives it through {@linkcode RuntimePort} and records intent in the store.
  *
+ * The class is the runtime's one public surface (`engine.runtime`), so its verbs stay together:
+ * each is a few lines over the bundle table (`bundle_table.ts`), a version's {@linkcode Revision},
+ * the broker or the install step (`install.ts`), where the work is.
+ *
  * @module
  */
 import { VetCache } from "../release/vet_cache.ts";

@@ -6,6 +6,11 @@
  * Faults end the instance exactly once ({@linkcode Instance.kill}): every call in flight fails with
  * an {@linkcode InstanceLostError} naming the reason, and `onExit` tells the pool to replace it.
  *
+ * What is not this state machine lives beside it: the requests it waits for
+ * (`pending_requests.ts`), liveness (`liveness.ts`), the guest's own requests
+ * (`guest_requests.ts`), streams (`stream_table.ts`, `stream_answers.ts`) and errors
+ * (`instance_errors.ts`).
+ *
  * @module
  */
 import { InstanceLostError, UnavailableError } from "../../base/errors.ts";
