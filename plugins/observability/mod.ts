@@ -26,26 +26,11 @@
 import { pathOf } from "../../engine/edge/http.ts";
 import { metrics, trace } from "@opentelemetry/api";
 import type { Engine } from "../../engine/engine.ts";
-import type {
-  BreakerEvent,
-  InstanceExitEvent,
-  InstanceStartEvent,
-  LifecycleEvent,
-  LogEvent,
-} from "../../engine/core/lifecycle.ts";
 import { definePlugin, type Plugin } from "../../engine/plugin/plugin.ts";
 import { ENGINE_VERSION } from "../../engine/base/version.ts";
 import { StorageMetrics } from "./storage_metrics.ts";
-import {
-  fromBreakerChange,
-  fromInstanceExit,
-  fromInstanceStart,
-  fromLogEvent,
-  fromStateChange,
-  type LogFormat,
-  type LogLevel,
-  LogSink,
-} from "./logs.ts";
+import { type LogFormat, type LogLevel, LogSink } from "./logs.ts";
+import { engineListeners } from "./engine_listeners.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
 import { BundlehostMetrics } from "./recorder.ts";
 import { otelEnabled, Tracing } from "./tracing.ts";
@@ -180,25 +165,7 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
     ? undefined
     : new LogSink({ format: logFormat, level: options.logLevel ?? "debug", traced: otel });
 
-  const onLog = (event: LogEvent) => sink?.write(fromLogEvent(event));
-  const onState = (event: LifecycleEvent) => {
-    recorder.namesChanged();
-    sink?.write(fromStateChange(event));
-  };
-  const onStart = (event: InstanceStartEvent) => {
-    recorder.namesChanged();
-    recorder.instanceStarted(event);
-    sink?.write(fromInstanceStart(event));
-  };
-  const onExit = (event: InstanceExitEvent) => {
-    recorder.instanceExited(event);
-    sink?.write(fromInstanceExit(event));
-  };
-  const onBreaker = (event: BreakerEvent) => {
-    breakers.set(event.bundle, event.to);
-    recorder.breakerChanged(event);
-    sink?.write(fromBreakerChange(event));
-  };
+  const listeners = engineListeners(recorder, storage, sink, breakers);
 
   return definePlugin<Engine>({
     name: "observability",
@@ -206,26 +173,10 @@ export function observability(options: ObservabilityOptions = {}): Plugin<Engine
     engine: "^0.1.0",
     enforce: "pre",
     setup(engine) {
-      recorder.attach(engine);
-      engine.events.on("log", onLog);
-      engine.events.on("statechange", onState);
-      engine.events.on("instancestart", onStart);
-      engine.events.on("instanceexit", onExit);
-      engine.events.on("breakerchange", onBreaker);
-      storage.attach(engine);
-      engine.events.on("storage", storage.storage);
-      engine.events.on("outboundfetch", storage.outbound);
+      listeners.attach(engine);
     },
     close(engine) {
-      engine.events.off("log", onLog);
-      engine.events.off("statechange", onState);
-      engine.events.off("instancestart", onStart);
-      engine.events.off("instanceexit", onExit);
-      engine.events.off("breakerchange", onBreaker);
-      engine.events.off("storage", storage.storage);
-      engine.events.off("outboundfetch", storage.outbound);
-      storage.attach(undefined);
-      recorder.detach();
+      listeners.detach(engine);
     },
     fetch(request) {
       // Not async: declining every other request costs no promise (it runs on every request).
