@@ -72,31 +72,9 @@ function checkCacheKey(key: unknown): string {
   return key;
 }
 
-/**
- * Builds `ctx.kv` and `ctx.cache` and the function that settles their pending requests.
- *
- * @param post Sends a message to the engine.
- * @param currentCall Id of the engine call being served, if any.
- * @param currentTrace The active W3C trace context, if any.
- * @returns The clients and the reply handler.
- */
-export function makeStorage(
-  post: (message: GuestMessage) => void,
-  currentCall: () => number | undefined,
-  currentTrace: () => TraceContext | undefined = () => undefined,
-): { kv: BundleKv; cache: BundleCache; settle(reply: StorageReply): void } {
-  const replies = new ReplyTable(currentCall, currentTrace);
-  // The origin (call, trace) is not sent: storage needs neither, and the namespace is the engine's.
-  const kvRequest = <T>(op: () => KvOp): Promise<T> => {
-    try {
-      const body = op();
-      return replies.request<T>((id) => post({ type: "kv", id, ...body }));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  };
-
-  const kv: BundleKv = {
+/** `ctx.kv` over a function that sends one checked operation and waits for its reply. */
+function makeKv(kvRequest: <T>(op: () => KvOp) => Promise<T>): BundleKv {
+  return {
     async get<T>(key: KvKey): Promise<KvEntryMaybe<T>> {
       const entry = await kvRequest<WireKvEntry>(() => ({ op: "get", key: checkKey(key) }));
       return {
@@ -153,8 +131,11 @@ export function makeStorage(
       return result;
     },
   };
+}
 
-  const cache: BundleCache = {
+/** `ctx.cache` over the reply table and the channel to the engine. */
+function makeCache(replies: ReplyTable, post: (message: GuestMessage) => void): BundleCache {
+  return {
     async get<T>(key: string): Promise<T | undefined> {
       const bytes = await replies.request<Uint8Array | null>((id) =>
         post({ type: "cache", id, op: "get", key: checkCacheKey(key) })
@@ -180,6 +161,35 @@ export function makeStorage(
       );
     },
   };
+}
 
-  return { kv, cache, settle: (reply) => replies.settle(reply) };
+/**
+ * Builds `ctx.kv` and `ctx.cache` and the function that settles their pending requests.
+ *
+ * @param post Sends a message to the engine.
+ * @param currentCall Id of the engine call being served, if any.
+ * @param currentTrace The active W3C trace context, if any.
+ * @returns The clients and the reply handler.
+ */
+export function makeStorage(
+  post: (message: GuestMessage) => void,
+  currentCall: () => number | undefined,
+  currentTrace: () => TraceContext | undefined = () => undefined,
+): { kv: BundleKv; cache: BundleCache; settle(reply: StorageReply): void } {
+  const replies = new ReplyTable(currentCall, currentTrace);
+  // The origin (call, trace) is not sent: storage needs neither, and the namespace is the engine's.
+  const kvRequest = <T>(op: () => KvOp): Promise<T> => {
+    try {
+      const body = op();
+      return replies.request<T>((id) => post({ type: "kv", id, ...body }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+
+  return {
+    kv: makeKv(kvRequest),
+    cache: makeCache(replies, post),
+    settle: (reply) => replies.settle(reply),
+  };
 }
