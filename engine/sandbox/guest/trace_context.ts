@@ -232,19 +232,7 @@ export function captureTraceContext(callTrace: () => TraceContext | undefined): 
     typeof context?.with !== "function" || typeof context.active !== "function" ||
     typeof provider?.getTracer !== "function"
   ) {
-    return {
-      enabled: false,
-      run: (_call, fn) => fn(),
-      current: callTrace,
-      fetch(fetch, input, init) {
-        // Pass-through: no span here, so the caller's context goes on as it came.
-        const trace = callTrace();
-        if (trace === undefined) return fetch(input, init);
-        const headers = headersOf(input, init);
-        if (headers.has("traceparent")) return fetch(input, init);
-        return fetch(input, tracedInit(headers, init, trace));
-      },
-    };
+    return untraced(callTrace);
   }
   const { with: withContext, active } = context;
   const tracer = provider.getTracer.call(provider, "bundlehost-sandbox");
@@ -270,50 +258,96 @@ export function captureTraceContext(callTrace: () => TraceContext | undefined): 
       >;
     },
     current,
+    fetch: (fetch, input, init) =>
+      spanFetch({ context, withContext, active, tracer, under, current }, fetch, input, init),
+  };
+}
+
+/** Trace context operations when the realm has no OpenTelemetry: the call's context passes on. */
+function untraced(callTrace: () => TraceContext | undefined): GuestTrace {
+  return {
+    enabled: false,
+    run: (_call, fn) => fn(),
+    current: callTrace,
     fetch(fetch, input, init) {
+      // Pass-through: no span here, so the caller's context goes on as it came.
+      const trace = callTrace();
+      if (trace === undefined) return fetch(input, init);
       const headers = headersOf(input, init);
-      const outer = active.call(context);
-      // Deno's own instrumentation must not add a second traceparent: it is suppressed here,
-      // and its span of the request becomes a child of this one.
-      const suppressed = outer.setValue(SUPPRESS_KEY, true);
-      if (headers.has("traceparent")) {
-        return withContext.call(context, suppressed, () => fetch(input, init)) as Promise<Response>;
-      }
-      const parent = current();
-      const span = tracer.startSpan(
-        "fetch",
-        { kind: CLIENT, attributes: describe(input, init) },
-        parent === undefined ? outer : under(outer, parent),
-      );
-      const { traceId, spanId, traceFlags } = span.spanContext();
-      const own = formatTraceparent(traceId, spanId, traceFlags);
-      const trace = parent !== undefined && traceIdOf(parent.traceparent) === traceId
-        ? continued(own, parent)
-        : { traceparent: formatTraceparent(traceId, spanId, (traceFlags & SAMPLED) | RANDOM) };
-      let sent: Promise<Response>;
-      try {
-        sent = withContext.call(
-          context,
-          suppressed.setValue(SPAN_KEY, span),
-          () => fetch(input, tracedInit(headers, init, trace)),
-        ) as Promise<Response>;
-      } catch (error) {
-        span.setStatus({ code: ERROR, message: String(error) });
-        span.end();
-        throw error;
-      }
-      return sent.then((response) => {
-        span.setAttribute("http.response.status_code", response.status);
-        if (response.status >= 500) span.setStatus({ code: ERROR });
-        span.end();
-        return response;
-      }, (error) => {
-        span.setStatus({ code: ERROR, message: (error as Error)?.message ?? String(error) });
-        span.end();
-        throw error;
-      });
+      if (headers.has("traceparent")) return fetch(input, init);
+      return fetch(input, tracedInit(headers, init, trace));
     },
   };
+}
+
+/** What a traced outbound `fetch` needs of the registry, captured before bundle code ran. */
+interface SpanFetchParts {
+  /** The context API (`this` of the two below). */
+  context: OtelRegistry["context"];
+  /** Its `with`. */
+  withContext: OtelRegistry["context"]["with"];
+  /** Its `active`. */
+  active: OtelRegistry["context"]["active"];
+  /** The sandbox's tracer. */
+  tracer: ReturnType<OtelRegistry["trace"]["getTracer"]>;
+  /** A context whose parent span is the remote span of `trace`. */
+  under(ctx: OtelContext, trace: TraceContext): OtelContext;
+  /** The trace context the bundle runs in now. */
+  current(): TraceContext | undefined;
+}
+
+/**
+ * An outbound `fetch` in a CLIENT span of its own, whose `traceparent` it sends. A request that
+ * already carries one is sent as it is, with Deno's own instrumentation suppressed.
+ */
+function spanFetch(
+  parts: SpanFetchParts,
+  fetch: typeof globalThis.fetch,
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+): Promise<Response> {
+  const { context, withContext, active, tracer, under, current } = parts;
+  const headers = headersOf(input, init);
+  const outer = active.call(context);
+  // Deno's own instrumentation must not add a second traceparent: it is suppressed here,
+  // and its span of the request becomes a child of this one.
+  const suppressed = outer.setValue(SUPPRESS_KEY, true);
+  if (headers.has("traceparent")) {
+    return withContext.call(context, suppressed, () => fetch(input, init)) as Promise<Response>;
+  }
+  const parent = current();
+  const span = tracer.startSpan(
+    "fetch",
+    { kind: CLIENT, attributes: describe(input, init) },
+    parent === undefined ? outer : under(outer, parent),
+  );
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  const own = formatTraceparent(traceId, spanId, traceFlags);
+  const trace = parent !== undefined && traceIdOf(parent.traceparent) === traceId
+    ? continued(own, parent)
+    : { traceparent: formatTraceparent(traceId, spanId, (traceFlags & SAMPLED) | RANDOM) };
+  let sent: Promise<Response>;
+  try {
+    sent = withContext.call(
+      context,
+      suppressed.setValue(SPAN_KEY, span),
+      () => fetch(input, tracedInit(headers, init, trace)),
+    ) as Promise<Response>;
+  } catch (error) {
+    span.setStatus({ code: ERROR, message: String(error) });
+    span.end();
+    throw error;
+  }
+  return sent.then((response) => {
+    span.setAttribute("http.response.status_code", response.status);
+    if (response.status >= 500) span.setStatus({ code: ERROR });
+    span.end();
+    return response;
+  }, (error) => {
+    span.setStatus({ code: ERROR, message: (error as Error)?.message ?? String(error) });
+    span.end();
+    throw error;
+  });
 }
 
 /**
