@@ -311,6 +311,57 @@ function lowerPriority(pid: number): void {
   }
 }
 
+/** Spawns a bundle's child: its flags are its grants, its environment only what they name. */
+function spawnChild(spec: ProcessSpec): Deno.ChildProcess {
+  const child = new Deno.Command(spec.denoCommand ?? "deno", {
+    args: processArgs(spec),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    // The child starts from an empty environment: the engine's secrets (the admin token, cloud
+    // credentials) never reach a bundle's process, whatever it is granted later.
+    clearEnv: true,
+    env: childEnv(spec.permissions),
+  }).spawn();
+  lowerPriority(child.pid);
+  return child;
+}
+
+/**
+ * A child's stderr, line by line: the watchdog's RSS alarm, V8's out-of-memory message and Deno's
+ * report of an uncaught error are noted; every line is also a log record.
+ */
+class ChildStderr {
+  /** Whether V8 said the heap was full. */
+  outOfMemory = false;
+  /** Deno's own report of an uncaught error, e.g. "error: Uncaught TypeError: …". */
+  lastError: string | undefined;
+  readonly #lines: ReturnType<typeof lineSplitter>;
+
+  /**
+   * @param alarm The watchdog reported this resident set, bytes.
+   * @param log Logs one line.
+   */
+  constructor(alarm: (rss: number) => void, log: (line: string) => void) {
+    this.#lines = lineSplitter((line) => {
+      if (line.startsWith(RSS_ALARM)) return alarm(Number(line.slice(RSS_ALARM.length)));
+      if (OOM_MARKER.test(line)) this.outOfMemory = true;
+      if (line.startsWith("error: ")) this.lastError ??= line.slice(0, 512);
+      log(line);
+    });
+  }
+
+  /** Feeds bytes read from stderr. */
+  push(chunk: Uint8Array): void {
+    this.#lines.push(chunk);
+  }
+
+  /** Ends the last line. */
+  flush(): void {
+    this.#lines.flush();
+  }
+}
+
 /**
  * Transport factory for the process tier.
  *
@@ -324,24 +375,10 @@ export function processTransport(
   return (sink) => {
     const maxFrameBytes = spec.maxFrameBytes ?? MAX_FRAME_BYTES;
     const rssCap = rssCapBytes(spec);
-    const child = new Deno.Command(spec.denoCommand ?? "deno", {
-      args: processArgs(spec),
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      // The child starts from an empty environment: the engine's secrets (the admin token, cloud
-      // credentials) never reach a bundle's process, whatever it is granted later.
-      clearEnv: true,
-      env: childEnv(spec.permissions),
-    }).spawn();
-    lowerPriority(child.pid);
+    const child = spawnChild(spec);
     const input = new ChildInput(child.stdin.getWriter(), maxFrameBytes, () => !killed && !exited);
     let killed = false;
     let exited = false;
-    let outOfMemory = false;
-    // Deno's own report of an uncaught error, e.g. "error: Uncaught TypeError: …".
-    let lastError: string | undefined;
-
     const supervise = (rss: number) => {
       if (rss <= rssCap || killed || exited) return;
       sink.closed(
@@ -353,12 +390,7 @@ export function processTransport(
     const log = (level: "info" | "warn", message: string) =>
       sink.receive({ type: "log", level, message });
 
-    const errLines = lineSplitter((line) => {
-      if (line.startsWith(RSS_ALARM)) return supervise(Number(line.slice(RSS_ALARM.length)));
-      if (OOM_MARKER.test(line)) outOfMemory = true;
-      if (line.startsWith("error: ")) lastError ??= line.slice(0, 512);
-      log("warn", `[stderr] ${line}`);
-    });
+    const errors = new ChildStderr(supervise, (line) => log("warn", `[stderr] ${line}`));
 
     const limits = spec.channel ?? resolveChannelLimits();
     const out = stdoutReader({
@@ -382,7 +414,7 @@ export function processTransport(
     const stderr = child.stderr.getReader();
     const reading = Promise.all([
       pump(stdout, (chunk) => out.push(chunk)),
-      pump(stderr, (chunk) => errLines.push(chunk)),
+      pump(stderr, (chunk) => errors.push(chunk)),
     ]);
 
     const ended = (async () => {
@@ -395,8 +427,9 @@ export function processTransport(
       drained.abort();
       await Promise.all([stdout.cancel(), stderr.cancel(), input.abort()]).catch(() => {});
       out.flush();
-      errLines.flush();
+      errors.flush();
       if (killed) return;
+      const { outOfMemory, lastError } = errors;
       const how = describeExit(status, outOfMemory, spec.memoryMb);
       sink.closed(lastError && !outOfMemory ? `${how}: ${lastError}` : how);
     })();
