@@ -19,24 +19,21 @@
 import { setPriority } from "node:os";
 import { toProcessFlags } from "../../manifest/permissions.ts";
 import type { ResolvedPermissions } from "../../manifest/permissions.ts";
-import { MAX_LOG_MESSAGE } from "../wire/protocol.ts";
 import {
   FRAME_HEADER_BYTES,
   FrameDecoder,
   kindMismatch,
   MAX_FRAME_BYTES,
   MAX_JSON_PAYLOAD_BYTES,
-  RSS_ALARM,
 } from "../wire/framing.ts";
 import { ChildInput } from "./child_input.ts";
+import { ChildStderr, lineSplitter } from "./child_lines.ts";
 import { type ChannelLimits, resolveChannelLimits } from "./channel_limits.ts";
 import { GuestInbox, withCap } from "./inbox.ts";
 import type { Transport, TransportSink } from "./instance.ts";
 
 const RUNTIME_URL = new URL("../guest/process_main.ts", import.meta.url);
 const MIB = 1024 * 1024;
-/** V8 writes this to stderr before it aborts a process whose heap is full. */
-const OOM_MARKER = /out of memory/i;
 /** How long a dead child's pipes may take to deliver their last bytes. */
 const DRAIN_MS = 1_000;
 
@@ -177,33 +174,6 @@ export function describeExit(
   return status.signal ? `process killed by ${how}` : `process exited with ${how}`;
 }
 
-/** Splits a byte stream into bounded text lines. */
-function lineSplitter(emit: (line: string) => void) {
-  const decoder = new TextDecoder();
-  let pending = "";
-  const drain = (final: boolean) => {
-    let nl: number;
-    while ((nl = pending.indexOf("\n")) !== -1) {
-      emit(pending.slice(0, Math.min(nl, MAX_LOG_MESSAGE)));
-      pending = pending.slice(nl + 1);
-    }
-    if (pending.length > MAX_LOG_MESSAGE || (final && pending.length > 0)) {
-      emit(pending.slice(0, MAX_LOG_MESSAGE));
-      pending = "";
-    }
-  };
-  return {
-    push(bytes: Uint8Array) {
-      pending += decoder.decode(bytes, { stream: true });
-      drain(false);
-    },
-    flush() {
-      pending += decoder.decode();
-      drain(true);
-    },
-  };
-}
-
 async function pump(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   push: (chunk: Uint8Array) => void,
@@ -325,41 +295,6 @@ function spawnChild(spec: ProcessSpec): Deno.ChildProcess {
   }).spawn();
   lowerPriority(child.pid);
   return child;
-}
-
-/**
- * A child's stderr, line by line: the watchdog's RSS alarm, V8's out-of-memory message and Deno's
- * report of an uncaught error are noted; every line is also a log record.
- */
-class ChildStderr {
-  /** Whether V8 said the heap was full. */
-  outOfMemory = false;
-  /** Deno's own report of an uncaught error, e.g. "error: Uncaught TypeError: …". */
-  lastError: string | undefined;
-  readonly #lines: ReturnType<typeof lineSplitter>;
-
-  /**
-   * @param alarm The watchdog reported this resident set, bytes.
-   * @param log Logs one line.
-   */
-  constructor(alarm: (rss: number) => void, log: (line: string) => void) {
-    this.#lines = lineSplitter((line) => {
-      if (line.startsWith(RSS_ALARM)) return alarm(Number(line.slice(RSS_ALARM.length)));
-      if (OOM_MARKER.test(line)) this.outOfMemory = true;
-      if (line.startsWith("error: ")) this.lastError ??= line.slice(0, 512);
-      log(line);
-    });
-  }
-
-  /** Feeds bytes read from stderr. */
-  push(chunk: Uint8Array): void {
-    this.#lines.push(chunk);
-  }
-
-  /** Ends the last line. */
-  flush(): void {
-    this.#lines.flush();
-  }
 }
 
 /**
