@@ -249,6 +249,7 @@ export function captureTraceContext(callTrace: () => TraceContext | undefined): 
     return continued(own.traceparent, call);
   }
 
+  const parts: SpanFetchParts = { context, withContext, active, tracer, under, current };
   return {
     enabled: true,
     run(call, fn) {
@@ -258,8 +259,7 @@ export function captureTraceContext(callTrace: () => TraceContext | undefined): 
       >;
     },
     current,
-    fetch: (fetch, input, init) =>
-      spanFetch({ context, withContext, active, tracer, under, current }, fetch, input, init),
+    fetch: (fetch, input, init) => spanFetch(parts, fetch, input, init),
   };
 }
 

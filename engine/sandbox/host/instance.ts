@@ -161,6 +161,12 @@ export class Instance {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#pending = new PendingRequests(deadlinesFor(this.#clock), {
+      refused: (label, call) => {
+        if (this.state === "dead") {
+          return new UnavailableError(`Instance ${this.id} is not running`);
+        }
+        return call?.signal?.aborted ? callCancelled(label, this.#options.bundle) : undefined;
+      },
       send: (message, transfer, undeliverable) =>
         this.#transport.send(message, transfer, undeliverable),
       cancelled: (id, pending) => this.#fail(id, pending, callCancelled),
@@ -283,23 +289,30 @@ export class Instance {
     const body = fetch ? (input as WireRequest).body : null;
     const label = fetch ? `fetch ${call.method}` : `${call.service}.${call.method}`;
     let sent = 0;
-    const result = this.#request(fetch ? "fetch" : "call", label, call.deadline, call, (id) => {
-      sent = id;
-      const message: HostMessage = {
-        type: "call",
-        id,
-        service: call.service,
-        method: call.method,
-        input,
-        deadline: call.deadline,
-      };
-      if (fetch) message.kind = "fetch";
-      if (call.traceparent) {
-        message.traceparent = call.traceparent;
-        if (call.tracestate) message.tracestate = call.tracestate;
-      }
-      return message;
-    }, body ? [body.buffer as ArrayBuffer] : undefined);
+    const result = this.#pending.open(
+      fetch ? "fetch" : "call",
+      label,
+      call.deadline,
+      call,
+      (id) => {
+        sent = id;
+        const message: HostMessage = {
+          type: "call",
+          id,
+          service: call.service,
+          method: call.method,
+          input,
+          deadline: call.deadline,
+        };
+        if (fetch) message.kind = "fetch";
+        if (call.traceparent) {
+          message.traceparent = call.traceparent;
+          if (call.tracestate) message.tracestate = call.tracestate;
+        }
+        return message;
+      },
+      body ? [body.buffer as ArrayBuffer] : undefined,
+    );
     if (bodyStream && sent > 0) {
       this.#streams.sendRequest(sent, bodyStream, maxBodyBytes ?? Infinity).catch(() => {});
       result.catch(() => this.#streams.stopRequest(sent));
@@ -322,7 +335,7 @@ export class Instance {
       if (hook === "onStart") this.#started = true;
       return;
     }
-    await this.#request(
+    await this.#pending.open(
       "hook",
       hook,
       deadline,
@@ -358,7 +371,7 @@ export class Instance {
     const settings = this.#options.currentSettings?.();
     if (settings === undefined || this.state === "dead") return;
     const refresh = this.#started && (this.ready?.hooks.includes("onRefresh") ?? false);
-    await this.#request("hook", "settings", deadline, undefined, (id) => ({
+    await this.#pending.open("hook", "settings", deadline, undefined, (id) => ({
       type: "settings",
       id,
       settings,
@@ -374,7 +387,7 @@ export class Instance {
    * @returns The memory it reported.
    */
   ping(timeoutMs: number): Promise<WireMemory> {
-    return this.#request("ping", "ping", this.#clock.now() + timeoutMs, undefined, (id) => ({
+    return this.#pending.open("ping", "ping", this.#clock.now() + timeoutMs, undefined, (id) => ({
       type: "ping",
       id,
     })) as Promise<WireMemory>;
@@ -406,21 +419,6 @@ export class Instance {
     } finally {
       this.#options.onExit?.(reason, this);
     }
-  }
-
-  #request(
-    kind: Pending["kind"],
-    label: string,
-    deadline: number,
-    call: AdmittedCall | undefined,
-    build: (id: number) => HostMessage,
-    transfer?: Transferable[],
-  ): Promise<unknown> {
-    if (this.state === "dead") {
-      return Promise.reject(new UnavailableError(`Instance ${this.id} is not running`));
-    }
-    if (call?.signal?.aborted) return Promise.reject(callCancelled(label, this.#options.bundle));
-    return this.#pending.open(kind, label, deadline, call, build, transfer);
   }
 
   /**

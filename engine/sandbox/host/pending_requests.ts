@@ -41,6 +41,8 @@ export interface Pending {
 
 /** What the table needs of its instance. */
 export interface PendingHooks {
+  /** Why a request cannot be sent now (its instance ended, its caller gave up), if it cannot. */
+  refused(label: string, call: AdmittedCall | undefined): Error | undefined;
   /** Sends a request's message; `undeliverable` runs when the message could not be cloned. */
   send(
     message: HostMessage,
@@ -111,7 +113,8 @@ export class PendingRequests {
    * @param call The call it serves; its `signal` cancels it.
    * @param build The message, given the request's id.
    * @param transfer Buffers moved with the message.
-   * @returns The answer, as {@linkcode PendingRequests.take} settles it.
+   * @returns The answer, as {@linkcode PendingRequests.take} settles it; a request the instance
+   * refuses (`refused`) fails at once and is not sent.
    */
   open(
     kind: PendingKind,
@@ -121,6 +124,8 @@ export class PendingRequests {
     build: (id: number) => HostMessage,
     transfer?: Transferable[],
   ): Promise<unknown> {
+    const refusal = this.#hooks.refused(label, call);
+    if (refusal) return Promise.reject(refusal);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const timer = this.#deadlines.schedule(deadline, () => this.#expire(id));

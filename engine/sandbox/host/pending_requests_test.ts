@@ -7,13 +7,14 @@ import type { HostMessage } from "../wire/protocol.ts";
 import { PendingRequests } from "./pending_requests.ts";
 
 /** A table on a manual clock that records what it sends and what it hands back. */
-function table(options: { refuse?: boolean } = {}) {
+function table(options: { refuse?: boolean; refusal?: Error } = {}) {
   const clock = new ManualClock(0);
   const sent: HostMessage[] = [];
   const cancelled: number[] = [];
   const expired: number[] = [];
   let undeliverable: ((error: unknown) => void) | undefined;
   const pending = new PendingRequests(deadlinesFor(clock), {
+    refused: () => options.refusal,
     send(message, _transfer, onUndeliverable) {
       if (options.refuse) throw new Error("cannot clone");
       sent.push(message);
@@ -115,6 +116,14 @@ Deno.test("Failing all pending requests settles each once and empties the table"
   await Promise.all(failures);
   await clock.advance(500);
   assert.deepEqual(expired, [], "no deadline fires after the table was emptied");
+  assert.equal(pending.size, 0);
+  assert.equal(pending.inflight, 0);
+});
+
+Deno.test("A request the instance refuses fails at once, unsent and not in flight", async () => {
+  const { pending, sent } = table({ refusal: new Error("instance ended") });
+  await assert.rejects(pending.open("call", "S.m", 1_000, call(), ping), /instance ended/);
+  assert.deepEqual(sent, []);
   assert.equal(pending.size, 0);
   assert.equal(pending.inflight, 0);
 });
